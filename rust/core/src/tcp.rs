@@ -3,4 +3,5 @@
 #![forbid(unsafe_code)]
 
 pub mod seq;
+pub mod time;
 pub mod wire;
