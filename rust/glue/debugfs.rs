@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `/sys/kernel/debug/partcp/`: version, family number and counters.
+//! The file formats are documented in `Documentation/debugfs.md`.
+
+use core::fmt;
+use kernel::debugfs::{Dir, File};
+use kernel::prelude::*;
+
+use super::stats::SocketStatsView;
+
+/// Contents of the `version` file.
+struct Version;
+
+impl fmt::Debug for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(super::VERSION)
+    }
+}
+
+/// Contents of the `family` file: the address family number in use.
+struct Family(i32);
+
+impl fmt::Debug for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// The debugfs tree; removed when dropped.
+pub(crate) struct DebugFs {
+    // Files before the directory: each file is removed before its parent.
+    _version: Pin<KBox<File<Version>>>,
+    _family: Pin<KBox<File<Family>>>,
+    _sockets: Pin<KBox<File<SocketStatsView>>>,
+    _dir: Dir,
+}
+
+impl DebugFs {
+    /// Creates `/sys/kernel/debug/partcp/` and its files.
+    pub(crate) fn new(family: i32) -> Result<Self> {
+        let dir = Dir::new(c"partcp");
+        let version = KBox::pin_init(dir.read_only_file(c"version", Version), GFP_KERNEL)?;
+        let family = KBox::pin_init(dir.read_only_file(c"family", Family(family)), GFP_KERNEL)?;
+        let sockets =
+            KBox::pin_init(dir.read_only_file(c"sockets", SocketStatsView), GFP_KERNEL)?;
+        Ok(DebugFs {
+            _version: version,
+            _family: family,
+            _sockets: sockets,
+            _dir: dir,
+        })
+    }
+}
