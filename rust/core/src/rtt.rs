@@ -1,0 +1,213 @@
+//! Retransmission timeout computation (RFC 6298), with the RFC 7323 timestamp notes.
+//!
+//! The estimator keeps SRTT and RTTVAR in fixed point (SRTT scaled by 8, RTTVAR by 4, in
+//! microseconds) so that the 1/8 and 1/4 gains of RFC 6298 section 2.3 lose no precision
+//! to integer division; [`RttEstimator::srtt`] and [`RttEstimator::rttvar`] unscale them.
+//!
+//! # What the caller must do
+//!
+//! * Karn's algorithm (RFC 6298 section 3): "RTT samples MUST NOT be made using segments
+//!   that were retransmitted (and thus for which it is ambiguous whether the reply was for
+//!   the first instance of the packet or a later instance)". The estimator cannot tell
+//!   which segment an ACK covers, so the caller only passes samples taken from segments
+//!   sent exactly once — or, with timestamps, from the echoed TSecr.
+//! * RFC 7323 section 4.1: with the timestamps option the sender may take a sample from
+//!   every ACK that advances the left edge of the window (RTTM), using
+//!   `now - TSecr`. RFC 7323 section 4.2 warns that TSecr values from ACKs that do not
+//!   advance SND.UNA (duplicates, window probes) must not be used: again the caller's job.
+//!   RFC 7323 appendix G suggests dividing the gains by the number of samples expected per
+//!   window; like Linux, partcp does not: one sample per ACK with the standard gains.
+//! * RFC 6298 section 5: the caller starts, restarts and stops the timer; this type only
+//!   says how long it runs ([`RttEstimator::rto`]) and backs off
+//!   ([`RttEstimator::on_timeout`]).
+
+use crate::time::Duration;
+
+/// Bounds and clock granularity for the RTO computation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RttConfig {
+    /// RTO before any sample (RFC 6298 section 2.1: "the sender SHOULD set RTO <- 1
+    /// second").
+    pub initial_rto: Duration,
+    /// Lower bound on the RTO. RFC 6298 section 2.4 says 1 s; partcp uses Linux's 200 ms
+    /// (`TCP_RTO_MIN`), which the RFC's own rationale for a high floor (delayed ACKs of up
+    /// to 200 ms, coarse clocks) is compatible with on a microsecond clock.
+    pub min_rto: Duration,
+    /// Upper bound on the RTO (RFC 6298 section 2.5: "a maximum value MAY be placed on RTO
+    /// provided it is at least 60 seconds"). Linux uses 120 s (`TCP_RTO_MAX`).
+    pub max_rto: Duration,
+    /// Clock granularity G of RFC 6298 section 2: the variance term is never less than G.
+    pub granularity: Duration,
+}
+
+impl Default for RttConfig {
+    fn default() -> Self {
+        RttConfig {
+            initial_rto: Duration::from_secs(1),
+            min_rto: Duration::from_millis(200),
+            max_rto: Duration::from_secs(120),
+            granularity: Duration::from_millis(1),
+        }
+    }
+}
+
+/// RFC 6298 section 2: K, the weight of RTTVAR in the RTO.
+const K: u64 = 4;
+/// RFC 6298 section 5.7: the RTO to fall back to once data transfer starts after a lost SYN.
+const SYN_LOSS_RTO: Duration = Duration::from_secs(3);
+
+/// Smoothed RTT, RTT variance and RTO backoff of one connection (RFC 6298).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RttEstimator {
+    cfg: RttConfig,
+    /// SRTT * 8 in microseconds; meaningful only when `have_sample`.
+    srtt8: u64,
+    /// RTTVAR * 4 in microseconds.
+    rttvar4: u64,
+    have_sample: bool,
+    /// RTO used while there is no sample: `cfg.initial_rto`, or 3 s after a lost SYN.
+    no_sample_rto: Duration,
+    /// Smallest sample seen, if any (for congestion control and diagnostics).
+    min_rtt: Option<Duration>,
+    /// Number of consecutive timeouts since the last valid sample (RFC 6298 5.5).
+    backoff: u32,
+}
+
+impl RttEstimator {
+    /// A fresh estimator: no sample yet, RTO = `cfg.initial_rto` (RFC 6298 section 2.1).
+    pub fn new(cfg: RttConfig) -> Self {
+        RttEstimator {
+            cfg,
+            srtt8: 0,
+            rttvar4: 0,
+            have_sample: false,
+            no_sample_rto: cfg.initial_rto,
+            min_rtt: None,
+            backoff: 0,
+        }
+    }
+
+    /// The configuration this estimator was built with.
+    pub fn config(&self) -> RttConfig {
+        self.cfg
+    }
+
+    /// Feed one RTT measurement `rtt` (already filtered by Karn's algorithm, see the
+    /// module documentation).
+    ///
+    /// Also clears the exponential backoff: RFC 6298 section 5, after rule 5.7, "once a new
+    /// RTT measurement is obtained ... the computations outlined in Section 2 are
+    /// performed, including the computation of RTO, which may result in 'collapsing' RTO
+    /// back down after it has been subject to exponential back off (rule 5.5)".
+    pub fn on_sample(&mut self, rtt: Duration) {
+        let r = rtt.micros();
+        if self.have_sample {
+            // RFC 6298 2.3: RTTVAR <- (1 - beta) * RTTVAR + beta * |SRTT - R'|
+            //               SRTT <- (1 - alpha) * SRTT + alpha * R'
+            // with alpha = 1/8 and beta = 1/4, RTTVAR updated first with the old SRTT.
+            // In the scaled representation: RTTVAR*4 += |SRTT - R'| - RTTVAR*4/4 and
+            // SRTT*8 += R' - SRTT*8/8.
+            let srtt = self.srtt8 / 8;
+            let err = srtt.abs_diff(r);
+            self.rttvar4 = (self.rttvar4 - self.rttvar4 / 4).saturating_add(err);
+            self.srtt8 = (self.srtt8 - self.srtt8 / 8).saturating_add(r);
+        } else {
+            // RFC 6298 2.2: SRTT <- R, RTTVAR <- R/2.
+            self.srtt8 = r.saturating_mul(8);
+            self.rttvar4 = r.saturating_mul(2);
+            self.have_sample = true;
+        }
+        self.min_rtt = Some(match self.min_rtt {
+            Some(m) if m <= rtt => m,
+            _ => rtt,
+        });
+        self.backoff = 0;
+    }
+
+    /// The un-backed-off RTO: `SRTT + max(G, K*RTTVAR)` clamped to `[min_rto, max_rto]`
+    /// (RFC 6298 2.2–2.5), or the initial RTO before any sample (2.1).
+    pub fn base_rto(&self) -> Duration {
+        if !self.have_sample {
+            return self.no_sample_rto;
+        }
+        let var = (K.saturating_mul(self.rttvar4) / 4).max(self.cfg.granularity.micros());
+        let rto = Duration((self.srtt8 / 8).saturating_add(var));
+        // RFC 6298 2.4 (floor, here min_rto) and 2.5 (ceiling).
+        rto.max(self.cfg.min_rto).min(self.cfg.max_rto)
+    }
+
+    /// The retransmission timeout to arm now: [`RttEstimator::base_rto`] times
+    /// `2^backoff_count` (RFC 6298 5.5), never more than `max_rto`.
+    pub fn rto(&self) -> Duration {
+        let base = self.base_rto().micros();
+        let max = self.cfg.max_rto.micros();
+        let backed = match 1u64.checked_shl(self.backoff) {
+            Some(factor) => base.saturating_mul(factor),
+            None => u64::MAX,
+        };
+        Duration(backed.min(max))
+    }
+
+    /// The retransmission timer expired: RFC 6298 5.5, "the host MUST set RTO <- RTO * 2
+    /// ('back off the timer')"; the result saturates at `max_rto` (rule 2.5).
+    ///
+    /// The count keeps increasing past the point where the RTO is capped, so the caller
+    /// can use [`RttEstimator::backoff_count`] to decide when to give up (RFC 9293 3.8.3,
+    /// R2).
+    pub fn on_timeout(&mut self) {
+        self.backoff = self.backoff.saturating_add(1);
+    }
+
+    /// Number of consecutive timeouts since the last valid RTT sample (or the last
+    /// [`RttEstimator::clear_backoff`]).
+    pub fn backoff_count(&self) -> u32 {
+        self.backoff
+    }
+
+    /// Forget the backoff without a sample, e.g. when an ACK for new data arrives but
+    /// Karn's algorithm forbids sampling it (Linux does this too: a retransmission that
+    /// got through shows the path works again).
+    pub fn clear_backoff(&mut self) {
+        self.backoff = 0;
+    }
+
+    /// RFC 6298 5.7: "If the timer expires awaiting the ACK of a SYN segment and the TCP
+    /// implementation is using an RTO less than 3 seconds, the RTO MUST be re-initialized
+    /// to 3 seconds when data transmission begins (i.e., after the three-way handshake
+    /// completes)."
+    ///
+    /// Call when the handshake completes after the SYN (or SYN-ACK) was retransmitted.
+    /// It only matters if the handshake produced no valid sample (the usual case, by
+    /// Karn's algorithm); a later sample replaces it. The backoff is cleared.
+    pub fn on_handshake_after_syn_loss(&mut self) {
+        if self.no_sample_rto < SYN_LOSS_RTO {
+            self.no_sample_rto = SYN_LOSS_RTO.min(self.cfg.max_rto);
+        }
+        self.backoff = 0;
+    }
+
+    /// The smoothed round-trip time, or `None` before the first sample.
+    pub fn srtt(&self) -> Option<Duration> {
+        if self.have_sample {
+            Some(Duration(self.srtt8 / 8))
+        } else {
+            None
+        }
+    }
+
+    /// The round-trip time variation (zero before the first sample).
+    pub fn rttvar(&self) -> Duration {
+        Duration(self.rttvar4 / 4)
+    }
+
+    /// The smallest RTT sample seen so far, or `None` before the first sample.
+    pub fn min_rtt(&self) -> Option<Duration> {
+        self.min_rtt
+    }
+}
+
+impl Default for RttEstimator {
+    fn default() -> Self {
+        RttEstimator::new(RttConfig::default())
+    }
+}
