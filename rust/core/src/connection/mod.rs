@@ -1,0 +1,1088 @@
+//! One TCP connection: the RFC 9293 state machine with its reliability, flow control and
+//! congestion control machinery, as a plain value.
+//!
+//! A [`Connection`] performs no IO, reads no clock, takes no lock and allocates nothing.
+//! The glue drives it with four kinds of calls:
+//!
+//! * [`Connection::on_segment`] for every segment of this 4-tuple (already parsed and
+//!   checksum-verified), with the payload in the glue's own type;
+//! * [`Connection::on_timer`] once [`Connection::next_deadline`] has passed (calling it
+//!   early or twice is harmless);
+//! * [`Connection::poll_transmit`], repeatedly until it returns `None`, after any other
+//!   call: each [`Transmit`] names a header and a range of the send buffer to put after it;
+//! * the application's calls: [`Connection::send_with`], [`Connection::recv_with`],
+//!   [`Connection::shutdown_write`], [`Connection::close`], [`Connection::abort`], and the
+//!   readiness and option accessors.
+//!
+//! Passive opens go through [`crate::listener::Listener`], which hands the glue a
+//! [`Handshake`] to build an ESTABLISHED connection with [`Connection::accept`].
+//!
+//! Not implemented: urgent data (URG is ignored and the data delivered in line, as with
+//! `SO_OOBINLINE`), ECN (RFC 3168), TCP Fast Open and the rescue retransmission of
+//! RFC 6675 section 4 (NextSeg rule 4).
+
+mod input;
+mod output;
+pub mod sack;
+mod timers;
+
+#[cfg(test)]
+mod tests;
+
+use crate::assembler::Assembler;
+use crate::buffer::{RecvBuffer, SendBuffer};
+use crate::congestion::{Congestion, CongestionAlgorithm, CongestionControl};
+use crate::isn::{self, IsnSecret};
+use crate::rtt::{RttConfig, RttEstimator};
+use crate::seq::SeqNum;
+use crate::stats::Stats;
+use crate::time::{Duration, Instant};
+use crate::wire::ipv4::Ipv4Addr;
+use crate::wire::{SackBlock, TcpFlags, TcpRepr};
+use sack::Scoreboard;
+
+/// RFC 9293, section 3.7.1: "If an MSS Option is not received at connection setup, TCP
+/// implementations MUST assume a default send MSS of 536 (576 - 40) for IPv4".
+pub const DEFAULT_MSS: u16 = 536;
+
+/// RFC 7323, section 2.3: the largest usable shift count; larger values are used as 14.
+pub const MAX_WINDOW_SCALE: u8 = 14;
+
+/// Smallest send MSS partcp accepts from a peer (Linux's `TCP_MIN_SND_MSS`): a smaller
+/// MSS option is raised to this, so every segment carries at least 8 payload bytes.
+pub const MIN_SND_MSS: u16 = 48;
+
+/// Size of the TCP timestamps option as emitted (NOP, NOP, kind, length, 2 x 4 bytes).
+const TS_OPTION_LEN: usize = 12;
+
+/// RFC 7323, section 5.5: TS.Recent is invalid after 24 days of idleness.
+const PAWS_IDLE_LIMIT: Duration = Duration::from_secs(24 * 24 * 3600);
+
+/// A transport endpoint: IPv4 address and port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Endpoint {
+    /// The IPv4 address.
+    pub addr: Ipv4Addr,
+    /// The TCP port.
+    pub port: u16,
+}
+
+impl Endpoint {
+    /// An endpoint from its parts.
+    pub const fn new(addr: Ipv4Addr, port: u16) -> Self {
+        Endpoint { addr, port }
+    }
+
+    /// As the `(address, port)` pair [`crate::isn`] and [`crate::syncookie`] take.
+    pub const fn tuple(self) -> (Ipv4Addr, u16) {
+        (self.addr, self.port)
+    }
+}
+
+/// Connection states, RFC 9293 section 3.3.2. `Listen` belongs to
+/// [`crate::listener::Listener`]; a `Connection` never is in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    /// No connection (initial state of nothing, final state of everything).
+    Closed,
+    /// Waiting for a SYN (the listener).
+    Listen,
+    /// SYN sent, waiting for the peer's SYN.
+    SynSent,
+    /// Both SYNs seen (simultaneous open), waiting for the ACK of ours.
+    SynReceived,
+    /// Open for data both ways.
+    Established,
+    /// We sent FIN; waiting for its ACK or the peer's FIN.
+    FinWait1,
+    /// Our FIN is acknowledged; waiting for the peer's FIN.
+    FinWait2,
+    /// The peer sent FIN; waiting for the application to close.
+    CloseWait,
+    /// Both sent FIN, ours not yet acknowledged.
+    Closing,
+    /// Peer's FIN received, then ours sent; waiting for its ACK.
+    LastAck,
+    /// Both FINs acknowledged; waiting 2*MSL for stray duplicates.
+    TimeWait,
+}
+
+/// Errors the application sees. Each maps to the errno noted on its variant
+/// ([`Error::errno`] gives the positive Linux value).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Error {
+    /// RST in answer to our SYN (RFC 9293 3.10.7.3): `ECONNREFUSED`.
+    ConnectionRefused,
+    /// RST on a synchronized connection (RFC 9293 3.10.7.4): `ECONNRESET`.
+    ConnectionReset,
+    /// Retransmissions, the user timeout, zero-window probes or keepalives ran out:
+    /// `ETIMEDOUT`.
+    TimedOut,
+    /// Sending after `shutdown_write`/`close`, or on a closed connection: `EPIPE`.
+    BrokenPipe,
+    /// The operation needs a connection that is not (yet, or any more) there: `ENOTCONN`.
+    NotConnected,
+    /// Nothing can be done now; try again after a readiness change: `EAGAIN`.
+    WouldBlock,
+}
+
+impl Error {
+    /// The Linux errno value (positive; the glue negates it).
+    pub const fn errno(self) -> i32 {
+        match self {
+            Error::ConnectionRefused => 111,
+            Error::ConnectionReset => 104,
+            Error::TimedOut => 110,
+            Error::BrokenPipe => 32,
+            Error::NotConnected => 107,
+            Error::WouldBlock => 11,
+        }
+    }
+}
+
+/// Keepalive settings (RFC 1122 section 4.2.3.6; Linux `TCP_KEEPIDLE`, `TCP_KEEPINTVL`,
+/// `TCP_KEEPCNT`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Idle time before the first probe. RFC 1122: "MUST default to no less than two
+    /// hours".
+    pub idle: Duration,
+    /// Time between unanswered probes.
+    pub interval: Duration,
+    /// Unanswered probes before the connection is dropped with `ETIMEDOUT`.
+    pub count: u32,
+}
+
+impl Default for Keepalive {
+    fn default() -> Self {
+        Keepalive {
+            idle: Duration::from_secs(7200),
+            interval: Duration::from_secs(75),
+            count: 9,
+        }
+    }
+}
+
+/// Per-connection settings. `Default` gives Linux-like values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The MSS we advertise and the largest payload we send per segment (before
+    /// options). Default 1460 (Ethernet).
+    pub mss: u16,
+    /// Largest payload of one [`Transmit`] for TSO/GSO; 0 (the default) means one
+    /// segment. When larger than the segment size, new data goes out in multiples of it.
+    pub tso_max: usize,
+    /// Disable Nagle's algorithm (`TCP_NODELAY`).
+    pub nodelay: bool,
+    /// Delayed-ACK timeout (RFC 9293 3.8.6.3: "MUST be less than 0.5 seconds"); `None`
+    /// acknowledges every segment immediately. Default 40 ms.
+    pub delayed_ack: Option<Duration>,
+    /// TIME-WAIT duration, 2*MSL (RFC 9293 3.3.2). Default 60 s.
+    pub time_wait: Duration,
+    /// After [`Connection::close`], how long FIN-WAIT-2 may last (Linux
+    /// `tcp_fin_timeout`). `None` waits forever. Default 60 s.
+    pub fin_wait2_timeout: Option<Duration>,
+    /// Keepalive, off (`None`) by default (RFC 1122 4.2.3.6: "MUST default to off").
+    pub keepalive: Option<Keepalive>,
+    /// Linux `TCP_USER_TIMEOUT`: give up when data stays unacknowledged this long under
+    /// retransmission. When set it replaces `max_retries`.
+    pub user_timeout: Option<Duration>,
+    /// Consecutive retransmission timeouts before giving up (RFC 9293 3.8.3 R2; Linux
+    /// `tcp_retries2` = 15).
+    pub max_retries: u32,
+    /// SYN (or SYN-ACK) retransmissions before giving up (Linux `tcp_syn_retries` = 6).
+    pub syn_retries: u32,
+    /// RTO bounds (RFC 6298).
+    pub rtt: RttConfig,
+    /// Congestion control algorithm. Default CUBIC, like Linux.
+    pub congestion: CongestionAlgorithm,
+    /// Offer window scaling (RFC 7323 section 2).
+    pub window_scale: bool,
+    /// Offer SACK (RFC 2018).
+    pub sack: bool,
+    /// Send D-SACK blocks for duplicate segments (RFC 2883).
+    pub dsack: bool,
+    /// Offer timestamps (RFC 7323 sections 3-5).
+    pub timestamps: bool,
+    /// Challenge ACKs per second (RFC 5961 section 7). Default 1000.
+    pub challenge_ack_limit: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            mss: 1460,
+            tso_max: 0,
+            nodelay: false,
+            delayed_ack: Some(Duration::from_millis(40)),
+            time_wait: Duration::from_secs(60),
+            fin_wait2_timeout: Some(Duration::from_secs(60)),
+            keepalive: None,
+            user_timeout: None,
+            max_retries: 15,
+            syn_retries: 6,
+            rtt: RttConfig::default(),
+            congestion: CongestionAlgorithm::Cubic,
+            window_scale: true,
+            sack: true,
+            dsack: true,
+            timestamps: true,
+            challenge_ack_limit: 1000,
+        }
+    }
+}
+
+/// One segment for the glue to send.
+///
+/// The glue emits `repr` (with its own addresses), then appends `payload_len` bytes of
+/// the send buffer starting `payload_offset` bytes after SND.UNA (offset 0 is the oldest
+/// unacknowledged byte). The offset is valid only until the next call that can consume
+/// acknowledged data ([`Connection::on_segment`]), so the glue copies or clones those
+/// bytes immediately. When `payload_len > gso_size` the transmit is a TSO/GSO
+/// super-segment: every wire segment carries `gso_size` payload bytes (the last one
+/// possibly fewer) and the same options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// The header to send; `repr.payload_len == payload_len`.
+    pub repr: TcpRepr,
+    /// Start of the payload in the send buffer, counted from SND.UNA.
+    pub payload_offset: usize,
+    /// Payload length in bytes.
+    pub payload_len: usize,
+    /// Payload per wire segment when segmenting a larger transmit.
+    pub gso_size: usize,
+}
+
+/// What the glue should do after [`Connection::on_segment`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum SegmentAction {
+    /// Nothing beyond the usual `poll_transmit` loop.
+    Done,
+    /// The connection is in TIME-WAIT and the segment is an acceptable new SYN for the
+    /// same 4-tuple (RFC 9293 3.10.7.4 / RFC 6191): drop this connection and give the
+    /// segment to the listener.
+    Reopen,
+}
+
+/// The negotiated outcome of a passive open, from [`crate::listener::Listener`] to
+/// [`Connection::accept`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Handshake {
+    /// Our endpoint.
+    pub local: Endpoint,
+    /// The peer's endpoint.
+    pub remote: Endpoint,
+    /// Our initial sequence number (ISS).
+    pub iss: SeqNum,
+    /// The peer's initial sequence number (IRS).
+    pub irs: SeqNum,
+    /// The peer's MSS option (536 if absent, the cookie's value with SYN cookies).
+    pub peer_mss: u16,
+    /// Window scaling, if negotiated: `(peer's shift, our shift)`.
+    pub window_scale: Option<(u8, u8)>,
+    /// SACK negotiated.
+    pub sack: bool,
+    /// Timestamps negotiated: `(TS.Recent, our TSval offset)`.
+    pub timestamps: Option<(u32, u32)>,
+    /// The (unscaled) window we advertised in the SYN-ACK.
+    pub rcv_window: u16,
+    /// When the SYN-ACK was sent, if it was sent only once (an RTT sample, Karn).
+    pub synack_sent: Option<Instant>,
+    /// The SYN-ACK was retransmitted (RFC 6298 5.7, RFC 6928 IW reduction).
+    pub synack_retransmitted: bool,
+}
+
+/// Fast-recovery state (RFC 6582 / RFC 6675).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Recovery {
+    /// RecoveryPoint (RFC 6675) / recover (RFC 6582): HighData when recovery began, one
+    /// past the highest sequence number sent.
+    pub(crate) point: SeqNum,
+}
+
+/// A TCP connection with send buffer `S` and receive buffer `R`.
+#[derive(Clone, Debug)]
+pub struct Connection<S, R> {
+    pub(crate) cfg: Config,
+    pub(crate) local: Endpoint,
+    pub(crate) remote: Endpoint,
+    pub(crate) state: State,
+    pub(crate) send_buf: S,
+    pub(crate) recv_buf: R,
+
+    // Send sequence variables (RFC 9293 3.3.1). `snd_max` is one past the highest
+    // sequence number ever sent; `snd_nxt` drops below it after a timeout (go-back-N).
+    pub(crate) iss: SeqNum,
+    pub(crate) snd_una: SeqNum,
+    pub(crate) snd_nxt: SeqNum,
+    pub(crate) snd_max: SeqNum,
+    /// Send window in bytes (scaled).
+    pub(crate) snd_wnd: usize,
+    pub(crate) snd_wl1: SeqNum,
+    pub(crate) snd_wl2: SeqNum,
+    /// Largest window the peer ever offered (RFC 5961 section 5 MAX.SND.WND).
+    pub(crate) max_snd_wnd: usize,
+    /// Peer's window shift (RFC 7323 Snd.Wind.Shift), 0 unless negotiated.
+    pub(crate) snd_wscale: u8,
+    /// Our window shift (Rcv.Wind.Shift), 0 unless negotiated.
+    pub(crate) rcv_wscale: u8,
+    /// Window scaling negotiated (both SYNs carried the option, RFC 7323 2.2).
+    pub(crate) wscale_ok: bool,
+    /// Send MSS: min(peer's MSS option, our MSS), before options.
+    pub(crate) snd_mss: usize,
+    /// FIN position once the application shut the write side down and the connection is
+    /// synchronized: the sequence number the FIN occupies.
+    pub(crate) fin_seq: Option<SeqNum>,
+    /// The application asked for a FIN (shutdown_write or close).
+    pub(crate) fin_queued: bool,
+
+    // Receive sequence variables.
+    pub(crate) irs: SeqNum,
+    pub(crate) rcv_nxt: SeqNum,
+    /// Right edge of the window we last advertised (never moves left).
+    pub(crate) rcv_adv: SeqNum,
+    /// Acknowledgment number of the last segment we sent (RFC 7323 Last.ACK.sent).
+    pub(crate) last_ack_sent: SeqNum,
+    /// The peer's FIN arrived and was processed.
+    pub(crate) fin_received: bool,
+    /// A FIN beyond RCV.NXT (after a hole), to process when the hole fills.
+    pub(crate) pending_fin: Option<SeqNum>,
+    /// The application closed (no more reads): new data is answered with RST.
+    pub(crate) app_closed: bool,
+    /// Largest segment payload seen, for "full-sized" in the delayed-ACK rule.
+    pub(crate) rcv_mss: usize,
+    /// Bytes received in order since the last ACK we sent.
+    pub(crate) unacked_bytes: usize,
+
+    // Negotiated options.
+    pub(crate) sack_ok: bool,
+    pub(crate) ts_ok: bool,
+    pub(crate) ts_recent: u32,
+    pub(crate) ts_recent_time: Instant,
+    pub(crate) ts_offset: u32,
+
+    // Receiver SACK generation (RFC 2018 section 4).
+    pub(crate) assembler: Assembler,
+    /// SACK blocks to report, most recently changed first.
+    pub(crate) sack_recent: [SackBlock; 4],
+    pub(crate) sack_recent_len: usize,
+    /// A D-SACK block (RFC 2883) to report once.
+    pub(crate) dsack: Option<SackBlock>,
+
+    // Sender loss recovery.
+    pub(crate) scoreboard: Scoreboard,
+    pub(crate) recovery: Option<Recovery>,
+    /// RFC 6582 `recover`: no new recovery until the cumulative ACK reaches it.
+    pub(crate) recover: SeqNum,
+    pub(crate) dupacks: u32,
+    /// RFC 6675 HighRxt: one past the highest octet retransmitted in this recovery.
+    pub(crate) high_rxt: SeqNum,
+    /// Retransmit the first unacknowledged segment now (fast retransmit, partial ACK).
+    pub(crate) rtx_first_pending: bool,
+    pub(crate) cc: Congestion,
+    pub(crate) rtt: RttEstimator,
+    /// The segment being timed for an RTT sample without timestamps: (seq, sent at).
+    pub(crate) rtt_timed: Option<(SeqNum, Instant)>,
+    /// When the SYN (or SYN-ACK) went out, while it was sent only once.
+    pub(crate) syn_sent_at: Option<Instant>,
+    pub(crate) syn_retransmitted: bool,
+
+    // Pending output.
+    pub(crate) syn_pending: bool,
+    pub(crate) ack_now: bool,
+    pub(crate) delack_fired: bool,
+    pub(crate) window_update_pending: bool,
+    pub(crate) zwp_pending: bool,
+    pub(crate) keepalive_pending: bool,
+    pub(crate) pending_rst: Option<TcpRepr>,
+
+    // Timers.
+    pub(crate) rto_deadline: Option<Instant>,
+    pub(crate) persist_deadline: Option<Instant>,
+    pub(crate) persist_backoff: u32,
+    /// Zero-window probes sent without any ACK since (RFC 1122 4.2.2.17 allows probing
+    /// forever while the peer answers).
+    pub(crate) probes_unanswered: u32,
+    pub(crate) delack_deadline: Option<Instant>,
+    pub(crate) keepalive_deadline: Option<Instant>,
+    pub(crate) keepalive_probes: u32,
+    /// TIME-WAIT expiry, or the orphaned FIN-WAIT-2 timeout.
+    pub(crate) close_deadline: Option<Instant>,
+    /// Start of the current streak of retransmission timeouts (user timeout).
+    pub(crate) retrans_since: Option<Instant>,
+    pub(crate) last_recv: Instant,
+    pub(crate) last_data_send: Option<Instant>,
+    pub(crate) challenge_window: Instant,
+    pub(crate) challenge_count: u32,
+
+    pub(crate) error: Option<Error>,
+    pub(crate) stats: Stats,
+}
+
+/// The window shift to offer for a receive buffer of `capacity` bytes: the smallest shift
+/// that lets the 16-bit field describe the whole buffer, at most 14 (RFC 7323 2.3).
+pub fn window_shift_for(capacity: usize) -> u8 {
+    let mut shift = 0u8;
+    while shift < MAX_WINDOW_SCALE && (capacity >> shift) > usize::from(u16::MAX) {
+        shift += 1;
+    }
+    shift
+}
+
+/// The RST to send in answer to `seg` when no connection exists for it (RFC 9293,
+/// section 3.10.7.1, CLOSED state): nothing for a RST; `<SEQ=SEG.ACK><CTL=RST>` if the
+/// segment has ACK; else `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>`. Ports are swapped.
+#[must_use]
+pub fn reset_for(seg: &TcpRepr) -> Option<TcpRepr> {
+    if seg.flags.contains(TcpFlags::RST) {
+        return None;
+    }
+    let mut rst = TcpRepr {
+        src_port: seg.dst_port,
+        dst_port: seg.src_port,
+        ..TcpRepr::default()
+    };
+    if seg.flags.contains(TcpFlags::ACK) {
+        rst.seq = seg.ack;
+        rst.flags = TcpFlags::RST;
+    } else {
+        rst.seq = SeqNum(0);
+        rst.ack = seg.seq + seg.seg_len();
+        rst.flags = TcpFlags::RST | TcpFlags::ACK;
+    }
+    Some(rst)
+}
+
+impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
+    /// A connection in CLOSED with everything zeroed; the constructors fill it in.
+    fn blank(
+        cfg: Config,
+        local: Endpoint,
+        remote: Endpoint,
+        send_buf: S,
+        recv_buf: R,
+        now: Instant,
+    ) -> Self {
+        let mss = usize::from(DEFAULT_MSS);
+        Connection {
+            cfg,
+            local,
+            remote,
+            state: State::Closed,
+            send_buf,
+            recv_buf,
+            iss: SeqNum(0),
+            snd_una: SeqNum(0),
+            snd_nxt: SeqNum(0),
+            snd_max: SeqNum(0),
+            snd_wnd: 0,
+            snd_wl1: SeqNum(0),
+            snd_wl2: SeqNum(0),
+            max_snd_wnd: 0,
+            snd_wscale: 0,
+            rcv_wscale: 0,
+            wscale_ok: false,
+            snd_mss: mss,
+            fin_seq: None,
+            fin_queued: false,
+            irs: SeqNum(0),
+            rcv_nxt: SeqNum(0),
+            rcv_adv: SeqNum(0),
+            last_ack_sent: SeqNum(0),
+            fin_received: false,
+            pending_fin: None,
+            app_closed: false,
+            rcv_mss: mss.min(usize::from(cfg.mss)).max(1),
+            unacked_bytes: 0,
+            sack_ok: false,
+            ts_ok: false,
+            ts_recent: 0,
+            ts_recent_time: now,
+            ts_offset: 0,
+            assembler: Assembler::new(),
+            sack_recent: [SackBlock::default(); 4],
+            sack_recent_len: 0,
+            dsack: None,
+            scoreboard: Scoreboard::new(),
+            recovery: None,
+            recover: SeqNum(0),
+            dupacks: 0,
+            high_rxt: SeqNum(0),
+            rtx_first_pending: false,
+            cc: Congestion::new(cfg.congestion, mss),
+            rtt: RttEstimator::new(cfg.rtt),
+            rtt_timed: None,
+            syn_sent_at: None,
+            syn_retransmitted: false,
+            syn_pending: false,
+            ack_now: false,
+            delack_fired: false,
+            window_update_pending: false,
+            zwp_pending: false,
+            keepalive_pending: false,
+            pending_rst: None,
+            rto_deadline: None,
+            persist_deadline: None,
+            persist_backoff: 0,
+            probes_unanswered: 0,
+            delack_deadline: None,
+            keepalive_deadline: None,
+            keepalive_probes: 0,
+            close_deadline: None,
+            retrans_since: None,
+            last_recv: now,
+            last_data_send: None,
+            challenge_window: now,
+            challenge_count: 0,
+            error: None,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Active open (RFC 9293 3.10.1, OPEN call in CLOSED with an active socket): a
+    /// connection in SYN-SENT whose first `poll_transmit` is the SYN. The ISS and the
+    /// timestamp offset come from `secret` (RFC 6528, [`crate::isn`]).
+    #[must_use]
+    pub fn connect(
+        cfg: Config,
+        local: Endpoint,
+        remote: Endpoint,
+        secret: &IsnSecret,
+        send_buf: S,
+        recv_buf: R,
+        now: Instant,
+    ) -> Self {
+        let iss = isn::initial_seq(secret, local.tuple(), remote.tuple(), now);
+        let ts_offset = isn::timestamp_offset(secret, local.tuple(), remote.tuple());
+        Self::connect_with_iss(cfg, local, remote, iss, ts_offset, send_buf, recv_buf, now)
+    }
+
+    /// [`Connection::connect`] with an explicit ISS and TSval offset (for tests and for
+    /// glue with its own ISN source).
+    #[allow(clippy::too_many_arguments)]
+    #[must_use]
+    pub fn connect_with_iss(
+        cfg: Config,
+        local: Endpoint,
+        remote: Endpoint,
+        iss: SeqNum,
+        ts_offset: u32,
+        send_buf: S,
+        recv_buf: R,
+        now: Instant,
+    ) -> Self {
+        let mut c = Self::blank(cfg, local, remote, send_buf, recv_buf, now);
+        c.state = State::SynSent;
+        c.iss = iss;
+        c.snd_una = iss;
+        c.snd_nxt = iss;
+        c.snd_max = iss;
+        c.recover = iss;
+        c.high_rxt = iss;
+        c.ts_offset = ts_offset;
+        c.rcv_wscale = if cfg.window_scale {
+            window_shift_for(c.recv_buf.capacity())
+        } else {
+            0
+        };
+        c.syn_pending = true;
+        c
+    }
+
+    /// Passive open completed by a [`crate::listener::Listener`]: a connection in
+    /// ESTABLISHED (RFC 9293 3.10.7.4, SYN-RECEIVED on an acceptable ACK).
+    ///
+    /// The glue then passes the handshake's final ACK to [`Connection::on_segment`] too,
+    /// which takes the send window from it and delivers any data it carries.
+    #[must_use]
+    pub fn accept(cfg: Config, hs: &Handshake, send_buf: S, recv_buf: R, now: Instant) -> Self {
+        let mut c = Self::blank(cfg, hs.local, hs.remote, send_buf, recv_buf, now);
+        c.iss = hs.iss;
+        c.irs = hs.irs;
+        c.snd_una = hs.iss + 1;
+        c.snd_nxt = c.snd_una;
+        c.snd_max = c.snd_una;
+        c.recover = c.snd_una;
+        c.high_rxt = c.snd_una;
+        c.snd_wl1 = hs.irs;
+        c.snd_wl2 = hs.iss;
+        c.rcv_nxt = hs.irs + 1;
+        c.rcv_adv = c.rcv_nxt + usize::from(hs.rcv_window);
+        c.last_ack_sent = c.rcv_nxt;
+        c.set_peer_mss(hs.peer_mss);
+        if let Some((snd, rcv)) = hs.window_scale {
+            c.wscale_ok = true;
+            c.snd_wscale = snd.min(MAX_WINDOW_SCALE);
+            c.rcv_wscale = rcv.min(MAX_WINDOW_SCALE);
+        }
+        c.sack_ok = hs.sack;
+        if let Some((recent, offset)) = hs.timestamps {
+            c.ts_ok = true;
+            c.ts_recent = recent;
+            c.ts_recent_time = now;
+            c.ts_offset = offset;
+        }
+        c.syn_retransmitted = hs.synack_retransmitted;
+        c.syn_sent_at = hs.synack_sent;
+        c.establish(now);
+        c
+    }
+
+    /// Record the peer's MSS option (RFC 9293 3.7.1: Eff.snd.MSS is bounded by both the
+    /// peer's MSS and ours).
+    pub(crate) fn set_peer_mss(&mut self, peer_mss: u16) {
+        let peer = peer_mss.max(MIN_SND_MSS);
+        self.snd_mss = usize::from(peer.min(self.cfg.mss.max(MIN_SND_MSS)));
+    }
+
+    /// The handshake completed: enter ESTABLISHED (or FIN-WAIT-1 if the application
+    /// already shut down the write side), set up congestion control for the now known
+    /// MSS, and take the handshake RTT sample if Karn's algorithm allows one.
+    pub(crate) fn establish(&mut self, now: Instant) {
+        let smss = self.smss();
+        self.cc = Congestion::new(self.cfg.congestion, smss);
+        if let Some(sent) = self.syn_sent_at.take() {
+            if !self.syn_retransmitted {
+                self.rtt.on_sample(now - sent);
+            }
+        }
+        if self.syn_retransmitted {
+            // RFC 6298 5.7 and RFC 6928 section 2 (IW of one segment after a lost SYN).
+            self.rtt.on_handshake_after_syn_loss();
+            self.cc.on_syn_loss(smss);
+        }
+        self.rto_deadline = None;
+        self.syn_pending = false;
+        self.last_recv = now;
+        self.state = State::Established;
+        if self.fin_queued {
+            self.fin_seq = Some(self.snd_una + self.send_buf.len());
+            self.state = State::FinWait1;
+        }
+    }
+
+    /// Sender MSS for congestion control: the payload of a full-sized segment (SMSS, RFC
+    /// 5681), i.e. the send MSS minus the timestamps option when it is in use.
+    pub(crate) fn smss(&self) -> usize {
+        let opts = if self.ts_ok { TS_OPTION_LEN } else { 0 };
+        self.snd_mss.saturating_sub(opts).max(1)
+    }
+
+    /// One past the last byte in the send buffer (the FIN's sequence number).
+    pub(crate) fn data_end(&self) -> SeqNum {
+        self.snd_una + self.send_buf.len()
+    }
+
+    /// RFC 5681 section 2 FlightSize: sent but not cumulatively acknowledged.
+    pub(crate) fn flight_size(&self) -> usize {
+        self.snd_max.since(self.snd_una)
+    }
+
+    /// Our TSval clock: milliseconds plus the per-connection offset (RFC 7323 5.4).
+    pub(crate) fn ts_now(&self, now: Instant) -> u32 {
+        // Truncation is the TSval clock wrapping.
+        (now.millis() as u32).wrapping_add(self.ts_offset)
+    }
+
+    /// Move to `state`, doing the entry actions that belong to the state itself.
+    pub(crate) fn set_state(&mut self, state: State, now: Instant) {
+        self.state = state;
+        match state {
+            State::TimeWait => {
+                // RFC 9293 3.10.7.4: "Start the time-wait timer, turn off the other timers."
+                self.close_deadline = Some(now + self.cfg.time_wait);
+                self.rto_deadline = None;
+                self.persist_deadline = None;
+                self.keepalive_deadline = None;
+                self.rtx_first_pending = false;
+                self.zwp_pending = false;
+                self.keepalive_pending = false;
+            }
+            State::FinWait2 if self.app_closed => {
+                self.close_deadline = self.cfg.fin_wait2_timeout.map(|t| now + t);
+            }
+            State::Closed => {
+                self.close_deadline = None;
+                self.rto_deadline = None;
+                self.persist_deadline = None;
+                self.delack_deadline = None;
+                self.keepalive_deadline = None;
+                self.syn_pending = false;
+                self.ack_now = false;
+                self.zwp_pending = false;
+                self.keepalive_pending = false;
+                self.rtx_first_pending = false;
+                self.recovery = None;
+            }
+            _ => {}
+        }
+    }
+
+    /// Fail the connection with `err` (the application sees it once).
+    pub(crate) fn fail(&mut self, err: Error, now: Instant) {
+        self.error = Some(err);
+        self.set_state(State::Closed, now);
+    }
+
+    /// Queue a RST|ACK for the current connection (ABORT, RFC 9293 3.10.4:
+    /// `<SEQ=SND.NXT><CTL=RST>`; like Linux we also acknowledge RCV.NXT).
+    pub(crate) fn queue_active_reset(&mut self) {
+        self.pending_rst = Some(TcpRepr {
+            src_port: self.local.port,
+            dst_port: self.remote.port,
+            seq: self.snd_max,
+            ack: self.rcv_nxt,
+            flags: TcpFlags::RST | TcpFlags::ACK,
+            ..TcpRepr::default()
+        });
+    }
+
+    /// True in states where the application may queue data.
+    fn send_open(&self) -> bool {
+        matches!(self.state, State::Established | State::CloseWait) && !self.fin_queued
+    }
+
+    // ----- Application interface -----
+
+    /// Queue data: `f` appends to the send buffer through the buffer's own API and
+    /// returns how many bytes it appended, which is returned.
+    ///
+    /// Errors: the pending connection error (once), [`Error::BrokenPipe`] after
+    /// `shutdown_write`/`close` or once closed, [`Error::WouldBlock`] while connecting or
+    /// when the buffer is full.
+    pub fn send_with<F: FnOnce(&mut S) -> usize>(&mut self, f: F) -> Result<usize, Error> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        if self.fin_queued {
+            return Err(Error::BrokenPipe);
+        }
+        match self.state {
+            State::SynSent | State::SynReceived => return Err(Error::WouldBlock),
+            State::Established | State::CloseWait => {}
+            _ => return Err(Error::BrokenPipe),
+        }
+        if self.send_buf.len() >= self.send_buf.capacity() {
+            return Err(Error::WouldBlock);
+        }
+        Ok(f(&mut self.send_buf))
+    }
+
+    /// Read data: `f` reads from the receive buffer through the buffer's own API (without
+    /// removing anything) and returns how many bytes it consumed; the core then calls
+    /// [`RecvBuffer::consume`] with that count (clamped to what is readable) and, if the
+    /// window opened enough, queues a window update.
+    ///
+    /// Returns `Ok(0)` at end of stream (peer's FIN, or a cleanly closed connection).
+    /// Errors: [`Error::WouldBlock`] when nothing is readable yet, the pending
+    /// connection error (once).
+    pub fn recv_with<F: FnOnce(&R) -> usize>(&mut self, f: F) -> Result<usize, Error> {
+        let readable = self.recv_buf.len();
+        if readable > 0 {
+            let n = f(&self.recv_buf).min(readable);
+            self.recv_buf.consume(n);
+            self.after_read();
+            return Ok(n);
+        }
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        if self.fin_received {
+            return Ok(0);
+        }
+        match self.state {
+            State::Closed | State::TimeWait => Ok(0),
+            _ => Err(Error::WouldBlock),
+        }
+    }
+
+    /// Shut the write side down (`shutdown(SHUT_WR)`): a FIN follows the queued data
+    /// (RFC 9293 3.10.4 CLOSE semantics for the sending direction); reading continues.
+    ///
+    /// Errors: [`Error::NotConnected`] on a closed connection.
+    pub fn shutdown_write(&mut self) -> Result<(), Error> {
+        match self.state {
+            State::Closed | State::Listen => return Err(Error::NotConnected),
+            // RFC 9293 3.10.4, SYN-SENT/SYN-RECEIVED: queue it until ESTABLISHED.
+            State::SynSent | State::SynReceived => self.fin_queued = true,
+            State::Established => {
+                self.fin_queued = true;
+                self.fin_seq = Some(self.data_end());
+                self.state = State::FinWait1;
+            }
+            State::CloseWait => {
+                self.fin_queued = true;
+                self.fin_seq = Some(self.data_end());
+                self.state = State::LastAck;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Close (`close()` on the socket): no more reads or writes. Queued data is still
+    /// sent, then FIN. With unread received data the connection is reset instead (RFC
+    /// 2525 section 2.17, as Linux does). In SYN-SENT the connection just goes away
+    /// (RFC 9293 3.10.4). Afterwards new data from the peer is answered with RST.
+    pub fn close(&mut self, now: Instant) {
+        self.app_closed = true;
+        match self.state {
+            State::Closed | State::Listen | State::TimeWait => {}
+            State::SynSent => self.set_state(State::Closed, now),
+            _ if !self.recv_buf.is_empty() => {
+                self.queue_active_reset();
+                self.set_state(State::Closed, now);
+            }
+            _ => {
+                let _ = self.shutdown_write();
+                if self.state == State::FinWait2 {
+                    self.set_state(State::FinWait2, now);
+                }
+            }
+        }
+    }
+
+    /// Abort (RFC 9293 3.10.5 ABORT): send RST if synchronized, drop everything, CLOSED.
+    pub fn abort(&mut self, now: Instant) {
+        if matches!(
+            self.state,
+            State::SynReceived
+                | State::Established
+                | State::FinWait1
+                | State::FinWait2
+                | State::CloseWait
+                | State::Closing
+                | State::LastAck
+        ) {
+            self.queue_active_reset();
+        }
+        self.app_closed = true;
+        self.set_state(State::Closed, now);
+    }
+
+    /// The application consumed data: RFC 9293 3.8.6.2.2 (receiver SWS avoidance) decides
+    /// whether the freed space is worth a window update.
+    fn after_read(&mut self) {
+        if self.synchronized_receiving() && self.window_update_worthwhile() {
+            self.window_update_pending = true;
+            self.ack_now = true;
+        }
+    }
+
+    /// True in states where the peer may still send data.
+    fn synchronized_receiving(&self) -> bool {
+        matches!(
+            self.state,
+            State::Established | State::FinWait1 | State::FinWait2
+        )
+    }
+
+    // ----- Readiness and state -----
+
+    /// The connection state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Our endpoint.
+    pub fn local(&self) -> Endpoint {
+        self.local
+    }
+
+    /// The peer's endpoint.
+    pub fn remote(&self) -> Endpoint {
+        self.remote
+    }
+
+    /// True if `recv_with` would not return `WouldBlock`: data, end of stream, or an error
+    /// (POLLIN).
+    pub fn readable(&self) -> bool {
+        !self.recv_buf.is_empty()
+            || self.fin_received
+            || self.error.is_some()
+            || matches!(self.state, State::Closed | State::TimeWait)
+    }
+
+    /// True if `send_with` can queue at least one byte (POLLOUT).
+    pub fn writable(&self) -> bool {
+        self.send_open() && self.send_buf.len() < self.send_buf.capacity()
+    }
+
+    /// The peer will send nothing more (POLLRDHUP): its FIN arrived, or the connection
+    /// is closed.
+    pub fn read_closed(&self) -> bool {
+        self.fin_received || self.state == State::Closed
+    }
+
+    /// Both directions are finished (POLLHUP): closed, or FIN received and sent.
+    pub fn hung_up(&self) -> bool {
+        self.state == State::Closed
+            || self.state == State::TimeWait
+            || (self.fin_received && self.fin_queued)
+    }
+
+    /// The pending error, if any (POLLERR; `SO_ERROR` reads it with
+    /// [`Connection::take_error`]).
+    pub fn error(&self) -> Option<Error> {
+        self.error
+    }
+
+    /// Take the pending error (`SO_ERROR`).
+    pub fn take_error(&mut self) -> Option<Error> {
+        self.error.take()
+    }
+
+    /// True once the connection is CLOSED and has nothing left to send: the glue may
+    /// drop it.
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed && self.pending_rst.is_none()
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Mutable counters, for the glue's own events (checksum failures...).
+    pub fn stats_mut(&mut self) -> &mut Stats {
+        &mut self.stats
+    }
+
+    /// The send buffer (to copy payload named by a [`Transmit`]).
+    pub fn send_buffer(&self) -> &S {
+        &self.send_buf
+    }
+
+    /// The receive buffer.
+    pub fn recv_buffer(&self) -> &R {
+        &self.recv_buf
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    // ----- Socket options -----
+
+    /// `TCP_NODELAY`: disable (true) or enable Nagle's algorithm.
+    pub fn set_nodelay(&mut self, nodelay: bool) {
+        self.cfg.nodelay = nodelay;
+    }
+
+    /// `SO_KEEPALIVE` with `TCP_KEEPIDLE`/`TCP_KEEPINTVL`/`TCP_KEEPCNT`.
+    pub fn set_keepalive(&mut self, keepalive: Option<Keepalive>) {
+        self.cfg.keepalive = keepalive;
+        self.keepalive_deadline = None;
+        self.keepalive_probes = 0;
+    }
+
+    /// `TCP_USER_TIMEOUT`.
+    pub fn set_user_timeout(&mut self, timeout: Option<Duration>) {
+        self.cfg.user_timeout = timeout;
+    }
+
+    /// Delayed-ACK timeout; `None` acknowledges every segment at once (`TCP_QUICKACK`).
+    pub fn set_delayed_ack(&mut self, delay: Option<Duration>) {
+        self.cfg.delayed_ack = delay;
+    }
+
+    /// `TCP_CONGESTION`: switch algorithm. The new controller starts from the initial
+    /// window unless the connection has not sent data yet.
+    pub fn set_congestion(&mut self, alg: CongestionAlgorithm) {
+        if alg != self.cc.algorithm() {
+            self.cfg.congestion = alg;
+            self.cc = Congestion::new(alg, self.smss());
+        }
+    }
+
+    /// `TCP_MAXSEG`: before the handshake it sets the MSS we advertise; afterwards it can
+    /// only lower the send MSS.
+    pub fn set_max_segment_size(&mut self, mss: u16) {
+        let mss = mss.max(MIN_SND_MSS);
+        if self.state == State::SynSent && self.snd_max == self.iss {
+            self.cfg.mss = mss;
+        } else {
+            self.snd_mss = self.snd_mss.min(usize::from(mss));
+        }
+    }
+
+    /// `TCP_MAXSEG` read: the current send MSS (payload per full segment).
+    pub fn max_segment_size(&self) -> usize {
+        self.smss()
+    }
+
+    /// Largest payload of one [`Transmit`] (0: one segment), when the device can segment.
+    pub fn set_tso_max(&mut self, bytes: usize) {
+        self.cfg.tso_max = bytes;
+    }
+
+    // ----- Introspection (TCP_INFO) -----
+
+    /// SND.UNA.
+    pub fn snd_una(&self) -> SeqNum {
+        self.snd_una
+    }
+
+    /// SND.NXT (the next new sequence number to send; after a timeout this is where
+    /// go-back-N retransmission resumes).
+    pub fn snd_nxt(&self) -> SeqNum {
+        self.snd_nxt
+    }
+
+    /// One past the highest sequence number sent.
+    pub fn snd_max(&self) -> SeqNum {
+        self.snd_max
+    }
+
+    /// RCV.NXT.
+    pub fn rcv_nxt(&self) -> SeqNum {
+        self.rcv_nxt
+    }
+
+    /// The peer's window in bytes.
+    pub fn send_window(&self) -> usize {
+        self.snd_wnd
+    }
+
+    /// Congestion window in bytes.
+    pub fn cwnd(&self) -> usize {
+        self.cc.cwnd()
+    }
+
+    /// Slow start threshold in bytes.
+    pub fn ssthresh(&self) -> usize {
+        self.cc.ssthresh()
+    }
+
+    /// Smoothed RTT, once sampled.
+    pub fn srtt(&self) -> Option<Duration> {
+        self.rtt.srtt()
+    }
+
+    /// Current retransmission timeout (with backoff).
+    pub fn rto(&self) -> Duration {
+        self.rtt.rto()
+    }
+
+    /// True while in fast recovery.
+    pub fn in_recovery(&self) -> bool {
+        self.recovery.is_some()
+    }
+
+    /// Negotiated options: (window scaling, SACK, timestamps).
+    pub fn negotiated(&self) -> (bool, bool, bool) {
+        (self.wscale_ok, self.sack_ok, self.ts_ok)
+    }
+
+    /// Window shifts in use: (peer's, ours).
+    pub fn window_shifts(&self) -> (u8, u8) {
+        (self.snd_wscale, self.rcv_wscale)
+    }
+
+    /// Bytes in flight as the sender counts them (RFC 6675 pipe with SACK).
+    pub fn bytes_in_flight(&self) -> usize {
+        self.cwnd_flight()
+    }
+}

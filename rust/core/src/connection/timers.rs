@@ -1,0 +1,232 @@
+//! Timers: retransmission (RFC 6298), persist (RFC 9293 3.8.6.1), delayed ACK (RFC 9293
+//! 3.8.6.3), keepalive (RFC 1122 4.2.3.6), TIME-WAIT (RFC 9293 3.3.2) and the orphaned
+//! FIN-WAIT-2 timeout. All are deadlines stored in the connection; the glue arms one
+//! system timer for [`Connection::next_deadline`].
+
+use super::{Connection, Error, State};
+use crate::buffer::{RecvBuffer, SendBuffer};
+use crate::congestion::CongestionControl;
+use crate::time::{Duration, Instant};
+
+/// True if `deadline` is set and has passed.
+fn due(deadline: Option<Instant>, now: Instant) -> bool {
+    deadline.is_some_and(|d| d <= now)
+}
+
+impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
+    /// The earliest instant at which [`Connection::on_timer`] has work to do, if any.
+    #[must_use]
+    pub fn next_deadline(&self) -> Option<Instant> {
+        [
+            self.rto_deadline,
+            self.persist_deadline,
+            self.delack_deadline,
+            self.keepalive_deadline,
+            self.close_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Run every timer that has expired by `now`. Calling it early, late or repeatedly is
+    /// harmless. Follow with the `poll_transmit` loop.
+    pub fn on_timer(&mut self, now: Instant) {
+        if due(self.close_deadline, now) {
+            self.close_deadline = None;
+            if matches!(self.state, State::TimeWait | State::FinWait2) {
+                self.set_state(State::Closed, now);
+            }
+        }
+        if due(self.rto_deadline, now) {
+            self.rto_deadline = None;
+            self.on_rto(now);
+        }
+        if due(self.persist_deadline, now) {
+            self.persist_deadline = None;
+            self.on_persist(now);
+        }
+        if due(self.delack_deadline, now) {
+            self.delack_deadline = None;
+            if !self.ack_now {
+                self.delack_fired = true;
+            }
+            self.ack_now = true;
+        }
+        if due(self.keepalive_deadline, now) {
+            self.keepalive_deadline = None;
+            self.on_keepalive(now);
+        }
+        self.update_timers(now);
+    }
+
+    /// Give up on the connection: `ETIMEDOUT`.
+    fn time_out(&mut self, now: Instant) {
+        self.stats.timeouts = self.stats.timeouts.saturating_add(1);
+        self.fail(Error::TimedOut, now);
+    }
+
+    /// The retransmission timer expired (RFC 6298 5.4-5.6, RFC 5681 3.1).
+    fn on_rto(&mut self, now: Instant) {
+        self.stats.rto_expirations = self.stats.rto_expirations.saturating_add(1);
+        match self.state {
+            State::SynSent | State::SynReceived => {
+                if self.rtt.backoff_count() >= self.cfg.syn_retries {
+                    self.time_out(now);
+                    return;
+                }
+                // RFC 6298 5.5: back off; resend the SYN (or SYN-ACK).
+                self.rtt.on_timeout();
+                self.syn_pending = true;
+                self.syn_retransmitted = true;
+                self.syn_sent_at = None;
+                self.stats.rto_retransmits = self.stats.rto_retransmits.saturating_add(1);
+            }
+            State::Closed | State::Listen | State::TimeWait => {}
+            _ => {
+                if self.snd_max == self.snd_una {
+                    return;
+                }
+                // The oldest outstanding data went out about one RTO ago.
+                let start = *self
+                    .retrans_since
+                    .get_or_insert(Instant(now.0.saturating_sub(self.rtt.rto().0)));
+                // RFC 9293 3.8.3 (R2) and Linux TCP_USER_TIMEOUT.
+                let give_up = match self.cfg.user_timeout {
+                    Some(limit) => now - start >= limit,
+                    None => self.rtt.backoff_count() >= self.cfg.max_retries,
+                };
+                if give_up {
+                    self.time_out(now);
+                    return;
+                }
+                let smss = self.smss();
+                // RFC 5681 3.1 equation (4) and "LW": ssthresh and cwnd on a timeout.
+                self.cc.on_rto(now, self.flight_size(), smss);
+                if self.rtt.backoff_count() > 0 {
+                    // RFC 2018 section 8: after a timeout the receiver may have reneged;
+                    // on a repeated timeout forget the SACK information entirely.
+                    self.scoreboard.clear();
+                }
+                // RFC 6298 5.5: "set RTO <- RTO * 2".
+                self.rtt.on_timeout();
+                // RFC 6582 section 4 / RFC 6675 5.1: a timeout ends recovery, and no new
+                // fast recovery starts until everything sent so far is acknowledged.
+                self.recovery = None;
+                self.recover = self.snd_max;
+                self.dupacks = 0;
+                self.rtx_first_pending = false;
+                // RFC 6298 5.4: "Retransmit the earliest segment that has not been
+                // acknowledged"; the rest follows go-back-N as cwnd grows.
+                self.snd_nxt = self.snd_una;
+                self.high_rxt = self.snd_una;
+                self.rtt_timed = None;
+            }
+        }
+    }
+
+    /// The persist timer expired (RFC 9293 3.8.6.1): probe the zero window.
+    fn on_persist(&mut self, now: Instant) {
+        if self.snd_wnd != 0 {
+            return;
+        }
+        self.probes_unanswered = self.probes_unanswered.saturating_add(1);
+        if self.probes_unanswered > self.cfg.max_retries {
+            self.time_out(now);
+            return;
+        }
+        self.zwp_pending = true;
+        self.persist_backoff = self.persist_backoff.saturating_add(1);
+    }
+
+    /// The keepalive timer expired (RFC 1122 4.2.3.6).
+    fn on_keepalive(&mut self, now: Instant) {
+        let Some(ka) = self.cfg.keepalive else {
+            return;
+        };
+        if self.keepalive_probes >= ka.count {
+            // Like Linux, tell the peer (if it is still there) with a RST.
+            self.queue_active_reset();
+            self.time_out(now);
+            return;
+        }
+        self.keepalive_pending = true;
+        self.keepalive_probes = self.keepalive_probes.saturating_add(1);
+        self.keepalive_deadline = Some(now + ka.interval);
+    }
+
+    /// The persist interval: the RTO, doubled per unanswered probe, at most the maximum
+    /// RTO (RFC 9293 3.8.6.1: "the transmitting host SHOULD send the first zero-window
+    /// probe when a zero window has existed for the retransmission timeout period ... and
+    /// SHOULD increase exponentially the interval between successive probes").
+    fn persist_interval(&self) -> Duration {
+        let base = self.rtt.base_rto().0;
+        let max = self.rtt.config().max_rto.0;
+        let factor = 1u64
+            .checked_shl(self.persist_backoff.min(32))
+            .unwrap_or(u64::MAX);
+        Duration(base.saturating_mul(factor).min(max))
+    }
+
+    /// Arm or disarm the timers to match the current state (RFC 6298 5.1-5.3 for the
+    /// retransmission timer). Called after every event.
+    pub(crate) fn update_timers(&mut self, now: Instant) {
+        if self.state == State::Closed {
+            self.set_state(State::Closed, now);
+            return;
+        }
+        // Retransmission timer: "(5.1) Every time a packet containing data is sent ... if
+        // the timer is not running, start it ... (5.2) When all outstanding data has been
+        // acknowledged, turn off the retransmission timer."
+        let outstanding = match self.state {
+            State::SynSent | State::SynReceived => self.snd_max != self.snd_una,
+            State::TimeWait | State::Closed | State::Listen => false,
+            _ => self.snd_nxt > self.snd_una,
+        };
+        if !outstanding {
+            self.rto_deadline = None;
+        } else if self.rto_deadline.is_none() {
+            self.rto_deadline = Some(now + self.rtt.rto());
+        }
+
+        // Persist timer: a zero window with data waiting and nothing in flight.
+        let sending_state = matches!(
+            self.state,
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::Closing
+                | State::LastAck
+        );
+        let waiting = self.data_end() > self.snd_nxt;
+        if sending_state && self.snd_wnd == 0 && !outstanding && waiting {
+            if self.persist_deadline.is_none() {
+                self.persist_deadline = Some(now + self.persist_interval());
+            }
+        } else {
+            self.persist_deadline = None;
+            if self.snd_wnd != 0 {
+                self.persist_backoff = 0;
+            }
+        }
+
+        // Keepalive: only on an idle connection with nothing to send (as Linux).
+        let keepalive_state = matches!(
+            self.state,
+            State::Established | State::CloseWait | State::FinWait2
+        );
+        match self.cfg.keepalive {
+            Some(ka)
+                if keepalive_state && self.snd_max == self.snd_una && self.send_buf.is_empty() =>
+            {
+                if self.keepalive_deadline.is_none() {
+                    self.keepalive_deadline = Some(self.last_recv + ka.idle);
+                }
+            }
+            _ => {
+                self.keepalive_deadline = None;
+                self.keepalive_probes = 0;
+            }
+        }
+    }
+}
