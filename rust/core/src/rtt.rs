@@ -211,3 +211,262 @@ impl Default for RttEstimator {
         RttEstimator::new(RttConfig::default())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+
+    fn est() -> RttEstimator {
+        RttEstimator::new(RttConfig::default())
+    }
+
+    // RFC 6298 2.1: before any measurement.
+
+    #[test]
+    fn initial_rto_is_one_second() {
+        let e = est();
+        assert_eq!(e.rto(), Duration::from_secs(1));
+        assert_eq!(e.srtt(), None);
+        assert_eq!(e.rttvar(), Duration::ZERO);
+        assert_eq!(e.min_rtt(), None);
+        assert_eq!(e.backoff_count(), 0);
+    }
+
+    #[test]
+    fn default_config_matches_linux_bounds() {
+        let c = RttConfig::default();
+        assert_eq!(c.initial_rto, Duration::from_secs(1));
+        assert_eq!(c.min_rto, ms(200));
+        assert_eq!(c.max_rto, Duration::from_secs(120));
+        assert_eq!(c.granularity, ms(1));
+    }
+
+    // RFC 6298 2.2: the first measurement.
+
+    #[test]
+    fn first_sample_sets_srtt_and_half_rttvar() {
+        let mut e = est();
+        e.on_sample(ms(100));
+        assert_eq!(e.srtt(), Some(ms(100)));
+        assert_eq!(e.rttvar(), ms(50));
+        // RTO = SRTT + max(G, 4 * RTTVAR) = 100 + 200 ms.
+        assert_eq!(e.rto(), ms(300));
+    }
+
+    // RFC 6298 2.3: subsequent measurements, alpha = 1/8, beta = 1/4.
+
+    #[test]
+    fn second_sample_uses_old_srtt_for_rttvar() {
+        let mut e = est();
+        e.on_sample(ms(100));
+        e.on_sample(ms(200));
+        // RTTVAR = 3/4 * 50 + 1/4 * |100 - 200| = 62.5 ms
+        // SRTT   = 7/8 * 100 + 1/8 * 200        = 112.5 ms
+        // RTO    = 112.5 + 4 * 62.5             = 362.5 ms
+        assert_eq!(e.rttvar(), Duration::from_micros(62_500));
+        assert_eq!(e.srtt(), Some(Duration::from_micros(112_500)));
+        assert_eq!(e.rto(), Duration::from_micros(362_500));
+    }
+
+    #[test]
+    fn smaller_sample_pulls_srtt_down() {
+        let mut e = est();
+        e.on_sample(ms(400));
+        e.on_sample(ms(80));
+        // RTTVAR = 3/4 * 200 + 1/4 * 320 = 230 ms; SRTT = 7/8 * 400 + 1/8 * 80 = 360 ms.
+        assert_eq!(e.rttvar(), ms(230));
+        assert_eq!(e.srtt(), Some(ms(360)));
+        assert_eq!(e.rto(), ms(360 + 920));
+    }
+
+    #[test]
+    fn srtt_converges_to_a_steady_rtt() {
+        let mut e = est();
+        e.on_sample(ms(500));
+        for _ in 0..200 {
+            e.on_sample(ms(40));
+        }
+        let srtt = e.srtt().unwrap_or(Duration::MAX);
+        assert!(
+            srtt >= ms(40) && srtt <= Duration::from_micros(40_010),
+            "{srtt:?}"
+        );
+        assert!(e.rttvar() < ms(1));
+    }
+
+    #[test]
+    fn scaled_state_loses_no_precision_on_small_samples() {
+        // 7 us samples: integer SRTT without scaling would get stuck; scaled it is exact.
+        let mut e = est();
+        e.on_sample(Duration::from_micros(7));
+        e.on_sample(Duration::from_micros(7));
+        assert_eq!(e.srtt(), Some(Duration::from_micros(7)));
+    }
+
+    // RFC 6298 section 2: the granularity term G.
+
+    #[test]
+    fn variance_term_never_below_granularity() {
+        let mut e = est();
+        for _ in 0..100 {
+            e.on_sample(ms(300));
+        }
+        // RTTVAR has decayed below G/4, so RTO = SRTT + G.
+        assert_eq!(e.rto(), ms(301));
+    }
+
+    // RFC 6298 2.4 (floor) and 2.5 (ceiling).
+
+    #[test]
+    fn rto_floored_at_min_rto() {
+        let mut e = est();
+        e.on_sample(ms(1));
+        assert_eq!(e.rto(), ms(200));
+    }
+
+    #[test]
+    fn rto_capped_at_max_rto() {
+        let mut e = est();
+        e.on_sample(Duration::from_secs(200));
+        assert_eq!(e.rto(), Duration::from_secs(120));
+    }
+
+    #[test]
+    fn custom_bounds_are_honoured() {
+        let cfg = RttConfig {
+            initial_rto: ms(500),
+            min_rto: Duration::from_secs(1),
+            max_rto: Duration::from_secs(60),
+            granularity: ms(10),
+        };
+        let mut e = RttEstimator::new(cfg);
+        assert_eq!(e.rto(), ms(500));
+        assert_eq!(e.config(), cfg);
+        e.on_sample(ms(10));
+        assert_eq!(e.rto(), Duration::from_secs(1));
+    }
+
+    // RFC 6298 5.5: exponential backoff.
+
+    #[test]
+    fn timeout_doubles_rto() {
+        let mut e = est();
+        e.on_sample(ms(100));
+        e.on_timeout();
+        assert_eq!(e.rto(), ms(600));
+        e.on_timeout();
+        assert_eq!(e.rto(), ms(1200));
+        assert_eq!(e.backoff_count(), 2);
+        assert_eq!(e.base_rto(), ms(300));
+    }
+
+    #[test]
+    fn backoff_before_any_sample_doubles_initial_rto() {
+        let mut e = est();
+        e.on_timeout();
+        e.on_timeout();
+        assert_eq!(e.rto(), Duration::from_secs(4));
+    }
+
+    #[test]
+    fn backoff_saturates_at_max_rto_but_keeps_counting() {
+        let mut e = est();
+        for _ in 0..10 {
+            e.on_timeout();
+        }
+        assert_eq!(e.rto(), Duration::from_secs(120));
+        for _ in 0..100 {
+            e.on_timeout();
+        }
+        assert_eq!(e.backoff_count(), 110);
+        assert_eq!(e.rto(), Duration::from_secs(120));
+    }
+
+    #[test]
+    fn backoff_count_saturates_without_overflow() {
+        let mut e = est();
+        e.backoff = u32::MAX - 1;
+        e.on_timeout();
+        e.on_timeout();
+        assert_eq!(e.backoff_count(), u32::MAX);
+        assert_eq!(e.rto(), Duration::from_secs(120));
+    }
+
+    // RFC 6298 section 5, after 5.7: a new measurement collapses the backoff.
+
+    #[test]
+    fn sample_clears_backoff() {
+        let mut e = est();
+        e.on_sample(ms(100));
+        e.on_timeout();
+        e.on_timeout();
+        e.on_sample(ms(100));
+        assert_eq!(e.backoff_count(), 0);
+        assert!(e.rto() < ms(400));
+    }
+
+    #[test]
+    fn backoff_kept_until_valid_sample() {
+        // Karn: ACKs of retransmitted data give no sample, so nothing resets the backoff
+        // until the caller feeds one (or explicitly clears it).
+        let mut e = est();
+        e.on_sample(ms(100));
+        e.on_timeout();
+        assert_eq!(e.rto(), ms(600));
+        assert_eq!(e.rto(), ms(600));
+        e.clear_backoff();
+        assert_eq!(e.rto(), ms(300));
+    }
+
+    // RFC 6298 5.7: lost SYN.
+
+    #[test]
+    fn syn_loss_reinitialises_rto_to_three_seconds() {
+        let mut e = est();
+        e.on_timeout();
+        e.on_handshake_after_syn_loss();
+        assert_eq!(e.backoff_count(), 0);
+        assert_eq!(e.rto(), Duration::from_secs(3));
+        // A later valid sample replaces it.
+        e.on_sample(ms(100));
+        assert_eq!(e.rto(), ms(300));
+    }
+
+    #[test]
+    fn syn_loss_keeps_a_larger_initial_rto() {
+        let cfg = RttConfig {
+            initial_rto: Duration::from_secs(5),
+            ..RttConfig::default()
+        };
+        let mut e = RttEstimator::new(cfg);
+        e.on_handshake_after_syn_loss();
+        assert_eq!(e.rto(), Duration::from_secs(5));
+    }
+
+    // Robustness: no overflow, no panic.
+
+    #[test]
+    fn extreme_samples_do_not_overflow() {
+        let mut e = est();
+        e.on_sample(Duration::MAX);
+        assert_eq!(e.rto(), Duration::from_secs(120));
+        e.on_sample(Duration::ZERO);
+        e.on_sample(Duration::MAX);
+        assert_eq!(e.rto(), Duration::from_secs(120));
+        e.on_sample(Duration::ZERO);
+        assert!(e.srtt().is_some());
+    }
+
+    #[test]
+    fn min_rtt_tracks_the_smallest_sample() {
+        let mut e = est();
+        e.on_sample(ms(30));
+        e.on_sample(ms(10));
+        e.on_sample(ms(20));
+        assert_eq!(e.min_rtt(), Some(ms(10)));
+    }
+}

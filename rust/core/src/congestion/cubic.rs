@@ -86,9 +86,9 @@ fn to_usize(v: u64) -> usize {
     usize::try_from(v).unwrap_or(usize::MAX).min(MAX_CWND)
 }
 
-/// A duration in CUBIC ticks (2^-10 s): `us * 1024 / 10^6 = us * 128 / 125`.
+/// A duration in CUBIC ticks (2^-10 s): `us * 1024 / 10^6 = us * 128 / 125000`.
 fn ticks(d: Duration) -> u64 {
-    mul_frac(d.micros(), 128, 125)
+    mul_frac(d.micros(), 128, 125_000)
 }
 
 /// `C * d^3` segments, in bytes of `smss`, for an offset of `d` ticks from K.
@@ -370,6 +370,385 @@ impl CongestionControl for Cubic {
             // idle period is taken out of t by moving the epoch start forward (as Linux
             // does on transmit after idle).
             e.start += idle;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::congestion::INITIAL_SSTHRESH;
+    use std::vec::Vec;
+
+    const MSS: usize = 1460;
+    const T0: Instant = Instant(1_000_000);
+
+    /// A CUBIC sender that has just left fast recovery after a loss at `w_max_segs`
+    /// segments (with FlightSize = cwnd), so cwnd = 0.7 * W_max.
+    fn after_loss(w_max_segs: usize) -> Cubic {
+        let mut c = Cubic::new(MSS);
+        c.w.cwnd = w_max_segs * MSS;
+        c.on_enter_recovery(T0, w_max_segs * MSS, MSS);
+        c.on_exit_recovery(T0, c.cwnd(), MSS);
+        c
+    }
+
+    /// One round trip: the whole window is acknowledged one segment per ACK at `now`.
+    fn round(c: &mut Cubic, now: Instant, rtt: Duration) {
+        let mut left = c.cwnd();
+        let flight = left;
+        while left > 0 {
+            let n = MSS.min(left);
+            c.on_ack(now, n, flight, MSS, Some(rtt));
+            left -= n;
+        }
+    }
+
+    /// cwnd in segments after each of `rounds` round trips of `rtt`, starting at T0.
+    fn trace(c: &mut Cubic, rounds: usize, rtt: Duration) -> Vec<usize> {
+        let mut now = T0;
+        let mut out = Vec::new();
+        for _ in 0..rounds {
+            round(c, now, rtt);
+            out.push(c.cwnd() / MSS);
+            now += rtt;
+        }
+        out
+    }
+
+    // The integer cube root.
+
+    #[test]
+    fn cube_root_exact_for_perfect_cubes() {
+        let mut n: u64 = 0;
+        while n <= 2_642_245 {
+            assert_eq!(cube_root(n * n * n), n, "n={n}");
+            if n > 0 {
+                assert_eq!(cube_root(n * n * n - 1), n - 1, "n={n}");
+            }
+            n += if n < 2000 { 1 } else { 997 };
+        }
+        assert_eq!(cube_root(2_642_245u64.pow(3)), 2_642_245);
+    }
+
+    #[test]
+    fn cube_root_of_extremes() {
+        assert_eq!(cube_root(0), 0);
+        assert_eq!(cube_root(1), 1);
+        assert_eq!(cube_root(7), 1);
+        assert_eq!(cube_root(8), 2);
+        // 2642245^3 = 18446724184312856125 <= u64::MAX < 2642246^3.
+        assert_eq!(cube_root(u64::MAX), 2_642_245);
+    }
+
+    #[test]
+    fn cube_root_is_floor_and_monotone() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut prev_in = 0u64;
+        let mut prev_out = 0u64;
+        for i in 0..20_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Mix magnitudes: shift the random value down by 0..63 bits.
+            let v = x >> (i % 64);
+            let r = cube_root(v);
+            assert!(r * r * r <= v, "v={v}");
+            assert!((r + 1).checked_pow(3).is_none_or(|c| c > v), "v={v}");
+            // Monotone on an increasing sequence.
+            let m = prev_in.saturating_add(i * i * i);
+            let rm = cube_root(m);
+            assert!(rm >= prev_out);
+            prev_in = m;
+            prev_out = rm;
+        }
+    }
+
+    // RFC 9438 4.2 equation (2): K.
+
+    #[test]
+    fn k_for_known_window_drops() {
+        // K = cbrt((W_max - cwnd_epoch) / C) seconds, in ticks of 2^-10 s:
+        // K^3 = dW / 0.4 * 2^30 ticks^3 = dW * 5 * 2^29.
+        //
+        // dW = 30 segments (W_max 100 -> 70): K^3 = 30 * 5 * 2^29 = 80530636800;
+        //   4318^3 = 80509645432 <= K^3 < 4319^3 = 80565593759, so K = 4318 ticks
+        //   (4.2168 s; exactly cbrt(75) = 4.2172 s).
+        assert_eq!(k_ticks(30 * 1460, 1460), 4318);
+        // dW = 3 segments: K^3 = 8053063680; 2004^3 = 8048096064 <= K^3 <
+        //   2005^3 = 8060150125, K = 2004 ticks (1.957 s; cbrt(7.5) = 1.9574 s).
+        assert_eq!(k_ticks(3 * 1460, 1460), 2004);
+        // dW = 0.4 segment: K^3 = 2^30 exactly, K = 1024 ticks = 1 s.
+        assert_eq!(k_ticks(400, 1000), 1024);
+        // dW = 3.2 segments: dW / C = 8, K = 2 s = 2048 ticks.
+        assert_eq!(k_ticks(3200, 1000), 2048);
+        assert_eq!(k_ticks(0, 1460), 0);
+    }
+
+    #[test]
+    fn k_of_the_epoch_after_a_loss() {
+        // W_max = 100 segments, cwnd_epoch = 70: K = 4318 ticks
+        // = 4318 * 10^6 / 1024 us = 4216796.875 us, truncated.
+        let mut c = after_loss(100);
+        assert_eq!(c.k(), None);
+        c.on_ack(T0, MSS, 70 * MSS, MSS, Some(Duration::from_millis(100)));
+        assert_eq!(c.k(), Some(Duration::from_micros(4_216_796)));
+    }
+
+    // RFC 9438 4.6: multiplicative decrease.
+
+    #[test]
+    fn loss_reduces_window_to_seven_tenths() {
+        let mut c = Cubic::new(MSS);
+        c.w.cwnd = 100 * MSS;
+        c.on_enter_recovery(T0, 100 * MSS, MSS);
+        assert_eq!(c.ssthresh(), 70 * MSS);
+        assert_eq!(c.cwnd(), 70 * MSS);
+        assert_eq!(c.w_max(), 100 * MSS);
+    }
+
+    #[test]
+    fn reduction_uses_flight_size_and_two_segment_floor() {
+        let mut c = Cubic::new(MSS);
+        c.w.cwnd = 100 * MSS;
+        // 14601 * 0.7 = 10220.7, truncated.
+        c.on_enter_recovery(T0, 14601, MSS);
+        assert_eq!(c.ssthresh(), 10220);
+        let mut c = Cubic::new(MSS);
+        c.on_enter_recovery(T0, 2 * MSS, MSS);
+        assert_eq!(c.ssthresh(), 2 * MSS);
+    }
+
+    // RFC 9438 4.7: fast convergence.
+
+    #[test]
+    fn fast_convergence_lowers_w_max_when_losses_come_earlier() {
+        let mut c = after_loss(100);
+        assert_eq!(c.w_max(), 100 * MSS);
+        // The next loss comes at 90 segments < W_max: W_max = 90 * 0.85 = 76.5 segments.
+        c.w.cwnd = 90 * MSS;
+        c.on_enter_recovery(T0, 90 * MSS, MSS);
+        assert_eq!(c.w_max(), 90 * MSS * 17 / 20);
+        assert_eq!(c.w_max(), 111_690);
+        // A loss above W_max simply records cwnd.
+        c.w.cwnd = 120 * MSS;
+        c.on_enter_recovery(T0, 120 * MSS, MSS);
+        assert_eq!(c.w_max(), 120 * MSS);
+    }
+
+    // RFC 9438 4.4 / 4.5: concave then convex growth.
+
+    #[test]
+    fn growth_is_concave_below_w_max_then_convex_above() {
+        // W_max = 1000 segments, RTT 100 ms: K = cbrt(300 / 0.4) = 9.09 s = 91 rounds.
+        // Reno-friendly W_est only gains ~0.53 segment per round here, so the cubic
+        // curve governs.
+        let mut c = after_loss(1000);
+        let rtt = Duration::from_millis(100);
+        let w = trace(&mut c, 140, rtt);
+        let grow = |a: usize, b: usize| w[b] - w[a];
+        // Concave: fast at first, slower approaching W_max.
+        assert!(grow(0, 10) > 3 * grow(70, 80), "{w:?}");
+        // Plateau near W_max around t = K.
+        assert!(w[88] >= 990 && w[88] <= 1000, "{}", w[88]);
+        assert!(w[92] >= 995 && w[92] <= 1005, "{}", w[92]);
+        // Convex: accelerating beyond W_max.
+        assert!(grow(125, 135) > 3 * grow(95, 105), "{w:?}");
+        // Never exceeds W_max before K.
+        assert!(w[..89].iter().all(|&x| x <= 1000));
+    }
+
+    #[test]
+    fn cwnd_follows_the_cubic_curve() {
+        // W_max = 1000 segments, cwnd_epoch = 700, K ~ 9.08 s. At t = 5 s (50 rounds of
+        // 100 ms, plus one RTT of look-ahead: t + RTT = 5.1 s):
+        // W = 1000 - 0.4 * (9.08 - 5.1)^3 = 1000 - 0.4 * 63.0 = 974.8 segments.
+        let mut c = after_loss(1000);
+        let w = trace(&mut c, 51, Duration::from_millis(100));
+        assert!((972..=977).contains(&w[50]), "{}", w[50]);
+    }
+
+    #[test]
+    fn growth_per_rtt_capped_at_one_and_a_half() {
+        // RFC 9438 4.2: target <= 1.5 * cwnd.
+        let mut c = after_loss(100);
+        c.on_ack(T0, MSS, 70 * MSS, MSS, Some(Duration::from_millis(10)));
+        let before = c.cwnd();
+        // Long after K the cubic term is enormous.
+        round(
+            &mut c,
+            T0 + Duration::from_secs(1000),
+            Duration::from_millis(10),
+        );
+        assert!(
+            c.cwnd() <= before + before / 2 + MSS,
+            "{} {}",
+            c.cwnd(),
+            before
+        );
+        assert!(c.cwnd() > before + before / 3);
+    }
+
+    // RFC 9438 4.3: Reno-friendly region.
+
+    #[test]
+    fn reno_friendly_region_dominates_at_small_rtt() {
+        // W_max = 20 segments, RTT 1 ms: K = cbrt(6 / 0.4) = 2.47 s = 2466 rounds, so the
+        // cubic curve barely moves in 100 rounds while Reno grows one segment per round.
+        let mut c = after_loss(20);
+        let w = trace(&mut c, 100, Duration::from_millis(1));
+        assert_eq!(c.w_est(), Some(c.cwnd()));
+        // 14 segments, ~0.53 per round up to cwnd_prior = 20 (12 rounds), then 1 per
+        // round: about 14 + 6 + 88 = 108.
+        assert!(w[99] > 95 && w[99] < 115, "{}", w[99]);
+    }
+
+    #[test]
+    fn reno_friendly_alpha_is_nine_seventeenths_before_cwnd_prior() {
+        // alpha_cubic = 3 * 0.3 / 1.7 = 0.529 segment per round: 4 rounds from 14
+        // segments give about 16.1 segments (Reno would reach 18).
+        let mut c = after_loss(20);
+        let w = trace(&mut c, 4, Duration::from_millis(1));
+        let bytes = c.cwnd();
+        assert!(
+            bytes > 155 * MSS / 10 && bytes < 168 * MSS / 10,
+            "{w:?} {bytes}"
+        );
+    }
+
+    // RFC 9438 4.8: timeout.
+
+    #[test]
+    fn timeout_resets_to_one_segment_and_k_zero() {
+        let mut c = Cubic::new(MSS);
+        c.w.cwnd = 100 * MSS;
+        c.on_rto(T0, 100 * MSS, MSS);
+        assert_eq!(c.cwnd(), MSS);
+        assert_eq!(c.ssthresh(), 70 * MSS);
+        assert_eq!(c.w_max(), 0);
+        // A repeated timeout keeps ssthresh (RFC 5681 3.1 note).
+        c.on_rto(T0, MSS, MSS);
+        assert_eq!(c.ssthresh(), 70 * MSS);
+        // Slow start up to ssthresh, then the first stage has K = 0 and W_max = cwnd.
+        let mut now = T0;
+        while c.cwnd() < c.ssthresh() {
+            c.on_ack(now, MSS, c.cwnd(), MSS, None);
+            now += Duration::from_millis(1);
+        }
+        c.on_ack(now, MSS, c.cwnd(), MSS, None);
+        assert_eq!(c.k(), Some(Duration::ZERO));
+    }
+
+    // RFC 9438 4.10 / RFC 5681: slow start before the first loss.
+
+    #[test]
+    fn slow_start_doubles_like_reno() {
+        let mut c = Cubic::new(MSS);
+        assert_eq!(c.ssthresh(), INITIAL_SSTHRESH);
+        let w = trace(&mut c, 3, Duration::from_millis(10));
+        assert_eq!(w, [20, 40, 80]);
+        assert_eq!(c.k(), None);
+    }
+
+    #[test]
+    fn recovery_inflation_and_deflation_as_reno() {
+        let mut c = after_loss(100);
+        let base = c.cwnd();
+        c.on_enter_recovery(T0, base, MSS);
+        let inflated = c.cwnd() + 3 * MSS;
+        for _ in 0..3 {
+            c.on_recovery_dupack(MSS);
+        }
+        assert_eq!(c.cwnd(), inflated);
+        c.on_partial_ack(2 * MSS, MSS);
+        assert_eq!(c.cwnd(), inflated - MSS);
+    }
+
+    // RFC 9438 5.8 and RFC 5681 4.1: idle periods.
+
+    #[test]
+    fn short_idle_shifts_the_epoch() {
+        let mut c = after_loss(100);
+        c.on_ack(T0, MSS, 70 * MSS, MSS, None);
+        c.on_idle_restart(Duration::from_millis(500), Duration::from_secs(1), MSS);
+        assert_eq!(
+            c.epoch.map(|e| e.start),
+            Some(T0 + Duration::from_millis(500))
+        );
+        assert_eq!(c.cwnd(), 70 * MSS + c.cwnd() % MSS);
+    }
+
+    #[test]
+    fn long_idle_restarts_from_initial_window() {
+        let mut c = after_loss(100);
+        c.on_ack(T0, MSS, 70 * MSS, MSS, None);
+        c.on_idle_restart(Duration::from_secs(5), Duration::from_secs(1), MSS);
+        assert_eq!(c.cwnd(), 10 * MSS);
+        assert!(c.epoch.is_none());
+    }
+
+    // RTT bookkeeping.
+
+    #[test]
+    fn min_rtt_ignores_missing_and_zero_samples() {
+        let mut c = Cubic::new(MSS);
+        c.on_ack(T0, 1, 1, MSS, Some(Duration::from_millis(50)));
+        c.on_ack(T0, 1, 1, MSS, None);
+        c.on_ack(T0, 1, 1, MSS, Some(Duration::ZERO));
+        c.on_ack(T0, 1, 1, MSS, Some(Duration::from_millis(30)));
+        c.on_ack(T0, 1, 1, MSS, Some(Duration::from_millis(40)));
+        assert_eq!(c.min_rtt(), Some(Duration::from_millis(30)));
+    }
+
+    // Robustness: no overflow with huge windows and times.
+
+    #[test]
+    fn helpers_saturate() {
+        assert_eq!(cubic_delta(u64::MAX, u64::MAX), u64::MAX);
+        assert_eq!(cubic_delta(0, 1460), 0);
+        // One second past K: C * 1^3 = 0.4 segment = 584 bytes of 1460, less the
+        // truncation of 0.4 * 2^30 to 429496729.
+        assert_eq!(cubic_delta(1024, 1460), 583);
+        assert!(k_ticks(u64::MAX, 1) <= 2_642_245);
+        assert_eq!(k_ticks(u64::MAX, 0), 2_642_245);
+        assert_eq!(ticks(Duration::from_secs(1)), 1024);
+        assert_eq!(ticks(Duration::from_micros(976)), 0);
+        assert_eq!(ticks(Duration::from_micros(977)), 1);
+        assert_eq!(ticks(Duration::from_secs(3600)), 3600 * 1024);
+        assert!(ticks(Duration::MAX) > 0);
+        assert_eq!(mul_frac(u64::MAX, 7, 10), u64::MAX / 10 * 7 + 3);
+    }
+
+    #[test]
+    fn huge_windows_and_times_do_not_overflow() {
+        let mut c = Cubic::new(MSS);
+        c.w.cwnd = MAX_CWND;
+        c.w.ssthresh = MAX_CWND;
+        c.on_enter_recovery(T0, usize::MAX, MSS);
+        c.on_exit_recovery(T0, usize::MAX, MSS);
+        for t in [0, 1, u64::MAX / 2, u64::MAX] {
+            c.on_ack(Instant(t), usize::MAX, usize::MAX, MSS, Some(Duration::MAX));
+            assert!(c.cwnd() <= MAX_CWND);
+        }
+        c.w.cwnd = MAX_CWND / 3;
+        c.on_enter_recovery(Instant(u64::MAX), usize::MAX, usize::MAX);
+        c.on_ack(Instant(0), usize::MAX, 0, usize::MAX, None);
+        c.on_ack(Instant(u64::MAX), usize::MAX, 0, usize::MAX, None);
+        c.on_rto(Instant(u64::MAX), usize::MAX, usize::MAX);
+        c.on_idle_restart(Duration::MAX, Duration::MAX, usize::MAX);
+        assert!(c.cwnd() <= MAX_CWND && c.ssthresh() <= MAX_CWND);
+    }
+
+    #[test]
+    fn huge_smss_and_zero_smss_do_not_panic() {
+        for smss in [0usize, 1, usize::MAX] {
+            let mut c = Cubic::new(smss);
+            c.w.cwnd = 1000;
+            c.on_enter_recovery(T0, 1000, smss);
+            c.on_exit_recovery(T0, 1000, smss);
+            c.on_ack(T0, 1000, 1000, smss, Some(Duration::from_millis(1)));
+            c.on_ack(T0 + Duration::from_secs(60), 1000, 1000, smss, None);
+            assert!(c.cwnd() <= MAX_CWND);
         }
     }
 }

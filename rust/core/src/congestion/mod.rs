@@ -217,3 +217,79 @@ impl CongestionControl for Congestion {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSS: usize = 1460;
+    const T: Instant = Instant(0);
+
+    // RFC 6928 section 2: IW = min(10*MSS, max(2*MSS, 14600)).
+
+    #[test]
+    fn initial_window_for_ethernet_mss() {
+        assert_eq!(initial_window(1460), 14600);
+    }
+
+    #[test]
+    fn initial_window_for_small_mss_is_ten_segments() {
+        assert_eq!(initial_window(536), 5360);
+        assert_eq!(initial_window(1000), 10000);
+    }
+
+    #[test]
+    fn initial_window_for_jumbo_mss_is_two_segments() {
+        assert_eq!(initial_window(9000), 18000);
+        assert_eq!(initial_window(4000), 14600);
+    }
+
+    #[test]
+    fn initial_window_saturates() {
+        assert_eq!(initial_window(0), 0);
+        assert_eq!(initial_window(usize::MAX), MAX_CWND);
+    }
+
+    // RFC 5681 equation (4).
+
+    #[test]
+    fn half_flight_has_a_two_segment_floor() {
+        assert_eq!(half_flight(20 * MSS, MSS), 10 * MSS);
+        assert_eq!(half_flight(MSS, MSS), 2 * MSS);
+        assert_eq!(half_flight(usize::MAX, MSS), MAX_CWND);
+    }
+
+    // Static dispatch.
+
+    #[test]
+    fn enum_reports_its_algorithm_and_starts_at_iw() {
+        for alg in [CongestionAlgorithm::NewReno, CongestionAlgorithm::Cubic] {
+            let c = Congestion::new(alg, MSS);
+            assert_eq!(c.algorithm(), alg);
+            assert_eq!(c.cwnd(), 14600);
+            assert_eq!(c.ssthresh(), INITIAL_SSTHRESH);
+        }
+    }
+
+    #[test]
+    fn enum_dispatches_every_event() {
+        let mut reno = Congestion::new(CongestionAlgorithm::NewReno, MSS);
+        let mut cubic = Congestion::new(CongestionAlgorithm::Cubic, MSS);
+        for c in [&mut reno, &mut cubic] {
+            c.on_ack(T, MSS, 10 * MSS, MSS, Some(Duration::from_millis(10)));
+            assert_eq!(c.cwnd(), 11 * MSS);
+            c.on_enter_recovery(T, 20 * MSS, MSS);
+            c.on_recovery_dupack(MSS);
+            c.on_partial_ack(MSS, MSS);
+            c.on_exit_recovery(T, 20 * MSS, MSS);
+            c.on_rto(T, 20 * MSS, MSS);
+            assert_eq!(c.cwnd(), MSS);
+            c.on_idle_restart(Duration::from_secs(9), Duration::from_secs(1), MSS);
+            c.on_syn_loss(MSS);
+            assert_eq!(c.cwnd(), MSS);
+        }
+        // The algorithms differ in their decrease: 1/2 versus 0.7.
+        assert_eq!(reno.ssthresh(), 10 * MSS);
+        assert_eq!(cubic.ssthresh(), 14 * MSS);
+    }
+}

@@ -242,3 +242,321 @@ impl CongestionControl for NewReno {
         self.w.idle_restart(idle, rto, smss);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSS: usize = 1460;
+    const T: Instant = Instant(0);
+
+    fn reno() -> NewReno {
+        NewReno::new(MSS)
+    }
+
+    /// One round trip of per-segment ACKs covering the whole window.
+    fn ack_window(c: &mut NewReno, per_ack: usize) {
+        let mut left = c.cwnd();
+        let flight = c.cwnd();
+        while left > 0 {
+            let n = per_ack.min(left);
+            c.on_ack(T, n, flight, MSS, None);
+            left -= n;
+        }
+    }
+
+    // RFC 5681 3.1 / RFC 6928: initial state.
+
+    #[test]
+    fn starts_at_initial_window_with_high_ssthresh() {
+        let c = reno();
+        assert_eq!(c.cwnd(), 14600);
+        assert_eq!(c.ssthresh(), INITIAL_SSTHRESH);
+    }
+
+    // RFC 5681 3.1 slow start, RFC 3465 2.2 byte counting.
+
+    #[test]
+    fn slow_start_doubles_per_rtt_with_per_segment_acks() {
+        let mut c = reno();
+        for round in 0..5 {
+            let before = c.cwnd();
+            ack_window(&mut c, MSS);
+            assert_eq!(c.cwnd(), 2 * before, "round {round}");
+        }
+        assert_eq!(c.cwnd(), 14600 * 32);
+    }
+
+    #[test]
+    fn slow_start_doubles_per_rtt_with_delayed_acks() {
+        // RFC 3465's point: with one ACK per two segments, L = 2*SMSS keeps doubling.
+        let mut c = reno();
+        let before = c.cwnd();
+        ack_window(&mut c, 2 * MSS);
+        assert_eq!(c.cwnd(), 2 * before);
+    }
+
+    #[test]
+    fn slow_start_increase_limited_to_two_smss_per_ack() {
+        let mut c = reno();
+        c.on_ack(T, 10 * MSS, 10 * MSS, MSS, None);
+        assert_eq!(c.cwnd(), 14600 + 2 * MSS);
+    }
+
+    #[test]
+    fn slow_start_counts_partial_segments_in_bytes() {
+        let mut c = reno();
+        c.on_ack(T, 100, 14600, MSS, None);
+        assert_eq!(c.cwnd(), 14700);
+    }
+
+    #[test]
+    fn slow_start_stops_at_ssthresh_and_hands_the_rest_to_avoidance() {
+        let mut c = reno();
+        c.w.ssthresh = 15000;
+        c.on_ack(T, 2 * MSS, 14600, MSS, None);
+        assert_eq!(c.cwnd(), 15000);
+        assert!(!c.w.in_slow_start());
+        // The excess (2920 - 400 bytes) went to bytes_acked, below cwnd: no increase yet.
+        assert_eq!(c.w.bytes_acked, 2 * MSS - 400);
+    }
+
+    // RFC 5681 3.1 congestion avoidance, RFC 3465 2.1 byte counting.
+
+    #[test]
+    fn congestion_avoidance_adds_one_smss_per_window_acked() {
+        let mut c = reno();
+        c.w.ssthresh = 20 * MSS;
+        c.w.cwnd = 20 * MSS;
+        for round in 1..=5 {
+            ack_window(&mut c, MSS);
+            assert_eq!(c.cwnd(), (20 + round) * MSS, "round {round}");
+        }
+    }
+
+    #[test]
+    fn congestion_avoidance_needs_a_full_window_of_bytes() {
+        let mut c = reno();
+        c.w.ssthresh = 10 * MSS;
+        c.w.cwnd = 10 * MSS;
+        for _ in 0..9 {
+            c.on_ack(T, MSS, 10 * MSS, MSS, None);
+        }
+        assert_eq!(c.cwnd(), 10 * MSS);
+        c.on_ack(T, MSS - 1, 10 * MSS, MSS, None);
+        assert_eq!(c.cwnd(), 10 * MSS);
+        c.on_ack(T, 1, 10 * MSS, MSS, None);
+        assert_eq!(c.cwnd(), 11 * MSS);
+    }
+
+    #[test]
+    fn congestion_avoidance_stretch_ack_grows_at_most_one_smss() {
+        let mut c = reno();
+        c.w.ssthresh = 10 * MSS;
+        c.w.cwnd = 10 * MSS;
+        c.on_ack(T, 50 * MSS, 50 * MSS, MSS, None);
+        assert_eq!(c.cwnd(), 11 * MSS);
+    }
+
+    // RFC 5681 3.2 / RFC 6582 3.2: fast retransmit and fast recovery.
+
+    #[test]
+    fn enter_recovery_halves_flight_size() {
+        let mut c = reno();
+        c.w.cwnd = 40 * MSS;
+        c.on_enter_recovery(T, 30 * MSS, MSS);
+        assert_eq!(c.ssthresh(), 15 * MSS);
+        assert_eq!(c.cwnd(), 15 * MSS);
+    }
+
+    #[test]
+    fn enter_recovery_floor_is_two_smss() {
+        let mut c = reno();
+        c.on_enter_recovery(T, 3 * MSS, MSS);
+        assert_eq!(c.ssthresh(), 2 * MSS);
+        assert_eq!(c.cwnd(), 2 * MSS);
+    }
+
+    #[test]
+    fn three_dupacks_inflation_via_recovery_dupack() {
+        // RFC 6582 3.2 step 3: cwnd = ssthresh + 3*SMSS.
+        let mut c = reno();
+        c.on_enter_recovery(T, 20 * MSS, MSS);
+        for _ in 0..3 {
+            c.on_recovery_dupack(MSS);
+        }
+        assert_eq!(c.cwnd(), 13 * MSS);
+        // Step 4: each further duplicate adds one more SMSS.
+        c.on_recovery_dupack(MSS);
+        assert_eq!(c.cwnd(), 14 * MSS);
+    }
+
+    #[test]
+    fn partial_ack_deflates_and_adds_back_one_smss() {
+        let mut c = reno();
+        c.on_enter_recovery(T, 20 * MSS, MSS);
+        for _ in 0..6 {
+            c.on_recovery_dupack(MSS);
+        }
+        assert_eq!(c.cwnd(), 16 * MSS);
+        c.on_partial_ack(4 * MSS, MSS);
+        assert_eq!(c.cwnd(), 13 * MSS);
+    }
+
+    #[test]
+    fn partial_ack_below_one_smss_adds_nothing_back() {
+        let mut c = reno();
+        c.on_enter_recovery(T, 20 * MSS, MSS);
+        c.on_partial_ack(500, MSS);
+        assert_eq!(c.cwnd(), 10 * MSS - 500);
+    }
+
+    #[test]
+    fn partial_ack_never_drops_below_one_smss() {
+        let mut c = reno();
+        c.on_enter_recovery(T, 4 * MSS, MSS);
+        c.on_partial_ack(100 * MSS, MSS);
+        assert_eq!(c.cwnd(), MSS);
+    }
+
+    #[test]
+    fn full_ack_exit_sets_cwnd_to_ssthresh() {
+        let mut c = reno();
+        c.on_enter_recovery(T, 20 * MSS, MSS);
+        c.on_recovery_dupack(MSS);
+        c.on_exit_recovery(T, 12 * MSS, MSS);
+        assert_eq!(c.cwnd(), 10 * MSS);
+    }
+
+    #[test]
+    fn full_ack_exit_with_little_in_flight_avoids_a_burst() {
+        // RFC 6582 step 6 option 1: min(ssthresh, max(FlightSize, SMSS) + SMSS).
+        let mut c = reno();
+        c.on_enter_recovery(T, 20 * MSS, MSS);
+        c.on_exit_recovery(T, 3 * MSS, MSS);
+        assert_eq!(c.cwnd(), 4 * MSS);
+        let mut c = reno();
+        c.on_enter_recovery(T, 20 * MSS, MSS);
+        c.on_exit_recovery(T, 0, MSS);
+        assert_eq!(c.cwnd(), 2 * MSS);
+    }
+
+    #[test]
+    fn after_recovery_growth_is_congestion_avoidance() {
+        let mut c = reno();
+        c.on_enter_recovery(T, 20 * MSS, MSS);
+        c.on_exit_recovery(T, 20 * MSS, MSS);
+        ack_window(&mut c, MSS);
+        assert_eq!(c.cwnd(), 11 * MSS);
+    }
+
+    // RFC 5681 3.1: retransmission timeout.
+
+    #[test]
+    fn rto_sets_loss_window_and_halves() {
+        let mut c = reno();
+        c.w.cwnd = 40 * MSS;
+        c.on_rto(T, 40 * MSS, MSS);
+        assert_eq!(c.cwnd(), MSS);
+        assert_eq!(c.ssthresh(), 20 * MSS);
+    }
+
+    #[test]
+    fn repeated_rto_holds_ssthresh() {
+        let mut c = reno();
+        c.on_rto(T, 40 * MSS, MSS);
+        // Second expiry for the same segment: FlightSize is now tiny, ssthresh must stay.
+        c.on_rto(T, MSS, MSS);
+        assert_eq!(c.ssthresh(), 20 * MSS);
+        assert_eq!(c.cwnd(), MSS);
+    }
+
+    #[test]
+    fn rto_after_progress_recomputes_ssthresh() {
+        let mut c = reno();
+        c.on_rto(T, 40 * MSS, MSS);
+        c.on_ack(T, MSS, MSS, MSS, None);
+        c.on_rto(T, 8 * MSS, MSS);
+        assert_eq!(c.ssthresh(), 4 * MSS);
+    }
+
+    #[test]
+    fn slow_start_after_rto_limits_byte_counting_to_one_smss() {
+        // RFC 3465 2.3: L = 1*SMSS in the slow start following a timeout.
+        let mut c = reno();
+        c.on_rto(T, 40 * MSS, MSS);
+        c.on_ack(T, 4 * MSS, 4 * MSS, MSS, None);
+        assert_eq!(c.cwnd(), 2 * MSS);
+        // Back to L = 2*SMSS once slow start ends and a new one begins.
+        c.on_enter_recovery(T, 2 * MSS, MSS);
+        c.w.ssthresh = INITIAL_SSTHRESH;
+        c.on_ack(T, 4 * MSS, 4 * MSS, MSS, None);
+        assert_eq!(c.cwnd(), 4 * MSS);
+    }
+
+    // RFC 5681 4.1: restart after idle.
+
+    #[test]
+    fn idle_longer_than_rto_restarts_from_initial_window() {
+        let mut c = reno();
+        c.w.cwnd = 100 * MSS;
+        c.on_idle_restart(Duration::from_secs(2), Duration::from_secs(1), MSS);
+        assert_eq!(c.cwnd(), 14600);
+    }
+
+    #[test]
+    fn idle_shorter_than_rto_keeps_cwnd() {
+        let mut c = reno();
+        c.w.cwnd = 100 * MSS;
+        c.on_idle_restart(Duration::from_millis(500), Duration::from_secs(1), MSS);
+        assert_eq!(c.cwnd(), 100 * MSS);
+    }
+
+    #[test]
+    fn idle_restart_never_increases_a_small_cwnd() {
+        let mut c = reno();
+        c.w.cwnd = 2 * MSS;
+        c.on_idle_restart(Duration::from_secs(10), Duration::from_secs(1), MSS);
+        assert_eq!(c.cwnd(), 2 * MSS);
+    }
+
+    // RFC 6928 section 2: lost SYN.
+
+    #[test]
+    fn syn_loss_gives_one_segment() {
+        let mut c = reno();
+        c.on_syn_loss(MSS);
+        assert_eq!(c.cwnd(), MSS);
+        assert_eq!(c.ssthresh(), INITIAL_SSTHRESH);
+    }
+
+    // Robustness.
+
+    #[test]
+    fn huge_values_saturate() {
+        let mut c = reno();
+        for _ in 0..200 {
+            c.on_ack(T, usize::MAX, usize::MAX, usize::MAX / 3, None);
+        }
+        assert!(c.cwnd() <= MAX_CWND);
+        c.on_enter_recovery(T, usize::MAX, usize::MAX);
+        c.on_recovery_dupack(usize::MAX);
+        c.on_partial_ack(usize::MAX, usize::MAX);
+        c.on_exit_recovery(T, usize::MAX, usize::MAX);
+        c.on_rto(T, usize::MAX, usize::MAX);
+        c.on_idle_restart(Duration::MAX, Duration::ZERO, usize::MAX);
+        assert!(c.cwnd() <= MAX_CWND && c.ssthresh() <= MAX_CWND);
+    }
+
+    #[test]
+    fn zero_smss_does_not_panic() {
+        let mut c = NewReno::new(0);
+        c.on_ack(T, 100, 100, 0, None);
+        c.on_enter_recovery(T, 0, 0);
+        c.on_partial_ack(10, 0);
+        c.on_exit_recovery(T, 0, 0);
+        c.on_rto(T, 0, 0);
+        c.on_ack(T, 100, 100, 0, None);
+        assert_eq!(c.cwnd(), 0);
+    }
+}
