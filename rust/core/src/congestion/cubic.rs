@@ -128,6 +128,8 @@ struct Epoch {
     est_carry: u64,
     /// Fractional cwnd growth carried between ACKs, in units of 1/cwnd bytes.
     cwnd_carry: u64,
+    /// The previous ACK in this stage, to measure application-limited time.
+    last_ack: Instant,
 }
 
 /// CUBIC congestion control state (RFC 9438).
@@ -216,16 +218,37 @@ impl Cubic {
             w_est: cwnd,
             est_carry: 0,
             cwnd_carry: 0,
+            last_ack: now,
         }
     }
 
-    /// Congestion avoidance on `acked` newly acknowledged bytes (RFC 9438 4.2–4.5).
-    fn congestion_avoidance(&mut self, now: Instant, acked: usize, smss: usize) {
+    /// Congestion avoidance on `acked` newly acknowledged bytes (RFC 9438 4.2–4.5), with
+    /// `flight_size` bytes outstanding before this ACK.
+    fn congestion_avoidance(
+        &mut self,
+        now: Instant,
+        acked: usize,
+        flight_size: usize,
+        smss: usize,
+    ) {
         let smss64 = to_u64(smss).max(1);
         let mut e = match self.epoch {
             Some(e) => e,
             None => self.start_epoch(now, smss64),
         };
+        // RFC 9438 5.8: "CUBIC does not increase its congestion window if a flow is
+        // application limited", and t of equation (1) must not count the time spent so.
+        // The flow was cwnd-limited if the sender could not fit another full segment in
+        // the window; otherwise cwnd stays and the epoch start moves forward by the time
+        // since the previous ACK, freezing t.
+        let cwnd_limited = flight_size.saturating_add(smss) > self.w.cwnd;
+        if !cwnd_limited {
+            e.start += now.saturating_since(e.last_ack);
+            e.last_ack = now;
+            self.epoch = Some(e);
+            return;
+        }
+        e.last_ack = now;
         let cwnd = to_u64(self.w.cwnd).max(1);
         let acked = to_u64(acked);
 
@@ -291,7 +314,7 @@ impl CongestionControl for Cubic {
         &mut self,
         now: Instant,
         acked: usize,
-        _flight_size: usize,
+        flight_size: usize,
         smss: usize,
         rtt: Option<Duration>,
     ) {
@@ -308,7 +331,7 @@ impl CongestionControl for Cubic {
             rest = self.w.slow_start(acked, smss);
         }
         if rest > 0 {
-            self.congestion_avoidance(now, rest, smss);
+            self.congestion_avoidance(now, rest, flight_size, smss);
         }
     }
 
@@ -393,13 +416,13 @@ mod tests {
         c
     }
 
-    /// One round trip: the whole window is acknowledged one segment per ACK at `now`.
+    /// One round trip: the whole window is acknowledged one segment per ACK at `now`,
+    /// by a bulk sender that refills the window after every ACK (FlightSize = cwnd).
     fn round(c: &mut Cubic, now: Instant, rtt: Duration) {
         let mut left = c.cwnd();
-        let flight = left;
         while left > 0 {
             let n = MSS.min(left);
-            c.on_ack(now, n, flight, MSS, Some(rtt));
+            c.on_ack(now, n, c.cwnd(), MSS, Some(rtt));
             left -= n;
         }
     }
@@ -685,6 +708,48 @@ mod tests {
         c.on_idle_restart(Duration::from_secs(5), Duration::from_secs(1), MSS);
         assert_eq!(c.cwnd(), 10 * MSS);
         assert!(c.epoch.is_none());
+    }
+
+    // RFC 9438 5.8: application-limited flows.
+
+    #[test]
+    fn application_limited_acks_do_not_grow_cwnd() {
+        let mut c = after_loss(100);
+        let cwnd = c.cwnd();
+        let mut now = T0;
+        for _ in 0..200 {
+            // Only 10 segments outstanding of a 70-segment window.
+            c.on_ack(now, MSS, 10 * MSS, MSS, Some(Duration::from_millis(10)));
+            now += Duration::from_millis(10);
+        }
+        assert_eq!(c.cwnd(), cwnd);
+    }
+
+    #[test]
+    fn application_limited_time_is_not_counted_in_t() {
+        let rtt = Duration::from_millis(100);
+        let mut busy = after_loss(1000);
+        let mut idle = after_loss(1000);
+        round(&mut busy, T0, rtt);
+        round(&mut idle, T0, rtt);
+        // The second sender is application limited for 5 s, ACKing a trickle.
+        let mut now = T0;
+        for _ in 0..50 {
+            now += rtt;
+            idle.on_ack(now, MSS, MSS, MSS, Some(rtt));
+        }
+        // Then both run 10 cwnd-limited rounds: the idle one resumes the curve where it
+        // left it, the same growth as the busy one over its first 10 rounds.
+        let mut t_busy = T0;
+        let mut t_idle = now;
+        for _ in 0..10 {
+            t_busy += rtt;
+            t_idle += rtt;
+            round(&mut busy, t_busy, rtt);
+            round(&mut idle, t_idle, rtt);
+        }
+        let (b, i) = (busy.cwnd() / MSS, idle.cwnd() / MSS);
+        assert!(b.abs_diff(i) <= 2, "busy {b} idle {i}");
     }
 
     // RTT bookkeeping.
