@@ -11,12 +11,12 @@
 //!   the first instance of the packet or a later instance)". The estimator cannot tell
 //!   which segment an ACK covers, so the caller only passes samples taken from segments
 //!   sent exactly once — or, with timestamps, from the echoed TSecr.
-//! * RFC 7323 section 4.1: with the timestamps option the sender may take a sample from
-//!   every ACK that advances the left edge of the window (RTTM), using
-//!   `now - TSecr`. RFC 7323 section 4.2 warns that TSecr values from ACKs that do not
-//!   advance SND.UNA (duplicates, window probes) must not be used: again the caller's job.
-//!   RFC 7323 appendix G suggests dividing the gains by the number of samples expected per
-//!   window; like Linux, partcp does not: one sample per ACK with the standard gains.
+//! * RFC 7323 section 4 (RTTM): with the timestamps option the sender can take a sample,
+//!   `now - TSecr`, from every ACK, which also solves Karn's ambiguity for retransmitted
+//!   segments. Only ACKs that advance SND.UNA may be used; a TSecr echoed by a duplicate
+//!   ACK or a window probe can be arbitrarily old: again the caller's job. RFC 7323
+//!   appendix G suggests dividing the gains by the number of samples expected per window;
+//!   like Linux, partcp does not: one sample per ACK with the standard gains.
 //! * RFC 6298 section 5: the caller starts, restarts and stops the timer; this type only
 //!   says how long it runs ([`RttEstimator::rto`]) and backs off
 //!   ([`RttEstimator::on_timeout`]).
