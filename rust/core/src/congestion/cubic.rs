@@ -323,13 +323,9 @@ impl CongestionControl for Cubic {
                 self.min_rtt = Some(sample);
             }
         }
-        self.w.ack_received();
-        let mut rest = acked;
-        if self.w.in_slow_start() {
-            // RFC 9438 4.10: CUBIC MAY use standard slow start [RFC5681] (as here) or
-            // HyStart++.
-            rest = self.w.slow_start(acked, smss);
-        }
+        // RFC 9438 4.10: CUBIC MAY use standard slow start [RFC5681] (as here) or
+        // HyStart++.
+        let rest = self.w.new_ack(acked, smss);
         if rest > 0 {
             self.congestion_avoidance(now, rest, flight_size, smss);
         }

@@ -42,9 +42,16 @@ impl RenoWindow {
         self.cwnd < self.ssthresh
     }
 
-    /// An ACK of new data arrived: the timeout episode, if any, is over.
-    pub(crate) fn ack_received(&mut self) {
+    /// An ACK of `acked` new bytes arrived outside recovery: the timeout episode, if
+    /// any, is over, and slow start takes its share. Returns the bytes left for the
+    /// algorithm's congestion avoidance (all of them outside slow start).
+    pub(crate) fn new_ack(&mut self, acked: usize, smss: usize) -> usize {
         self.in_timeout = false;
+        if self.in_slow_start() {
+            self.slow_start(acked, smss)
+        } else {
+            acked
+        }
     }
 
     /// Slow start with Appropriate Byte Counting. Returns the part of `acked` left over
@@ -206,11 +213,7 @@ impl CongestionControl for NewReno {
         smss: usize,
         _rtt: Option<Duration>,
     ) {
-        self.w.ack_received();
-        let mut rest = acked;
-        if self.w.in_slow_start() {
-            rest = self.w.slow_start(acked, smss);
-        }
+        let rest = self.w.new_ack(acked, smss);
         if rest > 0 {
             self.w.congestion_avoidance(rest, smss);
         }
