@@ -81,9 +81,10 @@ pub trait CongestionControl {
     /// acked >= SMSS.
     fn on_partial_ack(&mut self, acked: usize, smss: usize);
     /// Leaving recovery on a full ACK (RFC 6582 3.2 step 6 option 1:
-    /// cwnd = min(ssthresh, FlightSize + SMSS)).
+    /// cwnd = min(ssthresh, max(FlightSize, SMSS) + SMSS)).
     ///
-    /// Here `flight_size` is the FlightSize left after the full ACK.
+    /// Here `flight_size` is the FlightSize left after the full ACK. Note the inner max:
+    /// with nothing left in flight, cwnd becomes 2*SMSS (if ssthresh allows), not 1.
     fn on_exit_recovery(&mut self, now: Instant, flight_size: usize, smss: usize);
     /// Retransmission timeout (RFC 5681 3.1 eq. 4 and "LW"): ssthresh =
     /// max(FlightSize/2, 2*SMSS), cwnd = 1 SMSS.
