@@ -267,7 +267,18 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         // SYN-ACK again.
         if syn {
             if self.state == State::SynReceived && seg.seq == self.irs {
-                self.syn_pending = true;
+                // Simultaneous open (RFC 9293 figure 8): the peer's SYN-ACK acknowledges
+                // our SYN and completes the handshake; a bare retransmitted SYN gets our
+                // SYN-ACK again.
+                let acks_syn = seg.flags.contains(TcpFlags::ACK)
+                    && self.snd_una < seg.ack
+                    && seg.ack <= self.snd_max;
+                if acks_syn {
+                    self.complete_syn_received(now, seg);
+                    self.ack_now = true;
+                } else {
+                    self.syn_pending = true;
+                }
             } else {
                 self.challenge_ack(now);
             }
@@ -310,13 +321,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             // segment acknowledgment is not acceptable, form a reset segment
             // <SEQ=SEG.ACK><CTL=RST> and send it."
             if self.snd_una < seg.ack && seg.ack <= self.snd_max {
-                self.snd_una = seg.ack;
-                self.snd_wnd = usize::from(seg.window) << self.snd_wscale;
-                self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
-                self.snd_wl1 = seg.seq;
-                self.snd_wl2 = seg.ack;
-                self.take_handshake_ts_sample(now, seg);
-                self.establish(now);
+                self.complete_syn_received(now, seg);
             } else {
                 self.pending_rst = super::reset_for(seg);
                 return SegmentAction::Done;
@@ -374,6 +379,23 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
 
         self.process_text(now, seg, payload, seg.seq);
         SegmentAction::Done
+    }
+
+    /// SYN-RECEIVED: our SYN is acknowledged by `seg`; enter ESTABLISHED.
+    fn complete_syn_received(&mut self, now: Instant, seg: &TcpRepr) {
+        self.snd_una = seg.ack;
+        // The window of a SYN-ACK is never scaled (RFC 7323 2.2).
+        let shift = if seg.flags.contains(TcpFlags::SYN) {
+            0
+        } else {
+            self.snd_wscale
+        };
+        self.snd_wnd = usize::from(seg.window) << shift;
+        self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+        self.snd_wl1 = seg.seq;
+        self.snd_wl2 = seg.ack;
+        self.take_handshake_ts_sample(now, seg);
+        self.establish(now);
     }
 
     /// An acceptable RST arrived (RFC 9293 3.10.7.4 "second, check the RST bit").

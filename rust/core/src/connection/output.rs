@@ -283,12 +283,14 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         }
     }
 
-    /// cwnd plus RFC 3042 limited transmit: on the first and second duplicate ACK "the
-    /// sender can transmit new data as long as the total outstanding data does not exceed
-    /// cwnd + 2*SMSS".
+    /// cwnd plus RFC 3042 limited transmit (without SACK): on the first and second
+    /// duplicate ACK "the sender can transmit new data as long as the total outstanding
+    /// data does not exceed cwnd + 2*SMSS".
     fn usable_cwnd(&self, smss: usize) -> usize {
         let mut cwnd = self.cc.cwnd();
-        if self.recovery.is_none() && (1..DUP_LIMIT).contains(&self.dupacks) {
+        // With SACK, pipe already discounts SACKed segments: RFC 6675 section 5 (1.3)
+        // limits limited transmit by cwnd - pipe alone.
+        if !self.sack_ok && self.recovery.is_none() && (1..DUP_LIMIT).contains(&self.dupacks) {
             cwnd = cwnd.saturating_add(smss.saturating_mul(self.dupacks as usize));
         }
         cwnd

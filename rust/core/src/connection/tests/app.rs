@@ -1,3 +1,195 @@
-//! placeholder
-#[allow(unused_imports)]
+//! The application interface: errors, readiness, socket options, Nagle (RFC 896 / RFC
+//! 9293 3.7.4) and delayed ACKs (RFC 9293 3.8.6.3, RFC 1122 4.2.3.2).
+
 use super::*;
+
+fn delack_cfg() -> Config {
+    Config {
+        delayed_ack: Some(Duration::from_millis(40)),
+        ..plain_cfg()
+    }
+}
+
+#[test]
+fn errno_values() {
+    assert_eq!(Error::NotConnected.errno(), 107);
+    assert_eq!(Error::WouldBlock.errno(), 11);
+    assert_eq!(Error::ConnectionRefused.errno(), 111);
+    assert_eq!(Error::ConnectionReset.errno(), 104);
+    assert_eq!(Error::TimedOut.errno(), 110);
+    assert_eq!(Error::BrokenPipe.errno(), 32);
+}
+
+#[test]
+fn readiness_in_established() {
+    let c = established();
+    assert!(c.writable());
+    assert!(!c.readable());
+    assert!(!c.read_closed());
+    assert!(!c.hung_up());
+    assert_eq!(c.error(), None);
+}
+
+#[test]
+fn readiness_with_data() {
+    let mut c = established();
+    input_data(&mut c, ms(20), r1(), l1(), 0, 1);
+    assert!(c.readable());
+}
+
+#[test]
+fn readiness_after_reset() {
+    let mut c = established();
+    input0(&mut c, ms(20), seg(TcpFlags::RST, r1(), SeqNum(0)));
+    assert!(c.readable());
+    assert!(!c.writable());
+    assert!(c.hung_up());
+    assert_eq!(c.take_error(), Some(Error::ConnectionReset));
+    assert_eq!(c.take_error(), None);
+}
+
+#[test]
+fn readiness_in_syn_sent() {
+    let c = syn_sent();
+    assert!(!c.writable());
+    assert!(!c.readable());
+    assert!(!c.hung_up());
+}
+
+#[test]
+fn recv_in_syn_sent_would_block() {
+    let mut c = syn_sent();
+    assert_eq!(recv_all(&mut c), Err(Error::WouldBlock));
+}
+
+#[test]
+fn stats_mut_records_glue_events() {
+    let mut c = established();
+    c.stats_mut().checksum_errors += 2;
+    assert_eq!(c.stats().checksum_errors, 2);
+}
+
+#[test]
+fn accessors() {
+    let c = established();
+    assert_eq!(c.config().mss, 1460);
+    assert_eq!(c.snd_max(), l1());
+    assert_eq!(c.rcv_nxt(), r1());
+    assert!(!c.in_recovery());
+    assert_eq!(c.recv_buffer().capacity(), BUF);
+}
+
+#[test]
+fn set_congestion_switches_algorithm() {
+    let mut c = established();
+    c.set_congestion(CongestionAlgorithm::Cubic);
+    assert_eq!(c.config().congestion, CongestionAlgorithm::Cubic);
+    assert_eq!(c.cwnd(), 14600);
+}
+
+// ----- Nagle -----
+
+#[test]
+fn nagle_coalesces_small_writes() {
+    let mut c = established();
+    send(&mut c, b"a").unwrap();
+    let o = output_one(&mut c, ms(20));
+    assert_eq!(o.payload, b"a");
+    send(&mut c, b"b").unwrap();
+    send(&mut c, b"c").unwrap();
+    output_none(&mut c, ms(21));
+    input0(&mut c, ms(30), ack(r1(), l1() + 1));
+    let o = output_one(&mut c, ms(30));
+    assert_eq!(o.payload, b"bc");
+}
+
+#[test]
+fn nagle_lets_full_segments_through() {
+    let mut c = established();
+    send(&mut c, b"a").unwrap();
+    let _ = output_one(&mut c, ms(20));
+    send(&mut c, &pattern(0, 1460)).unwrap();
+    let o = output_one(&mut c, ms(21));
+    assert_eq!(o.payload.len(), 1460);
+}
+
+#[test]
+fn nodelay_sends_immediately() {
+    let mut c = established();
+    c.set_nodelay(true);
+    send(&mut c, b"a").unwrap();
+    let _ = output_one(&mut c, ms(20));
+    send(&mut c, b"b").unwrap();
+    let o = output_one(&mut c, ms(21));
+    assert_eq!(o.payload, b"b");
+}
+
+// ----- Delayed ACK -----
+
+#[test]
+fn single_segment_ack_is_delayed() {
+    let mut c = established_with(delack_cfg(), synack());
+    input_data(&mut c, ms(20), r1(), l1(), 0, 100);
+    output_none(&mut c, ms(20));
+    assert_eq!(c.next_deadline(), Some(ms(60)));
+    c.on_timer(ms(60));
+    let a = output_one(&mut c, ms(60));
+    check_ack(&a, l1(), r1() + 100);
+    assert_eq!(c.stats().delayed_acks, 1);
+}
+
+#[test]
+fn every_second_full_segment_is_acked_at_once() {
+    let mut c = established_with(delack_cfg(), synack());
+    input_data(&mut c, ms(20), r1(), l1(), 0, 1460);
+    output_none(&mut c, ms(20));
+    input_data(&mut c, ms(21), r1() + 1460, l1(), 1460, 1460);
+    let a = output_one(&mut c, ms(21));
+    check_ack(&a, l1(), r1() + 2920);
+    assert_eq!(c.next_deadline(), None);
+    assert_eq!(c.stats().delayed_acks, 0);
+}
+
+#[test]
+fn delayed_ack_piggybacks_on_data() {
+    let mut c = established_with(delack_cfg(), synack());
+    input_data(&mut c, ms(20), r1(), l1(), 0, 100);
+    output_none(&mut c, ms(20));
+    send(&mut c, b"answer").unwrap();
+    let o = output_one(&mut c, ms(25));
+    assert_eq!(o.repr.ack, r1() + 100);
+    // The delayed-ACK timer is gone; only the retransmission timer remains.
+    assert_eq!(c.next_deadline(), Some(ms(225)));
+}
+
+#[test]
+fn delay_is_configurable() {
+    let mut c = established_with(delack_cfg(), synack());
+    c.set_delayed_ack(Some(Duration::from_millis(10)));
+    input_data(&mut c, ms(20), r1(), l1(), 0, 100);
+    assert_eq!(c.next_deadline(), Some(ms(30)));
+    c.set_delayed_ack(None);
+    input_data(&mut c, ms(21), r1() + 100, l1(), 100, 100);
+    let a = output_one(&mut c, ms(21));
+    check_ack(&a, l1(), r1() + 200);
+}
+
+#[test]
+fn fin_is_acked_immediately() {
+    let mut c = established_with(delack_cfg(), synack());
+    input0(
+        &mut c,
+        ms(20),
+        seg(TcpFlags::FIN | TcpFlags::ACK, r1(), l1()),
+    );
+    let a = output_one(&mut c, ms(20));
+    check_ack(&a, l1(), r1() + 1);
+}
+
+#[test]
+fn gro_segment_counts_as_several_full_segments() {
+    let mut c = established_with(delack_cfg(), synack());
+    input_data(&mut c, ms(20), r1(), l1(), 0, 5000);
+    let a = output_one(&mut c, ms(20));
+    check_ack(&a, l1(), r1() + 5000);
+}

@@ -395,13 +395,12 @@ pub(super) fn syn_received() -> TestConn {
     c
 }
 
-/// ESTABLISHED with `n` bytes of our data in flight (pattern from offset 0), sent at
-/// ms(20) in segments of at most 1460 bytes; returns the segments.
-pub(super) fn established_in_flight(mut c: TestConn, n: usize) -> (TestConn, Vec<Out>) {
-    let p = pattern(0, n);
-    assert_eq!(send(&mut c, &p), Ok(n));
-    let out = output(&mut c, ms(20));
-    let total: usize = out.iter().map(|o| o.payload.len()).sum();
-    assert_eq!(total, n, "all data should fit the initial window");
-    (c, out)
+/// ESTABLISHED (plain handshake) with `cfg`, send buffer `sbuf` and receive buffer `rbuf`.
+pub(super) fn established_bufs(cfg: Config, sa: TcpRepr, sbuf: usize, rbuf: usize) -> TestConn {
+    let mut c = connecting(cfg, sbuf, rbuf);
+    let _ = output_one(&mut c, T0);
+    input0(&mut c, ms(10), sa);
+    assert_eq!(c.state(), State::Established);
+    let _ = output_one(&mut c, ms(10));
+    c
 }

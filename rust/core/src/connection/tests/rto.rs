@@ -1,3 +1,256 @@
-//! placeholder
-#[allow(unused_imports)]
+//! Retransmission timeout (RFC 6298), Karn's algorithm, backoff, go-back-N after a
+//! timeout (RFC 5681 3.1), user timeout and max retransmissions.
+
 use super::*;
+
+#[test]
+fn data_is_retransmitted_after_rto() {
+    let mut c = established();
+    send(&mut c, b"hello").unwrap();
+    let _ = output_one(&mut c, ms(20));
+    assert_eq!(c.rto(), Duration::from_millis(200));
+    assert_eq!(c.next_deadline(), Some(ms(220)));
+    c.on_timer(ms(220));
+    let o = output_one(&mut c, ms(220));
+    check(&o, TcpFlags::ACK | TcpFlags::PSH, l1(), r1());
+    assert_eq!(o.payload, b"hello");
+    assert_eq!(c.stats().rto_retransmits, 1);
+    assert_eq!(c.stats().rto_expirations, 1);
+}
+
+#[test]
+fn rto_backs_off() {
+    let mut c = established();
+    send(&mut c, b"hello").unwrap();
+    let _ = output_one(&mut c, ms(20));
+    let mut t = ms(20);
+    let mut gaps = Vec::new();
+    for _ in 0..5 {
+        let d = c.next_deadline().unwrap();
+        gaps.push((d - t).millis());
+        t = d;
+        c.on_timer(t);
+        let _ = output_one(&mut c, t);
+    }
+    assert_eq!(gaps, vec![200, 400, 800, 1600, 3200]);
+}
+
+#[test]
+fn rto_is_capped() {
+    let cfg = Config {
+        rtt: crate::rtt::RttConfig {
+            max_rto: Duration::from_secs(2),
+            ..crate::rtt::RttConfig::default()
+        },
+        ..plain_cfg()
+    };
+    let mut c = established_with(cfg, synack());
+    send(&mut c, b"x").unwrap();
+    let _ = output_one(&mut c, ms(20));
+    let mut t = ms(20);
+    for _ in 0..8 {
+        let d = c.next_deadline().unwrap();
+        assert!(d - t <= Duration::from_secs(2));
+        t = d;
+        c.on_timer(t);
+        let _ = output(&mut c, t);
+    }
+}
+
+#[test]
+fn max_retries_times_out() {
+    let cfg = Config {
+        max_retries: 3,
+        ..plain_cfg()
+    };
+    let mut c = established_with(cfg, synack());
+    send(&mut c, b"x").unwrap();
+    let _ = output_one(&mut c, ms(20));
+    let mut retransmissions = 0;
+    while c.state() == State::Established {
+        let t = c.next_deadline().unwrap();
+        c.on_timer(t);
+        retransmissions += output(&mut c, t).len();
+    }
+    assert_eq!(retransmissions, 3);
+    assert_eq!(c.error(), Some(Error::TimedOut));
+    assert_eq!(Error::TimedOut.errno(), 110);
+    assert_eq!(send(&mut c, b"y"), Err(Error::TimedOut));
+}
+
+#[test]
+fn user_timeout_replaces_retry_count() {
+    let cfg = Config {
+        user_timeout: Some(Duration::from_secs(1)),
+        ..plain_cfg()
+    };
+    let mut c = established_with(cfg, synack());
+    send(&mut c, b"x").unwrap();
+    let _ = output_one(&mut c, ms(20));
+    let mut last = ms(20);
+    while c.state() == State::Established {
+        let t = c.next_deadline().unwrap();
+        c.on_timer(t);
+        let _ = output(&mut c, t);
+        last = t;
+    }
+    assert_eq!(c.error(), Some(Error::TimedOut));
+    assert!(last - ms(20) >= Duration::from_secs(1));
+    assert!(last - ms(20) < Duration::from_secs(4));
+}
+
+#[test]
+fn rto_collapses_cwnd_to_one_segment() {
+    let mut c = established();
+    c.set_nodelay(true);
+    send(&mut c, &pattern(0, 10_000)).unwrap();
+    let out = output(&mut c, ms(20));
+    assert_eq!(out.len(), 7);
+    c.on_timer(ms(220));
+    assert_eq!(c.cwnd(), 1460);
+    assert_eq!(c.ssthresh(), 5000);
+    // Go-back-N: one segment (cwnd) is resent.
+    let out = output(&mut c, ms(220));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].repr.seq, l1());
+}
+
+#[test]
+fn go_back_n_continues_in_slow_start() {
+    let mut c = established();
+    c.set_nodelay(true);
+    send(&mut c, &pattern(0, 10_000)).unwrap();
+    let _ = output(&mut c, ms(20));
+    c.on_timer(ms(220));
+    let _ = output_one(&mut c, ms(220));
+    input0(&mut c, ms(230), ack(r1(), l1() + 1460));
+    let out = output(&mut c, ms(230));
+    assert_eq!(out.len(), 2, "cwnd 2 after one ACK in slow start");
+    assert_eq!(out[0].repr.seq, l1() + 1460);
+    assert_eq!(out[1].repr.seq, l1() + 2920);
+    assert_eq!(c.stats().rto_retransmits, 3);
+}
+
+#[test]
+fn late_ack_after_rto_skips_go_back() {
+    let mut c = established();
+    c.set_nodelay(true);
+    send(&mut c, &pattern(0, 5000)).unwrap();
+    let _ = output(&mut c, ms(20));
+    c.on_timer(ms(220));
+    let _ = output_one(&mut c, ms(220));
+    // The original transmissions were only delayed: everything is acknowledged.
+    input0(&mut c, ms(225), ack(r1(), l1() + 5000));
+    output_none(&mut c, ms(225));
+    assert!(c.send_buffer().is_empty());
+    assert_eq!(c.next_deadline(), None);
+}
+
+#[test]
+fn karn_no_sample_from_retransmitted_segment() {
+    let mut c = established();
+    send(&mut c, b"abc").unwrap();
+    let _ = output_one(&mut c, ms(20));
+    c.on_timer(ms(220));
+    let _ = output_one(&mut c, ms(220));
+    input0(&mut c, ms(700), ack(r1(), l1() + 3));
+    assert_eq!(c.srtt(), Some(Duration::from_millis(10)));
+    // Backoff is cleared anyway (the path works again).
+    assert_eq!(c.rto(), Duration::from_millis(200));
+}
+
+#[test]
+fn rtt_sample_from_timed_segment() {
+    let mut c = established();
+    send(&mut c, b"abc").unwrap();
+    let _ = output_one(&mut c, ms(20));
+    input0(&mut c, ms(100), ack(r1(), l1() + 3));
+    // 7/8 * 10 + 1/8 * 80 = 18.75 ms.
+    assert_eq!(c.srtt(), Some(Duration::from_micros(18_750)));
+}
+
+#[test]
+fn only_one_segment_is_timed_at_a_time() {
+    let mut c = established();
+    c.set_nodelay(true);
+    send(&mut c, b"abc").unwrap();
+    let _ = output_one(&mut c, ms(20));
+    send(&mut c, b"def").unwrap();
+    let _ = output_one(&mut c, ms(50));
+    // The ACK of the second segment arrives at 60: the timed one is the first (40 ms).
+    input0(&mut c, ms(60), ack(r1(), l1() + 6));
+    assert_eq!(c.srtt(), Some(Duration::from_micros(13_750)));
+}
+
+#[test]
+fn rto_restarts_on_new_ack() {
+    let mut c = established();
+    c.set_nodelay(true);
+    send(&mut c, &pattern(0, 3000)).unwrap();
+    let _ = output(&mut c, ms(20));
+    assert_eq!(c.next_deadline(), Some(ms(220)));
+    input0(&mut c, ms(100), ack(r1(), l1() + 1460));
+    let d = c.next_deadline().unwrap();
+    assert!(d > ms(220), "restarted at the ACK: {d:?}");
+}
+
+#[test]
+fn spurious_timer_calls_are_harmless() {
+    let mut c = established();
+    send(&mut c, b"abc").unwrap();
+    let _ = output_one(&mut c, ms(20));
+    for t in [ms(21), ms(100), ms(219)] {
+        c.on_timer(t);
+        output_none(&mut c, t);
+    }
+    assert_eq!(c.stats().rto_expirations, 0);
+}
+
+#[test]
+fn rto_after_everything_acked_does_nothing() {
+    let mut c = established();
+    send(&mut c, b"abc").unwrap();
+    let _ = output_one(&mut c, ms(20));
+    input0(&mut c, ms(30), ack(r1(), l1() + 3));
+    c.on_timer(ms(5000));
+    output_none(&mut c, ms(5000));
+}
+
+#[test]
+fn retransmission_includes_fin() {
+    let mut c = established();
+    send(&mut c, b"bye").unwrap();
+    c.shutdown_write().unwrap();
+    let o = output_one(&mut c, ms(20));
+    assert!(o.repr.flags.contains(TcpFlags::FIN));
+    c.on_timer(ms(220));
+    let o = output_one(&mut c, ms(220));
+    assert_eq!(o.payload, b"bye");
+    assert!(o.repr.flags.contains(TcpFlags::FIN));
+    input0(&mut c, ms(230), ack(r1(), l1() + 4));
+    assert_eq!(c.state(), State::FinWait2);
+}
+
+#[test]
+fn fin_only_retransmission_after_data_acked() {
+    let mut c = established();
+    send(&mut c, b"bye").unwrap();
+    c.shutdown_write().unwrap();
+    let _ = output_one(&mut c, ms(20));
+    input0(&mut c, ms(30), ack(r1(), l1() + 3));
+    let t = c.next_deadline().unwrap();
+    c.on_timer(t);
+    let o = output_one(&mut c, t);
+    check(&o, TcpFlags::FIN | TcpFlags::ACK, l1() + 3, r1());
+    assert_eq!(o.repr.payload_len, 0);
+}
+
+#[test]
+fn rto_timer_armed_only_with_data_in_flight() {
+    let mut c = established();
+    assert_eq!(c.next_deadline(), None);
+    send(&mut c, b"a").unwrap();
+    assert_eq!(c.next_deadline(), None, "nothing sent yet");
+    let _ = output_one(&mut c, ms(20));
+    assert!(c.next_deadline().is_some());
+}

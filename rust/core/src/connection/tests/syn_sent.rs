@@ -122,7 +122,7 @@ fn syn_retransmits_with_backoff() {
     let mut t = T0;
     for i in 0..3u64 {
         let wait = Duration::from_secs(1 << i);
-        t = t + wait;
+        t += wait;
         assert_eq!(c.next_deadline(), Some(t));
         c.on_timer(t);
         let syn = output_one(&mut c, t);
