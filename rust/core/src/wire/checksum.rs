@@ -25,7 +25,7 @@ pub const fn add(a: u32, b: u32) -> u32 {
 /// Sum `data` into the partial sum `initial`.
 ///
 /// `data` is taken to start at an even offset of the checksummed whole; an odd final byte
-/// is padded on the right with a zero byte (RFC 1071, section 1, step 1). To continue a
+/// is padded on the right with a zero byte (RFC 9293, section 3.1, Checksum). To continue a
 /// sum after a piece of odd length, sum the next piece on its own and combine it with
 /// [`add_at`].
 pub fn sum(data: &[u8], initial: u32) -> u32 {
@@ -45,7 +45,7 @@ pub fn sum(data: &[u8], initial: u32) -> u32 {
         acc = s + u64::from(carry);
     }
     if let Some(&last) = odd.first() {
-        // RFC 1071, section 1: an odd byte count is padded with a zero octet.
+        // RFC 9293, section 3.1: an odd last octet "is padded on the right with zeros".
         let (s, carry) = acc.overflowing_add(u64::from(last) << 8);
         acc = s + u64::from(carry);
     }
@@ -95,8 +95,9 @@ pub const fn fold(sum: u32) -> u16 {
 /// destination address, a zero byte, the protocol and the transport `length` (header plus
 /// payload).
 ///
-/// `length` is a `u32` so that a GSO super-segment's length is summed as Linux does; on a
-/// single segment it is at most 65535 and equals the 16-bit field of the RFC.
+/// On a single segment `length` is at most 65535 and fills the RFC's 16-bit field; a larger
+/// one (a GSO super-segment, which the device checksums per segment anyway) is summed as
+/// two 16-bit words rather than truncated.
 #[inline]
 pub fn ipv4_pseudo_header(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: u32) -> u32 {
     let words = [

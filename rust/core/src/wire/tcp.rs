@@ -379,8 +379,8 @@ impl TcpOptions {
     /// is [`WireError::Malformed`], since the rest of the list cannot be found.
     ///
     /// Known kinds with the wrong length are ignored, as Linux does, and unknown kinds are
-    /// skipped (RFC 9293, section 3.2: "A TCP implementation MUST be able to receive a TCP
-    /// option in any segment" and must ignore options it does not implement, MUST-64). A
+    /// skipped (RFC 9293, section 3.2, MUST-4 and MUST-6: options may arrive on any
+    /// segment, and one that is not implemented is ignored without error). A
     /// repeated option replaces the earlier one: the last valid occurrence wins. SACK
     /// options must carry one or more whole blocks, of which the first
     /// [`MAX_SACK_BLOCKS`] are kept.
@@ -397,8 +397,9 @@ impl TcpOptions {
                 _ => {}
             }
             let len = usize::from(*after_kind.first().ok_or(WireError::Malformed)?);
-            // RFC 9293, section 3.2, MUST-68: the length "includes the two bytes of
-            // option-kind and option-length"; anything smaller cannot be skipped over.
+            // RFC 9293, section 3.1: the option-length counts the kind and length octets
+            // as well as the data, so it is at least 2; section 3.2, MUST-7: be prepared
+            // for an illegal length such as zero. The rest of the list cannot be found.
             if len < 2 {
                 return Err(WireError::Malformed);
             }
@@ -468,8 +469,8 @@ impl TcpOptions {
     ///
     /// RFC 2018, section 3: "a SACK option that specifies n blocks will have a length of
     /// 8*n+2 bytes, so the 40 bytes available for TCP options can specify a maximum of 4
-    /// blocks ... 3 if the Timestamp option is also used". With NOP,NOP padding a SACK
-    /// option takes 4 + 8n bytes.
+    /// blocks"; with timestamps (10 bytes plus 2 of padding) at most 3 remain. With its
+    /// NOP,NOP padding a SACK option takes 4 + 8n bytes here.
     pub fn emitted_sack_count(&self) -> usize {
         let room = MAX_OPTIONS_LEN.saturating_sub(self.base_len());
         let fit = room.saturating_sub(4) / SACK_BLOCK_LEN;
