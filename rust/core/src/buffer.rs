@@ -185,11 +185,10 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Ring<B> {
     /// Remove the oldest `n` bytes (clamped to `len`).
     pub fn drop_front(&mut self, n: usize) {
         let n = n.min(self.len);
+        // The head is not reset when the ring empties: bytes written past the readable
+        // end (out-of-order data) are positioned relative to it.
         self.head = self.index(n);
         self.len -= n;
-        if self.len == 0 {
-            self.head = 0;
-        }
     }
 
     /// The storage, for inspection.
@@ -292,6 +291,22 @@ mod tests {
         let mut out = [0u8; 7];
         assert_eq!(r.dequeue_slice(&mut out), 7);
         assert_eq!(&out, b"abcdefg");
+    }
+
+    #[test]
+    fn out_of_order_bytes_survive_emptying_the_readable_part() {
+        let mut r = Ring::new([0u8; 8]);
+        r.write_at(0, b"ab", 0, 2);
+        RecvBuffer::commit(&mut r, 2);
+        // Out-of-order bytes two past the readable end...
+        r.write_at(2, b"ef", 0, 2);
+        // ...stay put when the application drains everything readable.
+        RecvBuffer::consume(&mut r, 2);
+        r.write_at(0, b"cd", 0, 2);
+        RecvBuffer::commit(&mut r, 4);
+        let mut out = [0u8; 4];
+        assert_eq!(r.dequeue_slice(&mut out), 4);
+        assert_eq!(&out, b"cdef");
     }
 
     #[test]
