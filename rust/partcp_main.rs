@@ -14,8 +14,14 @@ use kernel::prelude::*;
 // unchanged from the host crate's sources. Items the glue does not use yet would warn
 // (the kernel builds with `-Wunreachable_pub` and dead-code lints), hence the allows.
 #[path = "core/src/tcp.rs"]
-#[allow(dead_code, unreachable_pub, missing_docs, clippy::all)]
+#[allow(dead_code, unused_imports, unreachable_pub, missing_docs, clippy::all)]
 mod tcp;
+
+// The core's modules refer to each other as `crate::seq`, `crate::wire`, ... because in
+// the host crate they sit at the crate root. Re-exporting them here gives those paths the
+// same meaning in the module.
+#[allow(unused_imports)]
+use tcp::*;
 
 mod glue;
 

@@ -79,7 +79,7 @@ impl Registration {
         // CAST: AF_MAX is a small constant.
         if family <= 0 || family >= bindings::AF_MAX as c_int {
             pr_err!(
-                "partcp: family={} is outside 1..{} (AF_MAX)\n",
+                "family={} is outside 1..{} (AF_MAX)\n",
                 family,
                 bindings::AF_MAX
             );
@@ -103,7 +103,7 @@ impl Registration {
         if ret != 0 {
             if ret == -(bindings::EEXIST as c_int) {
                 pr_err!(
-                    "partcp: address family {} is already registered; load with family=N\n",
+                    "address family {} is already registered; load with family=N\n",
                     family
                 );
             }
@@ -163,7 +163,7 @@ unsafe extern "C" fn create(
             SOCKETS.rejected.add(1, Relaxed);
             return Err(err(bindings::EPROTONOSUPPORT));
         }
-        let state = PartcpSock::new(kern != 0)?;
+        let state = PartcpSock::new()?;
         // SAFETY: `net` and `sock` are valid (function precondition); the family
         // number is the one registered.
         let sk = unsafe { shim::partcp_sk_alloc(net, sock, (*FAMILY_OPS.0.get()).family, kern) };
@@ -198,6 +198,7 @@ unsafe extern "C" fn release(sock: *mut bindings::socket) -> c_int {
     // SAFETY: `sk` is ours; its private pointer was set by `create` from
     // `KBox::into_raw` and is reclaimed exactly once, here.
     let state = unsafe { KBox::from_raw(shim::partcp_sk_priv(sk).cast::<PartcpSock>()) };
+    pr_debug!("socket {} released\n", state.id);
     drop(state);
     // SAFETY: `sock` and `sk` are valid; after this the socket no longer refers to `sk`,
     // and the socket's reference on `sk` is dropped.
@@ -206,7 +207,7 @@ unsafe extern "C" fn release(sock: *mut bindings::socket) -> c_int {
         (*sock).sk = ptr::null_mut();
         shim::partcp_sk_release(sk);
     }
-    SOCKETS.open.sub(1, Relaxed);
+    SOCKETS.open.add(-1, Relaxed);
     0
 }
 

@@ -12,6 +12,9 @@
 use kernel::bindings;
 use kernel::ffi::{c_int, c_void};
 
+// Kernel structs cross this boundary only as pointers, never by value; with lockdep off
+// some contain zero-sized members, which the lint flags although pointers are fine.
+#[allow(improper_ctypes)]
 unsafe extern "C" {
     fn partcp_param_family() -> c_int;
     pub(crate) fn partcp_proto_register() -> c_int;
