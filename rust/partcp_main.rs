@@ -48,7 +48,7 @@ impl kernel::Module for Partcp {
         let registration = glue::family::Registration::new(module, family)?;
         let debugfs = glue::debugfs::DebugFs::new(family)?;
         pr_info!(
-            "partcp {} loaded: AF_PARTCP = {}\n",
+            "{} loaded: AF_PARTCP = {}\n",
             glue::VERSION,
             family
         );
@@ -61,6 +61,6 @@ impl kernel::Module for Partcp {
 
 impl Drop for Partcp {
     fn drop(&mut self) {
-        pr_info!("partcp unloading\n");
+        pr_info!("unloading\n");
     }
 }
