@@ -1020,6 +1020,16 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
 
     // ----- Introspection (TCP_INFO) -----
 
+    /// Our initial sequence number (ISS).
+    pub fn iss(&self) -> SeqNum {
+        self.iss
+    }
+
+    /// The peer's initial sequence number (IRS; meaningful once its SYN arrived).
+    pub fn irs(&self) -> SeqNum {
+        self.irs
+    }
+
     /// SND.UNA.
     pub fn snd_una(&self) -> SeqNum {
         self.snd_una
