@@ -870,6 +870,18 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         }
     }
 
+    /// True in states where we may (re)transmit data or our FIN.
+    pub(crate) fn data_sending_state(&self) -> bool {
+        matches!(
+            self.state,
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::Closing
+                | State::LastAck
+        )
+    }
+
     /// True in states where the peer may still send data.
     fn synchronized_receiving(&self) -> bool {
         matches!(

@@ -314,14 +314,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
 
     /// The next data (or FIN) segment, if the windows and the send rules allow one.
     fn data_transmit(&mut self, now: Instant) -> Option<Transmit> {
-        if !matches!(
-            self.state,
-            State::Established
-                | State::CloseWait
-                | State::FinWait1
-                | State::Closing
-                | State::LastAck
-        ) {
+        if !self.data_sending_state() {
             return None;
         }
         let smss = self.smss();

@@ -190,14 +190,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         }
 
         // Persist timer: a zero window with data waiting and nothing in flight.
-        let sending_state = matches!(
-            self.state,
-            State::Established
-                | State::CloseWait
-                | State::FinWait1
-                | State::Closing
-                | State::LastAck
-        );
+        let sending_state = self.data_sending_state();
         let waiting = self.data_end() > self.snd_nxt;
         if sending_state && self.snd_wnd == 0 && !outstanding && waiting {
             if self.persist_deadline.is_none() {

@@ -290,21 +290,29 @@ pub(super) fn established_full() -> TestConn {
     c
 }
 
-/// ESTABLISHED with SACK only (no timestamps, no scaling).
-pub(super) fn established_sack() -> TestConn {
-    let cfg = Config {
+/// A plain configuration with SACK offered.
+pub(super) fn sack_cfg() -> Config {
+    Config {
         sack: true,
         ..plain_cfg()
-    };
-    let sa = TcpRepr {
+    }
+}
+
+/// The peer's SYN-ACK permitting SACK.
+pub(super) fn sack_synack() -> TcpRepr {
+    TcpRepr {
         options: TcpOptions {
             mss: Some(1460),
             sack_permitted: true,
             ..TcpOptions::default()
         },
         ..synack()
-    };
-    established_with(cfg, sa)
+    }
+}
+
+/// ESTABLISHED with SACK only (no timestamps, no scaling).
+pub(super) fn established_sack() -> TestConn {
+    established_with(sack_cfg(), sack_synack())
 }
 
 /// FIN-WAIT-1: established, shut down, FIN sent (not yet acknowledged).

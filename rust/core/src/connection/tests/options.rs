@@ -10,6 +10,13 @@ fn synack_with(opts: TcpOptions) -> TcpRepr {
     }
 }
 
+/// On a full-options connection, the peer's ACK announcing a 512 << 7 window.
+fn open_full_window(c: &mut TestConn, t: Instant) {
+    let mut a = ack(r1(), l1());
+    a.window = 512;
+    input0(c, t, a);
+}
+
 #[test]
 fn full_negotiation() {
     let c = established_full();
@@ -98,55 +105,43 @@ fn window_shift_for_sizes() {
     assert_eq!(window_shift_for(usize::MAX), 14);
 }
 
+/// A connection with `cfg` after the peer's SYN-ACK carrying `opts`.
+fn negotiate_with(cfg: Config, opts: TcpOptions) -> (TestConn, Out) {
+    let mut c = connecting(cfg, BUF, BUF);
+    let _ = output_one(&mut c, T0);
+    input0(&mut c, ms(10), synack_with(opts));
+    let a = output_one(&mut c, ms(10));
+    (c, a)
+}
+
 #[test]
 fn sack_needs_both() {
-    let mut c = connecting(full_cfg(), BUF, BUF);
-    let _ = output_one(&mut c, T0);
-    input0(
-        &mut c,
-        ms(10),
-        synack_with(TcpOptions {
-            sack_permitted: true,
-            ..TcpOptions::default()
-        }),
-    );
-    assert!(c.negotiated().1);
-    let mut c = connecting(plain_cfg(), BUF, BUF);
-    let _ = output_one(&mut c, T0);
-    input0(
-        &mut c,
-        ms(10),
-        synack_with(TcpOptions {
-            sack_permitted: true,
-            ..TcpOptions::default()
-        }),
-    );
-    assert!(!c.negotiated().1);
+    let sack = TcpOptions {
+        sack_permitted: true,
+        ..TcpOptions::default()
+    };
+    assert!(negotiate_with(full_cfg(), sack).0.negotiated().1);
+    assert!(!negotiate_with(plain_cfg(), sack).0.negotiated().1);
 }
 
 #[test]
 fn timestamps_need_both() {
-    let mut c = connecting(plain_cfg(), BUF, BUF);
-    let _ = output_one(&mut c, T0);
-    input0(
-        &mut c,
-        ms(10),
-        synack_with(TcpOptions {
-            timestamps: Some(Timestamps { tsval: 1, tsecr: 2 }),
-            ..TcpOptions::default()
-        }),
-    );
+    let ts = TcpOptions {
+        timestamps: Some(Timestamps { tsval: 1, tsecr: 2 }),
+        ..TcpOptions::default()
+    };
+    let (c, a) = negotiate_with(plain_cfg(), ts);
     assert!(!c.negotiated().2);
-    let a = output_one(&mut c, ms(10));
     assert_eq!(a.repr.options.timestamps, None);
+    let (c, a) = negotiate_with(full_cfg(), ts);
+    assert!(c.negotiated().2);
+    assert_eq!(a.repr.options.timestamps.unwrap().tsecr, 1);
 }
 
 #[test]
 fn timestamps_shrink_segment_payload() {
     let mut c = established_full();
-    let mut a = ack(r1(), l1());
-    a.window = 512;
-    input0(&mut c, ms(15), a);
+    open_full_window(&mut c, ms(15));
     c.set_nodelay(true);
     send(&mut c, &pattern(0, 3000)).unwrap();
     let out = output(&mut c, ms(20));
@@ -157,9 +152,7 @@ fn timestamps_shrink_segment_payload() {
 #[test]
 fn sack_blocks_shrink_segment_payload() {
     let mut c = established_full();
-    let mut a = ack(r1(), l1());
-    a.window = 512;
-    input0(&mut c, ms(15), a);
+    open_full_window(&mut c, ms(15));
     // Create three out-of-order ranges at the receiver so our segments carry 3 blocks.
     for i in 0..3usize {
         let p = pattern(0, 10);

@@ -153,18 +153,10 @@ fn partial_duplicate_reports_dsack_for_old_part() {
 #[test]
 fn dsack_can_be_disabled() {
     let cfg = Config {
-        sack: true,
         dsack: false,
-        ..plain_cfg()
+        ..sack_cfg()
     };
-    let sa = TcpRepr {
-        options: TcpOptions {
-            sack_permitted: true,
-            ..TcpOptions::default()
-        },
-        ..synack()
-    };
-    let mut c = established_with(cfg, sa);
+    let mut c = established_with(cfg, sack_synack());
     input_data(&mut c, ms(20), r1(), l1(), 0, 100);
     let _ = output(&mut c, ms(20));
     input_data(&mut c, ms(21), r1(), l1(), 0, 100);
@@ -210,18 +202,10 @@ fn assembler_overflow_drops_segment() {
 #[test]
 fn out_of_order_acks_are_immediate_even_with_delayed_ack() {
     let cfg = Config {
-        sack: true,
         delayed_ack: Some(Duration::from_millis(40)),
-        ..plain_cfg()
+        ..sack_cfg()
     };
-    let sa = TcpRepr {
-        options: TcpOptions {
-            sack_permitted: true,
-            ..TcpOptions::default()
-        },
-        ..synack()
-    };
-    let mut c = established_with(cfg, sa);
+    let mut c = established_with(cfg, sack_synack());
     let a = ooo(&mut c, ms(20), 100, 50);
     assert_eq!(blocks(&a).len(), 1);
     // Gap filling is acknowledged at once too (RFC 5681 4.2).

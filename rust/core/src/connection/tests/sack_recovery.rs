@@ -8,19 +8,7 @@ const SEG: usize = 1460;
 
 /// SACK connection with ten full segments in flight and `extra` bytes queued.
 fn in_flight(extra: usize) -> TestConn {
-    let cfg = Config {
-        sack: true,
-        ..plain_cfg()
-    };
-    let sa = TcpRepr {
-        options: TcpOptions {
-            mss: Some(1460),
-            sack_permitted: true,
-            ..TcpOptions::default()
-        },
-        ..synack()
-    };
-    let mut c = established_bufs(cfg, sa, 10 * SEG + extra, BUF);
+    let mut c = established_bufs(sack_cfg(), sack_synack(), 10 * SEG + extra, BUF);
     c.set_nodelay(true);
     send(&mut c, &pattern(0, 10 * SEG + extra)).unwrap();
     assert_eq!(output(&mut c, ms(20)).len(), 10);
@@ -245,19 +233,9 @@ fn rule_three_retransmits_unlost_hole_when_idle() {
 
 #[test]
 fn sack_scoreboard_overflow_is_counted() {
-    let cfg = Config {
-        sack: true,
-        ..plain_cfg()
-    };
-    let sa = TcpRepr {
-        options: TcpOptions {
-            mss: Some(100),
-            sack_permitted: true,
-            ..TcpOptions::default()
-        },
-        ..synack()
-    };
-    let mut c = established_bufs(cfg, sa, 20_000, BUF);
+    let mut sa = sack_synack();
+    sa.options.mss = Some(100);
+    let mut c = established_bufs(sack_cfg(), sa, 20_000, BUF);
     c.set_nodelay(true);
     send(&mut c, &pattern(0, 20_000)).unwrap();
     // Grow cwnd a little so enough is in flight: many tiny segments.
