@@ -464,8 +464,11 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         if len < unsent && len < per_segment {
             // RFC 9293 3.8.6.2.1 (sender SWS avoidance): send only if a full segment can
             // go, or all queued data (below), or "at least a fraction Fs of the maximum
-            // window" (Fs = 1/2).
-            let fraction_ok = len > 0 && len >= self.max_snd_wnd / 2;
+            // window" (Fs = 1/2). The RFC's override timeout is taken as zero when
+            // nothing is in flight: no ACK would come to reconsider, so waiting could
+            // stall the connection behind a peer that opens its window in small steps.
+            let idle = self.snd_max == self.snd_una;
+            let fraction_ok = len > 0 && (len >= self.max_snd_wnd / 2 || idle);
             if !fraction_ok {
                 len = 0;
             }

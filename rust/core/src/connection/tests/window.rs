@@ -224,6 +224,21 @@ fn sender_sws_waits_for_useful_window() {
 }
 
 #[test]
+fn small_window_step_is_used_when_nothing_is_in_flight() {
+    let mut c = established_peer_win(4000);
+    send(&mut c, &pattern(0, 8000)).unwrap();
+    let _ = output(&mut c, ms(20));
+    // Everything in the window is acknowledged, but the window only moved by 100 bytes:
+    // nothing is in flight, so no ACK would ever come to reconsider; send the 100.
+    let mut a = ack(r1(), l1() + 2920);
+    a.window = 100;
+    input0(&mut c, ms(30), a);
+    let out = output(&mut c, ms(30));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].payload.len(), 100);
+}
+
+#[test]
 fn small_peer_window_uses_half_max_window_rule() {
     let mut c = established_peer_win(1000);
     send(&mut c, &pattern(0, 3000)).unwrap();
