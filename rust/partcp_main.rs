@@ -36,17 +36,48 @@ module! {
 /// The loaded module: everything registered with the kernel, torn down in reverse order
 /// when dropped (on `rmmod`).
 struct Partcp {
-    // Field order is drop order: debugfs goes first so nothing reads state that the
-    // family registration's teardown is about to free.
+    // Field order is drop order: debugfs first; then the socket family (no new sockets;
+    // none exist, each holds a module reference); then the receive hooks (no more
+    // segments). `Drop` then tears down the remaining orphaned connections.
     _debugfs: glue::debugfs::DebugFs,
-    _family: glue::family::Registration,
+    _family: Option<glue::family::Registration>,
+    _hooks: Option<Pin<KBox<glue::netdev::NetdevHooks>>>,
 }
 
 impl kernel::Module for Partcp {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let family = glue::shim::param_family();
-        let registration = glue::family::Registration::new(module, family)?;
-        let debugfs = glue::debugfs::DebugFs::new(family)?;
+        let (lo, hi) = glue::shim::param_ports();
+        if !(1024..=65535).contains(&lo) || !(lo..=65535).contains(&hi) {
+            pr_err!("port_lo={} port_hi={}: need 1024 <= port_lo <= port_hi <= 65535\n", lo, hi);
+            return Err(EINVAL);
+        }
+        // CAST: range checked above.
+        glue::stack::init(lo as u16, hi as u16)?;
+        let registration = match glue::family::Registration::new(module, family) {
+            Ok(r) => r,
+            Err(e) => {
+                glue::stack::exit();
+                return Err(e);
+            }
+        };
+        let hooks = match glue::netdev::NetdevHooks::new() {
+            Ok(h) => h,
+            Err(e) => {
+                drop(registration);
+                glue::stack::exit();
+                return Err(e);
+            }
+        };
+        let debugfs = match glue::debugfs::DebugFs::new(family) {
+            Ok(d) => d,
+            Err(e) => {
+                drop(registration);
+                drop(hooks);
+                glue::stack::exit();
+                return Err(e);
+            }
+        };
         pr_info!(
             "{} loaded: AF_PARTCP = {}\n",
             glue::VERSION,
@@ -54,13 +85,17 @@ impl kernel::Module for Partcp {
         );
         Ok(Partcp {
             _debugfs: debugfs,
-            _family: registration,
+            _family: Some(registration),
+            _hooks: Some(hooks),
         })
     }
 }
 
 impl Drop for Partcp {
     fn drop(&mut self) {
-        pr_info!("unloading\n");
+        self._family = None;
+        self._hooks = None;
+        glue::stack::exit();
+        pr_info!("unloaded\n");
     }
 }

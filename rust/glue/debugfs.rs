@@ -7,7 +7,7 @@ use core::fmt;
 use kernel::debugfs::{Dir, File};
 use kernel::prelude::*;
 
-use super::stats::SocketStatsView;
+use super::stats::{CountersView, SocketStatsView};
 
 /// Contents of the `version` file.
 struct Version;
@@ -33,6 +33,7 @@ pub(crate) struct DebugFs {
     _version: Pin<KBox<File<Version>>>,
     _family: Pin<KBox<File<Family>>>,
     _sockets: Pin<KBox<File<SocketStatsView>>>,
+    _stats: Pin<KBox<File<CountersView>>>,
     _dir: Dir,
 }
 
@@ -44,7 +45,9 @@ impl DebugFs {
         let family = KBox::pin_init(dir.read_only_file(c"family", Family(family)), GFP_KERNEL)?;
         let sockets =
             KBox::pin_init(dir.read_only_file(c"sockets", SocketStatsView), GFP_KERNEL)?;
+        let stats = KBox::pin_init(dir.read_only_file(c"stats", CountersView), GFP_KERNEL)?;
         Ok(DebugFs {
+            _stats: stats,
             _version: version,
             _family: family,
             _sockets: sockets,

@@ -4,31 +4,28 @@
 //! `proto_ops` entry points.
 //!
 //! Every `extern "C"` function here is called by `net/socket.c`. Each one checks its
-//! arguments, calls safe code, and turns the result into an errno at this edge.
+//! arguments, calls safe code in `socket.rs`, and turns the result into an errno at this
+//! edge.
 //!
 //! Lifetime: each socket holds a reference on this module twice over (the socket layer
 //! takes one for `proto_ops.owner`, `sk_alloc` one for `proto.owner`), so `rmmod` is
-//! refused with EBUSY while any AF_PARTCP socket exists, and `Registration::drop` never
-//! races with a live socket.
+//! refused while any AF_PARTCP socket is open, and `Registration::drop` never races with
+//! a live socket. Connections that outlive their socket (FIN-WAIT, TIME-WAIT) hold no
+//! module reference: module exit tears them down (`stack::exit`).
 
 use core::cell::UnsafeCell;
+use core::pin::Pin;
 use core::ptr;
 
 use kernel::bindings;
 use kernel::error::{from_result, to_result};
-use kernel::ffi::{c_int, c_void};
+use kernel::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
 use kernel::prelude::*;
-use kernel::sync::atomic::Relaxed;
+use kernel::uaccess::{UserPtr, UserSlice};
 
 use super::shim;
-use super::socket::PartcpSock;
-use super::stats::SOCKETS;
-
-/// `-errno` for an errno constant from the bindings.
-fn err(errno: u32) -> Error {
-    // CAST: errno constants are small positive numbers.
-    Error::from_errno(-(errno as c_int))
-}
+use super::socket::{err, PartcpSock, SockState};
+use super::stats::{self, Counter};
 
 /// A kernel table that the socket layer reads through a pointer: written once in
 /// [`Registration::new`] before it is published, read-only afterwards.
@@ -57,9 +54,12 @@ static PROTO_OPS: Table<bindings::proto_ops> = Table(UnsafeCell::new(bindings::p
     socketpair: Some(socketpair),
     accept: Some(accept),
     getname: Some(getname),
+    poll: Some(poll),
     ioctl: Some(ioctl),
     listen: Some(listen),
     shutdown: Some(shutdown),
+    setsockopt: Some(setsockopt),
+    getsockopt: Some(getsockopt),
     sendmsg: Some(sendmsg),
     recvmsg: Some(recvmsg),
     mmap: Some(mmap),
@@ -78,11 +78,7 @@ impl Registration {
     pub(crate) fn new(module: &'static ThisModule, family: c_int) -> Result<Self> {
         // CAST: AF_MAX is a small constant.
         if family <= 0 || family >= bindings::AF_MAX as c_int {
-            pr_err!(
-                "family={} is outside 1..{} (AF_MAX)\n",
-                family,
-                bindings::AF_MAX
-            );
+            pr_err!("family={} is outside 1..{} (AF_MAX)\n", family, bindings::AF_MAX);
             return Err(EINVAL);
         }
         // SAFETY: No AF_PARTCP socket exists yet (the family is not registered) and
@@ -126,17 +122,59 @@ impl Drop for Registration {
     }
 }
 
+/// The family number in use.
+fn family() -> c_int {
+    // SAFETY: Read-only after registration.
+    unsafe { (*FAMILY_OPS.0.get()).family }
+}
+
 /// Returns the Rust state of `sock`.
 ///
 /// # Safety
 ///
-/// `sock` must be a live AF_PARTCP socket between `create` and `release`.
-unsafe fn sock_state<'a>(sock: *mut bindings::socket) -> &'a mut PartcpSock {
+/// `sock` must be a live AF_PARTCP socket between `create`/`accept` and `release`.
+unsafe fn sock_state<'a>(sock: *mut bindings::socket) -> &'a PartcpSock {
     // SAFETY: By the function's precondition `sock` is live, so `sk` was set by
-    // `create`, and its private pointer is the `KBox<PartcpSock>` leaked there (type
-    // invariant of `PartcpSock`). The socket layer serializes calls that use it for now
-    // (there is no concurrent state yet).
-    unsafe { &mut *shim::partcp_sk_priv((*sock).sk).cast::<PartcpSock>() }
+    // `create`/`accept`, and its private pointer is the pinned `PartcpSock` leaked there
+    // (type invariant of `PartcpSock`), freed only by `release`.
+    unsafe { &*shim::partcp_sk_priv((*sock).sk).cast::<PartcpSock>() }
+}
+
+/// Allocates the `struct sock` and Rust state for `sock`.
+///
+/// # Safety
+///
+/// `net` and `sock` must be valid; `sock` must have no `sk` yet.
+unsafe fn attach_new_sock(net: *mut bindings::net, sock: *mut bindings::socket, kern: c_int, state: SockState) -> Result<&'static PartcpSock> {
+    // SAFETY: By the function's precondition.
+    let sk = unsafe { shim::partcp_sk_alloc(net, sock, family(), kern) };
+    if sk.is_null() {
+        return Err(ENOMEM);
+    }
+    let ps = match PartcpSock::new(sk, state) {
+        Ok(ps) => ps,
+        Err(e) => {
+            // SAFETY: `sk` was just allocated for `sock`; detach and free it.
+            unsafe {
+                (*sock).sk = ptr::null_mut();
+                shim::partcp_sk_release(sk);
+            }
+            return Err(e);
+        }
+    };
+    // SAFETY: The pinned box is never moved out of: it is turned into a raw pointer,
+    // kept by `sk`, and turned back into a pinned box by `release`.
+    let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(ps) });
+    // SAFETY: `sock` and `sk` are valid; `PROTO_OPS` is initialized before registration.
+    unsafe {
+        (*sock).state = bindings::socket_state_SS_UNCONNECTED;
+        (*sock).ops = PROTO_OPS.0.get();
+        // INVARIANT: the `PartcpSock` is owned by `sk` until `release`.
+        shim::partcp_sk_set_priv(sk, raw.cast::<c_void>());
+    }
+    stats::count(Counter::SocketsCreated);
+    // SAFETY: Just stored; lives until `release`.
+    Ok(unsafe { &*raw })
 }
 
 /// `net_proto_family.create`: `socket(AF_PARTCP, type, protocol)`.
@@ -144,42 +182,22 @@ unsafe fn sock_state<'a>(sock: *mut bindings::socket) -> &'a mut PartcpSock {
 /// # Safety
 ///
 /// Called by `__sock_create` with a freshly allocated `sock` and a live `net`.
-unsafe extern "C" fn create(
-    net: *mut bindings::net,
-    sock: *mut bindings::socket,
-    protocol: c_int,
-    kern: c_int,
-) -> c_int {
+unsafe extern "C" fn create(net: *mut bindings::net, sock: *mut bindings::socket, protocol: c_int, kern: c_int) -> c_int {
     from_result(|| {
         // SAFETY: `sock` is valid for the duration of the call (function precondition).
         let ty = unsafe { (*sock).type_ };
         // CAST: SOCK_STREAM and IPPROTO_TCP are small constants.
         if c_int::from(ty) != bindings::sock_type_SOCK_STREAM as c_int {
-            SOCKETS.rejected.add(1, Relaxed);
+            stats::count(Counter::SocketsRejected);
             // As inet_create() for a type it has no protocol switch entry for.
             return Err(err(bindings::ESOCKTNOSUPPORT));
         }
         if protocol != 0 && protocol != bindings::IPPROTO_TCP as c_int {
-            SOCKETS.rejected.add(1, Relaxed);
+            stats::count(Counter::SocketsRejected);
             return Err(err(bindings::EPROTONOSUPPORT));
         }
-        let state = PartcpSock::new()?;
-        // SAFETY: `net` and `sock` are valid (function precondition); the family
-        // number is the one registered.
-        let sk = unsafe { shim::partcp_sk_alloc(net, sock, (*FAMILY_OPS.0.get()).family, kern) };
-        if sk.is_null() {
-            return Err(ENOMEM);
-        }
-        // SAFETY: `sock` is valid; `PROTO_OPS` is a static initialized before
-        // registration. `sk` was just allocated and is exclusively ours.
-        unsafe {
-            (*sock).state = bindings::socket_state_SS_UNCONNECTED;
-            (*sock).ops = PROTO_OPS.0.get();
-            // INVARIANT: the `PartcpSock` is owned by `sk` until `release`.
-            shim::partcp_sk_set_priv(sk, KBox::into_raw(state).cast::<c_void>());
-        }
-        SOCKETS.created.add(1, Relaxed);
-        SOCKETS.open.add(1, Relaxed);
+        // SAFETY: By this function's precondition.
+        unsafe { attach_new_sock(net, sock, kern, SockState::Unconnected { bound: None }) }?;
         Ok(0)
     })
 }
@@ -188,18 +206,21 @@ unsafe extern "C" fn create(
 ///
 /// # Safety
 ///
-/// Called once by the socket layer for a socket `create` succeeded on.
+/// Called once by the socket layer for a socket `create`/`accept` succeeded on.
 unsafe extern "C" fn release(sock: *mut bindings::socket) -> c_int {
     // SAFETY: `sock` is valid (function precondition).
     let sk = unsafe { (*sock).sk };
     if sk.is_null() {
         return 0;
     }
-    // SAFETY: `sk` is ours; its private pointer was set by `create` from
-    // `KBox::into_raw` and is reclaimed exactly once, here.
-    let state = unsafe { KBox::from_raw(shim::partcp_sk_priv(sk).cast::<PartcpSock>()) };
-    pr_debug!("socket {} released\n", state.id);
-    drop(state);
+    // SAFETY: `sk` is ours; its private pointer was set from `KBox::into_raw` of a pinned
+    // box and is reclaimed exactly once, here.
+    let ps = unsafe { Pin::new_unchecked(KBox::from_raw(shim::partcp_sk_priv(sk).cast::<PartcpSock>())) };
+    // SAFETY: `sk` is live.
+    let linger_zero = unsafe { shim::partcp_sock_linger_zero(sk) };
+    ps.close(linger_zero);
+    pr_debug!("socket {} released\n", ps.id);
+    drop(ps);
     // SAFETY: `sock` and `sk` are valid; after this the socket no longer refers to `sk`,
     // and the socket's reference on `sk` is dropped.
     unsafe {
@@ -207,37 +228,291 @@ unsafe extern "C" fn release(sock: *mut bindings::socket) -> c_int {
         (*sock).sk = ptr::null_mut();
         shim::partcp_sk_release(sk);
     }
-    SOCKETS.open.add(-1, Relaxed);
+    stats::count(Counter::SocketsReleased);
     0
 }
 
-/// Defines a `proto_ops` entry point that is not implemented yet and answers as the
-/// kernel's `sock_no_*` helpers do.
-macro_rules! unsupported_op {
-    ($name:ident, $errno:expr, ($($arg:ident: $ty:ty),*)) => {
-        /// Not supported yet: returns the errno the kernel's `sock_no_*` helper would.
-        ///
-        /// # Safety
-        ///
-        /// Called by the socket layer with valid arguments.
-        unsafe extern "C" fn $name(sock: *mut bindings::socket, $($arg: $ty),*) -> c_int {
-            // SAFETY: `sock` is live between `create` and `release` (function precondition).
-            let _ = unsafe { sock_state(sock) };
-            $(let _ = $arg;)*
-            -($errno as c_int)
-        }
-    };
+/// Reads a `sockaddr` of `len` bytes the socket layer copied into kernel memory.
+///
+/// # Safety
+///
+/// `addr` must be valid for reads of `len` bytes.
+unsafe fn addr_bytes<'a>(addr: *const c_void, len: c_int) -> Result<&'a [u8]> {
+    let len = usize::try_from(len).map_err(|_| EINVAL)?;
+    if addr.is_null() {
+        return Err(EINVAL);
+    }
+    // SAFETY: By the function's precondition.
+    Ok(unsafe { core::slice::from_raw_parts(addr.cast::<u8>(), len) })
 }
 
-unsupported_op!(bind, bindings::EOPNOTSUPP, (a: *mut bindings::sockaddr_unsized, l: c_int));
-unsupported_op!(connect, bindings::EOPNOTSUPP, (a: *mut bindings::sockaddr_unsized, l: c_int, f: c_int));
-unsupported_op!(getname, bindings::EOPNOTSUPP, (a: *mut bindings::sockaddr, p: c_int));
-unsupported_op!(ioctl, bindings::EOPNOTSUPP, (c: kernel::ffi::c_uint, a: kernel::ffi::c_ulong));
-unsupported_op!(listen, bindings::EOPNOTSUPP, (b: c_int));
-unsupported_op!(shutdown, bindings::EOPNOTSUPP, (h: c_int));
-unsupported_op!(sendmsg, bindings::EOPNOTSUPP, (m: *mut bindings::msghdr, l: usize));
-unsupported_op!(recvmsg, bindings::EOPNOTSUPP, (m: *mut bindings::msghdr, l: usize, f: c_int));
-unsupported_op!(accept, bindings::EOPNOTSUPP, (n: *mut bindings::socket, a: *mut bindings::proto_accept_arg));
+/// `bind()`.
+///
+/// # Safety
+///
+/// Called by the socket layer with a live socket and a kernel copy of the address.
+unsafe extern "C" fn bind(sock: *mut bindings::socket, addr: *mut bindings::sockaddr_unsized, len: c_int) -> c_int {
+    from_result(|| {
+        // SAFETY: By the function's precondition.
+        let (ps, raw) = unsafe { (sock_state(sock), addr_bytes(addr.cast(), len)?) };
+        ps.bind(raw)?;
+        Ok(0)
+    })
+}
+
+/// `connect()`.
+///
+/// # Safety
+///
+/// As `bind`.
+unsafe extern "C" fn connect(sock: *mut bindings::socket, addr: *mut bindings::sockaddr_unsized, len: c_int, flags: c_int) -> c_int {
+    from_result(|| {
+        // SAFETY: By the function's precondition.
+        let (ps, raw) = unsafe { (sock_state(sock), addr_bytes(addr.cast(), len)?) };
+        // CAST: O_NONBLOCK is a small flag.
+        let r = ps.connect(raw, flags & bindings::O_NONBLOCK as c_int != 0);
+        if r.is_ok() {
+            // SAFETY: `sock` is live.
+            unsafe { (*sock).state = bindings::socket_state_SS_CONNECTED };
+        }
+        r?;
+        Ok(0)
+    })
+}
+
+/// `listen()`.
+///
+/// # Safety
+///
+/// Called by the socket layer with a live socket.
+unsafe extern "C" fn listen(sock: *mut bindings::socket, backlog: c_int) -> c_int {
+    from_result(|| {
+        // SAFETY: By the function's precondition.
+        unsafe { sock_state(sock) }.listen(backlog)?;
+        Ok(0)
+    })
+}
+
+/// `accept()`/`accept4()`.
+///
+/// # Safety
+///
+/// Called by the socket layer with the live listening socket, a new socket without a
+/// sock, and its `proto_accept_arg`.
+unsafe extern "C" fn accept(sock: *mut bindings::socket, newsock: *mut bindings::socket, arg: *mut bindings::proto_accept_arg) -> c_int {
+    from_result(|| {
+        // SAFETY: By the function's precondition.
+        let ps = unsafe { sock_state(sock) };
+        // SAFETY: `arg` is valid.
+        let flags = unsafe { shim::partcp_accept_flags(arg) };
+        // CAST: O_NONBLOCK is a small flag.
+        let c = ps.accept(flags & bindings::O_NONBLOCK as c_int != 0)?;
+        // SAFETY: `sk` of the listening socket is live; `newsock` is valid and empty.
+        let net = unsafe { shim::partcp_sock_net(ps.sk) };
+        // SAFETY: As above.
+        let newps = match unsafe { attach_new_sock(net, newsock, 0, SockState::Unconnected { bound: None }) } {
+            Ok(p) => p,
+            Err(e) => {
+                if let Some(stack) = super::stack::stack() {
+                    super::dispatch::with_conn(stack, &c, |inner, now| inner.tcp.abort(now));
+                }
+                super::conn::release(c);
+                return Err(e);
+            }
+        };
+        newps.attach(c);
+        // SAFETY: `newsock` is valid.
+        unsafe { (*newsock).state = bindings::socket_state_SS_CONNECTED };
+        Ok(0)
+    })
+}
+
+/// `getsockname()`/`getpeername()`: returns the address length.
+///
+/// # Safety
+///
+/// Called by the socket layer with a live socket and room for a `sockaddr_storage`.
+unsafe extern "C" fn getname(sock: *mut bindings::socket, addr: *mut bindings::sockaddr, peer: c_int) -> c_int {
+    from_result(|| {
+        // SAFETY: By the function's precondition.
+        let sin = unsafe { sock_state(sock) }.name(peer != 0)?;
+        // SAFETY: `addr` has room for a `sockaddr_storage`, larger than `sockaddr_in`.
+        unsafe { ptr::write_unaligned(addr.cast::<bindings::sockaddr_in>(), sin) };
+        // CAST: the size of sockaddr_in is 16.
+        Ok(core::mem::size_of::<bindings::sockaddr_in>() as c_int)
+    })
+}
+
+/// `poll()`.
+///
+/// # Safety
+///
+/// Called by the socket layer with a live socket and valid file/poll table.
+unsafe extern "C" fn poll(file: *mut bindings::file, sock: *mut bindings::socket, wait: *mut bindings::poll_table_struct) -> bindings::__poll_t {
+    // SAFETY: By the function's precondition.
+    let ps = unsafe { sock_state(sock) };
+    // SAFETY: `file` and `wait` are valid; the wait queue is the sock's, alive while the
+    // file is open (poll_wait registers on it; the socket core removes entries).
+    unsafe { bindings::poll_wait(file, shim::partcp_sk_sleep(ps.sk), wait) };
+    ps.poll_mask()
+}
+
+/// `ioctl()`: FIONREAD/SIOCINQ and TIOCOUTQ/SIOCOUTQ.
+///
+/// # Safety
+///
+/// Called by the socket layer with a live socket; `arg` is a user pointer.
+unsafe extern "C" fn ioctl(sock: *mut bindings::socket, cmd: c_uint, arg: c_ulong) -> c_int {
+    from_result(|| {
+        // SAFETY: By the function's precondition.
+        let ps = unsafe { sock_state(sock) };
+        let v = match cmd {
+            bindings::FIONREAD => ps.queued(false)?,
+            bindings::TIOCOUTQ => ps.queued(true)?,
+            // As inet_ioctl: unknown commands fall through to the generic handlers.
+            _ => return Err(ENOIOCTLCMD),
+        };
+        // CAST: a user address.
+        UserSlice::new(UserPtr::from_addr(arg as usize), 4).writer().write_slice(&v.to_ne_bytes())?;
+        Ok(0)
+    })
+}
+
+/// `shutdown()`; `how` is SHUT_RD/SHUT_WR/SHUT_RDWR.
+///
+/// # Safety
+///
+/// Called by the socket layer with a live socket.
+unsafe extern "C" fn shutdown(sock: *mut bindings::socket, how: c_int) -> c_int {
+    from_result(|| {
+        // SAFETY: By the function's precondition.
+        unsafe { sock_state(sock) }.shutdown(how)?;
+        Ok(0)
+    })
+}
+
+/// Reads an `int` option value from a `sockptr_t`.
+fn sockptr_int(optval: bindings::sockptr_t, optlen: c_uint) -> Result<c_int> {
+    if (optlen as usize) < core::mem::size_of::<c_int>() {
+        return Err(EINVAL);
+    }
+    let mut b = [0u8; 4];
+    if optval.is_kernel() {
+        // SAFETY: A kernel sockptr points to at least `optlen` readable bytes.
+        unsafe { ptr::copy_nonoverlapping(optval.__bindgen_anon_1.kernel.cast::<u8>(), b.as_mut_ptr(), 4) };
+    } else {
+        // SAFETY: Reading the union's user member of a user sockptr.
+        let user = unsafe { optval.__bindgen_anon_1.user };
+        UserSlice::new(UserPtr::from_ptr(user), 4).reader().read_slice(&mut b)?;
+    }
+    Ok(c_int::from_ne_bytes(b))
+}
+
+const TCP_NODELAY: c_int = 1;
+const TCP_MAXSEG: c_int = 2;
+const TCP_INFO: c_int = 11;
+
+/// `setsockopt()` for levels other than SOL_SOCKET (which the socket core handles).
+///
+/// # Safety
+///
+/// Called by the socket layer with a live socket.
+unsafe extern "C" fn setsockopt(sock: *mut bindings::socket, level: c_int, optname: c_int, optval: bindings::sockptr_t, optlen: c_uint) -> c_int {
+    from_result(|| {
+        // SAFETY: By the function's precondition.
+        let ps = unsafe { sock_state(sock) };
+        // CAST: SOL_TCP is a small constant.
+        if level != bindings::SOL_TCP as c_int {
+            return Err(err(bindings::ENOPROTOOPT));
+        }
+        match optname {
+            TCP_NODELAY => ps.set_nodelay(sockptr_int(optval, optlen)? != 0),
+            TCP_MAXSEG => ps.set_maxseg(sockptr_int(optval, optlen)?)?,
+            _ => return Err(err(bindings::ENOPROTOOPT)),
+        }
+        Ok(0)
+    })
+}
+
+/// `getsockopt()` for levels other than SOL_SOCKET.
+///
+/// # Safety
+///
+/// Called by the socket layer with a live socket; `optval`/`optlen` are user pointers.
+unsafe extern "C" fn getsockopt(sock: *mut bindings::socket, level: c_int, optname: c_int, optval: *mut c_char, optlen: *mut c_int) -> c_int {
+    from_result(|| {
+        // SAFETY: By the function's precondition.
+        let ps = unsafe { sock_state(sock) };
+        // CAST: SOL_TCP is a small constant.
+        if level != bindings::SOL_TCP as c_int {
+            return Err(err(bindings::ENOPROTOOPT));
+        }
+        let mut lenbuf = [0u8; 4];
+        UserSlice::new(UserPtr::from_ptr(optlen.cast()), 4).reader().read_slice(&mut lenbuf)?;
+        let len = c_int::from_ne_bytes(lenbuf);
+        if len < 0 {
+            return Err(EINVAL);
+        }
+        // CAST: checked non-negative.
+        let len = len as usize;
+        let info;
+        let int;
+        let data: &[u8] = match optname {
+            TCP_NODELAY => {
+                int = c_int::from(ps.nodelay()).to_ne_bytes();
+                &int
+            }
+            TCP_MAXSEG => {
+                int = ps.maxseg().to_ne_bytes();
+                &int
+            }
+            TCP_INFO => {
+                info = ps.tcp_info();
+                &info
+            }
+            _ => return Err(err(bindings::ENOPROTOOPT)),
+        };
+        let n = len.min(data.len());
+        UserSlice::new(UserPtr::from_ptr(optval.cast()), n).writer().write_slice(&data[..n])?;
+        // CAST: at most 104.
+        UserSlice::new(UserPtr::from_ptr(optlen.cast()), 4).writer().write_slice(&(n as c_int).to_ne_bytes())?;
+        Ok(0)
+    })
+}
+
+/// `sendmsg()`.
+///
+/// # Safety
+///
+/// Called by the socket layer with a live socket and a valid `msghdr`.
+unsafe extern "C" fn sendmsg(sock: *mut bindings::socket, m: *mut bindings::msghdr, len: usize) -> c_int {
+    from_result(|| {
+        // SAFETY: By the function's precondition.
+        let ps = unsafe { sock_state(sock) };
+        // SAFETY: `m` is valid; its iterator is used for this call only.
+        let (iter, flags) = unsafe { (&raw mut (*m).msg_iter, (*m).msg_flags) };
+        // CAST: flags are a bit set.
+        let n = ps.send(iter, len, flags as u32)?;
+        Ok(c_int::try_from(n).unwrap_or(c_int::MAX))
+    })
+}
+
+/// `recvmsg()`.
+///
+/// # Safety
+///
+/// Called by the socket layer with a live socket and a valid `msghdr`.
+unsafe extern "C" fn recvmsg(sock: *mut bindings::socket, m: *mut bindings::msghdr, len: usize, flags: c_int) -> c_int {
+    from_result(|| {
+        // SAFETY: By the function's precondition.
+        let ps = unsafe { sock_state(sock) };
+        // SAFETY: `m` is valid; its iterator is used for this call only.
+        let iter = unsafe { &raw mut (*m).msg_iter };
+        // CAST: flags are a bit set.
+        let n = ps.recv(iter, len, flags as u32)?;
+        Ok(c_int::try_from(n).unwrap_or(c_int::MAX))
+    })
+}
 
 /// `socketpair()` is not defined for TCP sockets.
 ///
@@ -253,10 +528,6 @@ unsafe extern "C" fn socketpair(_a: *mut bindings::socket, _b: *mut bindings::so
 /// # Safety
 ///
 /// Called by the socket layer with valid arguments.
-unsafe extern "C" fn mmap(
-    _file: *mut bindings::file,
-    _sock: *mut bindings::socket,
-    _vma: *mut bindings::vm_area_struct,
-) -> c_int {
+unsafe extern "C" fn mmap(_file: *mut bindings::file, _sock: *mut bindings::socket, _vma: *mut bindings::vm_area_struct) -> c_int {
     -(bindings::ENODEV as c_int)
 }

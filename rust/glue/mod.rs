@@ -2,14 +2,25 @@
 
 //! Kernel glue: every line of partcp that touches kernel data structures.
 //!
-//! All `unsafe` in partcp lives below this module, and within it in as few places as
-//! possible: `shim` (the C shim's declarations), `family` (the socket-layer entry points).
+//! All `unsafe` in partcp lives below this module. See `Documentation/design.md` for the
+//! contexts, locks and lifetimes.
 
+pub(crate) mod clock;
+pub(crate) mod conn;
 pub(crate) mod debugfs;
+pub(crate) mod dispatch;
 pub(crate) mod family;
+pub(crate) mod kbuf;
+pub(crate) mod lock;
+pub(crate) mod netdev;
+pub(crate) mod percpu;
+pub(crate) mod rx;
 pub(crate) mod shim;
 pub(crate) mod socket;
+pub(crate) mod stack;
 pub(crate) mod stats;
+pub(crate) mod timer;
+pub(crate) mod tx;
 
 /// partcp's version, as shown in debugfs and the load message.
-pub(crate) const VERSION: &str = "0.1.0";
+pub(crate) const VERSION: &str = "0.2.0";

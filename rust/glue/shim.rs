@@ -1,22 +1,68 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Declarations of the C shim (`rust/shim/partcp_shim.c`) and safe wrappers where the
-//! call has no preconditions.
+//! Declarations of the C shim (`rust/shim/partcp_shim.c`) and of exported kernel
+//! functions missing from the 7.3 bindings, plus safe wrappers where a call has no
+//! preconditions.
 //!
 //! The shim exists only for what Rust cannot reach: `struct proto` (missing from the 7.3
-//! bindings) and the functions that need it, static inlines (`sock_orphan`, `sock_put`),
-//! and module parameters that must be visible in sysfs (the `module!` macro registers
-//! its parameters with permission 0, so they never appear under
-//! `/sys/module/partcp/parameters/`).
+//! bindings) and the functions that need it, static inlines and macros (`sock_orphan`,
+//! `spin_lock_bh`, `timer_setup`, `skb_share_check`, ...), fields of structs the bindings
+//! leave opaque (`struct sock`, `struct net_device`), and module parameters that must be
+//! visible in sysfs (the `module!` macro registers its parameters with permission 0).
 
 use kernel::bindings;
-use kernel::ffi::{c_int, c_void};
+use kernel::ffi::{c_int, c_long, c_uint, c_ulong, c_void};
+
+/// Mirror of `struct partcp_rx` in `partcp_shim.h`.
+#[repr(C)]
+pub(crate) struct PartcpRx {
+    pub(crate) net: *mut bindings::net,
+    pub(crate) tcp: *const u8,
+    pub(crate) tcp_hlen: c_uint,
+    pub(crate) payload_len: c_uint,
+    pub(crate) saddr: u32,
+    pub(crate) daddr: u32,
+    pub(crate) gso_segs: c_uint,
+    pub(crate) ifindex: c_int,
+}
+
+impl PartcpRx {
+    /// An empty descriptor for `partcp_rx_peek` to fill.
+    pub(crate) const fn new() -> Self {
+        PartcpRx {
+            net: core::ptr::null_mut(),
+            tcp: core::ptr::null(),
+            tcp_hlen: 0,
+            payload_len: 0,
+            saddr: 0,
+            daddr: 0,
+            gso_segs: 0,
+            ifindex: 0,
+        }
+    }
+}
+
+/// `rx_handler_func_t` (include/linux/netdevice.h).
+pub(crate) type RxHandler = unsafe extern "C" fn(pskb: *mut *mut bindings::sk_buff) -> c_uint;
+
+/// `RX_HANDLER_CONSUMED` (enum rx_handler_result, netdevice.h).
+pub(crate) const RX_HANDLER_CONSUMED: c_uint = 0;
+/// `RX_HANDLER_PASS`.
+pub(crate) const RX_HANDLER_PASS: c_uint = 3;
+/// `NETDEV_REGISTER` (enum netdev_cmd).
+pub(crate) const NETDEV_REGISTER: c_ulong = 5;
+/// `NETDEV_UNREGISTER`.
+pub(crate) const NETDEV_UNREGISTER: c_ulong = 6;
+/// `NETDEV_JOIN`: a bridge or bond is about to take the device's rx_handler.
+pub(crate) const NETDEV_JOIN: c_ulong = 0x15;
 
 // Kernel structs cross this boundary only as pointers, never by value; with lockdep off
 // some contain zero-sized members, which the lint flags although pointers are fine.
 #[allow(improper_ctypes)]
 unsafe extern "C" {
     fn partcp_param_family() -> c_int;
+    fn partcp_param_port_lo() -> c_int;
+    fn partcp_param_port_hi() -> c_int;
     pub(crate) fn partcp_proto_register() -> c_int;
     pub(crate) fn partcp_proto_unregister();
     pub(crate) fn partcp_sk_alloc(
@@ -28,6 +74,74 @@ unsafe extern "C" {
     pub(crate) fn partcp_sk_release(sk: *mut bindings::sock);
     pub(crate) fn partcp_sk_priv(sk: *const bindings::sock) -> *mut c_void;
     pub(crate) fn partcp_sk_set_priv(sk: *mut bindings::sock, priv_: *mut c_void);
+
+    pub(crate) fn partcp_spin_lock_bh(lock: *mut bindings::spinlock_t);
+    pub(crate) fn partcp_spin_unlock_bh(lock: *mut bindings::spinlock_t);
+    pub(crate) fn partcp_spin_trylock_bh(lock: *mut bindings::spinlock_t) -> c_int;
+
+    pub(crate) fn partcp_timer_init(
+        t: *mut bindings::timer_list,
+        f: unsafe extern "C" fn(*mut bindings::timer_list),
+    );
+    pub(crate) fn partcp_timer_arm_usecs(t: *mut bindings::timer_list, usecs: c_ulong);
+    pub(crate) fn partcp_timer_shutdown_sync(t: *mut bindings::timer_list);
+
+    pub(crate) fn partcp_sock_net(sk: *const bindings::sock) -> *mut bindings::net;
+    pub(crate) fn partcp_sock_rcvtimeo(sk: *const bindings::sock, noblock: bool) -> c_long;
+    pub(crate) fn partcp_sock_sndtimeo(sk: *const bindings::sock, noblock: bool) -> c_long;
+    pub(crate) fn partcp_sock_rcvbuf(sk: *const bindings::sock) -> c_int;
+    pub(crate) fn partcp_sock_sndbuf(sk: *const bindings::sock) -> c_int;
+    pub(crate) fn partcp_sk_data_ready(sk: *mut bindings::sock);
+    pub(crate) fn partcp_sk_write_space(sk: *mut bindings::sock);
+    pub(crate) fn partcp_sk_state_change(sk: *mut bindings::sock);
+    pub(crate) fn partcp_sk_sleep(sk: *mut bindings::sock) -> *mut bindings::wait_queue_head;
+    pub(crate) fn partcp_sk_set_err(sk: *mut bindings::sock, err: c_int);
+    pub(crate) fn partcp_sock_linger_zero(sk: *const bindings::sock) -> bool;
+    pub(crate) fn partcp_sock_keepalive(sk: *const bindings::sock) -> bool;
+    pub(crate) fn partcp_accept_flags(arg: *const bindings::proto_accept_arg) -> c_int;
+    pub(crate) fn partcp_set_accept_err(arg: *mut bindings::proto_accept_arg, err: c_int);
+    pub(crate) fn partcp_local_port_range(net: *const bindings::net, lo: *mut c_int, hi: *mut c_int);
+    pub(crate) fn partcp_addr_is_local(net: *mut bindings::net, addr: u32) -> bool;
+    pub(crate) fn partcp_get_net(net: *mut bindings::net) -> *mut bindings::net;
+    pub(crate) fn partcp_put_net(net: *mut bindings::net);
+
+    pub(crate) fn partcp_notifier_dev(info: *mut c_void) -> *mut bindings::net_device;
+    pub(crate) fn partcp_dev_has_our_handler(dev: *mut bindings::net_device, handler: RxHandler) -> bool;
+
+    pub(crate) fn partcp_rx_peek(pskb: *mut *mut bindings::sk_buff, out: *mut PartcpRx) -> c_int;
+    pub(crate) fn partcp_rx_claim(skb: *mut bindings::sk_buff, rx: *const PartcpRx) -> c_int;
+    pub(crate) fn partcp_rx_unclaim(skb: *mut bindings::sk_buff);
+    pub(crate) fn partcp_rx_copy(
+        skb: *const bindings::sk_buff,
+        rx: *const PartcpRx,
+        off: c_uint,
+        to: *mut c_void,
+        len: c_uint,
+    ) -> c_int;
+    pub(crate) fn partcp_kfree_skb(skb: *mut bindings::sk_buff);
+
+    pub(crate) fn partcp_tx_alloc(len: c_uint) -> *mut bindings::sk_buff;
+    pub(crate) fn partcp_tx_append(skb: *mut bindings::sk_buff, data: *const c_void, len: c_uint);
+    pub(crate) fn partcp_tx_send(
+        net: *mut bindings::net,
+        skb: *mut bindings::sk_buff,
+        saddr: u32,
+        daddr: u32,
+        gso_size: c_uint,
+        owner: *mut bindings::sock,
+        txq: c_int,
+    ) -> c_int;
+    pub(crate) fn partcp_route_mtu(net: *mut bindings::net, daddr: u32, saddr: *mut u32) -> c_uint;
+
+    // Exported by the kernel but missing from the 7.3 bindings.
+    pub(crate) fn netdev_rx_handler_register(
+        dev: *mut bindings::net_device,
+        handler: Option<RxHandler>,
+        data: *mut c_void,
+    ) -> c_int;
+    pub(crate) fn netdev_rx_handler_unregister(dev: *mut bindings::net_device);
+    pub(crate) fn register_netdevice_notifier(nb: *mut bindings::notifier_block) -> c_int;
+    pub(crate) fn unregister_netdevice_notifier(nb: *mut bindings::notifier_block) -> c_int;
 }
 
 /// The `family=` module parameter.
@@ -35,4 +149,10 @@ pub(crate) fn param_family() -> c_int {
     // SAFETY: Reads a module parameter that the module loader has set before `init`
     // runs; parameters are read-only (0444) afterwards.
     unsafe { partcp_param_family() }
+}
+
+/// The `port_lo=`/`port_hi=` module parameters (ephemeral port range).
+pub(crate) fn param_ports() -> (c_int, c_int) {
+    // SAFETY: As `param_family`.
+    unsafe { (partcp_param_port_lo(), partcp_param_port_hi()) }
 }

@@ -1,29 +1,857 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! partcp's per-socket state, owned by the Rust side and reachable from the
-//! `struct sock` through the shim's private pointer.
+//! partcp's per-socket state and the socket calls, in safe Rust. `family.rs` turns
+//! each `proto_ops` entry point into a call here and the result into an errno.
+//!
+//! # Locking
+//!
+//! A socket's application-level state (`SockState`: unbound, bound, listening,
+//! connected) is behind a sleeping mutex, held only briefly: blocking waits happen with
+//! no lock held, on the socket's wait queue. Sends and receives are each serialized by
+//! their own mutex, which also owns the bounce buffer used to copy between user memory
+//! and the connection's rings (user copies may fault; the rings are only touched under
+//! the connection's spinlock).
 
+use kernel::bindings;
+use kernel::ffi::{c_int, c_long, c_void};
+use kernel::new_mutex;
 use kernel::prelude::*;
+use kernel::rbtree::RBTreeNode;
 use kernel::sync::atomic::{Atomic, Relaxed};
+use kernel::sync::{Arc, Mutex};
+use kernel::task::MAX_SCHEDULE_TIMEOUT;
+
+use super::clock;
+use super::conn::{self, Conn, ListenInner, Listen, Tcp};
+use super::dispatch;
+use super::kbuf::{ByteRing, RecvRing, SendRing};
+use super::shim;
+use super::stack::{stack, ConnKey, ListenKey, Stack};
+use super::stats::{self, Counter};
+use crate::connection::{Config, Connection, Endpoint, Error as TcpError, State};
+use crate::listener::{Listener, ListenerConfig};
+use crate::wire::Ipv4Addr;
 
 /// Socket identifiers, unique for the module's lifetime (debugging aid).
 static NEXT_ID: Atomic<i64> = Atomic::new(1);
+
+/// `-errno` for an errno constant from the bindings.
+pub(crate) fn err(errno: u32) -> Error {
+    // CAST: errno constants are small positive numbers.
+    Error::from_errno(-(errno as c_int))
+}
+
+/// The errno of a core error.
+fn tcp_err(e: TcpError) -> Error {
+    Error::from_errno(-e.errno())
+}
+
+/// Bounce buffer size for user copies.
+const BOUNCE: usize = 64 * 1024;
+/// Smallest buffer a connection gets, whatever SO_SNDBUF/SO_RCVBUF say.
+const MIN_BUF: usize = 4096;
+/// Largest buffer a connection gets (bounds kvmalloc).
+const MAX_BUF: usize = 4 << 20;
+/// Largest TSO/GSO super-segment payload.
+const TSO_MAX: usize = 65536 - 256;
+
+/// What the socket is, from the application's point of view.
+pub(crate) enum SockState {
+    /// Fresh, or bound to `bound` (network order address, host order port).
+    Unconnected { bound: Option<(Ipv4Addr, u16)> },
+    /// `listen()` was called.
+    Listening(Arc<Listen>),
+    /// `connect()` or `accept()` made a connection.
+    Connected(Arc<Conn>),
+    /// The connection failed or was closed before being used again.
+    Dead,
+}
 
 /// The Rust half of an AF_PARTCP socket.
 ///
 /// # Invariants
 ///
-/// Allocated in `family::create`, freed exactly once in `family::release`; in between
-/// it is reachable only through its `struct sock`'s private pointer.
+/// Allocated in `family::create`/`accept`, freed exactly once in `family::release`;
+/// `sk` is this socket's `struct sock` for the whole lifetime.
+#[pin_data]
 pub(crate) struct PartcpSock {
     /// Identifier for log messages.
     pub(crate) id: i64,
+    /// The `struct sock`.
+    pub(crate) sk: *mut bindings::sock,
+    #[pin]
+    pub(crate) state: Mutex<SockState>,
+    /// Serializes senders; owns their bounce buffer.
+    #[pin]
+    send_lock: Mutex<KVVec<u8>>,
+    /// Serializes receivers; owns their bounce buffer.
+    #[pin]
+    recv_lock: Mutex<KVVec<u8>>,
+    /// `TCP_NODELAY`, applied at connect/accept and on change.
+    nodelay: Atomic<bool>,
+    /// `TCP_MAXSEG` set by the user (0: from the route).
+    user_mss: Atomic<u32>,
+    /// `shutdown(SHUT_RD)` was called: reads return end of stream.
+    rd_shutdown: Atomic<bool>,
+}
+
+// SAFETY: `sk` is valid for the socket's lifetime and only used through kernel calls
+// that are safe from any thread; everything else is locked or atomic.
+unsafe impl Send for PartcpSock {}
+// SAFETY: As above.
+unsafe impl Sync for PartcpSock {}
+
+/// A user-visible `struct sockaddr_in`.
+fn sockaddr(addr: Ipv4Addr, port: u16) -> bindings::sockaddr_in {
+    bindings::sockaddr_in {
+        // CAST: AF_INET fits in sa_family_t.
+        sin_family: bindings::AF_INET as _,
+        sin_port: port.to_be(),
+        sin_addr: bindings::in_addr { s_addr: u32::from_ne_bytes(addr.0) },
+        __pad: [0; 8],
+    }
+}
+
+/// Parses a user `sockaddr_in`, as `inet_bind`/`inet_stream_connect` do.
+pub(crate) fn parse_sockaddr(raw: &[u8]) -> Result<(Ipv4Addr, u16, u16)> {
+    if raw.len() < core::mem::size_of::<bindings::sockaddr_in>() {
+        return Err(EINVAL);
+    }
+    let family = u16::from_ne_bytes([raw[0], raw[1]]);
+    let port = u16::from_be_bytes([raw[2], raw[3]]);
+    let addr = Ipv4Addr([raw[4], raw[5], raw[6], raw[7]]);
+    Ok((addr, port, family))
+}
+
+/// Blocks on `sk`'s wait queue until `cond` returns `Some`, the timeout expires
+/// (EAGAIN) or a signal arrives (ERESTARTSYS/EINTR, as `sock_intr_errno`).
+fn wait_for<R>(sk: *mut bindings::sock, timeo: &mut c_long, mut cond: impl FnMut() -> Option<Result<R>>) -> Result<R> {
+    if let Some(r) = cond() {
+        return r;
+    }
+    if *timeo == 0 {
+        return Err(EAGAIN);
+    }
+    // SAFETY: An all-zero wait_queue_entry is a valid starting point; it is fully set
+    // up below before use (DEFINE_WAIT_FUNC).
+    let mut wait: bindings::wait_queue_entry = unsafe { core::mem::zeroed() };
+    wait.private = kernel::current!().as_ptr().cast::<c_void>();
+    wait.func = Some(bindings::woken_wake_function);
+    let entry = &raw mut wait.entry;
+    // SAFETY: INIT_LIST_HEAD: an empty list points to itself.
+    unsafe {
+        (*entry).next = entry;
+        (*entry).prev = entry;
+    }
+    // SAFETY: `sk` is a live sock (the caller's socket is open); its wait queue head
+    // outlives this call; `wait` stays in place until removed below.
+    let wq = unsafe { shim::partcp_sk_sleep(sk) };
+    // SAFETY: As above.
+    unsafe { bindings::add_wait_queue(wq, &mut wait) };
+    let r = loop {
+        if let Some(r) = cond() {
+            break r;
+        }
+        if *timeo == 0 {
+            break Err(EAGAIN);
+        }
+        if kernel::current!().signal_pending() {
+            break Err(if *timeo == MAX_SCHEDULE_TIMEOUT { ERESTARTSYS } else { EINTR });
+        }
+        // SAFETY: `wait` is on the queue and initialized.
+        *timeo = unsafe { bindings::wait_woken(&mut wait, bindings::TASK_INTERRUPTIBLE, *timeo) };
+    };
+    // SAFETY: Added above.
+    unsafe { bindings::remove_wait_queue(wq, &mut wait) };
+    r
+}
+
+/// The socket's namespace.
+fn net_of(sk: *mut bindings::sock) -> *mut bindings::net {
+    // SAFETY: `sk` is live for the socket's lifetime.
+    unsafe { shim::partcp_sock_net(sk) }
+}
+
+fn buf_size(v: c_int) -> usize {
+    usize::try_from(v).unwrap_or(MIN_BUF).clamp(MIN_BUF, MAX_BUF)
 }
 
 impl PartcpSock {
-    /// Allocates the state of a new socket.
-    pub(crate) fn new() -> Result<KBox<Self>> {
+    /// The Rust state of a new socket whose sock is `sk`.
+    pub(crate) fn new(sk: *mut bindings::sock, state: SockState) -> Result<Pin<KBox<Self>>> {
         let id = NEXT_ID.fetch_add(1, Relaxed);
-        Ok(KBox::new(PartcpSock { id }, GFP_KERNEL)?)
+        KBox::pin_init(
+            pin_init!(PartcpSock {
+                id,
+                sk,
+                state <- new_mutex!(state, "PartcpSock::state"),
+                send_lock <- new_mutex!(KVVec::new(), "PartcpSock::send_lock"),
+                recv_lock <- new_mutex!(KVVec::new(), "PartcpSock::recv_lock"),
+                nodelay: Atomic::new(false),
+                user_mss: Atomic::new(0),
+                rd_shutdown: Atomic::new(false),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    fn stack() -> Result<&'static Stack> {
+        stack().ok_or(ENODEV)
+    }
+
+    fn conn(&self) -> Option<Arc<Conn>> {
+        match &*self.state.lock() {
+            SockState::Connected(c) => Some(c.clone()),
+            _ => None,
+        }
+    }
+
+    fn conn_config(&self, mss: u16) -> Config {
+        let mut cfg = Config::default();
+        cfg.mss = mss;
+        cfg.nodelay = self.nodelay.load(Relaxed);
+        cfg.tso_max = TSO_MAX;
+        cfg
+    }
+
+    fn buffers(&self, flags: kernel::alloc::Flags) -> Result<(SendRing, RecvRing)> {
+        // SAFETY: `sk` is live.
+        let (snd, rcv) = unsafe { (shim::partcp_sock_sndbuf(self.sk), shim::partcp_sock_rcvbuf(self.sk)) };
+        // The socket core doubles SO_SNDBUF/SO_RCVBUF for bookkeeping overhead; partcp
+        // stores payload only, so it uses half.
+        Ok((
+            SendRing(ByteRing::new(buf_size(snd / 2), flags)?),
+            RecvRing(ByteRing::new(buf_size(rcv / 2), flags)?),
+        ))
+    }
+
+    /// `bind()`.
+    pub(crate) fn bind(&self, raw: &[u8]) -> Result {
+        let (addr, port, family) = parse_sockaddr(raw)?;
+        // CAST: AF_* constants are small.
+        if family != bindings::AF_INET as u16 {
+            if family == bindings::AF_UNSPEC as u16 && addr == Ipv4Addr::UNSPECIFIED {
+                // As Linux: AF_UNSPEC with INADDR_ANY is accepted for compatibility.
+            } else {
+                return Err(err(bindings::EAFNOSUPPORT));
+            }
+        }
+        let stack = Self::stack()?;
+        let net = net_of(self.sk);
+        if addr != Ipv4Addr::UNSPECIFIED {
+            // SAFETY: `net` is the socket's live namespace.
+            if !unsafe { shim::partcp_addr_is_local(net, u32::from_ne_bytes(addr.0)) } {
+                return Err(err(bindings::EADDRNOTAVAIL));
+            }
+        }
+        let mut st = self.state.lock();
+        match &*st {
+            SockState::Unconnected { bound: None } => {}
+            _ => return Err(EINVAL),
+        }
+        let port = if port == 0 {
+            self.pick_port(stack, net, addr)?
+        } else {
+            if stack.port_in_use(net as usize, u32::from_be_bytes(addr.0), port) {
+                return Err(err(bindings::EADDRINUSE));
+            }
+            port
+        };
+        *st = SockState::Unconnected { bound: Some((addr, port)) };
+        Ok(())
+    }
+
+    fn pick_port(&self, stack: &Stack, net: *mut bindings::net, addr: Ipv4Addr) -> Result<u16> {
+        let span = usize::from(stack.port_hi - stack.port_lo) + 1;
+        for _ in 0..span {
+            let p = stack.next_ephemeral();
+            if !stack.port_in_use(net as usize, u32::from_be_bytes(addr.0), p) {
+                return Ok(p);
+            }
+        }
+        Err(err(bindings::EADDRNOTAVAIL))
+    }
+
+    /// `listen()`.
+    pub(crate) fn listen(&self, backlog: c_int) -> Result {
+        let stack = Self::stack()?;
+        let net = net_of(self.sk);
+        let backlog = usize::try_from(backlog).unwrap_or(0).clamp(1, 4096);
+        let mut st = self.state.lock();
+        let (addr, port) = match &*st {
+            SockState::Listening(l) => {
+                l.inner.lock().core.set_backlog(backlog);
+                return Ok(());
+            }
+            SockState::Unconnected { bound: Some(b) } => *b,
+            SockState::Unconnected { bound: None } => {
+                let p = self.pick_port(stack, net, Ipv4Addr::UNSPECIFIED)?;
+                (Ipv4Addr::UNSPECIFIED, p)
+            }
+            _ => return Err(EINVAL),
+        };
+        // SAFETY: `sk` is live.
+        let (snd, rcv) = unsafe { (shim::partcp_sock_sndbuf(self.sk), shim::partcp_sock_rcvbuf(self.sk)) };
+        let mut cfg = ListenerConfig::default();
+        cfg.conn = self.conn_config(1460);
+        cfg.backlog = backlog;
+        cfg.recv_buffer = buf_size(rcv / 2);
+        let local = Endpoint { addr, port };
+        let mut accept_q = KVec::with_capacity(backlog, GFP_KERNEL)?;
+        accept_q.clear();
+        let inner = ListenInner {
+            core: Listener::new(cfg, local, stack.isn_secret, stack.cookie_secret),
+            accept_q,
+            sk: self.sk,
+            sndbuf: buf_size(snd / 2),
+            rcvbuf: buf_size(rcv / 2),
+            closed: false,
+        };
+        let key = ListenKey { net: net as usize, lport: port, laddr: u32::from_be_bytes(addr.0) };
+        let l = Listen::new(key, net, inner)?;
+        let node = RBTreeNode::new(key, l.clone(), GFP_KERNEL)?;
+        {
+            let mut t = stack.tables.lock();
+            if t.listeners.get(&key).is_some() {
+                drop(t);
+                drop(node);
+                return Err(err(bindings::EADDRINUSE));
+            }
+            t.listeners.insert(node);
+        }
+        *st = SockState::Listening(l);
+        Ok(())
+    }
+
+    /// `accept()`: returns the connection for the new socket.
+    pub(crate) fn accept(&self, nonblock: bool) -> Result<Arc<Conn>> {
+        let l = match &*self.state.lock() {
+            SockState::Listening(l) => l.clone(),
+            _ => return Err(EINVAL),
+        };
+        // SAFETY: `sk` is live.
+        let mut timeo = unsafe { shim::partcp_sock_rcvtimeo(self.sk, nonblock) };
+        wait_for(self.sk, &mut timeo, || {
+            let mut g = l.inner.lock();
+            if g.closed {
+                return Some(Err(EINVAL));
+            }
+            if g.accept_q.is_empty() {
+                return None;
+            }
+            let c = g.accept_q.remove(0).ok()?;
+            g.core.accepted();
+            Some(Ok(c))
+        })
+    }
+
+    /// Attaches an accepted connection to this (new) socket.
+    pub(crate) fn attach(&self, c: Arc<Conn>) {
+        let nodelay = self.nodelay.load(Relaxed);
+        if let Some(stack) = stack() {
+            dispatch::with_conn(stack, &c, |inner, _| {
+                inner.sk = self.sk;
+                inner.tcp.set_nodelay(nodelay);
+            });
+        }
+        *self.state.lock() = SockState::Connected(c);
+    }
+
+    /// `connect()`.
+    pub(crate) fn connect(&self, raw: &[u8], nonblock: bool) -> Result {
+        let (daddr, dport, family) = parse_sockaddr(raw)?;
+        // CAST: AF_* constants are small.
+        if family != bindings::AF_INET as u16 {
+            return Err(err(bindings::EAFNOSUPPORT));
+        }
+        let stack = Self::stack()?;
+        let net = net_of(self.sk);
+        let conn = {
+            let mut st = self.state.lock();
+            match &*st {
+                SockState::Connected(c) => {
+                    let state = c.inner.lock().tcp.state();
+                    return match state {
+                        State::SynSent | State::SynReceived => {
+                            if nonblock {
+                                Err(err(bindings::EALREADY))
+                            } else {
+                                drop(st);
+                                self.wait_connected(nonblock)
+                            }
+                        }
+                        _ => Err(err(bindings::EISCONN)),
+                    };
+                }
+                SockState::Listening(_) | SockState::Dead => return Err(EINVAL),
+                SockState::Unconnected { .. } => {}
+            }
+            let bound = match &*st {
+                SockState::Unconnected { bound } => *bound,
+                _ => None,
+            };
+            let mut saddr = bound.map_or(0, |(a, _)| u32::from_ne_bytes(a.0));
+            // SAFETY: `net` is the socket's namespace; `saddr` is valid for writes.
+            let mtu = unsafe { shim::partcp_route_mtu(net, u32::from_ne_bytes(daddr.0), &mut saddr) };
+            if mtu == 0 {
+                return Err(err(bindings::ENETUNREACH));
+            }
+            let laddr = Ipv4Addr(saddr.to_ne_bytes());
+            let mss = match self.user_mss.load(Relaxed) {
+                0 => (mtu.saturating_sub(40)).clamp(88, 65495),
+                m => m.min(mtu.saturating_sub(40)).max(88),
+            };
+            // CAST: clamped to u16 range above.
+            let cfg = self.conn_config(mss as u16);
+            let (send, recv) = self.buffers(GFP_KERNEL)?;
+            let remote = Endpoint { addr: daddr, port: dport };
+            let mut send = Some(send);
+            let mut recv = Some(recv);
+            let span = usize::from(stack.port_hi - stack.port_lo) + 1;
+            let tries = if bound.is_some() { 1 } else { span };
+            let mut made = None;
+            for _ in 0..tries {
+                let lport = match bound {
+                    Some((_, p)) => p,
+                    None => stack.next_ephemeral(),
+                };
+                let key = ConnKey {
+                    net: net as usize,
+                    laddr: u32::from_be_bytes(laddr.0),
+                    lport,
+                    raddr: u32::from_be_bytes(daddr.0),
+                    rport: dport,
+                };
+                if stack.find_conn(&key).is_some() {
+                    continue;
+                }
+                let (Some(s), Some(r)) = (send.take(), recv.take()) else { break };
+                let local = Endpoint { addr: laddr, port: lport };
+                let tcp: Tcp = Connection::connect(cfg, local, remote, &stack.isn_secret, s, r, clock::now());
+                let c = Conn::new(key, net, tcp, self.sk, GFP_KERNEL)?;
+                let node = RBTreeNode::new(key, c.clone(), GFP_KERNEL)?;
+                match stack.insert_conn(node, key) {
+                    Ok(()) => {
+                        made = Some(c);
+                        break;
+                    }
+                    Err(node) => {
+                        drop(node);
+                        // Lost a race for this 4-tuple: rebuild buffers and retry.
+                        let (s2, r2) = self.buffers(GFP_KERNEL)?;
+                        send = Some(s2);
+                        recv = Some(r2);
+                        conn::release(c);
+                    }
+                }
+            }
+            let c = made.ok_or_else(|| err(bindings::EADDRNOTAVAIL))?;
+            stats::count(Counter::ConnsCreated);
+            *st = SockState::Connected(c.clone());
+            c
+        };
+        // Send the SYN.
+        dispatch::with_conn(stack, &conn, |_, _| ());
+        if nonblock {
+            return Err(err(bindings::EINPROGRESS));
+        }
+        self.wait_connected(nonblock)
+    }
+
+    fn wait_connected(&self, nonblock: bool) -> Result {
+        let c = self.conn().ok_or(EINVAL)?;
+        // SAFETY: `sk` is live.
+        let mut timeo = unsafe { shim::partcp_sock_sndtimeo(self.sk, nonblock) };
+        let r = wait_for(self.sk, &mut timeo, || {
+            let g = c.inner.lock();
+            if let Some(e) = g.tcp.error() {
+                return Some(Err(tcp_err(e)));
+            }
+            match g.tcp.state() {
+                State::SynSent | State::SynReceived => None,
+                State::Closed => Some(Err(err(bindings::ECONNREFUSED))),
+                _ => Some(Ok(())),
+            }
+        });
+        match r {
+            Err(e) if e == EAGAIN => Err(err(bindings::EINPROGRESS)),
+            Err(e) if e == err(bindings::ECONNREFUSED) || e == err(bindings::ETIMEDOUT) || e == err(bindings::ECONNRESET) => {
+                // Consume the error (SO_ERROR would report it once).
+                let _ = c.inner.lock().tcp.take_error();
+                *self.state.lock() = SockState::Unconnected { bound: None };
+                Err(e)
+            }
+            r => r,
+        }
+    }
+
+    /// `sendmsg()`: copies from `iter` (a `msg_iter`), returns bytes queued.
+    pub(crate) fn send(&self, iter: *mut bindings::iov_iter, len: usize, flags: u32) -> Result<usize> {
+        let c = self.conn().ok_or(EPIPE).map_err(|_| err(bindings::EPIPE))?;
+        let stack = Self::stack()?;
+        let nonblock = flags & bindings::MSG_DONTWAIT != 0;
+        let mut bounce = self.send_lock.lock();
+        if bounce.is_empty() {
+            bounce.resize(BOUNCE, 0, GFP_KERNEL)?;
+        }
+        // SAFETY: `sk` is live.
+        let mut timeo = unsafe { shim::partcp_sock_sndtimeo(self.sk, nonblock) };
+        // SAFETY: `iter` is the `msg_iter` of the sendmsg call, an ITER_SOURCE iterator
+        // valid for this call.
+        let src = unsafe { kernel::iov::IovIterSource::from_raw(iter) };
+        let mut sent = 0usize;
+        while sent < len {
+            // Wait for room (or an error).
+            let room = wait_for(self.sk, &mut timeo, || {
+                let mut g = c.inner.lock();
+                if let Some(e) = g.tcp.take_error() {
+                    return Some(Err(tcp_err(e)));
+                }
+                if !matches!(g.tcp.state(), State::Established | State::CloseWait | State::SynSent | State::SynReceived) {
+                    return Some(Err(err(bindings::EPIPE)));
+                }
+                if matches!(g.tcp.state(), State::SynSent | State::SynReceived) {
+                    return None;
+                }
+                let free = g.tcp.send_buffer().0.free();
+                if free == 0 { None } else { Some(Ok(free)) }
+            });
+            let room = match room {
+                Ok(r) => r,
+                Err(e) => {
+                    if sent > 0 {
+                        break;
+                    }
+                    if e == err(bindings::EPIPE) && flags & bindings::MSG_NOSIGNAL == 0 {
+                        // SAFETY: Sends SIGPIPE to the current task, as sk_stream_error.
+                        unsafe { bindings::send_sig(bindings::SIGPIPE as c_int, kernel::current!().as_ptr(), 0) };
+                    }
+                    return Err(e);
+                }
+            };
+            let n = room.min(len - sent).min(bounce.len());
+            let got = src.copy_from_iter(&mut bounce[..n]);
+            if got == 0 {
+                if sent == 0 {
+                    return Err(EFAULT);
+                }
+                break;
+            }
+            let data = &bounce[..got];
+            let queued = dispatch::with_conn(stack, &c, |inner, _| {
+                inner.tcp.send_with(|s| s.0.append(data))
+            });
+            match queued {
+                Ok(q) => sent += q,
+                Err(e) => {
+                    if sent > 0 {
+                        break;
+                    }
+                    return Err(tcp_err(e));
+                }
+            }
+        }
+        Ok(sent)
+    }
+
+    /// `recvmsg()`: copies to `iter`, returns bytes read (0 at end of stream).
+    pub(crate) fn recv(&self, iter: *mut bindings::iov_iter, len: usize, flags: u32) -> Result<usize> {
+        let c = match &*self.state.lock() {
+            SockState::Connected(c) => c.clone(),
+            _ => return Err(err(bindings::ENOTCONN)),
+        };
+        let stack = Self::stack()?;
+        let nonblock = flags & bindings::MSG_DONTWAIT != 0;
+        let peek = flags & bindings::MSG_PEEK != 0;
+        let waitall = flags & bindings::MSG_WAITALL != 0 && !peek;
+        let mut bounce = self.recv_lock.lock();
+        if bounce.is_empty() {
+            bounce.resize(BOUNCE, 0, GFP_KERNEL)?;
+        }
+        // SAFETY: `sk` is live.
+        let mut timeo = unsafe { shim::partcp_sock_rcvtimeo(self.sk, nonblock) };
+        // SAFETY: `iter` is the `msg_iter` of the recvmsg call, an ITER_DEST iterator
+        // valid for this call.
+        let dst = unsafe { kernel::iov::IovIterDest::from_raw(iter) };
+        let mut done = 0usize;
+        while done < len {
+            if self.rd_shutdown.load(Relaxed) {
+                break;
+            }
+            let want = (len - done).min(bounce.len());
+            let buf = &mut bounce[..want];
+            let got = wait_for(self.sk, &mut timeo, || {
+                let now = clock::now();
+                let _ = now;
+                let mut g = c.inner.lock();
+                let avail = g.tcp.recv_buffer().0.len();
+                if avail > 0 {
+                    let n = avail.min(want);
+                    g.tcp.recv_buffer().0.read_at(0, &mut buf[..n]);
+                    return Some(Ok(n));
+                }
+                if let Some(e) = g.tcp.take_error() {
+                    return Some(Err(tcp_err(e)));
+                }
+                if g.tcp.read_closed() || g.tcp.is_closed() {
+                    return Some(Ok(0));
+                }
+                if matches!(g.tcp.state(), State::SynSent | State::SynReceived | State::Established | State::FinWait1 | State::FinWait2) {
+                    None
+                } else {
+                    Some(Ok(0))
+                }
+            });
+            let n = match got {
+                Ok(n) => n,
+                Err(e) => {
+                    if done > 0 {
+                        break;
+                    }
+                    return Err(e);
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            let copied = dst.copy_to_iter(&bounce[..n]);
+            if !peek {
+                let _ = dispatch::with_conn(stack, &c, |inner, _| inner.tcp.recv_with(|_| copied));
+            }
+            done += copied;
+            if copied < n {
+                if done == 0 {
+                    return Err(EFAULT);
+                }
+                break;
+            }
+            if peek || !waitall {
+                break;
+            }
+            // MSG_WAITALL: keep waiting for the rest.
+        }
+        Ok(done)
+    }
+
+    /// `shutdown()`; `how` is SHUT_RD (0), SHUT_WR (1) or SHUT_RDWR (2).
+    pub(crate) fn shutdown(&self, how: c_int) -> Result {
+        if !(0..=2).contains(&how) {
+            return Err(EINVAL);
+        }
+        let c = self.conn().ok_or_else(|| err(bindings::ENOTCONN))?;
+        let stack = Self::stack()?;
+        if how == 0 || how == 2 {
+            self.rd_shutdown.store(true, Relaxed);
+        }
+        if how == 1 || how == 2 {
+            let r = dispatch::with_conn(stack, &c, |inner, _| inner.tcp.shutdown_write());
+            if let Err(e) = r {
+                if e == TcpError::NotConnected {
+                    return Err(err(bindings::ENOTCONN));
+                }
+            }
+        }
+        // Wake readers blocked in recv.
+        // SAFETY: `sk` is live.
+        unsafe { shim::partcp_sk_data_ready(self.sk) };
+        Ok(())
+    }
+
+    /// `getsockname()`/`getpeername()`.
+    pub(crate) fn name(&self, peer: bool) -> Result<bindings::sockaddr_in> {
+        match &*self.state.lock() {
+            SockState::Connected(c) => {
+                let g = c.inner.lock();
+                let e = if peer { g.tcp.remote() } else { g.tcp.local() };
+                Ok(sockaddr(e.addr, e.port))
+            }
+            SockState::Listening(l) if !peer => {
+                let e = l.inner.lock().core.local();
+                Ok(sockaddr(e.addr, e.port))
+            }
+            SockState::Unconnected { bound } if !peer => {
+                let (a, p) = bound.unwrap_or((Ipv4Addr::UNSPECIFIED, 0));
+                Ok(sockaddr(a, p))
+            }
+            _ => Err(err(bindings::ENOTCONN)),
+        }
+    }
+
+    /// `poll()` readiness mask (after `poll_wait` registered the caller).
+    pub(crate) fn poll_mask(&self) -> u32 {
+        const EPOLLIN: u32 = 0x001;
+        const EPOLLOUT: u32 = 0x004;
+        const EPOLLERR: u32 = 0x008;
+        const EPOLLHUP: u32 = 0x010;
+        const EPOLLRDNORM: u32 = 0x040;
+        const EPOLLWRNORM: u32 = 0x100;
+        const EPOLLRDHUP: u32 = 0x2000;
+        match &*self.state.lock() {
+            SockState::Listening(l) => {
+                if l.inner.lock().accept_q.is_empty() { 0 } else { EPOLLIN | EPOLLRDNORM }
+            }
+            SockState::Connected(c) => {
+                let g = c.inner.lock();
+                let t = &g.tcp;
+                let mut m = 0;
+                if t.error().is_some() {
+                    m |= EPOLLERR;
+                }
+                if t.hung_up() || t.is_closed() {
+                    m |= EPOLLHUP;
+                }
+                if t.read_closed() || self.rd_shutdown.load(Relaxed) {
+                    m |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP;
+                }
+                if t.recv_buffer().0.len() > 0 {
+                    m |= EPOLLIN | EPOLLRDNORM;
+                }
+                if matches!(t.state(), State::Established | State::CloseWait) && t.writable() {
+                    m |= EPOLLOUT | EPOLLWRNORM;
+                }
+                m
+            }
+            SockState::Dead => EPOLLHUP | EPOLLERR,
+            SockState::Unconnected { .. } => EPOLLOUT | EPOLLWRNORM | EPOLLHUP,
+        }
+    }
+
+    /// FIONREAD (readable bytes) and SIOCOUTQ (unacknowledged + unsent bytes).
+    pub(crate) fn queued(&self, out: bool) -> Result<i32> {
+        match &*self.state.lock() {
+            SockState::Connected(c) => {
+                let g = c.inner.lock();
+                let n = if out { g.tcp.send_buffer().0.len() } else { g.tcp.recv_buffer().0.len() };
+                Ok(i32::try_from(n).unwrap_or(i32::MAX))
+            }
+            SockState::Listening(_) => Err(EINVAL),
+            _ => Ok(0),
+        }
+    }
+
+    /// Sets TCP_NODELAY.
+    pub(crate) fn set_nodelay(&self, on: bool) {
+        self.nodelay.store(on, Relaxed);
+        if let (Some(c), Some(stack)) = (self.conn(), stack()) {
+            dispatch::with_conn(stack, &c, |inner, _| inner.tcp.set_nodelay(on));
+        }
+    }
+
+    /// TCP_NODELAY.
+    pub(crate) fn nodelay(&self) -> bool {
+        self.nodelay.load(Relaxed)
+    }
+
+    /// Sets TCP_MAXSEG (Linux accepts 88..=32767, before connecting).
+    pub(crate) fn set_maxseg(&self, v: c_int) -> Result {
+        if !(88..=32767).contains(&v) {
+            return Err(EINVAL);
+        }
+        // CAST: range checked.
+        self.user_mss.store(v as u32, Relaxed);
+        Ok(())
+    }
+
+    /// TCP_MAXSEG: the connection's MSS, or the user's value / default before.
+    pub(crate) fn maxseg(&self) -> i32 {
+        if let Some(c) = self.conn() {
+            let m = c.inner.lock().tcp.max_segment_size();
+            return i32::try_from(m).unwrap_or(536);
+        }
+        match self.user_mss.load(Relaxed) {
+            0 => 536,
+            m => m as i32,
+        }
+    }
+
+    /// A `struct tcp_info` prefix (through `tcpi_total_retrans`, 104 bytes).
+    pub(crate) fn tcp_info(&self) -> [u8; 104] {
+        let mut b = [0u8; 104];
+        let put = |b: &mut [u8; 104], off: usize, v: u32| {
+            if let Some(d) = b.get_mut(off..off + 4) {
+                d.copy_from_slice(&v.to_ne_bytes());
+            }
+        };
+        match &*self.state.lock() {
+            SockState::Listening(_) => b[0] = 10,
+            SockState::Connected(c) => {
+                let g = c.inner.lock();
+                let t = &g.tcp;
+                b[0] = tcp_state_number(t.state());
+                let st = t.stats();
+                b[2] = 0;
+                let mss = t.max_segment_size().max(1);
+                put(&mut b, 8, t.rto().micros() as u32);
+                put(&mut b, 16, mss as u32);
+                put(&mut b, 20, mss as u32);
+                put(&mut b, 24, (t.bytes_in_flight() / mss) as u32);
+                put(&mut b, 68, t.srtt().map_or(0, |d| d.micros() as u32));
+                put(&mut b, 76, (t.ssthresh() / mss).min(u32::MAX as usize) as u32);
+                put(&mut b, 80, (t.cwnd() / mss).min(u32::MAX as usize) as u32);
+                put(&mut b, 84, mss as u32);
+                put(&mut b, 100, (st.fast_retransmits + st.rto_retransmits).min(u64::from(u32::MAX)) as u32);
+            }
+            _ => b[0] = 7,
+        }
+        b
+    }
+
+    /// The socket is being closed (`release`): detach from the connection or listener.
+    pub(crate) fn close(&self, linger_zero: bool) {
+        let Some(stack) = stack() else { return };
+        let st = core::mem::replace(&mut *self.state.lock(), SockState::Dead);
+        match st {
+            SockState::Connected(c) => {
+                dispatch::with_conn(stack, &c, |inner, now| {
+                    inner.sk = core::ptr::null_mut();
+                    if linger_zero {
+                        inner.tcp.abort(now);
+                    } else {
+                        inner.tcp.close(now);
+                    }
+                });
+                conn::release(c);
+            }
+            SockState::Listening(l) => {
+                let pending = {
+                    let mut g = l.inner.lock();
+                    g.closed = true;
+                    g.sk = core::ptr::null_mut();
+                    core::mem::replace(&mut g.accept_q, KVec::new())
+                };
+                // Connections nobody accepted are reset, as Linux does.
+                for c in pending {
+                    dispatch::with_conn(stack, &c, |inner, now| inner.tcp.abort(now));
+                    conn::release(c);
+                }
+                let removed = {
+                    let mut t = stack.tables.lock();
+                    t.listeners.remove(&l.key)
+                };
+                if let Some(r) = removed {
+                    conn::release_listen(r);
+                }
+                l.timer.shutdown();
+                conn::release_listen(l);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Linux's `TCP_*` state number (include/net/tcp_states.h) for `tcpi_state`.
+fn tcp_state_number(s: State) -> u8 {
+    match s {
+        State::Established => 1,
+        State::SynSent => 2,
+        State::SynReceived => 3,
+        State::FinWait1 => 4,
+        State::FinWait2 => 5,
+        State::TimeWait => 6,
+        State::Closed => 7,
+        State::CloseWait => 8,
+        State::LastAck => 9,
+        State::Listen => 10,
+        State::Closing => 11,
     }
 }

@@ -1,34 +1,97 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Module-wide counters, rendered by debugfs.
+//! Module-wide counters (per-CPU, free-running), rendered by debugfs. Every counter is
+//! documented in `Documentation/debugfs.md`.
 
 use core::fmt;
-use kernel::sync::atomic::{Atomic, Relaxed};
 
-/// Free-running counters for the socket layer.
-pub(crate) struct SocketStats {
-    /// Sockets currently open.
-    pub(crate) open: Atomic<i64>,
-    /// Sockets created since load.
-    pub(crate) created: Atomic<i64>,
-    /// `socket()` calls refused for an unsupported type or protocol.
-    pub(crate) rejected: Atomic<i64>,
+use super::percpu::PerCpu;
+
+macro_rules! counters {
+    ($($name:ident => $text:literal,)*) => {
+        /// A module-wide counter.
+        #[derive(Clone, Copy)]
+        #[repr(usize)]
+        pub(crate) enum Counter { $($name,)* }
+
+        impl Counter {
+            /// Every counter, in display order.
+            pub(crate) const ALL: &'static [Counter] = &[$(Counter::$name,)*];
+
+            /// Name in debugfs.
+            pub(crate) const fn name(self) -> &'static str {
+                match self { $(Counter::$name => $text,)* }
+            }
+        }
+    };
 }
 
-/// The counters of this module instance.
-pub(crate) static SOCKETS: SocketStats = SocketStats {
-    open: Atomic::new(0),
-    created: Atomic::new(0),
-    rejected: Atomic::new(0),
-};
+counters! {
+    SocketsCreated => "sockets_created",
+    SocketsReleased => "sockets_released",
+    SocketsRejected => "sockets_rejected",
+    RxSegments => "rx_segments",
+    RxGroMerged => "rx_gro_merged",
+    RxChecksumErrors => "rx_checksum_errors",
+    RxMalformed => "rx_malformed",
+    RxNoSocket => "rx_no_socket",
+    RxPassed => "rx_passed",
+    TxSegments => "tx_segments",
+    TxErrors => "tx_errors",
+    TxNoMem => "tx_nomem",
+    AcceptOverflow => "accept_overflow",
+    AcceptNoMem => "accept_nomem",
+    ConnsCreated => "conns_created",
+    ConnsFreed => "conns_freed",
+    RstsSent => "rsts_sent_no_socket",
+}
 
-/// A read-only view of [`SOCKETS`] for a debugfs file (one `name value` pair per line).
+const COUNT: usize = Counter::ALL.len();
+
+static COUNTERS: PerCpu<COUNT> = PerCpu::new();
+
+/// Adds one to `c` on this CPU.
+#[inline]
+pub(crate) fn count(c: Counter) {
+    COUNTERS.add(c as usize, 1);
+}
+
+/// Total of `c` over all CPUs.
+pub(crate) fn total(c: Counter) -> i64 {
+    COUNTERS.sum(c as usize)
+}
+
+/// Zeroes all counters.
+pub(crate) fn reset() {
+    COUNTERS.reset();
+}
+
+/// A read-only view of the socket counters for the `sockets` debugfs file.
 pub(crate) struct SocketStatsView;
 
 impl fmt::Debug for SocketStatsView {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "sockets_open {}", SOCKETS.open.load(Relaxed))?;
-        writeln!(f, "sockets_created {}", SOCKETS.created.load(Relaxed))?;
-        write!(f, "sockets_rejected {}", SOCKETS.rejected.load(Relaxed))
+        let created = total(Counter::SocketsCreated);
+        let released = total(Counter::SocketsReleased);
+        writeln!(f, "sockets_open {}", created - released)?;
+        writeln!(f, "sockets_created {}", created)?;
+        write!(f, "sockets_rejected {}", total(Counter::SocketsRejected))
+    }
+}
+
+/// All module counters, one `name value` per line (the `stats` debugfs file).
+pub(crate) struct CountersView;
+
+impl fmt::Debug for CountersView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for c in Counter::ALL {
+            if !first {
+                writeln!(f)?;
+            }
+            first = false;
+            write!(f, "{} {}", c.name(), total(*c))?;
+        }
+        Ok(())
     }
 }

@@ -6,7 +6,15 @@
 #include <linux/moduleparam.h>
 #include <linux/socket.h>
 #include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <linux/netdevice.h>
 #include <net/sock.h>
+#include <net/ip.h>
+#include <net/route.h>
+#include <net/tcp.h>
+#include <net/checksum.h>
+#include <linux/rtnetlink.h>
 
 #include "partcp_shim.h"
 
@@ -18,6 +26,24 @@ MODULE_PARM_DESC(family,
 int partcp_param_family(void)
 {
 	return family;
+}
+
+static int port_lo = 61000;
+module_param(port_lo, int, 0444);
+MODULE_PARM_DESC(port_lo, "First ephemeral port (default 61000, above Linux's default ip_local_port_range)");
+
+static int port_hi = 65535;
+module_param(port_hi, int, 0444);
+MODULE_PARM_DESC(port_hi, "Last ephemeral port (default 65535)");
+
+int partcp_param_port_lo(void)
+{
+	return port_lo;
+}
+
+int partcp_param_port_hi(void)
+{
+	return port_hi;
 }
 
 /*
@@ -73,4 +99,327 @@ void *partcp_sk_priv(const struct sock *sk)
 void partcp_sk_set_priv(struct sock *sk, void *priv)
 {
 	((struct partcp_sock *)sk)->priv = priv;
+}
+
+/* ---- Locks ---- */
+
+void partcp_spin_lock_bh(spinlock_t *lock)
+{
+	spin_lock_bh(lock);
+}
+
+void partcp_spin_unlock_bh(spinlock_t *lock)
+{
+	spin_unlock_bh(lock);
+}
+
+int partcp_spin_trylock_bh(spinlock_t *lock)
+{
+	return spin_trylock_bh(lock);
+}
+
+/* ---- Timers ---- */
+
+void partcp_timer_init(struct timer_list *t, void (*fn)(struct timer_list *))
+{
+	timer_setup(t, fn, 0);
+}
+
+void partcp_timer_arm_usecs(struct timer_list *t, unsigned long usecs)
+{
+	unsigned long j = usecs_to_jiffies(usecs);
+
+	mod_timer(t, jiffies + (j ? j : 1));
+}
+
+void partcp_timer_shutdown_sync(struct timer_list *t)
+{
+	timer_shutdown_sync(t);
+}
+
+/* ---- Socket helpers ---- */
+
+struct net *partcp_sock_net(const struct sock *sk)
+{
+	return sock_net(sk);
+}
+
+long partcp_sock_rcvtimeo(const struct sock *sk, bool noblock)
+{
+	return sock_rcvtimeo(sk, noblock);
+}
+
+long partcp_sock_sndtimeo(const struct sock *sk, bool noblock)
+{
+	return sock_sndtimeo(sk, noblock);
+}
+
+int partcp_sock_rcvbuf(const struct sock *sk)
+{
+	return READ_ONCE(sk->sk_rcvbuf);
+}
+
+int partcp_sock_sndbuf(const struct sock *sk)
+{
+	return READ_ONCE(sk->sk_sndbuf);
+}
+
+void partcp_sk_data_ready(struct sock *sk)
+{
+	sk->sk_data_ready(sk);
+}
+
+void partcp_sk_write_space(struct sock *sk)
+{
+	sk->sk_write_space(sk);
+}
+
+void partcp_sk_state_change(struct sock *sk)
+{
+	sk->sk_state_change(sk);
+}
+
+struct wait_queue_head *partcp_sk_sleep(struct sock *sk)
+{
+	return sk_sleep(sk);
+}
+
+void partcp_sk_set_err(struct sock *sk, int err)
+{
+	WRITE_ONCE(sk->sk_err, err);
+	sk_error_report(sk);
+}
+
+bool partcp_sock_linger_zero(const struct sock *sk)
+{
+	return sock_flag(sk, SOCK_LINGER) && !READ_ONCE(sk->sk_lingertime);
+}
+
+bool partcp_sock_keepalive(const struct sock *sk)
+{
+	return sock_flag(sk, SOCK_KEEPOPEN);
+}
+
+int partcp_accept_flags(const struct proto_accept_arg *arg)
+{
+	return arg->flags;
+}
+
+void partcp_set_accept_err(struct proto_accept_arg *arg, int err)
+{
+	arg->err = err;
+}
+
+void partcp_local_port_range(const struct net *net, int *lo, int *hi)
+{
+	inet_get_local_port_range(net, lo, hi);
+}
+
+bool partcp_addr_is_local(struct net *net, u32 addr)
+{
+	return inet_addr_type(net, addr) == RTN_LOCAL;
+}
+
+struct net *partcp_get_net(struct net *net)
+{
+	return get_net(net);
+}
+
+void partcp_put_net(struct net *net)
+{
+	put_net(net);
+}
+
+/* ---- Netdev ---- */
+
+struct net_device *partcp_notifier_dev(void *info)
+{
+	return netdev_notifier_info_to_dev(info);
+}
+
+bool partcp_dev_has_our_handler(struct net_device *dev, void *handler)
+{
+	return rtnl_dereference(dev->rx_handler) == handler;
+}
+
+/* ---- Receive ---- */
+
+int partcp_rx_peek(struct sk_buff **pskb, struct partcp_rx *out)
+{
+	struct sk_buff *skb = *pskb;
+	const struct iphdr *iph;
+	const struct tcphdr *th;
+	unsigned int ihl, tot_len, doff;
+
+	if (skb->protocol != htons(ETH_P_IP) || skb->pkt_type != PACKET_HOST)
+		return 1;
+	skb = skb_share_check(skb, GFP_ATOMIC);
+	if (!skb) {
+		*pskb = NULL;
+		return -1;
+	}
+	*pskb = skb;
+	if (!pskb_may_pull(skb, sizeof(struct iphdr)))
+		return 1;
+	iph = ip_hdr(skb);
+	if (iph->version != 4 || iph->ihl < 5 || iph->protocol != IPPROTO_TCP)
+		return 1;
+	ihl = iph->ihl * 4;
+	tot_len = ntohs(iph->tot_len);
+	if (ip_is_fragment(iph) || tot_len < ihl + sizeof(struct tcphdr) ||
+	    tot_len > skb->len)
+		return 1;
+	if (!pskb_may_pull(skb, ihl + sizeof(struct tcphdr)))
+		return 1;
+	iph = ip_hdr(skb);
+	if (ip_fast_csum((const u8 *)iph, iph->ihl))
+		return 1;	/* let the IP layer count it */
+	th = (const struct tcphdr *)(skb->data + ihl);
+	doff = th->doff * 4;
+	if (doff < sizeof(struct tcphdr) || ihl + doff > tot_len)
+		return 1;
+	if (!pskb_may_pull(skb, ihl + doff))
+		return 1;
+	iph = ip_hdr(skb);
+	out->net = dev_net(skb->dev);
+	out->tcp = skb->data + ihl;
+	out->tcp_hlen = doff;
+	out->payload_len = tot_len - ihl - doff;
+	out->saddr = iph->saddr;
+	out->daddr = iph->daddr;
+	out->gso_segs = skb_is_gso(skb) ? skb_shinfo(skb)->gso_segs : 1;
+	out->ifindex = skb->dev->ifindex;
+	return 0;
+}
+
+int partcp_rx_claim(struct sk_buff *skb, const struct partcp_rx *rx)
+{
+	const struct iphdr *iph = ip_hdr(skb);
+	unsigned int ihl = iph->ihl * 4;
+
+	if (pskb_trim_rcsum(skb, ntohs(iph->tot_len)))
+		return -1;
+	__skb_pull(skb, ihl);
+	skb_reset_transport_header(skb);
+	/* As tcp_v4_rcv(): CHECKSUM_UNNECESSARY/PARTIAL are trusted, COMPLETE is
+	 * checked against the pseudo header, NONE is computed in software. */
+	if (skb_checksum_init(skb, IPPROTO_TCP, inet_compute_pseudo))
+		return -1;
+	if (!skb_csum_unnecessary(skb) && __skb_checksum_complete(skb))
+		return -1;
+	return 0;
+}
+
+void partcp_rx_unclaim(struct sk_buff *skb)
+{
+	skb_push(skb, skb->data - skb_network_header(skb));
+}
+
+int partcp_rx_copy(const struct sk_buff *skb, const struct partcp_rx *rx,
+		   unsigned int off, void *to, unsigned int len)
+{
+	return skb_copy_bits(skb, rx->tcp_hlen + off, to, len);
+}
+
+void partcp_kfree_skb(struct sk_buff *skb)
+{
+	kfree_skb(skb);
+}
+
+/* ---- Transmit ---- */
+
+struct sk_buff *partcp_tx_alloc(unsigned int len)
+{
+	struct sk_buff *skb;
+
+	skb = alloc_skb(MAX_TCP_HEADER + len, GFP_ATOMIC | __GFP_NOWARN);
+	if (!skb)
+		return NULL;
+	skb_reserve(skb, MAX_TCP_HEADER);
+	return skb;
+}
+
+void partcp_tx_append(struct sk_buff *skb, const void *data, unsigned int len)
+{
+	skb_put_data(skb, data, len);
+}
+
+static struct rtable *partcp_route(struct net *net, struct flowi4 *fl4, u32 daddr,
+				   u32 saddr)
+{
+	memset(fl4, 0, sizeof(*fl4));
+	fl4->daddr = daddr;
+	fl4->saddr = saddr;
+	fl4->flowi4_proto = IPPROTO_TCP;
+	return ip_route_output_key(net, fl4);
+}
+
+unsigned int partcp_route_mtu(struct net *net, u32 daddr, u32 *saddr)
+{
+	struct flowi4 fl4;
+	struct rtable *rt;
+	unsigned int mtu;
+
+	rt = partcp_route(net, &fl4, daddr, *saddr);
+	if (IS_ERR(rt))
+		return 0;
+	if (!*saddr)
+		*saddr = fl4.saddr;
+	mtu = dst_mtu(&rt->dst);
+	ip_rt_put(rt);
+	return mtu;
+}
+
+int partcp_tx_send(struct net *net, struct sk_buff *skb, u32 saddr, u32 daddr,
+		   unsigned int gso_size, struct sock *owner, int txq)
+{
+	struct flowi4 fl4;
+	struct rtable *rt;
+	struct tcphdr *th;
+	struct iphdr *iph;
+	unsigned int tcp_len = skb->len;
+	unsigned int thlen;
+
+	rt = partcp_route(net, &fl4, daddr, saddr);
+	if (IS_ERR(rt)) {
+		kfree_skb(skb);
+		return PTR_ERR(rt);
+	}
+	skb_reset_transport_header(skb);
+	th = tcp_hdr(skb);
+	thlen = th->doff * 4;
+
+	/* Checksum offload: the device (or the stack's software fallback) completes
+	 * the checksum from the pseudo-header sum placed in th->check. */
+	skb->ip_summed = CHECKSUM_PARTIAL;
+	skb->csum_start = skb_transport_header(skb) - skb->head;
+	skb->csum_offset = offsetof(struct tcphdr, check);
+	if (!saddr)
+		saddr = fl4.saddr;
+	th->check = ~csum_tcpudp_magic(saddr, daddr, tcp_len, IPPROTO_TCP, 0);
+
+	if (gso_size && tcp_len - thlen > gso_size) {
+		skb_shinfo(skb)->gso_size = gso_size;
+		skb_shinfo(skb)->gso_type = SKB_GSO_TCPV4;
+		skb_shinfo(skb)->gso_segs = DIV_ROUND_UP(tcp_len - thlen, gso_size);
+	}
+
+	skb_push(skb, sizeof(struct iphdr));
+	skb_reset_network_header(skb);
+	iph = ip_hdr(skb);
+	iph->version = 4;
+	iph->ihl = 5;
+	iph->tos = 0;
+	iph->frag_off = htons(IP_DF);
+	iph->ttl = ip4_dst_hoplimit(&rt->dst);
+	iph->protocol = IPPROTO_TCP;
+	iph->saddr = saddr ? saddr : fl4.saddr;
+	iph->daddr = daddr;
+	iph->id = 0;
+	skb->protocol = htons(ETH_P_IP);
+	skb->priority = 0;
+	skb_dst_set(skb, &rt->dst);
+	if (owner && txq >= 0)
+		sk_tx_queue_set(owner, txq);
+	return ip_local_out(net, NULL, skb);
 }

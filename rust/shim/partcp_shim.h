@@ -22,6 +22,8 @@ struct socket;
 
 /* Module parameters (declared in C so that they appear in sysfs, 0444). */
 int partcp_param_family(void);
+int partcp_param_port_lo(void);
+int partcp_param_port_hi(void);
 
 /* struct proto registration (struct proto is not in the Rust bindings). */
 int partcp_proto_register(void);
@@ -39,5 +41,103 @@ void partcp_sk_release(struct sock *sk);
 /* Per-sock private pointer owned by the Rust side. */
 void *partcp_sk_priv(const struct sock *sk);
 void partcp_sk_set_priv(struct sock *sk, void *priv);
+
+struct sk_buff;
+struct net_device;
+struct timer_list;
+struct wait_queue_head;
+struct proto_accept_arg;
+typedef struct spinlock spinlock_t;
+
+/* ---- Locks: spin_lock_bh is a static inline. ---- */
+void partcp_spin_lock_bh(spinlock_t *lock);
+void partcp_spin_unlock_bh(spinlock_t *lock);
+int partcp_spin_trylock_bh(spinlock_t *lock);
+
+/* ---- Timers (timer_setup/mod_timer are macros/inlines over the timer core). ---- */
+void partcp_timer_init(struct timer_list *t, void (*fn)(struct timer_list *));
+/* Re-arms @t to fire @usecs from now (at jiffy resolution, at least one jiffy). */
+void partcp_timer_arm_usecs(struct timer_list *t, unsigned long usecs);
+/* Waits for a running callback and disarms @t for good (timer_shutdown_sync). */
+void partcp_timer_shutdown_sync(struct timer_list *t);
+
+/* ---- Socket helpers (static inlines and struct sock fields Rust cannot see). ---- */
+struct net *partcp_sock_net(const struct sock *sk);
+long partcp_sock_rcvtimeo(const struct sock *sk, bool noblock);
+long partcp_sock_sndtimeo(const struct sock *sk, bool noblock);
+int partcp_sock_rcvbuf(const struct sock *sk);
+int partcp_sock_sndbuf(const struct sock *sk);
+void partcp_sk_data_ready(struct sock *sk);
+void partcp_sk_write_space(struct sock *sk);
+void partcp_sk_state_change(struct sock *sk);
+/* The socket's wait queue head (sk_sleep). */
+struct wait_queue_head *partcp_sk_sleep(struct sock *sk);
+/* Records a pending socket error (SO_ERROR) and reports it to waiters. */
+void partcp_sk_set_err(struct sock *sk, int err);
+/* SO_LINGER with a zero timeout is set: close() must reset. */
+bool partcp_sock_linger_zero(const struct sock *sk);
+/* SO_KEEPALIVE is set. */
+bool partcp_sock_keepalive(const struct sock *sk);
+int partcp_accept_flags(const struct proto_accept_arg *arg);
+void partcp_set_accept_err(struct proto_accept_arg *arg, int err);
+void partcp_local_port_range(const struct net *net, int *lo, int *hi);
+/* Whether @addr (network order) is a local address in @net (RTN_LOCAL). */
+bool partcp_addr_is_local(struct net *net, u32 addr);
+
+/* Network namespace references (get_net/put_net are static inlines). */
+struct net *partcp_get_net(struct net *net);
+void partcp_put_net(struct net *net);
+
+/* ---- Netdev hooks. ---- */
+struct net_device *partcp_notifier_dev(void *info);
+/* Whether @dev's rx_handler is @handler (rtnl held). */
+bool partcp_dev_has_our_handler(struct net_device *dev, void *handler);
+
+/* ---- Receive (rx_handler context). ---- */
+/* Headers of a candidate IPv4 TCP segment, filled by partcp_rx_peek(). */
+struct partcp_rx {
+	struct net *net;
+	const unsigned char *tcp;	/* TCP header (linear, tcp_hlen bytes) */
+	unsigned int tcp_hlen;		/* TCP header length incl. options */
+	unsigned int payload_len;	/* TCP payload bytes (GRO: merged) */
+	u32 saddr, daddr;		/* network order */
+	unsigned int gso_segs;		/* >1 for GRO-merged skbs */
+	int ifindex;
+};
+/*
+ * Classifies *@pskb (possibly replacing it by an unshared clone). Returns 0 if it is
+ * a well-formed, unfragmented IPv4 TCP segment for this host (headers pulled into the
+ * linear area and described in @out), 1 if it is not (pass it on untouched), -1 if it
+ * was consumed (freed; count as a drop).
+ */
+int partcp_rx_peek(struct sk_buff **pskb, struct partcp_rx *out);
+/*
+ * Claims a segment partcp_rx_peek() described: trims link padding, moves data to the
+ * TCP header and validates the TCP checksum per ip_summed. Returns 0 if valid, -1 if the
+ * checksum is bad (the caller frees the skb).
+ */
+int partcp_rx_claim(struct sk_buff *skb, const struct partcp_rx *rx);
+/* Undoes partcp_rx_claim()'s pull so the skb can be passed on to the IP layer. */
+void partcp_rx_unclaim(struct sk_buff *skb);
+/* Copies @len payload bytes at @off past the TCP header (skb_copy_bits). */
+int partcp_rx_copy(const struct sk_buff *skb, const struct partcp_rx *rx,
+		   unsigned int off, void *to, unsigned int len);
+void partcp_kfree_skb(struct sk_buff *skb);
+
+/* ---- Transmit. ---- */
+/* A linear skb with headroom for IP and link headers and room for @len bytes. */
+struct sk_buff *partcp_tx_alloc(unsigned int len);
+/* Appends @len bytes to a partcp_tx_alloc() skb. */
+void partcp_tx_append(struct sk_buff *skb, const void *data, unsigned int len);
+/*
+ * Routes and sends a TCP segment whose header and payload are in @skb's data:
+ * IPv4 header, checksum offload (CHECKSUM_PARTIAL), GSO when @gso_size is non-zero
+ * and the payload is larger, then ip_local_out(). Consumes @skb. @owner (may be NULL)
+ * pins the TX queue with @txq when non-negative.
+ */
+int partcp_tx_send(struct net *net, struct sk_buff *skb, u32 saddr, u32 daddr,
+		   unsigned int gso_size, struct sock *owner, int txq);
+/* Path MTU toward @daddr from @saddr in @net, 0 if unroutable. Fills *@saddr if 0. */
+unsigned int partcp_route_mtu(struct net *net, u32 daddr, u32 *saddr);
 
 #endif /* PARTCP_SHIM_H */

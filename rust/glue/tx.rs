@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Transmit: TCP segments from the core become skbs routed through the kernel's IPv4
+//! routing and neighbour tables of the connection's namespace (`ip_local_out`).
+//!
+//! Headers are emitted by the core's wire code; the C shim adds the IPv4 header, sets up
+//! checksum offload (`CHECKSUM_PARTIAL`) and GSO for super-segments (the stack segments
+//! in software when the device cannot). The TX queue is chosen per connection: skbs carry
+//! no socket, so `netdev_pick_tx` uses the flow hash of the 4-tuple (or the sending CPU's
+//! queue when XPS is configured).
+
+use kernel::bindings;
+
+use super::kbuf::ByteRing;
+use super::shim;
+use super::stats::{self, Counter};
+use crate::connection::Transmit;
+use crate::wire::{Ipv4Addr, TcpRepr};
+
+/// Network-order `__be32` of an address.
+pub(crate) fn be32(a: Ipv4Addr) -> u32 {
+    u32::from_ne_bytes(a.0)
+}
+
+/// Address from a network-order `__be32`.
+pub(crate) fn from_be32(v: u32) -> Ipv4Addr {
+    Ipv4Addr(v.to_ne_bytes())
+}
+
+/// Largest header the core emits: 20 bytes plus 40 of options.
+const MAX_HEADER: usize = 60;
+
+/// Builds and sends one segment (or GSO super-segment): `repr`'s header followed by
+/// `payload_len` bytes of `ring` starting at `payload_offset`.
+pub(crate) fn send(
+    net: *mut bindings::net,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    repr: &TcpRepr,
+    ring: Option<(&ByteRing, usize)>,
+    payload_len: usize,
+    gso_size: usize,
+) {
+    let mut hdr = [0u8; MAX_HEADER];
+    let hlen = match repr.emit(&mut hdr) {
+        Ok(n) => n,
+        Err(_) => {
+            stats::count(Counter::TxErrors);
+            return;
+        }
+    };
+    let total = hlen + payload_len;
+    let Ok(total32) = u32::try_from(total) else {
+        stats::count(Counter::TxErrors);
+        return;
+    };
+    // SAFETY: Plain allocation; may be called from any context (GFP_ATOMIC).
+    let skb = unsafe { shim::partcp_tx_alloc(total32) };
+    if skb.is_null() {
+        stats::count(Counter::TxNoMem);
+        return;
+    }
+    // SAFETY: `skb` has room for `total` bytes (allocated just above); `hdr` holds
+    // `hlen` initialized bytes.
+    unsafe { shim::partcp_tx_append(skb, hdr.as_ptr().cast(), hlen as u32) };
+    if let Some((ring, offset)) = ring {
+        ring.with_pieces(offset, payload_len, |piece| {
+            // SAFETY: The pieces add up to `payload_len`, within the room reserved.
+            unsafe { shim::partcp_tx_append(skb, piece.as_ptr().cast(), piece.len() as u32) };
+        });
+    }
+    let gso = if payload_len > gso_size && gso_size > 0 { gso_size } else { 0 };
+    // SAFETY: `net` is a live namespace (the connection holds a reference); `skb` is
+    // ours and is consumed by the call.
+    let r = unsafe {
+        shim::partcp_tx_send(net, skb, be32(src), be32(dst), gso as u32, core::ptr::null_mut(), -1)
+    };
+    if r < 0 {
+        stats::count(Counter::TxErrors);
+    } else {
+        stats::count(Counter::TxSegments);
+    }
+}
+
+/// Sends a core [`Transmit`] of a connection.
+pub(crate) fn send_transmit(
+    net: *mut bindings::net,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    t: &Transmit,
+    ring: &ByteRing,
+) {
+    let ring = if t.payload_len > 0 { Some((ring, t.payload_offset)) } else { None };
+    send(net, src, dst, &t.repr, ring, t.payload_len, t.gso_size);
+}
