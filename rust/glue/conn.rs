@@ -121,6 +121,7 @@ impl PinnedDrop for Conn {
         self.timer.shutdown();
         // SAFETY: Taken in `new`.
         unsafe { shim::partcp_put_net(self.net) };
+        super::stats::count(super::stats::Counter::ConnsFreed);
     }
 }
 

@@ -27,6 +27,21 @@ impl fmt::Debug for Family {
     }
 }
 
+/// Contents of the `locks` file: one line per lock class.
+struct LocksView;
+
+impl fmt::Debug for LocksView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use super::lock::write_class;
+        writeln!(f, "class acquired contended wait_ns wait_max_ns hold_ns hold_max_ns")?;
+        write_class::<super::stack::TableLockClass>(f)?;
+        writeln!(f)?;
+        write_class::<super::conn::ConnLockClass>(f)?;
+        writeln!(f)?;
+        write_class::<super::conn::ListenLockClass>(f)
+    }
+}
+
 /// The debugfs tree; removed when dropped.
 pub(crate) struct DebugFs {
     // Files before the directory: each file is removed before its parent.
@@ -34,6 +49,7 @@ pub(crate) struct DebugFs {
     _family: Pin<KBox<File<Family>>>,
     _sockets: Pin<KBox<File<SocketStatsView>>>,
     _stats: Pin<KBox<File<CountersView>>>,
+    _locks: Pin<KBox<File<LocksView>>>,
     _dir: Dir,
 }
 
@@ -46,7 +62,9 @@ impl DebugFs {
         let sockets =
             KBox::pin_init(dir.read_only_file(c"sockets", SocketStatsView), GFP_KERNEL)?;
         let stats = KBox::pin_init(dir.read_only_file(c"stats", CountersView), GFP_KERNEL)?;
+        let locks = KBox::pin_init(dir.read_only_file(c"locks", LocksView), GFP_KERNEL)?;
         Ok(DebugFs {
+            _locks: locks,
             _stats: stats,
             _version: version,
             _family: family,

@@ -144,3 +144,19 @@ macro_rules! lock_class {
     };
 }
 pub(crate) use lock_class;
+
+/// One line of the `locks` debugfs file for class `C`.
+pub(crate) fn write_class<C: LockClass>(f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+    let s = C::stats();
+    write!(
+        f,
+        "{} {} {} {} {} {} {}",
+        C::NAME,
+        s.sum(idx::ACQUIRED),
+        s.sum(idx::CONTENDED),
+        s.sum(idx::WAIT_NS),
+        s.max_all(idx::WAIT_MAX_NS),
+        s.sum(idx::HOLD_NS),
+        s.max_all(idx::HOLD_MAX_NS)
+    )
+}

@@ -81,13 +81,4 @@ impl<const N: usize> PerCpu<N> {
     pub(crate) fn max_all(&self, i: usize) -> i64 {
         (0..SLOTS).map(|cpu| self.get(cpu, i)).max().unwrap_or(0)
     }
-
-    /// Zeroes every counter (the debugfs `reset` file; racy against writers by design).
-    pub(crate) fn reset(&self) {
-        for s in &self.slots {
-            for c in &s.v {
-                c.store(0, Relaxed);
-            }
-        }
-    }
 }

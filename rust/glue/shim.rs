@@ -93,14 +93,11 @@ unsafe extern "C" {
     pub(crate) fn partcp_sock_sndbuf(sk: *const bindings::sock) -> c_int;
     pub(crate) fn partcp_sk_data_ready(sk: *mut bindings::sock);
     pub(crate) fn partcp_sk_write_space(sk: *mut bindings::sock);
-    pub(crate) fn partcp_sk_state_change(sk: *mut bindings::sock);
     pub(crate) fn partcp_sk_sleep(sk: *mut bindings::sock) -> *mut bindings::wait_queue_head;
     pub(crate) fn partcp_sk_set_err(sk: *mut bindings::sock, err: c_int);
     pub(crate) fn partcp_sock_linger_zero(sk: *const bindings::sock) -> bool;
     pub(crate) fn partcp_sock_keepalive(sk: *const bindings::sock) -> bool;
     pub(crate) fn partcp_accept_flags(arg: *const bindings::proto_accept_arg) -> c_int;
-    pub(crate) fn partcp_set_accept_err(arg: *mut bindings::proto_accept_arg, err: c_int);
-    pub(crate) fn partcp_local_port_range(net: *const bindings::net, lo: *mut c_int, hi: *mut c_int);
     pub(crate) fn partcp_addr_is_local(net: *mut bindings::net, addr: u32) -> bool;
     pub(crate) fn partcp_get_net(net: *mut bindings::net) -> *mut bindings::net;
     pub(crate) fn partcp_put_net(net: *mut bindings::net);

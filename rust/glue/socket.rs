@@ -211,6 +211,11 @@ impl PartcpSock {
         cfg.mss = mss;
         cfg.nodelay = self.nodelay.load(Relaxed);
         cfg.tso_max = TSO_MAX;
+        // SO_KEEPALIVE (set through the socket core) with Linux's default timings.
+        // SAFETY: `sk` is live.
+        if unsafe { shim::partcp_sock_keepalive(self.sk) } {
+            cfg.keepalive = Some(crate::connection::Keepalive::default());
+        }
         cfg
     }
 

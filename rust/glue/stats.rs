@@ -61,11 +61,6 @@ pub(crate) fn total(c: Counter) -> i64 {
     COUNTERS.sum(c as usize)
 }
 
-/// Zeroes all counters.
-pub(crate) fn reset() {
-    COUNTERS.reset();
-}
-
 /// A read-only view of the socket counters for the `sockets` debugfs file.
 pub(crate) struct SocketStatsView;
 

@@ -174,11 +174,6 @@ void partcp_sk_write_space(struct sock *sk)
 	sk->sk_write_space(sk);
 }
 
-void partcp_sk_state_change(struct sock *sk)
-{
-	sk->sk_state_change(sk);
-}
-
 struct wait_queue_head *partcp_sk_sleep(struct sock *sk)
 {
 	return sk_sleep(sk);
@@ -203,16 +198,6 @@ bool partcp_sock_keepalive(const struct sock *sk)
 int partcp_accept_flags(const struct proto_accept_arg *arg)
 {
 	return arg->flags;
-}
-
-void partcp_set_accept_err(struct proto_accept_arg *arg, int err)
-{
-	arg->err = err;
-}
-
-void partcp_local_port_range(const struct net *net, int *lo, int *hi)
-{
-	inet_get_local_port_range(net, lo, hi);
 }
 
 bool partcp_addr_is_local(struct net *net, u32 addr)

@@ -69,7 +69,6 @@ int partcp_sock_rcvbuf(const struct sock *sk);
 int partcp_sock_sndbuf(const struct sock *sk);
 void partcp_sk_data_ready(struct sock *sk);
 void partcp_sk_write_space(struct sock *sk);
-void partcp_sk_state_change(struct sock *sk);
 /* The socket's wait queue head (sk_sleep). */
 struct wait_queue_head *partcp_sk_sleep(struct sock *sk);
 /* Records a pending socket error (SO_ERROR) and reports it to waiters. */
@@ -79,8 +78,6 @@ bool partcp_sock_linger_zero(const struct sock *sk);
 /* SO_KEEPALIVE is set. */
 bool partcp_sock_keepalive(const struct sock *sk);
 int partcp_accept_flags(const struct proto_accept_arg *arg);
-void partcp_set_accept_err(struct proto_accept_arg *arg, int err);
-void partcp_local_port_range(const struct net *net, int *lo, int *hi);
 /* Whether @addr (network order) is a local address in @net (RTN_LOCAL). */
 bool partcp_addr_is_local(struct net *net, u32 addr);
 
