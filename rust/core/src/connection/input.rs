@@ -526,16 +526,18 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         // RTT: RFC 7323 4.1 (timestamps, any ACK advancing the left edge) or RFC 6298
         // with Karn's algorithm (the timed segment was never retransmitted: any
         // retransmission cancels the timing).
+        // The timed segment's sample (microseconds, Karn-valid) is preferred to the
+        // timestamp sample (millisecond clock) when both exist.
         let mut sample = None;
-        if let (true, Some(ts)) = (self.ts_ok, seg.options.timestamps) {
-            sample = self.ts_rtt(now, ts.tsecr);
-        }
         if let Some((seq, sent)) = self.rtt_timed {
             if ack > seq {
-                if sample.is_none() {
-                    sample = Some(now - sent);
-                }
+                sample = Some(now - sent);
                 self.rtt_timed = None;
+            }
+        }
+        if sample.is_none() {
+            if let (true, Some(ts)) = (self.ts_ok, seg.options.timestamps) {
+                sample = self.ts_rtt(now, ts.tsecr);
             }
         }
         match sample {

@@ -521,7 +521,10 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         let end = seq + len + usize::from(fin);
         match kind {
             SendKind::New => {
-                if self.rtt_timed.is_none() && !self.ts_ok {
+                // Timed even with timestamps: the timestamp clock ticks in
+                // milliseconds, too coarse for sub-millisecond paths, while this sample
+                // has the caller's microsecond resolution.
+                if self.rtt_timed.is_none() {
                     self.rtt_timed = Some((seq, now));
                 }
                 self.stats.bytes_out = self.stats.bytes_out.saturating_add(len as u64);
