@@ -2,6 +2,7 @@
 
 use std::ffi::CString;
 use std::io;
+use std::os::fd::AsRawFd;
 
 /// The errno of the last failed call.
 pub fn errno() -> i32 {
@@ -24,6 +25,22 @@ pub fn errname(e: i32) -> String {
         libc::EBADF => "EBADF",
         libc::EPERM => "EPERM",
         libc::ENOBUFS => "ENOBUFS",
+        libc::EADDRINUSE => "EADDRINUSE",
+        libc::EADDRNOTAVAIL => "EADDRNOTAVAIL",
+        libc::EALREADY => "EALREADY",
+        libc::ECONNREFUSED => "ECONNREFUSED",
+        libc::ECONNRESET => "ECONNRESET",
+        libc::EHOSTUNREACH => "EHOSTUNREACH",
+        libc::EINPROGRESS => "EINPROGRESS",
+        libc::EINTR => "EINTR",
+        libc::EISCONN => "EISCONN",
+        libc::ENETUNREACH => "ENETUNREACH",
+        libc::ENOPROTOOPT => "ENOPROTOOPT",
+        libc::ENOTCONN => "ENOTCONN",
+        libc::ENOTSOCK => "ENOTSOCK",
+        libc::EPIPE => "EPIPE",
+        libc::ETIMEDOUT => "ETIMEDOUT",
+        libc::EFAULT => "EFAULT",
         0 => "0",
         _ => return format!("errno {e}"),
     };
@@ -37,6 +54,20 @@ impl Drop for Fd {
     fn drop(&mut self) {
         // SAFETY: the descriptor is owned by this value.
         unsafe { libc::close(self.0) };
+    }
+}
+
+impl AsRawFd for Fd {
+    fn as_raw_fd(&self) -> i32 {
+        self.0
+    }
+}
+
+impl std::os::fd::IntoRawFd for Fd {
+    fn into_raw_fd(self) -> i32 {
+        let fd = self.0;
+        std::mem::forget(self);
+        fd
     }
 }
 
@@ -66,11 +97,11 @@ pub fn socket(family: i32, ty: i32, proto: i32) -> Result<Fd, i32> {
 }
 
 /// getsockopt(2) for an `int` option.
-pub fn getsockopt_int(fd: &Fd, level: i32, name: i32) -> Result<i32, i32> {
+pub fn getsockopt_int(fd: &impl AsRawFd, level: i32, name: i32) -> Result<i32, i32> {
     let mut v: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: `v` and `len` are valid for writes of the sizes given.
-    let r = unsafe { libc::getsockopt(fd.0, level, name, (&mut v as *mut i32).cast(), &mut len) };
+    let r = unsafe { libc::getsockopt(fd.as_raw_fd(), level, name, (&mut v as *mut i32).cast(), &mut len) };
     if r < 0 {
         Err(errno())
     } else {
@@ -79,10 +110,10 @@ pub fn getsockopt_int(fd: &Fd, level: i32, name: i32) -> Result<i32, i32> {
 }
 
 /// setsockopt(2) for an `int` option.
-pub fn setsockopt_int(fd: &Fd, level: i32, name: i32, v: i32) -> Result<(), i32> {
+pub fn setsockopt_int(fd: &impl AsRawFd, level: i32, name: i32, v: i32) -> Result<(), i32> {
     let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: `v` is valid for reads of `len` bytes.
-    let r = unsafe { libc::setsockopt(fd.0, level, name, (&v as *const i32).cast(), len) };
+    let r = unsafe { libc::setsockopt(fd.as_raw_fd(), level, name, (&v as *const i32).cast(), len) };
     if r < 0 {
         Err(errno())
     } else {
@@ -94,7 +125,6 @@ pub fn setsockopt_int(fd: &Fd, level: i32, name: i32, v: i32) -> Result<(), i32>
 pub fn load_module(path: &str, params: &str) -> Result<(), i32> {
     let file = std::fs::File::open(path).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
     let params = CString::new(params).map_err(|_| libc::EINVAL)?;
-    use std::os::fd::AsRawFd;
     // SAFETY: `file` is an open descriptor and `params` a NUL-terminated string.
     let r = unsafe { libc::syscall(libc::SYS_finit_module, file.as_raw_fd(), params.as_ptr(), 0) };
     if r < 0 {
