@@ -71,7 +71,16 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         self.stats.rto_expirations = self.stats.rto_expirations.saturating_add(1);
         match self.state {
             State::SynSent | State::SynReceived => {
-                if self.rtt.backoff_count() >= self.cfg.syn_retries {
+                // Linux applies TCP_USER_TIMEOUT to the handshake too; otherwise
+                // `syn_retries` (tcp_syn_retries) bounds it.
+                let start = *self
+                    .retrans_since
+                    .get_or_insert(Instant(now.0.saturating_sub(self.rtt.rto().0)));
+                let give_up = match self.cfg.user_timeout {
+                    Some(limit) => now - start >= limit,
+                    None => self.rtt.backoff_count() >= self.cfg.syn_retries,
+                };
+                if give_up {
                     self.time_out(now);
                     return;
                 }

@@ -146,6 +146,21 @@ fn syn_retries_exhausted_times_out() {
 }
 
 #[test]
+fn user_timeout_bounds_the_handshake() {
+    // Linux applies TCP_USER_TIMEOUT to SYN retransmissions: with 500 ms, the first
+    // RTO expiry (1 s) gives up instead of retransmitting.
+    let mut c = syn_sent();
+    c.set_user_timeout(Some(Duration::from_millis(500)));
+    let t = c.next_deadline().expect("timer armed in SYN-SENT");
+    c.on_timer(t);
+    assert!(output(&mut c, t)
+        .iter()
+        .all(|s| !s.repr.flags.contains(TcpFlags::SYN)));
+    assert_eq!(c.error(), Some(Error::TimedOut));
+    assert_eq!(c.state(), State::Closed);
+}
+
+#[test]
 fn early_timer_call_is_harmless() {
     let mut c = syn_sent();
     c.on_timer(ms(500));
