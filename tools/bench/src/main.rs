@@ -1,0 +1,290 @@
+//! `partcp-bench`: the transmit microbenchmark of Willmann, Rixner and Cox (USENIX ATC
+//! 2006), a sink for it, and a request/response variant, for AF_PARTCP and Linux TCP.
+//!
+//! Every client run prints one line of `key=value` words (see `USAGE`), so scripts can
+//! collect runs with `grep`. `scripts/bench` (`make bench`) drives it inside the test VM.
+
+mod measure;
+mod sys;
+mod work;
+
+use std::net::SocketAddrV4;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: partcp-bench [OPTIONS]            transmit benchmark (or --rr) against a sink
+       partcp-bench sink [SINK OPTIONS]  accept connections, discard (or --echo) data
+
+client options:
+  --family inet|partcp   socket family (default inet)
+  --dest ADDR:PORT       sink address (default 198.18.0.2:5001)
+  --conns N              connections (default 6), spread round-robin over the threads
+  --threads N            event-loop threads, one pinned per CPU (default: online CPUs)
+  --seconds S            measured duration (default 10)
+  --warmup S             unmeasured time before it, to fill the buffers (default 1)
+  --write-size BYTES     bytes per send() (default 65536)
+  --sndbuf BYTES         SO_SNDBUF, 0 = system default (default 262144, as the paper)
+  --rr                   request/response instead of bulk transmit
+  --msg-size BYTES       request and response size for --rr (default 64)
+  --churn N              with --rr: reconnect after N transactions (default 0: never)
+  --connect-timeout S    give up if connections are not all up by then (default 60)
+  --debugfs DIR          partcp debugfs directory (default /sys/kernel/debug/partcp)
+  --tag KEY=VALUE        copied into the report line (repeatable)
+
+sink options:
+  --family inet|partcp   (default inet)
+  --port P               (default 5001)
+  --addr ADDR            bind address (default 0.0.0.0)
+  --threads N            (default: online CPUs)
+  --echo                 echo back what is received (for --rr clients)
+  --seconds S            exit after S seconds (default: run until killed)
+  --ready-file PATH      created once listening
+
+report line (client): mode family conns threads seconds write_size bytes mbps
+  wire_bytes wire_mbps [transactions tps reconnects] cpu_util cpu_user cpu_sys cpu_softirq
+  ctxt ctxt_per_kb conn_errors status [reason] [tags] [dbg.FILE.COUNTER=delta ...]";
+
+/// Parsed command line.
+#[derive(Clone, Debug)]
+pub struct Opts {
+    pub sink: bool,
+    pub partcp: bool,
+    pub dest: SocketAddrV4,
+    pub conns: usize,
+    pub threads: usize,
+    pub seconds: f64,
+    pub warmup: f64,
+    pub write_size: usize,
+    pub sndbuf: usize,
+    pub rr: bool,
+    pub msg_size: usize,
+    pub churn: u64,
+    pub connect_timeout: f64,
+    pub debugfs: PathBuf,
+    pub tags: Vec<String>,
+    pub port: u16,
+    pub addr: std::net::Ipv4Addr,
+    pub echo: bool,
+    pub sink_seconds: Option<f64>,
+    pub ready_file: Option<PathBuf>,
+}
+
+fn parse(args: Vec<String>) -> Result<Opts, String> {
+    let mut o = Opts {
+        sink: false,
+        partcp: false,
+        dest: "198.18.0.2:5001".parse().unwrap(),
+        conns: 6,
+        threads: sys::online_cpus(),
+        seconds: 10.0,
+        warmup: 1.0,
+        write_size: 65536,
+        sndbuf: 262144,
+        rr: false,
+        msg_size: 64,
+        churn: 0,
+        connect_timeout: 60.0,
+        debugfs: PathBuf::from(partcp_stats::DEFAULT_DIR),
+        tags: Vec::new(),
+        port: 5001,
+        addr: std::net::Ipv4Addr::UNSPECIFIED,
+        echo: false,
+        sink_seconds: None,
+        ready_file: None,
+    };
+    let mut it = args.into_iter().peekable();
+    if it.peek().map(String::as_str) == Some("sink") {
+        o.sink = true;
+        it.next();
+    }
+    fn num<T: std::str::FromStr>(name: &str, v: Option<String>) -> Result<T, String> {
+        let v = v.ok_or_else(|| format!("{name} needs a value"))?;
+        v.parse().map_err(|_| format!("{name}: bad value {v:?}"))
+    }
+    fn secs(name: &str, v: Option<String>, zero_ok: bool) -> Result<f64, String> {
+        let s: f64 = num(name, v)?;
+        if !s.is_finite() || s < 0.0 || (s == 0.0 && !zero_ok) || s > 86400.0 {
+            return Err(format!("{name}: out of range"));
+        }
+        Ok(s)
+    }
+    while let Some(a) = it.next() {
+        let client_only = |o: &Opts| if o.sink { Err(format!("{a} is not a sink option")) } else { Ok(()) };
+        let sink_only = |o: &Opts| if o.sink { Ok(()) } else { Err(format!("{a} is a sink option")) };
+        match a.as_str() {
+            "--family" => {
+                o.partcp = match it.next().as_deref() {
+                    Some("inet") => false,
+                    Some("partcp") => true,
+                    _ => return Err("--family must be inet or partcp".into()),
+                }
+            }
+            "--threads" => o.threads = num(&a, it.next())?,
+            "--dest" => {
+                client_only(&o)?;
+                o.dest = num(&a, it.next())?
+            }
+            "--conns" => {
+                client_only(&o)?;
+                o.conns = num(&a, it.next())?
+            }
+            "--seconds" if o.sink => o.sink_seconds = Some(secs(&a, it.next(), false)?),
+            "--seconds" => o.seconds = secs(&a, it.next(), false)?,
+            "--warmup" => {
+                client_only(&o)?;
+                o.warmup = secs(&a, it.next(), true)?
+            }
+            "--write-size" => {
+                client_only(&o)?;
+                o.write_size = num(&a, it.next())?
+            }
+            "--sndbuf" => {
+                client_only(&o)?;
+                o.sndbuf = num(&a, it.next())?
+            }
+            "--rr" => {
+                client_only(&o)?;
+                o.rr = true
+            }
+            "--msg-size" => {
+                client_only(&o)?;
+                o.msg_size = num(&a, it.next())?
+            }
+            "--churn" => {
+                client_only(&o)?;
+                o.churn = num(&a, it.next())?
+            }
+            "--connect-timeout" => {
+                client_only(&o)?;
+                o.connect_timeout = secs(&a, it.next(), false)?
+            }
+            "--debugfs" => {
+                client_only(&o)?;
+                o.debugfs = PathBuf::from(it.next().ok_or("--debugfs needs a value")?)
+            }
+            "--tag" => {
+                client_only(&o)?;
+                let t = it.next().ok_or("--tag needs KEY=VALUE")?;
+                match t.split_once('=') {
+                    Some((k, v)) if !k.is_empty() && !t.contains(char::is_whitespace) && !v.is_empty() => o.tags.push(t),
+                    _ => return Err(format!("--tag: want KEY=VALUE without spaces, got {t:?}")),
+                }
+            }
+            "--port" => {
+                sink_only(&o)?;
+                o.port = num(&a, it.next())?
+            }
+            "--addr" => {
+                sink_only(&o)?;
+                o.addr = num(&a, it.next())?
+            }
+            "--echo" => {
+                sink_only(&o)?;
+                o.echo = true
+            }
+            "--ready-file" => {
+                sink_only(&o)?;
+                o.ready_file = Some(PathBuf::from(it.next().ok_or("--ready-file needs a value")?))
+            }
+            _ => return Err(format!("unknown argument {a:?}")),
+        }
+    }
+    if o.threads == 0 || o.threads > 1024 {
+        return Err("--threads must be 1..=1024".into());
+    }
+    if o.conns == 0 || o.conns > 1_000_000 {
+        return Err("--conns must be 1..=1000000".into());
+    }
+    if o.write_size == 0 || o.write_size > 16 << 20 {
+        return Err("--write-size must be 1..=16777216".into());
+    }
+    if o.msg_size == 0 || o.msg_size > 1 << 20 {
+        return Err("--msg-size must be 1..=1048576".into());
+    }
+    if o.sndbuf > 1 << 30 {
+        return Err("--sndbuf must be at most 1 GiB".into());
+    }
+    if o.churn > 0 && !o.rr {
+        return Err("--churn needs --rr".into());
+    }
+    if o.port == 0 {
+        return Err("--port must be 1..=65535".into());
+    }
+    Ok(o)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let o = match parse(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("partcp-bench: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    sys::raise_nofile();
+    let family = if o.partcp {
+        match sys::partcp_family() {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("partcp-bench: AF_PARTCP unavailable (is partcp loaded?): {e}");
+                return ExitCode::from(1);
+            }
+        }
+    } else {
+        libc::AF_INET
+    };
+    if o.sink {
+        return match work::sink(&o, family) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("partcp-bench sink: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    let line = work::client(&o, family);
+    println!("{}", line.text);
+    if line.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    fn p(s: &str) -> Result<super::Opts, String> {
+        parse(s.split_whitespace().map(String::from).collect())
+    }
+
+    #[test]
+    fn accepts_and_rejects() {
+        let o = p("--family partcp --conns 192 --threads 2 --seconds 3 --tag strategy=msgp").unwrap();
+        assert!(o.partcp && o.conns == 192 && o.threads == 2 && o.seconds == 3.0);
+        assert!(p("sink --port 5002 --echo").unwrap().echo);
+        for bad in [
+            "--family udp",
+            "--conns 0",
+            "--conns x",
+            "--seconds -1",
+            "--seconds",
+            "--write-size 0",
+            "--churn 5",
+            "--bogus",
+            "--port 80",
+            "sink --conns 5",
+            "--tag novalue",
+            "--threads 0",
+        ] {
+            assert!(p(bad).is_err(), "{bad} accepted");
+        }
+    }
+}
