@@ -43,6 +43,9 @@ vm-test:
 vm: module
 	@scripts/vm -- bash -c '$(CMD)'
 
+bench: toolchain
+	@scripts/bench
+
 fuzz:
 	@cd rust/core/fuzz && ./run.sh
 

@@ -135,6 +135,9 @@ pub fn client(o: &Opts, family: libc::c_int) -> Line {
         } else {
             fields.push("status=ok".into());
         }
+        if o.partcp && !dbg_on {
+            fields.push(format!("dbg=unavailable:{}_not_a_directory", o.debugfs.display()));
+        }
         if let (Some(a), Some(b)) = (d0, d1) {
             if let Some((_, s)) = b.text.iter().find(|(k, _)| k == "strategy") {
                 fields.push(format!("dbg_strategy={}", s.replace(char::is_whitespace, "_")));
