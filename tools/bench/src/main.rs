@@ -109,9 +109,18 @@ fn parse(args: Vec<String>) -> Result<Opts, String> {
         }
         Ok(s)
     }
+    const CLIENT_ONLY: &[&str] = &[
+        "--dest", "--conns", "--warmup", "--write-size", "--sndbuf", "--rr", "--msg-size", "--churn",
+        "--connect-timeout", "--debugfs", "--tag",
+    ];
+    const SINK_ONLY: &[&str] = &["--port", "--addr", "--echo", "--ready-file"];
     while let Some(a) = it.next() {
-        let client_only = |o: &Opts| if o.sink { Err(format!("{a} is not a sink option")) } else { Ok(()) };
-        let sink_only = |o: &Opts| if o.sink { Ok(()) } else { Err(format!("{a} is a sink option")) };
+        if o.sink && CLIENT_ONLY.contains(&a.as_str()) {
+            return Err(format!("{a} is not a sink option"));
+        }
+        if !o.sink && SINK_ONLY.contains(&a.as_str()) {
+            return Err(format!("{a} is a sink option"));
+        }
         match a.as_str() {
             "--family" => {
                 o.partcp = match it.next().as_deref() {
@@ -121,72 +130,29 @@ fn parse(args: Vec<String>) -> Result<Opts, String> {
                 }
             }
             "--threads" => o.threads = num(&a, it.next())?,
-            "--dest" => {
-                client_only(&o)?;
-                o.dest = num(&a, it.next())?
-            }
-            "--conns" => {
-                client_only(&o)?;
-                o.conns = num(&a, it.next())?
-            }
+            "--dest" => o.dest = num(&a, it.next())?,
+            "--conns" => o.conns = num(&a, it.next())?,
             "--seconds" if o.sink => o.sink_seconds = Some(secs(&a, it.next(), false)?),
             "--seconds" => o.seconds = secs(&a, it.next(), false)?,
-            "--warmup" => {
-                client_only(&o)?;
-                o.warmup = secs(&a, it.next(), true)?
-            }
-            "--write-size" => {
-                client_only(&o)?;
-                o.write_size = num(&a, it.next())?
-            }
-            "--sndbuf" => {
-                client_only(&o)?;
-                o.sndbuf = num(&a, it.next())?
-            }
-            "--rr" => {
-                client_only(&o)?;
-                o.rr = true
-            }
-            "--msg-size" => {
-                client_only(&o)?;
-                o.msg_size = num(&a, it.next())?
-            }
-            "--churn" => {
-                client_only(&o)?;
-                o.churn = num(&a, it.next())?
-            }
-            "--connect-timeout" => {
-                client_only(&o)?;
-                o.connect_timeout = secs(&a, it.next(), false)?
-            }
-            "--debugfs" => {
-                client_only(&o)?;
-                o.debugfs = PathBuf::from(it.next().ok_or("--debugfs needs a value")?)
-            }
+            "--warmup" => o.warmup = secs(&a, it.next(), true)?,
+            "--write-size" => o.write_size = num(&a, it.next())?,
+            "--sndbuf" => o.sndbuf = num(&a, it.next())?,
+            "--rr" => o.rr = true,
+            "--msg-size" => o.msg_size = num(&a, it.next())?,
+            "--churn" => o.churn = num(&a, it.next())?,
+            "--connect-timeout" => o.connect_timeout = secs(&a, it.next(), false)?,
+            "--debugfs" => o.debugfs = PathBuf::from(it.next().ok_or("--debugfs needs a value")?),
             "--tag" => {
-                client_only(&o)?;
                 let t = it.next().ok_or("--tag needs KEY=VALUE")?;
                 match t.split_once('=') {
                     Some((k, v)) if !k.is_empty() && !t.contains(char::is_whitespace) && !v.is_empty() => o.tags.push(t),
                     _ => return Err(format!("--tag: want KEY=VALUE without spaces, got {t:?}")),
                 }
             }
-            "--port" => {
-                sink_only(&o)?;
-                o.port = num(&a, it.next())?
-            }
-            "--addr" => {
-                sink_only(&o)?;
-                o.addr = num(&a, it.next())?
-            }
-            "--echo" => {
-                sink_only(&o)?;
-                o.echo = true
-            }
-            "--ready-file" => {
-                sink_only(&o)?;
-                o.ready_file = Some(PathBuf::from(it.next().ok_or("--ready-file needs a value")?))
-            }
+            "--port" => o.port = num(&a, it.next())?,
+            "--addr" => o.addr = num(&a, it.next())?,
+            "--echo" => o.echo = true,
+            "--ready-file" => o.ready_file = Some(PathBuf::from(it.next().ok_or("--ready-file needs a value")?)),
             _ => return Err(format!("unknown argument {a:?}")),
         }
     }
