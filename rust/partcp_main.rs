@@ -52,12 +52,19 @@ impl kernel::Module for Partcp {
             pr_err!("port_lo={} port_hi={}: need 1024 <= port_lo <= port_hi <= 65535\n", lo, hi);
             return Err(EINVAL);
         }
+        // The strategy first: connections and listeners take a share of it.
+        glue::strategy::init()?;
+        glue::socket::init_binds();
         // CAST: range checked above.
-        glue::stack::init(lo as u16, hi as u16)?;
+        if let Err(e) = glue::stack::init(lo as u16, hi as u16) {
+            glue::strategy::quiesce();
+            glue::strategy::exit();
+            return Err(e);
+        }
         let registration = match glue::family::Registration::new(module, family) {
             Ok(r) => r,
             Err(e) => {
-                glue::stack::exit();
+                teardown();
                 return Err(e);
             }
         };
@@ -65,7 +72,7 @@ impl kernel::Module for Partcp {
             Ok(h) => h,
             Err(e) => {
                 drop(registration);
-                glue::stack::exit();
+                teardown();
                 return Err(e);
             }
         };
@@ -74,14 +81,15 @@ impl kernel::Module for Partcp {
             Err(e) => {
                 drop(registration);
                 drop(hooks);
-                glue::stack::exit();
+                teardown();
                 return Err(e);
             }
         };
         pr_info!(
-            "{} loaded: AF_PARTCP = {}\n",
+            "{} loaded: AF_PARTCP = {}, strategy {:?}\n",
             glue::VERSION,
-            family
+            family,
+            glue::strategy::active()
         );
         Ok(Partcp {
             _debugfs: debugfs,
@@ -91,11 +99,21 @@ impl kernel::Module for Partcp {
     }
 }
 
+/// Tears down what the socket family and receive hooks leave behind, in order: the
+/// protocol threads stop (no new segments can arrive: the hooks are gone; queued work is
+/// discarded), then the remaining connections and listeners go, then the strategy's
+/// resources.
+fn teardown() {
+    glue::strategy::quiesce();
+    glue::stack::exit();
+    glue::strategy::exit();
+}
+
 impl Drop for Partcp {
     fn drop(&mut self) {
         self._family = None;
         self._hooks = None;
-        glue::stack::exit();
+        teardown();
         pr_info!("unloaded\n");
     }
 }

@@ -16,8 +16,11 @@
 //! (closed by the application, still in FIN-WAIT or TIME-WAIT) can transmit until it
 //! dies.
 
+use core::cell::UnsafeCell;
+
 use kernel::bindings;
 use kernel::prelude::*;
+use kernel::sync::atomic::{Acquire, Atomic};
 use kernel::sync::Arc;
 use kernel::workqueue::{impl_has_work, new_work, Work, WorkItem};
 
@@ -25,6 +28,7 @@ use super::kbuf::{RecvRing, SendRing};
 use super::lock::{lock_class, new_bh_lock, BhLock};
 use super::shim;
 use super::stack::{ConnKey, ListenKey};
+use super::strategy::{Kind, LiveToken};
 use super::timer::Timer;
 use crate::connection::Connection;
 use crate::listener::Listener;
@@ -35,7 +39,8 @@ lock_class!(ListenLockClass, "listener");
 /// The TCP core's connection type in the kernel.
 pub(crate) type Tcp = Connection<SendRing, RecvRing>;
 
-/// The state protected by a connection's lock.
+/// A connection's protocol state: accessed only through `dispatch`, which grants
+/// exclusive access as the connection's strategy prescribes.
 pub(crate) struct ConnInner {
     /// The protocol state machine.
     pub(crate) tcp: Tcp,
@@ -45,22 +50,58 @@ pub(crate) struct ConnInner {
     pub(crate) unhashed: bool,
     /// The connection's error was copied to the socket's `sk_err` (SO_ERROR).
     pub(crate) err_reported: bool,
+    /// What readers and writers were last told (see `dispatch::after`): wakeups are
+    /// edge-driven, as Linux's, so edge-triggered epoll reports each change once.
+    pub(crate) woke: Readiness,
 }
 
-// SAFETY: `sk` is only dereferenced under the connection lock, while the socket is
-// alive: `release` clears it under the same lock before freeing the sock.
+/// The readiness a socket's waiters were last woken for.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Readiness {
+    /// Readable bytes.
+    pub(crate) rx: usize,
+    /// Bytes held in the send ring.
+    pub(crate) tx: usize,
+    /// Read side closed, connection closed, error pending, established.
+    pub(crate) flags: u8,
+}
+
+// SAFETY: `sk` is only dereferenced with exclusive access to the state, while the socket
+// is alive: `close` clears it with exclusive access before the sock is freed.
 unsafe impl Send for ConnInner {}
 
 /// A connection.
+///
+/// # Invariants
+///
+/// `inner` is accessed only through [`Conn::inner_mut`], only by `dispatch.rs`, with
+/// the exclusion of the connection's strategy (`kind`): see `dispatch.rs` and
+/// `strategy/{msgp,connp_l,connp_t}.rs`.
 #[pin_data(PinnedDrop)]
 pub(crate) struct Conn {
     /// Namespace and 4-tuple; immutable.
     pub(crate) key: ConnKey,
     /// The namespace, referenced for the connection's lifetime.
     pub(crate) net: *mut bindings::net,
-    /// Protocol state.
+    /// The strategy the connection was created under (never changes: strategies are only
+    /// switched while no connection exists).
+    pub(crate) kind: Kind,
+    /// Its group (ConnP-L) or thread (ConnP-T): the keyed hash of the 4-tuple.
+    pub(crate) home: u32,
+    /// Keeps the strategy's resources alive (see `strategy/mod.rs`).
+    pub(crate) live: LiveToken,
+    /// MsgP's per-connection lock (unused by the other strategies, except as the
+    /// fallback described in `dispatch.rs`).
     #[pin]
-    pub(crate) inner: BhLock<ConnInner, ConnLockClass>,
+    pub(crate) lock: BhLock<(), ConnLockClass>,
+    /// Protocol state.
+    inner: UnsafeCell<ConnInner>,
+    /// ConnP-T: a timer expiry is queued to the protocol thread (which clears this last;
+    /// The socket that made it had SO_REUSEADDR (for `bind()` conflicts with its
+    /// TIME-WAIT remains, as Linux).
+    pub(crate) reuse: Atomic<bool>,
+    /// the destructor waits for it).
+    pub(crate) timer_queued: Atomic<bool>,
     /// Retransmission, delayed-ACK, persist, keepalive and TIME-WAIT timer.
     #[pin]
     pub(crate) timer: Timer,
@@ -69,8 +110,9 @@ pub(crate) struct Conn {
     reap: Work<Conn>,
 }
 
-// SAFETY: `net` is a counted reference to a namespace, usable from any context; all
-// mutable state is behind `inner`'s lock.
+// SAFETY: `net` is a counted reference to a namespace, usable from any context; `inner`
+// is only accessed with the exclusion of the connection's strategy (type invariants), so
+// sharing `&Conn` between contexts never creates aliasing `&mut ConnInner`.
 unsafe impl Send for Conn {}
 // SAFETY: As above.
 unsafe impl Sync for Conn {}
@@ -91,7 +133,14 @@ impl WorkItem for Conn {
 
 impl Conn {
     /// A connection in namespace `net` (a reference is taken).
+    ///
+    /// EAGAIN while a strategy switch is in progress.
     pub(crate) fn new(key: ConnKey, net: *mut bindings::net, tcp: Tcp, sk: *mut bindings::sock, flags: kernel::alloc::Flags) -> Result<Arc<Conn>> {
+        let live = LiveToken::acquire()?;
+        let (kind, hslot) = match live.strategy() {
+            Some(s) => (s.cfg.kind, s.slot(&key)),
+            None => return Err(EAGAIN),
+        };
         // SAFETY: `net` is a live namespace (the caller's socket or received packet
         // holds it); the reference taken here is dropped in `PinnedDrop`.
         let net = unsafe { shim::partcp_get_net(net) };
@@ -99,7 +148,13 @@ impl Conn {
             pin_init!(Conn {
                 key,
                 net,
-                inner <- new_bh_lock!(ConnInner { tcp, sk, unhashed: false, err_reported: false }, c"Conn::inner"),
+                kind,
+                home: hslot,
+                live,
+                lock <- new_bh_lock!((), c"Conn::lock"),
+                inner: UnsafeCell::new(ConnInner { tcp, sk, unhashed: false, err_reported: false, woke: Readiness::default() }),
+                timer_queued: Atomic::new(false),
+                reuse: Atomic::new(false),
                 timer <- Timer::new(conn_timer),
                 reap <- new_work!("Conn::reap"),
             }),
@@ -111,6 +166,20 @@ impl Conn {
         }
         conn
     }
+
+    /// The protocol state.
+    ///
+    /// # Safety
+    ///
+    /// The caller has exclusive access to the state under the connection's strategy
+    /// (type invariants): only `dispatch.rs` and `strategy/` call this, each with the
+    /// exclusion argument of its strategy. The returned reference must not outlive that
+    /// exclusion.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn inner_mut(&self) -> &mut ConnInner {
+        // SAFETY: Exclusive access is the caller's obligation.
+        unsafe { &mut *self.inner.get() }
+    }
 }
 
 #[pinned_drop]
@@ -119,6 +188,12 @@ impl PinnedDrop for Conn {
         // Never runs in the timer's callback: the callback holds no reference, and final
         // drops from softirq context go through `release`.
         self.timer.shutdown();
+        // ConnP-T: a timer expiry handed to the protocol thread uses this connection
+        // through a raw pointer until it clears the flag. Process context (see above).
+        while self.timer_queued.load(Acquire) {
+            // SAFETY: Process context.
+            unsafe { bindings::msleep(1) };
+        }
         // SAFETY: Taken in `new`.
         unsafe { shim::partcp_put_net(self.net) };
         super::stats::count(super::stats::Counter::ConnsFreed);
@@ -151,10 +226,15 @@ unsafe extern "C" fn conn_timer(t: *mut bindings::timer_list) {
     super::dispatch::conn_timer(conn);
 }
 
+/// Half-open connections a listener keeps before answering with SYN cookies. The
+/// listener state lives on the stack while it is built, so this stays small (about
+/// 50 bytes an entry).
+pub(crate) const SYN_QUEUE: usize = 32;
+
 /// The state protected by a listener's lock.
 pub(crate) struct ListenInner {
     /// The protocol state.
-    pub(crate) core: Listener<128>,
+    pub(crate) core: Listener<SYN_QUEUE>,
     /// Established connections waiting for `accept()`; capacity reserved at `listen()`,
     /// so pushing never allocates.
     pub(crate) accept_q: KVec<Arc<Conn>>,
@@ -170,11 +250,17 @@ pub(crate) struct ListenInner {
 // SAFETY: `sk` is only used under the listener lock while `closed` is false.
 unsafe impl Send for ListenInner {}
 
-/// A listener.
+/// A listener. Its state is protected by its own lock under every strategy.
 #[pin_data(PinnedDrop)]
 pub(crate) struct Listen {
     pub(crate) key: ListenKey,
     pub(crate) net: *mut bindings::net,
+    /// The strategy it was created under (ConnP-T: its segments go to thread 0).
+    pub(crate) kind: Kind,
+    /// Keeps the strategy's resources alive.
+    pub(crate) live: LiveToken,
+    /// The listening socket had SO_REUSEADDR; its connections inherit it.
+    pub(crate) reuse: Atomic<bool>,
     #[pin]
     pub(crate) inner: BhLock<ListenInner, ListenLockClass>,
     #[pin]
@@ -202,13 +288,20 @@ impl WorkItem for Listen {
 
 impl Listen {
     /// A listener in `net` (a reference is taken).
+    ///
+    /// EAGAIN while a strategy switch is in progress.
     pub(crate) fn new(key: ListenKey, net: *mut bindings::net, inner: ListenInner) -> Result<Arc<Listen>> {
+        let live = LiveToken::acquire()?;
+        let kind = live.strategy().map(|s| s.cfg.kind).ok_or(EAGAIN)?;
         // SAFETY: `net` is the live namespace of the listening socket.
         let net = unsafe { shim::partcp_get_net(net) };
         let l = Arc::pin_init(
             pin_init!(Listen {
                 key,
                 net,
+                kind,
+                live,
+                reuse: Atomic::new(false),
                 inner <- new_bh_lock!(inner, c"Listen::inner"),
                 timer <- Timer::new(listen_timer),
                 reap <- new_work!("Listen::reap"),

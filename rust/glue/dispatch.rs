@@ -1,33 +1,55 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The dispatch layer: "run this work for this connection", from syscall context, NAPI
-//! (softirq) context and timer (softirq) context.
+//! (softirq) context, timer (softirq) context and protocol threads.
 //!
-//! Every path into the TCP core goes through here, so a parallelization strategy is a
-//! choice of *where* this work runs and *which lock* serializes it. This file implements
-//! **MsgP**: the context that has the work does it, serialized by the connection's (or
-//! listener's) own lock; lookups take the global table lock (see `stack.rs`).
+//! Every path into the TCP core goes through here, and this is the only place that
+//! grants `&mut ConnInner` (through [`exclusive`]). A parallelization strategy
+//! (`strategy/`) is a choice of *where* the work runs and *what* makes it exclusive:
 //!
-//! After every core call, still under the lock: transmit what the core queued, re-arm the
-//! timer to the core's next deadline, and wake the socket's waiters.
+//! | strategy | where | exclusion |
+//! |---|---|---|
+//! | MsgP | the requesting context | `Conn::lock` (class `conn`) |
+//! | ConnP-L | the requesting context | the group's lock (class `group`) |
+//! | ConnP-T | protocol thread `Conn::home` | only that thread touches the state |
+//!
+//! Lookups take the global table lock (`stack.rs`, class `table`) under every strategy;
+//! listeners are protected by their own lock (class `listener`) under every strategy.
+//!
+//! After every core call, still with exclusive access: transmit what the core queued,
+//! re-arm the timer to the core's next deadline, and wake the socket's waiters.
+//!
+//! # Invariants
+//!
+//! - A connection's strategy (`Conn::kind`) and slot (`Conn::home`) never change, and the
+//!   strategy's resources (group locks, threads) live at least as long as the
+//!   connection (its `LiveToken`, see `strategy/mod.rs`).
+//! - If those resources are missing for a connection (no strategy, a slot out of range —
+//!   impossible by construction — or, under ConnP-T, its thread has exited at unload),
+//!   every context uses `Conn::lock` for that connection instead; the condition is the
+//!   same for every context (immutable, or permanent once true and, for exited threads,
+//!   true only after the thread is gone), so all accesses still agree on one exclusion.
 
 use kernel::bindings;
 use kernel::prelude::*;
 use kernel::rbtree::RBTreeNode;
+use kernel::sync::atomic::{Atomic, Full, Relaxed, Release};
 use kernel::sync::Arc;
+use kernel::types::Opaque;
 
 use super::clock;
 use super::conn::{self, Conn, ConnInner, Listen, Tcp};
 use super::kbuf::{ByteRing, RecvRing, SendRing};
-use super::rx::{self, RxPayload};
+use super::rx::{self, RxSeg};
 use super::shim;
-use super::stack::{Stack, ConnKey};
+use super::stack::{stack, ConnKey, Stack};
 use super::stats::{self, Counter};
+use super::strategy::connp_t::{CallReq, PushError, ThreadCtx, Work, Worker};
+use super::strategy::{msgp, sched_add, Kind, Sched};
 use super::tx;
-use crate::connection::{Connection, Endpoint, SegmentAction};
+use crate::connection::{Connection, Endpoint, SegmentAction, State};
 use crate::listener::ListenerAction;
 use crate::time::Instant;
-use crate::wire::{Ipv4Addr, TcpRepr};
 
 /// Transmits, re-arms and wakes after a core call on `inner`. Returns true if the
 /// connection just closed for good and must leave the table.
@@ -41,17 +63,33 @@ fn after(conn: &Conn, inner: &mut ConnInner, now: Instant) -> bool {
         conn.timer.arm_usecs(d.0.saturating_sub(now.0));
     }
     if !inner.sk.is_null() {
-        // SAFETY: `sk` is non-null only while its socket is open (cleared under this
-        // lock by `release` before the sock is freed).
+        // SAFETY: `sk` is non-null only while its socket is open (cleared with exclusive
+        // access by `close` before the sock is freed).
         unsafe {
             if let (Some(e), false) = (inner.tcp.error(), inner.err_reported) {
                 inner.err_reported = true;
                 shim::partcp_sk_set_err(inner.sk, e.errno());
             }
-            shim::partcp_sk_data_ready(inner.sk);
-            if inner.tcp.writable() {
+            // Wake readers when something readable happened (new bytes, end of stream,
+            // close, error, handshake done), writers when acknowledged data freed room:
+            // as Linux's sk_data_ready/sk_write_space, once per change.
+            let t = &inner.tcp;
+            let now_ready = conn::Readiness {
+                rx: t.recv_buffer().0.len(),
+                tx: t.send_buffer().0.len(),
+                flags: u8::from(t.read_closed())
+                    | u8::from(t.is_closed()) << 1
+                    | u8::from(t.error().is_some()) << 2
+                    | u8::from(!matches!(t.state(), State::SynSent | State::SynReceived)) << 3,
+            };
+            let was = inner.woke;
+            if now_ready.rx > was.rx || now_ready.flags != was.flags {
+                shim::partcp_sk_data_ready(inner.sk);
+            }
+            if (now_ready.tx < was.tx || now_ready.flags != was.flags) && t.writable() {
                 shim::partcp_sk_write_space(inner.sk);
             }
+            inner.woke = now_ready;
         }
     }
     if inner.tcp.is_closed() && !inner.unhashed {
@@ -61,77 +99,362 @@ fn after(conn: &Conn, inner: &mut ConnInner, now: Instant) -> bool {
     false
 }
 
-/// Drops the caller's reference, first taking the connection out of the table if it
-/// closed.
-fn finish(stack: &Stack, conn: Arc<Conn>, closed: bool) {
-    if closed {
-        if let Some(c) = stack.remove_conn(&conn) {
-            conn::release(c);
+/// Takes a closed connection out of the table.
+fn unhash(stack: &Stack, conn: &Conn) {
+    if let Some(c) = stack.remove_conn(conn) {
+        conn::release(c);
+    }
+}
+
+/// The protocol thread that owns `conn` (ConnP-T), if it exists and still runs.
+fn owner(conn: &Conn) -> Option<&Worker> {
+    if conn.kind != Kind::ConnPT {
+        return None;
+    }
+    conn.live.strategy()?.threads.get(conn.home).filter(|w| !w.exited())
+}
+
+/// Runs `f` with exclusive access to `conn`'s state in the calling context, if the
+/// strategy allows it here: always under MsgP and ConnP-L (taking the connection's or
+/// group's lock), under ConnP-T only on the owning thread (`ctx`). `None`: the work must
+/// be handed off to the owning thread.
+fn exclusive<R>(ctx: Option<&ThreadCtx>, conn: &Conn, f: impl FnOnce(&mut ConnInner) -> R) -> Option<R> {
+    match conn.kind {
+        Kind::MsgP => Some(msgp::with(conn, f)),
+        Kind::ConnPL => {
+            let groups = conn.live.strategy().map(|s| &s.groups).filter(|g| usize::try_from(conn.home).is_ok_and(|i| i < g.len()));
+            match groups {
+                Some(g) => g.with(conn, f),
+                // Missing resources: `Conn::lock` for everyone (module invariants).
+                None => Some(msgp::with(conn, f)),
+            }
+        }
+        Kind::ConnPT => match ctx {
+            Some(c) if c.idx == conn.home => {
+                // SAFETY: Under ConnP-T only thread `conn.home` accesses `inner` while it
+                // runs (ConnP-T invariants), and `ctx` proves we are that thread: it is
+                // only created by the thread's main loop, which is the caller. Fallback
+                // users of `Conn::lock` only exist after the thread exited.
+                Some(f(unsafe { conn.inner_mut() }))
+            }
+            _ => {
+                if owner(conn).is_some() {
+                    None
+                } else {
+                    Some(msgp::with(conn, f))
+                }
+            }
+        },
+    }
+}
+
+/// A monomorphic trampoline that runs a syscall's closure on a protocol thread.
+///
+/// # Safety
+///
+/// `data` must be the `&mut B` that [`call`] put in the request, still borrowed by the
+/// sleeping caller.
+unsafe fn trampoline<B: FnMut(&mut ConnInner, Instant)>(data: *mut (), inner: &mut ConnInner, now: Instant) {
+    // SAFETY: Function precondition: `data` is an exclusive borrow of a `B`.
+    let b = unsafe { &mut *data.cast::<B>() };
+    b(inner, now)
+}
+
+/// Runs `body` on `conn`'s protocol thread `w` and sleeps (uninterruptibly) until it
+/// has. Returns false if the thread stopped before running it (the caller falls back).
+fn call<B: FnMut(&mut ConnInner, Instant) + Send>(w: &Worker, conn: &Conn, body: &mut B) -> bool {
+    let req = core::pin::pin!(CallReq {
+        conn,
+        data: (body as *mut B).cast::<()>(),
+        run: trampoline::<B>,
+        ran: Atomic::new(false),
+        done: Opaque::uninit(),
+    });
+    // SAFETY: `done` is pinned in this frame and initialized once, before it is shared.
+    unsafe { bindings::init_completion(req.done.get()) };
+    let p: *const CallReq = &*req;
+    loop {
+        match w.push(Work::Call(p), Sched::HandoffsCall) {
+            Ok(()) => break,
+            Err(PushError::Full(_)) => {
+                sched_add(Sched::CallRetries, 1);
+                // SAFETY: Process context (syscalls only call this).
+                unsafe { bindings::msleep(1) };
+            }
+            Err(PushError::Stopped(_)) => return false,
         }
     }
-    conn::release(conn);
+    // SAFETY: Initialized above. The wait is uninterruptible and has no timeout, so this
+    // frame — `req`, `body` and everything `body` borrows — outlives the thread's use of
+    // them: the thread touches the request last in `CallReq::complete`. This is what
+    // makes handing a borrowed, non-'static closure to another thread sound; `B: Send`
+    // makes running it there sound.
+    unsafe { bindings::wait_for_completion(req.done.get()) };
+    req.ran.load(Relaxed)
+}
+
+/// Runs `f` on `conn` from a context that may sleep (a syscall), wherever the strategy
+/// says, and waits for it. With `with_after`, transmits/re-arms/wakes afterwards.
+fn run_sync<R: Send>(conn: &Conn, with_after: bool, f: impl FnOnce(&mut ConnInner, Instant) -> R + Send) -> R {
+    let mut f = Some(f);
+    let mut out: Option<R> = None;
+    let mut closed = false;
+    {
+        let mut body = |inner: &mut ConnInner, now: Instant| {
+            if let Some(f) = f.take() {
+                out = Some(f(inner, now));
+                if with_after {
+                    closed = after(conn, inner, now);
+                }
+            }
+        };
+        let now = clock::now();
+        let here = exclusive(None, conn, |inner| body(inner, now));
+        if here.is_some() {
+            sched_add(Sched::Inline, 1);
+        } else {
+            loop {
+                match owner(conn) {
+                    Some(w) => {
+                        if call(w, conn, &mut body) {
+                            break;
+                        }
+                    }
+                    None => {
+                        // The thread stopped (unload) after our check: wait until it is
+                        // gone, then `exclusive` falls back to the connection lock.
+                        let stopped = conn.live.strategy().and_then(|s| s.threads.get(conn.home));
+                        if stopped.is_some_and(|w| !w.exited()) {
+                            // SAFETY: Process context.
+                            unsafe { bindings::msleep(1) };
+                            continue;
+                        }
+                        let now = clock::now();
+                        if exclusive(None, conn, |inner| body(inner, now)).is_some() {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if closed {
+        if let Some(s) = stack() {
+            unhash(s, conn);
+        }
+    }
+    match out {
+        Some(r) => r,
+        // `body` runs exactly once before the loop above ends.
+        None => unreachable_value(),
+    }
+}
+
+/// Never called: `run_sync`'s loop always runs the body. Diverges without panicking.
+fn unreachable_value<R>() -> R {
+    loop {
+        // SAFETY: Process context.
+        unsafe { bindings::msleep(1000) };
+    }
 }
 
 /// Runs `f` on a connection's core from syscall context, then transmits/re-arms/wakes.
-pub(crate) fn with_conn<R>(stack: &Stack, conn: &Arc<Conn>, f: impl FnOnce(&mut ConnInner, Instant) -> R) -> R {
-    let now = clock::now();
-    let mut g = conn.inner.lock();
-    let r = f(&mut g, now);
-    let closed = after(conn, &mut g, now);
-    drop(g);
-    if closed {
-        if let Some(c) = stack.remove_conn(conn) {
-            conn::release(c);
-        }
-    }
-    r
+/// Under ConnP-T `f` runs on the connection's protocol thread while the caller sleeps.
+pub(crate) fn with_conn<R: Send>(_stack: &Stack, conn: &Arc<Conn>, f: impl FnOnce(&mut ConnInner, Instant) -> R + Send) -> R {
+    run_sync(conn, true, f)
 }
 
-/// A received segment for an existing connection (NAPI context).
-pub(crate) fn conn_input(
-    stack: &Stack,
-    conn: Arc<Conn>,
-    net: *mut bindings::net,
-    repr: &TcpRepr,
-    payload: &RxPayload,
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-) {
+/// Reads (or takes errors from) a connection's state from syscall context, without the
+/// transmit/re-arm/wake step. Under ConnP-T this is a round trip to the protocol thread.
+pub(crate) fn read<R: Send>(conn: &Arc<Conn>, f: impl FnOnce(&mut ConnInner) -> R + Send) -> R {
+    run_sync(conn, false, |inner, _| f(inner))
+}
+
+/// A received segment for an existing connection (NAPI context or a protocol thread).
+/// Consumes the segment.
+pub(crate) fn conn_input(stack: &Stack, conn: Arc<Conn>, seg: RxSeg) {
+    input(stack, None, conn, seg)
+}
+
+fn input(stack: &Stack, ctx: Option<&ThreadCtx>, conn: Arc<Conn>, seg: RxSeg) {
     let now = clock::now();
-    let mut g = conn.inner.lock();
-    let action = g.tcp.on_segment(now, repr, payload);
-    let closed = after(&conn, &mut g, now);
-    drop(g);
+    let r = exclusive(ctx, &conn, |inner| {
+        let action = inner.tcp.on_segment(now, &seg.repr, &seg.payload());
+        (action, after(&conn, inner, now))
+    });
+    let Some((action, closed)) = r else {
+        // ConnP-T, not the owner: hand the segment (and the skb) to the owning thread.
+        match owner(&conn) {
+            // The queued item gets its own reference; ours keeps the strategy (through
+            // the connection's token) alive while we push.
+            Some(w) => {
+                match w.push(Work::Seg(conn.clone(), seg), Sched::HandoffsSeg) {
+                    Ok(()) => {}
+                    Err(PushError::Full(work)) => {
+                        sched_add(Sched::Overflows, 1);
+                        discard(work);
+                    }
+                    Err(PushError::Stopped(work)) => discard(work),
+                }
+                conn::release(conn);
+            }
+            None => {
+                drop(seg);
+                conn::release(conn);
+            }
+        }
+        return;
+    };
+    if ctx.is_none() {
+        sched_add(Sched::Inline, 1);
+    }
+    if closed {
+        unhash(stack, &conn);
+    }
     if action == SegmentAction::Reopen {
         // TIME-WAIT connection and an acceptable new SYN (RFC 9293 3.10.7.4): the old
         // incarnation goes, the listener gets the SYN.
-        if let Some(c) = stack.remove_conn(&conn) {
-            conn::release(c);
-        }
+        unhash(stack, &conn);
         conn::release(conn);
-        let key_net = net as usize;
-        if let Some(l) = stack.find_listener(key_net, u32::from_be_bytes(dst.0), repr.dst_port) {
-            let _ = listen_input(stack, l, net, repr, payload, src, dst);
+        let laddr = u32::from_be_bytes(seg.dst.0);
+        if let Some(l) = stack.find_listener(seg.net as usize, laddr, seg.repr.dst_port) {
+            drop(listen_input(stack, l, seg));
         }
         return;
     }
-    finish(stack, conn, closed);
+    drop(seg);
+    conn::release(conn);
 }
 
 /// Connection timer expiry (timer softirq).
 pub(crate) fn conn_timer(conn: &Conn) {
-    let Some(stack) = super::stack::stack() else {
+    if timer_run(None, conn) {
         return;
-    };
+    }
+    // ConnP-T: hand the expiry to the owning thread. One queued expiry at a time: the
+    // thread handles every due deadline when it runs.
+    let Some(w) = owner(conn) else { return };
+    if conn.timer_queued.xchg(true, Full) {
+        return;
+    }
+    match w.push(Work::Timer(conn), Sched::HandoffsTimer) {
+        Ok(()) => {}
+        Err(PushError::Full(_)) => {
+            conn.timer_queued.store(false, Release);
+            sched_add(Sched::TimerRetries, 1);
+            conn.timer.arm_usecs(1);
+        }
+        Err(PushError::Stopped(_)) => conn.timer_queued.store(false, Release),
+    }
+}
+
+/// Runs a timer expiry here if the strategy allows; false if it must be handed off.
+fn timer_run(ctx: Option<&ThreadCtx>, conn: &Conn) -> bool {
     let now = clock::now();
-    let mut g = conn.inner.lock();
-    g.tcp.on_timer(now);
-    let closed = after(conn, &mut g, now);
-    drop(g);
-    if closed {
-        if let Some(c) = stack.remove_conn(conn) {
+    let closed = exclusive(ctx, conn, |inner| {
+        inner.tcp.on_timer(now);
+        after(conn, inner, now)
+    });
+    match closed {
+        Some(closed) => {
+            if closed {
+                if let Some(s) = stack() {
+                    unhash(s, conn);
+                }
+            }
+            true
+        }
+        None => false,
+    }
+}
+
+/// Aborts a connection no one will accept, wherever the strategy runs its work.
+fn abort(stack: &Stack, ctx: Option<&ThreadCtx>, c: Arc<Conn>) {
+    let now = clock::now();
+    let closed = exclusive(ctx, &c, |inner| {
+        inner.tcp.abort(now);
+        after(&c, inner, now)
+    });
+    match closed {
+        Some(closed) => {
+            if closed {
+                unhash(stack, &c);
+            }
             conn::release(c);
         }
+        None => match owner(&c) {
+            Some(w) => {
+                if let Err(PushError::Full(work) | PushError::Stopped(work)) = w.push(Work::Abort(c.clone()), Sched::HandoffsOther) {
+                    discard(work);
+                }
+                conn::release(c);
+            }
+            None => conn::release(c),
+        },
+    }
+}
+
+/// Work a protocol thread took from its queue.
+pub(crate) fn thread_work(ctx: &ThreadCtx, work: Work) {
+    let Some(stack) = stack() else {
+        discard(work);
+        return;
+    };
+    match work {
+        Work::Seg(conn, seg) => input(stack, Some(ctx), conn, seg),
+        Work::ListenSeg(l, seg) => {
+            if let Some(seg) = listen_process(stack, Some(ctx), l, seg) {
+                // Not a segment the listener knows (it may belong to a Linux TCP
+                // connection on the same port); under ConnP-T it can no longer be
+                // passed back to Linux.
+                stats::count(Counter::RxListenerDropped);
+                drop(seg);
+            }
+        }
+        Work::Timer(p) => {
+            // SAFETY: The connection's destructor waits for `timer_queued` to clear,
+            // which happens below, after the last use of `conn`.
+            let conn = unsafe { &*p };
+            let _ = timer_run(Some(ctx), conn);
+            conn.timer_queued.store(false, Release);
+        }
+        Work::Abort(c) => abort(stack, Some(ctx), c),
+        Work::Call(req) => {
+            // SAFETY: The caller sleeps in `call` until `complete` below; until then the
+            // request and the connection it borrows are alive.
+            let r = unsafe { &*req };
+            // SAFETY: As above.
+            let conn = unsafe { &*r.conn };
+            let now = clock::now();
+            let ran = exclusive(Some(ctx), conn, |inner| {
+                // SAFETY: `data`/`run` were built together by `call` for this closure.
+                unsafe { (r.run)(r.data, inner, now) };
+            });
+            // SAFETY: Last access to the request.
+            unsafe { CallReq::complete(req, ran.is_some()) };
+        }
+    }
+}
+
+/// Disposes of work that will not run (queue full or thread stopping). Never touches
+/// connection state.
+pub(crate) fn discard(work: Work) {
+    match work {
+        Work::Seg(c, seg) => {
+            drop(seg);
+            conn::release(c);
+        }
+        Work::ListenSeg(l, seg) => {
+            drop(seg);
+            conn::release_listen(l);
+        }
+        Work::Timer(p) => {
+            // SAFETY: As in `thread_work`: alive until the flag clears.
+            unsafe { (*p).timer_queued.store(false, Release) };
+        }
+        Work::Abort(c) => conn::release(c),
+        // SAFETY: The caller sleeps until completion; `ran = false` makes it fall back.
+        Work::Call(req) => unsafe { CallReq::complete(req, false) },
     }
 }
 
@@ -147,7 +470,8 @@ fn listen_after(l: &Listen, inner: &mut conn::ListenInner, now: Instant) {
     }
 }
 
-/// Listener timer expiry: SYN-ACK retransmissions.
+/// Listener timer expiry: SYN-ACK retransmissions. Listener state is protected by the
+/// listener's own lock under every strategy, so this runs in the timer softirq.
 pub(crate) fn listen_timer(l: &Listen) {
     let now = clock::now();
     let mut g = l.inner.lock();
@@ -158,29 +482,47 @@ pub(crate) fn listen_timer(l: &Listen) {
     listen_after(l, &mut g, now);
 }
 
-/// A segment for a listener (NAPI context). Returns false if the segment is not ours
-/// after all (a non-SYN the listener does not recognize: it may belong to a Linux TCP
-/// connection on the same port) and must be passed on.
-pub(crate) fn listen_input(
-    stack: &Stack,
-    l: Arc<Listen>,
-    net: *mut bindings::net,
-    repr: &TcpRepr,
-    payload: &RxPayload,
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-) -> bool {
+/// A segment for a listener (NAPI context). Returns the segment if it is not ours after
+/// all (a non-SYN the listener does not recognize: it may belong to a Linux TCP
+/// connection on the same port) and must be passed on. Under ConnP-T the segment goes
+/// to protocol thread 0 (the 4-tuple is not a connection's yet) and is always consumed.
+pub(crate) fn listen_input(stack: &Stack, l: Arc<Listen>, seg: RxSeg) -> Option<RxSeg> {
+    let w = if l.kind == Kind::ConnPT {
+        l.live.strategy().and_then(|s| s.threads.get(0)).filter(|w| !w.exited())
+    } else {
+        None
+    };
+    match w {
+        Some(w) => {
+            match w.push(Work::ListenSeg(l.clone(), seg), Sched::HandoffsSeg) {
+                Ok(()) => {}
+                Err(PushError::Full(work)) => {
+                    sched_add(Sched::Overflows, 1);
+                    discard(work);
+                }
+                Err(PushError::Stopped(work)) => discard(work),
+            }
+            conn::release_listen(l);
+            None
+        }
+        None => listen_process(stack, None, l, seg),
+    }
+}
+
+/// Processes a listener segment in this context (see [`listen_input`]).
+fn listen_process(stack: &Stack, ctx: Option<&ThreadCtx>, l: Arc<Listen>, seg: RxSeg) -> Option<RxSeg> {
     let now = clock::now();
-    let syn = rx::is_syn(repr);
-    let remote = Endpoint { addr: src, port: repr.src_port };
+    let syn = rx::is_syn(&seg.repr);
+    let (src, dst) = (seg.src, seg.dst);
+    let remote = Endpoint { addr: src, port: seg.repr.src_port };
     let (action, cfg, sndbuf, rcvbuf) = {
         let mut g = l.inner.lock();
         if g.closed {
             drop(g);
             conn::release_listen(l);
-            return syn;
+            return if syn { None } else { Some(seg) };
         }
-        let a = g.core.on_segment(now, remote, repr);
+        let a = g.core.on_segment(now, remote, &seg.repr);
         let cfg = g.core.config().conn;
         let bufs = (g.sndbuf, g.rcvbuf);
         if let ListenerAction::Reply(r) = a {
@@ -191,17 +533,17 @@ pub(crate) fn listen_input(
         listen_after(&l, &mut g, now);
         (a, cfg, bufs.0, bufs.1)
     };
-    let hs = match action {
+    let mut hs = match action {
         ListenerAction::Established(hs) => hs,
         _ => {
             conn::release_listen(l);
-            return syn;
+            return if syn { None } else { Some(seg) };
         }
     };
-    let mut hs = hs;
     // A wildcard listener learns its address from the segment.
     hs.local.addr = dst;
-    // Allocate outside every lock (atomic: this is softirq context).
+    let net = seg.net;
+    // Allocate outside every lock (atomic: this may be softirq context).
     let built = (|| -> Result<(Arc<Conn>, RBTreeNode<ConnKey, Arc<Conn>>)> {
         let send = SendRing(ByteRing::new(sndbuf, GFP_ATOMIC | __GFP_NOWARN)?);
         let recv = RecvRing(ByteRing::new(rcvbuf, GFP_ATOMIC | __GFP_NOWARN)?);
@@ -209,11 +551,12 @@ pub(crate) fn listen_input(
         let key = ConnKey {
             net: net as usize,
             laddr: u32::from_be_bytes(dst.0),
-            lport: repr.dst_port,
+            lport: seg.repr.dst_port,
             raddr: u32::from_be_bytes(src.0),
-            rport: repr.src_port,
+            rport: seg.repr.src_port,
         };
         let c = Conn::new(key, net, tcp, core::ptr::null_mut(), GFP_ATOMIC)?;
+        c.reuse.store(l.reuse.load(Relaxed), Relaxed);
         let node = RBTreeNode::new(key, c.clone(), GFP_ATOMIC)?;
         Ok((c, node))
     })();
@@ -223,7 +566,7 @@ pub(crate) fn listen_input(
             stats::count(Counter::AcceptNoMem);
             l.inner.lock().core.accepted();
             conn::release_listen(l);
-            return true;
+            return None;
         }
     };
     stats::count(Counter::ConnsCreated);
@@ -232,7 +575,7 @@ pub(crate) fn listen_input(
         l.inner.lock().core.accepted();
         conn::release(c);
         conn::release_listen(l);
-        return true;
+        return None;
     }
     {
         let mut g = l.inner.lock();
@@ -240,7 +583,7 @@ pub(crate) fn listen_input(
         if ok {
             if !g.sk.is_null() {
                 // SAFETY: `sk` is valid while the listener is not closed (cleared under
-                // this lock by `release`).
+                // this lock by `close`).
                 unsafe { shim::partcp_sk_data_ready(g.sk) };
             }
         } else {
@@ -249,11 +592,12 @@ pub(crate) fn listen_input(
         }
         drop(g);
         if !ok {
-            with_conn(stack, &c, |inner, now| inner.tcp.abort(now));
+            abort(stack, ctx, c.clone());
         }
     }
     conn::release_listen(l);
-    // The handshake-completing ACK may carry data: the new connection processes it.
-    conn_input(stack, c, net, repr, payload, src, dst);
-    true
+    // The handshake-completing ACK may carry data: the new connection processes it
+    // (under ConnP-T on its own thread: a hand-off unless that is this thread).
+    input(stack, ctx, c, seg);
+    None
 }

@@ -269,12 +269,17 @@ unsafe extern "C" fn connect(sock: *mut bindings::socket, addr: *mut bindings::s
     from_result(|| {
         // SAFETY: By the function's precondition.
         let (ps, raw) = unsafe { (sock_state(sock), addr_bytes(addr.cast(), len)?) };
+        // SAFETY: `sock` is live.
+        let connecting = unsafe { (*sock).state } == bindings::socket_state_SS_CONNECTING;
         // CAST: O_NONBLOCK is a small flag.
-        let r = ps.connect(raw, flags & bindings::O_NONBLOCK as c_int != 0);
-        if r.is_ok() {
-            // SAFETY: `sock` is live.
-            unsafe { (*sock).state = bindings::socket_state_SS_CONNECTED };
-        }
+        let r = ps.connect(raw, flags & bindings::O_NONBLOCK as c_int != 0, connecting);
+        let new_state = match &r {
+            Ok(()) => bindings::socket_state_SS_CONNECTED,
+            Err(e) if *e == err(bindings::EINPROGRESS) || *e == err(bindings::EALREADY) => bindings::socket_state_SS_CONNECTING,
+            Err(_) => bindings::socket_state_SS_UNCONNECTED,
+        };
+        // SAFETY: `sock` is live.
+        unsafe { (*sock).state = new_state };
         r?;
         Ok(0)
     })
@@ -410,7 +415,11 @@ fn sockptr_int(optval: bindings::sockptr_t, optlen: c_uint) -> Result<c_int> {
 
 const TCP_NODELAY: c_int = 1;
 const TCP_MAXSEG: c_int = 2;
+const TCP_KEEPIDLE: c_int = 4;
+const TCP_KEEPINTVL: c_int = 5;
+const TCP_KEEPCNT: c_int = 6;
 const TCP_INFO: c_int = 11;
+const TCP_USER_TIMEOUT: c_int = 18;
 
 /// `setsockopt()` for levels other than SOL_SOCKET (which the socket core handles).
 ///
@@ -428,6 +437,10 @@ unsafe extern "C" fn setsockopt(sock: *mut bindings::socket, level: c_int, optna
         match optname {
             TCP_NODELAY => ps.set_nodelay(sockptr_int(optval, optlen)? != 0),
             TCP_MAXSEG => ps.set_maxseg(sockptr_int(optval, optlen)?)?,
+            TCP_KEEPIDLE => ps.set_keep(0, sockptr_int(optval, optlen)?)?,
+            TCP_KEEPINTVL => ps.set_keep(1, sockptr_int(optval, optlen)?)?,
+            TCP_KEEPCNT => ps.set_keep(2, sockptr_int(optval, optlen)?)?,
+            TCP_USER_TIMEOUT => ps.set_user_timeout(sockptr_int(optval, optlen)?)?,
             _ => return Err(err(bindings::ENOPROTOOPT)),
         }
         Ok(0)
@@ -469,6 +482,15 @@ unsafe extern "C" fn getsockopt(sock: *mut bindings::socket, level: c_int, optna
             TCP_INFO => {
                 info = ps.tcp_info();
                 &info
+            }
+            TCP_KEEPIDLE | TCP_KEEPINTVL | TCP_KEEPCNT => {
+                // CAST: the option numbers are 4, 5, 6.
+                int = ps.keep((optname - TCP_KEEPIDLE) as u8).to_ne_bytes();
+                &int
+            }
+            TCP_USER_TIMEOUT => {
+                int = ps.user_timeout().to_ne_bytes();
+                &int
             }
             _ => return Err(err(bindings::ENOPROTOOPT)),
         };
@@ -530,4 +552,22 @@ unsafe extern "C" fn socketpair(_a: *mut bindings::socket, _b: *mut bindings::so
 /// Called by the socket layer with valid arguments.
 unsafe extern "C" fn mmap(_file: *mut bindings::file, _sock: *mut bindings::socket, _vma: *mut bindings::vm_area_struct) -> c_int {
     -(bindings::ENODEV as c_int)
+}
+
+/// `struct proto.keepalive`: the socket core calls it when SO_KEEPALIVE changes.
+///
+/// # Safety
+///
+/// Called by `sock_setsockopt` with a live partcp sock (its socket is open).
+#[no_mangle]
+pub unsafe extern "C" fn partcp_rust_keepalive(sk: *mut bindings::sock, valbool: c_int) {
+    // SAFETY: `sk` belongs to an open socket, so its private pointer is the live
+    // `PartcpSock` (or null during creation).
+    let p = unsafe { shim::partcp_sk_priv(sk) }.cast::<PartcpSock>();
+    if p.is_null() {
+        return;
+    }
+    // SAFETY: As above; the socket layer calls setsockopt between create and release.
+    // The core sets SOCK_KEEPOPEN only after this call, so use `valbool`.
+    unsafe { &*p }.set_keepalive(valbool != 0);
 }

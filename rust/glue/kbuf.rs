@@ -114,11 +114,11 @@ impl ByteRing {
         if n == 0 || cap == 0 {
             return;
         }
+        // The head only moves forward: the receive ring may hold out-of-order bytes past
+        // the readable end, at positions relative to the head, even when nothing is
+        // readable.
         self.head = (self.head + n) % cap;
         self.len -= n;
-        if self.len == 0 {
-            self.head = 0;
-        }
     }
 
     /// Bytes held.

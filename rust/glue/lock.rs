@@ -44,6 +44,8 @@ pub(crate) type LockStats = PerCpu<{ idx::COUNT }>;
 pub(crate) trait LockClass: 'static {
     /// Name shown in debugfs.
     const NAME: &'static str;
+    /// The name as a C string (lockdep name of in-place locks).
+    const CNAME: &'static kernel::str::CStr;
     /// The class's counters.
     fn stats() -> &'static LockStats;
 }
@@ -80,6 +82,11 @@ unsafe impl<C: LockClass> Backend for BhBackend<C> {
     }
 
     unsafe fn lock(ptr: *mut Self::State) -> u64 {
+        if !super::stats::enabled() {
+            // SAFETY: The caller guarantees `ptr` points to an initialized spinlock.
+            unsafe { shim::partcp_spin_lock_bh(ptr) };
+            return 0;
+        }
         let stats = C::stats();
         // SAFETY: The caller guarantees `ptr` points to an initialized spinlock.
         if unsafe { shim::partcp_spin_trylock_bh(ptr) } == 0 {
@@ -105,6 +112,9 @@ unsafe impl<C: LockClass> Backend for BhBackend<C> {
     unsafe fn try_lock(ptr: *mut Self::State) -> Option<u64> {
         // SAFETY: The caller guarantees `ptr` points to an initialized spinlock.
         if unsafe { shim::partcp_spin_trylock_bh(ptr) } != 0 {
+            if !super::stats::enabled() {
+                return Some(0);
+            }
             C::stats().add(idx::ACQUIRED, 1);
             Some(if TIMING.load(Relaxed) { now_ns() } else { 0 })
         } else {
@@ -136,6 +146,7 @@ macro_rules! lock_class {
         pub(crate) struct $ty;
         impl $crate::glue::lock::LockClass for $ty {
             const NAME: &'static str = $name;
+            const CNAME: &'static kernel::str::CStr = kernel::c_str!($name);
             fn stats() -> &'static $crate::glue::lock::LockStats {
                 static STATS: $crate::glue::lock::LockStats = $crate::glue::percpu::PerCpu::new();
                 &STATS
@@ -159,4 +170,65 @@ pub(crate) fn write_class<C: LockClass>(f: &mut core::fmt::Formatter<'_>) -> cor
         s.sum(idx::HOLD_NS),
         s.max_all(idx::HOLD_MAX_NS)
     )
+}
+
+/// Zeroes class `C`'s counters (the `reset` debugfs file).
+pub(crate) fn reset_class<C: LockClass>() {
+    C::stats().reset();
+}
+
+/// A data-less `spin_lock_bh` lock of class `C`, for arrays of locks that are built in
+/// place (the ConnP-L group locks): [`RawBhLock::uninit`] values are placed in their final
+/// memory first, then [`RawBhLock::init`] initializes each one there.
+///
+/// # Invariants
+///
+/// `lock` is only called after `init`, and the lock does not move after `init` (callers
+/// keep the locks in a vector that is never resized).
+pub(crate) struct RawBhLock<C: LockClass> {
+    s: kernel::types::Opaque<bindings::spinlock_t>,
+    _c: PhantomData<C>,
+}
+
+// SAFETY: A spinlock is designed to be shared between threads.
+unsafe impl<C: LockClass> Send for RawBhLock<C> {}
+// SAFETY: As above.
+unsafe impl<C: LockClass> Sync for RawBhLock<C> {}
+
+/// Holds a [`RawBhLock`]; unlocks on drop.
+pub(crate) struct RawBhGuard<'a, C: LockClass> {
+    l: &'a RawBhLock<C>,
+    acquired: u64,
+}
+
+impl<C: LockClass> RawBhLock<C> {
+    /// Memory for a lock, to be initialized in place with [`RawBhLock::init`].
+    pub(crate) const fn uninit() -> Self {
+        RawBhLock { s: kernel::types::Opaque::uninit(), _c: PhantomData }
+    }
+
+    /// Initializes the lock in place.
+    ///
+    /// # Safety
+    ///
+    /// Called once, before any `lock`, with the lock at its final address.
+    pub(crate) unsafe fn init(&self, key: core::pin::Pin<&'static kernel::sync::LockClassKey>) {
+        // SAFETY: `s` is valid for writes (caller: not yet in use); name and key are
+        // static.
+        unsafe { BhBackend::<C>::init(self.s.get(), C::CNAME.as_ptr().cast(), key.as_ptr()) }
+    }
+
+    /// Takes the lock (bottom halves disabled until the guard drops).
+    pub(crate) fn lock(&self) -> RawBhGuard<'_, C> {
+        // SAFETY: Initialized and pinned in place (type invariants).
+        let acquired = unsafe { BhBackend::<C>::lock(self.s.get()) };
+        RawBhGuard { l: self, acquired }
+    }
+}
+
+impl<C: LockClass> Drop for RawBhGuard<'_, C> {
+    fn drop(&mut self) {
+        // SAFETY: This guard owns the lock, taken in `RawBhLock::lock`.
+        unsafe { BhBackend::<C>::unlock(self.l.s.get(), &self.acquired) }
+    }
 }

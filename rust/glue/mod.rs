@@ -19,6 +19,7 @@ pub(crate) mod shim;
 pub(crate) mod socket;
 pub(crate) mod stack;
 pub(crate) mod stats;
+pub(crate) mod strategy;
 pub(crate) mod timer;
 pub(crate) mod tx;
 

@@ -64,6 +64,23 @@ impl<const N: usize> PerCpu<N> {
         }
     }
 
+    /// Zeroes every counter (the `reset` debugfs file). Concurrent adds may survive or
+    /// be lost; counters are statistics, not accounting.
+    pub(crate) fn reset(&self) {
+        for s in self.slots.iter() {
+            for c in s.v.iter() {
+                c.store(0, Relaxed);
+            }
+        }
+    }
+
+    /// Sets counter `i` of CPU `cpu` to `v`.
+    pub(crate) fn set(&self, cpu: usize, i: usize, v: i64) {
+        if let Some(c) = self.slots.get(cpu).and_then(|s| s.v.get(i)) {
+            c.store(v, Relaxed);
+        }
+    }
+
     /// Counter `i` of CPU `cpu`.
     pub(crate) fn get(&self, cpu: usize, i: usize) -> i64 {
         self.slots

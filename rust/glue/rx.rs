@@ -8,6 +8,12 @@
 //! GRO-merged and non-linear skbs are handled by copying payload with `skb_copy_bits`
 //! straight into the connection's receive ring; checksums are validated per `ip_summed`
 //! (the shim follows `tcp_v4_rcv`).
+//!
+//! A claimed segment becomes an [`RxSeg`], which owns the skb and its descriptor: the
+//! strategy may process it right here or queue it to a protocol thread (ConnP-T), and
+//! the skb is freed when the `RxSeg` is dropped, after processing.
+
+use core::mem::ManuallyDrop;
 
 use kernel::bindings;
 use kernel::ffi::c_uint;
@@ -16,9 +22,58 @@ use super::shim::{self, PartcpRx, RX_HANDLER_CONSUMED, RX_HANDLER_PASS};
 use super::stack::{stack, ConnKey};
 use super::stats::{self, Counter};
 use super::tx::from_be32;
-use crate::wire::{TcpFlags, TcpPacket, TcpRepr};
+use crate::wire::{Ipv4Addr, TcpFlags, TcpPacket, TcpRepr};
+
+/// A claimed received segment: owns its skb (freed on drop) and its descriptor.
+///
+/// # Invariants
+///
+/// `skb` is exclusively owned (unshared after `partcp_rx_peek`, claimed by
+/// `partcp_rx_claim`), its payload is described by `rx`, and nothing else frees it.
+pub(crate) struct RxSeg {
+    skb: *mut bindings::sk_buff,
+    rx: PartcpRx,
+    /// The parsed TCP header.
+    pub(crate) repr: TcpRepr,
+    /// Source and destination addresses.
+    pub(crate) src: Ipv4Addr,
+    pub(crate) dst: Ipv4Addr,
+    /// The receiving device's namespace (the connection or listener it is for holds a
+    /// reference to it).
+    pub(crate) net: *mut bindings::net,
+}
+
+// SAFETY: The skb is exclusively owned (type invariants) and may be read and freed from
+// any context; `rx.net` and `rx.tcp` are plain pointers that are only read.
+unsafe impl Send for RxSeg {}
+
+impl RxSeg {
+    /// The payload, readable while `self` is neither moved nor dropped.
+    pub(crate) fn payload(&self) -> RxPayload {
+        RxPayload { skb: self.skb, rx: &self.rx }
+    }
+
+    /// Gives the skb back to the IP layer's view (undoes the claim) without freeing it.
+    fn into_unclaimed(self) -> *mut bindings::sk_buff {
+        let s = ManuallyDrop::new(self);
+        // SAFETY: The skb is ours and intact (type invariants); ownership passes to the
+        // caller, and `ManuallyDrop` keeps `Drop` from freeing it.
+        unsafe { shim::partcp_rx_unclaim(s.skb) };
+        s.skb
+    }
+}
+
+impl Drop for RxSeg {
+    fn drop(&mut self) {
+        // SAFETY: The skb is ours (type invariants) and this is its only release.
+        unsafe { bindings::consume_skb(self.skb) };
+    }
+}
 
 /// The payload of a received segment, still in its skb.
+///
+/// Borrowed from an [`RxSeg`] that is neither moved nor dropped while it is used (the
+/// dispatch layer uses it only inside one core call).
 pub(crate) struct RxPayload {
     skb: *mut bindings::sk_buff,
     rx: *const PartcpRx,
@@ -30,9 +85,9 @@ impl RxPayload {
         let (Ok(off), Ok(len)) = (u32::try_from(off), u32::try_from(dst.len())) else {
             return;
         };
-        // SAFETY: `skb` and `rx` are valid for the duration of the receive call that
-        // created this value; the core only asks for ranges inside the payload, and
-        // `dst` is valid for `len` bytes.
+        // SAFETY: `skb` and `rx` are valid while the `RxSeg` this was borrowed from is
+        // alive and unmoved (see the type's doc); the core only asks for ranges inside
+        // the payload, and `dst` is valid for `len` bytes.
         unsafe { shim::partcp_rx_copy(self.skb, self.rx, off, dst.as_mut_ptr().cast(), len) };
     }
 }
@@ -98,26 +153,21 @@ pub(crate) unsafe extern "C" fn rx_handler(pskb: *mut *mut bindings::sk_buff) ->
     if rx.gso_segs > 1 {
         stats::count(Counter::RxGroMerged);
     }
-    let payload = RxPayload { skb, rx: &rx };
-    let consumed = if let Some(conn) = conn {
-        super::dispatch::conn_input(stack, conn, rx.net, &repr, &payload, src, dst);
-        true
+    let net = rx.net;
+    let seg = RxSeg { skb, rx, repr, src, dst, net };
+    if let Some(conn) = conn {
+        super::dispatch::conn_input(stack, conn, seg);
     } else if let Some(l) = listener {
-        super::dispatch::listen_input(stack, l, rx.net, &repr, &payload, src, dst)
-    } else {
-        false
-    };
-    if !consumed {
-        // A non-SYN segment for a listener port that the listener does not know: it
-        // may belong to a Linux TCP connection on the same port. Hand it back.
-        stats::count(Counter::RxPassed);
-        // The claim moved `data` to the TCP header; restore the IP header view.
-        // SAFETY: `skb` is still ours and intact.
-        unsafe { shim::partcp_rx_unclaim(skb) };
-        return RX_HANDLER_PASS;
+        if let Some(seg) = super::dispatch::listen_input(stack, l, seg) {
+            // A non-SYN segment for a listener port that the listener does not know: it
+            // may belong to a Linux TCP connection on the same port. Hand it back.
+            stats::count(Counter::RxPassed);
+            let skb = seg.into_unclaimed();
+            // SAFETY: `pskb` is valid; the skb is intact (the claim only moved `data`).
+            unsafe { *pskb = skb };
+            return RX_HANDLER_PASS;
+        }
     }
-    // SAFETY: The payload has been copied; the skb is ours to free.
-    unsafe { bindings::consume_skb(skb) };
     RX_HANDLER_CONSUMED
 }
 

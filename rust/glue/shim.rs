@@ -11,7 +11,7 @@
 //! visible in sysfs (the `module!` macro registers its parameters with permission 0).
 
 use kernel::bindings;
-use kernel::ffi::{c_int, c_long, c_uint, c_ulong, c_void};
+use kernel::ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void};
 
 /// Mirror of `struct partcp_rx` in `partcp_shim.h`.
 #[repr(C)]
@@ -63,6 +63,10 @@ unsafe extern "C" {
     fn partcp_param_family() -> c_int;
     fn partcp_param_port_lo() -> c_int;
     fn partcp_param_port_hi() -> c_int;
+    fn partcp_param_strategy() -> *const c_char;
+    fn partcp_param_groups() -> c_int;
+    fn partcp_param_threads() -> c_int;
+    fn partcp_param_stats() -> c_int;
     pub(crate) fn partcp_proto_register() -> c_int;
     pub(crate) fn partcp_proto_unregister();
     pub(crate) fn partcp_sk_alloc(
@@ -95,6 +99,11 @@ unsafe extern "C" {
     pub(crate) fn partcp_sk_write_space(sk: *mut bindings::sock);
     pub(crate) fn partcp_sk_sleep(sk: *mut bindings::sock) -> *mut bindings::wait_queue_head;
     pub(crate) fn partcp_sk_set_err(sk: *mut bindings::sock, err: c_int);
+    pub(crate) fn partcp_sk_clear_err(sk: *mut bindings::sock);
+    pub(crate) fn partcp_sk_err(sk: *const bindings::sock) -> c_int;
+    pub(crate) fn partcp_sock_buf_locked(sk: *const bindings::sock, snd: bool) -> bool;
+    pub(crate) fn partcp_sock_reuse(sk: *const bindings::sock) -> bool;
+    pub(crate) fn partcp_sk_set_state(sk: *mut bindings::sock, state: c_int);
     pub(crate) fn partcp_sock_linger_zero(sk: *const bindings::sock) -> bool;
     pub(crate) fn partcp_sock_keepalive(sk: *const bindings::sock) -> bool;
     pub(crate) fn partcp_accept_flags(arg: *const bindings::proto_accept_arg) -> c_int;
@@ -130,6 +139,14 @@ unsafe extern "C" {
     ) -> c_int;
     pub(crate) fn partcp_route_mtu(net: *mut bindings::net, daddr: u32, saddr: *mut u32) -> c_uint;
 
+    // Protocol threads (ConnP-T): `set_current_state` and the cpumask helpers are
+    // macros/static inlines.
+    pub(crate) fn partcp_set_current_interruptible();
+    pub(crate) fn partcp_set_current_running();
+    pub(crate) fn partcp_num_online_cpus() -> c_uint;
+    pub(crate) fn partcp_num_possible_cpus() -> c_uint;
+    pub(crate) fn partcp_online_cpu(i: c_uint) -> c_uint;
+
     // Exported by the kernel but missing from the 7.3 bindings.
     pub(crate) fn netdev_rx_handler_register(
         dev: *mut bindings::net_device,
@@ -152,4 +169,32 @@ pub(crate) fn param_family() -> c_int {
 pub(crate) fn param_ports() -> (c_int, c_int) {
     // SAFETY: As `param_family`.
     unsafe { (partcp_param_port_lo(), partcp_param_port_hi()) }
+}
+
+/// The `strategy=`, `groups=`, `threads=` and `stats=` module parameters.
+pub(crate) fn param_strategy() -> (&'static [u8], c_int, c_int, bool) {
+    // SAFETY: As `param_family`; the string parameter is NUL-terminated and, being
+    // read-only (0444), never replaced after load.
+    let name = unsafe { core::ffi::CStr::from_ptr(partcp_param_strategy().cast()) };
+    // SAFETY: As `param_family`.
+    let (g, t, s) = unsafe { (partcp_param_groups(), partcp_param_threads(), partcp_param_stats()) };
+    (name.to_bytes(), g, t, s != 0)
+}
+
+/// Number of online CPUs.
+pub(crate) fn num_online_cpus() -> u32 {
+    // SAFETY: Reads the online mask's weight; no preconditions.
+    unsafe { partcp_num_online_cpus() }
+}
+
+/// Number of possible CPUs.
+pub(crate) fn num_possible_cpus() -> u32 {
+    // SAFETY: No preconditions.
+    unsafe { partcp_num_possible_cpus() }
+}
+
+/// The `i`-th online CPU (modulo the online count).
+pub(crate) fn online_cpu(i: u32) -> u32 {
+    // SAFETY: No preconditions.
+    unsafe { partcp_online_cpu(i) }
 }

@@ -35,6 +35,51 @@ use crate::wire::Ipv4Addr;
 /// Socket identifiers, unique for the module's lifetime (debugging aid).
 static NEXT_ID: Atomic<i64> = Atomic::new(1);
 
+/// A bound local address: what `bind()` conflicts are checked against.
+#[derive(Clone, Copy)]
+pub(crate) struct BindEntry {
+    net: usize,
+    /// Host-order address, 0 for INADDR_ANY.
+    addr: u32,
+    port: u16,
+    /// SO_REUSEADDR was set when binding.
+    reuse: bool,
+    /// The socket is listening.
+    listening: bool,
+    /// The owning socket (its `PartcpSock::id`).
+    owner: i64,
+}
+
+kernel::sync::global_lock! {
+    // SAFETY: Initialized by `init_binds` at module load, before any socket exists.
+    unsafe(uninit) static BINDS: Mutex<KVec<BindEntry>> = KVec::new();
+}
+
+/// Initializes the bind registry (module init).
+pub(crate) fn init_binds() {
+    // SAFETY: Called once at module load, before any use.
+    unsafe { BINDS.init() };
+}
+
+/// Whether binding `addr:port` (with SO_REUSEADDR `reuse`) in `net` conflicts with a
+/// bound socket or, without SO_REUSEADDR, a connection on that port (as Linux's
+/// `inet_csk_bind_conflict`, simplified: with SO_REUSEADDR on both sides only a listener
+/// conflicts; TIME-WAIT and other connections never do).
+fn bind_conflict(binds: &KVec<BindEntry>, stack: &Stack, net: usize, addr: u32, port: u16, reuse: bool) -> bool {
+    let overlap = |a: u32| a == 0 || addr == 0 || a == addr;
+    if binds
+        .iter()
+        .any(|b| b.net == net && b.port == port && overlap(b.addr) && !(reuse && b.reuse && !b.listening))
+    {
+        return true;
+    }
+    if reuse {
+        stack.port_used_without_reuse(net, addr, port)
+    } else {
+        stack.port_in_use(net, addr, port)
+    }
+}
+
 /// `-errno` for an errno constant from the bindings.
 pub(crate) fn err(errno: u32) -> Error {
     // CAST: errno constants are small positive numbers.
@@ -52,6 +97,10 @@ const BOUNCE: usize = 64 * 1024;
 const MIN_BUF: usize = 4096;
 /// Largest buffer a connection gets (bounds kvmalloc).
 const MAX_BUF: usize = 4 << 20;
+/// Send ring size when SO_SNDBUF was not set.
+const DEFAULT_SNDBUF: usize = 256 * 1024;
+/// Receive ring size when SO_RCVBUF was not set (Linux's tcp_rmem[1] is 128 KB).
+const DEFAULT_RCVBUF: usize = 128 * 1024;
 /// Largest TSO/GSO super-segment payload.
 const TSO_MAX: usize = 65536 - 256;
 
@@ -91,8 +140,16 @@ pub(crate) struct PartcpSock {
     nodelay: Atomic<bool>,
     /// `TCP_MAXSEG` set by the user (0: from the route).
     user_mss: Atomic<u32>,
-    /// `shutdown(SHUT_RD)` was called: reads return end of stream.
+    /// `shutdown(SHUT_RD)` was called: reads return end of stream once drained.
     rd_shutdown: Atomic<bool>,
+    /// `shutdown(SHUT_WR)` was called.
+    wr_shutdown: Atomic<bool>,
+    /// `TCP_USER_TIMEOUT` in milliseconds (0: off).
+    user_timeout_ms: Atomic<u32>,
+    /// `TCP_KEEPIDLE`, `TCP_KEEPINTVL` (seconds) and `TCP_KEEPCNT`.
+    keepidle: Atomic<u32>,
+    keepintvl: Atomic<u32>,
+    keepcnt: Atomic<u32>,
 }
 
 // SAFETY: `sk` is valid for the socket's lifetime and only used through kernel calls
@@ -190,6 +247,11 @@ impl PartcpSock {
                 nodelay: Atomic::new(false),
                 user_mss: Atomic::new(0),
                 rd_shutdown: Atomic::new(false),
+                wr_shutdown: Atomic::new(false),
+                user_timeout_ms: Atomic::new(0),
+                keepidle: Atomic::new(7200),
+                keepintvl: Atomic::new(75),
+                keepcnt: Atomic::new(9),
             }),
             GFP_KERNEL,
         )
@@ -211,23 +273,117 @@ impl PartcpSock {
         cfg.mss = mss;
         cfg.nodelay = self.nodelay.load(Relaxed);
         cfg.tso_max = TSO_MAX;
-        // SO_KEEPALIVE (set through the socket core) with Linux's default timings.
-        // SAFETY: `sk` is live.
-        if unsafe { shim::partcp_sock_keepalive(self.sk) } {
-            cfg.keepalive = Some(crate::connection::Keepalive::default());
-        }
+        cfg.keepalive = self.keepalive_setting();
+        cfg.user_timeout = match self.user_timeout_ms.load(Relaxed) {
+            0 => None,
+            ms => Some(crate::time::Duration::from_millis(u64::from(ms))),
+        };
         cfg
     }
 
-    fn buffers(&self, flags: kernel::alloc::Flags) -> Result<(SendRing, RecvRing)> {
+    /// The keepalive configuration: SO_KEEPALIVE (set through the socket core) with the
+    /// TCP_KEEPIDLE/INTVL/CNT values.
+    fn keepalive_setting(&self) -> Option<crate::connection::Keepalive> {
         // SAFETY: `sk` is live.
-        let (snd, rcv) = unsafe { (shim::partcp_sock_sndbuf(self.sk), shim::partcp_sock_rcvbuf(self.sk)) };
-        // The socket core doubles SO_SNDBUF/SO_RCVBUF for bookkeeping overhead; partcp
-        // stores payload only, so it uses half.
-        Ok((
-            SendRing(ByteRing::new(buf_size(snd / 2), flags)?),
-            RecvRing(ByteRing::new(buf_size(rcv / 2), flags)?),
-        ))
+        self.keepalive_with(unsafe { shim::partcp_sock_keepalive(self.sk) })
+    }
+
+    fn keepalive_with(&self, on: bool) -> Option<crate::connection::Keepalive> {
+        if !on {
+            return None;
+        }
+        let mut k = crate::connection::Keepalive::default();
+        k.idle = crate::time::Duration::from_secs(u64::from(self.keepidle.load(Relaxed)));
+        k.interval = crate::time::Duration::from_secs(u64::from(self.keepintvl.load(Relaxed)));
+        k.count = self.keepcnt.load(Relaxed);
+        Some(k)
+    }
+
+    /// Applies a keepalive timing change to the connection, if any.
+    pub(crate) fn apply_keepalive(&self) {
+        // SAFETY: `sk` is live.
+        self.set_keepalive(unsafe { shim::partcp_sock_keepalive(self.sk) });
+    }
+
+    /// Applies SO_KEEPALIVE `on` to the connection, if any.
+    pub(crate) fn set_keepalive(&self, on: bool) {
+        let k = self.keepalive_with(on);
+        if let (Some(c), Some(stack)) = (self.conn(), stack()) {
+            dispatch::with_conn(stack, &c, |inner, _| inner.tcp.set_keepalive(k));
+        }
+    }
+
+    /// Sets TCP_USER_TIMEOUT (milliseconds; 0 turns it off).
+    pub(crate) fn set_user_timeout(&self, ms: c_int) -> Result {
+        let ms = u32::try_from(ms).map_err(|_| EINVAL)?;
+        self.user_timeout_ms.store(ms, Relaxed);
+        let t = if ms == 0 { None } else { Some(crate::time::Duration::from_millis(u64::from(ms))) };
+        if let (Some(c), Some(stack)) = (self.conn(), stack()) {
+            dispatch::with_conn(stack, &c, |inner, _| inner.tcp.set_user_timeout(t));
+        }
+        Ok(())
+    }
+
+    /// TCP_USER_TIMEOUT.
+    pub(crate) fn user_timeout(&self) -> c_int {
+        c_int::try_from(self.user_timeout_ms.load(Relaxed)).unwrap_or(c_int::MAX)
+    }
+
+    /// Sets TCP_KEEPIDLE (`which` 0), TCP_KEEPINTVL (1) or TCP_KEEPCNT (2), with Linux's
+    /// limits (1..=32767 seconds, 1..=127 probes).
+    pub(crate) fn set_keep(&self, which: u8, v: c_int) -> Result {
+        let max = if which == 2 { 127 } else { 32767 };
+        if !(1..=max).contains(&v) {
+            return Err(EINVAL);
+        }
+        // CAST: range checked.
+        let v = v as u32;
+        match which {
+            0 => self.keepidle.store(v, Relaxed),
+            1 => self.keepintvl.store(v, Relaxed),
+            _ => self.keepcnt.store(v, Relaxed),
+        }
+        self.apply_keepalive();
+        Ok(())
+    }
+
+    /// TCP_KEEPIDLE/INTVL/CNT.
+    pub(crate) fn keep(&self, which: u8) -> c_int {
+        let v = match which {
+            0 => self.keepidle.load(Relaxed),
+            1 => self.keepintvl.load(Relaxed),
+            _ => self.keepcnt.load(Relaxed),
+        };
+        c_int::try_from(v).unwrap_or(c_int::MAX)
+    }
+
+    /// Clears `sk_err`: the error it mirrors was just returned by a call.
+    fn error_reported(&self) {
+        // SAFETY: `sk` is live.
+        unsafe { shim::partcp_sk_clear_err(self.sk) };
+    }
+
+    fn buffers(&self, flags: kernel::alloc::Flags) -> Result<(SendRing, RecvRing)> {
+        let (snd, rcv) = self.buffer_sizes();
+        Ok((SendRing(ByteRing::new(snd, flags)?), RecvRing(ByteRing::new(rcv, flags)?)))
+    }
+
+    /// Ring sizes: a size the user set (SO_SNDBUF/SO_RCVBUF, which the socket core
+    /// doubled for bookkeeping) gives half of it to payload, as Linux does; otherwise
+    /// partcp uses fixed defaults (it does not autotune buffers).
+    fn buffer_sizes(&self) -> (usize, usize) {
+        // SAFETY: `sk` is live.
+        let (snd, rcv, snd_locked, rcv_locked) = unsafe {
+            (
+                shim::partcp_sock_sndbuf(self.sk),
+                shim::partcp_sock_rcvbuf(self.sk),
+                shim::partcp_sock_buf_locked(self.sk, true),
+                shim::partcp_sock_buf_locked(self.sk, false),
+            )
+        };
+        let snd = if snd_locked { buf_size(snd / 2) } else { DEFAULT_SNDBUF };
+        let rcv = if rcv_locked { buf_size(rcv / 2) } else { DEFAULT_RCVBUF };
+        (snd, rcv)
     }
 
     /// `bind()`.
@@ -254,27 +410,66 @@ impl PartcpSock {
             SockState::Unconnected { bound: None } => {}
             _ => return Err(EINVAL),
         }
-        let port = if port == 0 {
-            self.pick_port(stack, net, addr)?
-        } else {
-            if stack.port_in_use(net as usize, u32::from_be_bytes(addr.0), port) {
-                return Err(err(bindings::EADDRINUSE));
-            }
-            port
-        };
+        let port = self.register_bind(stack, net, addr, port)?;
         *st = SockState::Unconnected { bound: Some((addr, port)) };
         Ok(())
     }
 
-    fn pick_port(&self, stack: &Stack, net: *mut bindings::net, addr: Ipv4Addr) -> Result<u16> {
-        let span = usize::from(stack.port_hi - stack.port_lo) + 1;
-        for _ in 0..span {
-            let p = stack.next_ephemeral();
-            if !stack.port_in_use(net as usize, u32::from_be_bytes(addr.0), p) {
-                return Ok(p);
+    /// Records this socket's bind of `addr:port` (an ephemeral port if 0).
+    fn register_bind(&self, stack: &Stack, net: *mut bindings::net, addr: Ipv4Addr, port: u16) -> Result<u16> {
+        // SAFETY: `sk` is live.
+        let reuse = unsafe { shim::partcp_sock_reuse(self.sk) };
+        let haddr = u32::from_be_bytes(addr.0);
+        let net = net as usize;
+        let mut binds = BINDS.lock();
+        let port = if port == 0 {
+            let span = usize::from(stack.port_hi - stack.port_lo) + 1;
+            let mut found = None;
+            for _ in 0..span {
+                let p = stack.next_ephemeral();
+                if !bind_conflict(&binds, stack, net, haddr, p, false) {
+                    found = Some(p);
+                    break;
+                }
             }
+            found.ok_or_else(|| err(bindings::EADDRINUSE))?
+        } else {
+            if bind_conflict(&binds, stack, net, haddr, port, reuse) {
+                return Err(err(bindings::EADDRINUSE));
+            }
+            port
+        };
+        binds.push(BindEntry { net, addr: haddr, port, reuse, listening: false, owner: self.id }, GFP_KERNEL)?;
+        Ok(port)
+    }
+
+    /// Marks this socket's bind as listening; fails if another socket listens on the
+    /// port (even with SO_REUSEADDR).
+    fn bind_listen(&self, listening: bool) -> Result {
+        let mut binds = BINDS.lock();
+        let Some(me) = binds.iter().position(|b| b.owner == self.id) else {
+            return Ok(());
+        };
+        let b = binds[me];
+        if listening
+            && binds.iter().any(|o| {
+                o.owner != self.id && o.net == b.net && o.port == b.port && o.listening && (o.addr == 0 || b.addr == 0 || o.addr == b.addr)
+            })
+        {
+            return Err(err(bindings::EADDRINUSE));
         }
-        Err(err(bindings::EADDRNOTAVAIL))
+        if let Some(e) = binds.get_mut(me) {
+            e.listening = listening;
+        }
+        Ok(())
+    }
+
+    /// Forgets this socket's bind.
+    fn unbind(&self) {
+        let mut binds = BINDS.lock();
+        if let Some(i) = binds.iter().position(|b| b.owner == self.id) {
+            let _ = binds.remove(i);
+        }
     }
 
     /// `listen()`.
@@ -290,11 +485,13 @@ impl PartcpSock {
             }
             SockState::Unconnected { bound: Some(b) } => *b,
             SockState::Unconnected { bound: None } => {
-                let p = self.pick_port(stack, net, Ipv4Addr::UNSPECIFIED)?;
+                let p = self.register_bind(stack, net, Ipv4Addr::UNSPECIFIED, 0)?;
+                *st = SockState::Unconnected { bound: Some((Ipv4Addr::UNSPECIFIED, p)) };
                 (Ipv4Addr::UNSPECIFIED, p)
             }
             _ => return Err(EINVAL),
         };
+        self.bind_listen(true)?;
         // SAFETY: `sk` is live.
         let (snd, rcv) = unsafe { (shim::partcp_sock_sndbuf(self.sk), shim::partcp_sock_rcvbuf(self.sk)) };
         let mut cfg = ListenerConfig::default();
@@ -314,17 +511,23 @@ impl PartcpSock {
         };
         let key = ListenKey { net: net as usize, lport: port, laddr: u32::from_be_bytes(addr.0) };
         let l = Listen::new(key, net, inner)?;
+        // SAFETY: `sk` is live.
+        l.reuse.store(unsafe { shim::partcp_sock_reuse(self.sk) }, Relaxed);
         let node = RBTreeNode::new(key, l.clone(), GFP_KERNEL)?;
         {
             let mut t = stack.tables.lock();
             if t.listeners.get(&key).is_some() {
                 drop(t);
                 drop(node);
+                let _ = self.bind_listen(false);
                 return Err(err(bindings::EADDRINUSE));
             }
             t.listeners.insert(node);
         }
         *st = SockState::Listening(l);
+        // SO_ACCEPTCONN reads sk_state. TCP_LISTEN is 10.
+        // SAFETY: `sk` is live.
+        unsafe { shim::partcp_sk_set_state(self.sk, 10) };
         Ok(())
     }
 
@@ -362,8 +565,14 @@ impl PartcpSock {
         *self.state.lock() = SockState::Connected(c);
     }
 
-    /// `connect()`.
-    pub(crate) fn connect(&self, raw: &[u8], nonblock: bool) -> Result {
+    /// `connect()`. `connecting` says the socket layer still has the socket in
+    /// SS_CONNECTING from an earlier nonblocking connect: the first call after the
+    /// handshake completes reports success (0), later ones EISCONN, as Linux does.
+    pub(crate) fn connect(&self, raw: &[u8], nonblock: bool, connecting: bool) -> Result {
+        // `connect(AF_UNSPEC)` dissolves the association (tcp_disconnect).
+        if raw.len() >= 2 && u16::from_ne_bytes([raw[0], raw[1]]) == bindings::AF_UNSPEC as u16 {
+            return self.disconnect();
+        }
         let (daddr, dport, family) = parse_sockaddr(raw)?;
         // CAST: AF_* constants are small.
         if family != bindings::AF_INET as u16 {
@@ -375,7 +584,12 @@ impl PartcpSock {
             let mut st = self.state.lock();
             match &*st {
                 SockState::Connected(c) => {
-                    let state = c.inner.lock().tcp.state();
+                    let (state, error) = dispatch::read(c, |g| (g.tcp.state(), g.tcp.take_error()));
+                    if let Some(e) = error {
+                        self.error_reported();
+                        *st = SockState::Unconnected { bound: None };
+                        return Err(tcp_err(e));
+                    }
                     return match state {
                         State::SynSent | State::SynReceived => {
                             if nonblock {
@@ -385,6 +599,8 @@ impl PartcpSock {
                                 self.wait_connected(nonblock)
                             }
                         }
+                        State::Closed => Err(err(bindings::ECONNREFUSED)),
+                        _ if connecting => Ok(()),
                         _ => Err(err(bindings::EISCONN)),
                     };
                 }
@@ -434,6 +650,8 @@ impl PartcpSock {
                 let local = Endpoint { addr: laddr, port: lport };
                 let tcp: Tcp = Connection::connect(cfg, local, remote, &stack.isn_secret, s, r, clock::now());
                 let c = Conn::new(key, net, tcp, self.sk, GFP_KERNEL)?;
+                // SAFETY: `sk` is live.
+                c.reuse.store(unsafe { shim::partcp_sock_reuse(self.sk) }, Relaxed);
                 let node = RBTreeNode::new(key, c.clone(), GFP_KERNEL)?;
                 match stack.insert_conn(node, key) {
                     Ok(()) => {
@@ -463,12 +681,35 @@ impl PartcpSock {
         self.wait_connected(nonblock)
     }
 
+    /// `connect(AF_UNSPEC)`: abort any connection and return to the unconnected state.
+    fn disconnect(&self) -> Result {
+        let old = core::mem::replace(&mut *self.state.lock(), SockState::Unconnected { bound: None });
+        match old {
+            SockState::Connected(c) => {
+                if let Some(stack) = stack() {
+                    dispatch::with_conn(stack, &c, |inner, now| {
+                        inner.sk = core::ptr::null_mut();
+                        inner.tcp.abort(now);
+                    });
+                }
+                conn::release(c);
+                self.unbind();
+            }
+            SockState::Listening(l) => {
+                self.stop_listening(l);
+                self.unbind();
+            }
+            other => *self.state.lock() = other,
+        }
+        Ok(())
+    }
+
     fn wait_connected(&self, nonblock: bool) -> Result {
         let c = self.conn().ok_or(EINVAL)?;
         // SAFETY: `sk` is live.
         let mut timeo = unsafe { shim::partcp_sock_sndtimeo(self.sk, nonblock) };
         let r = wait_for(self.sk, &mut timeo, || {
-            let g = c.inner.lock();
+            dispatch::read(&c, |g| {
             if let Some(e) = g.tcp.error() {
                 return Some(Err(tcp_err(e)));
             }
@@ -477,12 +718,14 @@ impl PartcpSock {
                 State::Closed => Some(Err(err(bindings::ECONNREFUSED))),
                 _ => Some(Ok(())),
             }
+            })
         });
         match r {
             Err(e) if e == EAGAIN => Err(err(bindings::EINPROGRESS)),
             Err(e) if e == err(bindings::ECONNREFUSED) || e == err(bindings::ETIMEDOUT) || e == err(bindings::ECONNRESET) => {
-                // Consume the error (SO_ERROR would report it once).
-                let _ = c.inner.lock().tcp.take_error();
+                // Consume the error: this call reports it, so SO_ERROR no longer does.
+                let _ = dispatch::read(&c, |g| g.tcp.take_error());
+                self.error_reported();
                 *self.state.lock() = SockState::Unconnected { bound: None };
                 Err(e)
             }
@@ -492,7 +735,10 @@ impl PartcpSock {
 
     /// `sendmsg()`: copies from `iter` (a `msg_iter`), returns bytes queued.
     pub(crate) fn send(&self, iter: *mut bindings::iov_iter, len: usize, flags: u32) -> Result<usize> {
-        let c = self.conn().ok_or(EPIPE).map_err(|_| err(bindings::EPIPE))?;
+        let Some(c) = self.conn() else {
+            self.sigpipe(flags);
+            return Err(err(bindings::EPIPE));
+        };
         let stack = Self::stack()?;
         let nonblock = flags & bindings::MSG_DONTWAIT != 0;
         let mut bounce = self.send_lock.lock();
@@ -508,11 +754,14 @@ impl PartcpSock {
         while sent < len {
             // Wait for room (or an error).
             let room = wait_for(self.sk, &mut timeo, || {
-                let mut g = c.inner.lock();
+                dispatch::read(&c, |g| {
                 if let Some(e) = g.tcp.take_error() {
+                    self.error_reported();
                     return Some(Err(tcp_err(e)));
                 }
-                if !matches!(g.tcp.state(), State::Established | State::CloseWait | State::SynSent | State::SynReceived) {
+                if self.wr_shutdown.load(Relaxed)
+                    || !matches!(g.tcp.state(), State::Established | State::CloseWait | State::SynSent | State::SynReceived)
+                {
                     return Some(Err(err(bindings::EPIPE)));
                 }
                 if matches!(g.tcp.state(), State::SynSent | State::SynReceived) {
@@ -520,6 +769,7 @@ impl PartcpSock {
                 }
                 let free = g.tcp.send_buffer().0.free();
                 if free == 0 { None } else { Some(Ok(free)) }
+                })
             });
             let room = match room {
                 Ok(r) => r,
@@ -527,9 +777,8 @@ impl PartcpSock {
                     if sent > 0 {
                         break;
                     }
-                    if e == err(bindings::EPIPE) && flags & bindings::MSG_NOSIGNAL == 0 {
-                        // SAFETY: Sends SIGPIPE to the current task, as sk_stream_error.
-                        unsafe { bindings::send_sig(bindings::SIGPIPE as c_int, kernel::current!().as_ptr(), 0) };
+                    if e == err(bindings::EPIPE) {
+                        self.sigpipe(flags);
                     }
                     return Err(e);
                 }
@@ -559,6 +808,15 @@ impl PartcpSock {
         Ok(sent)
     }
 
+    /// Raises SIGPIPE for an EPIPE, unless MSG_NOSIGNAL (as `sk_stream_error`).
+    fn sigpipe(&self, flags: u32) {
+        if flags & bindings::MSG_NOSIGNAL == 0 {
+            // CAST: SIGPIPE is a small constant.
+            // SAFETY: Sends a signal to the current task, which is alive.
+            unsafe { bindings::send_sig(bindings::SIGPIPE as c_int, kernel::current!().as_ptr(), 0) };
+        }
+    }
+
     /// `recvmsg()`: copies to `iter`, returns bytes read (0 at end of stream).
     pub(crate) fn recv(&self, iter: *mut bindings::iov_iter, len: usize, flags: u32) -> Result<usize> {
         let c = match &*self.state.lock() {
@@ -580,15 +838,12 @@ impl PartcpSock {
         let dst = unsafe { kernel::iov::IovIterDest::from_raw(iter) };
         let mut done = 0usize;
         while done < len {
-            if self.rd_shutdown.load(Relaxed) {
-                break;
-            }
             let want = (len - done).min(bounce.len());
             let buf = &mut bounce[..want];
             let got = wait_for(self.sk, &mut timeo, || {
                 let now = clock::now();
                 let _ = now;
-                let mut g = c.inner.lock();
+                dispatch::read(&c, |g| {
                 let avail = g.tcp.recv_buffer().0.len();
                 if avail > 0 {
                     let n = avail.min(want);
@@ -596,9 +851,10 @@ impl PartcpSock {
                     return Some(Ok(n));
                 }
                 if let Some(e) = g.tcp.take_error() {
+                    self.error_reported();
                     return Some(Err(tcp_err(e)));
                 }
-                if g.tcp.read_closed() || g.tcp.is_closed() {
+                if g.tcp.read_closed() || g.tcp.is_closed() || self.rd_shutdown.load(Relaxed) {
                     return Some(Ok(0));
                 }
                 if matches!(g.tcp.state(), State::SynSent | State::SynReceived | State::Established | State::FinWait1 | State::FinWait2) {
@@ -606,6 +862,7 @@ impl PartcpSock {
                 } else {
                     Some(Ok(0))
                 }
+                })
             });
             let n = match got {
                 Ok(n) => n,
@@ -643,12 +900,31 @@ impl PartcpSock {
         if !(0..=2).contains(&how) {
             return Err(EINVAL);
         }
+        let listening = match &*self.state.lock() {
+            SockState::Listening(l) => Some(l.clone()),
+            _ => None,
+        };
+        if let Some(l) = listening {
+            // As inet_shutdown: SHUT_RD (or RDWR) stops a listener, waking accept() with
+            // EINVAL; SHUT_WR alone does nothing.
+            if how != 1 {
+                *self.state.lock() = SockState::Unconnected { bound: None };
+                self.stop_listening(l);
+                self.unbind();
+                // SAFETY: `sk` is live.
+                unsafe { shim::partcp_sk_data_ready(self.sk) };
+            } else {
+                conn::release_listen(l);
+            }
+            return Ok(());
+        }
         let c = self.conn().ok_or_else(|| err(bindings::ENOTCONN))?;
         let stack = Self::stack()?;
         if how == 0 || how == 2 {
             self.rd_shutdown.store(true, Relaxed);
         }
         if how == 1 || how == 2 {
+            self.wr_shutdown.store(true, Relaxed);
             let r = dispatch::with_conn(stack, &c, |inner, _| inner.tcp.shutdown_write());
             if let Err(e) = r {
                 if e == TcpError::NotConnected {
@@ -666,9 +942,14 @@ impl PartcpSock {
     pub(crate) fn name(&self, peer: bool) -> Result<bindings::sockaddr_in> {
         match &*self.state.lock() {
             SockState::Connected(c) => {
-                let g = c.inner.lock();
+                dispatch::read(&c, |g| {
+                // As inet_getname: no peer name in SYN-SENT or CLOSE.
+                if peer && matches!(g.tcp.state(), State::SynSent | State::Closed) {
+                    return Err(err(bindings::ENOTCONN));
+                }
                 let e = if peer { g.tcp.remote() } else { g.tcp.local() };
                 Ok(sockaddr(e.addr, e.port))
+                })
             }
             SockState::Listening(l) if !peer => {
                 let e = l.inner.lock().core.local();
@@ -682,7 +963,8 @@ impl PartcpSock {
         }
     }
 
-    /// `poll()` readiness mask (after `poll_wait` registered the caller).
+    /// `poll()` readiness mask (after `poll_wait` registered the caller), computed as
+    /// `tcp_poll` does.
     pub(crate) fn poll_mask(&self) -> u32 {
         const EPOLLIN: u32 = 0x001;
         const EPOLLOUT: u32 = 0x004;
@@ -691,43 +973,53 @@ impl PartcpSock {
         const EPOLLRDNORM: u32 = 0x040;
         const EPOLLWRNORM: u32 = 0x100;
         const EPOLLRDHUP: u32 = 0x2000;
+        // SAFETY: `sk` is live.
+        let err_pending = unsafe { shim::partcp_sk_err(self.sk) } != 0;
+        let mut m = if err_pending { EPOLLERR } else { 0 };
         match &*self.state.lock() {
             SockState::Listening(l) => {
-                if l.inner.lock().accept_q.is_empty() { 0 } else { EPOLLIN | EPOLLRDNORM }
-            }
-            SockState::Connected(c) => {
-                let g = c.inner.lock();
-                let t = &g.tcp;
-                let mut m = 0;
-                if t.error().is_some() {
-                    m |= EPOLLERR;
-                }
-                if t.hung_up() || t.is_closed() {
-                    m |= EPOLLHUP;
-                }
-                if t.read_closed() || self.rd_shutdown.load(Relaxed) {
-                    m |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP;
-                }
-                if t.recv_buffer().0.len() > 0 {
+                if !l.inner.lock().accept_q.is_empty() {
                     m |= EPOLLIN | EPOLLRDNORM;
                 }
-                if matches!(t.state(), State::Established | State::CloseWait) && t.writable() {
-                    m |= EPOLLOUT | EPOLLWRNORM;
-                }
-                m
             }
-            SockState::Dead => EPOLLHUP | EPOLLERR,
-            SockState::Unconnected { .. } => EPOLLOUT | EPOLLWRNORM | EPOLLHUP,
+            SockState::Connected(c) => {
+                dispatch::read(&c, |g| {
+                let t = &g.tcp;
+                let closed = t.is_closed() || t.state() == State::TimeWait;
+                let rcv_shut = closed || t.read_closed() || self.rd_shutdown.load(Relaxed);
+                let snd_shut = closed || self.wr_shutdown.load(Relaxed);
+                if (rcv_shut && snd_shut) || closed {
+                    m |= EPOLLHUP;
+                }
+                if rcv_shut {
+                    m |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP;
+                }
+                if !matches!(t.state(), State::SynSent | State::SynReceived) {
+                    if t.recv_buffer().0.len() > 0 {
+                        m |= EPOLLIN | EPOLLRDNORM;
+                    }
+                    if snd_shut || t.writable() {
+                        m |= EPOLLOUT | EPOLLWRNORM;
+                    }
+                }
+                })
+            }
+            // A fresh or disconnected socket is TCP_CLOSE: both directions shut.
+            SockState::Unconnected { .. } | SockState::Dead => {
+                m |= EPOLLOUT | EPOLLWRNORM | EPOLLHUP;
+            }
         }
+        m
     }
 
     /// FIONREAD (readable bytes) and SIOCOUTQ (unacknowledged + unsent bytes).
     pub(crate) fn queued(&self, out: bool) -> Result<i32> {
         match &*self.state.lock() {
             SockState::Connected(c) => {
-                let g = c.inner.lock();
+                dispatch::read(&c, |g| {
                 let n = if out { g.tcp.send_buffer().0.len() } else { g.tcp.recv_buffer().0.len() };
                 Ok(i32::try_from(n).unwrap_or(i32::MAX))
+                })
             }
             SockState::Listening(_) => Err(EINVAL),
             _ => Ok(0),
@@ -760,7 +1052,7 @@ impl PartcpSock {
     /// TCP_MAXSEG: the connection's MSS, or the user's value / default before.
     pub(crate) fn maxseg(&self) -> i32 {
         if let Some(c) = self.conn() {
-            let m = c.inner.lock().tcp.max_segment_size();
+            let m = dispatch::read(&c, |g| g.tcp.max_segment_size());
             return i32::try_from(m).unwrap_or(536);
         }
         match self.user_mss.load(Relaxed) {
@@ -780,7 +1072,7 @@ impl PartcpSock {
         match &*self.state.lock() {
             SockState::Listening(_) => b[0] = 10,
             SockState::Connected(c) => {
-                let g = c.inner.lock();
+                dispatch::read(&c, |g| {
                 let t = &g.tcp;
                 b[0] = tcp_state_number(t.state());
                 let st = t.stats();
@@ -795,6 +1087,7 @@ impl PartcpSock {
                 put(&mut b, 80, (t.cwnd() / mss).min(u32::MAX as usize) as u32);
                 put(&mut b, 84, mss as u32);
                 put(&mut b, 100, (st.fast_retransmits + st.rto_retransmits).min(u64::from(u32::MAX)) as u32);
+                })
             }
             _ => b[0] = 7,
         }
@@ -817,30 +1110,38 @@ impl PartcpSock {
                 });
                 conn::release(c);
             }
-            SockState::Listening(l) => {
-                let pending = {
-                    let mut g = l.inner.lock();
-                    g.closed = true;
-                    g.sk = core::ptr::null_mut();
-                    core::mem::replace(&mut g.accept_q, KVec::new())
-                };
-                // Connections nobody accepted are reset, as Linux does.
-                for c in pending {
-                    dispatch::with_conn(stack, &c, |inner, now| inner.tcp.abort(now));
-                    conn::release(c);
-                }
-                let removed = {
-                    let mut t = stack.tables.lock();
-                    t.listeners.remove(&l.key)
-                };
-                if let Some(r) = removed {
-                    conn::release_listen(r);
-                }
-                l.timer.shutdown();
-                conn::release_listen(l);
-            }
+            SockState::Listening(l) => self.stop_listening(l),
             _ => {}
         }
+        self.unbind();
+    }
+
+    /// Stops a listener: no more connections; the ones nobody accepted are reset, as
+    /// Linux does; `accept()` waiters wake up with EINVAL.
+    fn stop_listening(&self, l: Arc<Listen>) {
+        let Some(stack) = stack() else { return };
+        let pending = {
+            let mut g = l.inner.lock();
+            g.closed = true;
+            g.sk = core::ptr::null_mut();
+            core::mem::replace(&mut g.accept_q, KVec::new())
+        };
+        for c in pending {
+            dispatch::with_conn(stack, &c, |inner, now| inner.tcp.abort(now));
+            conn::release(c);
+        }
+        let removed = {
+            let mut t = stack.tables.lock();
+            t.listeners.remove(&l.key)
+        };
+        if let Some(r) = removed {
+            conn::release_listen(r);
+        }
+        l.timer.shutdown();
+        conn::release_listen(l);
+        // TCP_CLOSE (7): SO_ACCEPTCONN is 0 again.
+        // SAFETY: `sk` is live.
+        unsafe { shim::partcp_sk_set_state(self.sk, 7) };
     }
 }
 

@@ -233,6 +233,15 @@ impl Stack {
             .any(|(k, _)| k.net == net && k.lport == lport && (laddr == 0 || k.laddr == laddr))
     }
 
+    /// Whether a connection made by a socket without SO_REUSEADDR uses `laddr:lport`
+    /// (such connections, TIME-WAIT included, block even an SO_REUSEADDR bind).
+    pub(crate) fn port_used_without_reuse(&self, net: usize, laddr: u32, lport: u16) -> bool {
+        let t = self.tables.lock();
+        t.conns.iter().any(|(k, c)| {
+            k.net == net && k.lport == lport && (laddr == 0 || k.laddr == laddr) && !c.reuse.load(Relaxed)
+        })
+    }
+
     /// The next candidate ephemeral port.
     pub(crate) fn next_ephemeral(&self) -> u16 {
         let span = u32::from(self.port_hi - self.port_lo) + 1;

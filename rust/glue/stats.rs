@@ -5,7 +5,21 @@
 
 use core::fmt;
 
+use kernel::sync::atomic::{Atomic, Relaxed};
+
 use super::percpu::PerCpu;
+
+/// Whether hot-path statistics are counted (module parameter `stats`, default on):
+/// lock statistics, scheduling counters and the data-path counters below. Object
+/// lifecycle counters (sockets, connections) always count: `sockets_open` gates strategy
+/// switches.
+pub(crate) static ENABLED: Atomic<bool> = Atomic::new(true);
+
+/// Whether hot-path counting is on.
+#[inline]
+pub(crate) fn enabled() -> bool {
+    ENABLED.load(Relaxed)
+}
 
 macro_rules! counters {
     ($($name:ident => $text:literal,)*) => {
@@ -44,6 +58,17 @@ counters! {
     ConnsCreated => "conns_created",
     ConnsFreed => "conns_freed",
     RstsSent => "rsts_sent_no_socket",
+    RxListenerDropped => "rx_listener_dropped",
+}
+
+impl Counter {
+    /// Lifecycle counters count even with statistics off.
+    const fn always(self) -> bool {
+        matches!(
+            self,
+            Counter::SocketsCreated | Counter::SocketsReleased | Counter::ConnsCreated | Counter::ConnsFreed
+        )
+    }
 }
 
 const COUNT: usize = Counter::ALL.len();
@@ -53,7 +78,25 @@ static COUNTERS: PerCpu<COUNT> = PerCpu::new();
 /// Adds one to `c` on this CPU.
 #[inline]
 pub(crate) fn count(c: Counter) {
-    COUNTERS.add(c as usize, 1);
+    if c.always() || enabled() {
+        COUNTERS.add(c as usize, 1);
+    }
+}
+
+/// Zeroes the data-path counters (the `reset` debugfs file); lifecycle counters stay.
+pub(crate) fn reset() {
+    for c in Counter::ALL {
+        if !c.always() {
+            for cpu in 0..super::percpu::SLOTS {
+                COUNTERS.set(cpu, *c as usize, 0);
+            }
+        }
+    }
+}
+
+/// Sockets currently open.
+pub(crate) fn sockets_open() -> i64 {
+    total(Counter::SocketsCreated) - total(Counter::SocketsReleased)
 }
 
 /// Total of `c` over all CPUs.

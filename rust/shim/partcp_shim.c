@@ -46,6 +46,43 @@ int partcp_param_port_hi(void)
 	return port_hi;
 }
 
+/* Parallelization strategy (see Documentation/strategies.md). */
+static char *strategy = "msgp";
+module_param(strategy, charp, 0444);
+MODULE_PARM_DESC(strategy, "Parallelization strategy at load: msgp, connp-t or connp-l (default msgp)");
+
+static int groups = 128;
+module_param(groups, int, 0444);
+MODULE_PARM_DESC(groups, "ConnP-L: number of connection groups, 1..65536 (default 128)");
+
+static int threads;
+module_param(threads, int, 0444);
+MODULE_PARM_DESC(threads, "ConnP-T: number of protocol threads (default 0: one per online CPU)");
+
+static int stats = 1;
+module_param(stats, int, 0444);
+MODULE_PARM_DESC(stats, "Count lock and scheduling statistics (default 1; 0 turns hot-path counting off)");
+
+const char *partcp_param_strategy(void)
+{
+	return strategy ? strategy : "";
+}
+
+int partcp_param_groups(void)
+{
+	return groups;
+}
+
+int partcp_param_threads(void)
+{
+	return threads;
+}
+
+int partcp_param_stats(void)
+{
+	return stats;
+}
+
 /*
  * The Rust side's per-socket state hangs off @priv; the struct sock itself is
  * managed by the core socket layer (refcounted, freed by sk_free()).
@@ -59,6 +96,7 @@ static struct proto partcp_proto = {
 	.name = "PARTCP",
 	.owner = THIS_MODULE,
 	.obj_size = sizeof(struct partcp_sock),
+	.keepalive = partcp_rust_keepalive,
 };
 
 int partcp_proto_register(void)
@@ -81,6 +119,9 @@ struct sock *partcp_sk_alloc(struct net *net, struct socket *sock, int family,
 		return NULL;
 	sock_init_data(sock, sk);
 	sk->sk_protocol = IPPROTO_TCP;
+	/* As tcp_init_sock(): default buffer sizes from tcp_wmem[1]/tcp_rmem[1]. */
+	WRITE_ONCE(sk->sk_sndbuf, READ_ONCE(net->ipv4.sysctl_tcp_wmem[1]));
+	WRITE_ONCE(sk->sk_rcvbuf, READ_ONCE(net->ipv4.sysctl_tcp_rmem[1]));
 	((struct partcp_sock *)sk)->priv = NULL;
 	return sk;
 }
@@ -177,6 +218,32 @@ void partcp_sk_write_space(struct sock *sk)
 struct wait_queue_head *partcp_sk_sleep(struct sock *sk)
 {
 	return sk_sleep(sk);
+}
+
+void partcp_sk_clear_err(struct sock *sk)
+{
+	WRITE_ONCE(sk->sk_err, 0);
+}
+
+int partcp_sk_err(const struct sock *sk)
+{
+	return READ_ONCE(sk->sk_err);
+}
+
+bool partcp_sock_buf_locked(const struct sock *sk, bool snd)
+{
+	return READ_ONCE(sk->sk_userlocks) & (snd ? SOCK_SNDBUF_LOCK : SOCK_RCVBUF_LOCK);
+}
+
+bool partcp_sock_reuse(const struct sock *sk)
+{
+	return sk->sk_reuse != SK_NO_REUSE;
+}
+
+void partcp_sk_set_state(struct sock *sk, int state)
+{
+	/* Not inet_sk_set_state(): its tracepoint reads inet_sock fields partcp lacks. */
+	WRITE_ONCE(sk->sk_state, state);
 }
 
 void partcp_sk_set_err(struct sock *sk, int err)
@@ -407,4 +474,34 @@ int partcp_tx_send(struct net *net, struct sk_buff *skb, u32 saddr, u32 daddr,
 	if (owner && txq >= 0)
 		sk_tx_queue_set(owner, txq);
 	return ip_local_out(net, NULL, skb);
+}
+
+/* ---- Protocol threads (ConnP-T) ---- */
+
+void partcp_set_current_interruptible(void)
+{
+	set_current_state(TASK_INTERRUPTIBLE);
+}
+
+void partcp_set_current_running(void)
+{
+	__set_current_state(TASK_RUNNING);
+}
+
+unsigned int partcp_num_online_cpus(void)
+{
+	return num_online_cpus();
+}
+
+unsigned int partcp_num_possible_cpus(void)
+{
+	return num_possible_cpus();
+}
+
+unsigned int partcp_online_cpu(unsigned int i)
+{
+	unsigned int n = num_online_cpus();
+	unsigned int cpu = cpumask_nth(n ? i % n : 0, cpu_online_mask);
+
+	return cpu < nr_cpu_ids ? cpu : 0;
 }

@@ -24,6 +24,10 @@ struct socket;
 int partcp_param_family(void);
 int partcp_param_port_lo(void);
 int partcp_param_port_hi(void);
+const char *partcp_param_strategy(void);	/* charp parameter: msgp/connp-t/connp-l */
+int partcp_param_groups(void);
+int partcp_param_threads(void);
+int partcp_param_stats(void);
 
 /* struct proto registration (struct proto is not in the Rust bindings). */
 int partcp_proto_register(void);
@@ -49,6 +53,10 @@ struct wait_queue_head;
 struct proto_accept_arg;
 typedef struct spinlock spinlock_t;
 
+/* Implemented in Rust (rust/glue/family.rs): struct proto's keepalive hook, called by
+ * the socket core when SO_KEEPALIVE changes. */
+void partcp_rust_keepalive(struct sock *sk, int valbool);
+
 /* ---- Locks: spin_lock_bh is a static inline. ---- */
 void partcp_spin_lock_bh(spinlock_t *lock);
 void partcp_spin_unlock_bh(spinlock_t *lock);
@@ -71,6 +79,16 @@ void partcp_sk_data_ready(struct sock *sk);
 void partcp_sk_write_space(struct sock *sk);
 /* The socket's wait queue head (sk_sleep). */
 struct wait_queue_head *partcp_sk_sleep(struct sock *sk);
+/* Clears the pending socket error (it was reported by a call). */
+void partcp_sk_clear_err(struct sock *sk);
+/* The pending socket error (sk_err). */
+int partcp_sk_err(const struct sock *sk);
+/* Whether the user set SO_SNDBUF (@snd) or SO_RCVBUF (!@snd) explicitly. */
+bool partcp_sock_buf_locked(const struct sock *sk, bool snd);
+/* SO_REUSEADDR is set. */
+bool partcp_sock_reuse(const struct sock *sk);
+/* Sets sk_state (TCP_LISTEN/TCP_CLOSE: the socket core reports SO_ACCEPTCONN from it). */
+void partcp_sk_set_state(struct sock *sk, int state);
 /* Records a pending socket error (SO_ERROR) and reports it to waiters. */
 void partcp_sk_set_err(struct sock *sk, int err);
 /* SO_LINGER with a zero timeout is set: close() must reset. */
@@ -136,5 +154,18 @@ int partcp_tx_send(struct net *net, struct sk_buff *skb, u32 saddr, u32 daddr,
 		   unsigned int gso_size, struct sock *owner, int txq);
 /* Path MTU toward @daddr from @saddr in @net, 0 if unroutable. Fills *@saddr if 0. */
 unsigned int partcp_route_mtu(struct net *net, u32 daddr, u32 *saddr);
+
+/* ---- Protocol threads (ConnP-T) ---- */
+/*
+ * set_current_state()/__set_current_state() are macros (with the barrier the sleep
+ * protocol needs); num_*_cpus() and cpumask_nth()/cpu_online_mask are macros or
+ * static inlines over the cpumask internals.
+ */
+void partcp_set_current_interruptible(void);
+void partcp_set_current_running(void);
+unsigned int partcp_num_online_cpus(void);
+unsigned int partcp_num_possible_cpus(void);
+/* The @i-th online CPU, counting modulo the number of online CPUs. */
+unsigned int partcp_online_cpu(unsigned int i);
 
 #endif /* PARTCP_SHIM_H */

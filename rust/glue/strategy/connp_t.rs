@@ -1,0 +1,468 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! **ConnP-T(n)** (connection-parallel, threads): `n` protocol kernel threads, thread
+//! `i` bound to the `i`-th online CPU. Every piece of work for a connection — received
+//! segments from NAPI, application requests from syscalls, timer expiries — is queued
+//! to the thread its 4-tuple hashes to (`Conn::home`), which alone runs the connection's
+//! protocol code. Work before the 4-tuple is known to belong to a connection (segments
+//! for listeners: SYN processing, handshake completion) goes to thread 0, as in the
+//! paper.
+//!
+//! Each thread has a bounded queue preallocated at start (`QUEUE_LEN` items) under a
+//! `spin_lock_bh` (class `queue`), drained in batches of up to `BATCH` items. NAPI and
+//! timers enqueue and return; when a segment does not fit, its skb is dropped and
+//! counted (TCP recovers), when a timer expiry does not fit the timer is re-armed for
+//! the next jiffy. A syscall enqueues a request and sleeps uninterruptibly on a
+//! completion until the thread has run it (if the queue is full it sleeps and retries).
+//!
+//! # Invariants
+//!
+//! Under ConnP-T, `Conn::inner` of a connection with `Conn::home == i` is only accessed
+//! by protocol thread `i`, inside [`thread_fn`] (through a [`ThreadCtx`], which only
+//! `thread_fn` creates), or — only after thread `i` has exited (`Worker::exited`) — by
+//! fallback callers holding `Conn::lock`.
+//!
+//! A [`Worker`] is pinned in its box from [`Threads::start`] until [`Threads`] is
+//! dropped, which stops its thread (`kthread_stop` waits for it) first.
+
+use core::cell::UnsafeCell;
+use core::fmt;
+
+use kernel::bindings;
+use kernel::ffi::{c_int, c_void};
+use kernel::prelude::*;
+use kernel::sync::atomic::{Atomic, Full, Relaxed};
+use kernel::sync::Arc;
+
+use super::{sched_add, sched_max, Config, Kind, Sched};
+use crate::glue::clock::now_ns;
+use crate::glue::conn::{Conn, ConnInner, Listen};
+use crate::glue::lock::{lock_class, new_bh_lock, BhLock};
+use crate::glue::percpu::{this_cpu, SLOTS};
+use crate::glue::rx::RxSeg;
+use crate::glue::shim;
+use crate::time::Instant;
+
+lock_class!(QueueLockClass, "queue");
+
+/// Capacity of each thread's queue.
+pub(crate) const QUEUE_LEN: usize = 4096;
+/// Largest batch a thread takes from its queue at once.
+const BATCH: usize = 64;
+
+/// A syscall's request: run `run(data, inner, now)` on the owning thread, then signal
+/// `done`.
+///
+/// Lives in the sleeping caller's stack frame; the caller does not return before `done`
+/// completes (it waits uninterruptibly), so the thread may use every field until then.
+pub(crate) struct CallReq {
+    pub(crate) conn: *const Conn,
+    pub(crate) data: *mut (),
+    pub(crate) run: unsafe fn(*mut (), &mut ConnInner, Instant),
+    /// Set by the thread when it ran the request (false: discarded at thread stop; the
+    /// caller falls back).
+    pub(crate) ran: Atomic<bool>,
+    pub(crate) done: Opaque<bindings::completion>,
+}
+
+use kernel::types::Opaque;
+
+impl CallReq {
+    /// Signals the waiting caller. The request must not be touched afterwards.
+    ///
+    /// # Safety
+    ///
+    /// `this` points to a live request whose `done` was initialized, and this is the
+    /// only completion of it.
+    pub(crate) unsafe fn complete(this: *const CallReq, ran: bool) {
+        // SAFETY: Live (caller); the caller of `call` waits for `done` before the frame
+        // goes away, and `complete` is the last access.
+        unsafe {
+            (*this).ran.store(ran, Relaxed);
+            bindings::complete((*this).done.get());
+        }
+    }
+}
+
+/// Work for a protocol thread.
+pub(crate) enum Work {
+    /// A received segment for a connection (from NAPI, or from thread 0 after a
+    /// handshake).
+    Seg(Arc<Conn>, RxSeg),
+    /// A segment for a listener (thread 0).
+    ListenSeg(Arc<Listen>, RxSeg),
+    /// The connection's timer expired. A raw pointer: the timer callback holds no
+    /// reference. The connection's destructor waits until `Conn::timer_queued` is clear,
+    /// which the consumer of this item does last.
+    Timer(*const Conn),
+    /// Abort a connection that no one will accept (accept queue overflow).
+    Abort(Arc<Conn>),
+    /// A syscall's request (see [`CallReq`]).
+    Call(*const CallReq),
+}
+
+// SAFETY: Every variant is owned data (`Arc`s, an exclusively owned skb) or a pointer
+// whose referent outlives the item (see `Work::Timer`, `CallReq`), usable from any
+// thread.
+unsafe impl Send for Work {}
+
+/// A queued work item and the CPU that raised it.
+pub(crate) struct Item {
+    work: Work,
+    cpu: u32,
+}
+
+/// Why a push failed; the work comes back.
+pub(crate) enum PushError {
+    /// The queue is full.
+    Full(Work),
+    /// The thread is stopping or gone.
+    Stopped(Work),
+}
+
+/// A bounded ring of items.
+struct Ring {
+    slots: KVVec<Option<Item>>,
+    head: usize,
+    len: usize,
+    stopped: bool,
+}
+
+impl Ring {
+    fn push(&mut self, item: Item) -> core::result::Result<(), Item> {
+        let cap = self.slots.len();
+        if self.len >= cap {
+            return Err(item);
+        }
+        let i = (self.head + self.len).checked_rem(cap).unwrap_or(0);
+        match self.slots.get_mut(i) {
+            Some(s) => {
+                *s = Some(item);
+                self.len += 1;
+                Ok(())
+            }
+            None => Err(item),
+        }
+    }
+
+    fn pop(&mut self) -> Option<Item> {
+        if self.len == 0 {
+            return None;
+        }
+        let item = self.slots.get_mut(self.head).and_then(|s| s.take());
+        self.head = (self.head + 1).checked_rem(self.slots.len()).unwrap_or(0);
+        self.len -= 1;
+        item
+    }
+}
+
+/// The context of protocol thread `idx`: proof that code runs on that thread.
+pub(crate) struct ThreadCtx {
+    /// The thread's index (connections with this `slot` are its own).
+    pub(crate) idx: u32,
+    _private: (),
+}
+
+/// One protocol thread.
+#[pin_data]
+pub(crate) struct Worker {
+    idx: u32,
+    cpu: u32,
+    #[pin]
+    q: BhLock<Ring, QueueLockClass>,
+    task: Atomic<*mut bindings::task_struct>,
+    /// The thread is (about to be) asleep: producers must wake it.
+    sleeping: Atomic<bool>,
+    /// The thread has exited (set after `kthread_stop` returned).
+    exited: Atomic<bool>,
+    /// The batch being processed; only the thread touches it.
+    batch: UnsafeCell<KVec<Item>>,
+}
+
+// SAFETY: `task` is a kernel task pointer usable from any thread; `batch` is only used by
+// the worker's thread (see `thread_fn`); the rest is locked or atomic.
+unsafe impl Send for Worker {}
+// SAFETY: As above.
+unsafe impl Sync for Worker {}
+
+/// Per-thread statistics, indexed by thread (static: readable without a token).
+struct ThreadStat {
+    cpu: Atomic<i64>,
+    items: Atomic<i64>,
+    busy_ns: Atomic<i64>,
+    batches: Atomic<i64>,
+}
+
+static THREAD_STATS: [ThreadStat; SLOTS] = [const {
+    ThreadStat { cpu: Atomic::new(-1), items: Atomic::new(0), busy_ns: Atomic::new(0), batches: Atomic::new(0) }
+}; SLOTS];
+
+/// Zeroes the per-thread statistics.
+pub(crate) fn reset_thread_stats() {
+    for t in THREAD_STATS.iter() {
+        t.items.store(0, Relaxed);
+        t.busy_ns.store(0, Relaxed);
+        t.batches.store(0, Relaxed);
+    }
+}
+
+/// Per-thread lines of the `sched` file (ConnP-T only).
+pub(crate) fn write_thread_stats(f: &mut fmt::Formatter<'_>, cfg: Config) -> fmt::Result {
+    if cfg.kind != Kind::ConnPT {
+        return Ok(());
+    }
+    let n = usize::try_from(cfg.n).unwrap_or(0);
+    for (i, t) in THREAD_STATS.iter().enumerate().take(n) {
+        writeln!(
+            f,
+            "thread {} cpu {} items {} batches {} busy_ns {}",
+            i,
+            t.cpu.load(Relaxed),
+            t.items.load(Relaxed),
+            t.batches.load(Relaxed),
+            t.busy_ns.load(Relaxed)
+        )?;
+    }
+    Ok(())
+}
+
+impl Worker {
+    fn new(idx: u32, cpu: u32) -> Result<Pin<KBox<Worker>>> {
+        let mut slots = KVVec::with_capacity(QUEUE_LEN, GFP_KERNEL)?;
+        for _ in 0..QUEUE_LEN {
+            slots.push_within_capacity(None).map_err(|_| ENOMEM)?;
+        }
+        let batch = KVec::with_capacity(BATCH, GFP_KERNEL)?;
+        KBox::pin_init(
+            pin_init!(Worker {
+                idx,
+                cpu,
+                q <- new_bh_lock!(Ring { slots, head: 0, len: 0, stopped: false }, c"Worker::q"),
+                task: Atomic::new(core::ptr::null_mut()),
+                sleeping: Atomic::new(false),
+                exited: Atomic::new(false),
+                batch: UnsafeCell::new(batch),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Queues `work` (a hand-off) and wakes the thread if it sleeps.
+    pub(crate) fn push(&self, work: Work, kind: Sched) -> core::result::Result<(), PushError> {
+        // CAST: CPU ids are below NR_CPUS.
+        let item = Item { work, cpu: this_cpu() as u32 };
+        // Held until after the wake-up: `stop` waits for a grace period before it drops
+        // its task reference, so `task` stays allocated while we may still wake it.
+        let _rcu = kernel::sync::rcu::read_lock();
+        let depth = {
+            let mut q = self.q.lock();
+            if q.stopped {
+                return Err(PushError::Stopped(item.work));
+            }
+            match q.push(item) {
+                Ok(()) => q.len,
+                Err(item) => return Err(PushError::Full(item.work)),
+            }
+        };
+        sched_add(Sched::Handoffs, 1);
+        sched_add(kind, 1);
+        sched_max(Sched::QueueMax, i64::try_from(depth).unwrap_or(i64::MAX));
+        // Ordering: see `thread_fn` (the queue lock orders this load after the thread's
+        // `sleeping` store, or our push before its emptiness check).
+        if self.sleeping.load(Relaxed) {
+            let task = self.task.load(Relaxed);
+            if !task.is_null() {
+                // SAFETY: `task` was set before the thread could run and is referenced
+                // (`get_task_struct` in `start`) until `stop` has seen the queue
+                // stopped, stopped the thread, and waited for an RCU grace period, so it
+                // is allocated for this RCU read-side section (we passed the `stopped`
+                // check above). Waking an exited task is a no-op.
+                if unsafe { bindings::wake_up_process(task) } != 0 {
+                    sched_add(Sched::Wakeups, 1);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether this worker's thread has exited.
+    pub(crate) fn exited(&self) -> bool {
+        self.exited.load(kernel::sync::atomic::Acquire)
+    }
+
+    /// Stops the thread (idempotent) and discards queued work. Process context.
+    fn stop(&self) {
+        let task = {
+            let mut q = self.q.lock();
+            q.stopped = true;
+            self.task.xchg(core::ptr::null_mut(), Full)
+        };
+        if !task.is_null() {
+            // SAFETY: `task` is our thread, created by `kthread_create_on_cpu`; it only
+            // exits through this `kthread_stop` (taken once: `task` was swapped out).
+            unsafe { bindings::kthread_stop(task) };
+            self.exited.store(true, kernel::sync::atomic::Release);
+            // Pushes that passed the `stopped` check are in RCU read-side sections and
+            // may still wake `task`: wait for them before dropping our reference.
+            kernel::sync::rcu::synchronize_rcu();
+            // SAFETY: Taken in `Threads::start`.
+            unsafe { bindings::put_task_struct(task) };
+        }
+        self.exited.store(true, kernel::sync::atomic::Release);
+        loop {
+            let item = self.q.lock().pop();
+            match item {
+                Some(i) => super::super::dispatch::discard(i.work),
+                None => break,
+            }
+        }
+    }
+}
+
+/// The protocol threads of a ConnP-T strategy.
+pub(crate) struct Threads {
+    workers: KVec<Pin<KBox<Worker>>>,
+}
+
+impl Threads {
+    /// No threads (other strategies).
+    pub(crate) fn empty() -> Threads {
+        Threads { workers: KVec::new() }
+    }
+
+    /// Starts `n` threads, thread `i` bound to the `i`-th online CPU.
+    pub(crate) fn start(n: u32) -> Result<Threads> {
+        let mut t = Threads { workers: KVec::with_capacity(usize::try_from(n).map_err(|_| EINVAL)?, GFP_KERNEL)? };
+        for i in 0..n {
+            let cpu = shim::online_cpu(i);
+            let w = Worker::new(i, cpu)?;
+            let data = (&*w as *const Worker).cast_mut().cast::<c_void>();
+            // SAFETY: `thread_fn` matches the kthread signature; `data` points to the
+            // pinned worker, which outlives the thread (`stop` before drop); the name
+            // format has one `%u`, filled with `cpu`.
+            let task = unsafe { bindings::kthread_create_on_cpu(Some(thread_fn), data, cpu, c"partcp/%u".as_ptr().cast()) };
+            let task = match kernel::error::from_err_ptr(task) {
+                Ok(p) => p,
+                Err(e) => {
+                    w.exited.store(true, Relaxed);
+                    drop(t);
+                    return Err(e);
+                }
+            };
+            // SAFETY: A live task we just created; the reference is dropped in `stop`.
+            unsafe { bindings::get_task_struct(task) };
+            w.task.store(task, Relaxed);
+            if let Some(s) = usize::try_from(i).ok().and_then(|i| THREAD_STATS.get(i)) {
+                s.cpu.store(i64::from(cpu), Relaxed);
+            }
+            // Keep the worker before waking the thread so that `drop(t)` stops it.
+            if let Err(e) = t.workers.push_within_capacity(w) {
+                // Capacity was reserved for `n` workers; unreachable, but stop the thread.
+                e.0.stop();
+                drop(t);
+                return Err(ENOMEM);
+            }
+            // SAFETY: A freshly created kthread, not yet started.
+            unsafe { bindings::wake_up_process(task) };
+        }
+        Ok(t)
+    }
+
+    /// The worker for slot `i`.
+    pub(crate) fn get(&self, i: u32) -> Option<&Worker> {
+        self.workers.get(usize::try_from(i).ok()?).map(|w| &**w)
+    }
+
+    /// Stops every thread and discards queued work (idempotent).
+    pub(crate) fn stop(&self) {
+        for w in self.workers.iter() {
+            w.stop();
+        }
+    }
+}
+
+impl Drop for Threads {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn histogram(n: usize) {
+    let b = match n {
+        0 | 1 => Sched::Drain1,
+        2..=3 => Sched::Drain2,
+        4..=7 => Sched::Drain4,
+        8..=15 => Sched::Drain8,
+        _ => Sched::Drain16,
+    };
+    sched_add(Sched::Drains, 1);
+    sched_add(b, 1);
+}
+
+/// A protocol thread's main loop.
+///
+/// # Safety
+///
+/// `data` points to a pinned [`Worker`] that outlives the thread (`Worker::stop` waits
+/// for the thread to exit before the worker can be freed).
+unsafe extern "C" fn thread_fn(data: *mut c_void) -> c_int {
+    // SAFETY: Function precondition.
+    let w = unsafe { &*data.cast::<Worker>() };
+    let ctx = ThreadCtx { idx: w.idx, _private: () };
+    // SAFETY: Only this thread touches `batch` (type invariant of `Worker`).
+    let batch = unsafe { &mut *w.batch.get() };
+    let stat = usize::try_from(w.idx).ok().and_then(|i| THREAD_STATS.get(i));
+    // SAFETY: Called from a kthread.
+    while !unsafe { bindings::kthread_should_stop() } {
+        {
+            let mut q = w.q.lock();
+            while batch.len() < BATCH {
+                let Some(item) = q.pop() else { break };
+                if let Err(e) = batch.push_within_capacity(item) {
+                    // Cannot happen (capacity BATCH); put it back.
+                    let _ = q.push(e.0);
+                    break;
+                }
+            }
+        }
+        if batch.is_empty() {
+            // Sleep protocol: announce, set the task state, re-check under the queue
+            // lock, sleep. A producer pushes under the same lock and then reads
+            // `sleeping`: either it pushed before our check (we see the work) or our
+            // `sleeping` store (fully ordered before the check) is visible to it and it
+            // wakes us; a wake-up after `set_current_state` makes `schedule` return.
+            w.sleeping.xchg(true, Full);
+            // SAFETY: Sets the current task's state; no preconditions.
+            unsafe { shim::partcp_set_current_interruptible() };
+            let empty = w.q.lock().len == 0;
+            // SAFETY: Called from a kthread.
+            if empty && !unsafe { bindings::kthread_should_stop() } {
+                sched_add(Sched::Sleeps, 1);
+                // SAFETY: Process context, no locks held.
+                unsafe { bindings::schedule() };
+            }
+            // SAFETY: As above.
+            unsafe { shim::partcp_set_current_running() };
+            w.sleeping.store(false, Relaxed);
+            continue;
+        }
+        let n = batch.len();
+        histogram(n);
+        let t0 = now_ns();
+        for item in batch.drain_all() {
+            if item.cpu != w.cpu {
+                sched_add(Sched::Remote, 1);
+            }
+            sched_add(Sched::Items, 1);
+            super::super::dispatch::thread_work(&ctx, item.work);
+        }
+        if let Some(s) = stat {
+            if super::super::stats::enabled() {
+                s.busy_ns.add(i64::try_from(now_ns().saturating_sub(t0)).unwrap_or(i64::MAX), Relaxed);
+                s.items.add(i64::try_from(n).unwrap_or(0), Relaxed);
+                s.batches.add(1, Relaxed);
+            }
+        }
+    }
+    0
+}
