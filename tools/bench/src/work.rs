@@ -128,7 +128,7 @@ pub fn client(o: &Opts, family: libc::c_int) -> Line {
             ok = false;
             fields.push("status=failed".into());
             fields.push("reason=connection_errors_during_run".into());
-        } else if bytes == 0 {
+        } else if bytes == 0 && wire == 0 {
             ok = false;
             fields.push("status=failed".into());
             fields.push("reason=no_data_moved".into());
@@ -142,7 +142,9 @@ pub fn client(o: &Opts, family: libc::c_int) -> Line {
             if let Some((_, s)) = b.text.iter().find(|(k, _)| k == "strategy") {
                 fields.push(format!("dbg_strategy={}", s.replace(char::is_whitespace, "_")));
             }
-            for c in a.delta(&b) {
+            // Per-object rows (keys with an address such as `198.18.0.1:5000`) are
+            // state, not counters: left to partcp-stats.
+            for c in a.delta(&b).into_iter().filter(|c| !c.key.contains(':')) {
                 fields.push(format!("dbg.{}={}", c.key, c.value));
             }
         }
@@ -288,8 +290,10 @@ fn tx_loop(o: &Opts, ep: &Epoll, fds: &mut [RawFd], c: &Counters, stop: &AtomicB
                 sys::close(fd);
                 fds[tok as usize] = -1;
             }
+            // Published per connection, not per batch: under emulation one batch of
+            // hundreds of connections can outlast the measured window.
+            c.bytes.store(bytes, Relaxed);
         }
-        c.bytes.store(bytes, Relaxed);
         c.conn_errors.store(errors, Relaxed);
     }
 }
