@@ -404,11 +404,25 @@ pub(crate) fn thread_work(ctx: &ThreadCtx, work: Work) {
         Work::Seg(conn, seg) => input(stack, Some(ctx), conn, seg),
         Work::ListenSeg(l, seg) => {
             if let Some(seg) = listen_process(stack, Some(ctx), l, seg) {
-                // Not a segment the listener knows (it may belong to a Linux TCP
-                // connection on the same port); under ConnP-T it can no longer be
-                // passed back to Linux.
-                stats::count(Counter::RxListenerDropped);
-                drop(seg);
+                // Not a segment the listener knows. Under ConnP-T the usual reason is
+                // that it was classified before this thread created the connection (the
+                // peer's first data right after its handshake ACK): look again.
+                let key = ConnKey {
+                    net: seg.net as usize,
+                    laddr: u32::from_be_bytes(seg.dst.0),
+                    lport: seg.repr.dst_port,
+                    raddr: u32::from_be_bytes(seg.src.0),
+                    rport: seg.repr.src_port,
+                };
+                match stack.find_conn(&key) {
+                    Some(c) => input(stack, Some(ctx), c, seg),
+                    None => {
+                        // It may belong to a Linux TCP connection on the same port, but
+                        // can no longer be passed back to Linux.
+                        stats::count(Counter::RxListenerDropped);
+                        drop(seg);
+                    }
+                }
             }
         }
         Work::Timer(p) => {
