@@ -29,6 +29,7 @@
 
 mod lifecycle;
 mod net;
+mod preload;
 mod sockets;
 mod sys;
 
@@ -136,6 +137,7 @@ fn main() {
     let tests: Vec<Case> = Case::from_table(sockets::TESTS)
         .chain(net::cases(net::Kind::Inet, opts))
         .chain(Case::from_table(lifecycle::TESTS))
+        .chain(preload::cases())
         .chain(if opts.partcp_net { net::cases(net::Kind::Partcp, opts) } else { Vec::new() })
         .chain(if opts.partcp_net { net::unload::cases() } else { Vec::new() })
         .filter(|t| filters.is_empty() || filters.iter().any(|f| t.name.contains(f.as_str())))

@@ -1,0 +1,153 @@
+//! Socket options across the boundary: what the program reads back from a partcp
+//! socket, the options partcp does not implement that the shim accepts anyway, and
+//! the options carried over when a socket is switched to partcp at `bind`/`connect`.
+//!
+//! The shim asks partcp first; only an option partcp refuses (ENOPROTOOPT, or
+//! EOPNOTSUPP from the socket core) is looked up here, so an option partcp implements
+//! later passes straight through. The per-option decisions and their reasons are in
+//! README.md.
+
+use libc::{c_int, c_void, socklen_t};
+
+use crate::real::{self, errno, set_errno};
+
+/// The congestion control partcp runs (its core's default, CUBIC).
+pub const CONGESTION: &[u8] = b"cubic";
+
+const TCP_CORK: c_int = 3;
+const TCP_DEFER_ACCEPT: c_int = 9;
+const TCP_QUICKACK: c_int = 12;
+const TCP_CONGESTION: c_int = 13;
+const TCP_FASTOPEN: c_int = 23;
+const TCP_NOTSENT_LOWAT: c_int = 25;
+const TCP_FASTOPEN_CONNECT: c_int = 30;
+const IP_TOS: c_int = 1;
+const IP_BIND_ADDRESS_NO_PORT: c_int = 24;
+
+/// What to answer a `setsockopt` that partcp refused with `err`: `Some(result)` to
+/// answer it here, `None` to pass partcp's error on.
+pub fn set_refused(level: c_int, name: c_int, val: *const c_void, len: socklen_t, err: c_int) -> Option<Result<(), c_int>> {
+    let int_ok = || if (len as usize) < std::mem::size_of::<c_int>() { Err(libc::EINVAL) } else { Ok(()) };
+    match (level, name, err) {
+        // Hints whose absence changes no result the program can observe.
+        (libc::SOL_TCP, TCP_CORK | TCP_DEFER_ACCEPT | TCP_QUICKACK | TCP_NOTSENT_LOWAT, libc::ENOPROTOOPT) => Some(int_ok()),
+        // TCP Fast Open is opportunistic: without it, a server accepts and a client
+        // connects with an ordinary handshake.
+        (libc::SOL_TCP, TCP_FASTOPEN | TCP_FASTOPEN_CONNECT, libc::ENOPROTOOPT) => Some(int_ok()),
+        (libc::SOL_TCP, TCP_CONGESTION, libc::ENOPROTOOPT) => Some(set_congestion(val, len)),
+        (libc::SOL_IP, IP_TOS | IP_BIND_ADDRESS_NO_PORT, libc::ENOPROTOOPT) => Some(int_ok()),
+        // A single listener that sets it "just in case" works; a second listener on the
+        // same port still fails, at bind().
+        (libc::SOL_SOCKET, libc::SO_REUSEPORT, libc::EOPNOTSUPP) => Some(int_ok()),
+        _ => None,
+    }
+}
+
+/// TCP_CONGESTION: the algorithm partcp runs is accepted, any other is unknown
+/// (ENOENT, as Linux answers for an algorithm it does not have).
+fn set_congestion(val: *const c_void, len: socklen_t) -> Result<(), c_int> {
+    if val.is_null() {
+        return Err(libc::EFAULT);
+    }
+    // SAFETY: the caller passed `len` readable bytes at `val` (setsockopt's contract).
+    let name = unsafe { std::slice::from_raw_parts(val.cast::<u8>(), len as usize) };
+    let name = name.split(|&b| b == 0).next().unwrap_or(&[]);
+    if name == CONGESTION {
+        Ok(())
+    } else {
+        Err(libc::ENOENT)
+    }
+}
+
+/// What to answer a `getsockopt` that partcp refused with `err` (`Some` answered here).
+///
+/// # Safety
+///
+/// `val` and `len` as getsockopt's contract wants: `*len` writable bytes at `val`.
+pub unsafe fn get_refused(level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t, err: c_int) -> Option<Result<(), c_int>> {
+    let data: &[u8] = match (level, name, err) {
+        // The name, NUL-padded to TCP_CA_NAME_MAX as Linux returns it.
+        (libc::SOL_TCP, TCP_CONGESTION, libc::ENOPROTOOPT) => b"cubic\0\0\0\0\0\0\0\0\0\0\0",
+        // What partcp puts on the wire.
+        (libc::SOL_IP, IP_TOS, libc::ENOPROTOOPT) => &[0, 0, 0, 0],
+        _ => return None,
+    };
+    // SAFETY: by this function's contract.
+    Some(unsafe { write_opt(val, len, data) })
+}
+
+/// Copies `data` (cut to `*len`) out as getsockopt does.
+///
+/// # Safety
+///
+/// As [`get_refused`].
+unsafe fn write_opt(val: *mut c_void, len: *mut socklen_t, data: &[u8]) -> Result<(), c_int> {
+    if len.is_null() || val.is_null() {
+        return Err(libc::EFAULT);
+    }
+    // SAFETY: `len` is readable and writable (checked non-null; the caller's contract).
+    let want = unsafe { *len } as usize;
+    let n = want.min(data.len());
+    // SAFETY: `val` holds `*len` >= n writable bytes.
+    unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), val.cast::<u8>(), n) };
+    // SAFETY: as above. CAST: n <= 16.
+    unsafe { *len = n as socklen_t };
+    Ok(())
+}
+
+/// The options carried from an AF_INET socket to the partcp socket that replaces it.
+/// Buffer sizes are halved when set again: the kernel doubles the value it is given
+/// and reports the doubled value.
+const CARRIED: &[(c_int, c_int)] = &[
+    (libc::SOL_SOCKET, libc::SO_REUSEADDR),
+    (libc::SOL_SOCKET, libc::SO_KEEPALIVE),
+    (libc::SOL_SOCKET, libc::SO_SNDBUF),
+    (libc::SOL_SOCKET, libc::SO_RCVBUF),
+    (libc::SOL_SOCKET, libc::SO_LINGER),
+    (libc::SOL_SOCKET, libc::SO_RCVTIMEO),
+    (libc::SOL_SOCKET, libc::SO_SNDTIMEO),
+    (libc::SOL_SOCKET, libc::SO_PRIORITY),
+    (libc::SOL_SOCKET, libc::SO_MARK),
+    (libc::SOL_SOCKET, libc::SO_RCVLOWAT),
+    (libc::SOL_TCP, libc::TCP_NODELAY),
+    (libc::SOL_TCP, libc::TCP_MAXSEG),
+    (libc::SOL_TCP, libc::TCP_KEEPIDLE),
+    (libc::SOL_TCP, libc::TCP_KEEPINTVL),
+    (libc::SOL_TCP, libc::TCP_KEEPCNT),
+    (libc::SOL_TCP, libc::TCP_USER_TIMEOUT),
+];
+
+/// Reads an option of up to 16 bytes (an int, `struct linger`, `struct timeval`).
+fn get_raw(fd: c_int, level: c_int, name: c_int) -> Option<([u8; 16], socklen_t)> {
+    let mut buf = [0u8; 16];
+    let mut len = buf.len() as socklen_t;
+    // SAFETY: `buf` and `len` are valid for writes of the sizes given.
+    let r = unsafe { real::getsockopt(fd, level, name, buf.as_mut_ptr().cast(), &mut len) };
+    (r == 0).then_some((buf, len))
+}
+
+/// Sets on `to` every carried option whose value on `from` differs from a fresh
+/// AF_INET TCP socket's, i.e. the options the program set. Best effort: an option
+/// partcp refuses is left at partcp's default. `errno` is preserved.
+pub fn carry(from: c_int, to: c_int) {
+    let saved = errno();
+    // SAFETY: plain socket(2) call.
+    let fresh = unsafe { real::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    for &(level, name) in CARRIED {
+        let Some((mut v, len)) = get_raw(from, level, name) else { continue };
+        if fresh >= 0 && get_raw(fresh, level, name) == Some((v, len)) {
+            continue;
+        }
+        if level == libc::SOL_SOCKET && (name == libc::SO_SNDBUF || name == libc::SO_RCVBUF) {
+            let half = i32::from_ne_bytes([v[0], v[1], v[2], v[3]]) / 2;
+            v[..4].copy_from_slice(&half.to_ne_bytes());
+        }
+        // SAFETY: `v` holds `len` <= 16 readable bytes.
+        unsafe { real::setsockopt(to, level, name, v.as_ptr().cast(), len) };
+    }
+    if fresh >= 0 {
+        // SAFETY: `fresh` is this function's own descriptor.
+        unsafe { real::close(fresh) };
+    }
+    set_errno(saved);
+}
