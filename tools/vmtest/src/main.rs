@@ -31,6 +31,7 @@ mod lifecycle;
 mod net;
 mod preload;
 mod sockets;
+mod strategy;
 mod sys;
 
 use std::time::Duration;
@@ -135,6 +136,7 @@ fn main() {
     // loaded with default parameters, so the partcp network tests (and the one that
     // unloads the module under open connections, last) come after them.
     let tests: Vec<Case> = Case::from_table(sockets::TESTS)
+        .chain(Case::from_table(strategy::TESTS))
         .chain(net::cases(net::Kind::Inet, opts))
         .chain(Case::from_table(lifecycle::TESTS))
         .chain(preload::cases())

@@ -1,0 +1,293 @@
+//! `strategy.*`: the three parallelization strategies (MsgP, ConnP-L, ConnP-T).
+//!
+//! For each strategy: switch to it through `/sys/kernel/debug/partcp/strategy` (only
+//! possible with no partcp socket or connection), zero the counters, run concurrent
+//! partcp<->Linux transfers over the test veth pair (partcp as client and as server,
+//! every byte verified), wait for every connection to go away, and check the lock and
+//! scheduling invariants the strategy promises (see Documentation/strategies.md):
+//!
+//! - MsgP: table and per-connection locks taken, no group lock, no hand-off;
+//! - ConnP-L: group locks taken, no per-connection lock, no hand-off;
+//! - ConnP-T: no per-connection and no group lock, hand-offs to the protocol threads;
+//! - everywhere: contended <= acquired for every lock class.
+//!
+//! The Linux peer closes first in every transfer, so partcp's side ends in LAST-ACK
+//! (closed at the peer's ACK) rather than TIME-WAIT, and the next switch is not blocked
+//! for a minute. Then: switching with a socket open is EBUSY, bad requests are EINVAL
+//! and change nothing, and the last test switches back to the load-time default (MsgP).
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::net::{self, Family, Ns};
+use crate::{ensure, sys, Test, TestResult};
+
+const DIR: &str = "/sys/kernel/debug/partcp";
+/// Connections per direction (partcp client, partcp server).
+const CONNS: usize = 4;
+/// Bytes each way per connection.
+const BYTES: usize = 512 * 1024;
+
+/// Counter snapshots taken after each strategy's transfer, for its `invariants` test.
+static SNAPSHOTS: Mutex<Vec<(&'static str, Snapshot)>> = Mutex::new(Vec::new());
+
+#[derive(Clone, Debug, Default)]
+struct Snapshot {
+    /// Lock class -> (acquired, contended).
+    locks: HashMap<String, (u64, u64)>,
+    /// Scheduling counters.
+    sched: HashMap<String, u64>,
+}
+
+fn read(file: &str) -> Result<String, String> {
+    std::fs::read_to_string(format!("{DIR}/{file}")).map_err(|e| format!("read {DIR}/{file}: {e}"))
+}
+
+/// Writes `req` to the `strategy` file; `Err(errno)` on failure.
+fn write_strategy(req: &str) -> Result<(), i32> {
+    std::fs::write(format!("{DIR}/strategy"), req).map_err(|e| e.raw_os_error().unwrap_or(-1))
+}
+
+/// Switches to `req`, retrying EBUSY while earlier connections finish closing.
+fn switch(req: &str, want: &str) -> TestResult {
+    let start = Instant::now();
+    loop {
+        match write_strategy(req) {
+            Ok(()) => break,
+            Err(libc::EBUSY) if start.elapsed() < Duration::from_secs(30) => {
+                std::thread::sleep(Duration::from_millis(200))
+            }
+            Err(e) => {
+                return Err(format!(
+                    "writing {req:?} to strategy: {} (sockets: {:?}, connections: {:?})",
+                    sys::errname(e),
+                    read("sockets").unwrap_or_default(),
+                    read("connections").unwrap_or_default()
+                ))
+            }
+        }
+    }
+    let now = read("strategy")?;
+    ensure!(now.trim() == want, "strategy reads {:?} after writing {req:?}, want {want:?}", now.trim());
+    Ok(())
+}
+
+fn snapshot() -> Result<Snapshot, String> {
+    let mut s = Snapshot::default();
+    for line in read("locks")?.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if let [class, acq, cont, ..] = f.as_slice() {
+            let p = |v: &str| v.parse::<u64>().map_err(|e| format!("locks line {line:?}: {e}"));
+            s.locks.insert(class.to_string(), (p(acq)?, p(cont)?));
+        }
+    }
+    for line in read("sched")?.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if let [name, v] = f.as_slice() {
+            if let Ok(v) = v.parse::<u64>() {
+                s.sched.insert(name.to_string(), v);
+            }
+        }
+    }
+    Ok(s)
+}
+
+fn pattern(seed: usize) -> Vec<u8> {
+    (0..BYTES).map(|i| ((i * 31 + seed * 7 + (i >> 9)) % 251) as u8).collect()
+}
+
+/// One connection's exchange: `f` (partcp) sends a pattern, `peer` (Linux) checks it
+/// and answers with another, `f` checks that; the peer closes first, then `f` sees EOF.
+fn exchange(mut f: TcpStream, mut peer: TcpStream, seed: usize) -> TestResult {
+    let up = pattern(seed);
+    let down = pattern(seed + 1000);
+    std::thread::scope(|s| {
+        let w = s.spawn(|| f.write_all(&up).map_err(|e| format!("partcp write: {e}")));
+        let mut got = vec![0u8; BYTES];
+        peer.read_exact(&mut got).map_err(|e| format!("peer read: {e}"))?;
+        ensure!(got == up, "conn {seed}: Linux peer received corrupted data");
+        w.join().map_err(|_| "writer panicked".to_string())??;
+        Ok::<(), String>(())
+    })?;
+    std::thread::scope(|s| {
+        let w = s.spawn(move || {
+            peer.write_all(&down).map_err(|e| format!("peer write: {e}"))?;
+            drop(peer); // Linux closes first: partcp's side ends in LAST-ACK.
+            Ok::<(), String>(())
+        });
+        let mut got = vec![0u8; BYTES];
+        f.read_exact(&mut got).map_err(|e| format!("partcp read: {e}"))?;
+        ensure!(got == pattern(seed + 1000), "conn {seed}: partcp received corrupted data");
+        let mut rest = [0u8; 16];
+        let n = f.read(&mut rest).map_err(|e| format!("partcp read at EOF: {e}"))?;
+        ensure!(n == 0, "conn {seed}: {n} bytes past the end");
+        w.join().map_err(|_| "peer writer panicked".to_string())??;
+        Ok::<(), String>(())
+    })?;
+    drop(f);
+    Ok(())
+}
+
+/// Switches, runs the transfers, waits until every partcp socket and connection is
+/// gone, and records the counters.
+fn transfer(name: &'static str, req: &str, want: &str) -> TestResult {
+    net::setup::ensure()?;
+    switch(req, want)?;
+    std::fs::write(format!("{DIR}/reset"), "1").map_err(|e| format!("write reset: {e}"))?;
+    let fam = Family::Partcp(sys::partcp_family()?);
+    // Set up every connection first (partcp client and partcp server), then run all
+    // exchanges at once.
+    let mut pairs = Vec::new();
+    for i in 0..CONNS {
+        pairs.push((net::f_client(fam).map_err(|e| format!("client {i}: {e}"))?, i));
+        pairs.push((net::f_server(fam).map_err(|e| format!("server {i}: {e}"))?, CONNS + i));
+    }
+    let results: Vec<TestResult> = std::thread::scope(|s| {
+        let hs: Vec<_> = pairs.into_iter().map(|((f, p), i)| s.spawn(move || exchange(f, p, i))).collect();
+        hs.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("exchange panicked".into()))).collect()
+    });
+    for r in results {
+        r?;
+    }
+    // Every connection closes (LAST-ACK -> CLOSED) and is freed.
+    net::wait_until("partcp connections to close", Duration::from_secs(20), || {
+        Ok(read("connections")?.lines().filter(|l| !l.trim().is_empty()).count() <= 1 && read("sockets")?.contains("sockets_open 0"))
+    })
+    .map_err(|e| {
+        format!(
+            "{e}; connections: {:?}; sockets: {:?}",
+            read("connections").unwrap_or_default(),
+            read("sockets").unwrap_or_default()
+        )
+    })?;
+    let snap = snapshot()?;
+    SNAPSHOTS.lock().map_err(|_| "poisoned".to_string())?.push((name, snap));
+    Ok(())
+}
+
+fn invariants(name: &'static str) -> TestResult {
+    let snaps = SNAPSHOTS.lock().map_err(|_| "poisoned".to_string())?;
+    let Some((_, s)) = snaps.iter().rev().find(|(n, _)| *n == name) else {
+        return Err(format!("no counters: strategy.{name}.transfer did not complete"));
+    };
+    let acq = |c: &str| s.locks.get(c).map_or(0, |v| v.0);
+    let sched = |c: &str| s.sched.get(c).copied().unwrap_or(0);
+    for (class, (a, c)) in &s.locks {
+        ensure!(c <= a, "lock class {class}: contended {c} > acquired {a}");
+    }
+    for class in ["table", "conn", "listener", "group", "queue"] {
+        ensure!(s.locks.contains_key(class), "no lock class {class:?} in the locks file");
+    }
+    let summary = format!(
+        "table {} conn {} group {} queue {} handoffs {}",
+        acq("table"),
+        acq("conn"),
+        acq("group"),
+        acq("queue"),
+        sched("handoffs")
+    );
+    match name {
+        "msgp" => {
+            ensure!(acq("table") > 0, "MsgP: no table-lock acquisitions ({summary})");
+            ensure!(acq("conn") > 0, "MsgP: no connection-lock acquisitions ({summary})");
+            ensure!(acq("group") == 0, "MsgP: group locks taken ({summary})");
+            ensure!(sched("handoffs") == 0, "MsgP: hand-offs ({summary})");
+        }
+        "connp-l" => {
+            ensure!(acq("group") > 0, "ConnP-L: no group-lock acquisitions ({summary})");
+            ensure!(acq("conn") == 0, "ConnP-L: connection locks taken ({summary})");
+            ensure!(sched("handoffs") == 0, "ConnP-L: hand-offs ({summary})");
+        }
+        "connp-t" => {
+            ensure!(acq("conn") == 0, "ConnP-T: connection locks taken ({summary})");
+            ensure!(acq("group") == 0, "ConnP-T: group locks taken ({summary})");
+            ensure!(sched("handoffs") > 0, "ConnP-T: no hand-offs ({summary})");
+            ensure!(sched("work_items") > 0, "ConnP-T: protocol threads ran nothing ({summary})");
+        }
+        _ => return Err(format!("unknown strategy {name}")),
+    }
+    println!("# strategy.{name}: {summary}");
+    Ok(())
+}
+
+/// Switching with a partcp socket open is EBUSY and changes nothing.
+fn busy() -> TestResult {
+    switch("msgp", "msgp")?;
+    let fam = Family::Partcp(sys::partcp_family()?);
+    let fd = fam.socket_in(Ns::A, 0)?;
+    let r = write_strategy("connp-l 8");
+    drop(fd);
+    ensure!(r == Err(libc::EBUSY), "switch with a socket open: {:?}, want EBUSY", r.map_err(sys::errname));
+    let now = read("strategy")?;
+    ensure!(now.trim() == "msgp", "strategy changed to {:?} by a refused switch", now.trim());
+    Ok(())
+}
+
+/// Unknown strategies and out-of-range knobs are EINVAL and change nothing.
+fn einval() -> TestResult {
+    switch("connp-l 16", "connp-l 16")?;
+    let possible = std::fs::read_to_string("/sys/devices/system/cpu/possible").unwrap_or_default();
+    let ncpu: u32 = possible
+        .trim()
+        .rsplit(['-', ','])
+        .next()
+        .and_then(|s| s.parse::<u32>().ok())
+        .map_or(1, |n| n + 1);
+    let too_many = format!("connp-t {}", ncpu + 1);
+    for bad in ["bogus", "connp-t 0", too_many.as_str(), "connp-l 0", "connp-l 65537", "msgp 3", "connp-l x"] {
+        let r = write_strategy(bad);
+        ensure!(r == Err(libc::EINVAL), "{bad:?}: {:?}, want EINVAL", r.map_err(sys::errname));
+        let now = read("strategy")?;
+        ensure!(now.trim() == "connp-l 16", "strategy changed to {:?} by {bad:?}", now.trim());
+    }
+    Ok(())
+}
+
+/// Back to the load-time default for the tests that follow.
+fn restore() -> TestResult {
+    switch("msgp", "msgp")
+}
+
+macro_rules! per_strategy {
+    ($($f:ident, $g:ident, $name:literal, $req:literal, $want:literal;)*) => {
+        $(
+            fn $f() -> TestResult {
+                transfer($name, $req, $want)
+            }
+            fn $g() -> TestResult {
+                invariants($name)
+            }
+        )*
+    };
+}
+
+per_strategy! {
+    msgp_transfer, msgp_invariants, "msgp", "msgp", "msgp";
+    connp_l_transfer, connp_l_invariants, "connp-l", "connp-l 64", "connp-l 64";
+    connp_t_transfer, connp_t_invariants, "connp-t", "connp-t 2", "connp-t 2";
+}
+
+/// Two protocol threads need two CPUs; with one, `connp-t 1` (still hand-offs).
+fn connp_t_transfer_any() -> TestResult {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus >= 2 {
+        connp_t_transfer()
+    } else {
+        transfer("connp-t", "connp-t 1", "connp-t 1")
+    }
+}
+
+pub const TESTS: &[Test] = &[
+    Test { name: "strategy.msgp.transfer", run: msgp_transfer },
+    Test { name: "strategy.msgp.invariants", run: msgp_invariants },
+    Test { name: "strategy.connp-l.transfer", run: connp_l_transfer },
+    Test { name: "strategy.connp-l.invariants", run: connp_l_invariants },
+    Test { name: "strategy.connp-t.transfer", run: connp_t_transfer_any },
+    Test { name: "strategy.connp-t.invariants", run: connp_t_invariants },
+    Test { name: "strategy.switch.busy", run: busy },
+    Test { name: "strategy.switch.einval", run: einval },
+    Test { name: "strategy.switch.restore", run: restore },
+];
