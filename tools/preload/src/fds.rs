@@ -2,7 +2,9 @@
 //!
 //! The table covers descriptors below [`MAX_FDS`] (2^20, the kernel's default
 //! `nr_open`); it is zero-initialized static memory, so only the pages of descriptor
-//! numbers in use are ever touched. Every call that creates, copies or closes a
+//! numbers in use are ever touched. Above it (a raised `nr_open`), whether a socket is
+//! partcp's is asked of the socket (SO_DOMAIN) each time, and selection by
+//! `PARTCP_PORTS`/`PARTCP_ADDRS` does not apply (such sockets stay Linux TCP). Every call that creates, copies or closes a
 //! descriptor and goes through the shim updates it: `socket`, `accept`/`accept4`,
 //! `dup`/`dup2`/`dup3`, `fcntl(F_DUPFD*)`, `close`, `close_range`, `closefrom`.
 //! Descriptors closed behind the shim's back (by the C library internally, as `fclose`

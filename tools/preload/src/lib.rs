@@ -73,14 +73,9 @@ fn open_partcp(ty: c_int) -> Result<c_int, Option<c_int>> {
 pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
     if is_inet_tcp(domain, ty, protocol) && !config::get().selective() {
         match open_partcp(ty) {
-            Ok(fd) if fds::tracked(fd) => {
+            Ok(fd) => {
                 fds::set(fd, Kind::Partcp);
                 return fd;
-            }
-            Ok(fd) => {
-                // Beyond the table: cannot be tracked, so it stays Linux TCP.
-                // SAFETY: `fd` was just opened here.
-                unsafe { real::close(fd) };
             }
             Err(Some(e)) => {
                 set_errno(e);
@@ -103,7 +98,7 @@ fn is_partcp(fd: c_int) -> bool {
     if fds::tracked(fd) {
         return fds::get(fd) == Kind::Partcp;
     }
-    // Beyond the table (an accepted socket): ask the socket.
+    // Beyond the table: ask the socket.
     let fam = config::family_quiet();
     fam.is_some() && real::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN).ok() == fam
 }
@@ -230,7 +225,7 @@ unsafe fn switched_then(fd: c_int, addr: *const sockaddr, len: socklen_t, call: 
 /// Records an accepted descriptor: partcp if its listener is.
 fn accepted(listener: c_int, fd: c_int) -> c_int {
     if fd >= 0 {
-        fds::set(fd, if fds::get(listener) == Kind::Partcp { Kind::Partcp } else { Kind::Other });
+        fds::set(fd, if is_partcp(listener) { Kind::Partcp } else { Kind::Other });
     }
     fd
 }
@@ -328,7 +323,10 @@ pub unsafe extern "C" fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *
 /// After a descriptor was copied from `old` to `new` (a result of -1 is a failure).
 fn copied(old: c_int, new: c_int) -> c_int {
     if new >= 0 && new != old {
-        fds::set(new, fds::get(old));
+        // A candidate's copy is a candidate too: the switch replaces one descriptor,
+        // and each copy is checked again at its own bind/connect.
+        let kind = if fds::tracked(old) { fds::get(old) } else if is_partcp(old) { Kind::Partcp } else { Kind::Other };
+        fds::set(new, kind);
     }
     new
 }

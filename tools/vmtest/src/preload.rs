@@ -280,7 +280,8 @@ fn iperf3(server_ns: Ns, server_preload: bool, client_preload: bool) -> Result<(
         let mut c = cmd(client_ns, client_preload, &[], &["iperf3", "-c", &addr, "-p", &port, "-t", "3", "-J"])?;
         let out = c.output().map_err(|e| format!("running iperf3 -c: {e}"))?;
         let json = String::from_utf8_lossy(&out.stdout);
-        if out.status.success() {
+        // With -J, iperf3 3.12 reports a failed connection in the JSON and exits 0.
+        if out.status.success() && !json.contains("\"error\"") {
             let mbits = iperf3_mbits(&json).ok_or_else(|| format!("no sum_received in iperf3's report: {json}"))?;
             return Ok((mbits, conns_created()? - conns0));
         }
