@@ -288,14 +288,7 @@ fn input(stack: &Stack, ctx: Option<&ThreadCtx>, conn: Arc<Conn>, seg: RxSeg) {
             // The queued item gets its own reference; ours keeps the strategy (through
             // the connection's token) alive while we push.
             Some(w) => {
-                match w.push(Work::Seg(conn.clone(), seg), Sched::HandoffsSeg) {
-                    Ok(()) => {}
-                    Err(PushError::Full(work)) => {
-                        sched_add(Sched::Overflows, 1);
-                        discard(work);
-                    }
-                    Err(PushError::Stopped(work)) => discard(work),
-                }
+                hand_off(w, Work::Seg(conn.clone(), seg), Sched::HandoffsSeg);
                 conn::release(conn);
             }
             None => {
@@ -384,9 +377,7 @@ fn abort(stack: &Stack, ctx: Option<&ThreadCtx>, c: Arc<Conn>) {
         }
         None => match owner(&c) {
             Some(w) => {
-                if let Err(PushError::Full(work) | PushError::Stopped(work)) = w.push(Work::Abort(c.clone()), Sched::HandoffsOther) {
-                    discard(work);
-                }
+                hand_off(w, Work::Abort(c.clone()), Sched::HandoffsOther);
                 conn::release(c);
             }
             None => conn::release(c),
@@ -450,6 +441,21 @@ pub(crate) fn thread_work(ctx: &ThreadCtx, work: Work) {
     }
 }
 
+/// Queues asynchronous `work` to `w`. If it does not fit, a segment is dropped and
+/// counted (TCP recovers), other work is discarded.
+fn hand_off(w: &Worker, work: Work, kind: Sched) {
+    match w.push(work, kind) {
+        Ok(()) => {}
+        Err(PushError::Full(work)) => {
+            if matches!(work, Work::Seg(..) | Work::ListenSeg(..)) {
+                sched_add(Sched::Overflows, 1);
+            }
+            discard(work);
+        }
+        Err(PushError::Stopped(work)) => discard(work),
+    }
+}
+
 /// Disposes of work that will not run (queue full or thread stopping). Never touches
 /// connection state.
 pub(crate) fn discard(work: Work) {
@@ -508,14 +514,7 @@ pub(crate) fn listen_input(stack: &Stack, l: Arc<Listen>, seg: RxSeg) -> Option<
     };
     match w {
         Some(w) => {
-            match w.push(Work::ListenSeg(l.clone(), seg), Sched::HandoffsSeg) {
-                Ok(()) => {}
-                Err(PushError::Full(work)) => {
-                    sched_add(Sched::Overflows, 1);
-                    discard(work);
-                }
-                Err(PushError::Stopped(work)) => discard(work),
-            }
+            hand_off(w, Work::ListenSeg(l.clone(), seg), Sched::HandoffsSeg);
             conn::release_listen(l);
             None
         }

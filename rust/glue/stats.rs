@@ -21,44 +21,50 @@ pub(crate) fn enabled() -> bool {
     ENABLED.load(Relaxed)
 }
 
-macro_rules! counters {
-    ($($name:ident => $text:literal,)*) => {
-        /// A module-wide counter.
+/// Declares a counter enum: variants in display order, `ALL`, and `name()` (the name in
+/// debugfs). Used here and by the strategies' scheduling counters.
+macro_rules! counter_enum {
+    ($(#[$doc:meta])* $ty:ident { $($name:ident => $text:literal,)* }) => {
+        $(#[$doc])*
         #[derive(Clone, Copy)]
         #[repr(usize)]
-        pub(crate) enum Counter { $($name,)* }
+        pub(crate) enum $ty { $($name,)* }
 
-        impl Counter {
+        impl $ty {
             /// Every counter, in display order.
-            pub(crate) const ALL: &'static [Counter] = &[$(Counter::$name,)*];
+            pub(crate) const ALL: &'static [$ty] = &[$($ty::$name,)*];
 
             /// Name in debugfs.
             pub(crate) const fn name(self) -> &'static str {
-                match self { $(Counter::$name => $text,)* }
+                match self { $($ty::$name => $text,)* }
             }
         }
     };
 }
+pub(crate) use counter_enum;
 
-counters! {
-    SocketsCreated => "sockets_created",
-    SocketsReleased => "sockets_released",
-    SocketsRejected => "sockets_rejected",
-    RxSegments => "rx_segments",
-    RxGroMerged => "rx_gro_merged",
-    RxChecksumErrors => "rx_checksum_errors",
-    RxMalformed => "rx_malformed",
-    RxNoSocket => "rx_no_socket",
-    RxPassed => "rx_passed",
-    TxSegments => "tx_segments",
-    TxErrors => "tx_errors",
-    TxNoMem => "tx_nomem",
-    AcceptOverflow => "accept_overflow",
-    AcceptNoMem => "accept_nomem",
-    ConnsCreated => "conns_created",
-    ConnsFreed => "conns_freed",
-    RstsSent => "rsts_sent_no_socket",
-    RxListenerDropped => "rx_listener_dropped",
+counter_enum! {
+    /// A module-wide counter.
+    Counter {
+        SocketsCreated => "sockets_created",
+        SocketsReleased => "sockets_released",
+        SocketsRejected => "sockets_rejected",
+        RxSegments => "rx_segments",
+        RxGroMerged => "rx_gro_merged",
+        RxChecksumErrors => "rx_checksum_errors",
+        RxMalformed => "rx_malformed",
+        RxNoSocket => "rx_no_socket",
+        RxPassed => "rx_passed",
+        TxSegments => "tx_segments",
+        TxErrors => "tx_errors",
+        TxNoMem => "tx_nomem",
+        AcceptOverflow => "accept_overflow",
+        AcceptNoMem => "accept_nomem",
+        ConnsCreated => "conns_created",
+        ConnsFreed => "conns_freed",
+        RstsSent => "rsts_sent_no_socket",
+        RxListenerDropped => "rx_listener_dropped",
+    }
 }
 
 impl Counter {

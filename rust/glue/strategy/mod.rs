@@ -355,46 +355,30 @@ pub(crate) fn exit() {
     drop(old);
 }
 
-macro_rules! sched_counters {
-    ($($name:ident => $text:literal,)*) => {
-        /// A scheduling counter (the `sched` debugfs file).
-        #[derive(Clone, Copy)]
-        #[repr(usize)]
-        pub(crate) enum Sched { $($name,)* }
-
-        impl Sched {
-            /// Every counter, in display order.
-            pub(crate) const ALL: &'static [Sched] = &[$(Sched::$name,)*];
-
-            /// Name in debugfs.
-            pub(crate) const fn name(self) -> &'static str {
-                match self { $(Sched::$name => $text,)* }
-            }
-        }
-    };
-}
-
-sched_counters! {
-    Handoffs => "handoffs",
-    HandoffsSeg => "handoffs_segment",
-    HandoffsCall => "handoffs_syscall",
-    HandoffsTimer => "handoffs_timer",
-    HandoffsOther => "handoffs_internal",
-    Wakeups => "thread_wakeups",
-    Sleeps => "thread_sleeps",
-    Drains => "drains",
-    Drain1 => "drain_1",
-    Drain2 => "drain_2_3",
-    Drain4 => "drain_4_7",
-    Drain8 => "drain_8_15",
-    Drain16 => "drain_16_plus",
-    Items => "work_items",
-    QueueMax => "queue_depth_max",
-    Overflows => "queue_overflow_segments",
-    TimerRetries => "queue_overflow_timers",
-    CallRetries => "queue_full_syscall_waits",
-    Remote => "work_on_other_cpu",
-    Inline => "work_inline",
+super::stats::counter_enum! {
+    /// A scheduling counter (the `sched` debugfs file).
+    Sched {
+        Handoffs => "handoffs",
+        HandoffsSeg => "handoffs_segment",
+        HandoffsCall => "handoffs_syscall",
+        HandoffsTimer => "handoffs_timer",
+        HandoffsOther => "handoffs_internal",
+        Wakeups => "thread_wakeups",
+        Sleeps => "thread_sleeps",
+        Drains => "drains",
+        Drain1 => "drain_1",
+        Drain2 => "drain_2_3",
+        Drain4 => "drain_4_7",
+        Drain8 => "drain_8_15",
+        Drain16 => "drain_16_plus",
+        Items => "work_items",
+        QueueMax => "queue_depth_max",
+        Overflows => "queue_overflow_segments",
+        TimerRetries => "queue_overflow_timers",
+        CallRetries => "queue_full_syscall_waits",
+        Remote => "work_on_other_cpu",
+        Inline => "work_inline",
+    }
 }
 
 const SCHED_COUNT: usize = Sched::ALL.len();
