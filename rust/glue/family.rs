@@ -560,7 +560,7 @@ unsafe extern "C" fn mmap(_file: *mut bindings::file, _sock: *mut bindings::sock
 ///
 /// Called by `sock_setsockopt` with a live partcp sock (its socket is open).
 #[no_mangle]
-pub unsafe extern "C" fn partcp_rust_keepalive(sk: *mut bindings::sock, valbool: c_int) {
+pub(crate) unsafe extern "C" fn partcp_rust_keepalive(sk: *mut bindings::sock, valbool: c_int) {
     // SAFETY: `sk` belongs to an open socket, so its private pointer is the live
     // `PartcpSock` (or null during creation).
     let p = unsafe { shim::partcp_sk_priv(sk) }.cast::<PartcpSock>();
