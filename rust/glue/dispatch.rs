@@ -184,11 +184,11 @@ fn call<B: FnMut(&mut ConnInner, Instant) + Send>(w: &Worker, conn: &Conn, body:
             Err(PushError::Stopped(_)) => return false,
         }
     }
-    // SAFETY: Initialized above. The wait is uninterruptible and has no timeout, so this
-    // frame — `req`, `body` and everything `body` borrows — outlives the thread's use of
-    // them: the thread touches the request last in `CallReq::complete`. This is what
-    // makes handing a borrowed, non-'static closure to another thread sound; `B: Send`
-    // makes running it there sound.
+    // The wait is uninterruptible and has no timeout, so this frame — `req`, `body` and
+    // everything `body` borrows — outlives the thread's use of them: the thread touches
+    // the request last in `CallReq::complete`. This is what makes handing a borrowed,
+    // non-'static closure to another thread sound; `B: Send` makes running it there sound.
+    // SAFETY: `req.done` was initialized above and lives in this frame until the wait ends.
     unsafe { bindings::wait_for_completion(req.done.get()) };
     req.ran.load(Relaxed)
 }

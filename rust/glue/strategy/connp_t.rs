@@ -272,11 +272,11 @@ impl Worker {
         if self.sleeping.load(Relaxed) {
             let task = self.task.load(Relaxed);
             if !task.is_null() {
-                // SAFETY: `task` was set before the thread could run and is referenced
+                // `task` was set before the thread could run and is referenced
                 // (`get_task_struct` in `start`) until `stop` has seen the queue
-                // stopped, stopped the thread, and waited for an RCU grace period, so it
-                // is allocated for this RCU read-side section (we passed the `stopped`
-                // check above). Waking an exited task is a no-op.
+                // stopped, stopped the thread, and waited for an RCU grace period.
+                // SAFETY: `task` is allocated for this RCU read-side section (we passed
+                // the `stopped` check above); waking an exited task is a no-op.
                 if unsafe { bindings::wake_up_process(task) } != 0 {
                     sched_add(Sched::Wakeups, 1);
                 }
