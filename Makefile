@@ -2,6 +2,7 @@
 #
 #   make run     build everything, boot a test VM, load the module, demonstrate it
 #   make test    every test; ends with "N passed, M failed"
+#   make test-debug  the VM tests on the debug kernel (lockdep, KFENCE, kmemleak, UBSAN, ...)
 #   make module  build partcp.ko (the test kernel is built once, cached outside the repo)
 #   make vm CMD="..."  run a command in the test VM with the module loaded
 #   make bench   benchmarks (long; not part of make test)
@@ -12,7 +13,7 @@
 SHELL := /bin/bash
 export KDIR
 
-.PHONY: all toolchain kernel module tools run test host-test vm-test vm bench fuzz clean
+.PHONY: all toolchain kernel module tools run test test-debug host-test vm-test vm bench fuzz clean
 
 all: module tools
 
@@ -33,6 +34,9 @@ run: toolchain module tools
 
 test:
 	@scripts/test
+
+test-debug:
+	@scripts/test --debug
 
 host-test:
 	@scripts/test --host-only

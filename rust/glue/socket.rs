@@ -973,9 +973,7 @@ impl PartcpSock {
         const EPOLLRDNORM: u32 = 0x040;
         const EPOLLWRNORM: u32 = 0x100;
         const EPOLLRDHUP: u32 = 0x2000;
-        // SAFETY: `sk` is live.
-        let err_pending = unsafe { shim::partcp_sk_err(self.sk) } != 0;
-        let mut m = if err_pending { EPOLLERR } else { 0 };
+        let mut m = 0;
         match &*self.state.lock() {
             SockState::Listening(l) => {
                 if !l.inner.lock().accept_q.is_empty() {
@@ -1008,6 +1006,14 @@ impl PartcpSock {
             SockState::Unconnected { .. } | SockState::Dead => {
                 m |= EPOLLOUT | EPOLLWRNORM | EPOLLHUP;
             }
+        }
+        // The error is read last, as in tcp_poll: `dispatch::after` sets `sk_err` before
+        // the state change that made the connection closed becomes visible here, so a
+        // poll that saw the close also sees the error (reading it first raced with a
+        // reset processed meanwhile, e.g. on a ConnP-T protocol thread).
+        // SAFETY: `sk` is live.
+        if unsafe { shim::partcp_sk_err(self.sk) } != 0 {
+            m |= EPOLLERR;
         }
         m
     }

@@ -16,11 +16,13 @@
 //!   the expectations are what Linux does. Always on. `partcp-vmtest net.inet` runs only
 //!   this set;
 //! - `lifecycle.*`: unload/reload of the module (`lifecycle.rs`);
-//! - `net.partcp.*`: the same network suite against AF_PARTCP, then
-//!   `net.partcp.unload_with_open_connections`. On by default (`--no-partcp-net` turns
-//!   it off); tests for behaviour partcp does not have yet are listed in
-//!   `net::PARTCP_GAPS` and reported as `#` notes. Run only them with
-//!   `scripts/vm -- tools/target/release/partcp-vmtest net.partcp`.
+//! - `net.partcp.<strategy>.*`: the same network suite against AF_PARTCP, once per
+//!   parallelization strategy (`msgp`, `connp-l`, `connp-t`; the module is reloaded
+//!   with that strategy by `net.partcp.<strategy>.load`), then
+//!   `net.partcp.<strategy>.unload_with_open_connections`. On by default (`--no-partcp-net` turns
+//!   it off; `--strategies msgp,connp-t` picks strategies); tests for behaviour partcp
+//!   does not have yet are listed in `net::PARTCP_GAPS` and reported as `#` notes. Run
+//!   only them with `scripts/vm -- tools/target/release/partcp-vmtest net.partcp`.
 //!
 //! `--long` adds 256 MB transfers to the network suite (default: up to 64 MB).
 //!
@@ -115,16 +117,28 @@ fn main() {
     let mut opts = Opts { partcp_net: true, ..Opts::default() };
     let mut list = false;
     let mut filters = Vec::new();
-    for a in &args {
+    let mut strategies: Vec<String> = net::STRATEGIES.iter().map(|s| s.0.to_string()).collect();
+    let usage = || {
+        eprintln!(
+            "usage: partcp-vmtest [--list] [--partcp-net|--no-partcp-net] [--long] [--strategies S,S,...] [FILTER...]"
+        );
+        std::process::exit(2);
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
         match a.as_str() {
+            "--strategies" => {
+                let Some(v) = it.next() else { usage() };
+                strategies = v.split(',').map(str::to_string).collect();
+                if strategies.iter().any(|s| !net::STRATEGIES.iter().any(|k| k.0 == s)) {
+                    usage();
+                }
+            }
             "--list" => list = true,
             "--partcp-net" => opts.partcp_net = true,
             "--no-partcp-net" => opts.partcp_net = false,
             "--long" => opts.long = true,
-            f if f.starts_with("--") => {
-                eprintln!("usage: partcp-vmtest [--list] [--partcp-net|--no-partcp-net] [--long] [FILTER...]");
-                std::process::exit(2);
-            }
+            f if f.starts_with("--") => usage(),
             f => filters.push(f.to_string()),
         }
     }
@@ -140,8 +154,7 @@ fn main() {
         .chain(net::cases(net::Kind::Inet, opts))
         .chain(Case::from_table(lifecycle::TESTS))
         .chain(preload::cases())
-        .chain(if opts.partcp_net { net::cases(net::Kind::Partcp, opts) } else { Vec::new() })
-        .chain(if opts.partcp_net { net::unload::cases() } else { Vec::new() })
+        .chain(if opts.partcp_net { net::partcp_cases(opts, &strategies) } else { Vec::new() })
         .filter(|t| filters.is_empty() || filters.iter().any(|f| t.name.contains(f.as_str())))
         .collect();
 

@@ -290,6 +290,11 @@ pub const PARTCP_GAPS: &[(&str, &str)] = &[(
 )];
 
 pub fn cases(kind: Kind, opts: Opts) -> Vec<Case> {
+    named_cases(kind, opts, kind.name())
+}
+
+/// The network suite for `kind`, each case named `net.<prefix>.<test>`.
+fn named_cases(kind: Kind, opts: Opts, prefix: &str) -> Vec<Case> {
     let all = transfer::tests(opts)
         .into_iter()
         .chain(from_table(calls::TESTS))
@@ -301,14 +306,14 @@ pub fn cases(kind: Kind, opts: Opts) -> Vec<Case> {
     all.filter(|t| {
         let gap = matches!(kind, Kind::Partcp).then(|| PARTCP_GAPS.iter().find(|(n, _)| *n == t.name)).flatten();
         if let Some((n, why)) = gap {
-            println!("# net.partcp.{n} not run: {why}");
+            println!("# net.{prefix}.{n} not run: {why}");
         }
         gap.is_none()
     })
     .map(|t| {
         let run = t.run;
         Case {
-            name: format!("net.{}.{}", kind.name(), t.name),
+            name: format!("net.{prefix}.{}", t.name),
             timeout: t.timeout,
             run: Box::new(move || {
                 setup::ensure()?;
@@ -317,4 +322,55 @@ pub fn cases(kind: Kind, opts: Opts) -> Vec<Case> {
         }
     })
     .collect()
+}
+
+/// The strategies the partcp suite runs under, as `(name in test names, module
+/// parameters, what the debugfs `strategy` file then reads)`. ConnP-L uses fewer groups
+/// than connections in the concurrency tests, so groups are shared; ConnP-T uses the
+/// default of one protocol thread per online CPU.
+pub const STRATEGIES: &[(&str, &str, &str)] = &[
+    ("msgp", "strategy=msgp", "msgp"),
+    ("connp-l", "strategy=connp-l groups=16", "connp-l 16"),
+    ("connp-t", "strategy=connp-t", "connp-t"),
+];
+
+/// The partcp network suite once per strategy in `which` (names from [`STRATEGIES`]):
+/// `net.partcp.<strategy>.load` reloads the module with that strategy, then the suite
+/// runs as `net.partcp.<strategy>.<test>`, so a failure names the strategy, and ends
+/// with `net.partcp.<strategy>.unload_with_open_connections`.
+pub fn partcp_cases(opts: Opts, which: &[String]) -> Vec<Case> {
+    let mut v = Vec::new();
+    for &(name, params, reads) in STRATEGIES.iter().filter(|(n, _, _)| which.iter().any(|w| w == n)) {
+        v.push(Case {
+            name: format!("net.partcp.{name}.load"),
+            timeout: DEFAULT_TIMEOUT,
+            run: Box::new(move || load_strategy(params, reads)),
+        });
+        let prefix = format!("partcp.{name}");
+        v.extend(named_cases(Kind::Partcp, opts, &prefix));
+        v.push(unload::case(&prefix));
+    }
+    v
+}
+
+/// Reloads partcp with `params` (waiting for the sockets of earlier tests to close) and
+/// checks that the debugfs `strategy` file reads `reads` (ConnP-T's thread count is the
+/// number of online CPUs, so only the strategy's first word is compared for it).
+fn load_strategy(params: &str, reads: &str) -> TestResult {
+    let start = Instant::now();
+    while sys::module_loaded() {
+        match sys::unload_module("partcp") {
+            Ok(()) => break,
+            Err(libc::EAGAIN) | Err(libc::EBUSY) if start.elapsed() < Duration::from_secs(30) => {
+                std::thread::sleep(Duration::from_millis(200))
+            }
+            Err(e) => return Err(format!("unload before loading {params:?}: {}", errname(e))),
+        }
+    }
+    let ko = std::env::var("PARTCP_KO").map_err(|_| "PARTCP_KO not set (run through scripts/vm)".to_string())?;
+    sys::load_module(&ko, params).map_err(|e| format!("load({params:?}): {}", errname(e)))?;
+    let now = sys::read_trimmed("/sys/kernel/debug/partcp/strategy")?;
+    let ok = if reads.contains(' ') { now == reads } else { now.split_whitespace().next() == Some(reads) };
+    ensure!(ok, "strategy reads {now:?} after loading with {params:?}, want {reads:?}");
+    Ok(())
 }

@@ -20,9 +20,10 @@ use crate::{ensure, Case, TestResult};
 /// How long unloading may take once every socket is closed: TIME-WAIT and a margin.
 const UNLOAD_WAIT: Duration = Duration::from_secs(75);
 
-pub fn cases() -> Vec<Case> {
-    vec![Case {
-        name: "net.partcp.unload_with_open_connections".into(),
+/// `net.<prefix>.unload_with_open_connections`.
+pub fn case(prefix: &str) -> Case {
+    Case {
+        name: format!("net.{prefix}.unload_with_open_connections"),
         timeout: UNLOAD_WAIT + Duration::from_secs(60),
         run: Box::new(|| {
             setup::ensure()?;
@@ -35,7 +36,7 @@ pub fn cases() -> Vec<Case> {
             }
             out
         }),
-    }]
+    }
 }
 
 /// partcp's own count of what is still alive, for failure messages.
