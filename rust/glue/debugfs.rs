@@ -53,6 +53,39 @@ impl fmt::Debug for LocksView {
     }
 }
 
+/// Contents of the `percpu` file: every counter (data path, scheduling, lock
+/// acquisitions) broken down by CPU: a header `counter cpu0 .. cpuN-1 total`, then one
+/// row per counter. The per-CPU values of a row add up to its total (the CPUs past
+/// `cpuN-1` never run, so they hold zero).
+struct PerCpuView;
+
+impl fmt::Debug for PerCpuView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use super::stats::{on_cpu, write_row, Counter};
+        use super::strategy::{sched_on_cpu, Sched};
+        // CAST: a CPU count fits a usize.
+        let cpus = (super::shim::num_possible_cpus() as usize).clamp(1, super::percpu::SLOTS);
+        write!(f, "counter")?;
+        for cpu in 0..cpus {
+            write!(f, " cpu{cpu}")?;
+        }
+        writeln!(f, " total")?;
+        for c in Counter::ALL {
+            write_row(f, format_args!("{}", c.name()), cpus, |cpu| on_cpu(*c, cpu))?;
+        }
+        // Maxima are not sums: `queue_depth_max` stays in `sched` only.
+        for c in Sched::ALL.iter().filter(|c| !matches!(c, Sched::QueueMax)) {
+            write_row(f, format_args!("{}", c.name()), cpus, |cpu| sched_on_cpu(*c, cpu))?;
+        }
+        use super::lock::write_class_percpu;
+        write_class_percpu::<super::stack::TableLockClass>(f, cpus)?;
+        write_class_percpu::<super::conn::ConnLockClass>(f, cpus)?;
+        write_class_percpu::<super::conn::ListenLockClass>(f, cpus)?;
+        write_class_percpu::<GroupLockClass>(f, cpus)?;
+        write_class_percpu::<QueueLockClass>(f, cpus)
+    }
+}
+
 /// The `reset` file: any write zeroes the data-path, lock and scheduling counters.
 struct Reset;
 
@@ -150,6 +183,7 @@ pub(crate) struct DebugFs {
     _strategy: Pin<KBox<File<StrategyFile>>>,
     _sched: Pin<KBox<File<SchedView>>>,
     _connections: Pin<KBox<File<ConnectionsView>>>,
+    _percpu: Pin<KBox<File<PerCpuView>>>,
     _reset: Pin<KBox<File<Reset>>>,
     _dir: Dir,
 }
@@ -167,12 +201,14 @@ impl DebugFs {
         let strategy = KBox::pin_init(dir.read_write_file(c"strategy", StrategyFile), GFP_KERNEL)?;
         let sched = KBox::pin_init(dir.read_only_file(c"sched", SchedView), GFP_KERNEL)?;
         let connections = KBox::pin_init(dir.read_only_file(c"connections", ConnectionsView), GFP_KERNEL)?;
+        let percpu = KBox::pin_init(dir.read_only_file(c"percpu", PerCpuView), GFP_KERNEL)?;
         let reset = KBox::pin_init(dir.write_only_file(c"reset", Reset), GFP_KERNEL)?;
         Ok(DebugFs {
             _locks: locks,
             _strategy: strategy,
             _sched: sched,
             _connections: connections,
+            _percpu: percpu,
             _reset: reset,
             _stats: stats,
             _version: version,

@@ -172,6 +172,16 @@ pub(crate) fn write_class<C: LockClass>(f: &mut core::fmt::Formatter<'_>) -> cor
     )
 }
 
+/// Writes class `C`'s per-CPU acquisitions and contended acquisitions as two `percpu`
+/// rows (`lock_<class>_acquired`, `lock_<class>_contended`).
+pub(crate) fn write_class_percpu<C: LockClass>(f: &mut core::fmt::Formatter<'_>, cpus: usize) -> core::fmt::Result {
+    let s = C::stats();
+    for (i, what) in [(idx::ACQUIRED, "acquired"), (idx::CONTENDED, "contended")] {
+        super::stats::write_row(f, format_args!("lock_{}_{}", C::NAME, what), cpus, |cpu| s.get(cpu, i))?;
+    }
+    Ok(())
+}
+
 /// Zeroes class `C`'s counters (the `reset` debugfs file).
 pub(crate) fn reset_class<C: LockClass>() {
     C::stats().reset();

@@ -105,6 +105,27 @@ pub(crate) fn sockets_open() -> i64 {
     total(Counter::SocketsCreated) - total(Counter::SocketsReleased)
 }
 
+/// `c` as counted on CPU `cpu` (the `percpu` debugfs file).
+pub(crate) fn on_cpu(c: Counter, cpu: usize) -> i64 {
+    COUNTERS.get(cpu, c as usize)
+}
+
+/// Writes one `percpu` row: `name`, the value on each of the first `cpus` CPUs, then
+/// the total over all CPUs.
+pub(crate) fn write_row(
+    f: &mut fmt::Formatter<'_>,
+    name: fmt::Arguments<'_>,
+    cpus: usize,
+    get: impl Fn(usize) -> i64,
+) -> fmt::Result {
+    write!(f, "{name}")?;
+    for cpu in 0..cpus {
+        write!(f, " {}", get(cpu))?;
+    }
+    let total: i64 = (0..super::percpu::SLOTS).map(get).sum();
+    writeln!(f, " {total}")
+}
+
 /// Total of `c` over all CPUs.
 pub(crate) fn total(c: Counter) -> i64 {
     COUNTERS.sum(c as usize)

@@ -401,6 +401,11 @@ pub(crate) fn sched_max(c: Sched, v: i64) {
     }
 }
 
+/// Scheduling counter `c` as counted on CPU `cpu` (the `percpu` debugfs file).
+pub(crate) fn sched_on_cpu(c: Sched, cpu: usize) -> i64 {
+    SCHED.get(cpu, c as usize)
+}
+
 /// Zeroes the scheduling counters and the per-thread times.
 pub(crate) fn sched_reset() {
     SCHED.reset();

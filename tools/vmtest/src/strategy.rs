@@ -40,6 +40,10 @@ struct Snapshot {
     locks: HashMap<String, (u64, u64)>,
     /// Scheduling counters.
     sched: HashMap<String, u64>,
+    /// `percpu` rows: counter -> (per-CPU values, total).
+    percpu: HashMap<String, (Vec<i64>, i64)>,
+    /// The `stats` file.
+    stats: HashMap<String, i64>,
 }
 
 fn read(file: &str) -> Result<String, String> {
@@ -91,6 +95,26 @@ fn snapshot() -> Result<Snapshot, String> {
                 s.sched.insert(name.to_string(), v);
             }
         }
+    }
+    for line in read("stats")?.lines() {
+        if let Some((name, v)) = line.split_once(' ') {
+            s.stats.insert(name.to_string(), v.trim().parse().map_err(|e| format!("stats line {line:?}: {e}"))?);
+        }
+    }
+    let percpu = read("percpu")?;
+    let mut rows = percpu.lines();
+    let header: Vec<&str> = rows.next().unwrap_or_default().split_whitespace().collect();
+    ensure!(
+        header.len() >= 3 && header[0] == "counter" && header.last() == Some(&"total"),
+        "percpu header {header:?}"
+    );
+    for line in rows.filter(|l| !l.trim().is_empty()) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        ensure!(f.len() == header.len(), "percpu row {line:?} has {} fields, header {}", f.len(), header.len());
+        let v: Vec<i64> =
+            f[1..].iter().map(|x| x.parse().map_err(|e| format!("percpu row {line:?}: {e}"))).collect::<Result<_, _>>()?;
+        let (total, cpus) = v.split_last().ok_or("empty percpu row")?;
+        s.percpu.insert(f[0].to_string(), (cpus.to_vec(), *total));
     }
     Ok(s)
 }
@@ -181,6 +205,20 @@ fn invariants(name: &'static str) -> TestResult {
     for class in ["table", "conn", "listener", "group", "queue"] {
         ensure!(s.locks.contains_key(class), "no lock class {class:?} in the locks file");
     }
+    // Counters add up across CPUs: each `percpu` row's CPUs sum to its total, and the
+    // totals are those of `stats`, `sched` and `locks` (read with nothing running).
+    ensure!(!s.percpu.is_empty(), "percpu file has no rows");
+    for (name, (cpus, total)) in &s.percpu {
+        ensure!(cpus.iter().sum::<i64>() == *total, "percpu {name}: CPUs {cpus:?} do not add up to {total}");
+        let elsewhere = if let Some(class) = name.strip_prefix("lock_").and_then(|n| n.strip_suffix("_acquired")) {
+            s.locks.get(class).map(|v| v.0 as i64)
+        } else if let Some(class) = name.strip_prefix("lock_").and_then(|n| n.strip_suffix("_contended")) {
+            s.locks.get(class).map(|v| v.1 as i64)
+        } else {
+            s.stats.get(name).copied().or_else(|| s.sched.get(name).map(|v| *v as i64))
+        };
+        ensure!(elsewhere == Some(*total), "percpu {name}: total {total}, but {elsewhere:?} in stats/sched/locks");
+    }
     let summary = format!(
         "table {} conn {} group {} queue {} handoffs {}",
         acq("table"),
@@ -200,12 +238,24 @@ fn invariants(name: &'static str) -> TestResult {
             ensure!(acq("group") > 0, "ConnP-L: no group-lock acquisitions ({summary})");
             ensure!(acq("conn") == 0, "ConnP-L: connection locks taken ({summary})");
             ensure!(sched("handoffs") == 0, "ConnP-L: hand-offs ({summary})");
+            ensure!(sched("work_inline") > 0, "ConnP-L: no work done in the requesting context ({summary})");
         }
         "connp-t" => {
             ensure!(acq("conn") == 0, "ConnP-T: connection locks taken ({summary})");
             ensure!(acq("group") == 0, "ConnP-T: group locks taken ({summary})");
             ensure!(sched("handoffs") > 0, "ConnP-T: no hand-offs ({summary})");
-            ensure!(sched("work_items") > 0, "ConnP-T: protocol threads ran nothing ({summary})");
+            // One hand-off per request: every segment, syscall request, timer expiry and
+            // internal abort was queued exactly once and run exactly once by a thread.
+            let kinds = ["handoffs_segment", "handoffs_syscall", "handoffs_timer", "handoffs_internal"];
+            let by_kind: u64 = kinds.iter().map(|k| sched(k)).sum();
+            ensure!(by_kind == sched("handoffs"), "ConnP-T: hand-offs by kind {by_kind} != handoffs ({summary})");
+            ensure!(
+                sched("work_items") == sched("handoffs"),
+                "ConnP-T: {} work items run for {} hand-offs ({summary})",
+                sched("work_items"),
+                sched("handoffs")
+            );
+            ensure!(sched("handoffs_segment") > 0 && sched("handoffs_syscall") > 0, "ConnP-T: segments or syscalls not handed off ({summary})");
         }
         _ => return Err(format!("unknown strategy {name}")),
     }
