@@ -110,8 +110,17 @@ fn parse(args: Vec<String>) -> Result<Opts, String> {
         Ok(s)
     }
     const CLIENT_ONLY: &[&str] = &[
-        "--dest", "--conns", "--warmup", "--write-size", "--sndbuf", "--rr", "--msg-size", "--churn",
-        "--connect-timeout", "--debugfs", "--tag",
+        "--dest",
+        "--conns",
+        "--warmup",
+        "--write-size",
+        "--sndbuf",
+        "--rr",
+        "--msg-size",
+        "--churn",
+        "--connect-timeout",
+        "--debugfs",
+        "--tag",
     ];
     const SINK_ONLY: &[&str] = &["--port", "--addr", "--echo", "--ready-file"];
     while let Some(a) = it.next() {
@@ -145,14 +154,22 @@ fn parse(args: Vec<String>) -> Result<Opts, String> {
             "--tag" => {
                 let t = it.next().ok_or("--tag needs KEY=VALUE")?;
                 match t.split_once('=') {
-                    Some((k, v)) if !k.is_empty() && !t.contains(char::is_whitespace) && !v.is_empty() => o.tags.push(t),
+                    Some((k, v))
+                        if !k.is_empty() && !t.contains(char::is_whitespace) && !v.is_empty() =>
+                    {
+                        o.tags.push(t)
+                    }
                     _ => return Err(format!("--tag: want KEY=VALUE without spaces, got {t:?}")),
                 }
             }
             "--port" => o.port = num(&a, it.next())?,
             "--addr" => o.addr = num(&a, it.next())?,
             "--echo" => o.echo = true,
-            "--ready-file" => o.ready_file = Some(PathBuf::from(it.next().ok_or("--ready-file needs a value")?)),
+            "--ready-file" => {
+                o.ready_file = Some(PathBuf::from(
+                    it.next().ok_or("--ready-file needs a value")?,
+                ))
+            }
             _ => return Err(format!("unknown argument {a:?}")),
         }
     }
@@ -233,7 +250,8 @@ mod tests {
 
     #[test]
     fn accepts_and_rejects() {
-        let o = p("--family partcp --conns 192 --threads 2 --seconds 3 --tag strategy=msgp").unwrap();
+        let o =
+            p("--family partcp --conns 192 --threads 2 --seconds 3 --tag strategy=msgp").unwrap();
         assert!(o.partcp && o.conns == 192 && o.threads == 2 && o.seconds == 3.0);
         assert!(p("sink --port 5002 --echo").unwrap().echo);
         for bad in [

@@ -26,11 +26,27 @@ const IP_BIND_ADDRESS_NO_PORT: c_int = 24;
 
 /// What to answer a `setsockopt` that partcp refused with `err`: `Some(result)` to
 /// answer it here, `None` to pass partcp's error on.
-pub fn set_refused(level: c_int, name: c_int, val: *const c_void, len: socklen_t, err: c_int) -> Option<Result<(), c_int>> {
-    let int_ok = || if (len as usize) < std::mem::size_of::<c_int>() { Err(libc::EINVAL) } else { Ok(()) };
+pub fn set_refused(
+    level: c_int,
+    name: c_int,
+    val: *const c_void,
+    len: socklen_t,
+    err: c_int,
+) -> Option<Result<(), c_int>> {
+    let int_ok = || {
+        if (len as usize) < std::mem::size_of::<c_int>() {
+            Err(libc::EINVAL)
+        } else {
+            Ok(())
+        }
+    };
     match (level, name, err) {
         // Hints whose absence changes no result the program can observe.
-        (libc::SOL_TCP, TCP_CORK | TCP_DEFER_ACCEPT | TCP_QUICKACK | TCP_NOTSENT_LOWAT, libc::ENOPROTOOPT) => Some(int_ok()),
+        (
+            libc::SOL_TCP,
+            TCP_CORK | TCP_DEFER_ACCEPT | TCP_QUICKACK | TCP_NOTSENT_LOWAT,
+            libc::ENOPROTOOPT,
+        ) => Some(int_ok()),
         // TCP Fast Open is opportunistic: without it, a server accepts and a client
         // connects with an ordinary handshake.
         (libc::SOL_TCP, TCP_FASTOPEN | TCP_FASTOPEN_CONNECT, libc::ENOPROTOOPT) => Some(int_ok()),
@@ -64,7 +80,13 @@ fn set_congestion(val: *const c_void, len: socklen_t) -> Result<(), c_int> {
 /// # Safety
 ///
 /// `val` and `len` as getsockopt's contract wants: `*len` writable bytes at `val`.
-pub unsafe fn get_refused(level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t, err: c_int) -> Option<Result<(), c_int>> {
+pub unsafe fn get_refused(
+    level: c_int,
+    name: c_int,
+    val: *mut c_void,
+    len: *mut socklen_t,
+    err: c_int,
+) -> Option<Result<(), c_int>> {
     let data: &[u8] = match (level, name, err) {
         // The name, NUL-padded to TCP_CA_NAME_MAX as Linux returns it.
         (libc::SOL_TCP, TCP_CONGESTION, libc::ENOPROTOOPT) => b"cubic\0\0\0\0\0\0\0\0\0\0\0",
@@ -134,7 +156,9 @@ pub fn carry(from: c_int, to: c_int) {
     // SAFETY: plain socket(2) call.
     let fresh = unsafe { real::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
     for &(level, name) in CARRIED {
-        let Some((mut v, len)) = get_raw(from, level, name) else { continue };
+        let Some((mut v, len)) = get_raw(from, level, name) else {
+            continue;
+        };
         if fresh >= 0 && get_raw(fresh, level, name) == Some((v, len)) {
             continue;
         }

@@ -350,6 +350,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         self.keepalive_probes = 0;
         self.keepalive_deadline = None;
         self.probes_unanswered = 0;
+        self.probes_since = None;
 
         // RFC 7323 4.3 (2): "If SEG.TSval >= TS.Recent and SEG.SEQ =< Last.ACK.sent then
         // SEG.TSval is copied to TS.Recent".

@@ -404,6 +404,9 @@ pub struct Connection<S, R> {
     /// Zero-window probes sent without any ACK since (RFC 1122 4.2.2.17 allows probing
     /// forever while the peer answers).
     pub(crate) probes_unanswered: u32,
+    /// When the first of the current unanswered zero-window probes was sent (user
+    /// timeout).
+    pub(crate) probes_since: Option<Instant>,
     pub(crate) delack_deadline: Option<Instant>,
     pub(crate) keepalive_deadline: Option<Instant>,
     pub(crate) keepalive_probes: u32,
@@ -526,6 +529,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             persist_deadline: None,
             persist_backoff: 0,
             probes_unanswered: 0,
+            probes_since: None,
             delack_deadline: None,
             keepalive_deadline: None,
             keepalive_probes: 0,

@@ -140,7 +140,15 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             return;
         }
         self.probes_unanswered = self.probes_unanswered.saturating_add(1);
-        if self.probes_unanswered > self.cfg.max_retries {
+        // Linux applies TCP_USER_TIMEOUT to unanswered zero-window probes too
+        // (tcp_probe_timer): a peer that vanished while its window was closed is given
+        // up after the user timeout, not after `max_retries` backed-off probes.
+        let since = *self.probes_since.get_or_insert(now);
+        let give_up = match self.cfg.user_timeout {
+            Some(limit) => now - since >= limit,
+            None => self.probes_unanswered > self.cfg.max_retries,
+        };
+        if give_up {
             self.time_out(now);
             return;
         }

@@ -282,3 +282,68 @@ fn zero_window_probe_is_answered_with_ack() {
     check_ack(&a, l1(), r1() + 1000);
     assert_eq!(a.repr.window, 0);
 }
+
+/// A connection whose peer's window is zero, with one byte queued, and an optional
+/// user timeout.
+fn probing(user_timeout_ms: Option<u64>) -> TestConn {
+    let mut c = established_peer_win(0);
+    c.set_user_timeout(user_timeout_ms.map(Duration::from_millis));
+    send(&mut c, b"x").unwrap();
+    let _ = output(&mut c, ms(20));
+    c
+}
+
+/// Runs the next timer expiry; returns its time and whether anything was sent.
+fn next_expiry(c: &mut TestConn) -> (Instant, bool) {
+    let t = c.next_deadline().unwrap();
+    c.on_timer(t);
+    (t, !output(c, t).is_empty())
+}
+
+/// The peer acknowledges a probe, its window still zero.
+fn answer_closed(c: &mut TestConn, t: Instant) {
+    let mut a = ack(r1(), l1());
+    a.window = 0;
+    input0(c, t, a);
+}
+
+#[test]
+fn unanswered_probes_obey_the_user_timeout() {
+    let mut c = probing(Some(3000));
+    let (mut t, mut first_probe) = (ms(20), None);
+    while c.state() == State::Established {
+        let (at, sent) = next_expiry(&mut c);
+        t = at;
+        if sent {
+            first_probe.get_or_insert(t);
+        }
+        assert!(t < ms(60_000), "still probing at {t:?}");
+    }
+    assert_eq!(c.error(), Some(Error::TimedOut));
+    // Given up at the first expiry at least 3 s after the first unanswered probe (the
+    // next probe interval, 3.2 s after 200+400+800+1600 ms of backoff), long before
+    // max_retries probes.
+    let waited = t - first_probe.unwrap();
+    assert!(
+        waited >= Duration::from_millis(3000),
+        "gave up {waited:?} after the first probe"
+    );
+    assert!(
+        waited <= Duration::from_millis(6500),
+        "gave up {waited:?} after the first probe"
+    );
+    assert!(c.stats().zero_window_probes < 8);
+}
+
+#[test]
+fn answered_probes_restart_the_user_timeout() {
+    let mut c = probing(Some(1000));
+    // The peer answers every probe (window still zero) for much longer than the user
+    // timeout: probing goes on (RFC 1122 4.2.2.17).
+    let mut t = ms(20);
+    while t < ms(20_000) {
+        t = next_expiry(&mut c).0;
+        answer_closed(&mut c, t);
+    }
+    assert_eq!(c.state(), State::Established);
+}
