@@ -261,6 +261,9 @@ pub(crate) struct Listen {
     pub(crate) live: LiveToken,
     /// The listening socket had SO_REUSEADDR; its connections inherit it.
     pub(crate) reuse: Atomic<bool>,
+    /// ConnP-T: an expiry of `timer` is queued to protocol thread 0 (as
+    /// [`Conn::timer_queued`]).
+    pub(crate) timer_queued: Atomic<bool>,
     #[pin]
     pub(crate) inner: BhLock<ListenInner, ListenLockClass>,
     #[pin]
@@ -302,6 +305,7 @@ impl Listen {
                 kind,
                 live,
                 reuse: Atomic::new(false),
+                timer_queued: Atomic::new(false),
                 inner <- new_bh_lock!(inner, c"Listen::inner"),
                 timer <- Timer::new(listen_timer),
                 reap <- new_work!("Listen::reap"),
@@ -319,7 +323,12 @@ impl Listen {
 #[pinned_drop]
 impl PinnedDrop for Listen {
     fn drop(self: Pin<&mut Self>) {
+        // Process context, as for `Conn` (final drops go through `release_listen`).
         self.timer.shutdown();
+        while self.timer_queued.load(Acquire) {
+            // SAFETY: Process context.
+            unsafe { bindings::msleep(1) };
+        }
         // SAFETY: Taken in `new`.
         unsafe { shim::partcp_put_net(self.net) };
     }

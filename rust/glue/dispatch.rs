@@ -423,6 +423,13 @@ pub(crate) fn thread_work(ctx: &ThreadCtx, work: Work) {
             let _ = timer_run(Some(ctx), conn);
             conn.timer_queued.store(false, Release);
         }
+        Work::ListenTimer(p) => {
+            // SAFETY: The listener's destructor waits for `timer_queued` to clear, which
+            // happens below, after the last use of `l`.
+            let l = unsafe { &*p };
+            listen_timer_run(l);
+            l.timer_queued.store(false, Release);
+        }
         Work::Abort(c) => abort(stack, Some(ctx), c),
         Work::Call(req) => {
             // SAFETY: The caller sleeps in `call` until `complete` below; until then the
@@ -472,6 +479,10 @@ pub(crate) fn discard(work: Work) {
             // SAFETY: As in `thread_work`: alive until the flag clears.
             unsafe { (*p).timer_queued.store(false, Release) };
         }
+        Work::ListenTimer(p) => {
+            // SAFETY: As in `thread_work`: alive until the flag clears.
+            unsafe { (*p).timer_queued.store(false, Release) };
+        }
         Work::Abort(c) => conn::release(c),
         // SAFETY: The caller sleeps until completion; `ran = false` makes it fall back.
         Work::Call(req) => unsafe { CallReq::complete(req, false) },
@@ -490,9 +501,39 @@ fn listen_after(l: &Listen, inner: &mut conn::ListenInner, now: Instant) {
     }
 }
 
-/// Listener timer expiry: SYN-ACK retransmissions. Listener state is protected by the
-/// listener's own lock under every strategy, so this runs in the timer softirq.
+/// Listener timer expiry (timer softirq): SYN-ACK retransmissions. Under ConnP-T the
+/// expiry is handed to protocol thread 0, which owns every piece of listener work (as
+/// the listener's segments); elsewhere it runs here. Listener state is protected by the
+/// listener's own lock under every strategy (`accept()` takes it too).
 pub(crate) fn listen_timer(l: &Listen) {
+    let w = if l.kind == Kind::ConnPT { thread0(l) } else { None };
+    let Some(w) = w else {
+        listen_timer_run(l);
+        return;
+    };
+    // One queued expiry at a time: the thread handles every due deadline.
+    if l.timer_queued.xchg(true, Full) {
+        return;
+    }
+    match w.push(Work::ListenTimer(l), Sched::HandoffsTimer) {
+        Ok(()) => {}
+        Err(PushError::Full(_)) => {
+            l.timer_queued.store(false, Release);
+            sched_add(Sched::TimerRetries, 1);
+            l.timer.arm_usecs(1);
+        }
+        // The threads are stopping (unload): the listener is being torn down.
+        Err(PushError::Stopped(_)) => l.timer_queued.store(false, Release),
+    }
+}
+
+/// ConnP-T's protocol thread 0, if it is running.
+fn thread0(l: &Listen) -> Option<&Worker> {
+    l.live.strategy().and_then(|s| s.threads.get(0)).filter(|w| !w.exited())
+}
+
+/// Runs a listener timer expiry in this context.
+fn listen_timer_run(l: &Listen) {
     let now = clock::now();
     let mut g = l.inner.lock();
     if g.closed {
@@ -507,11 +548,7 @@ pub(crate) fn listen_timer(l: &Listen) {
 /// connection on the same port) and must be passed on. Under ConnP-T the segment goes
 /// to protocol thread 0 (the 4-tuple is not a connection's yet) and is always consumed.
 pub(crate) fn listen_input(stack: &Stack, l: Arc<Listen>, seg: RxSeg) -> Option<RxSeg> {
-    let w = if l.kind == Kind::ConnPT {
-        l.live.strategy().and_then(|s| s.threads.get(0)).filter(|w| !w.exited())
-    } else {
-        None
-    };
+    let w = if l.kind == Kind::ConnPT { thread0(&l) } else { None };
     match w {
         Some(w) => {
             hand_off(w, Work::ListenSeg(l.clone(), seg), Sched::HandoffsSeg);

@@ -95,6 +95,9 @@ pub(crate) enum Work {
     /// reference. The connection's destructor waits until `Conn::timer_queued` is clear,
     /// which the consumer of this item does last.
     Timer(*const Conn),
+    /// A listener's timer expired (thread 0). A raw pointer, as `Timer`: the listener's
+    /// destructor waits until `Listen::timer_queued` is clear.
+    ListenTimer(*const Listen),
     /// Abort a connection that no one will accept (accept queue overflow).
     Abort(Arc<Conn>),
     /// A syscall's request (see [`CallReq`]).

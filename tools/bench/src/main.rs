@@ -154,9 +154,7 @@ fn parse(args: Vec<String>) -> Result<Opts, String> {
             "--tag" => {
                 let t = it.next().ok_or("--tag needs KEY=VALUE")?;
                 match t.split_once('=') {
-                    Some((k, v))
-                        if !k.is_empty() && !t.contains(char::is_whitespace) && !v.is_empty() =>
-                    {
+                    Some((k, v)) if !k.is_empty() && !t.contains(char::is_whitespace) && !v.is_empty() => {
                         o.tags.push(t)
                     }
                     _ => return Err(format!("--tag: want KEY=VALUE without spaces, got {t:?}")),
@@ -165,11 +163,7 @@ fn parse(args: Vec<String>) -> Result<Opts, String> {
             "--port" => o.port = num(&a, it.next())?,
             "--addr" => o.addr = num(&a, it.next())?,
             "--echo" => o.echo = true,
-            "--ready-file" => {
-                o.ready_file = Some(PathBuf::from(
-                    it.next().ok_or("--ready-file needs a value")?,
-                ))
-            }
+            "--ready-file" => o.ready_file = Some(PathBuf::from(it.next().ok_or("--ready-file needs a value")?)),
             _ => return Err(format!("unknown argument {a:?}")),
         }
     }
@@ -250,8 +244,7 @@ mod tests {
 
     #[test]
     fn accepts_and_rejects() {
-        let o =
-            p("--family partcp --conns 192 --threads 2 --seconds 3 --tag strategy=msgp").unwrap();
+        let o = p("--family partcp --conns 192 --threads 2 --seconds 3 --tag strategy=msgp").unwrap();
         assert!(o.partcp && o.conns == 192 && o.threads == 2 && o.seconds == 3.0);
         assert!(p("sink --port 5002 --echo").unwrap().echo);
         for bad in [

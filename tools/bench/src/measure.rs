@@ -61,16 +61,11 @@ pub fn wire_tx() -> (u64, u64) {
     let mut bytes = 0;
     let mut pkts = 0;
     for l in text.lines().skip(2) {
-        let Some((name, rest)) = l.split_once(':') else {
-            continue;
-        };
+        let Some((name, rest)) = l.split_once(':') else { continue };
         if name.trim() == "lo" {
             continue;
         }
-        let v: Vec<u64> = rest
-            .split_whitespace()
-            .map(|x| x.parse().unwrap_or(0))
-            .collect();
+        let v: Vec<u64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0)).collect();
         // receive: bytes packets errs drop fifo frame compressed multicast; then transmit.
         bytes += v.get(8).copied().unwrap_or(0);
         pkts += v.get(9).copied().unwrap_or(0);

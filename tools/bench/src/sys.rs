@@ -16,21 +16,13 @@ pub fn check(r: libc::c_int) -> io::Result<libc::c_int> {
 /// The address family AF_PARTCP is registered as (from sysfs).
 pub fn partcp_family() -> io::Result<libc::c_int> {
     let s = std::fs::read_to_string("/sys/module/partcp/parameters/family")?;
-    s.trim()
-        .parse()
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad family file"))
+    s.trim().parse().map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad family file"))
 }
 
 /// A non-blocking stream socket of `family` (AF_INET or AF_PARTCP's number).
 pub fn stream_socket(family: libc::c_int) -> io::Result<RawFd> {
     // SAFETY: plain system call with integer arguments.
-    check(unsafe {
-        libc::socket(
-            family,
-            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            0,
-        )
-    })
+    check(unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) })
 }
 
 pub fn close(fd: RawFd) {
@@ -39,12 +31,7 @@ pub fn close(fd: RawFd) {
 }
 
 /// Sets an integer socket option; the error is returned for the caller to ignore or not.
-pub fn setsockopt_int(
-    fd: RawFd,
-    level: libc::c_int,
-    opt: libc::c_int,
-    v: libc::c_int,
-) -> io::Result<()> {
+pub fn setsockopt_int(fd: RawFd, level: libc::c_int, opt: libc::c_int, v: libc::c_int) -> io::Result<()> {
     // SAFETY: `v` lives across the call and its size is passed.
     check(unsafe {
         libc::setsockopt(
@@ -64,18 +51,10 @@ pub fn so_error(fd: RawFd) -> i32 {
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: `v` and `len` are valid for writes of their sizes.
     let r = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ERROR,
-            &mut v as *mut _ as *mut libc::c_void,
-            &mut len,
-        )
+        libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_ERROR, &mut v as *mut _ as *mut libc::c_void, &mut len)
     };
     if r < 0 {
-        io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EIO)
+        io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
     } else {
         v
     }
@@ -85,9 +64,7 @@ fn sockaddr(a: SocketAddrV4) -> libc::sockaddr_in {
     libc::sockaddr_in {
         sin_family: libc::AF_INET as libc::sa_family_t,
         sin_port: a.port().to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(*a.ip()).to_be(),
-        },
+        sin_addr: libc::in_addr { s_addr: u32::from(*a.ip()).to_be() },
         sin_zero: [0; 8],
     }
 }
@@ -97,11 +74,7 @@ pub fn connect(fd: RawFd, a: SocketAddrV4) -> io::Result<bool> {
     let sa = sockaddr(a);
     // SAFETY: `sa` is a valid sockaddr_in and its size is passed.
     let r = unsafe {
-        libc::connect(
-            fd,
-            &sa as *const _ as *const libc::sockaddr,
-            std::mem::size_of::<libc::sockaddr_in>() as u32,
-        )
+        libc::connect(fd, &sa as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_in>() as u32)
     };
     if r == 0 {
         return Ok(true);
@@ -118,11 +91,7 @@ pub fn bind(fd: RawFd, a: SocketAddrV4) -> io::Result<()> {
     let sa = sockaddr(a);
     // SAFETY: as in `connect`.
     check(unsafe {
-        libc::bind(
-            fd,
-            &sa as *const _ as *const libc::sockaddr,
-            std::mem::size_of::<libc::sockaddr_in>() as u32,
-        )
+        libc::bind(fd, &sa as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_in>() as u32)
     })
     .map(|_| ())
 }
@@ -136,12 +105,7 @@ pub fn listen(fd: RawFd, backlog: i32) -> io::Result<()> {
 pub fn accept(fd: RawFd) -> io::Result<Option<RawFd>> {
     // SAFETY: null address pointers are allowed.
     let r = unsafe {
-        libc::accept4(
-            fd,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-        )
+        libc::accept4(fd, std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
     };
     if r >= 0 {
         return Ok(Some(r));
@@ -163,14 +127,7 @@ pub enum Io {
 
 pub fn write(fd: RawFd, buf: &[u8]) -> Io {
     // SAFETY: `buf` is valid for reads of its length.
-    let r = unsafe {
-        libc::send(
-            fd,
-            buf.as_ptr() as *const libc::c_void,
-            buf.len(),
-            libc::MSG_NOSIGNAL,
-        )
-    };
+    let r = unsafe { libc::send(fd, buf.as_ptr() as *const libc::c_void, buf.len(), libc::MSG_NOSIGNAL) };
     io_result(r)
 }
 
@@ -229,11 +186,7 @@ impl Epoll {
         out.clear();
         if n < 0 {
             let e = io::Error::last_os_error();
-            return if e.raw_os_error() == Some(libc::EINTR) {
-                Ok(())
-            } else {
-                Err(e)
-            };
+            return if e.raw_os_error() == Some(libc::EINTR) { Ok(()) } else { Err(e) };
         }
         out.extend(evs[..n as usize].iter().map(|e| (e.events, e.u64)));
         Ok(())

@@ -80,10 +80,7 @@ pub fn client(o: &Opts, family: libc::c_int) -> Line {
         format!("threads={threads}"),
         format!("cpus={ncpu}"),
         format!("seconds={:.2}", o.seconds),
-        format!(
-            "write_size={}",
-            if o.rr { o.msg_size } else { o.write_size }
-        ),
+        format!("write_size={}", if o.rr { o.msg_size } else { o.write_size }),
     ];
     let dbg_on = o.partcp && o.debugfs.is_dir();
     let mut ok = setup_error.is_none();
@@ -117,10 +114,7 @@ pub fn client(o: &Opts, family: libc::c_int) -> Line {
             let txns = c1[1] - c0[1];
             fields.push(format!("transactions={txns}"));
             fields.push(format!("tps={:.1}", txns as f64 / dt));
-            fields.push(format!(
-                "latency_us={:.1}",
-                (c1[2] - c0[2]) as f64 / 1e3 / txns.max(1) as f64
-            ));
+            fields.push(format!("latency_us={:.1}", (c1[2] - c0[2]) as f64 / 1e3 / txns.max(1) as f64));
             fields.push(format!("reconnects={}", c1[3] - c0[3]));
         }
         fields.push(format!("cpu_util={busy:.3}"));
@@ -128,10 +122,7 @@ pub fn client(o: &Opts, family: libc::c_int) -> Line {
         fields.push(format!("cpu_sys={system:.3}"));
         fields.push(format!("cpu_softirq={soft:.3}"));
         fields.push(format!("ctxt={ctxt}"));
-        fields.push(format!(
-            "ctxt_per_kb={:.4}",
-            ctxt as f64 / (bytes.max(1) as f64 / 1024.0)
-        ));
+        fields.push(format!("ctxt_per_kb={:.4}", ctxt as f64 / (bytes.max(1) as f64 / 1024.0)));
         fields.push(format!("conn_errors={}", c1[4]));
         if c1[4] > 0 {
             ok = false;
@@ -145,17 +136,11 @@ pub fn client(o: &Opts, family: libc::c_int) -> Line {
             fields.push("status=ok".into());
         }
         if o.partcp && !dbg_on {
-            fields.push(format!(
-                "dbg=unavailable:{}_not_a_directory",
-                o.debugfs.display()
-            ));
+            fields.push(format!("dbg=unavailable:{}_not_a_directory", o.debugfs.display()));
         }
         if let (Some(a), Some(b)) = (d0, d1) {
             if let Some((_, s)) = b.text.iter().find(|(k, _)| k == "strategy") {
-                fields.push(format!(
-                    "dbg_strategy={}",
-                    s.replace(char::is_whitespace, "_")
-                ));
+                fields.push(format!("dbg_strategy={}", s.replace(char::is_whitespace, "_")));
             }
             // Per-object rows (keys with an address such as `198.18.0.1:5000`) are
             // state, not counters: left to partcp-stats.
@@ -178,10 +163,7 @@ pub fn client(o: &Opts, family: libc::c_int) -> Line {
 /// Aborts a connection at the end of a run (RST, no TIME-WAIT), so the next run (and a
 /// strategy switch, which needs every partcp connection gone) does not wait for it.
 fn abort(fd: RawFd) {
-    let l = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
+    let l = libc::linger { l_onoff: 1, l_linger: 0 };
     // SAFETY: `l` is valid for the call; errors are ignored (plain close follows).
     unsafe {
         libc::setsockopt(
@@ -215,13 +197,7 @@ fn open_conn(o: &Opts, family: libc::c_int) -> Result<(RawFd, bool), String> {
 
 /// Connects `n` sockets (at most 256 handshakes in flight), all registered in `ep`
 /// with token = index and no events yet.
-fn connect_all(
-    o: &Opts,
-    family: libc::c_int,
-    n: usize,
-    ep: &Epoll,
-    fds: &mut Vec<RawFd>,
-) -> Result<(), String> {
+fn connect_all(o: &Opts, family: libc::c_int, n: usize, ep: &Epoll, fds: &mut Vec<RawFd>) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs_f64(o.connect_timeout);
     let mut pending = 0usize;
     let mut done = 0usize;
@@ -231,8 +207,7 @@ fn connect_all(
             let (fd, now) = open_conn(o, family)?;
             let tok = fds.len() as u64;
             fds.push(fd);
-            ep.add(fd, if now { 0 } else { OUT }, tok)
-                .map_err(|e| format!("epoll:{}", sys::errno_name(&e)))?;
+            ep.add(fd, if now { 0 } else { OUT }, tok).map_err(|e| format!("epoll:{}", sys::errno_name(&e)))?;
             if now {
                 done += 1;
             } else {
@@ -242,16 +217,12 @@ fn connect_all(
         if Instant::now() > deadline {
             return Err(format!("connect_timeout:{done}_of_{n}_connected"));
         }
-        ep.wait(&mut evs, 100)
-            .map_err(|e| format!("epoll_wait:{}", sys::errno_name(&e)))?;
+        ep.wait(&mut evs, 100).map_err(|e| format!("epoll_wait:{}", sys::errno_name(&e)))?;
         for &(_, tok) in &evs {
             let fd = fds[tok as usize];
             let err = sys::so_error(fd);
             if err != 0 {
-                return Err(format!(
-                    "connect:{}",
-                    sys::errno_name(&std::io::Error::from_raw_os_error(err))
-                ));
+                return Err(format!("connect:{}", sys::errno_name(&std::io::Error::from_raw_os_error(err))));
             }
             let _ = ep.modify(fd, 0, tok);
             pending -= 1;
@@ -261,14 +232,7 @@ fn connect_all(
     Ok(())
 }
 
-fn client_thread(
-    o: &Opts,
-    family: libc::c_int,
-    t: usize,
-    n: usize,
-    shared: &Shared,
-    barrier: &Barrier,
-) {
+fn client_thread(o: &Opts, family: libc::c_int, t: usize, n: usize, shared: &Shared, barrier: &Barrier) {
     let mut fds = Vec::with_capacity(n);
     let setup = Epoll::new()
         .map_err(|e| format!("epoll:{}", sys::errno_name(&e)))
@@ -281,10 +245,7 @@ fn client_thread(
         }
     };
     barrier.wait();
-    if let (Some(ep), false) = (
-        ep,
-        shared.stop.load(Relaxed) || shared.error.lock().unwrap().is_some(),
-    ) {
+    if let (Some(ep), false) = (ep, shared.stop.load(Relaxed) || shared.error.lock().unwrap().is_some()) {
         let c = &shared.counters[t];
         if o.rr {
             rr_loop(o, family, &ep, &mut fds, c, &shared.stop);
@@ -352,27 +313,12 @@ struct Rr {
     connecting: bool,
 }
 
-fn rr_loop(
-    o: &Opts,
-    family: libc::c_int,
-    ep: &Epoll,
-    fds: &mut [RawFd],
-    c: &Counters,
-    stop: &AtomicBool,
-) {
+fn rr_loop(o: &Opts, family: libc::c_int, ep: &Epoll, fds: &mut [RawFd], c: &Counters, stop: &AtomicBool) {
     let msg = vec![0x42u8; o.msg_size];
     let mut rbuf = vec![0u8; o.msg_size.max(65536)];
     let now = Instant::now();
-    let mut st: Vec<Rr> = fds
-        .iter()
-        .map(|_| Rr {
-            out_left: o.msg_size,
-            got: 0,
-            started: now,
-            txns: 0,
-            connecting: false,
-        })
-        .collect();
+    let mut st: Vec<Rr> =
+        fds.iter().map(|_| Rr { out_left: o.msg_size, got: 0, started: now, txns: 0, connecting: false }).collect();
     for (i, &fd) in fds.iter().enumerate() {
         let _ = ep.modify(fd, OUT, i as u64);
     }
@@ -466,11 +412,7 @@ fn rr_loop(
                 fds[i] = -1;
                 continue;
             }
-            let want = if s.connecting || s.out_left > 0 {
-                OUT
-            } else {
-                IN
-            };
+            let want = if s.connecting || s.out_left > 0 { OUT } else { IN };
             let _ = ep.modify(fd, want, tok);
         }
         c.bytes.store(txns * o.msg_size as u64, Relaxed);
@@ -541,11 +483,7 @@ pub fn sink(o: &Opts, family: libc::c_int) -> Result<(), String> {
     for h in handles {
         let _ = h.join();
     }
-    println!(
-        "partcp-bench mode=sink bytes={} conns={}",
-        total.0.load(Relaxed),
-        total.1.load(Relaxed)
-    );
+    println!("partcp-bench mode=sink bytes={} conns={}", total.0.load(Relaxed), total.1.load(Relaxed));
     Ok(())
 }
 
@@ -580,10 +518,7 @@ fn sink_thread(lfd: RawFd, echo: bool, stop: &AtomicBool, total: &(AtomicU64, At
                         free.push(i);
                         continue;
                     }
-                    conns[i] = Some(SinkConn {
-                        fd,
-                        pending: Vec::new(),
-                    });
+                    conns[i] = Some(SinkConn { fd, pending: Vec::new() });
                     total.1.fetch_add(1, Relaxed);
                 }
                 continue;

@@ -26,23 +26,12 @@ pub struct Config {
 impl Config {
     /// Parses the three variables (unset or empty: no restriction). Entries that do not
     /// parse are reported in the returned list and ignored.
-    pub fn parse(
-        ports: Option<&str>,
-        addrs: Option<&str>,
-        required: Option<&str>,
-    ) -> (Config, Vec<String>) {
+    pub fn parse(ports: Option<&str>, addrs: Option<&str>, required: Option<&str>) -> (Config, Vec<String>) {
         let mut bad = Vec::new();
         let ports = parse_list(ports, "PARTCP_PORTS", parse_port_range, &mut bad);
         let addrs = parse_list(addrs, "PARTCP_ADDRS", parse_cidr, &mut bad);
         let required = required.is_some_and(|s| s.trim() == "1");
-        (
-            Config {
-                ports,
-                addrs,
-                required,
-            },
-            bad,
-        )
+        (Config { ports, addrs, required }, bad)
     }
 
     /// Whether sockets are switched to partcp only when their address matches.
@@ -55,26 +44,15 @@ impl Config {
     /// ephemeral `bind`) matches no `PARTCP_PORTS`.
     pub fn matches(&self, addr: Ipv4Addr, port: u16) -> bool {
         let a = u32::from(addr);
-        let port_ok = self
-            .ports
-            .as_ref()
-            .is_none_or(|v| v.iter().any(|&(lo, hi)| (lo..=hi).contains(&port)));
-        let addr_ok = self
-            .addrs
-            .as_ref()
-            .is_none_or(|v| a == 0 || v.iter().any(|&(net, mask)| a & mask == net));
+        let port_ok = self.ports.as_ref().is_none_or(|v| v.iter().any(|&(lo, hi)| (lo..=hi).contains(&port)));
+        let addr_ok = self.addrs.as_ref().is_none_or(|v| a == 0 || v.iter().any(|&(net, mask)| a & mask == net));
         port_ok && addr_ok
     }
 }
 
 /// A comma-separated list of `var` (`None` if unset or empty); entries `parse` rejects
 /// are added to `bad`.
-fn parse_list<T>(
-    s: Option<&str>,
-    var: &str,
-    parse: fn(&str) -> Option<T>,
-    bad: &mut Vec<String>,
-) -> Option<Vec<T>> {
+fn parse_list<T>(s: Option<&str>, var: &str, parse: fn(&str) -> Option<T>, bad: &mut Vec<String>) -> Option<Vec<T>> {
     let s = s.map(str::trim).filter(|s| !s.is_empty())?;
     let mut out = Vec::new();
     for e in s.split(',') {
@@ -89,10 +67,7 @@ fn parse_list<T>(
 /// `80` or `8000-8010`.
 fn parse_port_range(s: &str) -> Option<(u16, u16)> {
     let (lo, hi) = s.split_once('-').unwrap_or((s, s));
-    let (lo, hi) = (
-        lo.trim().parse::<u16>().ok()?,
-        hi.trim().parse::<u16>().ok()?,
-    );
+    let (lo, hi) = (lo.trim().parse::<u16>().ok()?, hi.trim().parse::<u16>().ok()?);
     (lo >= 1 && lo <= hi).then_some((lo, hi))
 }
 
@@ -101,11 +76,7 @@ fn parse_cidr(s: &str) -> Option<(u32, u32)> {
     let (addr, bits) = s.split_once('/').unwrap_or((s, "32"));
     let addr: Ipv4Addr = addr.trim().parse().ok()?;
     let bits: u32 = bits.trim().parse().ok().filter(|&b| b <= 32)?;
-    let mask = if bits == 0 {
-        0
-    } else {
-        u32::MAX << (32 - bits)
-    };
+    let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
     Some((u32::from(addr) & mask, mask))
 }
 
@@ -114,11 +85,7 @@ pub fn get() -> &'static Config {
     static CONFIG: OnceLock<Config> = OnceLock::new();
     CONFIG.get_or_init(|| {
         let var = |n: &str| std::env::var(n).ok();
-        let (ports, addrs, req) = (
-            var("PARTCP_PORTS"),
-            var("PARTCP_ADDRS"),
-            var("PARTCP_REQUIRED"),
-        );
+        let (ports, addrs, req) = (var("PARTCP_PORTS"), var("PARTCP_ADDRS"), var("PARTCP_REQUIRED"));
         let (cfg, bad) = Config::parse(ports.as_deref(), addrs.as_deref(), req.as_deref());
         for b in bad {
             say(&format!("partcp-preload: ignoring {b}\n"));
@@ -155,12 +122,7 @@ pub fn family_quiet() -> Option<c_int> {
 
 /// Reads the family number from sysfs; `None` if the module is not loaded.
 fn read_family() -> Option<c_int> {
-    std::fs::read_to_string(FAMILY_PATH)
-        .ok()?
-        .trim()
-        .parse::<c_int>()
-        .ok()
-        .filter(|&n| n > 0)
+    std::fs::read_to_string(FAMILY_PATH).ok()?.trim().parse::<c_int>().ok().filter(|&n| n > 0)
 }
 
 /// The module is not (or no longer) there: remember that, print the notice once.

@@ -42,11 +42,7 @@ fn is_inet_tcp(domain: c_int, ty: c_int, protocol: c_int) -> bool {
 /// partcp's family, or why there is none: `Err(None)` falls back to Linux TCP,
 /// `Err(Some(EAFNOSUPPORT))` fails (`PARTCP_REQUIRED=1`).
 fn partcp_family() -> Result<c_int, Option<c_int>> {
-    config::family().ok_or(if config::get().required {
-        Some(libc::EAFNOSUPPORT)
-    } else {
-        None
-    })
+    config::family().ok_or(if config::get().required { Some(libc::EAFNOSUPPORT) } else { None })
 }
 
 /// Opens an AF_PARTCP stream socket with `ty`'s flags; errors as [`partcp_family`],
@@ -92,14 +88,7 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
     let fd = unsafe { real::socket(domain, ty, protocol) };
     if fd >= 0 {
         let candidate = is_inet_tcp(domain, ty, protocol) && config::get().selective();
-        fds::set(
-            fd,
-            if candidate {
-                Kind::Candidate
-            } else {
-                Kind::Other
-            },
-        );
+        fds::set(fd, if candidate { Kind::Candidate } else { Kind::Other });
     }
     fd
 }
@@ -125,12 +114,8 @@ unsafe fn inet_addr(addr: *const sockaddr, len: socklen_t) -> Option<(Ipv4Addr, 
     }
     // SAFETY: `len` bytes are readable and cover a sockaddr_in; it may be unaligned.
     let sin = unsafe { addr.cast::<sockaddr_in>().read_unaligned() };
-    (c_int::from(sin.sin_family) == libc::AF_INET).then(|| {
-        (
-            Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)),
-            u16::from_be(sin.sin_port),
-        )
-    })
+    (c_int::from(sin.sin_family) == libc::AF_INET)
+        .then(|| (Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)), u16::from_be(sin.sin_port)))
 }
 
 /// Before `bind`/`connect` of a candidate socket to `addr`: switches it to partcp if
@@ -139,11 +124,7 @@ unsafe fn inet_addr(addr: *const sockaddr, len: socklen_t) -> Option<(Ipv4Addr, 
 /// # Safety
 ///
 /// As [`inet_addr`].
-unsafe fn before_bind_connect(
-    fd: c_int,
-    addr: *const sockaddr,
-    len: socklen_t,
-) -> Result<(), c_int> {
+unsafe fn before_bind_connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> Result<(), c_int> {
     if fds::get(fd) != Kind::Candidate {
         return Ok(());
     }
@@ -168,15 +149,8 @@ fn switch(fd: c_int) -> Result<(), c_int> {
         set_errno(saved);
         return Ok(());
     }
-    let (status, fdflags) = (
-        real::fcntl_get(fd, libc::F_GETFL),
-        real::fcntl_get(fd, libc::F_GETFD),
-    );
-    let nonblock = if status >= 0 && status & libc::O_NONBLOCK != 0 {
-        libc::SOCK_NONBLOCK
-    } else {
-        0
-    };
+    let (status, fdflags) = (real::fcntl_get(fd, libc::F_GETFL), real::fcntl_get(fd, libc::F_GETFD));
+    let nonblock = if status >= 0 && status & libc::O_NONBLOCK != 0 { libc::SOCK_NONBLOCK } else { 0 };
     let new = match open_partcp(libc::SOCK_STREAM | libc::SOCK_CLOEXEC | nonblock) {
         Ok(new) => new,
         Err(None) => {
@@ -193,11 +167,7 @@ fn switch(fd: c_int) -> Result<(), c_int> {
     // SAFETY: `local` and `len` are valid for writes of the sizes given.
     let named = unsafe { real::getsockname(fd, (&raw mut local).cast(), &mut len) } == 0;
     let bound = named && (local.sin_port != 0 || local.sin_addr.s_addr != 0);
-    let cloexec = if fdflags >= 0 && fdflags & libc::FD_CLOEXEC != 0 {
-        libc::O_CLOEXEC
-    } else {
-        0
-    };
+    let cloexec = if fdflags >= 0 && fdflags & libc::FD_CLOEXEC != 0 { libc::O_CLOEXEC } else { 0 };
     // SAFETY: both descriptors are open; dup3 closes the old socket under `fd`.
     let r = unsafe { real::dup3(new, fd, cloexec) };
     let e = errno();
@@ -260,14 +230,7 @@ unsafe fn switched_then(
 /// Records an accepted descriptor: partcp if its listener is.
 fn accepted(listener: c_int, fd: c_int) -> c_int {
     if fd >= 0 {
-        fds::set(
-            fd,
-            if is_partcp(listener) {
-                Kind::Partcp
-            } else {
-                Kind::Other
-            },
-        );
+        fds::set(fd, if is_partcp(listener) { Kind::Partcp } else { Kind::Other });
     }
     fd
 }
@@ -289,12 +252,7 @@ pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut sockle
 ///
 /// As accept4(2).
 #[no_mangle]
-pub unsafe extern "C" fn accept4(
-    fd: c_int,
-    addr: *mut sockaddr,
-    len: *mut socklen_t,
-    flags: c_int,
-) -> c_int {
+pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int {
     // SAFETY: the caller's arguments.
     accepted(fd, unsafe { real::accept4(fd, addr, len, flags) })
 }
@@ -319,8 +277,7 @@ pub unsafe extern "C" fn getsockopt(
         return r;
     }
     if r == 0 {
-        if level == libc::SOL_SOCKET && name == libc::SO_DOMAIN && !val.is_null() && !len.is_null()
-        {
+        if level == libc::SOL_SOCKET && name == libc::SO_DOMAIN && !val.is_null() && !len.is_null() {
             // SAFETY: getsockopt succeeded, so `*len` bytes at `val` were written; the
             // kernel writes SO_DOMAIN as an int, cut to the caller's length.
             let n = unsafe { *len } as usize;
@@ -356,13 +313,7 @@ pub unsafe extern "C" fn getsockopt(
 ///
 /// As setsockopt(2).
 #[no_mangle]
-pub unsafe extern "C" fn setsockopt(
-    fd: c_int,
-    level: c_int,
-    name: c_int,
-    val: *const c_void,
-    len: socklen_t,
-) -> c_int {
+pub unsafe extern "C" fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int {
     // SAFETY: the caller's arguments.
     let r = unsafe { real::setsockopt(fd, level, name, val, len) };
     if r == 0 || !is_partcp(fd) {
@@ -527,23 +478,15 @@ pub unsafe extern "C" fn closefrom(low: c_int) {
 static INIT: extern "C" fn() = init;
 
 extern "C" fn init() {
-    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
-        return;
-    };
-    let fds: Vec<c_int> = dir
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else { return };
+    let fds: Vec<c_int> = dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
     for fd in fds {
         if real::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE) != Ok(libc::SOCK_STREAM) {
             continue;
         }
-        let Ok(domain) = real::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN) else {
-            continue;
-        };
+        let Ok(domain) = real::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN) else { continue };
         // Read the family only if an inherited stream socket could be partcp's.
-        if ![libc::AF_INET, libc::AF_INET6, libc::AF_UNIX].contains(&domain)
-            && config::family_quiet() == Some(domain)
-        {
+        if ![libc::AF_INET, libc::AF_INET6, libc::AF_UNIX].contains(&domain) && config::family_quiet() == Some(domain) {
             fds::set(fd, Kind::Partcp);
         }
     }

@@ -92,9 +92,7 @@ pub unsafe fn fcntl(which: Fcntl, fd: c_int, cmd: c_int, arg: libc::c_ulong) -> 
     }
     // SAFETY: `p` is the C library's variadic `int fcntl(int, int, ...)`; calling it
     // through a variadic pointer passes the third argument as the C convention wants.
-    let f = unsafe {
-        std::mem::transmute::<*mut c_void, unsafe extern "C" fn(c_int, c_int, ...) -> c_int>(p)
-    };
+    let f = unsafe { std::mem::transmute::<*mut c_void, unsafe extern "C" fn(c_int, c_int, ...) -> c_int>(p) };
     // SAFETY: by this function's contract.
     unsafe { f(fd, cmd, arg) }
 }

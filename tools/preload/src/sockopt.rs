@@ -33,20 +33,12 @@ pub fn set_refused(
     len: socklen_t,
     err: c_int,
 ) -> Option<Result<(), c_int>> {
-    let int_ok = || {
-        if (len as usize) < std::mem::size_of::<c_int>() {
-            Err(libc::EINVAL)
-        } else {
-            Ok(())
-        }
-    };
+    let int_ok = || if (len as usize) < std::mem::size_of::<c_int>() { Err(libc::EINVAL) } else { Ok(()) };
     match (level, name, err) {
         // Hints whose absence changes no result the program can observe.
-        (
-            libc::SOL_TCP,
-            TCP_CORK | TCP_DEFER_ACCEPT | TCP_QUICKACK | TCP_NOTSENT_LOWAT,
-            libc::ENOPROTOOPT,
-        ) => Some(int_ok()),
+        (libc::SOL_TCP, TCP_CORK | TCP_DEFER_ACCEPT | TCP_QUICKACK | TCP_NOTSENT_LOWAT, libc::ENOPROTOOPT) => {
+            Some(int_ok())
+        }
         // TCP Fast Open is opportunistic: without it, a server accepts and a client
         // connects with an ordinary handshake.
         (libc::SOL_TCP, TCP_FASTOPEN | TCP_FASTOPEN_CONNECT, libc::ENOPROTOOPT) => Some(int_ok()),
@@ -156,9 +148,7 @@ pub fn carry(from: c_int, to: c_int) {
     // SAFETY: plain socket(2) call.
     let fresh = unsafe { real::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
     for &(level, name) in CARRIED {
-        let Some((mut v, len)) = get_raw(from, level, name) else {
-            continue;
-        };
+        let Some((mut v, len)) = get_raw(from, level, name) else { continue };
         if fresh >= 0 && get_raw(fresh, level, name) == Some((v, len)) {
             continue;
         }

@@ -54,10 +54,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// Counters by key.
     pub fn map(&self) -> BTreeMap<&str, i64> {
-        self.counters
-            .iter()
-            .map(|c| (c.key.as_str(), c.value))
-            .collect()
+        self.counters.iter().map(|c| (c.key.as_str(), c.value)).collect()
     }
 
     /// `after - self` for running totals, `after`'s value for gauges; keys only in
@@ -68,15 +65,8 @@ impl Snapshot {
             .counters
             .iter()
             .map(|c| {
-                let v = if c.is_gauge() {
-                    c.value
-                } else {
-                    c.value - before.get(c.key.as_str()).copied().unwrap_or(0)
-                };
-                Counter {
-                    key: c.key.clone(),
-                    value: v,
-                }
+                let v = if c.is_gauge() { c.value } else { c.value - before.get(c.key.as_str()).copied().unwrap_or(0) };
+                Counter { key: c.key.clone(), value: v }
             })
             .collect()
     }
@@ -88,11 +78,7 @@ fn is_number(s: &str) -> bool {
 
 /// Parses one file's text (see the module documentation).
 pub fn parse_file(file: &str, text: &str, out: &mut Snapshot) {
-    let lines: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     let Some(first) = lines.first() else { return };
     if TEXT_FILES.contains(&file) {
         out.text.push((file.to_string(), lines.join("; ")));
@@ -102,10 +88,7 @@ pub fn parse_file(file: &str, text: &str, out: &mut Snapshot) {
     // A single value.
     if lines.len() == 1 && words.len() == 1 {
         match words[0].parse::<i64>() {
-            Ok(v) => out.counters.push(Counter {
-                key: file.to_string(),
-                value: v,
-            }),
+            Ok(v) => out.counters.push(Counter { key: file.to_string(), value: v }),
             _ => out.text.push((file.to_string(), words[0].to_string())),
         }
         return;
@@ -120,25 +103,15 @@ pub fn parse_file(file: &str, text: &str, out: &mut Snapshot) {
         for l in &lines[1..] {
             let cells: Vec<&str> = l.split_whitespace().collect();
             if cells.len() == 2 && is_number(cells[1]) {
-                out.counters.push(Counter {
-                    key: format!("{file}.{}", cells[0]),
-                    value: cells[1].parse().unwrap_or(0),
-                });
+                out.counters
+                    .push(Counter { key: format!("{file}.{}", cells[0]), value: cells[1].parse().unwrap_or(0) });
                 continue;
             }
             for (i, cell) in cells.iter().enumerate().skip(1) {
-                let col = h
-                    .get(i)
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| format!("col{i}"));
+                let col = h.get(i).map(|s| s.to_string()).unwrap_or_else(|| format!("col{i}"));
                 match cell.parse::<i64>() {
-                    Ok(v) => out.counters.push(Counter {
-                        key: format!("{file}.{}.{col}", cells[0]),
-                        value: v,
-                    }),
-                    Err(_) => out
-                        .text
-                        .push((format!("{file}.{}.{col}", cells[0]), cell.to_string())),
+                    Ok(v) => out.counters.push(Counter { key: format!("{file}.{}.{col}", cells[0]), value: v }),
+                    Err(_) => out.text.push((format!("{file}.{}.{col}", cells[0]), cell.to_string())),
                 }
             }
         }
@@ -149,10 +122,9 @@ pub fn parse_file(file: &str, text: &str, out: &mut Snapshot) {
         let name = it.next().unwrap_or("");
         let rest: Vec<&str> = it.collect();
         match rest.as_slice() {
-            [v] if is_number(v) => out.counters.push(Counter {
-                key: format!("{file}.{name}"),
-                value: v.parse().unwrap_or(0),
-            }),
+            [v] if is_number(v) => {
+                out.counters.push(Counter { key: format!("{file}.{name}"), value: v.parse().unwrap_or(0) })
+            }
             [] => out.text.push((file.to_string(), name.to_string())),
             _ if lines.len() == 1 => out.text.push((file.to_string(), l.to_string())),
             _ => out.text.push((format!("{file}.{name}"), rest.join(" "))),
@@ -202,11 +174,7 @@ mod tests {
     fn parses_pairs_tables_and_text() {
         let mut s = Snapshot::default();
         parse_file("stats", "rx_segments 10\ntx_segments 20\n", &mut s);
-        parse_file(
-            "locks",
-            "class acquired contended wait_ns\ntable 5 2 100\ngroup 7 1 3\n",
-            &mut s,
-        );
+        parse_file("locks", "class acquired contended wait_ns\ntable 5 2 100\ngroup 7 1 3\n", &mut s);
         parse_file("strategy", "connp-l 64\n", &mut s);
         parse_file("family", "22\n", &mut s);
         parse_file("version", "0.1.0\n", &mut s);
@@ -217,15 +185,9 @@ mod tests {
         assert_eq!(m["locks.group.wait_ns"], 3);
         assert_eq!(m["family"], 22);
         assert_eq!(m["sched.handoffs"], 4);
-        assert!(s
-            .text
-            .contains(&("strategy".to_string(), "connp-l 64".to_string())));
-        assert!(s
-            .text
-            .contains(&("version".to_string(), "0.1.0".to_string())));
-        assert!(s
-            .text
-            .contains(&("sched.strategy".to_string(), "msgp".to_string())));
+        assert!(s.text.contains(&("strategy".to_string(), "connp-l 64".to_string())));
+        assert!(s.text.contains(&("version".to_string(), "0.1.0".to_string())));
+        assert!(s.text.contains(&("sched.strategy".to_string(), "msgp".to_string())));
     }
 
     #[test]

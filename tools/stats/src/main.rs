@@ -42,10 +42,7 @@ fn main() -> ExitCode {
     }
     let read = |d: &PathBuf| -> Result<Snapshot, ExitCode> {
         read_dir(d).map_err(|e| {
-            eprintln!(
-                "partcp-stats: cannot read {}: {e} (is partcp loaded and debugfs mounted?)",
-                d.display()
-            );
+            eprintln!("partcp-stats: cannot read {}: {e} (is partcp loaded and debugfs mounted?)", d.display());
             ExitCode::from(1)
         })
     };
@@ -76,16 +73,9 @@ fn usage(why: &str) -> ExitCode {
 
 fn print_values(s: &Snapshot, json: bool) {
     if json {
-        let mut parts: Vec<String> = s
-            .counters
-            .iter()
-            .map(|c| format!("{}:{}", json_string(&c.key), c.value))
-            .collect();
-        parts.extend(
-            s.text
-                .iter()
-                .map(|(k, v)| format!("{}:{}", json_string(k), json_string(v))),
-        );
+        let mut parts: Vec<String> =
+            s.counters.iter().map(|c| format!("{}:{}", json_string(&c.key), c.value)).collect();
+        parts.extend(s.text.iter().map(|(k, v)| format!("{}:{}", json_string(k), json_string(v))));
         println!("{{{}}}", parts.join(","));
     } else {
         for (k, v) in &s.text {
@@ -102,23 +92,13 @@ fn print_rates(a: &Snapshot, b: &Snapshot, dt: f64, json: bool) {
     if json {
         let mut parts = vec![format!("\"interval_s\":{dt:.3}")];
         for c in &d {
-            let v = if c.is_gauge() {
-                c.value as f64
-            } else {
-                c.value as f64 / dt
-            };
+            let v = if c.is_gauge() { c.value as f64 } else { c.value as f64 / dt };
             parts.push(format!("{}:{}", json_string(&c.key), fmt_num(v)));
         }
-        parts.extend(
-            b.text
-                .iter()
-                .map(|(k, v)| format!("{}:{}", json_string(k), json_string(v))),
-        );
+        parts.extend(b.text.iter().map(|(k, v)| format!("{}:{}", json_string(k), json_string(v))));
         println!("{{{}}}", parts.join(","));
     } else {
-        println!(
-            "# rates per second over {dt:.3} s (gauges: value at the end); zero rates omitted"
-        );
+        println!("# rates per second over {dt:.3} s (gauges: value at the end); zero rates omitted");
         for (k, v) in &b.text {
             println!("{k} {v}");
         }

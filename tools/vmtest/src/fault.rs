@@ -68,23 +68,12 @@ fn write(path: &str, v: &str) -> TestResult {
 
 /// partcp.ko's address range, from /proc/modules: `name size refs deps state addr`.
 fn module_range() -> Result<(u64, u64), String> {
-    let text =
-        std::fs::read_to_string("/proc/modules").map_err(|e| format!("/proc/modules: {e}"))?;
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("partcp "))
-        .ok_or("partcp not in /proc/modules")?;
+    let text = std::fs::read_to_string("/proc/modules").map_err(|e| format!("/proc/modules: {e}"))?;
+    let line = text.lines().find(|l| l.starts_with("partcp ")).ok_or("partcp not in /proc/modules")?;
     let f: Vec<&str> = line.split_whitespace().collect();
-    let size: u64 = f
-        .get(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("size in {line:?}"))?;
-    let addr = f
-        .get(5)
-        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok());
-    let addr = addr
-        .filter(|&a| a != 0)
-        .ok_or_else(|| format!("address in {line:?} (kptr_restrict?)"))?;
+    let size: u64 = f.get(1).and_then(|s| s.parse().ok()).ok_or_else(|| format!("size in {line:?}"))?;
+    let addr = f.get(5).and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok());
+    let addr = addr.filter(|&a| a != 0).ok_or_else(|| format!("address in {line:?} (kptr_restrict?)"))?;
     Ok((addr, addr + size))
 }
 
@@ -159,37 +148,21 @@ fn churn_round(
     let mut failed = 0;
     let msg = vec![0x5au8; 64 << 10];
     // partcp client -> Linux server.
-    let fd = net::in_ns(Ns::A, || {
-        Ok(sys::socket(
-            fam.af(),
-            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
-            0,
-        ))
-    })?;
+    let fd = net::in_ns(Ns::A, || Ok(sys::socket(fam.af(), libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0)))?;
     match allowed("socket", fd)? {
         Some(fd) => {
             raw::set_timeo(&fd, libc::SO_SNDTIMEO, Duration::from_secs(3))?;
             raw::set_timeo(&fd, libc::SO_RCVTIMEO, Duration::from_secs(3))?;
-            raw::set_int(
-                &fd,
-                libc::IPPROTO_TCP,
-                libc::TCP_USER_TIMEOUT,
-                3000,
-                "TCP_USER_TIMEOUT",
-            )?;
+            raw::set_int(&fd, libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, 3000, "TCP_USER_TIMEOUT")?;
             if allowed("connect", raw::connect(&fd, paddr))?.is_some() {
                 let peer = accept_within(peer_l, Duration::from_secs(3));
                 let mut f = net::stream(fd);
                 if let Some(mut p) = peer {
-                    p.set_read_timeout(Some(Duration::from_secs(3)))
-                        .map_err(|e| e.to_string())?;
+                    p.set_read_timeout(Some(Duration::from_secs(3))).map_err(|e| e.to_string())?;
                     let w = f.write_all(&msg);
                     let mut got = vec![0u8; msg.len()];
                     if w.is_ok() && p.read_exact(&mut got).is_ok() {
-                        ensure!(
-                            got == msg,
-                            "partcp client sent corrupted data under allocation failures"
-                        );
+                        ensure!(got == msg, "partcp client sent corrupted data under allocation failures");
                     } else {
                         failed += 1;
                     }
@@ -211,14 +184,9 @@ fn churn_round(
     });
     match c {
         Ok(mut c) => {
-            c.set_write_timeout(Some(Duration::from_secs(3)))
-                .map_err(|e| e.to_string())?;
+            c.set_write_timeout(Some(Duration::from_secs(3))).map_err(|e| e.to_string())?;
             let acc = raw::poll1(l, libc::POLLIN, 3000).is_ok_and(|ev| ev & libc::POLLIN != 0);
-            let a = if acc {
-                allowed("accept", raw::accept4(l, 0).map(|(fd, _)| fd))?
-            } else {
-                None
-            };
+            let a = if acc { allowed("accept", raw::accept4(l, 0).map(|(fd, _)| fd))? } else { None };
             match a {
                 Some(fd) => {
                     raw::set_timeo(&fd, libc::SO_RCVTIMEO, Duration::from_secs(3))?;
@@ -226,10 +194,9 @@ fn churn_round(
                     let _ = c.write_all(&msg);
                     let mut got = vec![0u8; msg.len()];
                     match g.read_exact(&mut got) {
-                        Ok(()) => ensure!(
-                            got == msg,
-                            "partcp server received corrupted data under allocation failures"
-                        ),
+                        Ok(()) => {
+                            ensure!(got == msg, "partcp server received corrupted data under allocation failures")
+                        }
                         Err(e) => {
                             // A reset connection ends the stream early (no errno).
                             if let Some(code) = e.raw_os_error() {
@@ -270,10 +237,7 @@ fn alloc_failures() -> TestResult {
         .collect::<Vec<_>>();
     r?;
     println!("# fault.alloc_failures: {rounds} rounds, {failed} operations failed cleanly (times left {injected:?})");
-    ensure!(
-        failed > 0,
-        "no operation failed: the injection did not reach partcp's allocations"
-    );
+    ensure!(failed > 0, "no operation failed: the injection did not reach partcp's allocations");
     drop((l, peer_l));
     all_released()
 }
@@ -286,9 +250,7 @@ fn private_net() -> TestResult {
         }
         run(&format!("ip netns add {ns}"))?;
     }
-    run(&format!(
-        "ip link add fa netns {NS_A} type veth peer name fb netns {NS_B}"
-    ))?;
+    run(&format!("ip link add fa netns {NS_A} type veth peer name fb netns {NS_B}"))?;
     for (ns, dev, addr) in [(NS_A, "fa", ADDR_A), (NS_B, "fb", ADDR_B)] {
         run(&format!("ip -n {ns} addr add {addr}/24 dev {dev}"))?;
         run(&format!("ip -n {ns} link set lo up"))?;
@@ -300,10 +262,7 @@ fn private_net() -> TestResult {
 }
 
 /// Runs `f` on a thread inside namespace `ns` (by name).
-fn in_named_ns<T: Send>(
-    ns: &str,
-    f: impl FnOnce() -> Result<T, String> + Send,
-) -> Result<T, String> {
+fn in_named_ns<T: Send>(ns: &str, f: impl FnOnce() -> Result<T, String> + Send) -> Result<T, String> {
     std::thread::scope(|s| {
         s.spawn(|| {
             let path = format!("/var/run/netns/{ns}");
@@ -325,9 +284,7 @@ fn live_pairs(fam: Family, pairs: usize) -> Result<Vec<(TcpStream, TcpStream)>, 
     let port = net::next_port();
     let (pl, paddr) = in_named_ns(NS_B, || {
         let a = SocketAddrV4::new(ADDR_B, port);
-        TcpListener::bind(a)
-            .map(|l| (l, a))
-            .map_err(|e| format!("bind {a}: {e}"))
+        TcpListener::bind(a).map(|l| (l, a)).map_err(|e| format!("bind {a}: {e}"))
     })?;
     let fport = net::next_port();
     let fl = in_named_ns(NS_A, || {
@@ -355,9 +312,7 @@ fn live_pairs(fam: Family, pairs: usize) -> Result<Vec<(TcpStream, TcpStream)>, 
 
 /// Starts a writer on every partcp socket that writes until an error; returns the
 /// join handles (each yields the writer's error).
-fn writers(
-    pairs: &[(TcpStream, TcpStream)],
-) -> Result<Vec<std::thread::JoinHandle<std::io::Error>>, String> {
+fn writers(pairs: &[(TcpStream, TcpStream)]) -> Result<Vec<std::thread::JoinHandle<std::io::Error>>, String> {
     pairs
         .iter()
         .map(|(f, _)| {
@@ -378,13 +333,7 @@ fn writers(
 /// writers quickly).
 fn user_timeout(pairs: &[(TcpStream, TcpStream)], ms: i32) -> TestResult {
     for (f, _) in pairs {
-        raw::set_int(
-            f,
-            libc::IPPROTO_TCP,
-            libc::TCP_USER_TIMEOUT,
-            ms,
-            "TCP_USER_TIMEOUT",
-        )?;
+        raw::set_int(f, libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, ms, "TCP_USER_TIMEOUT")?;
     }
     Ok(())
 }
@@ -404,14 +353,7 @@ fn writers_fail(ws: Vec<std::thread::JoinHandle<std::io::Error>>, limit: Duratio
         let e = w.join().map_err(|_| "writer panicked".to_string())?;
         let code = e.raw_os_error().unwrap_or(0);
         ensure!(
-            [
-                libc::ETIMEDOUT,
-                libc::EHOSTUNREACH,
-                libc::ENETUNREACH,
-                libc::ECONNRESET,
-                libc::EPIPE
-            ]
-            .contains(&code),
+            [libc::ETIMEDOUT, libc::EHOSTUNREACH, libc::ENETUNREACH, libc::ECONNRESET, libc::EPIPE].contains(&code),
             "writer failed with {e} after its path died"
         );
     }
@@ -425,8 +367,7 @@ fn all_released() -> TestResult {
         Ok(sys::debugfs_counter("sockets", "sockets_open")? == 0)
     })?;
     net::wait_until("connections freed", Duration::from_secs(75), || {
-        Ok(sys::debugfs_counter("stats", "conns_created")?
-            == sys::debugfs_counter("stats", "conns_freed")?)
+        Ok(sys::debugfs_counter("stats", "conns_created")? == sys::debugfs_counter("stats", "conns_freed")?)
     })
     .map_err(|e| {
         format!(
@@ -442,10 +383,7 @@ fn all_released() -> TestResult {
 
 /// The private network with 4 + 4 live connections (TCP_USER_TIMEOUT 3 s on the partcp
 /// side) and a writer on each partcp socket.
-type Live = (
-    Vec<(TcpStream, TcpStream)>,
-    Vec<std::thread::JoinHandle<std::io::Error>>,
-);
+type Live = (Vec<(TcpStream, TcpStream)>, Vec<std::thread::JoinHandle<std::io::Error>>);
 
 fn live_traffic() -> Result<Live, String> {
     private_net()?;
@@ -488,11 +426,7 @@ fn rmmod_under_load() -> TestResult {
     let fam = Family::Partcp(sys::partcp_family()?);
     let mut pairs = Vec::new();
     for i in 0..8 {
-        pairs.push(if i % 2 == 0 {
-            net::f_client(fam)?
-        } else {
-            net::f_server(fam)?
-        });
+        pairs.push(if i % 2 == 0 { net::f_client(fam)? } else { net::f_server(fam)? });
     }
     let ws = writers(&pairs)?;
     // Linux peers drain in the background until their sockets close.
@@ -527,10 +461,7 @@ fn rmmod_under_load() -> TestResult {
         Ok(last.is_ok())
     })
     .map_err(|e| format!("{e}: last {:?}", last.map_err(errname)))?;
-    println!(
-        "# fault.rmmod_under_load: unloaded {:.2}s after closing",
-        t.elapsed().as_secs_f64()
-    );
+    println!("# fault.rmmod_under_load: unloaded {:.2}s after closing", t.elapsed().as_secs_f64());
     drop(peers);
     for d in drains {
         let _ = d.join();

@@ -7,30 +7,12 @@ use crate::sys::{self, errname};
 use crate::{Test, TestResult};
 
 pub const TESTS: &[Test] = &[
-    Test {
-        name: "lifecycle.unload_refused_while_socket_open",
-        run: unload_refused_while_open,
-    },
-    Test {
-        name: "lifecycle.socket_after_unload",
-        run: socket_after_unload,
-    },
-    Test {
-        name: "lifecycle.load_twice",
-        run: load_twice,
-    },
-    Test {
-        name: "lifecycle.family_already_taken",
-        run: family_taken,
-    },
-    Test {
-        name: "lifecycle.family_out_of_range",
-        run: family_out_of_range,
-    },
-    Test {
-        name: "lifecycle.family_override",
-        run: family_override,
-    },
+    Test { name: "lifecycle.unload_refused_while_socket_open", run: unload_refused_while_open },
+    Test { name: "lifecycle.socket_after_unload", run: socket_after_unload },
+    Test { name: "lifecycle.load_twice", run: load_twice },
+    Test { name: "lifecycle.family_already_taken", run: family_taken },
+    Test { name: "lifecycle.family_out_of_range", run: family_out_of_range },
+    Test { name: "lifecycle.family_override", run: family_override },
 ];
 
 fn ko() -> Result<String, String> {
@@ -53,19 +35,11 @@ fn restore() -> TestResult {
 fn unload_refused_while_open() -> TestResult {
     restore()?;
     let fam = sys::partcp_family()?;
-    let fd =
-        sys::socket(fam, libc::SOCK_STREAM, 0).map_err(|e| format!("socket: {}", errname(e)))?;
+    let fd = sys::socket(fam, libc::SOCK_STREAM, 0).map_err(|e| format!("socket: {}", errname(e)))?;
     let r = sys::unload_module("partcp");
-    ensure!(
-        sys::module_loaded(),
-        "module unloaded while a socket was open"
-    );
+    ensure!(sys::module_loaded(), "module unloaded while a socket was open");
     // delete_module(2) with O_NONBLOCK reports a module in use as EWOULDBLOCK (EAGAIN).
-    ensure!(
-        r == Err(libc::EAGAIN),
-        "unload with socket open: {:?}, want EAGAIN",
-        r.map_err(errname)
-    );
+    ensure!(r == Err(libc::EAGAIN), "unload with socket open: {:?}, want EAGAIN", r.map_err(errname));
     drop(fd);
     sys::unload_module("partcp").map_err(|e| format!("unload after close: {}", errname(e)))?;
     restore()
@@ -80,25 +54,15 @@ fn socket_after_unload() -> TestResult {
     match r {
         Ok(_) => Err("socket() succeeded with partcp unloaded".into()),
         Err(e) if e == libc::EAFNOSUPPORT => Ok(()),
-        Err(e) => Err(format!(
-            "socket() after unload: {}, want EAFNOSUPPORT",
-            errname(e)
-        )),
+        Err(e) => Err(format!("socket() after unload: {}, want EAFNOSUPPORT", errname(e))),
     }
 }
 
 fn load_twice() -> TestResult {
     restore()?;
     let r = sys::load_module(&ko()?, "");
-    ensure!(
-        r == Err(libc::EEXIST),
-        "second load: {:?}, want EEXIST",
-        r.map_err(errname)
-    );
-    ensure!(
-        sys::module_loaded(),
-        "first instance gone after a second load attempt"
-    );
+    ensure!(r == Err(libc::EEXIST), "second load: {:?}, want EEXIST", r.map_err(errname));
+    ensure!(sys::module_loaded(), "first instance gone after a second load attempt");
     Ok(())
 }
 
@@ -113,11 +77,7 @@ fn family_taken() -> TestResult {
     ensure!(!loaded, "loaded with family=AF_INET");
     // sock_register() fails with EEXIST; the module loader reserves EEXIST for "already
     // loaded" and reports an init function's EEXIST as EBUSY (kernel/module/main.c).
-    ensure!(
-        r == Err(libc::EBUSY),
-        "family=AF_INET: {:?}, want EBUSY",
-        r.map_err(errname)
-    );
+    ensure!(r == Err(libc::EBUSY), "family=AF_INET: {:?}, want EBUSY", r.map_err(errname));
     Ok(())
 }
 
@@ -149,9 +109,6 @@ fn family_override() -> TestResult {
     restore()?;
     ensure!(fam == 19, "sysfs family {fam}, want 19");
     ensure!(debugfs == "19", "debugfs family {debugfs:?}, want 19");
-    ensure!(
-        default_gone.is_err(),
-        "family 22 still creates sockets with family=19"
-    );
+    ensure!(default_gone.is_err(), "family 22 still creates sockets with family=19");
     Ok(())
 }

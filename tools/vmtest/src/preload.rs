@@ -64,15 +64,10 @@ pub fn cases() -> Vec<Case> {
 fn lib() -> Result<String, String> {
     const NAME: &str = "libpartcp_preload.so";
     let beside = std::env::current_exe().ok().map(|e| e.with_file_name(NAME));
-    let root = std::env::var("PARTCP_ROOT")
-        .ok()
-        .map(|r| PathBuf::from(r).join("tools/target/release").join(NAME));
-    beside
-        .into_iter()
-        .chain(root)
-        .find(|p| p.exists())
-        .map(|p| p.display().to_string())
-        .ok_or_else(|| format!("{NAME} not found beside the test binary or under $PARTCP_ROOT (cd tools && cargo build --release)"))
+    let root = std::env::var("PARTCP_ROOT").ok().map(|r| PathBuf::from(r).join("tools/target/release").join(NAME));
+    beside.into_iter().chain(root).find(|p| p.exists()).map(|p| p.display().to_string()).ok_or_else(|| {
+        format!("{NAME} not found beside the test binary or under $PARTCP_ROOT (cd tools && cargo build --release)")
+    })
 }
 
 /// `argv` in namespace `ns`, under the shim if `preload`, with `env` added.
@@ -98,20 +93,10 @@ fn output(mut c: Command, what: &str) -> Result<Output, String> {
 
 /// The failed checks and the last lines of a command's output, for a failure message.
 fn tail(out: &Output) -> String {
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     let fails: Vec<&str> = text.lines().filter(|l| l.starts_with("FAIL")).collect();
     let lines: Vec<&str> = if fails.is_empty() {
-        text.lines()
-            .rev()
-            .take(8)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect()
+        text.lines().rev().take(8).collect::<Vec<_>>().into_iter().rev().collect()
     } else {
         fails
     };
@@ -123,12 +108,8 @@ struct Bg(Child);
 
 impl Bg {
     fn spawn(mut c: Command, what: &str) -> Result<Bg, String> {
-        c.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        c.spawn()
-            .map(Bg)
-            .map_err(|e| format!("starting {what}: {e}"))
+        c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        c.spawn().map(Bg).map_err(|e| format!("starting {what}: {e}"))
     }
 
     /// Fails with the process's stderr if it has exited.
@@ -156,15 +137,10 @@ fn wait_listening(server: &mut Bg, what: &str, from: Ns, to: SocketAddrV4) -> Te
     let start = Instant::now();
     loop {
         server.alive(what)?;
-        if in_ns(from, || {
-            Ok(TcpStream::connect_timeout(&to.into(), Duration::from_secs(2)).is_ok())
-        })? {
+        if in_ns(from, || Ok(TcpStream::connect_timeout(&to.into(), Duration::from_secs(2)).is_ok()))? {
             return Ok(());
         }
-        ensure!(
-            start.elapsed() < Duration::from_secs(30),
-            "{what} not listening on {to} after 30 s"
-        );
+        ensure!(start.elapsed() < Duration::from_secs(30), "{what} not listening on {to} after 30 s");
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -173,9 +149,7 @@ fn wait_listening(server: &mut Bg, what: &str, from: Ns, to: SocketAddrV4) -> Te
 fn probe_path() -> Result<&'static str, String> {
     const PATH: &str = "/tmp/partcp-preload-probe.py";
     static WRITTEN: OnceLock<Result<(), String>> = OnceLock::new();
-    WRITTEN
-        .get_or_init(|| std::fs::write(PATH, PROBE).map_err(|e| format!("writing {PATH}: {e}")))
-        .clone()?;
+    WRITTEN.get_or_init(|| std::fs::write(PATH, PROBE).map_err(|e| format!("writing {PATH}: {e}"))).clone()?;
     Ok(PATH)
 }
 
@@ -183,10 +157,7 @@ fn probe_path() -> Result<&'static str, String> {
 fn probe(env: &[(&str, &str)], args: &[&str]) -> Result<Output, String> {
     let mut argv = vec![PYTHON, probe_path()?];
     argv.extend_from_slice(args);
-    output(
-        cmd(Ns::A, true, env, &argv)?,
-        &format!("probe.py {}", args.join(" ")),
-    )
+    output(cmd(Ns::A, true, env, &argv)?, &format!("probe.py {}", args.join(" ")))
 }
 
 /// partcp's count of connections created so far.
@@ -200,11 +171,7 @@ fn mixed_sockets() -> TestResult {
 
 fn ports_selection() -> TestResult {
     let (p1, p2) = (next_port(), next_port());
-    probe(
-        &[("PARTCP_PORTS", &format!("{},{p1}", p1 + 1000))],
-        &["ports", &p1.to_string(), &p2.to_string()],
-    )
-    .map(drop)
+    probe(&[("PARTCP_PORTS", &format!("{},{p1}", p1 + 1000))], &["ports", &p1.to_string(), &p2.to_string()]).map(drop)
 }
 
 fn addrs_selection() -> TestResult {
@@ -213,8 +180,7 @@ fn addrs_selection() -> TestResult {
 }
 
 fn not_loaded() -> TestResult {
-    let ko = std::env::var("PARTCP_KO")
-        .map_err(|_| "PARTCP_KO not set (run through scripts/vm)".to_string())?;
+    let ko = std::env::var("PARTCP_KO").map_err(|_| "PARTCP_KO not set (run through scripts/vm)".to_string())?;
     if sys::module_loaded() {
         sys::unload_module("partcp").map_err(|e| format!("unloading partcp: {}", errname(e)))?;
     }
@@ -223,7 +189,10 @@ fn not_loaded() -> TestResult {
     sys::load_module(&ko, "").map_err(|e| format!("reloading partcp: {}", errname(e)))?;
     for (out, want) in [
         (fallback?, "partcp-preload: partcp is not loaded; IPv4 TCP sockets use Linux TCP"),
-        (required?, "partcp-preload: partcp is not loaded; PARTCP_REQUIRED=1, so IPv4 TCP sockets fail with EAFNOSUPPORT"),
+        (
+            required?,
+            "partcp-preload: partcp is not loaded; PARTCP_REQUIRED=1, so IPv4 TCP sockets fail with EAFNOSUPPORT",
+        ),
     ] {
         let err = String::from_utf8_lossy(&out.stderr);
         let notes: Vec<&str> = err.lines().filter(|l| l.starts_with("partcp-preload")).collect();
@@ -248,8 +217,7 @@ fn www() -> Result<Vec<(&'static str, Vec<u8>)>, String> {
                 x as u8
             })
             .collect();
-        std::fs::write(format!("{DIR}/{name}"), &data)
-            .map_err(|e| format!("writing {DIR}/{name}: {e}"))?;
+        std::fs::write(format!("{DIR}/{name}"), &data).map_err(|e| format!("writing {DIR}/{name}: {e}"))?;
         files.push((name, data));
     }
     Ok(files)
@@ -266,16 +234,7 @@ fn curl_fetch(server_ns: Ns, server_preload: bool, curl_preload: bool) -> TestRe
     let port = next_port();
     let addr = SocketAddrV4::new(server_ns.addr(), port);
     let client_ns = if server_ns == Ns::A { Ns::B } else { Ns::A };
-    let argv = [
-        PYTHON,
-        "-m",
-        "http.server",
-        "--bind",
-        &addr.ip().to_string(),
-        "--directory",
-        DIR,
-        &port.to_string(),
-    ];
+    let argv = [PYTHON, "-m", "http.server", "--bind", &addr.ip().to_string(), "--directory", DIR, &port.to_string()];
     let mut server = Bg::spawn(cmd(server_ns, server_preload, &[], &argv)?, "http.server")?;
     wait_listening(&mut server, "http.server", client_ns, addr)?;
     let conns0 = conns_created()?;
@@ -284,12 +243,7 @@ fn curl_fetch(server_ns: Ns, server_preload: bool, curl_preload: bool) -> TestRe
         let _ = std::fs::remove_file(&got_path);
         let url = format!("http://{addr}/{name}");
         output(
-            cmd(
-                client_ns,
-                curl_preload,
-                &[],
-                &["curl", "-sS", "--max-time", "120", "-o", &got_path, &url],
-            )?,
+            cmd(client_ns, curl_preload, &[], &["curl", "-sS", "--max-time", "120", "-o", &got_path, &url])?,
             &format!("curl {url}"),
         )?;
         let got = std::fs::read(&got_path).map_err(|e| format!("reading {got_path}: {e}"))?;
@@ -303,11 +257,7 @@ fn curl_fetch(server_ns: Ns, server_preload: bool, curl_preload: bool) -> TestRe
     }
     server.alive("http.server")?;
     let conns = conns_created()? - conns0;
-    ensure!(
-        conns >= files.len() as i64,
-        "partcp created {conns} connections for {} fetches",
-        files.len()
-    );
+    ensure!(conns >= files.len() as i64, "partcp created {conns} connections for {} fetches", files.len());
     Ok(())
 }
 
@@ -322,8 +272,7 @@ fn curl_over_partcp() -> TestResult {
 /// The receiver's throughput in an iperf3 `-J` report, in Mbit/s.
 fn iperf3_mbits(json: &str) -> Option<f64> {
     let rest = &json[json.find("\"sum_received\"")?..];
-    let rest =
-        rest[rest.find("\"bits_per_second\":")? + "\"bits_per_second\":".len()..].trim_start();
+    let rest = rest[rest.find("\"bits_per_second\":")? + "\"bits_per_second\":".len()..].trim_start();
     let end = rest.find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c)))?;
     rest[..end].parse::<f64>().ok().map(|b| b / 1e6)
 }
@@ -337,29 +286,18 @@ fn iperf3(server_ns: Ns, server_preload: bool, client_preload: bool) -> Result<(
     let client_ns = if server_ns == Ns::A { Ns::B } else { Ns::A };
     let conns0 = conns_created()?;
     let mut server = Bg::spawn(
-        cmd(
-            server_ns,
-            server_preload,
-            &[],
-            &["iperf3", "-s", "-4", "-1", "-B", &addr, "-p", &port],
-        )?,
+        cmd(server_ns, server_preload, &[], &["iperf3", "-s", "-4", "-1", "-B", &addr, "-p", &port])?,
         "iperf3 -s",
     )?;
     let start = Instant::now();
     loop {
         server.alive("iperf3 -s")?;
-        let mut c = cmd(
-            client_ns,
-            client_preload,
-            &[],
-            &["iperf3", "-c", &addr, "-p", &port, "-t", "3", "-J"],
-        )?;
+        let mut c = cmd(client_ns, client_preload, &[], &["iperf3", "-c", &addr, "-p", &port, "-t", "3", "-J"])?;
         let out = c.output().map_err(|e| format!("running iperf3 -c: {e}"))?;
         let json = String::from_utf8_lossy(&out.stdout);
         // With -J, iperf3 3.12 reports a failed connection in the JSON and exits 0.
         if out.status.success() && !json.contains("\"error\"") {
-            let mbits = iperf3_mbits(&json)
-                .ok_or_else(|| format!("no sum_received in iperf3's report: {json}"))?;
+            let mbits = iperf3_mbits(&json).ok_or_else(|| format!("no sum_received in iperf3's report: {json}"))?;
             return Ok((mbits, conns_created()? - conns0));
         }
         // The server is not listening yet: Linux refuses the connection.
@@ -382,15 +320,9 @@ fn iperf3_compare(preloaded_server: bool) -> TestResult {
         (Ns::B, "preloaded client sending to a stock server")
     };
     let (p, conns) = iperf3(server_ns, preloaded_server, !preloaded_server)?;
-    ensure!(
-        conns >= 2,
-        "partcp created {conns} connections for iperf3's control and data connections"
-    );
+    ensure!(conns >= 2, "partcp created {conns} connections for iperf3's control and data connections");
     let (l, _) = iperf3(server_ns, false, false)?;
-    println!(
-        "# preload: iperf3 partcp {p:.0} Mbit/s, linux {l:.0} Mbit/s ({what}, 3 s, {} vCPUs)",
-        nproc()
-    );
+    println!("# preload: iperf3 partcp {p:.0} Mbit/s, linux {l:.0} Mbit/s ({what}, 3 s, {} vCPUs)", nproc());
     if p > 0.0 {
         Ok(())
     } else {

@@ -75,11 +75,7 @@ fn switch(req: &str, want: &str) -> TestResult {
         }
     }
     let now = read("strategy")?;
-    ensure!(
-        now.trim() == want,
-        "strategy reads {:?} after writing {req:?}, want {want:?}",
-        now.trim()
-    );
+    ensure!(now.trim() == want, "strategy reads {:?} after writing {req:?}, want {want:?}", now.trim());
     Ok(())
 }
 
@@ -88,10 +84,7 @@ fn snapshot() -> Result<Snapshot, String> {
     for line in read("locks")?.lines().skip(1) {
         let f: Vec<&str> = line.split_whitespace().collect();
         if let [class, acq, cont, ..] = f.as_slice() {
-            let p = |v: &str| {
-                v.parse::<u64>()
-                    .map_err(|e| format!("locks line {line:?}: {e}"))
-            };
+            let p = |v: &str| v.parse::<u64>().map_err(|e| format!("locks line {line:?}: {e}"));
             s.locks.insert(class.to_string(), (p(acq)?, p(cont)?));
         }
     }
@@ -105,29 +98,16 @@ fn snapshot() -> Result<Snapshot, String> {
     }
     for line in read("stats")?.lines() {
         if let Some((name, v)) = line.split_once(' ') {
-            s.stats.insert(
-                name.to_string(),
-                v.trim()
-                    .parse()
-                    .map_err(|e| format!("stats line {line:?}: {e}"))?,
-            );
+            s.stats.insert(name.to_string(), v.trim().parse().map_err(|e| format!("stats line {line:?}: {e}"))?);
         }
     }
     let percpu = read("percpu")?;
     let mut rows = percpu.lines();
     let header: Vec<&str> = rows.next().unwrap_or_default().split_whitespace().collect();
-    ensure!(
-        header.len() >= 3 && header[0] == "counter" && header.last() == Some(&"total"),
-        "percpu header {header:?}"
-    );
+    ensure!(header.len() >= 3 && header[0] == "counter" && header.last() == Some(&"total"), "percpu header {header:?}");
     for line in rows.filter(|l| !l.trim().is_empty()) {
         let f: Vec<&str> = line.split_whitespace().collect();
-        ensure!(
-            f.len() == header.len(),
-            "percpu row {line:?} has {} fields, header {}",
-            f.len(),
-            header.len()
-        );
+        ensure!(f.len() == header.len(), "percpu row {line:?} has {} fields, header {}", f.len(), header.len());
         let v: Vec<i64> = f[1..]
             .iter()
             .map(|x| x.parse().map_err(|e| format!("percpu row {line:?}: {e}")))
@@ -139,9 +119,7 @@ fn snapshot() -> Result<Snapshot, String> {
 }
 
 fn pattern(seed: usize) -> Vec<u8> {
-    (0..BYTES)
-        .map(|i| ((i * 31 + seed * 7 + (i >> 9)) % 251) as u8)
-        .collect()
+    (0..BYTES).map(|i| ((i * 31 + seed * 7 + (i >> 9)) % 251) as u8).collect()
 }
 
 /// One connection's exchange: `f` (partcp) sends a pattern, `peer` (Linux) checks it
@@ -152,30 +130,22 @@ fn exchange(mut f: TcpStream, mut peer: TcpStream, seed: usize) -> TestResult {
     std::thread::scope(|s| {
         let w = s.spawn(|| f.write_all(&up).map_err(|e| format!("partcp write: {e}")));
         let mut got = vec![0u8; BYTES];
-        peer.read_exact(&mut got)
-            .map_err(|e| format!("peer read: {e}"))?;
+        peer.read_exact(&mut got).map_err(|e| format!("peer read: {e}"))?;
         ensure!(got == up, "conn {seed}: Linux peer received corrupted data");
         w.join().map_err(|_| "writer panicked".to_string())??;
         Ok::<(), String>(())
     })?;
     std::thread::scope(|s| {
         let w = s.spawn(move || {
-            peer.write_all(&down)
-                .map_err(|e| format!("peer write: {e}"))?;
+            peer.write_all(&down).map_err(|e| format!("peer write: {e}"))?;
             drop(peer); // Linux closes first: partcp's side ends in LAST-ACK.
             Ok::<(), String>(())
         });
         let mut got = vec![0u8; BYTES];
-        f.read_exact(&mut got)
-            .map_err(|e| format!("partcp read: {e}"))?;
-        ensure!(
-            got == pattern(seed + 1000),
-            "conn {seed}: partcp received corrupted data"
-        );
+        f.read_exact(&mut got).map_err(|e| format!("partcp read: {e}"))?;
+        ensure!(got == pattern(seed + 1000), "conn {seed}: partcp received corrupted data");
         let mut rest = [0u8; 16];
-        let n = f
-            .read(&mut rest)
-            .map_err(|e| format!("partcp read at EOF: {e}"))?;
+        let n = f.read(&mut rest).map_err(|e| format!("partcp read at EOF: {e}"))?;
         ensure!(n == 0, "conn {seed}: {n} bytes past the end");
         w.join().map_err(|_| "peer writer panicked".to_string())??;
         Ok::<(), String>(())
@@ -195,40 +165,21 @@ fn transfer(name: &'static str, req: &str, want: &str) -> TestResult {
     // exchanges at once.
     let mut pairs = Vec::new();
     for i in 0..CONNS {
-        pairs.push((
-            net::f_client(fam).map_err(|e| format!("client {i}: {e}"))?,
-            i,
-        ));
-        pairs.push((
-            net::f_server(fam).map_err(|e| format!("server {i}: {e}"))?,
-            CONNS + i,
-        ));
+        pairs.push((net::f_client(fam).map_err(|e| format!("client {i}: {e}"))?, i));
+        pairs.push((net::f_server(fam).map_err(|e| format!("server {i}: {e}"))?, CONNS + i));
     }
     let results: Vec<TestResult> = std::thread::scope(|s| {
-        let hs: Vec<_> = pairs
-            .into_iter()
-            .map(|((f, p), i)| s.spawn(move || exchange(f, p, i)))
-            .collect();
-        hs.into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err("exchange panicked".into())))
-            .collect()
+        let hs: Vec<_> = pairs.into_iter().map(|((f, p), i)| s.spawn(move || exchange(f, p, i))).collect();
+        hs.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("exchange panicked".into()))).collect()
     });
     for r in results {
         r?;
     }
     // Every connection closes (LAST-ACK -> CLOSED) and is freed.
-    net::wait_until(
-        "partcp connections to close",
-        Duration::from_secs(20),
-        || {
-            Ok(read("connections")?
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .count()
-                <= 1
-                && read("sockets")?.contains("sockets_open 0"))
-        },
-    )
+    net::wait_until("partcp connections to close", Duration::from_secs(20), || {
+        Ok(read("connections")?.lines().filter(|l| !l.trim().is_empty()).count() <= 1
+            && read("sockets")?.contains("sockets_open 0"))
+    })
     .map_err(|e| {
         format!(
             "{e}; connections: {:?}; sockets: {:?}",
@@ -237,19 +188,14 @@ fn transfer(name: &'static str, req: &str, want: &str) -> TestResult {
         )
     })?;
     let snap = snapshot()?;
-    SNAPSHOTS
-        .lock()
-        .map_err(|_| "poisoned".to_string())?
-        .push((name, snap));
+    SNAPSHOTS.lock().map_err(|_| "poisoned".to_string())?.push((name, snap));
     Ok(())
 }
 
 fn invariants(name: &'static str) -> TestResult {
     let snaps = SNAPSHOTS.lock().map_err(|_| "poisoned".to_string())?;
     let Some((_, s)) = snaps.iter().rev().find(|(n, _)| *n == name) else {
-        return Err(format!(
-            "no counters: strategy.{name}.transfer did not complete"
-        ));
+        return Err(format!("no counters: strategy.{name}.transfer did not complete"));
     };
     let acq = |c: &str| s.locks.get(c).map_or(0, |v| v.0);
     let sched = |c: &str| s.sched.get(c).copied().unwrap_or(0);
@@ -257,39 +203,21 @@ fn invariants(name: &'static str) -> TestResult {
         ensure!(c <= a, "lock class {class}: contended {c} > acquired {a}");
     }
     for class in ["table", "conn", "listener", "group", "queue"] {
-        ensure!(
-            s.locks.contains_key(class),
-            "no lock class {class:?} in the locks file"
-        );
+        ensure!(s.locks.contains_key(class), "no lock class {class:?} in the locks file");
     }
     // Counters add up across CPUs: each `percpu` row's CPUs sum to its total, and the
     // totals are those of `stats`, `sched` and `locks` (read with nothing running).
     ensure!(!s.percpu.is_empty(), "percpu file has no rows");
     for (name, (cpus, total)) in &s.percpu {
-        ensure!(
-            cpus.iter().sum::<i64>() == *total,
-            "percpu {name}: CPUs {cpus:?} do not add up to {total}"
-        );
-        let elsewhere = if let Some(class) = name
-            .strip_prefix("lock_")
-            .and_then(|n| n.strip_suffix("_acquired"))
-        {
+        ensure!(cpus.iter().sum::<i64>() == *total, "percpu {name}: CPUs {cpus:?} do not add up to {total}");
+        let elsewhere = if let Some(class) = name.strip_prefix("lock_").and_then(|n| n.strip_suffix("_acquired")) {
             s.locks.get(class).map(|v| v.0 as i64)
-        } else if let Some(class) = name
-            .strip_prefix("lock_")
-            .and_then(|n| n.strip_suffix("_contended"))
-        {
+        } else if let Some(class) = name.strip_prefix("lock_").and_then(|n| n.strip_suffix("_contended")) {
             s.locks.get(class).map(|v| v.1 as i64)
         } else {
-            s.stats
-                .get(name)
-                .copied()
-                .or_else(|| s.sched.get(name).map(|v| *v as i64))
+            s.stats.get(name).copied().or_else(|| s.sched.get(name).map(|v| *v as i64))
         };
-        ensure!(
-            elsewhere == Some(*total),
-            "percpu {name}: total {total}, but {elsewhere:?} in stats/sched/locks"
-        );
+        ensure!(elsewhere == Some(*total), "percpu {name}: total {total}, but {elsewhere:?} in stats/sched/locks");
     }
     let summary = format!(
         "table {} conn {} group {} queue {} handoffs {}",
@@ -301,52 +229,26 @@ fn invariants(name: &'static str) -> TestResult {
     );
     match name {
         "msgp" => {
-            ensure!(
-                acq("table") > 0,
-                "MsgP: no table-lock acquisitions ({summary})"
-            );
-            ensure!(
-                acq("conn") > 0,
-                "MsgP: no connection-lock acquisitions ({summary})"
-            );
+            ensure!(acq("table") > 0, "MsgP: no table-lock acquisitions ({summary})");
+            ensure!(acq("conn") > 0, "MsgP: no connection-lock acquisitions ({summary})");
             ensure!(acq("group") == 0, "MsgP: group locks taken ({summary})");
             ensure!(sched("handoffs") == 0, "MsgP: hand-offs ({summary})");
         }
         "connp-l" => {
-            ensure!(
-                acq("group") > 0,
-                "ConnP-L: no group-lock acquisitions ({summary})"
-            );
-            ensure!(
-                acq("conn") == 0,
-                "ConnP-L: connection locks taken ({summary})"
-            );
+            ensure!(acq("group") > 0, "ConnP-L: no group-lock acquisitions ({summary})");
+            ensure!(acq("conn") == 0, "ConnP-L: connection locks taken ({summary})");
             ensure!(sched("handoffs") == 0, "ConnP-L: hand-offs ({summary})");
-            ensure!(
-                sched("work_inline") > 0,
-                "ConnP-L: no work done in the requesting context ({summary})"
-            );
+            ensure!(sched("work_inline") > 0, "ConnP-L: no work done in the requesting context ({summary})");
         }
         "connp-t" => {
-            ensure!(
-                acq("conn") == 0,
-                "ConnP-T: connection locks taken ({summary})"
-            );
+            ensure!(acq("conn") == 0, "ConnP-T: connection locks taken ({summary})");
             ensure!(acq("group") == 0, "ConnP-T: group locks taken ({summary})");
             ensure!(sched("handoffs") > 0, "ConnP-T: no hand-offs ({summary})");
             // One hand-off per request: every segment, syscall request, timer expiry and
             // internal abort was queued exactly once and run exactly once by a thread.
-            let kinds = [
-                "handoffs_segment",
-                "handoffs_syscall",
-                "handoffs_timer",
-                "handoffs_internal",
-            ];
+            let kinds = ["handoffs_segment", "handoffs_syscall", "handoffs_timer", "handoffs_internal"];
             let by_kind: u64 = kinds.iter().map(|k| sched(k)).sum();
-            ensure!(
-                by_kind == sched("handoffs"),
-                "ConnP-T: hand-offs by kind {by_kind} != handoffs ({summary})"
-            );
+            ensure!(by_kind == sched("handoffs"), "ConnP-T: hand-offs by kind {by_kind} != handoffs ({summary})");
             ensure!(
                 sched("work_items") == sched("handoffs"),
                 "ConnP-T: {} work items run for {} hand-offs ({summary})",
@@ -371,17 +273,9 @@ fn busy() -> TestResult {
     let fd = fam.socket_in(Ns::A, 0)?;
     let r = write_strategy("connp-l 8");
     drop(fd);
-    ensure!(
-        r == Err(libc::EBUSY),
-        "switch with a socket open: {:?}, want EBUSY",
-        r.map_err(sys::errname)
-    );
+    ensure!(r == Err(libc::EBUSY), "switch with a socket open: {:?}, want EBUSY", r.map_err(sys::errname));
     let now = read("strategy")?;
-    ensure!(
-        now.trim() == "msgp",
-        "strategy changed to {:?} by a refused switch",
-        now.trim()
-    );
+    ensure!(now.trim() == "msgp", "strategy changed to {:?} by a refused switch", now.trim());
     Ok(())
 }
 
@@ -389,34 +283,13 @@ fn busy() -> TestResult {
 fn einval() -> TestResult {
     switch("connp-l 16", "connp-l 16")?;
     let possible = std::fs::read_to_string("/sys/devices/system/cpu/possible").unwrap_or_default();
-    let ncpu: u32 = possible
-        .trim()
-        .rsplit(['-', ','])
-        .next()
-        .and_then(|s| s.parse::<u32>().ok())
-        .map_or(1, |n| n + 1);
+    let ncpu: u32 = possible.trim().rsplit(['-', ',']).next().and_then(|s| s.parse::<u32>().ok()).map_or(1, |n| n + 1);
     let too_many = format!("connp-t {}", ncpu + 1);
-    for bad in [
-        "bogus",
-        "connp-t 0",
-        too_many.as_str(),
-        "connp-l 0",
-        "connp-l 65537",
-        "msgp 3",
-        "connp-l x",
-    ] {
+    for bad in ["bogus", "connp-t 0", too_many.as_str(), "connp-l 0", "connp-l 65537", "msgp 3", "connp-l x"] {
         let r = write_strategy(bad);
-        ensure!(
-            r == Err(libc::EINVAL),
-            "{bad:?}: {:?}, want EINVAL",
-            r.map_err(sys::errname)
-        );
+        ensure!(r == Err(libc::EINVAL), "{bad:?}: {:?}, want EINVAL", r.map_err(sys::errname));
         let now = read("strategy")?;
-        ensure!(
-            now.trim() == "connp-l 16",
-            "strategy changed to {:?} by {bad:?}",
-            now.trim()
-        );
+        ensure!(now.trim() == "connp-l 16", "strategy changed to {:?} by {bad:?}", now.trim());
     }
     Ok(())
 }
@@ -456,40 +329,13 @@ fn connp_t_transfer_any() -> TestResult {
 }
 
 pub const TESTS: &[Test] = &[
-    Test {
-        name: "strategy.msgp.transfer",
-        run: msgp_transfer,
-    },
-    Test {
-        name: "strategy.msgp.invariants",
-        run: msgp_invariants,
-    },
-    Test {
-        name: "strategy.connp-l.transfer",
-        run: connp_l_transfer,
-    },
-    Test {
-        name: "strategy.connp-l.invariants",
-        run: connp_l_invariants,
-    },
-    Test {
-        name: "strategy.connp-t.transfer",
-        run: connp_t_transfer_any,
-    },
-    Test {
-        name: "strategy.connp-t.invariants",
-        run: connp_t_invariants,
-    },
-    Test {
-        name: "strategy.switch.busy",
-        run: busy,
-    },
-    Test {
-        name: "strategy.switch.einval",
-        run: einval,
-    },
-    Test {
-        name: "strategy.switch.restore",
-        run: restore,
-    },
+    Test { name: "strategy.msgp.transfer", run: msgp_transfer },
+    Test { name: "strategy.msgp.invariants", run: msgp_invariants },
+    Test { name: "strategy.connp-l.transfer", run: connp_l_transfer },
+    Test { name: "strategy.connp-l.invariants", run: connp_l_invariants },
+    Test { name: "strategy.connp-t.transfer", run: connp_t_transfer_any },
+    Test { name: "strategy.connp-t.invariants", run: connp_t_invariants },
+    Test { name: "strategy.switch.busy", run: busy },
+    Test { name: "strategy.switch.einval", run: einval },
+    Test { name: "strategy.switch.restore", run: restore },
 ];

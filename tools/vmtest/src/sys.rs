@@ -101,15 +101,7 @@ pub fn getsockopt_int(fd: &impl AsRawFd, level: i32, name: i32) -> Result<i32, i
     let mut v: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: `v` and `len` are valid for writes of the sizes given.
-    let r = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (&mut v as *mut i32).cast(),
-            &mut len,
-        )
-    };
+    let r = unsafe { libc::getsockopt(fd.as_raw_fd(), level, name, (&mut v as *mut i32).cast(), &mut len) };
     if r < 0 {
         Err(errno())
     } else {
@@ -121,8 +113,7 @@ pub fn getsockopt_int(fd: &impl AsRawFd, level: i32, name: i32) -> Result<i32, i
 pub fn setsockopt_int(fd: &impl AsRawFd, level: i32, name: i32, v: i32) -> Result<(), i32> {
     let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: `v` is valid for reads of `len` bytes.
-    let r =
-        unsafe { libc::setsockopt(fd.as_raw_fd(), level, name, (&v as *const i32).cast(), len) };
+    let r = unsafe { libc::setsockopt(fd.as_raw_fd(), level, name, (&v as *const i32).cast(), len) };
     if r < 0 {
         Err(errno())
     } else {
@@ -157,23 +148,18 @@ pub fn unload_module(name: &str) -> Result<(), i32> {
 
 /// Reads a small sysfs/debugfs file, trimmed.
 pub fn read_trimmed(path: &str) -> Result<String, String> {
-    std::fs::read_to_string(path)
-        .map(|s| s.trim().to_string())
-        .map_err(|e| format!("reading {path}: {e}"))
+    std::fs::read_to_string(path).map(|s| s.trim().to_string()).map_err(|e| format!("reading {path}: {e}"))
 }
 
 /// The address family partcp registered, from its sysfs module parameter.
 pub fn partcp_family() -> Result<i32, String> {
     let s = read_trimmed("/sys/module/partcp/parameters/family")?;
-    s.parse()
-        .map_err(|_| format!("family parameter {s:?} is not a number"))
+    s.parse().map_err(|_| format!("family parameter {s:?} is not a number"))
 }
 
 /// Whether partcp is in /proc/modules.
 pub fn module_loaded() -> bool {
-    std::fs::read_to_string("/proc/modules")
-        .map(|s| s.lines().any(|l| l.starts_with("partcp ")))
-        .unwrap_or(false)
+    std::fs::read_to_string("/proc/modules").map(|s| s.lines().any(|l| l.starts_with("partcp "))).unwrap_or(false)
 }
 
 /// One counter from a debugfs `name value` file.
@@ -183,9 +169,7 @@ pub fn debugfs_counter(file: &str, name: &str) -> Result<i64, String> {
     for line in text.lines() {
         let mut it = line.split_whitespace();
         if it.next() == Some(name) {
-            let v = it
-                .next()
-                .ok_or_else(|| format!("{path}: {name} has no value"))?;
+            let v = it.next().ok_or_else(|| format!("{path}: {name} has no value"))?;
             return v.parse().map_err(|_| format!("{path}: {name} = {v:?}"));
         }
     }

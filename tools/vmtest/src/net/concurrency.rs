@@ -24,15 +24,9 @@ const LISTENER: u64 = u64::MAX;
 
 /// Raises the soft (and if needed the hard) RLIMIT_NOFILE to at least `n`.
 pub fn raise_nofile(n: u64) -> TestResult {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
+    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: `r` is valid for writes.
-    ensure!(
-        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0,
-        "getrlimit"
-    );
+    ensure!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0, "getrlimit");
     if r.rlim_cur >= n {
         return Ok(());
     }
@@ -48,11 +42,7 @@ pub fn raise_nofile(n: u64) -> TestResult {
 }
 
 fn message(i: usize) -> Vec<u8> {
-    format!(
-        "connection {i:04} says hello {:08x}\n",
-        i.wrapping_mul(2_654_435_761)
-    )
-    .into_bytes()
+    format!("connection {i:04} says hello {:08x}\n", i.wrapping_mul(2_654_435_761)).into_bytes()
 }
 
 fn echo_1000(fam: Family) -> TestResult {
@@ -76,17 +66,12 @@ fn echo_1000(fam: Family) -> TestResult {
             .collect();
         let mut errors = Vec::new();
         for c in clients {
-            if let Err(e) = c
-                .join()
-                .unwrap_or_else(|_| Err("client thread panicked".into()))
-            {
+            if let Err(e) = c.join().unwrap_or_else(|_| Err("client thread panicked".into())) {
                 errors.push(e);
             }
         }
         clients_done.store(true, Ordering::SeqCst);
-        let served = server
-            .join()
-            .unwrap_or_else(|_| Err("server panicked".into()));
+        let served = server.join().unwrap_or_else(|_| Err("server panicked".into()));
         ensure!(errors.is_empty(), "clients: {}", errors.join("; "));
         let n = served.map_err(|e| format!("server: {e}"))?;
         ensure!(n == CONNS, "server saw {n} connections, want {CONNS}");
@@ -116,14 +101,12 @@ fn client(addr: SocketAddrV4, t: usize, barrier: &Barrier) -> TestResult {
         return Err(e);
     }
     for (c, &i) in conns.iter_mut().zip(&ids) {
-        c.write_all(&message(i))
-            .map_err(|e| format!("write {i}: {e}"))?;
+        c.write_all(&message(i)).map_err(|e| format!("write {i}: {e}"))?;
     }
     for (c, &i) in conns.iter_mut().zip(&ids) {
         let want = message(i);
         let mut got = vec![0u8; want.len()];
-        c.read_exact(&mut got)
-            .map_err(|e| format!("echo {i}: {e}"))?;
+        c.read_exact(&mut got).map_err(|e| format!("echo {i}: {e}"))?;
         ensure!(got == want, "echo {i}: {:?}", String::from_utf8_lossy(&got));
     }
     Ok(())
@@ -164,9 +147,7 @@ fn serve(l: &TcpListener, n: usize, clients_done: &AtomicBool) -> Result<usize, 
                 }
                 continue;
             }
-            let Some((s, pending)) = conns.get_mut(&token) else {
-                continue;
-            };
+            let Some((s, pending)) = conns.get_mut(&token) else { continue };
             let mut eof = ev & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0;
             loop {
                 match s.read(&mut buf) {

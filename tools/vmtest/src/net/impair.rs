@@ -22,11 +22,7 @@ impl Netem {
     fn add() -> Result<Netem, String> {
         let guard = Netem;
         for ns in [Ns::A, Ns::B] {
-            run(&format!(
-                "ip netns exec {} tc qdisc add dev {} root netem {NETEM}",
-                ns.name(),
-                dev(ns)
-            ))?;
+            run(&format!("ip netns exec {} tc qdisc add dev {} root netem {NETEM}", ns.name(), dev(ns)))?;
         }
         Ok(guard)
     }
@@ -35,11 +31,7 @@ impl Netem {
 impl Drop for Netem {
     fn drop(&mut self) {
         for ns in [Ns::A, Ns::B] {
-            let _ = run(&format!(
-                "ip netns exec {} tc qdisc del dev {} root",
-                ns.name(),
-                dev(ns)
-            ));
+            let _ = run(&format!("ip netns exec {} tc qdisc del dev {} root", ns.name(), dev(ns)));
         }
     }
 }
@@ -52,10 +44,8 @@ fn impaired(fam: Family) -> TestResult {
     let (g, peer2) = f_server(fam)?;
     let _netem = Netem::add()?;
     let t = std::time::Instant::now();
-    sequential(&f, &peer, SIZE)
-        .map_err(|e| format!("side under test as client, sequential: {e}"))?;
-    simultaneous(&peer2, &g, SIZE)
-        .map_err(|e| format!("side under test as server, simultaneous: {e}"))?;
+    sequential(&f, &peer, SIZE).map_err(|e| format!("side under test as client, sequential: {e}"))?;
+    simultaneous(&peer2, &g, SIZE).map_err(|e| format!("side under test as server, simultaneous: {e}"))?;
     if t.elapsed() > Duration::from_secs(30) {
         println!("# note: impaired transfers took {:?}", t.elapsed());
     }

@@ -61,10 +61,7 @@ impl Handler {
             libc::sigemptyset(&mut sa.sa_mask);
             let mut old: libc::sigaction = std::mem::zeroed();
             if libc::sigaction(sig, &sa, &mut old) != 0 {
-                return Err(format!(
-                    "sigaction({sig}): {}",
-                    errname(crate::sys::errno())
-                ));
+                return Err(format!("sigaction({sig}): {}", errname(crate::sys::errno())));
             }
             Ok(Handler { sig, old })
         }
@@ -85,70 +82,37 @@ fn errno_of(r: std::io::Result<usize>) -> Result<usize, i32> {
 fn send_recv_unconnected(fam: Family) -> TestResult {
     let fd = fam.bounded_socket(Ns::A)?;
     let mut b = [0u8; 4];
-    expect_err(
-        "send on a fresh socket",
-        raw::send(&fd, b"x", libc::MSG_NOSIGNAL),
-        libc::EPIPE,
-    )?;
-    expect_err(
-        "recv on a fresh socket",
-        raw::recv(&fd, &mut b, 0),
-        libc::ENOTCONN,
-    )?;
+    expect_err("send on a fresh socket", raw::send(&fd, b"x", libc::MSG_NOSIGNAL), libc::EPIPE)?;
+    expect_err("recv on a fresh socket", raw::recv(&fd, &mut b, 0), libc::ENOTCONN)?;
     // send(2) without MSG_NOSIGNAL raises SIGPIPE here too.
     let _h = Handler::install(libc::SIGPIPE, true)?;
     let n0 = SIGPIPES.load(Ordering::SeqCst);
-    expect_err(
-        "send on a fresh socket",
-        raw::send(&fd, b"x", 0),
-        libc::EPIPE,
-    )?;
+    expect_err("send on a fresh socket", raw::send(&fd, b"x", 0), libc::EPIPE)?;
     let n = SIGPIPES.load(Ordering::SeqCst) - n0;
     ensure!(n == 1, "{n} SIGPIPE for send on a fresh socket, want 1");
     let (l, _) = fam.listener(Ns::A)?;
-    expect_err(
-        "send on a listener",
-        raw::send(&l, b"x", libc::MSG_NOSIGNAL),
-        libc::EPIPE,
-    )?;
-    expect_err(
-        "recv on a listener",
-        raw::recv(&l, &mut b, 0),
-        libc::ENOTCONN,
-    )
+    expect_err("send on a listener", raw::send(&l, b"x", libc::MSG_NOSIGNAL), libc::EPIPE)?;
+    expect_err("recv on a listener", raw::recv(&l, &mut b, 0), libc::ENOTCONN)
 }
 
 fn recv_dontwait(fam: Family) -> TestResult {
     let (f, _peer) = f_client(fam)?;
     let mut b = [0u8; 16];
-    expect_err(
-        "recv(MSG_DONTWAIT), nothing to read",
-        raw::recv(&f, &mut b, libc::MSG_DONTWAIT),
-        libc::EAGAIN,
-    )?;
+    expect_err("recv(MSG_DONTWAIT), nothing to read", raw::recv(&f, &mut b, libc::MSG_DONTWAIT), libc::EAGAIN)?;
     raw::set_nonblocking(&f, true)?;
-    expect_err(
-        "recv on O_NONBLOCK, nothing to read",
-        raw::recv(&f, &mut b, 0),
-        libc::EAGAIN,
-    )
+    expect_err("recv on O_NONBLOCK, nothing to read", raw::recv(&f, &mut b, 0), libc::EAGAIN)
 }
 
 /// Waits until `s` is readable.
 fn readable(s: &TcpStream) -> TestResult {
     let ev = check("poll", raw::poll1(s, libc::POLLIN, 10_000))?;
-    ensure!(
-        ev & libc::POLLIN != 0,
-        "not readable: {}",
-        raw::events(ev as u32)
-    );
+    ensure!(ev & libc::POLLIN != 0, "not readable: {}", raw::events(ev as u32));
     Ok(())
 }
 
 fn msg_peek(fam: Family) -> TestResult {
     let (f, mut peer) = f_client(fam)?;
-    peer.write_all(b"peek-a-boo")
-        .map_err(|e| format!("peer write: {e}"))?;
+    peer.write_all(b"peek-a-boo").map_err(|e| format!("peer write: {e}"))?;
     readable(&f)?;
     let mut b = [0u8; 64];
     for _ in 0..2 {
@@ -156,16 +120,8 @@ fn msg_peek(fam: Family) -> TestResult {
         ensure!(&b[..n] == b"peek-a-boo", "MSG_PEEK returned {:?}", &b[..n]);
     }
     let n = check("recv", raw::recv(&f, &mut b, 0))?;
-    ensure!(
-        &b[..n] == b"peek-a-boo",
-        "recv after MSG_PEEK returned {:?}",
-        &b[..n]
-    );
-    expect_err(
-        "recv(MSG_DONTWAIT) after reading all",
-        raw::recv(&f, &mut b, libc::MSG_DONTWAIT),
-        libc::EAGAIN,
-    )
+    ensure!(&b[..n] == b"peek-a-boo", "recv after MSG_PEEK returned {:?}", &b[..n]);
+    expect_err("recv(MSG_DONTWAIT) after reading all", raw::recv(&f, &mut b, libc::MSG_DONTWAIT), libc::EAGAIN)
 }
 
 fn msg_waitall(fam: Family) -> TestResult {
@@ -180,16 +136,9 @@ fn msg_waitall(fam: Family) -> TestResult {
             Ok(())
         });
         let mut b = vec![0u8; data.len()];
-        let n = check(
-            "recv(MSG_WAITALL)",
-            raw::recv(&f, &mut b, libc::MSG_WAITALL),
-        )?;
+        let n = check("recv(MSG_WAITALL)", raw::recv(&f, &mut b, libc::MSG_WAITALL))?;
         w.join().map_err(|_| "writer panicked".to_string())??;
-        ensure!(
-            n == data.len(),
-            "recv(MSG_WAITALL) returned {n} of {}",
-            data.len()
-        );
+        ensure!(n == data.len(), "recv(MSG_WAITALL) returned {n} of {}", data.len());
         ensure!(b == data, "recv(MSG_WAITALL) data differs");
         Ok(())
     })
@@ -203,10 +152,7 @@ fn rcvtimeo(fam: Family) -> TestResult {
     let r = raw::recv(&f, &mut b, 0);
     let dt = t.elapsed();
     expect_err("recv with SO_RCVTIMEO 200 ms", r, libc::EAGAIN)?;
-    ensure!(
-        dt >= Duration::from_millis(180) && dt < Duration::from_secs(3),
-        "recv returned after {dt:?}"
-    );
+    ensure!(dt >= Duration::from_millis(180) && dt < Duration::from_secs(3), "recv returned after {dt:?}");
     Ok(())
 }
 
@@ -226,10 +172,7 @@ pub fn fill_send_buffer(f: &TcpStream) -> Result<usize, String> {
                 Err(libc::EAGAIN) => break,
                 Err(e) => return Err(format!("send while filling: {}", errname(e))),
             }
-            ensure!(
-                total < 256 << 20,
-                "sent {total} bytes to a peer that does not read"
-            );
+            ensure!(total < 256 << 20, "sent {total} bytes to a peer that does not read");
         }
         idle_rounds = if progressed { 0 } else { idle_rounds + 1 };
         std::thread::sleep(Duration::from_millis(50));
@@ -245,10 +188,7 @@ fn sndtimeo(fam: Family) -> TestResult {
     let r = raw::send(&f, &[1u8; 64 << 10], libc::MSG_NOSIGNAL);
     let dt = t.elapsed();
     expect_err("send with SO_SNDTIMEO 200 ms, buffer full", r, libc::EAGAIN)?;
-    ensure!(
-        dt >= Duration::from_millis(180) && dt < Duration::from_secs(3),
-        "send returned after {dt:?}"
-    );
+    ensure!(dt >= Duration::from_millis(180) && dt < Duration::from_secs(3), "send returned after {dt:?}");
     Ok(())
 }
 
@@ -258,11 +198,7 @@ fn reset_by_peer(f: &TcpStream, peer: TcpStream) -> TestResult {
     raw::set_linger(&peer, true, 0)?;
     drop(peer);
     let ev = check("poll", raw::poll1(f, libc::POLLIN, 10_000))?;
-    ensure!(
-        ev & libc::POLLERR != 0,
-        "no POLLERR after the peer's reset: {}",
-        raw::events(ev as u32)
-    );
+    ensure!(ev & libc::POLLERR != 0, "no POLLERR after the peer's reset: {}", raw::events(ev as u32));
     Ok(())
 }
 
@@ -270,27 +206,12 @@ fn peer_reset(fam: Family) -> TestResult {
     let (mut f, peer) = f_client(fam)?;
     reset_by_peer(&f, peer)?;
     let mut b = [0u8; 8];
-    expect_err(
-        "read after the peer's reset",
-        errno_of(f.read(&mut b)),
-        libc::ECONNRESET,
-    )?;
+    expect_err("read after the peer's reset", errno_of(f.read(&mut b)), libc::ECONNRESET)?;
     let n = check("second read after the reset", errno_of(f.read(&mut b)))?;
-    ensure!(
-        n == 0,
-        "second read after the reset returned {n} bytes, want EOF"
-    );
+    ensure!(n == 0, "second read after the reset returned {n} bytes, want EOF");
     let e = raw::get_int(&f, libc::SOL_SOCKET, libc::SO_ERROR, "SO_ERROR")?;
-    ensure!(
-        e == 0,
-        "SO_ERROR {} after the error was reported",
-        errname(e)
-    );
-    expect_err(
-        "getpeername after the reset",
-        raw::peername(&f),
-        libc::ENOTCONN,
-    )
+    ensure!(e == 0, "SO_ERROR {} after the error was reported", errname(e));
+    expect_err("getpeername after the reset", raw::peername(&f), libc::ENOTCONN)
 }
 
 fn sigpipe(fam: Family) -> TestResult {
@@ -300,38 +221,14 @@ fn sigpipe(fam: Family) -> TestResult {
     let n0 = SIGPIPES.load(Ordering::SeqCst);
     let pipes = || SIGPIPES.load(Ordering::SeqCst) - n0;
     // The pending error is reported first, without a signal.
-    expect_err(
-        "first send after the reset",
-        raw::send(&f, b"x", 0),
-        libc::ECONNRESET,
-    )?;
+    expect_err("first send after the reset", raw::send(&f, b"x", 0), libc::ECONNRESET)?;
     ensure!(pipes() == 0, "{} SIGPIPE with ECONNRESET", pipes());
-    expect_err(
-        "second send after the reset",
-        raw::send(&f, b"x", 0),
-        libc::EPIPE,
-    )?;
-    ensure!(
-        pipes() == 1,
-        "{} SIGPIPE after send's EPIPE, want 1",
-        pipes()
-    );
-    expect_err(
-        "send(MSG_NOSIGNAL) after the reset",
-        raw::send(&f, b"x", libc::MSG_NOSIGNAL),
-        libc::EPIPE,
-    )?;
-    ensure!(
-        pipes() == 1,
-        "MSG_NOSIGNAL raised SIGPIPE ({} in all)",
-        pipes()
-    );
+    expect_err("second send after the reset", raw::send(&f, b"x", 0), libc::EPIPE)?;
+    ensure!(pipes() == 1, "{} SIGPIPE after send's EPIPE, want 1", pipes());
+    expect_err("send(MSG_NOSIGNAL) after the reset", raw::send(&f, b"x", libc::MSG_NOSIGNAL), libc::EPIPE)?;
+    ensure!(pipes() == 1, "MSG_NOSIGNAL raised SIGPIPE ({} in all)", pipes());
     expect_err("write after the reset", raw::write(&f, b"x"), libc::EPIPE)?;
-    ensure!(
-        pipes() == 2,
-        "{} SIGPIPE after write's EPIPE, want 2",
-        pipes()
-    );
+    ensure!(pipes() == 2, "{} SIGPIPE after write's EPIPE, want 2", pipes());
     Ok(())
 }
 
@@ -341,17 +238,11 @@ fn shutdown_wr(fam: Family) -> TestResult {
     let mut b = [0u8; 8];
     let n = peer.read(&mut b).map_err(|e| format!("peer read: {e}"))?;
     ensure!(n == 0, "peer read {n} bytes, want EOF");
-    expect_err(
-        "send after SHUT_WR",
-        raw::send(&f, b"x", libc::MSG_NOSIGNAL),
-        libc::EPIPE,
-    )?;
+    expect_err("send after SHUT_WR", raw::send(&f, b"x", libc::MSG_NOSIGNAL), libc::EPIPE)?;
     pass(&peer, &f, b"back").map_err(|e| format!("peer to us after our SHUT_WR: {e}"))?;
     check("getpeername after SHUT_WR", raw::peername(&f))?;
     drop(peer);
-    let n = f
-        .read(&mut b)
-        .map_err(|e| format!("read after the peer's close: {e}"))?;
+    let n = f.read(&mut b).map_err(|e| format!("read after the peer's close: {e}"))?;
     ensure!(n == 0, "read {n} bytes after the peer's close, want EOF");
     Ok(())
 }
@@ -362,44 +253,25 @@ fn shutdown_rd(fam: Family) -> TestResult {
     let mut b = [0u8; 8];
     let t = Instant::now();
     let n = check("recv after SHUT_RD", raw::recv(&f, &mut b, 0))?;
-    ensure!(
-        n == 0 && t.elapsed() < Duration::from_secs(2),
-        "recv after SHUT_RD: {n} bytes after {:?}",
-        t.elapsed()
-    );
+    ensure!(n == 0 && t.elapsed() < Duration::from_secs(2), "recv after SHUT_RD: {n} bytes after {:?}", t.elapsed());
     // Linux keeps the connection: the peer can still send, and what arrives is
     // still readable.
-    peer.write_all(b"late")
-        .map_err(|e| format!("peer write after our SHUT_RD: {e}"))?;
-    wait_until(
-        "data after SHUT_RD in FIONREAD",
-        Duration::from_secs(5),
-        || Ok(check("FIONREAD", raw::ioctl_int(&f, libc::FIONREAD))? == 4),
-    )?;
+    peer.write_all(b"late").map_err(|e| format!("peer write after our SHUT_RD: {e}"))?;
+    wait_until("data after SHUT_RD in FIONREAD", Duration::from_secs(5), || {
+        Ok(check("FIONREAD", raw::ioctl_int(&f, libc::FIONREAD))? == 4)
+    })?;
     let n = check("recv of data sent after SHUT_RD", raw::recv(&f, &mut b, 0))?;
-    ensure!(
-        &b[..n] == b"late",
-        "recv after SHUT_RD returned {:?}",
-        &b[..n]
-    );
+    ensure!(&b[..n] == b"late", "recv after SHUT_RD returned {:?}", &b[..n]);
     // And this side can still send.
-    check(
-        "send after SHUT_RD",
-        raw::send(&f, b"ok", libc::MSG_NOSIGNAL),
-    )?;
-    peer.read_exact(&mut b[..2])
-        .map_err(|e| format!("peer read: {e}"))?;
+    check("send after SHUT_RD", raw::send(&f, b"ok", libc::MSG_NOSIGNAL))?;
+    peer.read_exact(&mut b[..2]).map_err(|e| format!("peer read: {e}"))?;
     Ok(())
 }
 
 fn shutdown_bad_calls(fam: Family) -> TestResult {
     let fd = fam.socket_in(Ns::A, 0)?;
     for how in [libc::SHUT_RD, libc::SHUT_WR, libc::SHUT_RDWR] {
-        expect_err(
-            &format!("shutdown({how}) unconnected"),
-            raw::shutdown(&fd, how),
-            libc::ENOTCONN,
-        )?;
+        expect_err(&format!("shutdown({how}) unconnected"), raw::shutdown(&fd, how), libc::ENOTCONN)?;
     }
     let (f, _peer) = f_client(fam)?;
     expect_err("shutdown(3)", raw::shutdown(&f, 3), libc::EINVAL)?;
@@ -417,31 +289,14 @@ fn shutdown_listener(fam: Family) -> TestResult {
     let helper = std::thread::spawn(move || raw::accept4(&l2, 0).map(|(_, a)| a));
     std::thread::sleep(Duration::from_millis(200));
     let t = Instant::now();
-    let shut = check(
-        "shutdown(listener, SHUT_RDWR)",
-        raw::shutdown(&l, libc::SHUT_RDWR),
-    );
-    let r = helper
-        .join()
-        .map_err(|_| "accept thread panicked".to_string())?;
+    let shut = check("shutdown(listener, SHUT_RDWR)", raw::shutdown(&l, libc::SHUT_RDWR));
+    let r = helper.join().map_err(|_| "accept thread panicked".to_string())?;
     shut?;
-    ensure!(
-        t.elapsed() < Duration::from_secs(3),
-        "blocked accept returned only after {:?}",
-        t.elapsed()
-    );
+    ensure!(t.elapsed() < Duration::from_secs(3), "blocked accept returned only after {:?}", t.elapsed());
     expect_err("blocked accept after shutdown", r, libc::EINVAL)?;
-    expect_err(
-        "accept after shutdown",
-        raw::accept4(&l, 0).map(|(_, a)| a),
-        libc::EINVAL,
-    )?;
+    expect_err("accept after shutdown", raw::accept4(&l, 0).map(|(_, a)| a), libc::EINVAL)?;
     let c = Family::Inet.bounded_socket(Ns::B)?;
-    expect_err(
-        "connect to the shut-down listener",
-        raw::connect(&c, addr),
-        libc::ECONNREFUSED,
-    )
+    expect_err("connect to the shut-down listener", raw::connect(&c, addr), libc::ECONNREFUSED)
 }
 
 fn linger0_close(fam: Family) -> TestResult {
@@ -449,28 +304,19 @@ fn linger0_close(fam: Family) -> TestResult {
     raw::set_linger(&f, true, 0)?;
     drop(f);
     let mut b = [0u8; 4];
-    expect_err(
-        "peer read after SO_LINGER {1, 0} close",
-        errno_of(peer.read(&mut b)),
-        libc::ECONNRESET,
-    )
+    expect_err("peer read after SO_LINGER {1, 0} close", errno_of(peer.read(&mut b)), libc::ECONNRESET)
 }
 
 fn close_unread(fam: Family) -> TestResult {
     // Closing with received data unread aborts the connection (RFC 2525 2.17).
     let (f, mut peer) = f_client(fam)?;
-    peer.write_all(b"unread")
-        .map_err(|e| format!("peer write: {e}"))?;
+    peer.write_all(b"unread").map_err(|e| format!("peer write: {e}"))?;
     wait_until("data in FIONREAD", Duration::from_secs(5), || {
         Ok(check("FIONREAD", raw::ioctl_int(&f, libc::FIONREAD))? == 6)
     })?;
     drop(f);
     let mut b = [0u8; 4];
-    expect_err(
-        "peer read after close with unread data",
-        errno_of(peer.read(&mut b)),
-        libc::ECONNRESET,
-    )
+    expect_err("peer read after close with unread data", errno_of(peer.read(&mut b)), libc::ECONNRESET)
 }
 
 /// A thread blocked in recv on a clone of a socket, to be signalled. On drop the
@@ -492,11 +338,7 @@ impl BlockedRecv {
             let _ = tx.send(raw::recv(&g, &mut b, 0));
         });
         std::thread::sleep(Duration::from_millis(200));
-        Ok(BlockedRecv {
-            rx,
-            thread: Some(thread),
-            sock,
-        })
+        Ok(BlockedRecv { rx, thread: Some(thread), sock })
     }
 
     fn signal(&self) {
@@ -529,10 +371,7 @@ impl Drop for BlockedRecv {
         // Reaped only if it finished: a recv that even shutdown does not end is the
         // implementation's failure, reported by the test; the thread is left behind.
         // (A result already taken leaves the channel to disconnect when the thread ends.)
-        if !matches!(
-            self.rx.recv_timeout(Duration::from_secs(2)),
-            Err(mpsc::RecvTimeoutError::Timeout)
-        ) {
+        if !matches!(self.rx.recv_timeout(Duration::from_secs(2)), Err(mpsc::RecvTimeoutError::Timeout)) {
             let _ = t.join();
         }
     }
@@ -541,48 +380,28 @@ impl Drop for BlockedRecv {
 fn eintr_no_restart(fam: Family) -> TestResult {
     let (f, mut peer) = f_client(fam)?;
     // No SO_RCVTIMEO: a timeout changes how signals end the call (see below).
-    f.set_read_timeout(None)
-        .map_err(|e| format!("clearing SO_RCVTIMEO: {e}"))?;
+    f.set_read_timeout(None).map_err(|e| format!("clearing SO_RCVTIMEO: {e}"))?;
     let _h = Handler::install(libc::SIGUSR1, false)?;
     let b = BlockedRecv::start(&f)?;
     let r = b.signal_until_returns();
     let _ = peer.write_all(b"x"); // releases the reader if it is still blocked
     let r = r.ok_or("recv not interrupted by SIGUSR1 without SA_RESTART")?;
-    expect_err(
-        "recv interrupted by a signal (no SA_RESTART)",
-        r,
-        libc::EINTR,
-    )
+    expect_err("recv interrupted by a signal (no SA_RESTART)", r, libc::EINTR)
 }
 
 fn eintr_sa_restart(fam: Family) -> TestResult {
     let (f, mut peer) = f_client(fam)?;
-    f.set_read_timeout(None)
-        .map_err(|e| format!("clearing SO_RCVTIMEO: {e}"))?;
+    f.set_read_timeout(None).map_err(|e| format!("clearing SO_RCVTIMEO: {e}"))?;
     let _h = Handler::install(libc::SIGUSR1, true)?;
     let n0 = SIGUSR1S.load(Ordering::SeqCst);
     let b = BlockedRecv::start(&f)?;
     b.signal();
     let early = b.result(Duration::from_millis(300));
-    peer.write_all(b"x")
-        .map_err(|e| format!("peer write: {e}"))?;
-    ensure!(
-        early.is_none(),
-        "recv returned {:?} on a signal with SA_RESTART",
-        early.map(|r| r.map_err(errname))
-    );
-    ensure!(
-        SIGUSR1S.load(Ordering::SeqCst) > n0,
-        "the handler did not run"
-    );
-    let r = b
-        .result(Duration::from_secs(5))
-        .ok_or("recv did not return after data")?;
-    ensure!(
-        r == Ok(1),
-        "restarted recv returned {:?}, want 1 byte",
-        r.map_err(errname)
-    );
+    peer.write_all(b"x").map_err(|e| format!("peer write: {e}"))?;
+    ensure!(early.is_none(), "recv returned {:?} on a signal with SA_RESTART", early.map(|r| r.map_err(errname)));
+    ensure!(SIGUSR1S.load(Ordering::SeqCst) > n0, "the handler did not run");
+    let r = b.result(Duration::from_secs(5)).ok_or("recv did not return after data")?;
+    ensure!(r == Ok(1), "restarted recv returned {:?}, want 1 byte", r.map_err(errname));
     Ok(())
 }
 
@@ -596,9 +415,5 @@ fn eintr_rcvtimeo(fam: Family) -> TestResult {
     let r = b.signal_until_returns();
     let _ = peer.write_all(b"x");
     let r = r.ok_or("recv with SO_RCVTIMEO not interrupted by SIGUSR1")?;
-    expect_err(
-        "recv with SO_RCVTIMEO interrupted (SA_RESTART)",
-        r,
-        libc::EINTR,
-    )
+    expect_err("recv with SO_RCVTIMEO interrupted (SA_RESTART)", r, libc::EINTR)
 }

@@ -168,10 +168,8 @@ pub fn listener(fd: Fd) -> TcpListener {
 
 /// Sets [`IO_TIMEOUT`] as read and write timeout.
 pub fn guarded(s: TcpStream) -> Result<TcpStream, String> {
-    s.set_read_timeout(Some(IO_TIMEOUT))
-        .map_err(|e| format!("SO_RCVTIMEO: {e}"))?;
-    s.set_write_timeout(Some(IO_TIMEOUT))
-        .map_err(|e| format!("SO_SNDTIMEO: {e}"))?;
+    s.set_read_timeout(Some(IO_TIMEOUT)).map_err(|e| format!("SO_RCVTIMEO: {e}"))?;
+    s.set_write_timeout(Some(IO_TIMEOUT)).map_err(|e| format!("SO_SNDTIMEO: {e}"))?;
     Ok(s)
 }
 
@@ -208,17 +206,14 @@ pub fn in_ns<T: Send>(ns: Ns, f: impl FnOnce() -> Result<T, String> + Send) -> R
 /// The Linux TCP peer: a `std::net` listener in `ptcp_b` on a fresh port.
 pub fn peer_listener() -> Result<(TcpListener, SocketAddrV4), String> {
     let addr = SocketAddrV4::new(B, next_port());
-    let l = in_ns(Ns::B, || {
-        TcpListener::bind(addr).map_err(|e| format!("peer bind {addr}: {e}"))
-    })?;
+    let l = in_ns(Ns::B, || TcpListener::bind(addr).map_err(|e| format!("peer bind {addr}: {e}")))?;
     Ok((l, addr))
 }
 
 /// The Linux TCP peer: a `std::net` stream from `ptcp_b` to `to`.
 pub fn peer_connect(to: SocketAddrV4) -> Result<TcpStream, String> {
     let s = in_ns(Ns::B, || {
-        TcpStream::connect_timeout(&to.into(), IO_TIMEOUT)
-            .map_err(|e| format!("peer connect to {to}: {e}"))
+        TcpStream::connect_timeout(&to.into(), IO_TIMEOUT).map_err(|e| format!("peer connect to {to}: {e}"))
     })?;
     guarded(s)
 }
@@ -226,11 +221,7 @@ pub fn peer_connect(to: SocketAddrV4) -> Result<TcpStream, String> {
 /// Accepts one connection, waiting at most [`IO_TIMEOUT`] for it.
 pub fn accept(l: &TcpListener) -> Result<TcpStream, String> {
     let r = raw::poll1(l, libc::POLLIN, IO_TIMEOUT.as_millis() as i32);
-    ensure!(
-        r.is_ok_and(|ev| ev & libc::POLLIN != 0),
-        "no connection to accept ({:?})",
-        r.map_err(errname)
-    );
+    ensure!(r.is_ok_and(|ev| ev & libc::POLLIN != 0), "no connection to accept ({:?})", r.map_err(errname));
     let (s, _) = l.accept().map_err(|e| format!("accept: {e}"))?;
     guarded(s)
 }
@@ -254,26 +245,15 @@ pub fn f_server(fam: Family) -> Result<(TcpStream, TcpStream), String> {
 /// Writes `msg` on `from` and reads exactly it on `to`.
 pub fn pass(mut from: &TcpStream, mut to: &TcpStream, msg: &[u8]) -> TestResult {
     use std::io::{Read, Write};
-    from.write_all(msg)
-        .map_err(|e| format!("write of {} bytes: {e}", msg.len()))?;
+    from.write_all(msg).map_err(|e| format!("write of {} bytes: {e}", msg.len()))?;
     let mut got = vec![0u8; msg.len()];
-    to.read_exact(&mut got)
-        .map_err(|e| format!("read of {} bytes: {e}", msg.len()))?;
-    ensure!(
-        got == msg,
-        "read {:?}, want {:?}",
-        String::from_utf8_lossy(&got),
-        String::from_utf8_lossy(msg)
-    );
+    to.read_exact(&mut got).map_err(|e| format!("read of {} bytes: {e}", msg.len()))?;
+    ensure!(got == msg, "read {:?}, want {:?}", String::from_utf8_lossy(&got), String::from_utf8_lossy(msg));
     Ok(())
 }
 
 /// Polls `cond` every few milliseconds until it holds; fails after `limit`.
-pub fn wait_until(
-    what: &str,
-    limit: Duration,
-    mut cond: impl FnMut() -> Result<bool, String>,
-) -> TestResult {
+pub fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> Result<bool, String>) -> TestResult {
     let start = Instant::now();
     loop {
         if cond()? {
@@ -297,11 +277,7 @@ pub struct NetTest {
 pub type Table = &'static [(&'static str, fn(Family) -> TestResult)];
 
 fn from_table(t: Table) -> impl Iterator<Item = NetTest> {
-    t.iter().map(|&(name, run)| NetTest {
-        name: name.to_string(),
-        timeout: DEFAULT_TIMEOUT,
-        run: Box::new(run),
-    })
+    t.iter().map(|&(name, run)| NetTest { name: name.to_string(), timeout: DEFAULT_TIMEOUT, run: Box::new(run) })
 }
 
 /// The network suite for one family, as runnable cases named `net.<family>.<test>`.
@@ -328,9 +304,7 @@ fn named_cases(kind: Kind, opts: Opts, prefix: &str) -> Vec<Case> {
         .chain(from_table(concurrency::TESTS))
         .chain(from_table(impair::TESTS));
     all.filter(|t| {
-        let gap = matches!(kind, Kind::Partcp)
-            .then(|| PARTCP_GAPS.iter().find(|(n, _)| *n == t.name))
-            .flatten();
+        let gap = matches!(kind, Kind::Partcp).then(|| PARTCP_GAPS.iter().find(|(n, _)| *n == t.name)).flatten();
         if let Some((n, why)) = gap {
             println!("# net.{prefix}.{n} not run: {why}");
         }
@@ -366,10 +340,7 @@ pub const STRATEGIES: &[(&str, &str, &str)] = &[
 /// with `net.partcp.<strategy>.unload_with_open_connections`.
 pub fn partcp_cases(opts: Opts, which: &[String]) -> Vec<Case> {
     let mut v = Vec::new();
-    for &(name, params, reads) in STRATEGIES
-        .iter()
-        .filter(|(n, _, _)| which.iter().any(|w| w == n))
-    {
+    for &(name, params, reads) in STRATEGIES.iter().filter(|(n, _, _)| which.iter().any(|w| w == n)) {
         v.push(Case {
             name: format!("net.partcp.{name}.load"),
             timeout: DEFAULT_TIMEOUT,
@@ -396,18 +367,10 @@ fn load_strategy(params: &str, reads: &str) -> TestResult {
             Err(e) => return Err(format!("unload before loading {params:?}: {}", errname(e))),
         }
     }
-    let ko = std::env::var("PARTCP_KO")
-        .map_err(|_| "PARTCP_KO not set (run through scripts/vm)".to_string())?;
+    let ko = std::env::var("PARTCP_KO").map_err(|_| "PARTCP_KO not set (run through scripts/vm)".to_string())?;
     sys::load_module(&ko, params).map_err(|e| format!("load({params:?}): {}", errname(e)))?;
     let now = sys::read_trimmed("/sys/kernel/debug/partcp/strategy")?;
-    let ok = if reads.contains(' ') {
-        now == reads
-    } else {
-        now.split_whitespace().next() == Some(reads)
-    };
-    ensure!(
-        ok,
-        "strategy reads {now:?} after loading with {params:?}, want {reads:?}"
-    );
+    let ok = if reads.contains(' ') { now == reads } else { now.split_whitespace().next() == Some(reads) };
+    ensure!(ok, "strategy reads {now:?} after loading with {params:?}, want {reads:?}");
     Ok(())
 }

@@ -63,16 +63,12 @@ impl Epoll {
         let mut evs = vec![libc::epoll_event { events: 0, u64: 0 }; max];
         loop {
             // SAFETY: `evs` has room for `max` events.
-            let n =
-                unsafe { libc::epoll_wait(self.0 .0, evs.as_mut_ptr(), max as i32, timeout_ms) };
+            let n = unsafe { libc::epoll_wait(self.0 .0, evs.as_mut_ptr(), max as i32, timeout_ms) };
             if n < 0 && sys::errno() == libc::EINTR {
                 continue;
             }
             ensure!(n >= 0, "epoll_wait: {}", errname(sys::errno()));
-            return Ok(evs[..n as usize]
-                .iter()
-                .map(|e| (e.u64, e.events))
-                .collect());
+            return Ok(evs[..n as usize].iter().map(|e| (e.u64, e.events)).collect());
         }
     }
 
@@ -86,12 +82,7 @@ impl Epoll {
 
 /// Fails unless `got == want`, naming the bits.
 fn expect_events(what: &str, got: u32, want: u32) -> TestResult {
-    ensure!(
-        got == want,
-        "{what}: {}, want {}",
-        events(got),
-        events(want)
-    );
+    ensure!(got == want, "{what}: {}, want {}", events(got), events(want));
     Ok(())
 }
 
@@ -108,19 +99,14 @@ fn poll_listener(fam: Family) -> TestResult {
     expect_events("poll of an idle listener", ev as u32, 0)?;
     let _c = peer_connect(addr)?;
     let ev = check("poll", raw::poll1(&l, libc::POLLIN | libc::POLLOUT, 10_000))?;
-    expect_events(
-        "poll of a listener with a pending connection",
-        ev as u32,
-        IN,
-    )
+    expect_events("poll of a listener with a pending connection", ev as u32, IN)
 }
 
 fn poll_pollin(fam: Family) -> TestResult {
     let (f, mut peer) = f_client(fam)?;
     let ev = check("poll", raw::poll1(&f, libc::POLLIN, 0))?;
     expect_events("poll(POLLIN) with nothing to read", ev as u32, 0)?;
-    peer.write_all(b"data")
-        .map_err(|e| format!("peer write: {e}"))?;
+    peer.write_all(b"data").map_err(|e| format!("peer write: {e}"))?;
     let ev = check("poll", raw::poll1(&f, libc::POLLIN | libc::POLLOUT, 10_000))?;
     expect_events("poll with data to read", ev as u32, IN | OUT)
 }
@@ -133,23 +119,18 @@ fn epoll_out(fam: Family) -> TestResult {
     fill_send_buffer(&f)?;
     expect_events("epoll with the send buffer full", ep.one(0)?, 0)?;
     // The peer drains; writability comes back.
-    peer.set_nonblocking(true)
-        .map_err(|e| format!("peer nonblocking: {e}"))?;
+    peer.set_nonblocking(true).map_err(|e| format!("peer nonblocking: {e}"))?;
     let mut buf = vec![0u8; 1 << 20];
     let mut got = 0u32;
-    wait_until(
-        "EPOLLOUT after the peer read",
-        Duration::from_secs(10),
-        || {
-            while let Ok(n) = peer.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
+    wait_until("EPOLLOUT after the peer read", Duration::from_secs(10), || {
+        while let Ok(n) = peer.read(&mut buf) {
+            if n == 0 {
+                break;
             }
-            got = ep.one(20)?;
-            Ok(got & OUT != 0)
-        },
-    )?;
+        }
+        got = ep.one(20)?;
+        Ok(got & OUT != 0)
+    })?;
     expect_events("epoll after the peer read", got, OUT)
 }
 
@@ -158,10 +139,7 @@ fn epoll_rdhup(fam: Family) -> TestResult {
     let ep = Epoll::new()?;
     ep.add(&f, IN | OUT | RDHUP, 1)?;
     expect_events("epoll of an idle connection", ep.one(0)?, OUT)?;
-    check(
-        "peer shutdown(SHUT_WR)",
-        raw::shutdown(&peer, libc::SHUT_WR),
-    )?;
+    check("peer shutdown(SHUT_WR)", raw::shutdown(&peer, libc::SHUT_WR))?;
     let mut ev = 0;
     wait_until("EPOLLRDHUP", Duration::from_secs(10), || {
         ev = ep.one(100)?;
@@ -188,11 +166,7 @@ fn epoll_reset(fam: Family) -> TestResult {
         ev = ep.one(100)?;
         Ok(ev & ERR != 0)
     })?;
-    expect_events(
-        "epoll after the peer's reset",
-        ev,
-        IN | OUT | ERR | HUP | RDHUP,
-    )
+    expect_events("epoll after the peer's reset", ev, IN | OUT | ERR | HUP | RDHUP)
 }
 
 fn epoll_et(fam: Family) -> TestResult {
@@ -201,8 +175,7 @@ fn epoll_et(fam: Family) -> TestResult {
     ep.add(&f, IN | ET, 7)?;
     expect_events("edge-triggered epoll, idle", ep.one(0)?, 0)?;
     for i in 1..=3 {
-        peer.write_all(b"chunk")
-            .map_err(|e| format!("peer write: {e}"))?;
+        peer.write_all(b"chunk").map_err(|e| format!("peer write: {e}"))?;
         let v = ep.wait(4, 10_000)?;
         ensure!(v == vec![(7, IN)], "arrival {i}: {v:?}, want one EPOLLIN");
         // Not read: no further event until new data arrives.
@@ -218,8 +191,7 @@ fn fionread(fam: Family) -> TestResult {
     let (mut f, mut peer) = f_client(fam)?;
     let n = check("FIONREAD", raw::ioctl_int(&f, libc::FIONREAD))?;
     ensure!(n == 0, "FIONREAD {n} with nothing received");
-    peer.write_all(&[9u8; 1234])
-        .map_err(|e| format!("peer write: {e}"))?;
+    peer.write_all(&[9u8; 1234]).map_err(|e| format!("peer write: {e}"))?;
     wait_until("FIONREAD 1234", Duration::from_secs(10), || {
         Ok(check("FIONREAD", raw::ioctl_int(&f, libc::FIONREAD))? == 1234)
     })?;
@@ -228,11 +200,7 @@ fn fionread(fam: Family) -> TestResult {
     let n = check("FIONREAD", raw::ioctl_int(&f, libc::FIONREAD))?;
     ensure!(n == 1000, "FIONREAD {n} after reading 234 of 1234");
     let (l, _) = fam.listener(Ns::A)?;
-    raw::expect_err(
-        "FIONREAD on a listener",
-        raw::ioctl_int(&l, libc::FIONREAD),
-        libc::EINVAL,
-    )
+    raw::expect_err("FIONREAD on a listener", raw::ioctl_int(&l, libc::FIONREAD), libc::EINVAL)
 }
 
 fn siocoutq(fam: Family) -> TestResult {
@@ -242,19 +210,14 @@ fn siocoutq(fam: Family) -> TestResult {
     // The peer stops reading: what we send stays queued.
     let sent = fill_send_buffer(&f)?;
     let n = check("SIOCOUTQ", raw::ioctl_int(&f, libc::TIOCOUTQ))?;
-    ensure!(
-        n > 0 && n as usize <= sent,
-        "SIOCOUTQ {n} with the peer not reading ({sent} sent)"
-    );
+    ensure!(n > 0 && n as usize <= sent, "SIOCOUTQ {n} with the peer not reading ({sent} sent)");
     // The peer reads it all: the queue empties once acknowledged.
     let mut buf = vec![0u8; 1 << 20];
     let mut total = 0;
     while total < sent {
         total += peer.read(&mut buf).map_err(|e| format!("peer read: {e}"))?;
     }
-    wait_until(
-        "SIOCOUTQ 0 after the peer read everything",
-        Duration::from_secs(10),
-        || Ok(check("SIOCOUTQ", raw::ioctl_int(&f, libc::TIOCOUTQ))? == 0),
-    )
+    wait_until("SIOCOUTQ 0 after the peer read everything", Duration::from_secs(10), || {
+        Ok(check("SIOCOUTQ", raw::ioctl_int(&f, libc::TIOCOUTQ))? == 0)
+    })
 }

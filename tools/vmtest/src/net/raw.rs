@@ -38,9 +38,7 @@ pub fn sin(a: SocketAddrV4) -> libc::sockaddr_in {
     libc::sockaddr_in {
         sin_family: libc::AF_INET as libc::sa_family_t,
         sin_port: a.port().to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(*a.ip()).to_be(),
-        },
+        sin_addr: libc::in_addr { s_addr: u32::from(*a.ip()).to_be() },
         sin_zero: [0; 8],
     }
 }
@@ -48,17 +46,9 @@ pub fn sin(a: SocketAddrV4) -> libc::sockaddr_in {
 const SIN_LEN: libc::socklen_t = size_of::<libc::sockaddr_in>() as libc::socklen_t;
 
 /// bind(2) with an explicit address structure and length.
-pub fn bind_sin(
-    fd: &impl AsRawFd,
-    sa: &libc::sockaddr_in,
-    len: libc::socklen_t,
-) -> Result<(), i32> {
+pub fn bind_sin(fd: &impl AsRawFd, sa: &libc::sockaddr_in, len: libc::socklen_t) -> Result<(), i32> {
     // SAFETY: `sa` is valid for reads of `len` <= sizeof(sockaddr_in) bytes.
-    cvt(
-        unsafe { libc::bind(fd.as_raw_fd(), (sa as *const libc::sockaddr_in).cast(), len) }
-            as isize,
-    )
-    .map(drop)
+    cvt(unsafe { libc::bind(fd.as_raw_fd(), (sa as *const libc::sockaddr_in).cast(), len) } as isize).map(drop)
 }
 
 pub fn bind(fd: &impl AsRawFd, a: SocketAddrV4) -> Result<(), i32> {
@@ -66,17 +56,9 @@ pub fn bind(fd: &impl AsRawFd, a: SocketAddrV4) -> Result<(), i32> {
 }
 
 /// connect(2) with an explicit address structure and length.
-pub fn connect_sin(
-    fd: &impl AsRawFd,
-    sa: &libc::sockaddr_in,
-    len: libc::socklen_t,
-) -> Result<(), i32> {
+pub fn connect_sin(fd: &impl AsRawFd, sa: &libc::sockaddr_in, len: libc::socklen_t) -> Result<(), i32> {
     // SAFETY: as for `bind_sin`.
-    cvt(
-        unsafe { libc::connect(fd.as_raw_fd(), (sa as *const libc::sockaddr_in).cast(), len) }
-            as isize,
-    )
-    .map(drop)
+    cvt(unsafe { libc::connect(fd.as_raw_fd(), (sa as *const libc::sockaddr_in).cast(), len) } as isize).map(drop)
 }
 
 pub fn connect(fd: &impl AsRawFd, a: SocketAddrV4) -> Result<(), i32> {
@@ -94,14 +76,7 @@ pub fn accept4(fd: &impl AsRawFd, flags: i32) -> Result<(Fd, SocketAddrV4), i32>
     let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
     let mut len = SIN_LEN;
     // SAFETY: `sa` and `len` are valid for writes.
-    let r = unsafe {
-        libc::accept4(
-            fd.as_raw_fd(),
-            (&mut sa as *mut libc::sockaddr_in).cast(),
-            &mut len,
-            flags,
-        )
-    };
+    let r = unsafe { libc::accept4(fd.as_raw_fd(), (&mut sa as *mut libc::sockaddr_in).cast(), &mut len, flags) };
     cvt(r as isize).map(|fd| (Fd(fd as i32), addr_of(&sa)))
 }
 
@@ -117,19 +92,14 @@ impl Name {
     /// Fails unless this is an AF_INET name of full length equal to `want`.
     pub fn expect(&self, what: &str, want: SocketAddrV4) -> TestResult {
         if self.family != libc::AF_INET || self.len != SIN_LEN || self.addr != want {
-            return Err(format!(
-                "{what}: {self:?}, want AF_INET len {SIN_LEN} {want}"
-            ));
+            return Err(format!("{what}: {self:?}, want AF_INET len {SIN_LEN} {want}"));
         }
         Ok(())
     }
 }
 
 fn addr_of(sa: &libc::sockaddr_in) -> SocketAddrV4 {
-    SocketAddrV4::new(
-        Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr)),
-        u16::from_be(sa.sin_port),
-    )
+    SocketAddrV4::new(Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr)), u16::from_be(sa.sin_port))
 }
 
 type NameFn = unsafe extern "C" fn(i32, *mut libc::sockaddr, *mut libc::socklen_t) -> i32;
@@ -139,18 +109,8 @@ fn name_with(f: NameFn, fd: &impl AsRawFd) -> Result<Name, i32> {
     let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
     let mut len = SIN_LEN;
     // SAFETY: `sa` and `len` are valid for writes.
-    let r = unsafe {
-        f(
-            fd.as_raw_fd(),
-            (&mut sa as *mut libc::sockaddr_in).cast(),
-            &mut len,
-        )
-    };
-    cvt(r as isize).map(|_| Name {
-        family: sa.sin_family as i32,
-        len,
-        addr: addr_of(&sa),
-    })
+    let r = unsafe { f(fd.as_raw_fd(), (&mut sa as *mut libc::sockaddr_in).cast(), &mut len) };
+    cvt(r as isize).map(|_| Name { family: sa.sin_family as i32, len, addr: addr_of(&sa) })
 }
 
 pub fn sockname(fd: &impl AsRawFd) -> Result<Name, i32> {
@@ -184,11 +144,7 @@ pub fn shutdown(fd: &impl AsRawFd, how: i32) -> Result<(), i32> {
 
 /// poll(2) on one descriptor: the returned events (0 on timeout).
 pub fn poll1(fd: &impl AsRawFd, events: i16, timeout_ms: i32) -> Result<i16, i32> {
-    let mut p = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events,
-        revents: 0,
-    };
+    let mut p = libc::pollfd { fd: fd.as_raw_fd(), events, revents: 0 };
     // SAFETY: `p` is one valid pollfd.
     cvt(unsafe { libc::poll(&mut p, 1, timeout_ms) } as isize).map(|_| p.revents)
 }
@@ -206,15 +162,7 @@ pub fn getsockopt<T: Copy>(fd: &impl AsRawFd, level: i32, name: i32) -> Result<(
     let mut v: T = unsafe { std::mem::zeroed() };
     let mut len = size_of::<T>() as libc::socklen_t;
     // SAFETY: `v` and `len` are valid for writes of the sizes given.
-    let r = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (&mut v as *mut T).cast(),
-            &mut len,
-        )
-    };
+    let r = unsafe { libc::getsockopt(fd.as_raw_fd(), level, name, (&mut v as *mut T).cast(), &mut len) };
     cvt(r as isize).map(|_| (v, len as usize))
 }
 
@@ -222,76 +170,43 @@ pub fn getsockopt<T: Copy>(fd: &impl AsRawFd, level: i32, name: i32) -> Result<(
 pub fn setsockopt<T: Copy>(fd: &impl AsRawFd, level: i32, name: i32, v: &T) -> Result<(), i32> {
     let len = size_of::<T>() as libc::socklen_t;
     // SAFETY: `v` is valid for reads of `len` bytes.
-    cvt(
-        unsafe { libc::setsockopt(fd.as_raw_fd(), level, name, (v as *const T).cast(), len) }
-            as isize,
-    )
-    .map(drop)
+    cvt(unsafe { libc::setsockopt(fd.as_raw_fd(), level, name, (v as *const T).cast(), len) } as isize).map(drop)
 }
 
 /// SO_RCVTIMEO or SO_SNDTIMEO.
 pub fn set_timeo(fd: &impl AsRawFd, name: i32, d: Duration) -> TestResult {
-    let tv = libc::timeval {
-        tv_sec: d.as_secs() as libc::time_t,
-        tv_usec: d.subsec_micros() as libc::suseconds_t,
-    };
-    check(
-        "setsockopt SO_*TIMEO",
-        setsockopt(fd, libc::SOL_SOCKET, name, &tv),
-    )
+    let tv = libc::timeval { tv_sec: d.as_secs() as libc::time_t, tv_usec: d.subsec_micros() as libc::suseconds_t };
+    check("setsockopt SO_*TIMEO", setsockopt(fd, libc::SOL_SOCKET, name, &tv))
 }
 
 /// SO_LINGER.
 pub fn set_linger(fd: &impl AsRawFd, on: bool, secs: i32) -> TestResult {
-    let l = libc::linger {
-        l_onoff: on as i32,
-        l_linger: secs,
-    };
-    check(
-        "setsockopt SO_LINGER",
-        setsockopt(fd, libc::SOL_SOCKET, libc::SO_LINGER, &l),
-    )
+    let l = libc::linger { l_onoff: on as i32, l_linger: secs };
+    check("setsockopt SO_LINGER", setsockopt(fd, libc::SOL_SOCKET, libc::SO_LINGER, &l))
 }
 
 /// TCP_INFO.
 pub fn tcp_info(fd: &impl AsRawFd) -> Result<libc::tcp_info, String> {
-    check(
-        "getsockopt TCP_INFO",
-        getsockopt::<libc::tcp_info>(fd, libc::IPPROTO_TCP, libc::TCP_INFO),
-    )
-    .map(|(v, _)| v)
+    check("getsockopt TCP_INFO", getsockopt::<libc::tcp_info>(fd, libc::IPPROTO_TCP, libc::TCP_INFO)).map(|(v, _)| v)
 }
 
 /// An int option, with the call named in the error.
 pub fn get_int(fd: &impl AsRawFd, level: i32, name: i32, what: &str) -> Result<i32, String> {
-    check(
-        &format!("getsockopt {what}"),
-        sys::getsockopt_int(fd, level, name),
-    )
+    check(&format!("getsockopt {what}"), sys::getsockopt_int(fd, level, name))
 }
 
 /// Sets an int option, with the call named in the error.
 pub fn set_int(fd: &impl AsRawFd, level: i32, name: i32, v: i32, what: &str) -> TestResult {
-    check(
-        &format!("setsockopt {what}={v}"),
-        sys::setsockopt_int(fd, level, name, v),
-    )
+    check(&format!("setsockopt {what}={v}"), sys::setsockopt_int(fd, level, name, v))
 }
 
 /// O_NONBLOCK on or off.
 pub fn set_nonblocking(fd: &impl AsRawFd, on: bool) -> TestResult {
     // SAFETY: fcntl on an open descriptor.
     let fl = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
-    let fl = if on {
-        fl | libc::O_NONBLOCK
-    } else {
-        fl & !libc::O_NONBLOCK
-    };
+    let fl = if on { fl | libc::O_NONBLOCK } else { fl & !libc::O_NONBLOCK };
     // SAFETY: as above.
-    ensure_ok(
-        unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl) },
-        "fcntl F_SETFL",
-    )
+    ensure_ok(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl) }, "fcntl F_SETFL")
 }
 
 /// Whether O_NONBLOCK and FD_CLOEXEC are set.
@@ -325,11 +240,7 @@ pub fn events(ev: u32) -> String {
         (libc::EPOLLWRBAND as u32, "WRBAND"),
         (libc::EPOLLRDHUP as u32, "RDHUP"),
     ];
-    let names: Vec<&str> = NAMES
-        .iter()
-        .filter(|(b, _)| ev & b != 0)
-        .map(|(_, n)| *n)
-        .collect();
+    let names: Vec<&str> = NAMES.iter().filter(|(b, _)| ev & b != 0).map(|(_, n)| *n).collect();
     if names.is_empty() {
         "0".into()
     } else {

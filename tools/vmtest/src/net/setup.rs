@@ -34,16 +34,9 @@ pub const NO_NEIGHBOUR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 98);
 /// with its output if it fails.
 pub fn run(cmd: &str) -> Result<String, String> {
     let args: Vec<&str> = cmd.split_whitespace().collect();
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .map_err(|e| format!("running {cmd}: {e}"))?;
+    let out = Command::new(args[0]).args(&args[1..]).output().map_err(|e| format!("running {cmd}: {e}"))?;
     if !out.status.success() {
-        return Err(format!(
-            "`{cmd}` failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(format!("`{cmd}` failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim()));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -71,10 +64,8 @@ fn build() -> TestResult {
     for ns in [Ns::A, Ns::B] {
         run(&format!("ip netns add {}", ns.name()))?;
     }
-    run(
-        "ip link add va numtxqueues 2 numrxqueues 2 netns ptcp_a type veth \
-         peer name vb numtxqueues 2 numrxqueues 2 netns ptcp_b",
-    )?;
+    run("ip link add va numtxqueues 2 numrxqueues 2 netns ptcp_a type veth \
+         peer name vb numtxqueues 2 numrxqueues 2 netns ptcp_b")?;
     for ns in [Ns::A, Ns::B] {
         let (n, d) = (ns.name(), dev(ns));
         run(&format!("ip -n {n} addr add {}/24 dev {d}", ns.addr()))?;
@@ -82,13 +73,10 @@ fn build() -> TestResult {
         run(&format!("ip -n {n} link set {d} up"))?;
     }
     gro_on()?;
-    run(&format!(
-        "ip -n ptcp_a neigh replace {BLACKHOLE} lladdr {BLACKHOLE_MAC} dev va nud permanent"
-    ))?;
+    run(&format!("ip -n ptcp_a neigh replace {BLACKHOLE} lladdr {BLACKHOLE_MAC} dev va nud permanent"))?;
     wait_until("veth carrier up", Duration::from_secs(5), || {
         Ok([Ns::A, Ns::B].iter().all(|&ns| {
-            run(&format!("ip -n {} -o link show {}", ns.name(), dev(ns)))
-                .is_ok_and(|s| s.contains("LOWER_UP"))
+            run(&format!("ip -n {} -o link show {}", ns.name(), dev(ns))).is_ok_and(|s| s.contains("LOWER_UP"))
         }))
     })
 }
@@ -100,11 +88,7 @@ fn gro_on() -> TestResult {
         return Ok(());
     }
     for ns in [Ns::A, Ns::B] {
-        run(&format!(
-            "ip netns exec {} ethtool -K {} gro on",
-            ns.name(),
-            dev(ns)
-        ))?;
+        run(&format!("ip netns exec {} ethtool -K {} gro on", ns.name(), dev(ns)))?;
     }
     Ok(())
 }

@@ -26,27 +26,14 @@ const SOL: i32 = libc::SOL_SOCKET;
 const TCP: i32 = libc::IPPROTO_TCP;
 
 /// Fails unless option `name` reads `want`.
-fn expect_int(
-    fd: &impl std::os::fd::AsRawFd,
-    level: i32,
-    name: i32,
-    what: &str,
-    want: i32,
-) -> TestResult {
+fn expect_int(fd: &impl std::os::fd::AsRawFd, level: i32, name: i32, what: &str, want: i32) -> TestResult {
     let v = raw::get_int(fd, level, name, what)?;
     ensure!(v == want, "{what} = {v}, want {want}");
     Ok(())
 }
 
 /// Sets `v` and reads back `want`.
-fn round_trip(
-    fd: &impl std::os::fd::AsRawFd,
-    level: i32,
-    name: i32,
-    what: &str,
-    v: i32,
-    want: i32,
-) -> TestResult {
+fn round_trip(fd: &impl std::os::fd::AsRawFd, level: i32, name: i32, what: &str, v: i32, want: i32) -> TestResult {
     raw::set_int(fd, level, name, v, what)?;
     expect_int(fd, level, name, &format!("{what} after setting {v}"), want)
 }
@@ -82,11 +69,7 @@ fn keepalive(fam: Family) -> TestResult {
         (libc::TCP_KEEPINTVL, "TCP_KEEPINTVL"),
         (libc::TCP_KEEPCNT, "TCP_KEEPCNT"),
     ] {
-        expect_err(
-            &format!("{what}=0"),
-            crate::sys::setsockopt_int(&fd, TCP, name, 0),
-            libc::EINVAL,
-        )?;
+        expect_err(&format!("{what}=0"), crate::sys::setsockopt_int(&fd, TCP, name, 0), libc::EINVAL)?;
     }
     Ok(())
 }
@@ -96,11 +79,7 @@ fn so_error(fam: Family) -> TestResult {
     expect_int(&fd, SOL, libc::SO_ERROR, "SO_ERROR of a fresh socket", 0)?;
     let (f, _peer) = f_client(fam)?;
     expect_int(&f, SOL, libc::SO_ERROR, "SO_ERROR of a connection", 0)?;
-    expect_err(
-        "setsockopt SO_ERROR",
-        crate::sys::setsockopt_int(&f, SOL, libc::SO_ERROR, 1),
-        libc::ENOPROTOOPT,
-    )
+    expect_err("setsockopt SO_ERROR", crate::sys::setsockopt_int(&f, SOL, libc::SO_ERROR, 1), libc::ENOPROTOOPT)
 }
 
 fn reuseaddr(fam: Family) -> TestResult {
@@ -112,73 +91,29 @@ fn reuseaddr(fam: Family) -> TestResult {
 
 fn acceptconn(fam: Family) -> TestResult {
     let fd = fam.socket_in(Ns::A, 0)?;
-    expect_int(
-        &fd,
-        SOL,
-        libc::SO_ACCEPTCONN,
-        "SO_ACCEPTCONN of a fresh socket",
-        0,
-    )?;
+    expect_int(&fd, SOL, libc::SO_ACCEPTCONN, "SO_ACCEPTCONN of a fresh socket", 0)?;
     let (l, _) = fam.listener(Ns::A)?;
-    expect_int(
-        &l,
-        SOL,
-        libc::SO_ACCEPTCONN,
-        "SO_ACCEPTCONN of a listener",
-        1,
-    )?;
+    expect_int(&l, SOL, libc::SO_ACCEPTCONN, "SO_ACCEPTCONN of a listener", 1)?;
     let (f, _peer) = f_client(fam)?;
-    expect_int(
-        &f,
-        SOL,
-        libc::SO_ACCEPTCONN,
-        "SO_ACCEPTCONN of a connection",
-        0,
-    )
+    expect_int(&f, SOL, libc::SO_ACCEPTCONN, "SO_ACCEPTCONN of a connection", 0)
 }
 
 fn linger(fam: Family) -> TestResult {
     let fd = fam.socket_in(Ns::A, 0)?;
-    let (l, _) = check(
-        "getsockopt SO_LINGER",
-        raw::getsockopt::<libc::linger>(&fd, SOL, libc::SO_LINGER),
-    )?;
-    ensure!(
-        (l.l_onoff, l.l_linger) == (0, 0),
-        "default SO_LINGER {{{}, {}}}",
-        l.l_onoff,
-        l.l_linger
-    );
+    let (l, _) = check("getsockopt SO_LINGER", raw::getsockopt::<libc::linger>(&fd, SOL, libc::SO_LINGER))?;
+    ensure!((l.l_onoff, l.l_linger) == (0, 0), "default SO_LINGER {{{}, {}}}", l.l_onoff, l.l_linger);
     raw::set_linger(&fd, true, 5)?;
-    let (l, len) = check(
-        "getsockopt SO_LINGER",
-        raw::getsockopt::<libc::linger>(&fd, SOL, libc::SO_LINGER),
-    )?;
-    ensure!(
-        (l.l_onoff, l.l_linger, len) == (1, 5, 8),
-        "SO_LINGER {{{}, {}}} (len {len})",
-        l.l_onoff,
-        l.l_linger
-    );
+    let (l, len) = check("getsockopt SO_LINGER", raw::getsockopt::<libc::linger>(&fd, SOL, libc::SO_LINGER))?;
+    ensure!((l.l_onoff, l.l_linger, len) == (1, 5, 8), "SO_LINGER {{{}, {}}} (len {len})", l.l_onoff, l.l_linger);
     Ok(())
 }
 
 fn nodelay(fam: Family) -> TestResult {
     let (f, _peer) = f_client(fam)?;
     expect_int(&f, TCP, libc::TCP_NODELAY, "default TCP_NODELAY", 0)?;
-    f.set_nodelay(true)
-        .map_err(|e| format!("set_nodelay: {e}"))?;
-    expect_int(
-        &f,
-        TCP,
-        libc::TCP_NODELAY,
-        "TCP_NODELAY after set_nodelay(true)",
-        1,
-    )?;
-    ensure!(
-        f.nodelay().map_err(|e| format!("nodelay: {e}"))?,
-        "nodelay() false after set"
-    );
+    f.set_nodelay(true).map_err(|e| format!("set_nodelay: {e}"))?;
+    expect_int(&f, TCP, libc::TCP_NODELAY, "TCP_NODELAY after set_nodelay(true)", 1)?;
+    ensure!(f.nodelay().map_err(|e| format!("nodelay: {e}"))?, "nodelay() false after set");
     round_trip(&f, TCP, libc::TCP_NODELAY, "TCP_NODELAY", 0, 0)?;
     // Any non-zero value means on.
     round_trip(&f, TCP, libc::TCP_NODELAY, "TCP_NODELAY", 7, 1)
@@ -187,32 +122,12 @@ fn nodelay(fam: Family) -> TestResult {
 fn maxseg(fam: Family) -> TestResult {
     let fd = fam.socket_in(Ns::A, 0)?;
     // Before a connection, the default MSS (RFC 1122's 536).
-    expect_int(
-        &fd,
-        TCP,
-        libc::TCP_MAXSEG,
-        "TCP_MAXSEG of a fresh socket",
-        536,
-    )?;
-    expect_err(
-        "TCP_MAXSEG=10",
-        crate::sys::setsockopt_int(&fd, TCP, libc::TCP_MAXSEG, 10),
-        libc::EINVAL,
-    )?;
-    expect_err(
-        "TCP_MAXSEG=70000",
-        crate::sys::setsockopt_int(&fd, TCP, libc::TCP_MAXSEG, 70000),
-        libc::EINVAL,
-    )?;
+    expect_int(&fd, TCP, libc::TCP_MAXSEG, "TCP_MAXSEG of a fresh socket", 536)?;
+    expect_err("TCP_MAXSEG=10", crate::sys::setsockopt_int(&fd, TCP, libc::TCP_MAXSEG, 10), libc::EINVAL)?;
+    expect_err("TCP_MAXSEG=70000", crate::sys::setsockopt_int(&fd, TCP, libc::TCP_MAXSEG, 70000), libc::EINVAL)?;
     // On a connection: MTU 1500 - 40 bytes of headers - 12 of the timestamp option.
     let (f, peer) = f_client(fam)?;
-    expect_int(
-        &f,
-        TCP,
-        libc::TCP_MAXSEG,
-        "TCP_MAXSEG of a connection",
-        1448,
-    )?;
+    expect_int(&f, TCP, libc::TCP_MAXSEG, "TCP_MAXSEG of a connection", 1448)?;
     drop((f, peer));
     // A clamp before connecting is announced in the SYN and applies to both sides.
     let (l, addr) = super::peer_listener()?;
@@ -221,68 +136,27 @@ fn maxseg(fam: Family) -> TestResult {
     raw::set_timeo(&fd, libc::SO_SNDTIMEO, super::IO_TIMEOUT)?;
     check("connect", raw::connect(&fd, addr))?;
     let peer = super::accept(&l)?;
-    expect_int(
-        &fd,
-        TCP,
-        libc::TCP_MAXSEG,
-        "TCP_MAXSEG of a connection clamped to 1000",
-        988,
-    )?;
-    expect_int(
-        &peer,
-        TCP,
-        libc::TCP_MAXSEG,
-        "peer's TCP_MAXSEG (we announced 1000)",
-        988,
-    )
+    expect_int(&fd, TCP, libc::TCP_MAXSEG, "TCP_MAXSEG of a connection clamped to 1000", 988)?;
+    expect_int(&peer, TCP, libc::TCP_MAXSEG, "peer's TCP_MAXSEG (we announced 1000)", 988)
 }
 
 fn user_timeout(fam: Family) -> TestResult {
     let fd = fam.socket_in(Ns::A, 0)?;
-    expect_int(
-        &fd,
-        TCP,
-        libc::TCP_USER_TIMEOUT,
-        "default TCP_USER_TIMEOUT",
-        0,
-    )?;
-    round_trip(
-        &fd,
-        TCP,
-        libc::TCP_USER_TIMEOUT,
-        "TCP_USER_TIMEOUT",
-        1500,
-        1500,
-    )?;
-    expect_err(
-        "TCP_USER_TIMEOUT=-1",
-        crate::sys::setsockopt_int(&fd, TCP, libc::TCP_USER_TIMEOUT, -1),
-        libc::EINVAL,
-    )
+    expect_int(&fd, TCP, libc::TCP_USER_TIMEOUT, "default TCP_USER_TIMEOUT", 0)?;
+    round_trip(&fd, TCP, libc::TCP_USER_TIMEOUT, "TCP_USER_TIMEOUT", 1500, 1500)?;
+    expect_err("TCP_USER_TIMEOUT=-1", crate::sys::setsockopt_int(&fd, TCP, libc::TCP_USER_TIMEOUT, -1), libc::EINVAL)
 }
 
 fn tcp_info(fam: Family) -> TestResult {
     let fd = fam.socket_in(Ns::A, 0)?;
     let i = raw::tcp_info(&fd)?;
-    ensure!(
-        i.tcpi_state == TCP_CLOSE,
-        "tcpi_state {} of a fresh socket, want TCP_CLOSE",
-        i.tcpi_state
-    );
+    ensure!(i.tcpi_state == TCP_CLOSE, "tcpi_state {} of a fresh socket, want TCP_CLOSE", i.tcpi_state);
     let (l, _) = fam.listener(Ns::A)?;
     let i = raw::tcp_info(&l)?;
-    ensure!(
-        i.tcpi_state == TCP_LISTEN,
-        "tcpi_state {} of a listener, want TCP_LISTEN",
-        i.tcpi_state
-    );
+    ensure!(i.tcpi_state == TCP_LISTEN, "tcpi_state {} of a listener, want TCP_LISTEN", i.tcpi_state);
     let (mut f, peer) = f_client(fam)?;
     let i = raw::tcp_info(&f)?;
-    ensure!(
-        i.tcpi_state == TCP_ESTABLISHED,
-        "tcpi_state {} of a connection, want TCP_ESTABLISHED",
-        i.tcpi_state
-    );
+    ensure!(i.tcpi_state == TCP_ESTABLISHED, "tcpi_state {} of a connection, want TCP_ESTABLISHED", i.tcpi_state);
     // A few round trips give an RTT sample.
     for _ in 0..5 {
         pass(&f, &peer, b"ping")?;
@@ -291,24 +165,13 @@ fn tcp_info(fam: Family) -> TestResult {
     let i = raw::tcp_info(&f)?;
     ensure!(i.tcpi_rtt > 0, "tcpi_rtt 0 after traffic");
     ensure!(i.tcpi_snd_cwnd > 0, "tcpi_snd_cwnd 0");
-    ensure!(
-        i.tcpi_snd_mss == 1448,
-        "tcpi_snd_mss {}, want 1448",
-        i.tcpi_snd_mss
-    );
+    ensure!(i.tcpi_snd_mss == 1448, "tcpi_snd_mss {}, want 1448", i.tcpi_snd_mss);
     ensure!(i.tcpi_rcv_mss > 0, "tcpi_rcv_mss 0 after receiving data");
     check("peer shutdown", raw::shutdown(&peer, libc::SHUT_WR))?;
     let mut b = [0u8; 1];
-    ensure!(
-        f.read(&mut b).map_err(|e| format!("read: {e}"))? == 0,
-        "no EOF after the peer's FIN"
-    );
+    ensure!(f.read(&mut b).map_err(|e| format!("read: {e}"))? == 0, "no EOF after the peer's FIN");
     let i = raw::tcp_info(&f)?;
-    ensure!(
-        i.tcpi_state == TCP_CLOSE_WAIT,
-        "tcpi_state {} after the peer's FIN, want TCP_CLOSE_WAIT",
-        i.tcpi_state
-    );
+    ensure!(i.tcpi_state == TCP_CLOSE_WAIT, "tcpi_state {} after the peer's FIN, want TCP_CLOSE_WAIT", i.tcpi_state);
     Ok(())
 }
 

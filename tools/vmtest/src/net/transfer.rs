@@ -19,14 +19,8 @@ use super::{accept, f_client, f_server, Family, NetTest, Ns};
 use crate::{ensure, Opts, TestResult};
 
 const MB: usize = 1 << 20;
-const SIZES: &[(&str, usize)] = &[
-    ("1B", 1),
-    ("1000B", 1000),
-    ("64K", 64 << 10),
-    ("1M", MB),
-    ("16M", 16 * MB),
-    ("64M", 64 * MB),
-];
+const SIZES: &[(&str, usize)] =
+    &[("1B", 1), ("1000B", 1000), ("64K", 64 << 10), ("1M", MB), ("16M", 16 * MB), ("64M", 64 * MB)];
 const LONG_SIZES: &[(&str, usize)] = &[("256M", 256 * MB)];
 
 #[derive(Clone, Copy)]
@@ -97,8 +91,7 @@ pub fn simultaneous(client: &TcpStream, server: &TcpStream, size: usize) -> Test
         let c = sc_.spawn(|| receive(client, sc, size));
         let got_s = receive(server, cs, size);
         let join = |h: std::thread::ScopedJoinHandle<'_, Result<Digest, String>>| {
-            h.join()
-                .map_err(|_| "transfer thread panicked".to_string())?
+            h.join().map_err(|_| "transfer thread panicked".to_string())?
         };
         let (sent_c, sent_s, got_c) = (join(a), join(b), join(c));
         compare(sent_c, got_s, size).map_err(|e| format!("client to server: {e}"))?;
@@ -118,40 +111,19 @@ pub fn one_way(from: &TcpStream, to: &TcpStream, size: usize) -> TestResult {
 }
 
 fn compare(sent: Result<Digest, String>, got: Result<Digest, String>, size: usize) -> TestResult {
-    let (sent, got) = (
-        sent.map_err(|e| format!("sender: {e}"))?,
-        got.map_err(|e| format!("receiver: {e}"))?,
-    );
+    let (sent, got) = (sent.map_err(|e| format!("sender: {e}"))?, got.map_err(|e| format!("receiver: {e}"))?);
     if let Some(off) = got.first_bad {
-        return Err(format!(
-            "received byte {off} differs from the pattern (of {} received)",
-            got.len
-        ));
+        return Err(format!("received byte {off} differs from the pattern (of {} received)", got.len));
     }
-    ensure!(
-        sent.len == size as u64,
-        "sent {} bytes, want {size}",
-        sent.len
-    );
-    ensure!(
-        got.len == sent.len,
-        "received {} bytes of {} sent",
-        got.len,
-        sent.len
-    );
-    ensure!(
-        got.hash == sent.hash,
-        "hash {:#x} received, {:#x} sent",
-        got.hash,
-        sent.hash
-    );
+    ensure!(sent.len == size as u64, "sent {} bytes, want {size}", sent.len);
+    ensure!(got.len == sent.len, "received {} bytes of {} sent", got.len, sent.len);
+    ensure!(got.hash == sent.hash, "hash {:#x} received, {:#x} sent", got.hash, sent.hash);
     Ok(())
 }
 
 fn next_seed() -> u64 {
     static SEED: AtomicU64 = AtomicU64::new(0x5eed);
-    SEED.fetch_add(1, Ordering::Relaxed)
-        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    SEED.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 /// What one end saw of a stream.
@@ -173,18 +145,12 @@ pub fn send(mut s: &TcpStream, seed: u64, size: usize) -> Result<Digest, String>
     while off < size {
         let n = CHUNK.min(size - off);
         fill(seed, off as u64, &mut buf[..n]);
-        s.write_all(&buf[..n])
-            .map_err(|e| format!("write at {off}: {e}"))?;
+        s.write_all(&buf[..n]).map_err(|e| format!("write at {off}: {e}"))?;
         h.update(&buf[..n]);
         off += n;
     }
-    s.shutdown(Shutdown::Write)
-        .map_err(|e| format!("shutdown(SHUT_WR): {e}"))?;
-    Ok(Digest {
-        len: off as u64,
-        hash: h.finish(),
-        first_bad: None,
-    })
+    s.shutdown(Shutdown::Write).map_err(|e| format!("shutdown(SHUT_WR): {e}"))?;
+    Ok(Digest { len: off as u64, hash: h.finish(), first_bad: None })
 }
 
 /// Reads to EOF (reading at most a little past `size`).
@@ -204,23 +170,12 @@ pub fn receive(mut s: &TcpStream, seed: u64, size: usize) -> Result<Digest, Stri
         h.update(&buf[..n]);
         if first_bad.is_none() {
             fill(seed, off, &mut want[..n]);
-            first_bad = buf[..n]
-                .iter()
-                .zip(&want[..n])
-                .position(|(a, b)| a != b)
-                .map(|i| off + i as u64);
+            first_bad = buf[..n].iter().zip(&want[..n]).position(|(a, b)| a != b).map(|i| off + i as u64);
         }
         off += n as u64;
-        ensure!(
-            off <= size as u64 + CHUNK as u64,
-            "{off} bytes received, more than the {size} sent"
-        );
+        ensure!(off <= size as u64 + CHUNK as u64, "{off} bytes received, more than the {size} sent");
     }
-    Ok(Digest {
-        len: off,
-        hash: h.finish(),
-        first_bad,
-    })
+    Ok(Digest { len: off, hash: h.finish(), first_bad })
 }
 
 /// The pattern: 64-bit word `i` of stream `seed` is splitmix64(seed + i * golden).
@@ -265,12 +220,7 @@ impl StreamHash {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
 
     pub fn new() -> Self {
-        StreamHash {
-            h: 0xcbf2_9ce4_8422_2325,
-            pending: [0; 8],
-            npending: 0,
-            len: 0,
-        }
+        StreamHash { h: 0xcbf2_9ce4_8422_2325, pending: [0; 8], npending: 0, len: 0 }
     }
 
     fn mix(&mut self, w: u64) {

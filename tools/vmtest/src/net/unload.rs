@@ -41,19 +41,12 @@ pub fn case(prefix: &str) -> Case {
 
 /// partcp's own count of what is still alive, for failure messages.
 fn live() -> String {
-    let c =
-        |file, name| sys::debugfs_counter(file, name).map_or("?".to_string(), |v| v.to_string());
-    let conns = match (
-        sys::debugfs_counter("stats", "conns_created"),
-        sys::debugfs_counter("stats", "conns_freed"),
-    ) {
+    let c = |file, name| sys::debugfs_counter(file, name).map_or("?".to_string(), |v| v.to_string());
+    let conns = match (sys::debugfs_counter("stats", "conns_created"), sys::debugfs_counter("stats", "conns_freed")) {
         (Ok(a), Ok(b)) => (a - b).to_string(),
         _ => "?".into(),
     };
-    format!(
-        "debugfs: sockets_open {}, connections not freed {conns}",
-        c("sockets", "sockets_open")
-    )
+    format!("debugfs: sockets_open {}, connections not freed {conns}", c("sockets", "sockets_open"))
 }
 
 fn unload_with_open_connections(fam: Family) -> TestResult {
@@ -61,29 +54,17 @@ fn unload_with_open_connections(fam: Family) -> TestResult {
     let (mut f, mut peer) = f_client(fam)?;
     let p2 = peer_connect(addr)?;
     let mut g = accept(&l)?;
-    f.write_all(&[1u8; 100_000])
-        .map_err(|e| format!("write: {e}"))?;
+    f.write_all(&[1u8; 100_000]).map_err(|e| format!("write: {e}"))?;
     // The peer of `g` closes; `g` stays open in CLOSE-WAIT.
     check("peer shutdown", raw::shutdown(&p2, libc::SHUT_WR))?;
     let r = sys::unload_module("partcp");
-    ensure!(
-        sys::module_loaded(),
-        "module unloaded with connections open"
-    );
-    ensure!(
-        r == Err(libc::EAGAIN),
-        "unload with connections open: {:?}, want EAGAIN",
-        r.map_err(errname)
-    );
+    ensure!(sys::module_loaded(), "module unloaded with connections open");
+    ensure!(r == Err(libc::EAGAIN), "unload with connections open: {:?}, want EAGAIN", r.map_err(errname));
     // Still working.
     let mut b = vec![0u8; 100_000];
-    peer.read_exact(&mut b)
-        .map_err(|e| format!("peer read after the unload attempt: {e}"))?;
+    peer.read_exact(&mut b).map_err(|e| format!("peer read after the unload attempt: {e}"))?;
     let mut one = [0u8; 1];
-    ensure!(
-        g.read(&mut one).map_err(|e| format!("read: {e}"))? == 0,
-        "no EOF after the peer's FIN"
-    );
+    ensure!(g.read(&mut one).map_err(|e| format!("read: {e}"))? == 0, "no EOF after the peer's FIN");
     pass(&g, &p2, b"bye").map_err(|e| format!("in CLOSE-WAIT: {e}"))?;
     // Close everything: `f` abortively, `g` after the peer's FIN (LAST-ACK, then gone).
     raw::set_linger(&f, true, 0)?;
@@ -92,17 +73,8 @@ fn unload_with_open_connections(fam: Family) -> TestResult {
     // A socket still open here is held by this process (a test that failed earlier and
     // left a thread blocked): the module cannot unload however long we wait.
     let open = || sys::debugfs_counter("sockets", "sockets_open");
-    if wait_until(
-        "all AF_PARTCP sockets closed",
-        Duration::from_secs(5),
-        || Ok(open()? == 0),
-    )
-    .is_err()
-    {
-        return Err(format!(
-            "{} AF_PARTCP socket(s) still open in this process after closing ours",
-            open()?
-        ));
+    if wait_until("all AF_PARTCP sockets closed", Duration::from_secs(5), || Ok(open()? == 0)).is_err() {
+        return Err(format!("{} AF_PARTCP socket(s) still open in this process after closing ours", open()?));
     }
     let mut last = Ok(());
     let t = std::time::Instant::now();
