@@ -15,6 +15,7 @@
 //!   test is written once, parametrized by the family under test, so this run proves that
 //!   the expectations are what Linux does. Always on. `partcp-vmtest net.inet` runs only
 //!   this set;
+//! - `hostile.*`: a hand-crafting hostile peer and floods against partcp (`hostile/`);
 //! - `lifecycle.*`: unload/reload of the module (`lifecycle.rs`);
 //! - `net.partcp.<strategy>.*`: the same network suite against AF_PARTCP, once per
 //!   parallelization strategy (`msgp`, `connp-l`, `connp-t`; the module is reloaded
@@ -29,6 +30,7 @@
 //! Each test runs in its own thread under a time limit; a test that overruns it is
 //! reported `not ok ... timed out` and left behind while the run goes on.
 
+mod hostile;
 mod lifecycle;
 mod net;
 mod preload;
@@ -61,7 +63,11 @@ impl Case {
     fn from_table(tests: &[Test]) -> impl Iterator<Item = Case> + '_ {
         tests.iter().map(|t| {
             let run = t.run;
-            Case { name: t.name.to_string(), timeout: DEFAULT_TIMEOUT, run: Box::new(run) }
+            Case {
+                name: t.name.to_string(),
+                timeout: DEFAULT_TIMEOUT,
+                run: Box::new(run),
+            }
         })
     }
 }
@@ -107,14 +113,20 @@ fn run_case(case: Case) -> TestResult {
                 .unwrap_or_default();
             Err(format!("panicked: {msg}"))
         }
-        Err(_) => Err(format!("timed out after {}s (test thread left running)", timeout.as_secs())),
+        Err(_) => Err(format!(
+            "timed out after {}s (test thread left running)",
+            timeout.as_secs()
+        )),
     }
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     // The partcp network suite is part of the default run (and so of `make test`).
-    let mut opts = Opts { partcp_net: true, ..Opts::default() };
+    let mut opts = Opts {
+        partcp_net: true,
+        ..Opts::default()
+    };
     let mut list = false;
     let mut filters = Vec::new();
     let mut strategies: Vec<String> = net::STRATEGIES.iter().map(|s| s.0.to_string()).collect();
@@ -130,7 +142,10 @@ fn main() {
             "--strategies" => {
                 let Some(v) = it.next() else { usage() };
                 strategies = v.split(',').map(str::to_string).collect();
-                if strategies.iter().any(|s| !net::STRATEGIES.iter().any(|k| k.0 == s)) {
+                if strategies
+                    .iter()
+                    .any(|s| !net::STRATEGIES.iter().any(|k| k.0 == s))
+                {
                     usage();
                 }
             }
@@ -152,9 +167,14 @@ fn main() {
     let tests: Vec<Case> = Case::from_table(sockets::TESTS)
         .chain(Case::from_table(strategy::TESTS))
         .chain(net::cases(net::Kind::Inet, opts))
+        .chain(hostile::cases())
         .chain(Case::from_table(lifecycle::TESTS))
         .chain(preload::cases())
-        .chain(if opts.partcp_net { net::partcp_cases(opts, &strategies) } else { Vec::new() })
+        .chain(if opts.partcp_net {
+            net::partcp_cases(opts, &strategies)
+        } else {
+            Vec::new()
+        })
         .filter(|t| filters.is_empty() || filters.iter().any(|f| t.name.contains(f.as_str())))
         .collect();
 
@@ -185,8 +205,16 @@ fn main() {
         }
     }
     times.sort_by(|a, b| b.cmp(a));
-    let slowest: Vec<String> = times.iter().take(12).map(|(d, n)| format!("{n} {:.1}s", d.as_secs_f64())).collect();
-    println!("# {:.1}s in all; slowest: {}", start.elapsed().as_secs_f64(), slowest.join(", "));
+    let slowest: Vec<String> = times
+        .iter()
+        .take(12)
+        .map(|(d, n)| format!("{n} {:.1}s", d.as_secs_f64()))
+        .collect();
+    println!(
+        "# {:.1}s in all; slowest: {}",
+        start.elapsed().as_secs_f64(),
+        slowest.join(", ")
+    );
     println!("# {passed} passed, {failed} failed");
     std::process::exit(if failed == 0 { 0 } else { 1 });
 }
