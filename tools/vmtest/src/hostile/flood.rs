@@ -249,6 +249,7 @@ fn idle_connections() -> TestResult {
         raw::check("listen", raw::listen(&fd, 4096))?;
         Ok(net::listener(fd))
     })?;
+    raw::set_nonblocking(&l, true)?;
     let (conns0, slab0) = (live_conns()?, slab_kb()?);
     let t0 = Instant::now();
     let accepted_n = AtomicUsize::new(0);
@@ -296,12 +297,14 @@ fn idle_connections() -> TestResult {
         if r.is_err() {
             failed.store(true, Ordering::Relaxed);
         }
+        println!("# idle_16384: accept loop done after {:?}: {r:?}", t0.elapsed());
         let c = clients
             .join()
             .map_err(|_| "client thread panicked".to_string())?;
         r.and(c)
     })?;
     let setup = t0.elapsed();
+    println!("# idle_16384: clients joined after {setup:?}");
     let (conns, slab) = (live_conns()? - conns0, slab_kb()? - slab0);
     println!(
         "# idle_16384: {IDLE} connections in {setup:?}; conns +{conns}, slab {slab:+} KB ({} B per connection pair)",

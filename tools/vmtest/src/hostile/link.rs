@@ -1,4 +1,4 @@
-//! The hostile peer's view of the wire: an AF_PACKET (SOCK_DGRAM) socket on `vb` in
+//! The hostile peer's view of the wire: an AF_PACKET (SOCK_RAW) socket on `vb` in
 //! `ptcp_b` that sends hand-built IPv4 packets to `va` and reads partcp's replies.
 //!
 //! The peer's addresses belong to no host: [`H`] (198.18.0.3) has a permanent
@@ -65,11 +65,15 @@ pub fn ensure() -> TestResult {
 
 /// Size of `struct virtio_net_hdr`.
 const VNET_HDR: usize = 10;
+/// Size of an Ethernet header.
+const ETH_HDR: usize = 14;
 
 /// The packet socket.
 pub struct Link {
     fd: Fd,
     to: libc::sockaddr_ll,
+    /// The Ethernet header of every frame sent: `vb` to `va`, IPv4.
+    eth: [u8; ETH_HDR],
 }
 
 impl Link {
@@ -77,11 +81,16 @@ impl Link {
     pub fn open() -> Result<Link, String> {
         ensure()?;
         let va = mac(Ns::A, "va")?;
+        let vb = mac(Ns::B, "vb")?;
+        let mut eth = [0u8; ETH_HDR];
+        eth[..6].copy_from_slice(&va);
+        eth[6..12].copy_from_slice(&vb);
+        eth[12..].copy_from_slice(&(libc::ETH_P_IP as u16).to_be_bytes());
         in_ns(Ns::B, || {
             let proto = (libc::ETH_P_IP as u16).to_be();
             let fd = sys::socket(
                 libc::AF_PACKET,
-                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
                 i32::from(proto),
             )
             .map_err(|e| format!("socket(AF_PACKET): {}", errname(e)))?;
@@ -111,13 +120,14 @@ impl Link {
                 .map_err(|e| format!("PACKET_VNET_HDR: {}", errname(e)))?;
             sll.sll_halen = 6;
             sll.sll_addr[..6].copy_from_slice(&va);
-            Ok(Link { fd, to: sll })
+            Ok(Link { fd, to: sll, eth })
         })
     }
 
     /// Sends one IPv4 packet.
     pub fn send(&self, packet: &[u8]) -> TestResult {
         let mut frame = vec![0u8; VNET_HDR];
+        frame.extend_from_slice(&self.eth);
         frame.extend_from_slice(packet);
         let packet = &frame[..];
         let len = std::mem::size_of::<libc::sockaddr_ll>() as u32;
@@ -161,14 +171,14 @@ impl Link {
                     libc::MSG_DONTWAIT,
                 )
             };
-            if n > VNET_HDR as isize {
+            if n > (VNET_HDR + ETH_HDR) as isize {
                 // virtio_net_hdr: flags, gso_type, hdr_len, gso_size (little-endian).
                 let gso = if buf[1] != 0 {
                     usize::from(u16::from_le_bytes([buf[4], buf[5]]))
                 } else {
                     0
                 };
-                if let Some(mut r) = Reply::parse(&buf[VNET_HDR..n as usize]) {
+                if let Some(mut r) = Reply::parse(&buf[VNET_HDR + ETH_HDR..n as usize]) {
                     r.gso_size = gso;
                     if r.src == A && want(&r) {
                         return Some(r);
