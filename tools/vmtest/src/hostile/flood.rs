@@ -288,7 +288,11 @@ fn idle_connections() -> TestResult {
                     accepted.push(fd);
                     accepted_n.store(accepted.len(), Ordering::Relaxed);
                     if accepted.len() % 4096 == 0 {
-                        println!("# idle_16384: {} accepted after {:?}", accepted.len(), t0.elapsed());
+                        println!(
+                            "# idle_16384: {} accepted after {:?}",
+                            accepted.len(),
+                            t0.elapsed()
+                        );
                     }
                 }
             }
@@ -297,14 +301,12 @@ fn idle_connections() -> TestResult {
         if r.is_err() {
             failed.store(true, Ordering::Relaxed);
         }
-        println!("# idle_16384: accept loop done after {:?}: {r:?}", t0.elapsed());
         let c = clients
             .join()
             .map_err(|_| "client thread panicked".to_string())?;
         r.and(c)
     })?;
     let setup = t0.elapsed();
-    println!("# idle_16384: clients joined after {setup:?}");
     let (conns, slab) = (live_conns()? - conns0, slab_kb()? - slab0);
     println!(
         "# idle_16384: {IDLE} connections in {setup:?}; conns +{conns}, slab {slab:+} KB ({} B per connection pair)",
