@@ -63,11 +63,7 @@ impl Case {
     fn from_table(tests: &[Test]) -> impl Iterator<Item = Case> + '_ {
         tests.iter().map(|t| {
             let run = t.run;
-            Case {
-                name: t.name.to_string(),
-                timeout: DEFAULT_TIMEOUT,
-                run: Box::new(run),
-            }
+            Case { name: t.name.to_string(), timeout: DEFAULT_TIMEOUT, run: Box::new(run) }
         })
     }
 }
@@ -113,20 +109,14 @@ fn run_case(case: Case) -> TestResult {
                 .unwrap_or_default();
             Err(format!("panicked: {msg}"))
         }
-        Err(_) => Err(format!(
-            "timed out after {}s (test thread left running)",
-            timeout.as_secs()
-        )),
+        Err(_) => Err(format!("timed out after {}s (test thread left running)", timeout.as_secs())),
     }
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     // The partcp network suite is part of the default run (and so of `make test`).
-    let mut opts = Opts {
-        partcp_net: true,
-        ..Opts::default()
-    };
+    let mut opts = Opts { partcp_net: true, ..Opts::default() };
     let mut list = false;
     let mut filters = Vec::new();
     let mut strategies: Vec<String> = net::STRATEGIES.iter().map(|s| s.0.to_string()).collect();
@@ -142,10 +132,7 @@ fn main() {
             "--strategies" => {
                 let Some(v) = it.next() else { usage() };
                 strategies = v.split(',').map(str::to_string).collect();
-                if strategies
-                    .iter()
-                    .any(|s| !net::STRATEGIES.iter().any(|k| k.0 == s))
-                {
+                if strategies.iter().any(|s| !net::STRATEGIES.iter().any(|k| k.0 == s)) {
                     usage();
                 }
             }
@@ -170,11 +157,7 @@ fn main() {
         .chain(hostile::cases())
         .chain(Case::from_table(lifecycle::TESTS))
         .chain(preload::cases())
-        .chain(if opts.partcp_net {
-            net::partcp_cases(opts, &strategies)
-        } else {
-            Vec::new()
-        })
+        .chain(if opts.partcp_net { net::partcp_cases(opts, &strategies) } else { Vec::new() })
         .filter(|t| filters.is_empty() || filters.iter().any(|f| t.name.contains(f.as_str())))
         .collect();
 
@@ -205,16 +188,8 @@ fn main() {
         }
     }
     times.sort_by(|a, b| b.cmp(a));
-    let slowest: Vec<String> = times
-        .iter()
-        .take(12)
-        .map(|(d, n)| format!("{n} {:.1}s", d.as_secs_f64()))
-        .collect();
-    println!(
-        "# {:.1}s in all; slowest: {}",
-        start.elapsed().as_secs_f64(),
-        slowest.join(", ")
-    );
+    let slowest: Vec<String> = times.iter().take(12).map(|(d, n)| format!("{n} {:.1}s", d.as_secs_f64())).collect();
+    println!("# {:.1}s in all; slowest: {}", start.elapsed().as_secs_f64(), slowest.join(", "));
     println!("# {passed} passed, {failed} failed");
     std::process::exit(if failed == 0 { 0 } else { 1 });
 }
