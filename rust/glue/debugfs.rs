@@ -11,6 +11,8 @@ use kernel::prelude::*;
 use kernel::sync::Arc;
 
 use super::conn::Conn;
+use super::stack::ListenKey;
+use crate::stats::Stats;
 use super::stats::{CountersView, SocketStatsView};
 use super::strategy::connp_l::GroupLockClass;
 use super::strategy::connp_t::QueueLockClass;
@@ -115,22 +117,9 @@ struct ConnectionsView;
 impl fmt::Debug for ConnectionsView {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "local remote state cwnd srtt_us owner")?;
-        let Some(stack) = super::stack::stack() else { return Ok(()) };
-        // Take references under the table lock (no allocation there: the vector is sized
-        // first, outside the lock), then read each connection through the dispatch layer
-        // (under ConnP-T a round trip to its thread), with no spinlock held.
-        let n = stack.tables.lock().conns.iter().count();
-        let Ok(mut v) = KVec::<Arc<Conn>>::with_capacity(n + 16, GFP_KERNEL) else {
+        let Some(mut v) = live_conns() else {
             return writeln!(f, "(out of memory)");
         };
-        {
-            let t = stack.tables.lock();
-            for (_, c) in t.conns.iter() {
-                if v.push_within_capacity(c.clone()).is_err() {
-                    break;
-                }
-            }
-        }
         let mut r = Ok(());
         for c in v.drain_all() {
             if r.is_ok() {
@@ -162,6 +151,73 @@ impl fmt::Debug for ConnectionsView {
     }
 }
 
+/// References to every connection in the table, taken under the table lock (no
+/// allocation there: the vector is sized first, outside the lock); `None` without a
+/// stack or memory. Release each with `conn::release`.
+fn live_conns() -> Option<KVec<Arc<Conn>>> {
+    let stack = super::stack::stack()?;
+    let n = stack.tables.lock().conns.iter().count();
+    let mut v = KVec::<Arc<Conn>>::with_capacity(n + 16, GFP_KERNEL).ok()?;
+    let t = stack.tables.lock();
+    for (_, c) in t.conns.iter() {
+        if v.push_within_capacity(c.clone()).is_err() {
+            break;
+        }
+    }
+    Some(v)
+}
+
+/// The `conn_stats` file: the TCP core's counters (`rust/core/src/stats.rs`), one line
+/// per connection (`local remote` then every counter) and per listener (`local listen`).
+struct ConnStatsView;
+
+impl ConnStatsView {
+    fn row(f: &mut fmt::Formatter<'_>, local: (u32, u16), remote: fmt::Arguments<'_>, st: &Stats) -> fmt::Result {
+        write!(f, "{}:{} {}", Ip(local.0), local.1, remote)?;
+        for (_, v) in st.fields() {
+            write!(f, " {v}")?;
+        }
+        writeln!(f)
+    }
+}
+
+impl fmt::Debug for ConnStatsView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "local remote")?;
+        for (name, _) in Stats::default().fields() {
+            write!(f, " {name}")?;
+        }
+        writeln!(f)?;
+        let Some(mut v) = live_conns() else { return Ok(()) };
+        let mut r = Ok(());
+        for c in v.drain_all() {
+            if r.is_ok() {
+                let st = super::dispatch::read(&c, |g| *g.tcp.stats());
+                let k = &c.key;
+                r = Self::row(f, (k.laddr, k.lport), format_args!("{}:{}", Ip(k.raddr), k.rport), &st);
+            }
+            super::conn::release(c);
+        }
+        r?;
+        // Listeners: one at a time, found by key in order, so that no reference is held
+        // across the (sleeping) formatter and no allocation happens under the lock.
+        let Some(stack) = super::stack::stack() else { return Ok(()) };
+        let mut next: Option<ListenKey> = None;
+        loop {
+            let l = {
+                let t = stack.tables.lock();
+                let mut it = t.listeners.iter().filter(|(k, _)| next.as_ref().is_none_or(|n| *k > n));
+                it.next().map(|(k, l)| (*k, l.clone()))
+            };
+            let Some((k, l)) = l else { return Ok(()) };
+            next = Some(k);
+            let st = *l.inner.lock().core.stats();
+            super::conn::release_listen(l);
+            Self::row(f, (k.laddr, k.lport), format_args!("listen"), &st)?;
+        }
+    }
+}
+
 /// A host-order IPv4 address, dotted.
 struct Ip(u32);
 
@@ -184,6 +240,7 @@ pub(crate) struct DebugFs {
     _sched: Pin<KBox<File<SchedView>>>,
     _connections: Pin<KBox<File<ConnectionsView>>>,
     _percpu: Pin<KBox<File<PerCpuView>>>,
+    _conn_stats: Pin<KBox<File<ConnStatsView>>>,
     _reset: Pin<KBox<File<Reset>>>,
     _dir: Dir,
 }
@@ -202,6 +259,7 @@ impl DebugFs {
         let sched = KBox::pin_init(dir.read_only_file(c"sched", SchedView), GFP_KERNEL)?;
         let connections = KBox::pin_init(dir.read_only_file(c"connections", ConnectionsView), GFP_KERNEL)?;
         let percpu = KBox::pin_init(dir.read_only_file(c"percpu", PerCpuView), GFP_KERNEL)?;
+        let conn_stats = KBox::pin_init(dir.read_only_file(c"conn_stats", ConnStatsView), GFP_KERNEL)?;
         let reset = KBox::pin_init(dir.write_only_file(c"reset", Reset), GFP_KERNEL)?;
         Ok(DebugFs {
             _locks: locks,
@@ -209,6 +267,7 @@ impl DebugFs {
             _sched: sched,
             _connections: connections,
             _percpu: percpu,
+            _conn_stats: conn_stats,
             _reset: reset,
             _stats: stats,
             _version: version,

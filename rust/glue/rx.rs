@@ -19,7 +19,7 @@ use kernel::bindings;
 use kernel::ffi::c_uint;
 
 use super::shim::{self, PartcpRx, RX_HANDLER_CONSUMED, RX_HANDLER_PASS};
-use super::stack::{stack, ConnKey};
+use super::stack::{stack, ConnKey, Stack};
 use super::stats::{self, Counter};
 use super::tx::from_be32;
 use crate::wire::{Ipv4Addr, TcpFlags, TcpPacket, TcpRepr};
@@ -106,6 +106,9 @@ pub(crate) unsafe extern "C" fn rx_handler(pskb: *mut *mut bindings::sk_buff) ->
     match unsafe { shim::partcp_rx_peek(pskb, &mut rx) } {
         0 => {}
         1 => return RX_HANDLER_PASS,
+        // SAFETY: `partcp_rx_peek` returned 2: `*pskb` is a valid, unshared skb with
+        // `tcp_hlen` (at least 4) bytes of TCP header at `rx.tcp` in the linear area.
+        2 => return unsafe { malformed(stack, pskb, &rx, false) },
         _ => return RX_HANDLER_CONSUMED,
     }
     // SAFETY: `partcp_rx_peek` returned 0, so `*pskb` is a valid, unshared skb whose
@@ -118,8 +121,9 @@ pub(crate) unsafe extern "C" fn rx_handler(pskb: *mut *mut bindings::sk_buff) ->
     let repr = TcpPacket::new_checked(hdr).and_then(|p| TcpRepr::parse(&p, src, dst, false));
     let mut repr = match repr {
         Ok(r) => r,
-        // Not well-formed TCP: Linux's stack decides (it may belong to Linux).
-        Err(_) => return RX_HANDLER_PASS,
+        // Malformed options: partcp's if the 4-tuple is (see `malformed`).
+        // SAFETY: `partcp_rx_peek` returned 0: as above, with a whole TCP header.
+        Err(_) => return unsafe { malformed(stack, pskb, &rx, true) },
     };
     repr.payload_len = rx.payload_len as usize;
     let net = rx.net as usize;
@@ -150,6 +154,9 @@ pub(crate) unsafe extern "C" fn rx_handler(pskb: *mut *mut bindings::sk_buff) ->
         return RX_HANDLER_CONSUMED;
     }
     stats::count(Counter::RxSegments);
+    if rx.reassembled != 0 {
+        stats::count(Counter::RxReassembled);
+    }
     if rx.gso_segs > 1 {
         stats::count(Counter::RxGroMerged);
     }
@@ -168,6 +175,42 @@ pub(crate) unsafe extern "C" fn rx_handler(pskb: *mut *mut bindings::sk_buff) ->
             return RX_HANDLER_PASS;
         }
     }
+    RX_HANDLER_CONSUMED
+}
+
+/// A segment with a malformed TCP header (truncated, bad data offset, malformed option
+/// list). If its 4-tuple is a partcp connection, or it is a SYN for a partcp listener,
+/// it is counted (`rx_malformed`) and dropped: Linux's TCP would answer it with a RST
+/// for a 4-tuple it does not know. Otherwise it is passed on (it may be Linux's).
+/// `full` says the header has its 20 fixed bytes (flags readable), else only the ports.
+///
+/// # Safety
+///
+/// `*pskb` is a valid skb owned by the caller and `rx.tcp` points to `rx.tcp_hlen >= 4`
+/// readable bytes of its TCP header.
+unsafe fn malformed(stack: &Stack, pskb: *mut *mut bindings::sk_buff, rx: &PartcpRx, full: bool) -> c_uint {
+    // SAFETY: `rx.tcp` has `rx.tcp_hlen` readable bytes (function precondition).
+    let hdr = unsafe { core::slice::from_raw_parts(rx.tcp, rx.tcp_hlen as usize) };
+    let (Some(&[s0, s1, d0, d1]), flags) = (hdr.first_chunk::<4>(), hdr.get(13).filter(|_| full)) else {
+        return RX_HANDLER_PASS;
+    };
+    let key = ConnKey {
+        net: rx.net as usize,
+        laddr: u32::from_be(rx.daddr),
+        lport: u16::from_be_bytes([d0, d1]),
+        raddr: u32::from_be(rx.saddr),
+        rport: u16::from_be_bytes([s0, s1]),
+    };
+    let syn = flags.is_some_and(|f| f & 0x12 == 0x02);
+    let conn = stack.find_conn(&key);
+    let listener = if conn.is_none() && syn { stack.find_listener(key.net, key.laddr, key.lport) } else { None };
+    if conn.is_none() && listener.is_none() {
+        return RX_HANDLER_PASS;
+    }
+    stats::count(Counter::RxMalformed);
+    drop_refs(conn, listener);
+    // SAFETY: `*pskb` is a valid skb the caller owns (precondition); it is not used again.
+    unsafe { shim::partcp_kfree_skb(*pskb) };
     RX_HANDLER_CONSUMED
 }
 

@@ -24,6 +24,7 @@ pub(crate) struct PartcpRx {
     pub(crate) daddr: u32,
     pub(crate) gso_segs: c_uint,
     pub(crate) ifindex: c_int,
+    pub(crate) reassembled: c_uint,
 }
 
 impl PartcpRx {
@@ -38,6 +39,7 @@ impl PartcpRx {
             daddr: 0,
             gso_segs: 0,
             ifindex: 0,
+            reassembled: 0,
         }
     }
 }
@@ -95,6 +97,7 @@ unsafe extern "C" {
     pub(crate) fn partcp_sock_sndtimeo(sk: *const bindings::sock, noblock: bool) -> c_long;
     pub(crate) fn partcp_sock_rcvbuf(sk: *const bindings::sock) -> c_int;
     pub(crate) fn partcp_sock_sndbuf(sk: *const bindings::sock) -> c_int;
+    pub(crate) fn partcp_sock_set_bufs(sk: *mut bindings::sock, sndbuf: c_int, rcvbuf: c_int);
     pub(crate) fn partcp_sk_data_ready(sk: *mut bindings::sock);
     pub(crate) fn partcp_sk_write_space(sk: *mut bindings::sock);
     pub(crate) fn partcp_sk_sleep(sk: *mut bindings::sock) -> *mut bindings::wait_queue_head;

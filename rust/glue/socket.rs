@@ -555,12 +555,20 @@ impl PartcpSock {
 
     /// Attaches an accepted connection to this (new) socket.
     pub(crate) fn attach(&self, c: Arc<Conn>) {
+        use crate::buffer::{RecvBuffer as _, SendBuffer as _};
         let nodelay = self.nodelay.load(Relaxed);
         if let Some(stack) = stack() {
-            dispatch::with_conn(stack, &c, |inner, _| {
+            let (snd, rcv) = dispatch::with_conn(stack, &c, |inner, _| {
                 inner.sk = self.sk;
                 inner.tcp.set_nodelay(nodelay);
+                (inner.tcp.send_buffer().capacity(), inner.tcp.recv_buffer().capacity())
             });
+            // SO_SNDBUF/SO_RCVBUF report the rings the listener gave the connection,
+            // doubled as the socket core keeps them (a Linux socket inherits its
+            // listener's sizes).
+            let dbl = |n: usize| i32::try_from(n.saturating_mul(2)).unwrap_or(i32::MAX);
+            // SAFETY: `sk` is live (the socket is being attached).
+            unsafe { shim::partcp_sock_set_bufs(self.sk, dbl(snd), dbl(rcv)) };
         }
         *self.state.lock() = SockState::Connected(c);
     }

@@ -64,6 +64,7 @@ counter_enum! {
         ConnsFreed => "conns_freed",
         RstsSent => "rsts_sent_no_socket",
         RxListenerDropped => "rx_listener_dropped",
+        RxReassembled => "rx_reassembled",
     }
 }
 

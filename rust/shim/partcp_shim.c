@@ -205,6 +205,12 @@ int partcp_sock_sndbuf(const struct sock *sk)
 	return READ_ONCE(sk->sk_sndbuf);
 }
 
+void partcp_sock_set_bufs(struct sock *sk, int sndbuf, int rcvbuf)
+{
+	WRITE_ONCE(sk->sk_sndbuf, sndbuf);
+	WRITE_ONCE(sk->sk_rcvbuf, rcvbuf);
+}
+
 void partcp_sk_data_ready(struct sock *sk)
 {
 	sk->sk_data_ready(sk);
@@ -316,31 +322,65 @@ int partcp_rx_peek(struct sk_buff **pskb, struct partcp_rx *out)
 	iph = ip_hdr(skb);
 	if (iph->version != 4 || iph->ihl < 5 || iph->protocol != IPPROTO_TCP)
 		return 1;
-	ihl = iph->ihl * 4;
-	tot_len = ntohs(iph->tot_len);
-	if (ip_is_fragment(iph) || tot_len < ihl + sizeof(struct tcphdr) ||
-	    tot_len > skb->len)
-		return 1;
-	if (!pskb_may_pull(skb, ihl + sizeof(struct tcphdr)))
+	if (!pskb_may_pull(skb, iph->ihl * 4))
 		return 1;
 	iph = ip_hdr(skb);
 	if (ip_fast_csum((const u8 *)iph, iph->ihl))
 		return 1;	/* let the IP layer count it */
+	if (ip_is_fragment(iph)) {
+		/*
+		 * A fragment of a TCP datagram for a local address: reassemble it here,
+		 * as the IP layer would before TCP, so that partcp sees whole segments
+		 * (Linux's TCP would answer a partcp 4-tuple with a RST). A reassembled
+		 * datagram partcp does not claim is passed on whole.
+		 */
+		struct net *net = dev_net(skb->dev);
+
+		if (inet_addr_type_dev_table(net, skb->dev, iph->daddr) != RTN_LOCAL)
+			return 1;
+		skb = ip_check_defrag(net, skb, IP_DEFRAG_LOCAL_DELIVER);
+		*pskb = skb;
+		if (!skb)
+			return -1;	/* queued for reassembly, or dropped */
+		out->reassembled = 1;
+		if (!pskb_may_pull(skb, sizeof(struct iphdr)))
+			return 1;
+		iph = ip_hdr(skb);
+		if (iph->ihl < 5 || !pskb_may_pull(skb, iph->ihl * 4))
+			return 1;
+		iph = ip_hdr(skb);
+	}
+	ihl = iph->ihl * 4;
+	tot_len = ntohs(iph->tot_len);
+	if (tot_len < ihl || tot_len > skb->len)
+		return 1;
+	out->net = dev_net(skb->dev);
+	out->saddr = iph->saddr;
+	out->daddr = iph->daddr;
+	out->ifindex = skb->dev->ifindex;
+	if (tot_len < ihl + sizeof(struct tcphdr)) {
+		/* Truncated TCP header: report the ports if they are there. */
+		if (tot_len < ihl + 4 || !pskb_may_pull(skb, ihl + 4))
+			return 1;
+		out->tcp = skb->data + ihl;
+		out->tcp_hlen = 4;
+		return 2;
+	}
+	if (!pskb_may_pull(skb, ihl + sizeof(struct tcphdr)))
+		return 1;
 	th = (const struct tcphdr *)(skb->data + ihl);
 	doff = th->doff * 4;
-	if (doff < sizeof(struct tcphdr) || ihl + doff > tot_len)
-		return 1;
+	if (doff < sizeof(struct tcphdr) || ihl + doff > tot_len) {
+		out->tcp = skb->data + ihl;
+		out->tcp_hlen = sizeof(struct tcphdr);
+		return 2;
+	}
 	if (!pskb_may_pull(skb, ihl + doff))
 		return 1;
-	iph = ip_hdr(skb);
-	out->net = dev_net(skb->dev);
 	out->tcp = skb->data + ihl;
 	out->tcp_hlen = doff;
 	out->payload_len = tot_len - ihl - doff;
-	out->saddr = iph->saddr;
-	out->daddr = iph->daddr;
 	out->gso_segs = skb_is_gso(skb) ? skb_shinfo(skb)->gso_segs : 1;
-	out->ifindex = skb->dev->ifindex;
 	return 0;
 }
 

@@ -75,6 +75,8 @@ long partcp_sock_rcvtimeo(const struct sock *sk, bool noblock);
 long partcp_sock_sndtimeo(const struct sock *sk, bool noblock);
 int partcp_sock_rcvbuf(const struct sock *sk);
 int partcp_sock_sndbuf(const struct sock *sk);
+/* Sets sk_sndbuf and sk_rcvbuf (an accepted socket reports its connection's rings). */
+void partcp_sock_set_bufs(struct sock *sk, int sndbuf, int rcvbuf);
 void partcp_sk_data_ready(struct sock *sk);
 void partcp_sk_write_space(struct sock *sk);
 /* The socket's wait queue head (sk_sleep). */
@@ -118,12 +120,16 @@ struct partcp_rx {
 	u32 saddr, daddr;		/* network order */
 	unsigned int gso_segs;		/* >1 for GRO-merged skbs */
 	int ifindex;
+	unsigned int reassembled;	/* reassembled from IP fragments */
 };
 /*
- * Classifies *@pskb (possibly replacing it by an unshared clone). Returns 0 if it is
- * a well-formed, unfragmented IPv4 TCP segment for this host (headers pulled into the
- * linear area and described in @out), 1 if it is not (pass it on untouched), -1 if it
- * was consumed (freed; count as a drop).
+ * Classifies *@pskb (possibly replacing it by an unshared clone, or by the datagram
+ * reassembled from IP fragments of TCP for a local address). Returns 0 if it is a
+ * well-formed IPv4 TCP segment for this host (headers pulled into the linear area and
+ * described in @out), 1 if it is not (pass it on), -1 if it was consumed (freed, or
+ * queued for reassembly), 2 if it is IPv4 TCP for this host with a truncated header or
+ * a bad data offset (@out has the addresses, the network namespace, and @tcp_hlen
+ * (4 or 20) header bytes at @tcp, enough for the ports).
  */
 int partcp_rx_peek(struct sk_buff **pskb, struct partcp_rx *out);
 /*

@@ -15,6 +15,7 @@
 //!   test is written once, parametrized by the family under test, so this run proves that
 //!   the expectations are what Linux does. Always on. `partcp-vmtest net.inet` runs only
 //!   this set;
+//! - `hostile.*`: a hand-crafting hostile peer and floods against partcp (`hostile/`);
 //! - `lifecycle.*`: unload/reload of the module (`lifecycle.rs`);
 //! - `fault.*`: allocation failures (debug kernel only), device and namespace removal
 //!   and unloading under load (`fault.rs`);
@@ -32,6 +33,7 @@
 //! reported `not ok ... timed out` and left behind while the run goes on.
 
 mod fault;
+mod hostile;
 mod lifecycle;
 mod net;
 mod preload;
@@ -155,6 +157,7 @@ fn main() {
     let tests: Vec<Case> = Case::from_table(sockets::TESTS)
         .chain(Case::from_table(strategy::TESTS))
         .chain(net::cases(net::Kind::Inet, opts))
+        .chain(hostile::cases())
         .chain(Case::from_table(lifecycle::TESTS))
         .chain(fault::cases())
         .chain(preload::cases())
