@@ -260,6 +260,9 @@ fn client_thread(o: &Opts, family: libc::c_int, t: usize, n: usize, shared: &Sha
     }
 }
 
+/// Writes one connection may do per epoll event in the transmit loop.
+const WRITES_PER_EVENT: usize = 16;
+
 fn tx_loop(o: &Opts, ep: &Epoll, fds: &mut [RawFd], c: &Counters, stop: &AtomicBool) {
     let buf = vec![0x5au8; o.write_size];
     for (i, &fd) in fds.iter().enumerate() {
@@ -278,7 +281,13 @@ fn tx_loop(o: &Opts, ep: &Epoll, fds: &mut [RawFd], c: &Counters, stop: &AtomicB
                 continue;
             }
             let mut dead = ev & BAD != 0 && ev & OUT == 0;
-            while !dead {
+            // At most WRITES_PER_EVENT writes per readiness event, as an event loop
+            // serving many connections does: a connection whose buffer never fills (the
+            // network keeps up with every write) must not starve the others and the
+            // end of the run.
+            let mut writes = 0;
+            while !dead && writes < WRITES_PER_EVENT {
+                writes += 1;
                 match sys::write(fd, &buf) {
                     Io::Done(k) => {
                         bytes += k as u64;
