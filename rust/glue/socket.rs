@@ -819,7 +819,17 @@ impl PartcpSock {
 
     /// `recvmsg()`: copies to `iter`, returns bytes read (0 at end of stream).
     pub(crate) fn recv(&self, iter: *mut bindings::iov_iter, len: usize, flags: u32) -> Result<usize> {
+        // As tcp_recvmsg: the error queue (always empty here: no timestamps or zerocopy
+        // notifications) is EAGAIN in any state.
+        if flags & bindings::MSG_ERRQUEUE != 0 {
+            return Err(EAGAIN);
+        }
         let c = match &*self.state.lock() {
+            SockState::Listening(_) => return Err(err(bindings::ENOTCONN)),
+            // partcp keeps no urgent data (URG bytes stay in the stream), so MSG_OOB
+            // finds none: EINVAL in every other state, as tcp_recv_urg without urgent
+            // data, rather than stream data.
+            _ if flags & bindings::MSG_OOB != 0 => return Err(EINVAL),
             SockState::Connected(c) => c.clone(),
             _ => return Err(err(bindings::ENOTCONN)),
         };

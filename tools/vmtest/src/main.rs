@@ -15,6 +15,8 @@
 //!   test is written once, parametrized by the family under test, so this run proves that
 //!   the expectations are what Linux does. Always on. `partcp-vmtest net.inet` runs only
 //!   this set;
+//! - `perm.*`: debugfs write permissions, network namespace isolation (`perm.rs`);
+//! - `fuzz.syscalls`: a bounded run of the system-call fuzzer `partcp-sysfuzz` (`fuzz.rs`);
 //! - `lifecycle.*`: unload/reload of the module (`lifecycle.rs`);
 //! - `net.partcp.<strategy>.*`: the same network suite against AF_PARTCP, once per
 //!   parallelization strategy (`msgp`, `connp-l`, `connp-t`; the module is reloaded
@@ -29,8 +31,10 @@
 //! Each test runs in its own thread under a time limit; a test that overruns it is
 //! reported `not ok ... timed out` and left behind while the run goes on.
 
+mod fuzz;
 mod lifecycle;
 mod net;
+mod perm;
 mod preload;
 mod sockets;
 mod strategy;
@@ -152,6 +156,8 @@ fn main() {
     let tests: Vec<Case> = Case::from_table(sockets::TESTS)
         .chain(Case::from_table(strategy::TESTS))
         .chain(net::cases(net::Kind::Inet, opts))
+        .chain(Case::from_table(perm::TESTS))
+        .chain(fuzz::cases())
         .chain(Case::from_table(lifecycle::TESTS))
         .chain(preload::cases())
         .chain(if opts.partcp_net { net::partcp_cases(opts, &strategies) } else { Vec::new() })
