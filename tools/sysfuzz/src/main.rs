@@ -284,7 +284,10 @@ fn run(o: &Opts) -> Result<bool, String> {
     if !o.inet {
         match wait(Duration::from_secs(10), || Ok(env::counter("sockets", "sockets_open")? == 0))? {
             Some(_) => println!("# sockets_open is 0"),
-            None => sh.fail(&format!("sockets_open is {} 10 s after every descriptor was closed", env::counter("sockets", "sockets_open")?)),
+            None => sh.fail(&format!(
+                "sockets_open is {} 10 s after every descriptor was closed",
+                env::counter("sockets", "sockets_open")?
+            )),
         }
     }
     let handled = peer.stop()?;
@@ -294,7 +297,11 @@ fn run(o: &Opts) -> Result<bool, String> {
         match wait(Duration::from_secs(o.drain), || Ok(env::live_conns()? == 0))? {
             Some(d) => println!("# {before} partcp connections drained in {:.1}s", d.as_secs_f64()),
             None => {
-                sh.fail(&format!("{} partcp connections left {}s after the run (from {before})", env::live_conns()?, o.drain));
+                sh.fail(&format!(
+                    "{} partcp connections left {}s after the run (from {before})",
+                    env::live_conns()?,
+                    o.drain
+                ));
                 dump_connections();
             }
         }

@@ -187,7 +187,14 @@ impl<'a> Ctx<'a> {
     pub fn new(rng: Rng, pool: &'a Pool, family: i32, nullfd: i32) -> Result<Ctx<'a>, String> {
         // SAFETY: an anonymous private mapping of two pages, owned by this `Ctx`.
         let m = unsafe {
-            libc::mmap(std::ptr::null_mut(), 2 * PAGE, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+            libc::mmap(
+                std::ptr::null_mut(),
+                2 * PAGE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
         };
         if m == libc::MAP_FAILED {
             return Err(format!("mmap: {}", std::io::Error::last_os_error()));
@@ -314,7 +321,16 @@ impl<'a> Ctx<'a> {
     /// A `sockaddr` in `aux[0..]`: `(pointer, length, description, validity)`.
     fn sockaddr(&mut self, bind: bool) -> (usize, usize, String, Valid) {
         let ips: &[[u8; 4]] = if bind {
-            &[A.octets(), A.octets(), [0, 0, 0, 0], [0, 0, 0, 0], [127, 0, 0, 1], B.octets(), [224, 0, 0, 1], [198, 18, 0, 255]]
+            &[
+                A.octets(),
+                A.octets(),
+                [0, 0, 0, 0],
+                [0, 0, 0, 0],
+                [127, 0, 0, 1],
+                B.octets(),
+                [224, 0, 0, 1],
+                [198, 18, 0, 255],
+            ]
         } else {
             &[
                 B.octets(),
@@ -428,10 +444,21 @@ impl<'a> Ctx<'a> {
         if self.rng.chance(50) {
             ty |= libc::SOCK_CLOEXEC;
         }
-        if self.rng.chance(5) {
-            ty = { let r = self.rng.u32() as i32; self.rng.pick(&[libc::SOCK_DGRAM, libc::SOCK_RAW, libc::SOCK_SEQPACKET, 11, r]) };
+        // Other types of AF_INET are other protocols (UDP, raw IP): not fuzzed.
+        if self.family != libc::AF_INET && self.rng.chance(5) {
+            ty = {
+                let r = self.rng.u32() as i32;
+                self.rng.pick(&[libc::SOCK_DGRAM, libc::SOCK_RAW, libc::SOCK_SEQPACKET, 11, r])
+            };
         }
-        let proto = if self.rng.chance(5) { { let r = self.rng.u32() as i32; self.rng.pick(&[1, 17, 255, -1, r]) } } else { self.rng.pick(&[0, 6]) };
+        let proto = if self.rng.chance(5) {
+            {
+                let r = self.rng.u32() as i32;
+                self.rng.pick(&[1, 17, 255, -1, r])
+            }
+        } else {
+            self.rng.pick(&[0, 6])
+        };
         let desc = format!("socket({}, {ty:#x}, {proto})", self.family);
         let (ret, errno) = sys(libc::SYS_socket, [self.family as usize, ty as usize, proto as usize, 0, 0, 0]);
         let problem = if ret >= 0 { self.adopt(ret as i32, false) } else { None };
@@ -443,7 +470,8 @@ impl<'a> Ctx<'a> {
     fn listener(&mut self) -> Vec<Done> {
         let (fd, errno) = sys(libc::SYS_socket, [self.family as usize, libc::SOCK_STREAM as usize, 0, 0, 0, 0]);
         let desc = format!("socket({}, SOCK_STREAM, 0)", self.family);
-        let mut v = vec![Done { call: Call::Socket, desc, ret: fd, errno, extra: Vec::new(), target: None, problem: None }];
+        let mut v =
+            vec![Done { call: Call::Socket, desc, ret: fd, errno, extra: Vec::new(), target: None, problem: None }];
         if fd < 0 {
             return v;
         }
@@ -453,10 +481,26 @@ impl<'a> Ctx<'a> {
         let sa = crate::peer::sin(std::net::SocketAddrV4::new(ip, port));
         // `sa` lives until the call returns.
         let (ret, errno) = sys(libc::SYS_bind, [fd as usize, (&sa as *const libc::sockaddr_in) as usize, 16, 0, 0, 0]);
-        v.push(Done { call: Call::Bind, desc: format!("bind({fd}, {ip}:{port})"), ret, errno, extra: Vec::new(), target: None, problem: None });
+        v.push(Done {
+            call: Call::Bind,
+            desc: format!("bind({fd}, {ip}:{port})"),
+            ret,
+            errno,
+            extra: Vec::new(),
+            target: None,
+            problem: None,
+        });
         let backlog = self.rng.pick(&[1, 8, 128]);
         let (ret, errno) = sys(libc::SYS_listen, [fd as usize, backlog, 0, 0, 0, 0]);
-        v.push(Done { call: Call::Listen, desc: format!("listen({fd}, {backlog})"), ret, errno, extra: Vec::new(), target: None, problem: None });
+        v.push(Done {
+            call: Call::Listen,
+            desc: format!("listen({fd}, {backlog})"),
+            ret,
+            errno,
+            extra: Vec::new(),
+            target: None,
+            problem: None,
+        });
         if let Some(p) = self.adopt(fd, false) {
             v[0].problem = Some(p);
         }
@@ -474,7 +518,10 @@ impl<'a> Ctx<'a> {
 
     fn listen(&mut self) -> Done {
         let (fd, target, extra) = self.target();
-        let backlog = { let r = self.rng.u32() as i32; self.rng.pick(&[0, 1, 5, 128, -1, i32::MAX, r]) };
+        let backlog = {
+            let r = self.rng.u32() as i32;
+            self.rng.pick(&[0, 1, 5, 128, -1, i32::MAX, r])
+        };
         let desc = format!("listen({fd}, {backlog})");
         let (ret, errno) = sys(libc::SYS_listen, [fd as usize, backlog as usize, 0, 0, 0, 0]);
         Done { call: Call::Listen, desc, ret, errno, extra, target, problem: None }
@@ -519,7 +566,10 @@ impl<'a> Ctx<'a> {
             extra.extend_from_slice(table::FASTOPEN);
         }
         let (desc, (ret, errno)) = match call {
-            Call::Write => (format!("write({fd}, {}, {len})", ptr_name(p, self.data_ptr())), sys(libc::SYS_write, [fd as usize, p, len, 0, 0, 0])),
+            Call::Write => (
+                format!("write({fd}, {}, {len})", ptr_name(p, self.data_ptr())),
+                sys(libc::SYS_write, [fd as usize, p, len, 0, 0, 0]),
+            ),
             Call::Sendto => {
                 let (ap, alen, a, av) = self.sockaddr(false);
                 Self::efault(av, &mut extra);
@@ -542,7 +592,10 @@ impl<'a> Ctx<'a> {
         Self::efault(v, &mut extra);
         let flags = self.recv_flags();
         let (desc, (ret, errno)) = match call {
-            Call::Read => (format!("read({fd}, {}, {len})", ptr_name(p, self.data_ptr())), sys(libc::SYS_read, [fd as usize, p, len, 0, 0, 0])),
+            Call::Read => (
+                format!("read({fd}, {}, {len})", ptr_name(p, self.data_ptr())),
+                sys(libc::SYS_read, [fd as usize, p, len, 0, 0, 0]),
+            ),
             Call::Recvfrom => {
                 let (ap, lp, _, a) = self.name_args(&mut extra);
                 let d = format!("recvfrom({fd}, {}, {len}, {flags:#x}, {a})", ptr_name(p, self.data_ptr()));
@@ -657,13 +710,21 @@ impl<'a> Ctx<'a> {
         let nr = if send { libc::SYS_sendmsg } else { libc::SYS_recvmsg };
         let (ret, errno) = sys(nr, [fd as usize, mh_ptr, flags as usize, 0, 0, 0]);
         let trunc = !send && flags & libc::MSG_TRUNC != 0;
-        let problem = if target.is_some() && valid == Valid::Yes { data_problem(ret, total, valid, trunc) } else { None };
+        let problem =
+            if target.is_some() && valid == Valid::Yes { data_problem(ret, total, valid, trunc) } else { None };
         Done { call, desc, ret, errno, extra, target, problem }
     }
 
     fn shutdown(&mut self) -> Done {
         let (fd, target, extra) = self.target();
-        let how = if self.rng.chance(85) { self.rng.below(3) as i32 } else { { let r = self.rng.u32() as i32; self.rng.pick(&[-1, 3, 1000, r]) } };
+        let how = if self.rng.chance(85) {
+            self.rng.below(3) as i32
+        } else {
+            {
+                let r = self.rng.u32() as i32;
+                self.rng.pick(&[-1, 3, 1000, r])
+            }
+        };
         let desc = format!("shutdown({fd}, {how})");
         let (ret, errno) = sys(libc::SYS_shutdown, [fd as usize, how as usize, 0, 0, 0, 0]);
         Done { call: Call::Shutdown, desc, ret, errno, extra, target, problem: None }
@@ -677,7 +738,10 @@ impl<'a> Ctx<'a> {
             _ => libc::IPPROTO_TCP,
         };
         let name = match self.rng.below(20) {
-            0 => { let r = self.rng.u32() as i32; self.rng.pick(&[-1, 1000, i32::MAX, r]) },
+            0 => {
+                let r = self.rng.u32() as i32;
+                self.rng.pick(&[-1, 1000, i32::MAX, r])
+            }
             1..=5 => self.rng.pick(&[1, 2, 4, 5, 6, 11, 18, 7, 8, 9, 13, 20, 21, 38, 39, 3, 15]),
             _ => self.rng.below(if level == libc::SOL_SOCKET { 82 } else { 45 }) as i32,
         };
@@ -690,18 +754,26 @@ impl<'a> Ctx<'a> {
         let len = if self.rng.chance(10) {
             self.rng.pick(&[u32::MAX as usize, 0x7fff_ffff, 1 << 20])
         } else {
-            { let r = 1 + self.rng.below(64) as usize; self.rng.pick(&[0usize, 1, 2, 3, 4, 4, 4, 8, 8, 16, 16, 24, 32, 64, 104, r]) }
+            {
+                let r = 1 + self.rng.below(64) as usize;
+                self.rng.pick(&[0usize, 1, 2, 3, 4, 4, 4, 8, 8, 16, 16, 24, 32, 64, 104, r])
+            }
         };
         let mut v = [0u8; 64];
         self.rng.fill(&mut v);
-        let int = { let r = self.rng.u32() as i32; self.rng.pick(&[0i32, 1, 1, -1, 2, 100, 1000, 65535, i32::MAX, i32::MIN, r]) };
+        let int = {
+            let r = self.rng.u32() as i32;
+            self.rng.pick(&[0i32, 1, 1, -1, 2, 100, 1000, 65535, i32::MAX, i32::MIN, r])
+        };
         v[..4].copy_from_slice(&int.to_ne_bytes());
         self.sanitize_opt(level, name, &mut v);
         self.aux[..64].copy_from_slice(&v);
         let good = self.aux_ptr(0);
         let (p, valid) = self.ptr(good, len.min(64), true);
         Self::efault(valid, &mut extra);
-        if len > 64 {
+        // Longer than the value buffer, or a value holding a user pointer (a BPF
+        // program: SO_ATTACH_FILTER, SO_ATTACH_REUSEPORT_CBPF), which is garbage here.
+        if len > 64 || (level == libc::SOL_SOCKET && matches!(name, 26 | 51)) {
             extra.push(libc::EFAULT);
         }
         let desc = format!("setsockopt({fd}, {level}, {name}, {int}@{}, {len})", ptr_name(p, good));
@@ -743,10 +815,11 @@ impl<'a> Ctx<'a> {
         // The kernel writes at most `inlen` bytes (and at most what the option has).
         let (p, valid) = self.ptr(good, inlen.max(0) as usize, true);
         Self::efault(valid, &mut extra);
-        let desc = format!("getsockopt({fd}, {level}, {name}, @{}, {inlen}@{})", ptr_name(p, good), ptr_name(lp, lgood));
+        let desc =
+            format!("getsockopt({fd}, {level}, {name}, @{}, {inlen}@{})", ptr_name(p, good), ptr_name(lp, lgood));
         let (ret, errno) = sys(libc::SYS_getsockopt, [fd as usize, level as usize, name as usize, p, lp, 0]);
         let mut problem = None;
-        if ret == 0 && lv == Valid::Yes && target.is_some() {
+        if ret == 0 && lp == lgood && target.is_some() {
             let out = i32::from_ne_bytes(self.aux[4096..4100].try_into().unwrap());
             if out < 0 || (inlen >= 0 && out > inlen) {
                 problem = Some(format!("optlen {inlen} came back as {out}"));
@@ -771,7 +844,7 @@ impl<'a> Ctx<'a> {
                 }
             }
         };
-        self.aux[..8].copy_from_slice(&(self.rng.below(2) as u64).to_ne_bytes());
+        self.aux[..8].copy_from_slice(&self.rng.below(2).to_ne_bytes());
         let good = self.aux_ptr(0);
         let (p, v) = self.ptr(good, 16, true);
         Self::efault(v, &mut extra);
@@ -781,7 +854,7 @@ impl<'a> Ctx<'a> {
         let desc = format!("ioctl({fd}, {cmd:#x}, {})", ptr_name(p, good));
         let (ret, errno) = sys(libc::SYS_ioctl, [fd as usize, cmd as usize, p, 0, 0, 0]);
         let mut problem = None;
-        if ret == 0 && v == Valid::Yes && (cmd == 0x541b || cmd == 0x5411) {
+        if ret == 0 && p == good && (cmd == 0x541b || cmd == 0x5411) {
             let n = i32::from_ne_bytes(self.aux[..4].try_into().unwrap());
             if n < 0 {
                 problem = Some(format!("queue length {n}"));
@@ -814,7 +887,8 @@ impl<'a> Ctx<'a> {
             problem = Some(format!("{ret} ready of {n}"));
         } else if ret >= 0 && v == Valid::Yes {
             // SAFETY: the kernel wrote `n` pollfds back at `at`.
-            let out: Vec<libc::pollfd> = (0..n).map(|i| unsafe { std::ptr::read_unaligned((at as *const libc::pollfd).add(i)) }).collect();
+            let out: Vec<libc::pollfd> =
+                (0..n).map(|i| unsafe { std::ptr::read_unaligned((at as *const libc::pollfd).add(i)) }).collect();
             for (i, f) in out.iter().enumerate() {
                 let allowed = fds[i].events | libc::POLLERR | libc::POLLHUP | libc::POLLNVAL;
                 let live = targets[i].is_some_and(|t| self.pool.still(t));
@@ -836,7 +910,14 @@ impl<'a> Ctx<'a> {
         for _ in 0..1 + self.rng.below(3) {
             let (fd, target, mut extra) = self.target();
             let events = (if self.rng.chance(60) {
-                self.rng.pick(&[libc::EPOLLIN, libc::EPOLLOUT, libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLET, libc::EPOLLIN | libc::EPOLLONESHOT, libc::EPOLLIN | libc::EPOLLEXCLUSIVE, libc::EPOLLRDHUP | libc::EPOLLPRI])
+                self.rng.pick(&[
+                    libc::EPOLLIN,
+                    libc::EPOLLOUT,
+                    libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLET,
+                    libc::EPOLLIN | libc::EPOLLONESHOT,
+                    libc::EPOLLIN | libc::EPOLLEXCLUSIVE,
+                    libc::EPOLLRDHUP | libc::EPOLLPRI,
+                ])
             } else {
                 self.rng.u32() as i32
             }) as u32;
@@ -846,7 +927,8 @@ impl<'a> Ctx<'a> {
             unsafe { std::ptr::write_unaligned(at as *mut libc::epoll_event, ev) };
             extra.push(libc::EPERM);
             let desc = format!("epoll_ctl({ep}, ADD, {fd}, {events:#x})");
-            let (ret, errno) = sys(libc::SYS_epoll_ctl, [ep as usize, libc::EPOLL_CTL_ADD as usize, fd as usize, at, 0, 0]);
+            let (ret, errno) =
+                sys(libc::SYS_epoll_ctl, [ep as usize, libc::EPOLL_CTL_ADD as usize, fd as usize, at, 0, 0]);
             v.push(Done { call: Call::EpollCtl, desc, ret, errno, extra, target, problem: None });
         }
         let max = if self.rng.chance(90) { 1 + self.rng.below(16) as i32 } else { self.rng.pick(&[0, -1, i32::MAX]) };
@@ -918,7 +1000,10 @@ impl<'a> Ctx<'a> {
         let (fd, target, extra) = self.target();
         let (cmd, arg) = match self.rng.below(8) {
             0 => (libc::F_GETFL, 0),
-            1 | 2 => (libc::F_SETFL, { let r = self.rng.u32() as i32 & !libc::O_ASYNC; self.rng.pick(&[0, libc::O_NONBLOCK, libc::O_ASYNC, libc::O_NONBLOCK | libc::O_APPEND, r]) }),
+            1 | 2 => (libc::F_SETFL, {
+                let r = self.rng.u32() as i32 & !libc::O_ASYNC;
+                self.rng.pick(&[0, libc::O_NONBLOCK, libc::O_ASYNC, libc::O_NONBLOCK | libc::O_APPEND, r])
+            }),
             3 => (libc::F_GETFD, 0),
             4 => (libc::F_SETFD, self.rng.pick(&[0, libc::FD_CLOEXEC])),
             5 => (libc::F_DUPFD_CLOEXEC, self.rng.pick(&[0, 100, 1 << 30, -1])),
@@ -942,7 +1027,15 @@ impl<'a> Ctx<'a> {
                 if let Some(fd) = self.pool.take(p) {
                     let desc = format!("close({fd})");
                     let (ret, errno) = sys(libc::SYS_close, [fd as usize, 0, 0, 0, 0, 0]);
-                    return Done { call: Call::Close, desc, ret, errno, extra: Vec::new(), target: None, problem: None };
+                    return Done {
+                        call: Call::Close,
+                        desc,
+                        ret,
+                        errno,
+                        extra: Vec::new(),
+                        target: None,
+                        problem: None,
+                    };
                 }
             }
         }

@@ -121,7 +121,9 @@ fn nonroot_cannot_open() -> TestResult {
     let paths = paths();
     let got = in_child(|send| {
         // SAFETY: plain system calls in the child.
-        let ok = unsafe { libc::setgroups(0, std::ptr::null()) == 0 && libc::setgid(65534) == 0 && libc::setuid(65534) == 0 };
+        let ok = unsafe {
+            libc::setgroups(0, std::ptr::null()) == 0 && libc::setgid(65534) == 0 && libc::setuid(65534) == 0
+        };
         send(if ok { 0 } else { sys::errno() });
         for p in &paths {
             send(try_write(p, -1));
