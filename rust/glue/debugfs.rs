@@ -88,11 +88,26 @@ impl fmt::Debug for PerCpuView {
     }
 }
 
+/// Writes to partcp's debugfs files (switching the strategy, zeroing counters) need
+/// CAP_NET_ADMIN: the files' 0600/0200 root-owned modes stop other users, but not a
+/// uid-0 process that dropped its capabilities (e.g. a container's root). EPERM otherwise.
+pub(crate) fn require_net_admin() -> Result {
+    // CAST: CAP_NET_ADMIN is 12.
+    // SAFETY: `capable` only reads the current task's credentials; callable from any
+    // process context (debugfs write handlers run in the writer's context).
+    if unsafe { kernel::bindings::capable(kernel::bindings::CAP_NET_ADMIN as i32) } {
+        Ok(())
+    } else {
+        Err(EPERM)
+    }
+}
+
 /// The `reset` file: any write zeroes the data-path, lock and scheduling counters.
 struct Reset;
 
 impl kernel::debugfs::Reader for Reset {
     fn read_from_slice(&self, reader: &mut kernel::uaccess::UserSliceReader) -> Result {
+        require_net_admin()?;
         // Accept (and ignore) whatever was written.
         let mut buf = [0u8; 16];
         while reader.len() > 0 {

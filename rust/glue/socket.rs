@@ -691,7 +691,16 @@ impl PartcpSock {
 
     /// `connect(AF_UNSPEC)`: abort any connection and return to the unconnected state.
     fn disconnect(&self) -> Result {
-        let old = core::mem::replace(&mut *self.state.lock(), SockState::Unconnected { bound: None });
+        // Replace the state only if there is something to dissolve, under one lock
+        // hold: taking it out and putting it back would overwrite a connection another
+        // thread's connect() made meanwhile (leaking it, socketless, in the table).
+        let old = {
+            let mut st = self.state.lock();
+            if !matches!(&*st, SockState::Connected(_) | SockState::Listening(_)) {
+                return Ok(());
+            }
+            core::mem::replace(&mut *st, SockState::Unconnected { bound: None })
+        };
         match old {
             SockState::Connected(c) => {
                 if let Some(stack) = stack() {
@@ -707,7 +716,7 @@ impl PartcpSock {
                 self.stop_listening(l);
                 self.unbind();
             }
-            other => *self.state.lock() = other,
+            _ => {}
         }
         Ok(())
     }
@@ -734,7 +743,13 @@ impl PartcpSock {
                 // Consume the error: this call reports it, so SO_ERROR no longer does.
                 let _ = dispatch::read(&c, |g| g.tcp.take_error());
                 self.error_reported();
-                *self.state.lock() = SockState::Unconnected { bound: None };
+                // Only if the socket still holds this connection: another thread may
+                // have reported the error and connected again meanwhile, and
+                // overwriting that connection would leak it.
+                let mut st = self.state.lock();
+                if matches!(&*st, SockState::Connected(cur) if Arc::ptr_eq(cur, &c)) {
+                    *st = SockState::Unconnected { bound: None };
+                }
                 Err(e)
             }
             r => r,
@@ -827,7 +842,17 @@ impl PartcpSock {
 
     /// `recvmsg()`: copies to `iter`, returns bytes read (0 at end of stream).
     pub(crate) fn recv(&self, iter: *mut bindings::iov_iter, len: usize, flags: u32) -> Result<usize> {
+        // As tcp_recvmsg: the error queue (always empty here: no timestamps or zerocopy
+        // notifications) is EAGAIN in any state.
+        if flags & bindings::MSG_ERRQUEUE != 0 {
+            return Err(EAGAIN);
+        }
         let c = match &*self.state.lock() {
+            SockState::Listening(_) => return Err(err(bindings::ENOTCONN)),
+            // partcp keeps no urgent data (URG bytes stay in the stream), so MSG_OOB
+            // finds none: EINVAL in every other state, as tcp_recv_urg without urgent
+            // data, rather than stream data.
+            _ if flags & bindings::MSG_OOB != 0 => return Err(EINVAL),
             SockState::Connected(c) => c.clone(),
             _ => return Err(err(bindings::ENOTCONN)),
         };
@@ -916,7 +941,16 @@ impl PartcpSock {
             // As inet_shutdown: SHUT_RD (or RDWR) stops a listener, waking accept() with
             // EINVAL; SHUT_WR alone does nothing.
             if how != 1 {
-                *self.state.lock() = SockState::Unconnected { bound: None };
+                {
+                    // Only if still this listener (see `disconnect`).
+                    let mut st = self.state.lock();
+                    if !matches!(&*st, SockState::Listening(cur) if Arc::ptr_eq(cur, &l)) {
+                        drop(st);
+                        conn::release_listen(l);
+                        return Ok(());
+                    }
+                    *st = SockState::Unconnected { bound: None };
+                }
                 self.stop_listening(l);
                 self.unbind();
                 // SAFETY: `sk` is live.

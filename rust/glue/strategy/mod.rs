@@ -441,6 +441,7 @@ impl fmt::Debug for StrategyFile {
 
 impl kernel::debugfs::Reader for StrategyFile {
     fn read_from_slice(&self, reader: &mut kernel::uaccess::UserSliceReader) -> Result {
+        super::debugfs::require_net_admin()?;
         let mut buf = [0u8; 64];
         let n = reader.len();
         let Some(dst) = buf.get_mut(..n) else {

@@ -16,6 +16,8 @@
 //!   the expectations are what Linux does. Always on. `partcp-vmtest net.inet` runs only
 //!   this set;
 //! - `hostile.*`: a hand-crafting hostile peer and floods against partcp (`hostile/`);
+//! - `perm.*`: debugfs write permissions, network namespace isolation (`perm.rs`);
+//! - `fuzz.syscalls`: a bounded run of the system-call fuzzer `partcp-sysfuzz` (`fuzz.rs`);
 //! - `lifecycle.*`: unload/reload of the module (`lifecycle.rs`);
 //! - `fault.*`: allocation failures (debug kernel only), device and namespace removal
 //!   and unloading under load (`fault.rs`);
@@ -33,9 +35,11 @@
 //! reported `not ok ... timed out` and left behind while the run goes on.
 
 mod fault;
+mod fuzz;
 mod hostile;
 mod lifecycle;
 mod net;
+mod perm;
 mod preload;
 mod sockets;
 mod strategy;
@@ -158,6 +162,8 @@ fn main() {
         .chain(Case::from_table(strategy::TESTS))
         .chain(net::cases(net::Kind::Inet, opts))
         .chain(hostile::cases())
+        .chain(Case::from_table(perm::TESTS))
+        .chain(fuzz::cases())
         .chain(Case::from_table(lifecycle::TESTS))
         .chain(fault::cases())
         .chain(preload::cases())

@@ -58,25 +58,14 @@ fn established<'a>(link: &'a Link, syn_options: &[u8]) -> Result<Setup<'a>, Stri
     let (l, addr) = partcp_listener()?;
     let (c, _) = RawConn::connect(link, addr, syn_options)?;
     let app = net::accept(&l)?;
-    Ok(Setup {
-        _l: l,
-        addr,
-        app,
-        c,
-    })
+    Ok(Setup { _l: l, addr, app, c })
 }
 
 /// Reads exactly `want` from partcp's socket.
 fn app_reads(mut app: &TcpStream, want: &[u8]) -> TestResult {
     let mut got = vec![0u8; want.len()];
-    app.read_exact(&mut got)
-        .map_err(|e| format!("partcp read: {e}"))?;
-    ensure!(
-        got == want,
-        "partcp read {:?}, want {:?}",
-        String::from_utf8_lossy(&got),
-        String::from_utf8_lossy(want)
-    );
+    app.read_exact(&mut got).map_err(|e| format!("partcp read: {e}"))?;
+    ensure!(got == want, "partcp read {:?}, want {:?}", String::from_utf8_lossy(&got), String::from_utf8_lossy(want));
     Ok(())
 }
 
@@ -93,10 +82,7 @@ fn dropped(counter: &str, spoil: impl Fn(&mut Seg)) -> TestResult {
     link.send(&bad.packet())?;
     s.c.expect_silence("malformed segment")?;
     let after = stat(counter)?;
-    ensure!(
-        after > before,
-        "{counter} did not move ({before} -> {after})"
-    );
+    ensure!(after > before, "{counter} did not move ({before} -> {after})");
     s.c.exchange(b"good")?;
     app_reads(&s.app, b"good")
 }
@@ -128,9 +114,7 @@ fn option_length_1() -> TestResult {
 }
 
 fn option_past_header() -> TestResult {
-    dropped("rx_malformed", |s| {
-        s.options = vec![8, 10, 0, 0, 0, 0, 0, 0]
-    })
+    dropped("rx_malformed", |s| s.options = vec![8, 10, 0, 0, 0, 0, 0, 0])
 }
 
 fn bad_ip_checksum() -> TestResult {
@@ -146,10 +130,7 @@ fn bad_ip_checksum() -> TestResult {
     link.send(&p)?;
     s.c.expect_silence("bad IP header checksum")?;
     let after = ip_in_hdr_errors()?;
-    ensure!(
-        after > before,
-        "Ip InHdrErrors in ptcp_a did not move ({before} -> {after})"
-    );
+    ensure!(after > before, "Ip InHdrErrors in ptcp_a did not move ({before} -> {after})");
     s.c.exchange(b"good")?;
     app_reads(&s.app, b"good")
 }
@@ -161,13 +142,8 @@ fn ip_in_hdr_errors() -> Result<i64, String> {
     ensure!(ip.len() >= 2, "no Ip lines in /proc/net/snmp");
     let names: Vec<&str> = ip[0].split_whitespace().collect();
     let vals: Vec<&str> = ip[1].split_whitespace().collect();
-    let i = names
-        .iter()
-        .position(|n| *n == "InHdrErrors")
-        .ok_or("no InHdrErrors")?;
-    vals.get(i)
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| "bad InHdrErrors".to_string())
+    let i = names.iter().position(|n| *n == "InHdrErrors").ok_or("no InHdrErrors")?;
+    vals.get(i).and_then(|v| v.parse().ok()).ok_or_else(|| "bad InHdrErrors".to_string())
 }
 
 /// The MSS option with a wrong length (3, then 6) on the SYN: ignored, as Linux does
@@ -181,10 +157,7 @@ fn mss_option_wrong_length() -> TestResult {
         app_reads(&s.app, b"good")?;
         let segs = send_and_collect(&mut s, 3000)?;
         let max = segs.iter().map(Reply::wire_segment).max().unwrap_or(0);
-        ensure!(
-            max <= 536,
-            "options {opts:?}: partcp sent {max}-byte segments, want <= 536"
-        );
+        ensure!(max <= 536, "options {opts:?}: partcp sent {max}-byte segments, want <= 536");
     }
     Ok(())
 }
@@ -194,21 +167,13 @@ fn mss_option_wrong_length() -> TestResult {
 fn send_and_collect(s: &mut Setup, n: usize) -> Result<Vec<Reply>, String> {
     use std::io::Write;
     let data: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
-    (&s.app)
-        .write_all(&data)
-        .map_err(|e| format!("partcp write: {e}"))?;
+    (&s.app).write_all(&data).map_err(|e| format!("partcp write: {e}"))?;
     let start = s.c.rcv_nxt;
     let mut segs = Vec::new();
     let end = Instant::now() + Duration::from_secs(10);
     while s.c.rcv_nxt.wrapping_sub(start) < n as u32 {
-        ensure!(
-            Instant::now() < end,
-            "received {} of {n} bytes",
-            s.c.rcv_nxt.wrapping_sub(start)
-        );
-        let Some(r) = s.c.link.recv(Duration::from_millis(500), |r| {
-            s.c.ours(r) && r.payload_len > 0
-        }) else {
+        ensure!(Instant::now() < end, "received {} of {n} bytes", s.c.rcv_nxt.wrapping_sub(start));
+        let Some(r) = s.c.link.recv(Duration::from_millis(500), |r| s.c.ours(r) && r.payload_len > 0) else {
             continue;
         };
         if r.seq == s.c.rcv_nxt {
@@ -227,11 +192,7 @@ fn window_scale_15() -> TestResult {
     let link = Link::open()?;
     let (l, addr) = partcp_listener()?;
     let (mut c, sa) = RawConn::connect(&link, addr, &[2, 4, 0x05, 0xb4, 1, 3, 3, 15])?;
-    ensure!(
-        sa.wscale.is_some_and(|w| w <= 14),
-        "SYN-ACK window scale {:?}",
-        sa.wscale
-    );
+    ensure!(sa.wscale.is_some_and(|w| w <= 14), "SYN-ACK window scale {:?}", sa.wscale);
     let app = net::accept(&l)?;
     c.exchange(b"good")?;
     app_reads(&app, b"good")?;
@@ -242,16 +203,11 @@ fn window_scale_15() -> TestResult {
     let _ = raw::send(&app, &data, libc::MSG_NOSIGNAL);
     let start = c.rcv_nxt;
     let mut top = start;
-    while let Some(r) = link.recv(Duration::from_millis(600), |r| {
-        c.ours(r) && r.payload_len > 0
-    }) {
+    while let Some(r) = link.recv(Duration::from_millis(600), |r| c.ours(r) && r.payload_len > 0) {
         top = top.max(r.seq.wrapping_add(r.payload_len as u32));
     }
     let flight = top.wrapping_sub(start);
-    ensure!(
-        flight > 0 && flight <= 16384,
-        "{flight} bytes in flight with window 1 << 14"
-    );
+    ensure!(flight > 0 && flight <= 16384, "{flight} bytes in flight with window 1 << 14");
     Ok(())
 }
 
@@ -266,9 +222,7 @@ fn ip_options() -> TestResult {
     link.send(&seg.packet())?;
     s.c.snd_nxt += 4;
     let want = s.c.snd_nxt;
-    s.c.expect("ACK of data with IP options", |r| {
-        r.has(ACK) && r.ack == want
-    })?;
+    s.c.expect("ACK of data with IP options", |r| r.has(ACK) && r.ack == want)?;
     app_reads(&s.app, b"opts")
 }
 
@@ -288,20 +242,11 @@ fn ip_fragments() -> TestResult {
     }
     s.c.snd_nxt += 300;
     let want = s.c.snd_nxt;
-    let r =
-        s.c.expect("ACK of the fragmented segment", |r| r.has(ACK | RST))?;
-    ensure!(
-        !r.has(RST) && r.ack == want,
-        "answer {} ack {}, want ACK {want}",
-        flag_names(r.flags),
-        r.ack
-    );
+    let r = s.c.expect("ACK of the fragmented segment", |r| r.has(ACK | RST))?;
+    ensure!(!r.has(RST) && r.ack == want, "answer {} ack {}, want ACK {want}", flag_names(r.flags), r.ack);
     app_reads(&s.app, &data)?;
     let after = stat("rx_reassembled")?;
-    ensure!(
-        after > before,
-        "rx_reassembled did not move ({before} -> {after})"
-    );
+    ensure!(after > before, "rx_reassembled did not move ({before} -> {after})");
     Ok(())
 }
 
@@ -312,18 +257,12 @@ fn syn_with_data() -> TestResult {
     let (l, addr) = partcp_listener()?;
     let syns = conn_stat(addr.port(), None, "syns_in")?;
     let mut c = RawConn::connect_with(&link, addr, &[], b"early")?;
-    ensure!(
-        conn_stat(addr.port(), None, "syns_in")? > syns,
-        "listener syns_in did not move"
-    );
+    ensure!(conn_stat(addr.port(), None, "syns_in")? > syns, "listener syns_in did not move");
     let app = net::accept(&l)?;
     raw::set_nonblocking(&app, true)?;
     let mut b = [0u8; 16];
     let r = raw::recv(&app, &mut b, 0);
-    ensure!(
-        r == Err(libc::EAGAIN),
-        "read after SYN with data: {r:?}, want EAGAIN"
-    );
+    ensure!(r == Err(libc::EAGAIN), "read after SYN with data: {r:?}, want EAGAIN");
     raw::set_nonblocking(&app, false)?;
     c.exchange(b"late")?;
     app_reads(&app, b"late")
@@ -344,12 +283,7 @@ fn rst_out_of_window() -> TestResult {
     link.send(&rst.packet())?;
     let want = s.c.snd_nxt;
     let r = s.c.expect("challenge ACK", |r| r.has(ACK))?;
-    ensure!(
-        !r.has(RST) && r.ack == want,
-        "answer {} ack {}, want a challenge ACK {want}",
-        flag_names(r.flags),
-        r.ack
-    );
+    ensure!(!r.has(RST) && r.ack == want, "answer {} ack {}, want a challenge ACK {want}", flag_names(r.flags), r.ack);
     let now = conn_stat(port, Some(s.c.me), "challenge_acks")?;
     ensure!(now > ch, "challenge_acks did not move ({ch} -> {now})");
     s.c.exchange(b"good")?;
@@ -370,12 +304,7 @@ fn syn_on_established() -> TestResult {
         link.send(&syn.packet())?;
         let want = s.c.snd_nxt;
         let r = s.c.expect("challenge ACK", |r| r.has(ACK))?;
-        ensure!(
-            !r.has(RST | SYN) && r.ack == want,
-            "SYN at +{off}: answer {} ack {}",
-            flag_names(r.flags),
-            r.ack
-        );
+        ensure!(!r.has(RST | SYN) && r.ack == want, "SYN at +{off}: answer {} ack {}", flag_names(r.flags), r.ack);
         let now = conn_stat(port, Some(s.c.me), "challenge_acks")?;
         ensure!(now > ch, "challenge_acks did not move ({ch} -> {now})");
     }
@@ -395,12 +324,7 @@ fn ack_of_unsent_data() -> TestResult {
     link.send(&seg.packet())?;
     let want = s.c.snd_nxt;
     let r = s.c.expect("ACK", |r| r.has(ACK))?;
-    ensure!(
-        !r.has(RST) && r.ack == want,
-        "answer {} ack {}, want ACK {want}",
-        flag_names(r.flags),
-        r.ack
-    );
+    ensure!(!r.has(RST) && r.ack == want, "answer {} ack {}, want ACK {want}", flag_names(r.flags), r.ack);
     let now = conn_stat(port, Some(s.c.me), "bad_acks")?;
     ensure!(now > bad, "bad_acks did not move ({bad} -> {now})");
     s.c.exchange(b"good")?;
@@ -421,50 +345,31 @@ fn zero_window_held() -> TestResult {
     let mut queued = 0usize;
     while let Ok(n) = raw::send(&s.app, &chunk, libc::MSG_NOSIGNAL) {
         queued += n;
-        ensure!(
-            queued <= 64 << 20,
-            "partcp accepted {queued} bytes into a zero window"
-        );
+        ensure!(queued <= 64 << 20, "partcp accepted {queued} bytes into a zero window");
     }
     let sndbuf = raw::get_int(&s.app, libc::SOL_SOCKET, libc::SO_SNDBUF, "SO_SNDBUF")? as usize;
-    ensure!(
-        queued > 0 && queued <= sndbuf,
-        "queued {queued} bytes, SO_SNDBUF {sndbuf}"
-    );
+    ensure!(queued > 0 && queued <= sndbuf, "queued {queued} bytes, SO_SNDBUF {sndbuf}");
     let hold = Duration::from_secs(6);
     let end = Instant::now() + hold;
     let mut probes = 0;
     while Instant::now() < end {
-        if let Some(r) = link.recv(end.saturating_duration_since(Instant::now()), |r| {
-            s.c.ours(r)
-        }) {
-            ensure!(
-                !r.has(RST | FIN),
-                "partcp sent {} while the window was zero",
-                flag_names(r.flags)
-            );
+        if let Some(r) = link.recv(end.saturating_duration_since(Instant::now()), |r| s.c.ours(r)) {
+            ensure!(!r.has(RST | FIN), "partcp sent {} while the window was zero", flag_names(r.flags));
             probes += 1;
             s.c.send(ACK, b"")?;
         }
     }
     let counted = conn_stat(port, Some(s.c.me), "zero_window_probes")?;
-    ensure!(
-        probes >= 2 && counted >= 2,
-        "{probes} probes seen, {counted} counted in {hold:?}"
-    );
+    ensure!(probes >= 2 && counted >= 2, "{probes} probes seen, {counted} counted in {hold:?}");
     s.c.window = 65535;
     s.c.send(ACK, b"")?;
     let start = s.c.rcv_nxt;
     let end = Instant::now() + Duration::from_secs(10);
     while (s.c.rcv_nxt.wrapping_sub(start) as usize) < queued.min(4096) {
         ensure!(Instant::now() < end, "no data after the window opened");
-        if let Some(r) = link.recv(Duration::from_millis(500), |r| {
-            s.c.ours(r) && r.payload_len > 0
-        }) {
+        if let Some(r) = link.recv(Duration::from_millis(500), |r| s.c.ours(r) && r.payload_len > 0) {
             let top = r.seq.wrapping_add(r.payload_len as u32);
-            if r.seq.wrapping_sub(s.c.rcv_nxt) as i32 <= 0
-                && top.wrapping_sub(s.c.rcv_nxt) as i32 > 0
-            {
+            if r.seq.wrapping_sub(s.c.rcv_nxt) as i32 <= 0 && top.wrapping_sub(s.c.rcv_nxt) as i32 > 0 {
                 s.c.rcv_nxt = top;
             }
             s.c.send(ACK, b"")?;
@@ -481,19 +386,10 @@ fn tiny_mss() -> TestResult {
         let [hi, lo] = mss.to_be_bytes();
         let mut s = established(&link, &[2, 4, hi, lo])?;
         let segs = send_and_collect(&mut s, 3000)?;
-        let min = segs
-            .iter()
-            .rev()
-            .skip(1)
-            .map(Reply::wire_segment)
-            .min()
-            .unwrap_or(48);
+        let min = segs.iter().rev().skip(1).map(Reply::wire_segment).min().unwrap_or(48);
         let max = segs.iter().map(Reply::wire_segment).max().unwrap_or(0);
         let want = usize::from(mss.max(48));
-        ensure!(
-            min >= 48 && max <= want,
-            "MSS {mss}: segments of {min}..{max} bytes, want 48..={want}"
-        );
+        ensure!(min >= 48 && max <= want, "MSS {mss}: segments of {min}..{max} bytes, want 48..={want}");
         let n: usize = segs.iter().map(Reply::wire_segments).sum();
         ensure!(n <= 3000 / 48 + 1, "MSS {mss}: {n} segments for 3000 bytes");
     }
@@ -527,9 +423,7 @@ fn fin_flood() -> TestResult {
         ensure!(!r.has(RST), "partcp sent a RST during the FIN flood");
     }
     let mut b = [0u8; 4];
-    let n = (&s.app)
-        .read(&mut b)
-        .map_err(|e| format!("read after FIN: {e}"))?;
+    let n = (&s.app).read(&mut b).map_err(|e| format!("read after FIN: {e}"))?;
     ensure!(n == 0, "read {n} bytes after FIN, want EOF");
     let segs = send_and_collect(&mut s, 100)?;
     ensure!(!segs.is_empty(), "no data from CLOSE-WAIT");

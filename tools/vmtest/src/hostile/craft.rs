@@ -134,15 +134,7 @@ impl Seg {
 
     /// The whole IPv4 packet.
     pub fn packet(&self) -> Vec<u8> {
-        ip_packet(
-            self.src,
-            self.dst,
-            self.ip_id,
-            0,
-            false,
-            &self.ip_options,
-            &self.tcp_bytes(),
-        )
+        ip_packet(self.src, self.dst, self.ip_id, 0, false, &self.ip_options, &self.tcp_bytes())
     }
 
     /// The packet as IPv4 fragments whose payloads are at most `size` bytes (a
@@ -154,17 +146,7 @@ impl Seg {
         chunks
             .iter()
             .enumerate()
-            .map(|(i, c)| {
-                ip_packet(
-                    self.src,
-                    self.dst,
-                    self.ip_id,
-                    (i * size / 8) as u16,
-                    i + 1 < n,
-                    &[],
-                    c,
-                )
-            })
+            .map(|(i, c)| ip_packet(self.src, self.dst, self.ip_id, (i * size / 8) as u16, i + 1 < n, &[], c))
             .collect()
     }
 }
@@ -313,36 +295,21 @@ mod tests {
 
     #[test]
     fn checksums_verify_to_zero() {
-        let mut s = Seg::new(
-            (Ipv4Addr::new(10, 0, 0, 1), 1),
-            (Ipv4Addr::new(10, 0, 0, 2), 2),
-            7,
-            9,
-            SYN,
-        );
+        let mut s = Seg::new((Ipv4Addr::new(10, 0, 0, 1), 1), (Ipv4Addr::new(10, 0, 0, 2), 2), 7, 9, SYN);
         s.options = vec![2, 4, 5, 180, 3, 3, 7];
         s.payload = b"abc".to_vec();
         let p = s.packet();
         assert_eq!(ip_checksum(&p[..20]), 0);
         assert_eq!(tcp_checksum(s.src, s.dst, &p[20..]), 0);
         let r = Reply::parse(&p).unwrap();
-        assert_eq!(
-            (r.seq, r.ack, r.flags, r.mss, r.wscale, r.payload_len),
-            (7, 9, SYN, Some(1460), Some(7), 3)
-        );
+        assert_eq!((r.seq, r.ack, r.flags, r.mss, r.wscale, r.payload_len), (7, 9, SYN, Some(1460), Some(7), 3));
         s.bad_checksum = true;
         assert_ne!(tcp_checksum(s.src, s.dst, &s.packet()[20..]), 0);
     }
 
     #[test]
     fn fragments_cover_the_segment() {
-        let mut s = Seg::new(
-            (Ipv4Addr::new(10, 0, 0, 1), 1),
-            (Ipv4Addr::new(10, 0, 0, 2), 2),
-            7,
-            9,
-            ACK,
-        );
+        let mut s = Seg::new((Ipv4Addr::new(10, 0, 0, 1), 1), (Ipv4Addr::new(10, 0, 0, 2), 2), 7, 9, ACK);
         s.payload = vec![7; 100];
         let f = s.fragments(48);
         assert_eq!(f.len(), 3);

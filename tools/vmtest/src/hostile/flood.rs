@@ -14,11 +14,7 @@ use crate::{ensure, sys, TestResult};
 
 pub const TESTS: &[super::Timed] = &[
     ("syn_flood", Duration::from_secs(60), syn_flood),
-    (
-        "peer_never_reads",
-        Duration::from_secs(40),
-        peer_never_reads,
-    ),
+    ("peer_never_reads", Duration::from_secs(40), peer_never_reads),
     ("peer_never_acks", Duration::from_secs(40), peer_never_acks),
     ("idle_16384", Duration::from_secs(150), idle_connections),
 ];
@@ -55,13 +51,8 @@ fn syn_flood() -> TestResult {
             for _ in 0..FLOOD_SYNS {
                 let r = rng.next();
                 let src = Ipv4Addr::new(198, 19, (r >> 8) as u8, r as u8);
-                let mut s = Seg::new(
-                    (src, 1024 + (r >> 16) as u16 % 60000),
-                    (*addr.ip(), addr.port()),
-                    rng.next(),
-                    0,
-                    SYN,
-                );
+                let mut s =
+                    Seg::new((src, 1024 + (r >> 16) as u16 % 60000), (*addr.ip(), addr.port()), rng.next(), 0, SYN);
                 s.options = vec![2, 4, 0x05, 0xb4];
                 link.send(&s.packet())?;
             }
@@ -73,15 +64,10 @@ fn syn_flood() -> TestResult {
             let peer = net::peer_connect(addr)?;
             let app = net::accept(&l)?;
             net::pass(&peer, &app, b"legit during the flood")?;
-            ensure!(
-                !done.load(Ordering::Relaxed),
-                "note: the flood ended before the legitimate connection"
-            );
+            ensure!(!done.load(Ordering::Relaxed), "note: the flood ended before the legitimate connection");
             Ok(())
         })();
-        let f = flood
-            .join()
-            .map_err(|_| "flood thread panicked".to_string())?;
+        let f = flood.join().map_err(|_| "flood thread panicked".to_string())?;
         f?;
         legit.or_else(|e: String| {
             if e.starts_with("note:") {
@@ -99,15 +85,9 @@ fn syn_flood() -> TestResult {
     let cookies = conn_stat(addr.port(), None, "syncookies_sent")?;
     let (conns, slab) = (live_conns()? - conns0, slab_kb()? - slab0);
     println!("# syn_flood: {FLOOD_SYNS} SYNs in {took:?}; listener saw {syns}, sent {cookies} cookies; conns +{conns}, slab {slab:+} KB");
-    ensure!(
-        syns >= u64::from(FLOOD_SYNS) / 2,
-        "listener counted {syns} SYNs of {FLOOD_SYNS}"
-    );
+    ensure!(syns >= u64::from(FLOOD_SYNS) / 2, "listener counted {syns} SYNs of {FLOOD_SYNS}");
     ensure!(cookies > 0, "no SYN cookies sent");
-    ensure!(
-        conns <= 2,
-        "{conns} connection objects more after the flood"
-    );
+    ensure!(conns <= 2, "{conns} connection objects more after the flood");
     ensure!(slab < 16 << 10, "slab grew by {slab} KB");
     Ok(())
 }
@@ -153,11 +133,7 @@ fn peer_never_reads() -> TestResult {
     let sndbuf = raw::get_int(&app, libc::SOL_SOCKET, libc::SO_SNDBUF, "SO_SNDBUF")? as usize;
     let (conns, slab) = (live_conns()? - conns0, slab_kb()? - slab0);
     println!("# peer_never_reads: wrote {wrote}, peer queued {queued}, SO_SNDBUF {sndbuf}, slab {slab:+} KB");
-    ensure!(
-        wrote >= queued && wrote - queued <= sndbuf,
-        "partcp holds {} bytes, SO_SNDBUF {sndbuf}",
-        wrote - queued
-    );
+    ensure!(wrote >= queued && wrote - queued <= sndbuf, "partcp holds {} bytes, SO_SNDBUF {sndbuf}", wrote - queued);
     ensure!(conns == 0, "connections changed by {conns}");
     // The peer's queue (Linux memory, up to its rcvbuf) plus partcp's fixed rings.
     ensure!(slab < 24 << 10, "slab grew by {slab} KB");
@@ -187,9 +163,7 @@ fn peer_never_acks() -> TestResult {
     // Count what partcp sends for a while: the first flight, then retransmissions.
     let (mut segs, mut retrans, mut top) = (0, 0, c.rcv_nxt);
     let end = Instant::now() + Duration::from_secs(3);
-    while let Some(r) = link.recv(end.saturating_duration_since(Instant::now()), |r| {
-        c.ours(r) && r.payload_len > 0
-    }) {
+    while let Some(r) = link.recv(end.saturating_duration_since(Instant::now()), |r| c.ours(r) && r.payload_len > 0) {
         segs += 1;
         if r.seq.wrapping_sub(top) as i32 >= 0 {
             top = r.seq.wrapping_add(r.payload_len as u32);
@@ -202,10 +176,7 @@ fn peer_never_acks() -> TestResult {
         "# peer_never_acks: wrote {wrote}, SO_SNDBUF {sndbuf}, {segs} segments ({retrans} retransmitted), {} bytes sent, slab {slab:+} KB",
         top.wrapping_sub(c.rcv_nxt)
     );
-    ensure!(
-        wrote > 0 && wrote <= sndbuf,
-        "partcp accepted {wrote} bytes, SO_SNDBUF {sndbuf}"
-    );
+    ensure!(wrote > 0 && wrote <= sndbuf, "partcp accepted {wrote} bytes, SO_SNDBUF {sndbuf}");
     ensure!(retrans > 0, "no retransmission in 3 s");
     ensure!(conns == 0, "connections changed by {conns}");
     ensure!(slab < 8 << 10, "slab grew by {slab} KB");
@@ -214,10 +185,7 @@ fn peer_never_acks() -> TestResult {
 
 /// Raises RLIMIT_NOFILE to `n`.
 fn raise_nofile(n: u64) -> TestResult {
-    let r = libc::rlimit {
-        rlim_cur: n,
-        rlim_max: n,
-    };
+    let r = libc::rlimit { rlim_cur: n, rlim_max: n };
     // SAFETY: `r` is a valid rlimit.
     ensure!(
         unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } == 0,
@@ -236,8 +204,7 @@ const IDLE: usize = 16384;
 fn idle_connections() -> TestResult {
     raise_nofile(2 * IDLE as u64 + 4096)?;
     in_ns(Ns::B, || {
-        std::fs::write("/proc/sys/net/ipv4/ip_local_port_range", "1024 65000")
-            .map_err(|e| format!("port range: {e}"))
+        std::fs::write("/proc/sys/net/ipv4/ip_local_port_range", "1024 65000").map_err(|e| format!("port range: {e}"))
     })?;
     let fam = Family::Partcp(sys::partcp_family()?);
     let addr = SocketAddrV4::new(net::A, net::next_port());
@@ -276,11 +243,7 @@ fn idle_connections() -> TestResult {
         let r = (|| {
             let end = Instant::now() + Duration::from_secs(100);
             while accepted.len() < IDLE {
-                ensure!(
-                    Instant::now() < end,
-                    "accepted {} of {IDLE} in 100 s",
-                    accepted.len()
-                );
+                ensure!(Instant::now() < end, "accepted {} of {IDLE} in 100 s", accepted.len());
                 if raw::poll1(&l, libc::POLLIN, 1000).unwrap_or(0) & libc::POLLIN == 0 {
                     continue;
                 }
@@ -288,11 +251,7 @@ fn idle_connections() -> TestResult {
                     accepted.push(fd);
                     accepted_n.store(accepted.len(), Ordering::Relaxed);
                     if accepted.len() % 4096 == 0 {
-                        println!(
-                            "# idle_16384: {} accepted after {:?}",
-                            accepted.len(),
-                            t0.elapsed()
-                        );
+                        println!("# idle_16384: {} accepted after {:?}", accepted.len(), t0.elapsed());
                     }
                 }
             }
@@ -301,9 +260,7 @@ fn idle_connections() -> TestResult {
         if r.is_err() {
             failed.store(true, Ordering::Relaxed);
         }
-        let c = clients
-            .join()
-            .map_err(|_| "client thread panicked".to_string())?;
+        let c = clients.join().map_err(|_| "client thread panicked".to_string())?;
         r.and(c)
     })?;
     let setup = t0.elapsed();
@@ -312,10 +269,7 @@ fn idle_connections() -> TestResult {
         "# idle_16384: {IDLE} connections in {setup:?}; conns +{conns}, slab {slab:+} KB ({} B per connection pair)",
         slab * 1024 / IDLE as i64
     );
-    ensure!(
-        conns >= IDLE as i64,
-        "{conns} live connection objects for {IDLE} connections"
-    );
+    ensure!(conns >= IDLE as i64, "{conns} live connection objects for {IDLE} connections");
     ensure!(slab < (IDLE as i64) * 48, "slab grew by {slab} KB");
     // Teardown: abort partcp's side (RST; no TIME-WAIT anywhere), then close the clients.
     for fd in accepted.drain(..) {
@@ -325,14 +279,9 @@ fn idle_connections() -> TestResult {
     drop(clients);
     drop(l);
     println!("# idle_16384: closed after {:?}", t0.elapsed());
-    wait_until(
-        "every idle connection freed",
-        Duration::from_secs(30),
-        || Ok(live_conns()? <= conns0),
-    )?;
+    wait_until("every idle connection freed", Duration::from_secs(30), || Ok(live_conns()? <= conns0))?;
     let _ = in_ns(Ns::B, || {
-        std::fs::write("/proc/sys/net/ipv4/ip_local_port_range", "32768 60999")
-            .map_err(|e| e.to_string())
+        std::fs::write("/proc/sys/net/ipv4/ip_local_port_range", "32768 60999").map_err(|e| e.to_string())
     });
     Ok(())
 }

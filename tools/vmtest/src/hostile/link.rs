@@ -31,11 +31,7 @@ pub fn next_hport() -> u16 {
 /// The MAC address of `dev` in `ns`, from `ip -o link show`.
 fn mac(ns: Ns, dev: &str) -> Result<[u8; 6], String> {
     let out = run(&format!("ip -n {} -o link show {dev}", ns.name()))?;
-    let hex = out
-        .split_whitespace()
-        .skip_while(|w| *w != "link/ether")
-        .nth(1)
-        .ok_or("no link/ether")?;
+    let hex = out.split_whitespace().skip_while(|w| *w != "link/ether").nth(1).ok_or("no link/ether")?;
     let mut m = [0u8; 6];
     for (i, part) in hex.split(':').enumerate().take(6) {
         m[i] = u8::from_str_radix(part, 16).map_err(|_| format!("bad MAC {hex}"))?;
@@ -50,13 +46,8 @@ pub fn ensure() -> TestResult {
         setup::ensure()?;
         let vb = mac(Ns::B, "vb")?;
         let m: Vec<String> = vb.iter().map(|b| format!("{b:02x}")).collect();
-        run(&format!(
-            "ip -n ptcp_a neigh replace {H} lladdr {} dev va nud permanent",
-            m.join(":")
-        ))?;
-        run(&format!(
-            "ip -n ptcp_a route replace 198.19.0.0/16 via {H} dev va"
-        ))?;
+        run(&format!("ip -n ptcp_a neigh replace {H} lladdr {} dev va nud permanent", m.join(":")))?;
+        run(&format!("ip -n ptcp_a route replace 198.19.0.0/16 via {H} dev va"))?;
         run("ip netns exec ptcp_b sysctl -qw net.ipv4.ip_forward=0")?;
         Ok(())
     })
@@ -88,12 +79,8 @@ impl Link {
         eth[12..].copy_from_slice(&(libc::ETH_P_IP as u16).to_be_bytes());
         in_ns(Ns::B, || {
             let proto = (libc::ETH_P_IP as u16).to_be();
-            let fd = sys::socket(
-                libc::AF_PACKET,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                i32::from(proto),
-            )
-            .map_err(|e| format!("socket(AF_PACKET): {}", errname(e)))?;
+            let fd = sys::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, i32::from(proto))
+                .map_err(|e| format!("socket(AF_PACKET): {}", errname(e)))?;
             // SAFETY: a NUL-terminated interface name.
             let ifindex = unsafe { libc::if_nametoindex(c"vb".as_ptr()) } as i32;
             ensure!(ifindex > 0, "no vb in ptcp_b");
@@ -104,13 +91,7 @@ impl Link {
             sll.sll_ifindex = ifindex;
             let len = std::mem::size_of::<libc::sockaddr_ll>() as u32;
             // SAFETY: `sll` is valid for reads of `len` bytes.
-            let r = unsafe {
-                libc::bind(
-                    fd.as_raw_fd(),
-                    (&sll as *const libc::sockaddr_ll).cast(),
-                    len,
-                )
-            };
+            let r = unsafe { libc::bind(fd.as_raw_fd(), (&sll as *const libc::sockaddr_ll).cast(), len) };
             ensure!(r == 0, "bind(AF_PACKET, vb): {}", errname(sys::errno()));
             sys::setsockopt_int(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF, 4 << 20)
                 .map_err(|e| format!("SO_RCVBUF: {}", errname(e)))?;
@@ -163,21 +144,10 @@ impl Link {
                 return None;
             }
             // SAFETY: `buf` is valid for writes of its length.
-            let n = unsafe {
-                libc::recv(
-                    self.fd.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    libc::MSG_DONTWAIT,
-                )
-            };
+            let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
             if n > (VNET_HDR + ETH_HDR) as isize {
                 // virtio_net_hdr: flags, gso_type, hdr_len, gso_size (little-endian).
-                let gso = if buf[1] != 0 {
-                    usize::from(u16::from_le_bytes([buf[4], buf[5]]))
-                } else {
-                    0
-                };
+                let gso = if buf[1] != 0 { usize::from(u16::from_le_bytes([buf[4], buf[5]])) } else { 0 };
                 if let Some(mut r) = Reply::parse(&buf[VNET_HDR + ETH_HDR..n as usize]) {
                     r.gso_size = gso;
                     if r.src == A && want(&r) {
@@ -213,11 +183,7 @@ pub const QUIET_WAIT: Duration = Duration::from_millis(400);
 impl<'a> RawConn<'a> {
     /// Completes a handshake with the listener at `to`; the SYN carries `syn_options`
     /// (MSS 1460 if empty). Returns the connection and partcp's SYN-ACK.
-    pub fn connect(
-        link: &'a Link,
-        to: SocketAddrV4,
-        syn_options: &[u8],
-    ) -> Result<(RawConn<'a>, Reply), String> {
+    pub fn connect(link: &'a Link, to: SocketAddrV4, syn_options: &[u8]) -> Result<(RawConn<'a>, Reply), String> {
         Self::handshake(link, to, syn_options, b"")
     }
 
@@ -247,11 +213,7 @@ impl<'a> RawConn<'a> {
         };
         let mut syn = c.seg(SYN);
         syn.ack = 0;
-        syn.options = if syn_options.is_empty() {
-            vec![2, 4, 0x05, 0xb4]
-        } else {
-            syn_options.to_vec()
-        };
+        syn.options = if syn_options.is_empty() { vec![2, 4, 0x05, 0xb4] } else { syn_options.to_vec() };
         syn.payload = syn_data.to_vec();
         link.send(&syn.packet())?;
         let sa = c.expect("SYN-ACK", |r| r.has(SYN))?;
@@ -291,21 +253,14 @@ impl<'a> RawConn<'a> {
 
     /// The next segment of this connection that `want` accepts, within [`REPLY_WAIT`].
     pub fn expect(&self, what: &str, want: impl Fn(&Reply) -> bool) -> Result<Reply, String> {
-        self.link
-            .recv(REPLY_WAIT, |r| self.ours(r) && want(r))
-            .ok_or_else(|| format!("no {what} from partcp"))
+        self.link.recv(REPLY_WAIT, |r| self.ours(r) && want(r)).ok_or_else(|| format!("no {what} from partcp"))
     }
 
     /// Fails if a segment of this connection arrives within [`QUIET_WAIT`].
     pub fn expect_silence(&self, after: &str) -> TestResult {
         match self.link.recv(QUIET_WAIT, |r| self.ours(r)) {
             None => Ok(()),
-            Some(r) => Err(format!(
-                "{after}: partcp answered {} seq {} ack {}",
-                flag_names(r.flags),
-                r.seq,
-                r.ack
-            )),
+            Some(r) => Err(format!("{after}: partcp answered {} seq {} ack {}", flag_names(r.flags), r.seq, r.ack)),
         }
     }
 
@@ -313,7 +268,6 @@ impl<'a> RawConn<'a> {
     pub fn exchange(&mut self, data: &[u8]) -> TestResult {
         self.send(ACK, data)?;
         let want = self.snd_nxt;
-        self.expect(&format!("ACK of {want}"), |r| r.has(ACK) && r.ack == want)
-            .map(drop)
+        self.expect(&format!("ACK of {want}"), |r| r.has(ACK) && r.ack == want).map(drop)
     }
 }

@@ -60,10 +60,7 @@ pub fn conn_stat(lport: u16, remote: Option<(Ipv4Addr, u16)>, name: &str) -> Res
     let text = sys::read_trimmed(path)?;
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or("").split_whitespace().collect();
-    let col = header
-        .iter()
-        .position(|h| *h == name)
-        .ok_or_else(|| format!("{path}: no column {name}"))?;
+    let col = header.iter().position(|h| *h == name).ok_or_else(|| format!("{path}: no column {name}"))?;
     let want_remote = match remote {
         Some((a, p)) => format!("{a}:{p}"),
         None => "listen".to_string(),
@@ -71,9 +68,7 @@ pub fn conn_stat(lport: u16, remote: Option<(Ipv4Addr, u16)>, name: &str) -> Res
     for l in lines {
         let w: Vec<&str> = l.split_whitespace().collect();
         if w.len() > col && w[0].ends_with(&format!(":{lport}")) && w[1] == want_remote {
-            return w[col]
-                .parse()
-                .map_err(|_| format!("{path}: {name} = {:?}", w[col]));
+            return w[col].parse().map_err(|_| format!("{path}: {name} = {:?}", w[col]));
         }
     }
     Err(format!("{path}: no line for :{lport} {want_remote}"))

@@ -49,6 +49,9 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(20);
 pub enum Ns {
     A,
     B,
+    /// A third namespace for the isolation tests (`perm.rs`): loopback only, with both
+    /// 198.18.0.1 and 198.18.0.2 on it, so it reuses A's and B's addresses.
+    C,
 }
 
 impl Ns {
@@ -56,13 +59,14 @@ impl Ns {
         match self {
             Ns::A => "ptcp_a",
             Ns::B => "ptcp_b",
+            Ns::C => "ptcp_c",
         }
     }
 
     /// This namespace's address on the veth link.
     pub fn addr(self) -> Ipv4Addr {
         match self {
-            Ns::A => A,
+            Ns::A | Ns::C => A,
             Ns::B => B,
         }
     }

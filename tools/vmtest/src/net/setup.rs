@@ -46,6 +46,7 @@ pub fn dev(ns: Ns) -> &'static str {
     match ns {
         Ns::A => "va",
         Ns::B => "vb",
+        Ns::C => "lo",
     }
 }
 
