@@ -107,6 +107,7 @@ fn teardown() {
     glue::strategy::quiesce();
     glue::stack::exit();
     glue::strategy::exit();
+    glue::socket::exit_binds();
 }
 
 impl Drop for Partcp {

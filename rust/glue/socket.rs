@@ -61,6 +61,13 @@ pub(crate) fn init_binds() {
     unsafe { BINDS.init() };
 }
 
+/// Frees the bind registry's memory (module exit: no socket exists any more, so it is
+/// empty, but its vector keeps the capacity it grew to, which kmemleak reports).
+pub(crate) fn exit_binds() {
+    let old = core::mem::replace(&mut *BINDS.lock(), KVec::new());
+    drop(old);
+}
+
 /// Whether binding `addr:port` (with SO_REUSEADDR `reuse`) in `net` conflicts with a
 /// bound socket or, without SO_REUSEADDR, a connection on that port (as Linux's
 /// `inet_csk_bind_conflict`, simplified: with SO_REUSEADDR on both sides only a listener
