@@ -570,7 +570,14 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                     self.rtx_first_pending = true;
                 }
             }
-            None => self.cc.on_ack(now, data_acked, flight_before, smss, sample),
+            // RFC 7661 section 4.3: while the sender uses less than half of cwnd
+            // ("non-validated"), cwnd must not grow, or an application-limited or
+            // receive-window-limited connection inflates it without bound (as Linux's
+            // tcp_is_cwnd_limited).
+            None if flight_before.saturating_mul(2) >= self.cc.cwnd() => {
+                self.cc.on_ack(now, data_acked, flight_before, smss, sample)
+            }
+            None => {}
         }
 
         if fin_acked {

@@ -178,3 +178,33 @@ fn rto_during_recovery_ends_it() {
     assert!(!c.in_recovery());
     assert_eq!(c.cwnd(), SEG);
 }
+
+#[test]
+fn application_limited_sender_does_not_grow_cwnd() {
+    // RFC 7661: one small segment at a time uses far less than half of cwnd, so the
+    // ACKs do not grow it.
+    let mut c = established_bufs(plain_cfg(), synack(), BUF, BUF);
+    c.set_nodelay(true);
+    let initial = c.cwnd();
+    let mut t = ms(20);
+    let mut sent = 0;
+    for _ in 0..50 {
+        send(&mut c, &pattern(sent, 100)).unwrap();
+        let out = output(&mut c, t);
+        assert_eq!(out.len(), 1);
+        sent += 100;
+        t += Duration::from_millis(10);
+        input0(&mut c, t, ack(r1(), l1() + sent));
+    }
+    assert_eq!(c.cwnd(), initial, "cwnd grew while application-limited");
+}
+
+#[test]
+fn cwnd_limited_sender_grows_cwnd() {
+    // The whole window in use: slow start grows cwnd (by at most 2*SMSS per ACK,
+    // RFC 3465's L).
+    let mut c = in_flight(0);
+    let initial = c.cwnd();
+    input0(&mut c, ms(30), ack(r1(), l1() + 10 * SEG));
+    assert_eq!(c.cwnd(), initial + 2 * SEG);
+}
