@@ -219,7 +219,6 @@ unsafe extern "C" fn release(sock: *mut bindings::socket) -> c_int {
     // SAFETY: `sk` is live.
     let linger_zero = unsafe { shim::partcp_sock_linger_zero(sk) };
     ps.close(linger_zero);
-    pr_debug!("socket {} released\n", ps.id);
     drop(ps);
     // SAFETY: `sock` and `sk` are valid; after this the socket no longer refers to `sk`,
     // and the socket's reference on `sk` is dropped.
