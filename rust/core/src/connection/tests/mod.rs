@@ -12,6 +12,7 @@ mod app;
 mod close_states;
 mod closed;
 mod established;
+mod icmp;
 mod keepalive;
 mod newreno;
 mod options;
