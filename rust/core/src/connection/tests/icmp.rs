@@ -166,19 +166,9 @@ fn established_sequence_checks() {
 
 #[test]
 fn soft_error_replaces_etimedout() {
-    let cfg = Config {
-        max_retries: 3,
-        ..plain_cfg()
-    };
-    let mut c = established_with(cfg, synack());
-    send(&mut c, b"x").unwrap();
-    let _ = output_one(&mut c, ms(20));
+    let mut c = one_byte_in_flight_3_retries();
     assert!(c.on_icmp_error(ms(30), l1(), NET_UNREACH));
-    while c.state() == State::Established {
-        let t = c.next_deadline().unwrap();
-        c.on_timer(t);
-        let _ = output(&mut c, t);
-    }
+    assert_eq!(run_timers_while_established(&mut c), 3);
     // Linux tcp_write_err: sk_err_soft ?: ETIMEDOUT.
     assert_eq!(c.error(), Some(Error::NetUnreachable));
     assert_eq!(send(&mut c, b"y"), Err(Error::NetUnreachable));
@@ -186,22 +176,12 @@ fn soft_error_replaces_etimedout() {
 
 #[test]
 fn acknowledged_data_clears_the_soft_error() {
-    let cfg = Config {
-        max_retries: 3,
-        ..plain_cfg()
-    };
-    let mut c = established_with(cfg, synack());
-    send(&mut c, b"x").unwrap();
-    let _ = output_one(&mut c, ms(20));
+    let mut c = one_byte_in_flight_3_retries();
     assert!(c.on_icmp_error(ms(30), l1(), HOST_UNREACH));
     input0(&mut c, ms(40), ack(r1(), l1() + 1));
     send(&mut c, b"y").unwrap();
     let _ = output_one(&mut c, ms(50));
-    while c.state() == State::Established {
-        let t = c.next_deadline().unwrap();
-        c.on_timer(t);
-        let _ = output(&mut c, t);
-    }
+    run_timers_while_established(&mut c);
     assert_eq!(c.error(), Some(Error::TimedOut));
 }
 
