@@ -47,8 +47,9 @@ use super::stats::{self, Counter};
 use super::strategy::connp_t::{CallReq, PushError, ThreadCtx, Work, Worker};
 use super::strategy::{msgp, sched_add, Kind, Sched};
 use super::tx;
-use crate::connection::{Connection, Endpoint, SegmentAction, State};
+use crate::connection::{Connection, Endpoint, IcmpError, SegmentAction, State};
 use crate::listener::ListenerAction;
+use crate::seq::SeqNum;
 use crate::time::Instant;
 
 /// Transmits, re-arms and wakes after a core call on `inner`. Returns true if the
@@ -319,6 +320,40 @@ fn input(stack: &Stack, ctx: Option<&ThreadCtx>, conn: Arc<Conn>, seg: RxSeg) {
     conn::release(conn);
 }
 
+/// An ICMP error quoting one of `conn`'s segments (NAPI context): the core decides
+/// (RFC 5927 4.1 sequence check; fails a connection attempt, else records a soft error),
+/// then `after` sets the socket's error and wakes its waiters (a blocked `connect()`).
+/// Under ConnP-T the error goes to the connection's thread like any other work.
+pub(crate) fn conn_icmp(stack: &Stack, conn: Arc<Conn>, seq: SeqNum, icmp: IcmpError) {
+    icmp_input(stack, None, conn, seq, icmp)
+}
+
+fn icmp_input(stack: &Stack, ctx: Option<&ThreadCtx>, conn: Arc<Conn>, seq: SeqNum, icmp: IcmpError) {
+    let now = clock::now();
+    let closed = exclusive(ctx, &conn, |inner| {
+        let _ = inner.tcp.on_icmp_error(now, seq, icmp);
+        after(&conn, inner, now)
+    });
+    match closed {
+        Some(closed) => {
+            if ctx.is_none() {
+                sched_add(Sched::Inline, 1);
+            }
+            if closed {
+                unhash(stack, &conn);
+            }
+            conn::release(conn);
+        }
+        None => match owner(&conn) {
+            Some(w) => {
+                hand_off(w, Work::Icmp(conn.clone(), seq, icmp), Sched::HandoffsOther);
+                conn::release(conn);
+            }
+            None => conn::release(conn),
+        },
+    }
+}
+
 /// Connection timer expiry (timer softirq).
 pub(crate) fn conn_timer(conn: &Conn) {
     if timer_run(None, conn) {
@@ -431,6 +466,7 @@ pub(crate) fn thread_work(ctx: &ThreadCtx, work: Work) {
             l.timer_queued.store(false, Release);
         }
         Work::Abort(c) => abort(stack, Some(ctx), c),
+        Work::Icmp(c, seq, icmp) => icmp_input(stack, Some(ctx), c, seq, icmp),
         Work::Call(req) => {
             // SAFETY: The caller sleeps in `call` until `complete` below; until then the
             // request and the connection it borrows are alive.
@@ -483,7 +519,7 @@ pub(crate) fn discard(work: Work) {
             // SAFETY: As in `thread_work`: alive until the flag clears.
             unsafe { (*p).timer_queued.store(false, Release) };
         }
-        Work::Abort(c) => conn::release(c),
+        Work::Abort(c) | Work::Icmp(c, ..) => conn::release(c),
         // SAFETY: The caller sleeps until completion; `ran = false` makes it fall back.
         Work::Call(req) => unsafe { CallReq::complete(req, false) },
     }

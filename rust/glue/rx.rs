@@ -22,6 +22,8 @@ use super::shim::{self, PartcpRx, RX_HANDLER_CONSUMED, RX_HANDLER_PASS};
 use super::stack::{stack, ConnKey, Stack};
 use super::stats::{self, Counter};
 use super::tx::from_be32;
+use crate::connection::IcmpError;
+use crate::seq::SeqNum;
 use crate::wire::{Ipv4Addr, TcpFlags, TcpPacket, TcpRepr};
 
 /// A claimed received segment: owns its skb (freed on drop) and its descriptor.
@@ -109,6 +111,12 @@ pub(crate) unsafe extern "C" fn rx_handler(pskb: *mut *mut bindings::sk_buff) ->
         // SAFETY: `partcp_rx_peek` returned 2: `*pskb` is a valid, unshared skb with
         // `tcp_hlen` (at least 4) bytes of TCP header at `rx.tcp` in the linear area.
         2 => return unsafe { malformed(stack, pskb, &rx, false) },
+        3 => {
+            // An ICMP error quoting a TCP segment: tell its connection, if partcp's, and
+            // pass the skb on to Linux's ICMP layer either way.
+            icmp_error(stack, &rx);
+            return RX_HANDLER_PASS;
+        }
         _ => return RX_HANDLER_CONSUMED,
     }
     // SAFETY: `partcp_rx_peek` returned 0, so `*pskb` is a valid, unshared skb whose
@@ -213,6 +221,37 @@ unsafe fn malformed(stack: &Stack, pskb: *mut *mut bindings::sk_buff, rx: &Partc
     unsafe { shim::partcp_kfree_skb(*pskb) };
     RX_HANDLER_CONSUMED
 }
+
+/// An ICMP error (validated by `partcp_rx_peek`) quoting a TCP segment: if the segment
+/// is a partcp connection's (local = its source, remote = its destination, in the
+/// receiving device's namespace), the connection gets the error through the dispatch
+/// layer, as Linux's `tcp_v4_err`. The core checks the quoted sequence number (RFC 5927
+/// section 4.1) and decides what the error means.
+fn icmp_error(stack: &Stack, rx: &PartcpRx) {
+    let icmp = match rx.icmp_type {
+        ICMP_DEST_UNREACH => IcmpError::DestUnreachable(rx.icmp_code),
+        ICMP_TIME_EXCEEDED => IcmpError::TimeExceeded,
+        ICMP_PARAMETERPROB => IcmpError::ParameterProblem,
+        _ => return,
+    };
+    let key = ConnKey {
+        net: rx.net as usize,
+        laddr: u32::from_be(rx.icmp_saddr),
+        lport: rx.icmp_sport,
+        raddr: u32::from_be(rx.icmp_daddr),
+        rport: rx.icmp_dport,
+    };
+    let Some(conn) = stack.find_conn(&key) else {
+        return;
+    };
+    stats::count(Counter::RxIcmpErrors);
+    super::dispatch::conn_icmp(stack, conn, SeqNum(rx.icmp_seq), icmp);
+}
+
+/// ICMP types (RFC 792) that `partcp_rx_peek` reports.
+const ICMP_DEST_UNREACH: u8 = 3;
+const ICMP_TIME_EXCEEDED: u8 = 11;
+const ICMP_PARAMETERPROB: u8 = 12;
 
 fn drop_refs(c: Option<kernel::sync::Arc<super::conn::Conn>>, l: Option<kernel::sync::Arc<super::conn::Listen>>) {
     if let Some(c) = c {

@@ -25,6 +25,15 @@ pub(crate) struct PartcpRx {
     pub(crate) gso_segs: c_uint,
     pub(crate) ifindex: c_int,
     pub(crate) reassembled: c_uint,
+    /// ICMP error (`partcp_rx_peek` returned 3): the quoted segment's addresses (network
+    /// order), ports and sequence number (host order), and the message's type and code.
+    pub(crate) icmp_saddr: u32,
+    pub(crate) icmp_daddr: u32,
+    pub(crate) icmp_sport: u16,
+    pub(crate) icmp_dport: u16,
+    pub(crate) icmp_seq: u32,
+    pub(crate) icmp_type: u8,
+    pub(crate) icmp_code: u8,
 }
 
 impl PartcpRx {
@@ -40,6 +49,13 @@ impl PartcpRx {
             gso_segs: 0,
             ifindex: 0,
             reassembled: 0,
+            icmp_saddr: 0,
+            icmp_daddr: 0,
+            icmp_sport: 0,
+            icmp_dport: 0,
+            icmp_seq: 0,
+            icmp_type: 0,
+            icmp_code: 0,
         }
     }
 }

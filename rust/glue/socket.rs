@@ -746,8 +746,12 @@ impl PartcpSock {
         });
         match r {
             Err(e) if e == EAGAIN => Err(err(bindings::EINPROGRESS)),
-            Err(e) if e == err(bindings::ECONNREFUSED) || e == err(bindings::ETIMEDOUT) || e == err(bindings::ECONNRESET) => {
-                // Consume the error: this call reports it, so SO_ERROR no longer does.
+            // A signal: the attempt goes on.
+            Err(e) if e == ERESTARTSYS || e == EINTR => Err(e),
+            Err(e) => {
+                // The connection failed (refused, timed out, reset, an ICMP error such as
+                // EHOSTUNREACH). Consume the error: this call reports it, so SO_ERROR no
+                // longer does.
                 let _ = dispatch::read(&c, |g| g.tcp.take_error());
                 self.error_reported();
                 // Only if the socket still holds this connection: another thread may

@@ -65,6 +65,7 @@ counter_enum! {
         RstsSent => "rsts_sent_no_socket",
         RxListenerDropped => "rx_listener_dropped",
         RxReassembled => "rx_reassembled",
+        RxIcmpErrors => "rx_icmp_errors",
     }
 }
 

@@ -8,6 +8,8 @@
 #include <linux/in.h>
 #include <linux/ip.h>
 #include <linux/tcp.h>
+#include <linux/icmp.h>
+#include <linux/unaligned.h>
 #include <linux/netdevice.h>
 #include <net/sock.h>
 #include <net/ip.h>
@@ -302,6 +304,66 @@ bool partcp_dev_has_our_handler(struct net_device *dev, void *handler)
 
 /* ---- Receive ---- */
 
+/*
+ * An ICMP error about a TCP segment (RFC 792; RFC 1122 3.2.2: it quotes "the Internet
+ * header and at least the first 8 data octets of the datagram that triggered the error
+ * message", i.e. the TCP ports and sequence number). Nothing in it is trusted: a
+ * fragment, bad lengths, a bad ICMP checksum, a quoted header that is not IPv4 TCP (or
+ * not its first fragment), or a message not addressed to the quoted segment's source
+ * is passed on untouched (1). Otherwise @out gets what tcp_v4_err() uses and 3 is
+ * returned; the skb is never consumed: Linux's ICMP layer sees it too (it finds no
+ * Linux socket for a partcp 4-tuple and drops it).
+ */
+static int partcp_rx_icmp(struct sk_buff *skb, struct partcp_rx *out)
+{
+	const struct iphdr *iph = ip_hdr(skb);
+	unsigned int ihl = iph->ihl * 4;
+	unsigned int tot_len = ntohs(iph->tot_len);
+	const struct icmphdr *ich;
+	const struct iphdr *inner;
+	unsigned int len, iihl;
+	const u8 *th;
+
+	if (ip_is_fragment(iph) || tot_len < ihl || tot_len > skb->len)
+		return 1;
+	len = tot_len - ihl;	/* the ICMP message */
+	if (len < sizeof(*ich) + sizeof(*inner) + 8 ||
+	    !pskb_may_pull(skb, ihl + sizeof(*ich) + sizeof(*inner)))
+		return 1;
+	ich = (const struct icmphdr *)(skb->data + ihl);
+	if (ich->type != ICMP_DEST_UNREACH && ich->type != ICMP_TIME_EXCEEDED &&
+	    ich->type != ICMP_PARAMETERPROB)
+		return 1;
+	inner = (const struct iphdr *)(ich + 1);
+	iihl = inner->ihl * 4;
+	if (inner->version != 4 || inner->ihl < 5 || inner->protocol != IPPROTO_TCP ||
+	    (inner->frag_off & htons(IP_OFFSET)))
+		return 1;
+	if (len < sizeof(*ich) + iihl + 8 || !pskb_may_pull(skb, ihl + sizeof(*ich) + iihl + 8))
+		return 1;
+	/* The checksum covers the whole ICMP message (RFC 792). As icmp_rcv(): trusted if
+	 * the device vouched for it, else summed in software (error messages are short). */
+	if (!skb_csum_unnecessary(skb) && csum_fold(skb_checksum(skb, ihl, len, 0)))
+		return 1;
+	iph = ip_hdr(skb);
+	ich = (const struct icmphdr *)(skb->data + ihl);
+	inner = (const struct iphdr *)(ich + 1);
+	/* An error goes back to the source of the datagram it quotes. */
+	if (iph->daddr != inner->saddr)
+		return 1;
+	th = (const u8 *)inner + iihl;
+	out->net = dev_net(skb->dev);
+	out->ifindex = skb->dev->ifindex;
+	out->icmp_saddr = inner->saddr;
+	out->icmp_daddr = inner->daddr;
+	out->icmp_sport = get_unaligned_be16(th);
+	out->icmp_dport = get_unaligned_be16(th + 2);
+	out->icmp_seq = get_unaligned_be32(th + 4);
+	out->icmp_type = ich->type;
+	out->icmp_code = ich->code;
+	return 3;
+}
+
 int partcp_rx_peek(struct sk_buff **pskb, struct partcp_rx *out)
 {
 	struct sk_buff *skb = *pskb;
@@ -320,13 +382,17 @@ int partcp_rx_peek(struct sk_buff **pskb, struct partcp_rx *out)
 	if (!pskb_may_pull(skb, sizeof(struct iphdr)))
 		return 1;
 	iph = ip_hdr(skb);
-	if (iph->version != 4 || iph->ihl < 5 || iph->protocol != IPPROTO_TCP)
+	if (iph->version != 4 || iph->ihl < 5)
+		return 1;
+	if (iph->protocol != IPPROTO_TCP && iph->protocol != IPPROTO_ICMP)
 		return 1;
 	if (!pskb_may_pull(skb, iph->ihl * 4))
 		return 1;
 	iph = ip_hdr(skb);
 	if (ip_fast_csum((const u8 *)iph, iph->ihl))
 		return 1;	/* let the IP layer count it */
+	if (iph->protocol == IPPROTO_ICMP)
+		return partcp_rx_icmp(skb, out);
 	if (ip_is_fragment(iph)) {
 		/*
 		 * A fragment of a TCP datagram for a local address: reassemble it here,

@@ -121,6 +121,11 @@ struct partcp_rx {
 	unsigned int gso_segs;		/* >1 for GRO-merged skbs */
 	int ifindex;
 	unsigned int reassembled;	/* reassembled from IP fragments */
+	/* ICMP error (partcp_rx_peek() returned 3): the quoted TCP segment's header. */
+	u32 icmp_saddr, icmp_daddr;	/* quoted source/destination, network order */
+	u16 icmp_sport, icmp_dport;	/* quoted ports, host order */
+	u32 icmp_seq;			/* quoted sequence number, host order */
+	u8 icmp_type, icmp_code;
 };
 /*
  * Classifies *@pskb (possibly replacing it by an unshared clone, or by the datagram
@@ -129,7 +134,11 @@ struct partcp_rx {
  * described in @out), 1 if it is not (pass it on), -1 if it was consumed (freed, or
  * queued for reassembly), 2 if it is IPv4 TCP for this host with a truncated header or
  * a bad data offset (@out has the addresses, the network namespace, and @tcp_hlen
- * (4 or 20) header bytes at @tcp, enough for the ports).
+ * (4 or 20) header bytes at @tcp, enough for the ports), 3 if it is a well-formed ICMP
+ * error (destination unreachable, time exceeded, parameter problem) quoting an IPv4 TCP
+ * segment sent from the address it is addressed to (@out has the namespace and the
+ * icmp_* fields; the skb is unchanged apart from headers pulled into the linear area,
+ * and stays the caller's to pass on).
  */
 int partcp_rx_peek(struct sk_buff **pskb, struct partcp_rx *out);
 /*

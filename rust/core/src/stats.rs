@@ -114,6 +114,12 @@ stats_struct! {
     listen_overflows,
     /// Connections handed to the glue by a listener.
     accepted,
+    /// ICMP errors that failed the connection (SYN-SENT, SYN-RECEIVED) or were recorded
+    /// as its soft error (RFC 1122 4.2.3.9).
+    icmp_errors,
+    /// ICMP errors ignored: quoted sequence number outside SND.UNA..SND.MAX (RFC 5927
+    /// section 4.1), or a message TCP does not act on (fragmentation needed).
+    icmp_ignored,
 }
 
 #[cfg(test)]

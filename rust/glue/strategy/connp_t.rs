@@ -35,12 +35,14 @@ use kernel::sync::atomic::{Atomic, Full, Relaxed};
 use kernel::sync::Arc;
 
 use super::{sched_add, sched_max, Config, Kind, Sched};
+use crate::connection::IcmpError;
 use crate::glue::clock::now_ns;
 use crate::glue::conn::{Conn, ConnInner, Listen};
 use crate::glue::lock::{lock_class, new_bh_lock, BhLock};
 use crate::glue::percpu::{this_cpu, SLOTS};
 use crate::glue::rx::RxSeg;
 use crate::glue::shim;
+use crate::seq::SeqNum;
 use crate::time::Instant;
 
 lock_class!(QueueLockClass, "queue");
@@ -100,6 +102,9 @@ pub(crate) enum Work {
     ListenTimer(*const Listen),
     /// Abort a connection that no one will accept (accept queue overflow).
     Abort(Arc<Conn>),
+    /// An ICMP error quoting the connection's segment with this sequence number (from
+    /// NAPI: the rx_handler of the device the message arrived on).
+    Icmp(Arc<Conn>, SeqNum, IcmpError),
     /// A syscall's request (see [`CallReq`]).
     Call(*const CallReq),
 }

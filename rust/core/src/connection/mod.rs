@@ -21,6 +21,7 @@
 //! `SO_OOBINLINE`), ECN (RFC 3168), TCP Fast Open and the rescue retransmission of
 //! RFC 6675 section 4 (NextSeg rule 4).
 
+mod icmp;
 mod input;
 mod output;
 pub mod sack;
@@ -40,6 +41,8 @@ use crate::time::{Duration, Instant};
 use crate::wire::ipv4::Ipv4Addr;
 use crate::wire::{SackBlock, TcpFlags, TcpRepr};
 use sack::Scoreboard;
+
+pub use icmp::IcmpError;
 
 /// RFC 9293, section 3.7.1: "If an MSS Option is not received at connection setup, TCP
 /// implementations MUST assume a default send MSS of 536 (576 - 40) for IPv4".
@@ -124,6 +127,20 @@ pub enum Error {
     NotConnected,
     /// Nothing can be done now; try again after a readiness change: `EAGAIN`.
     WouldBlock,
+    /// ICMP network unreachable (codes 0, 6, 9, 11): `ENETUNREACH`.
+    NetUnreachable,
+    /// ICMP host unreachable (codes 1, 10, 12-15) or time exceeded: `EHOSTUNREACH`.
+    HostUnreachable,
+    /// ICMP protocol unreachable (code 2): `ENOPROTOOPT`.
+    ProtocolUnreachable,
+    /// ICMP source route failed (code 5): `EOPNOTSUPP`.
+    SourceRouteFailed,
+    /// ICMP destination host unknown (code 7): `EHOSTDOWN`.
+    HostDown,
+    /// ICMP source host isolated (code 8): `ENONET`.
+    HostIsolated,
+    /// ICMP parameter problem: `EPROTO`.
+    ProtocolError,
 }
 
 impl Error {
@@ -136,6 +153,13 @@ impl Error {
             Error::BrokenPipe => 32,
             Error::NotConnected => 107,
             Error::WouldBlock => 11,
+            Error::NetUnreachable => 101,
+            Error::HostUnreachable => 113,
+            Error::ProtocolUnreachable => 92,
+            Error::SourceRouteFailed => 95,
+            Error::HostDown => 112,
+            Error::HostIsolated => 64,
+            Error::ProtocolError => 71,
         }
     }
 }
@@ -420,6 +444,10 @@ pub struct Connection<S, R> {
     pub(crate) challenge_count: u32,
 
     pub(crate) error: Option<Error>,
+    /// The last ICMP error on a synchronized connection (Linux `sk_err_soft`): reported
+    /// instead of `ETIMEDOUT` if the connection times out, forgotten when new data is
+    /// acknowledged (RFC 1122 4.2.3.9, RFC 5927 section 4.1).
+    pub(crate) soft_error: Option<Error>,
     pub(crate) stats: Stats,
 }
 
@@ -540,6 +568,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             challenge_window: now,
             challenge_count: 0,
             error: None,
+            soft_error: None,
             stats: Stats::default(),
         }
     }

@@ -60,10 +60,12 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         self.update_timers(now);
     }
 
-    /// Give up on the connection: `ETIMEDOUT`.
+    /// Give up on the connection: `ETIMEDOUT`, or the ICMP error that explains it
+    /// (Linux `tcp_write_err`: `sk_err_soft ?: ETIMEDOUT`).
     fn time_out(&mut self, now: Instant) {
         self.stats.timeouts = self.stats.timeouts.saturating_add(1);
-        self.fail(Error::TimedOut, now);
+        let err = self.soft_error.take().unwrap_or(Error::TimedOut);
+        self.fail(err, now);
     }
 
     /// The retransmission timer expired (RFC 6298 5.4-5.6, RFC 5681 3.1).

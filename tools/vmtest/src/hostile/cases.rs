@@ -6,7 +6,7 @@ use std::io::Read;
 use std::net::{SocketAddrV4, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use super::craft::{flag_names, Reply, Seg, ACK, FIN, PSH, RST, SYN};
+use super::craft::{flag_names, icmp_error, Reply, Seg, ACK, FIN, PSH, RST, SYN};
 use super::link::{Link, RawConn, QUIET_WAIT};
 use super::{conn_stat, stat};
 use crate::net::{self, raw, setup::run, Family, Ns};
@@ -32,6 +32,7 @@ pub const TESTS: &[super::Plain] = &[
     ("zero_window_held", zero_window_held),
     ("tiny_mss", tiny_mss),
     ("fin_flood", fin_flood),
+    ("icmp_errors", icmp_errors),
 ];
 
 /// A partcp listener in `ptcp_a`.
@@ -428,4 +429,53 @@ fn fin_flood() -> TestResult {
     let segs = send_and_collect(&mut s, 100)?;
     ensure!(!segs.is_empty(), "no data from CLOSE-WAIT");
     Ok(())
+}
+
+/// ICMP host unreachable quoting the connection's segments (RFC 5927, RFC 1122
+/// 4.2.3.9): with a bad ICMP checksum it is not delivered; quoting a sequence number
+/// outside SND.UNA..SND.MAX (nothing in flight) it is ignored; quoting data in flight it
+/// is a soft error only. Never answered, and the connection keeps working.
+fn icmp_errors() -> TestResult {
+    let link = Link::open()?;
+    let mut s = established(&link, &[])?;
+    let port = s.addr.port();
+    let (me, them) = (s.c.me, s.c.them);
+    let ack = s.c.snd_nxt;
+    let icmp = |seq: u32, bad: bool| icmp_error(me.0, them.0, 3, 1, &Seg::new(them, me, seq, ack, ACK).packet(), bad);
+    let cstat = |name| conn_stat(port, Some(me), name);
+    // Waits until `read` exceeds `before` (the message crosses the link asynchronously).
+    let moved = |what: &str, before: u64, read: &dyn Fn() -> Result<u64, String>| -> TestResult {
+        let t = Instant::now();
+        loop {
+            let now = read()?;
+            if now > before {
+                return Ok(());
+            }
+            ensure!(t.elapsed() < Duration::from_secs(3), "{what} did not move ({before} -> {now})");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let delivered = stat("rx_icmp_errors")?;
+    link.send(&icmp(s.c.rcv_nxt, true))?;
+    s.c.expect_silence("ICMP error with a bad checksum")?;
+    let now = stat("rx_icmp_errors")?;
+    ensure!(now == delivered, "an ICMP error with a bad checksum was delivered ({delivered} -> {now})");
+
+    let ignored = cstat("icmp_ignored")?;
+    link.send(&icmp(s.c.rcv_nxt, false))?;
+    moved("icmp_ignored", ignored, &|| cstat("icmp_ignored"))?;
+    s.c.expect_silence("ICMP error quoting nothing in flight")?;
+    ensure!(stat("rx_icmp_errors")? > delivered, "rx_icmp_errors did not move");
+
+    use std::io::Write;
+    (&s.app).write_all(b"data").map_err(|e| format!("partcp write: {e}"))?;
+    let d = s.c.expect("data", |r| r.payload_len == 4)?;
+    let errors = cstat("icmp_errors")?;
+    link.send(&icmp(d.seq, false))?;
+    moved("icmp_errors", errors, &|| cstat("icmp_errors"))?;
+    // A soft error: the connection lives on. Acknowledge the data and exchange more.
+    s.c.rcv_nxt = d.seq.wrapping_add(4);
+    s.c.send(ACK, b"")?;
+    s.c.exchange(b"good")?;
+    app_reads(&s.app, b"good")
 }

@@ -189,6 +189,26 @@ pub fn ip_packet(
     h
 }
 
+/// An ICMP error message (RFC 792) of `icmp_type`/`code` from `src` to `dst` quoting
+/// `quoted` (an IPv4 packet, of which the header and the first 8 bytes are required),
+/// with a corrupted ICMP checksum if `bad_checksum`.
+pub fn icmp_error(src: Ipv4Addr, dst: Ipv4Addr, icmp_type: u8, code: u8, quoted: &[u8], bad_checksum: bool) -> Vec<u8> {
+    let mut icmp = vec![icmp_type, code, 0, 0, 0, 0, 0, 0];
+    icmp.extend_from_slice(quoted);
+    let mut c = ip_checksum(&icmp);
+    if bad_checksum {
+        c ^= 0x5a5a;
+    }
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut p = ip_packet(src, dst, 7, 0, false, &[], &icmp);
+    // Protocol ICMP, and the header checksum again.
+    p[9] = 1;
+    p[10..12].fill(0);
+    let c = ip_checksum(&p[..20]);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    p
+}
+
 /// A TCP segment partcp sent, parsed from an IPv4 packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reply {

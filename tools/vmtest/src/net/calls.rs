@@ -347,9 +347,21 @@ fn connect_no_neighbour(fam: Family) -> TestResult {
     // ARP for an on-link address with no host fails after 3 probes a second apart;
     // the route's neighbour failure aborts the SYN-SENT connection.
     let _ = setup::run(&format!("ip -n ptcp_a neigh del {NO_NEIGHBOUR} dev va"));
+    // The failure reaches TCP as an ICMP host unreachable sent to the local source
+    // address (ipv4_link_failure), through `lo`; partcp counts what it delivers.
+    let icmp = |fam: Family| match fam {
+        Family::Partcp(_) => crate::sys::debugfs_counter("stats", "rx_icmp_errors").map(Some),
+        Family::Inet => Ok(None),
+    };
+    let before = icmp(fam)?;
     let fd = fam.bounded_socket(Ns::A)?;
     let what = "connect to an on-link address with no host";
-    connect_fails_after(&fd, NO_NEIGHBOUR, what, libc::EHOSTUNREACH, Duration::from_secs(2), Duration::from_secs(10))
+    connect_fails_after(&fd, NO_NEIGHBOUR, what, libc::EHOSTUNREACH, Duration::from_secs(2), Duration::from_secs(10))?;
+    ensure!(raw::get_int(&fd, libc::SOL_SOCKET, libc::SO_ERROR, "SO_ERROR")? == 0, "SO_ERROR set after the error");
+    if let (Some(b), Some(a)) = (before, icmp(fam)?) {
+        ensure!(a > b, "rx_icmp_errors did not move ({b} -> {a})");
+    }
+    Ok(())
 }
 
 fn connect_unspec_disconnects(fam: Family) -> TestResult {

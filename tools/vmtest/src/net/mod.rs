@@ -288,10 +288,7 @@ fn from_table(t: Table) -> impl Iterator<Item = NetTest> {
 /// Network tests not run against AF_PARTCP, each with the reason: behaviour partcp does
 /// not have yet. Every entry is a known gap, recorded in the issue tracker's notes; the
 /// run prints each one as a `#` note so it is never silently skipped.
-pub const PARTCP_GAPS: &[(&str, &str)] = &[(
-    "connect_no_neighbour_ehostunreach",
-    "partcp does not handle ICMP/neighbour errors yet (Linux reports EHOSTUNREACH when ARP fails)",
-)];
+pub const PARTCP_GAPS: &[(&str, &str)] = &[];
 
 pub fn cases(kind: Kind, opts: Opts) -> Vec<Case> {
     named_cases(kind, opts, kind.name())

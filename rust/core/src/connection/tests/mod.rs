@@ -12,6 +12,7 @@ mod app;
 mod close_states;
 mod closed;
 mod established;
+mod icmp;
 mod keepalive;
 mod newreno;
 mod options;
@@ -411,4 +412,29 @@ pub(super) fn established_bufs(cfg: Config, sa: TcpRepr, sbuf: usize, rbuf: usiz
     assert_eq!(c.state(), State::Established);
     let _ = output_one(&mut c, ms(10));
     c
+}
+
+/// ESTABLISHED (plain) giving up after 3 retransmissions, with one byte sent at ms(20)
+/// and not acknowledged.
+pub(super) fn one_byte_in_flight_3_retries() -> TestConn {
+    let cfg = Config {
+        max_retries: 3,
+        ..plain_cfg()
+    };
+    let mut c = established_with(cfg, synack());
+    send(&mut c, b"x").unwrap();
+    let _ = output_one(&mut c, ms(20));
+    c
+}
+
+/// Runs every deadline while the connection stays ESTABLISHED; returns how many segments
+/// went out meanwhile.
+pub(super) fn run_timers_while_established(c: &mut TestConn) -> usize {
+    let mut sent = 0;
+    while c.state() == State::Established {
+        let t = c.next_deadline().unwrap();
+        c.on_timer(t);
+        sent += output(c, t).len();
+    }
+    sent
 }

@@ -59,19 +59,8 @@ fn rto_is_capped() {
 
 #[test]
 fn max_retries_times_out() {
-    let cfg = Config {
-        max_retries: 3,
-        ..plain_cfg()
-    };
-    let mut c = established_with(cfg, synack());
-    send(&mut c, b"x").unwrap();
-    let _ = output_one(&mut c, ms(20));
-    let mut retransmissions = 0;
-    while c.state() == State::Established {
-        let t = c.next_deadline().unwrap();
-        c.on_timer(t);
-        retransmissions += output(&mut c, t).len();
-    }
+    let mut c = one_byte_in_flight_3_retries();
+    let retransmissions = run_timers_while_established(&mut c);
     assert_eq!(retransmissions, 3);
     assert_eq!(c.error(), Some(Error::TimedOut));
     assert_eq!(Error::TimedOut.errno(), 110);
