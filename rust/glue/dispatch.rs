@@ -362,17 +362,25 @@ pub(crate) fn conn_timer(conn: &Conn) {
     // ConnP-T: hand the expiry to the owning thread. One queued expiry at a time: the
     // thread handles every due deadline when it runs.
     let Some(w) = owner(conn) else { return };
-    if conn.timer_queued.xchg(true, Full) {
+    hand_off_timer(w, &conn.timer_queued, &conn.timer, Work::Timer(conn));
+}
+
+/// Queues a timer expiry (`work`, which refers to its object by raw pointer) to `w`,
+/// at most one at a time per object (`queued`, cleared by whoever consumes the item).
+/// A full queue re-arms `timer` for the next jiffy; a stopping thread (unload) drops
+/// the expiry, the object being torn down.
+fn hand_off_timer(w: &Worker, queued: &Atomic<bool>, timer: &super::timer::Timer, work: Work) {
+    if queued.xchg(true, Full) {
         return;
     }
-    match w.push(Work::Timer(conn), Sched::HandoffsTimer) {
+    match w.push(work, Sched::HandoffsTimer) {
         Ok(()) => {}
         Err(PushError::Full(_)) => {
-            conn.timer_queued.store(false, Release);
+            queued.store(false, Release);
             sched_add(Sched::TimerRetries, 1);
-            conn.timer.arm_usecs(1);
+            timer.arm_usecs(1);
         }
-        Err(PushError::Stopped(_)) => conn.timer_queued.store(false, Release),
+        Err(PushError::Stopped(_)) => queued.store(false, Release),
     }
 }
 
@@ -548,19 +556,7 @@ pub(crate) fn listen_timer(l: &Listen) {
         return;
     };
     // One queued expiry at a time: the thread handles every due deadline.
-    if l.timer_queued.xchg(true, Full) {
-        return;
-    }
-    match w.push(Work::ListenTimer(l), Sched::HandoffsTimer) {
-        Ok(()) => {}
-        Err(PushError::Full(_)) => {
-            l.timer_queued.store(false, Release);
-            sched_add(Sched::TimerRetries, 1);
-            l.timer.arm_usecs(1);
-        }
-        // The threads are stopping (unload): the listener is being torn down.
-        Err(PushError::Stopped(_)) => l.timer_queued.store(false, Release),
-    }
+    hand_off_timer(w, &l.timer_queued, &l.timer, Work::ListenTimer(l));
 }
 
 /// ConnP-T's protocol thread 0, if it is running.

@@ -24,7 +24,7 @@ use kernel::prelude::*;
 use kernel::uaccess::{UserPtr, UserSlice};
 
 use super::shim;
-use super::socket::{err, PartcpSock, SockState};
+use super::socket::{err, PartcpSock, Queued, SockState};
 use super::stats::{self, Counter};
 
 /// A kernel table that the socket layer reads through a pointer: written once in
@@ -361,7 +361,9 @@ unsafe extern "C" fn poll(file: *mut bindings::file, sock: *mut bindings::socket
     ps.poll_mask()
 }
 
-/// `ioctl()`: FIONREAD/SIOCINQ and TIOCOUTQ/SIOCOUTQ.
+/// `ioctl()`: the commands of Linux's `tcp_ioctl`: FIONREAD/SIOCINQ,
+/// TIOCOUTQ/SIOCOUTQ, SIOCOUTQNSD and SIOCATMARK; the receive timestamps (partcp keeps
+/// none, so ENOENT, as `sock_gettstamp` for a TCP socket).
 ///
 /// # Safety
 ///
@@ -371,8 +373,12 @@ unsafe extern "C" fn ioctl(sock: *mut bindings::socket, cmd: c_uint, arg: c_ulon
         // SAFETY: By the function's precondition.
         let ps = unsafe { sock_state(sock) };
         let v = match cmd {
-            bindings::FIONREAD => ps.queued(false)?,
-            bindings::TIOCOUTQ => ps.queued(true)?,
+            bindings::FIONREAD => ps.queued(Queued::Readable)?,
+            bindings::TIOCOUTQ => ps.queued(Queued::NotAcked)?,
+            bindings::SIOCOUTQNSD => ps.queued(Queued::NotSent)?,
+            // No urgent data is ever marked (MSG_OOB data is sent in line).
+            bindings::SIOCATMARK => 0,
+            bindings::SIOCGSTAMP_OLD | bindings::SIOCGSTAMPNS_OLD => return Err(ENOENT),
             // As inet_ioctl: unknown commands fall through to the generic handlers.
             _ => return Err(ENOIOCTLCMD),
         };

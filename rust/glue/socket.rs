@@ -68,6 +68,17 @@ pub(crate) fn exit_binds() {
     drop(old);
 }
 
+/// Which queue an `ioctl()` asks about.
+#[derive(Clone, Copy)]
+pub(crate) enum Queued {
+    /// FIONREAD/SIOCINQ: bytes readable.
+    Readable,
+    /// TIOCOUTQ/SIOCOUTQ: bytes sent but not acknowledged, plus bytes not sent yet.
+    NotAcked,
+    /// SIOCOUTQNSD: bytes not sent yet.
+    NotSent,
+}
+
 /// Whether binding `addr:port` (with SO_REUSEADDR `reuse`) in `net` conflicts with a
 /// bound socket or, without SO_REUSEADDR, a connection on that port (as Linux's
 /// `inet_csk_bind_conflict`, simplified: with SO_REUSEADDR on both sides only a listener
@@ -1071,15 +1082,20 @@ impl PartcpSock {
         m
     }
 
-    /// FIONREAD (readable bytes) and SIOCOUTQ (unacknowledged + unsent bytes).
-    pub(crate) fn queued(&self, out: bool) -> Result<i32> {
+    /// A queue length for `ioctl()` (see [`Queued`]).
+    pub(crate) fn queued(&self, which: Queued) -> Result<i32> {
         match &*self.state.lock() {
-            SockState::Connected(c) => {
-                dispatch::read(&c, |g| {
-                let n = if out { g.tcp.send_buffer().0.len() } else { g.tcp.recv_buffer().0.len() };
+            SockState::Connected(c) => dispatch::read(c, |g| {
+                let t = &g.tcp;
+                let n = match which {
+                    Queued::Readable => t.recv_buffer().0.len(),
+                    Queued::NotAcked => t.send_buffer().0.len(),
+                    // Linux: write_seq - snd_nxt (0 before the handshake completes).
+                    Queued::NotSent if matches!(t.state(), State::SynSent | State::SynReceived) => 0,
+                    Queued::NotSent => t.send_buffer().0.len().saturating_sub(t.snd_nxt().since(t.snd_una())),
+                };
                 Ok(i32::try_from(n).unwrap_or(i32::MAX))
-                })
-            }
+            }),
             SockState::Listening(_) => Err(EINVAL),
             _ => Ok(0),
         }

@@ -203,6 +203,10 @@ fn fionread(fam: Family) -> TestResult {
     raw::expect_err("FIONREAD on a listener", raw::ioctl_int(&l, libc::FIONREAD), libc::EINVAL)
 }
 
+/// `SIOCOUTQNSD` and `SIOCATMARK` (linux/sockios.h; not in the libc crate).
+const SIOCOUTQNSD: libc::c_ulong = 0x894b;
+const SIOCATMARK: libc::c_ulong = 0x8905;
+
 fn siocoutq(fam: Family) -> TestResult {
     let (f, mut peer) = f_client(fam)?;
     let n = check("SIOCOUTQ", raw::ioctl_int(&f, libc::TIOCOUTQ))?;
@@ -211,6 +215,11 @@ fn siocoutq(fam: Family) -> TestResult {
     let sent = fill_send_buffer(&f)?;
     let n = check("SIOCOUTQ", raw::ioctl_int(&f, libc::TIOCOUTQ))?;
     ensure!(n > 0 && n as usize <= sent, "SIOCOUTQ {n} with the peer not reading ({sent} sent)");
+    // SIOCOUTQNSD: the part not sent yet (the peer's window is closed), at most SIOCOUTQ.
+    let nsd = check("SIOCOUTQNSD", raw::ioctl_int(&f, SIOCOUTQNSD))?;
+    ensure!(nsd >= 0 && nsd <= n, "SIOCOUTQNSD {nsd} with SIOCOUTQ {n}");
+    let mark = check("SIOCATMARK", raw::ioctl_int(&f, SIOCATMARK))?;
+    ensure!(mark == 0, "SIOCATMARK {mark} with no urgent data");
     // The peer reads it all: the queue empties once acknowledged.
     let mut buf = vec![0u8; 1 << 20];
     let mut total = 0;
