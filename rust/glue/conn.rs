@@ -160,9 +160,12 @@ impl Conn {
             }),
             flags,
         );
-        if conn.is_err() {
+        match &conn {
+            // Counted where it is built, as `ConnsFreed` is where it is dropped, so the
+            // two agree even when a later step fails and drops the new connection.
+            Ok(_) => super::stats::count(super::stats::Counter::ConnsCreated),
             // SAFETY: Taken above; the connection was never built.
-            unsafe { shim::partcp_put_net(net) };
+            Err(_) => unsafe { shim::partcp_put_net(net) },
         }
         conn
     }

@@ -651,7 +651,6 @@ fn listen_process(stack: &Stack, ctx: Option<&ThreadCtx>, l: Arc<Listen>, seg: R
             return None;
         }
     };
-    stats::count(Counter::ConnsCreated);
     if let Err(node) = stack.insert_conn(node, c.key) {
         drop(node);
         l.inner.lock().core.accepted();

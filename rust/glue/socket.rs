@@ -27,7 +27,6 @@ use super::dispatch;
 use super::kbuf::{ByteRing, RecvRing, SendRing};
 use super::shim;
 use super::stack::{stack, ConnKey, ListenKey, Stack};
-use super::stats::{self, Counter};
 use crate::connection::{Config, Connection, Endpoint, Error as TcpError, State};
 use crate::listener::{Listener, ListenerConfig};
 use crate::wire::Ipv4Addr;
@@ -695,7 +694,6 @@ impl PartcpSock {
                 }
             }
             let c = made.ok_or_else(|| err(bindings::EADDRNOTAVAIL))?;
-            stats::count(Counter::ConnsCreated);
             *st = SockState::Connected(c.clone());
             c
         };
