@@ -24,7 +24,7 @@ use super::stats::{self, Counter};
 use super::tx::from_be32;
 use crate::connection::IcmpError;
 use crate::seq::SeqNum;
-use crate::wire::{Ipv4Addr, TcpFlags, TcpPacket, TcpRepr};
+use crate::wire::{ipv4, Ipv4Addr, TcpFlags, TcpPacket, TcpRepr, WireError};
 
 /// A claimed received segment: owns its skb (freed on drop) and its descriptor.
 ///
@@ -110,7 +110,7 @@ pub(crate) unsafe extern "C" fn rx_handler(pskb: *mut *mut bindings::sk_buff) ->
         1 => return RX_HANDLER_PASS,
         // SAFETY: `partcp_rx_peek` returned 2: `*pskb` is a valid, unshared skb with
         // `tcp_hlen` (at least 4) bytes of TCP header at `rx.tcp` in the linear area.
-        2 => return unsafe { malformed(stack, pskb, &rx, false) },
+        2 => return unsafe { drop_if_ours(stack, pskb, &rx, false, Counter::RxMalformed) },
         3 => {
             // An ICMP error quoting a TCP segment: tell its connection, if partcp's, and
             // pass the skb on to Linux's ICMP layer either way.
@@ -122,6 +122,17 @@ pub(crate) unsafe extern "C" fn rx_handler(pskb: *mut *mut bindings::sk_buff) ->
     // SAFETY: `partcp_rx_peek` returned 0, so `*pskb` is a valid, unshared skb whose
     // TCP header (`tcp_hlen` bytes at `tcp`) is in the linear area.
     let skb = unsafe { *pskb };
+    // IP options, checked as the IP layer would (partcp receives ahead of it).
+    if rx.ip_opts_len != 0 {
+        // SAFETY: `partcp_rx_peek` returned 0: `ip_opts_len` bytes at `ip_opts` are in the
+        // linear area.
+        let opts = unsafe { core::slice::from_raw_parts(rx.ip_opts, rx.ip_opts_len as usize) };
+        if let Err(e) = ipv4::check_options(opts) {
+            let counter = if e == WireError::Unsupported { Counter::RxSourceRouted } else { Counter::RxMalformed };
+            // SAFETY: As above, with a whole TCP header at `rx.tcp`.
+            return unsafe { drop_if_ours(stack, pskb, &rx, true, counter) };
+        }
+    }
     // SAFETY: As above.
     let hdr = unsafe { core::slice::from_raw_parts(rx.tcp, rx.tcp_hlen as usize) };
     let src = from_be32(rx.saddr);
@@ -129,10 +140,14 @@ pub(crate) unsafe extern "C" fn rx_handler(pskb: *mut *mut bindings::sk_buff) ->
     let repr = TcpPacket::new_checked(hdr).and_then(|p| TcpRepr::parse(&p, src, dst, false));
     let mut repr = match repr {
         Ok(r) => r,
-        // Malformed options: partcp's if the 4-tuple is (see `malformed`).
+        // Malformed options: partcp's if the 4-tuple is (see `drop_if_ours`).
         // SAFETY: `partcp_rx_peek` returned 0: as above, with a whole TCP header.
-        Err(_) => return unsafe { malformed(stack, pskb, &rx, true) },
+        Err(_) => return unsafe { drop_if_ours(stack, pskb, &rx, true, Counter::RxMalformed) },
     };
+    // Options ignored or clamped (RFC 7323 2.3: "SHOULD log the error"): counted only.
+    if repr.options.malformed() {
+        stats::count(Counter::RxOptionsIgnored);
+    }
     repr.payload_len = rx.payload_len as usize;
     let net = rx.net as usize;
     let key = ConnKey {
@@ -186,17 +201,24 @@ pub(crate) unsafe extern "C" fn rx_handler(pskb: *mut *mut bindings::sk_buff) ->
     RX_HANDLER_CONSUMED
 }
 
-/// A segment with a malformed TCP header (truncated, bad data offset, malformed option
-/// list). If its 4-tuple is a partcp connection, or it is a SYN for a partcp listener,
-/// it is counted (`rx_malformed`) and dropped: Linux's TCP would answer it with a RST
-/// for a 4-tuple it does not know. Otherwise it is passed on (it may be Linux's).
+/// A segment to drop: a malformed TCP header (truncated, bad data offset, malformed
+/// option list) or IP options the IP layer would refuse. If its 4-tuple is a partcp
+/// connection, or it is a SYN for a partcp listener, it is counted (`counter`) and
+/// dropped: Linux's TCP would answer a malformed header with a RST for a 4-tuple it does
+/// not know. Otherwise it is passed on (it may be Linux's, whose layers judge it).
 /// `full` says the header has its 20 fixed bytes (flags readable), else only the ports.
 ///
 /// # Safety
 ///
 /// `*pskb` is a valid skb owned by the caller and `rx.tcp` points to `rx.tcp_hlen >= 4`
 /// readable bytes of its TCP header.
-unsafe fn malformed(stack: &Stack, pskb: *mut *mut bindings::sk_buff, rx: &PartcpRx, full: bool) -> c_uint {
+unsafe fn drop_if_ours(
+    stack: &Stack,
+    pskb: *mut *mut bindings::sk_buff,
+    rx: &PartcpRx,
+    full: bool,
+    counter: Counter,
+) -> c_uint {
     // SAFETY: `rx.tcp` has `rx.tcp_hlen` readable bytes (function precondition).
     let hdr = unsafe { core::slice::from_raw_parts(rx.tcp, rx.tcp_hlen as usize) };
     let (Some(&[s0, s1, d0, d1]), flags) = (hdr.first_chunk::<4>(), hdr.get(13).filter(|_| full)) else {
@@ -215,7 +237,7 @@ unsafe fn malformed(stack: &Stack, pskb: *mut *mut bindings::sk_buff, rx: &Partc
     if conn.is_none() && listener.is_none() {
         return RX_HANDLER_PASS;
     }
-    stats::count(Counter::RxMalformed);
+    stats::count(counter);
     drop_refs(conn, listener);
     // SAFETY: `*pskb` is a valid skb the caller owns (precondition); it is not used again.
     unsafe { shim::partcp_kfree_skb(*pskb) };

@@ -25,6 +25,9 @@ pub(crate) struct PartcpRx {
     pub(crate) gso_segs: c_uint,
     pub(crate) ifindex: c_int,
     pub(crate) reassembled: c_uint,
+    /// The IP options (`partcp_rx_peek` returned 0): `ip_opts_len` bytes in the linear area.
+    pub(crate) ip_opts: *const u8,
+    pub(crate) ip_opts_len: c_uint,
     /// ICMP error (`partcp_rx_peek` returned 3): the quoted segment's addresses (network
     /// order), ports and sequence number (host order), and the message's type and code.
     pub(crate) icmp_saddr: u32,
@@ -49,6 +52,8 @@ impl PartcpRx {
             gso_segs: 0,
             ifindex: 0,
             reassembled: 0,
+            ip_opts: core::ptr::null(),
+            ip_opts_len: 0,
             icmp_saddr: 0,
             icmp_daddr: 0,
             icmp_sport: 0,

@@ -66,6 +66,8 @@ counter_enum! {
         RxListenerDropped => "rx_listener_dropped",
         RxReassembled => "rx_reassembled",
         RxIcmpErrors => "rx_icmp_errors",
+        RxOptionsIgnored => "rx_options_ignored",
+        RxSourceRouted => "rx_source_routed",
     }
 }
 

@@ -445,6 +445,8 @@ int partcp_rx_peek(struct sk_buff **pskb, struct partcp_rx *out)
 		return 1;
 	out->tcp = skb->data + ihl;
 	out->tcp_hlen = doff;
+	out->ip_opts = skb->data + sizeof(struct iphdr);
+	out->ip_opts_len = ihl - sizeof(struct iphdr);
 	out->payload_len = tot_len - ihl - doff;
 	out->gso_segs = skb_is_gso(skb) ? skb_shinfo(skb)->gso_segs : 1;
 	return 0;

@@ -121,6 +121,8 @@ struct partcp_rx {
 	unsigned int gso_segs;		/* >1 for GRO-merged skbs */
 	int ifindex;
 	unsigned int reassembled;	/* reassembled from IP fragments */
+	const unsigned char *ip_opts;	/* IP options (linear, ip_opts_len bytes) */
+	unsigned int ip_opts_len;
 	/* ICMP error (partcp_rx_peek() returned 3): the quoted TCP segment's header. */
 	u32 icmp_saddr, icmp_daddr;	/* quoted source/destination, network order */
 	u16 icmp_sport, icmp_dport;	/* quoted ports, host order */
@@ -131,7 +133,7 @@ struct partcp_rx {
  * Classifies *@pskb (possibly replacing it by an unshared clone, or by the datagram
  * reassembled from IP fragments of TCP for a local address). Returns 0 if it is a
  * well-formed IPv4 TCP segment for this host (headers pulled into the linear area and
- * described in @out), 1 if it is not (pass it on), -1 if it was consumed (freed, or
+ * described in @out; its IP options are not checked), 1 if it is not (pass it on), -1 if it was consumed (freed, or
  * queued for reassembly), 2 if it is IPv4 TCP for this host with a truncated header or
  * a bad data offset (@out has the addresses, the network namespace, and @tcp_hlen
  * (4 or 20) header bytes at @tcp, enough for the ports), 3 if it is a well-formed ICMP

@@ -5,7 +5,7 @@
 //! re-exports `partcp_core::wire` under that name. Every check panics on a failure.
 
 use crate::wire::checksum;
-use crate::wire::ipv4::HEADER_LEN as IPV4_HEADER_LEN;
+use crate::wire::ipv4::{self, HEADER_LEN as IPV4_HEADER_LEN};
 use crate::wire::tcp::{fill_checksum, offload_checksum, MAX_OPTIONS_LEN};
 use crate::wire::{Ipv4Addr, Ipv4Packet, Ipv4Repr, TcpOptions, TcpPacket, TcpRepr, WireError};
 use std::vec::Vec;
@@ -29,6 +29,7 @@ pub struct Reached {
 pub fn check(data: &[u8]) -> Reached {
     check_checksum_pieces(data);
     check_options(data);
+    check_ip_options(data);
     let (ipv4, tcp_in_ipv4) = check_ipv4(data);
     // The whole input as a TCP segment too, so that the fuzzer reaches the TCP parser
     // without first having to get an IPv4 header right.
@@ -54,6 +55,17 @@ fn check_checksum_pieces(data: &[u8]) {
         one_shot,
         "pieces at {first}, {second}"
     );
+}
+
+/// The IPv4 options check on arbitrary bytes: any verdict, no panic; and options of only
+/// NOPs and End of Option List are always accepted, so a prefix of them never matters.
+fn check_ip_options(data: &[u8]) {
+    let verdict = ipv4::check_options(data);
+    let mut padded = std::vec![1u8; data.len() % 4];
+    padded.extend_from_slice(data);
+    assert_eq!(ipv4::check_options(&padded), verdict, "NOP prefix");
+    let blank: Vec<u8> = data.iter().map(|b| b & 1).collect();
+    assert_eq!(ipv4::check_options(&blank), Ok(()));
 }
 
 /// The options parser on arbitrary bytes: whatever parses re-emits to the same options

@@ -202,7 +202,7 @@ const TS_SACK: u32 = 0x10;
 /// All bits the options occupy.
 const TS_OPTION_BITS: u32 = 0x1f;
 /// RFC 7323 section 2.3: the largest valid shift.
-const MAX_WSCALE: u8 = 14;
+const MAX_WSCALE: u8 = crate::wire::tcp::MAX_WINDOW_SHIFT;
 
 /// The TSval to put in a cookie SYN-ACK instead of `tsval`: its low 5 bits replaced by the
 /// options (4 bits of window scale shift, 15 meaning none; 1 bit of SACK-permitted).

@@ -49,7 +49,7 @@ pub use icmp::IcmpError;
 pub const DEFAULT_MSS: u16 = 536;
 
 /// RFC 7323, section 2.3: the largest usable shift count; larger values are used as 14.
-pub const MAX_WINDOW_SCALE: u8 = 14;
+pub const MAX_WINDOW_SCALE: u8 = crate::wire::tcp::MAX_WINDOW_SHIFT;
 
 /// Smallest send MSS partcp accepts from a peer (Linux's `TCP_MIN_SND_MSS`): a smaller
 /// MSS option is raised to this, so every segment carries at least 8 payload bytes.
@@ -216,6 +216,14 @@ pub struct Config {
     pub max_retries: u32,
     /// SYN (or SYN-ACK) retransmissions before giving up (Linux `tcp_syn_retries` = 6).
     pub syn_retries: u32,
+    /// After [`Connection::close`] (an orphan: no application will read or write it),
+    /// retransmission timeouts or unanswered zero-window probes before giving up, and
+    /// once the backed-off interval has reached the maximum RTO, none: the orphan gives up
+    /// at the next expiry even if the peer answers its probes. Linux's
+    /// `tcp_orphan_retries` default (0, meaning 8 while the interval is below the
+    /// maximum); without it a peer holding a zero window could keep a closed
+    /// connection's memory forever.
+    pub orphan_retries: u32,
     /// RTO bounds (RFC 6298).
     pub rtt: RttConfig,
     /// Congestion control algorithm. Default CUBIC, like Linux.
@@ -245,6 +253,7 @@ impl Default for Config {
             user_timeout: None,
             max_retries: 15,
             syn_retries: 6,
+            orphan_retries: 8,
             rtt: RttConfig::default(),
             congestion: CongestionAlgorithm::Cubic,
             window_scale: true,

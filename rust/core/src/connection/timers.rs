@@ -102,10 +102,15 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                 let start = *self
                     .retrans_since
                     .get_or_insert(Instant(now.0.saturating_sub(self.rtt.rto().0)));
-                // RFC 9293 3.8.3 (R2) and Linux TCP_USER_TIMEOUT.
+                // RFC 9293 3.8.3 (R2) and Linux TCP_USER_TIMEOUT; an orphan has a lower
+                // limit (Linux tcp_write_timeout with SOCK_DEAD).
                 let give_up = match self.cfg.user_timeout {
                     Some(limit) => now - start >= limit,
-                    None => self.rtt.backoff_count() >= self.cfg.max_retries,
+                    None => {
+                        let backoffs = self.rtt.backoff_count();
+                        backoffs >= self.cfg.max_retries
+                            || self.orphan_expired(backoffs, self.rtt.rto())
+                    }
                 };
                 if give_up {
                     self.time_out(now);
@@ -146,16 +151,33 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         // (tcp_probe_timer): a peer that vanished while its window was closed is given
         // up after the user timeout, not after `max_retries` backed-off probes.
         let since = *self.probes_since.get_or_insert(now);
+        let max_probes = if self.app_closed {
+            self.cfg.orphan_retries
+        } else {
+            self.cfg.max_retries
+        };
+        // An orphan also gives up after `orphan_retries` backed-off probes, answered or
+        // not (Linux tcp_probe_timer with SOCK_DEAD): a peer that answers every probe
+        // with a zero window cannot hold it forever.
         let give_up = match self.cfg.user_timeout {
             Some(limit) => now - since >= limit,
-            None => self.probes_unanswered > self.cfg.max_retries,
-        };
+            None => self.probes_unanswered > max_probes,
+        } || self.orphan_expired(self.persist_backoff, self.persist_interval());
         if give_up {
             self.time_out(now);
             return;
         }
         self.zwp_pending = true;
         self.persist_backoff = self.persist_backoff.saturating_add(1);
+    }
+
+    /// True if this is an orphan (closed by the application) that has been retried
+    /// enough: `backoffs` expiries, or an `interval` already backed off to the maximum
+    /// RTO (Linux `tcp_orphan_retries()`: the limit is 8 while the interval is below the
+    /// maximum, 0 once it is there).
+    fn orphan_expired(&self, backoffs: u32, interval: Duration) -> bool {
+        self.app_closed
+            && (backoffs >= self.cfg.orphan_retries || interval >= self.rtt.config().max_rto)
     }
 
     /// The keepalive timer expired (RFC 1122 4.2.3.6).

@@ -6,7 +6,7 @@
 
 use core::fmt;
 
-use super::{array4_at, be16_at, byte_at, checksum, WireError};
+use super::{array4_at, be16_at, byte_at, checksum, OptionList, WireError};
 
 /// An IPv4 address, in network byte order.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
@@ -314,6 +314,122 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     }
 }
 
+/// IPv4 option types (RFC 791, section 3.1; RFC 2113) that `check_options` looks into
+/// (End of Option List and No Operation are the list walk's, `OptionList`).
+mod opt {
+    /// Record route.
+    pub const RR: u8 = 7;
+    /// Internet timestamp.
+    pub const TIMESTAMP: u8 = 68;
+    /// Loose source and record route.
+    pub const LSRR: u8 = 131;
+    /// Strict source and record route.
+    pub const SSRR: u8 = 137;
+    /// Router alert (RFC 2113).
+    pub const RA: u8 = 148;
+    /// Commercial IP security option (Linux's CIPSO, draft-ietf-cipso-ipsecurity).
+    pub const CIPSO: u8 = 134;
+}
+
+/// Check the IP options of a received datagram, as Linux's IP layer would before
+/// delivering it to TCP (`ip_options_compile`, then `ip_rcv_options`). partcp receives
+/// segments ahead of that layer, so it applies the same rules itself.
+///
+/// RFC 791, section 3.1: an option is a single octet (End of Option List, No Operation)
+/// or type, length (counting type and length) and data. Errors:
+/// - [`WireError::Malformed`]: a length below 2 or past the header; record route or a
+///   source route shorter than 3 octets or with a pointer below 4; a timestamp shorter
+///   than 4 octets, with a pointer below 5, or whose next entry would not fit; a second
+///   record route, source route, timestamp or CIPSO option; a router alert shorter than
+///   4 octets; a CIPSO option shorter than 8 octets, with a zero domain of
+///   interpretation or a bad tag length.
+/// - [`WireError::Unsupported`]: a source route (LSRR/SSRR). Linux drops source-routed
+///   datagrams unless `accept_source_route` is set (it is not by default); partcp, which
+///   would have to send its replies along the reversed route, always does.
+pub fn check_options(options: &[u8]) -> Result<(), WireError> {
+    let (mut rr, mut ts, mut srr, mut cipso) = (false, false, false, false);
+    for option in OptionList::new(options) {
+        let (kind, data) = option?;
+        // The option's length, and its third octet (the pointer of route and timestamp
+        // options, 0 if there is none).
+        let len = data.len() + 2;
+        let pointer = usize::from(byte_at(data, 0));
+        match kind {
+            // RFC 791: record route and source routes carry a pointer, at least 4, to the
+            // next address slot; one of each per datagram.
+            opt::RR | opt::LSRR | opt::SSRR => {
+                let seen = if kind == opt::RR { &mut rr } else { &mut srr };
+                if *seen || len < 3 || pointer < 4 {
+                    return Err(WireError::Malformed);
+                }
+                // Linux: a record route with room left must have room for a whole address.
+                if kind == opt::RR && pointer <= len && pointer + 3 > len {
+                    return Err(WireError::Malformed);
+                }
+                *seen = true;
+            }
+            // RFC 791: timestamp, pointer at least 5, overflow and flags in the fourth
+            // octet. Linux also refuses a pointer that leaves part of an entry (4
+            // octets, 8 with an address) and, once the option is full, an overflow
+            // count that would wrap.
+            opt::TIMESTAMP => {
+                if ts || len < 4 || pointer < 5 {
+                    return Err(WireError::Malformed);
+                }
+                let flags = byte_at(data, 1);
+                let prespecified = flags & 0x0f == 3;
+                if pointer <= len {
+                    let entry = if prespecified || flags & 0x0f == 1 {
+                        8
+                    } else {
+                        4
+                    };
+                    if pointer + entry - 1 > len {
+                        return Err(WireError::Malformed);
+                    }
+                } else if !prespecified && flags >> 4 == 15 {
+                    return Err(WireError::Malformed);
+                }
+                ts = true;
+            }
+            // RFC 2113, section 2.1: router alert, length 4.
+            opt::RA if len < 4 => return Err(WireError::Malformed),
+            // One per datagram; Linux without NetLabel checks a nonzero domain of
+            // interpretation and the tag list's lengths.
+            opt::CIPSO => {
+                if cipso || !cipso_well_formed(data) {
+                    return Err(WireError::Malformed);
+                }
+                cipso = true;
+            }
+            _ => {}
+        }
+    }
+    if srr {
+        return Err(WireError::Unsupported);
+    }
+    Ok(())
+}
+
+/// The data of a CIPSO option (after type and length: DOI, then tags) is well formed:
+/// the option is at least 8 octets, the DOI nonzero, and the tags (type, length, data)
+/// have nonzero lengths that end exactly at the end of the option.
+fn cipso_well_formed(data: &[u8]) -> bool {
+    let len = data.len();
+    if len < 6 || data.get(..4) == Some(&[0, 0, 0, 0]) {
+        return false;
+    }
+    let mut at = 4;
+    while at < len {
+        let tag_len = usize::from(byte_at(data, at + 1));
+        if at + 1 == len || tag_len == 0 || tag_len > len - at {
+            return false;
+        }
+        at += tag_len;
+    }
+    true
+}
+
 /// A parsed IPv4 header, as partcp needs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Ipv4Repr {
@@ -338,8 +454,8 @@ impl Ipv4Repr {
     ///
     /// With `verify_checksum`, a header whose checksum does not verify is
     /// [`WireError::Checksum`]. Fragments are [`WireError::Unsupported`]: partcp relies on
-    /// the kernel to reassemble. IP options are skipped. The DF flag is not kept: emit
-    /// always sets it.
+    /// the kernel to reassemble. IP options are checked ([`check_options`]), then skipped.
+    /// The DF flag is not kept: emit always sets it.
     pub fn parse<T: AsRef<[u8]>>(
         packet: &Ipv4Packet<T>,
         verify_checksum: bool,
@@ -354,6 +470,7 @@ impl Ipv4Repr {
         if packet.is_fragment() {
             return Err(WireError::Unsupported);
         }
+        check_options(packet.options())?;
         Ok(Ipv4Repr {
             src: packet.src_addr(),
             dst: packet.dst_addr(),
@@ -689,6 +806,125 @@ mod tests {
         bytes[22] = 7;
         let packet = Ipv4Packet::new_checked(&bytes[..]).unwrap();
         assert_eq!(Ipv4Repr::parse(&packet, true), Err(WireError::Checksum));
+    }
+
+    // --- IP options (check_options) --------------------------------------------------------
+
+    const MALFORMED: Result<(), WireError> = Err(WireError::Malformed);
+
+    #[test]
+    fn well_formed_options_pass() {
+        for options in [
+            &[][..],
+            &[0, 0, 0, 0],
+            &[1, 1, 1, 0],
+            // Record route with room for two addresses, pointer at the first.
+            &[7, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            // Record route already full (pointer past the end).
+            &[7, 7, 8, 10, 0, 0, 1, 0],
+            // Timestamps only, room for one, then the same option full with overflow 14.
+            &[68, 8, 5, 0, 0, 0, 0, 0],
+            &[68, 8, 9, 0xe0, 0, 0, 0, 0],
+            // Timestamp with addresses, room for one pair.
+            &[68, 12, 5, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+            // Router alert.
+            &[148, 4, 0, 0],
+            // CIPSO: DOI 1, one tag of length 2.
+            &[134, 8, 0, 0, 0, 1, 1, 2],
+            // Unknown option with data.
+            &[30, 4, 9, 9],
+            // Garbage after End of Option List is padding.
+            &[0, 77, 0, 3],
+        ] {
+            assert_eq!(check_options(options), Ok(()), "{options:?}");
+        }
+    }
+
+    #[test]
+    fn bad_lengths_are_malformed() {
+        // A missing length octet, a length of 0 or 1, a length past the header.
+        for options in [&[30][..], &[30, 0, 0, 0], &[1, 30, 1, 0], &[30, 5, 0, 0]] {
+            assert_eq!(check_options(options), MALFORMED, "{options:?}");
+        }
+    }
+
+    #[test]
+    fn bad_record_routes_are_malformed() {
+        for options in [
+            // Too short for a pointer; pointer below 4; room for a partial address.
+            &[7, 2, 1, 0][..],
+            &[7, 7, 3, 0, 0, 0, 0, 0],
+            &[7, 6, 4, 0, 0, 0, 0, 0],
+            // Two record routes.
+            &[7, 3, 4, 7, 3, 4, 0, 0],
+        ] {
+            assert_eq!(check_options(options), MALFORMED, "{options:?}");
+        }
+    }
+
+    #[test]
+    fn bad_timestamps_are_malformed() {
+        for options in [
+            // Too short; pointer below 5; room for part of a timestamp.
+            &[68, 3, 5, 0][..],
+            &[68, 8, 4, 0, 0, 0, 0, 0],
+            &[68, 7, 5, 0, 0, 0, 0, 0],
+            // Timestamp with address (flag 1) or prespecified (3) needs 8 octets.
+            &[68, 8, 5, 1, 0, 0, 0, 0],
+            &[68, 8, 5, 3, 0, 0, 0, 0],
+            // Full, overflow count 15.
+            &[68, 8, 9, 0xf0, 0, 0, 0, 0],
+            // Two timestamps.
+            &[68, 4, 5, 0, 68, 4, 5, 0],
+        ] {
+            assert_eq!(check_options(options), MALFORMED, "{options:?}");
+        }
+        // Full and prespecified: the overflow count is not looked at.
+        assert_eq!(check_options(&[68, 8, 9, 0xf3, 0, 0, 0, 0]), Ok(()));
+    }
+
+    #[test]
+    fn bad_router_alert_and_cipso_are_malformed() {
+        for options in [
+            &[148, 3, 0, 0][..],
+            // CIPSO: too short, DOI zero, a tag of length 0, a tag past the end, one
+            // octet left over, two CIPSO options.
+            &[134, 6, 0, 0, 0, 1, 0, 0],
+            &[134, 8, 0, 0, 0, 0, 1, 2],
+            &[134, 8, 0, 0, 0, 1, 1, 0],
+            &[134, 8, 0, 0, 0, 1, 1, 3],
+            &[134, 9, 0, 0, 0, 1, 1, 2, 5, 0, 0, 0],
+            &[134, 8, 0, 0, 0, 1, 1, 2, 134, 8, 0, 0, 0, 1, 1, 2],
+        ] {
+            assert_eq!(check_options(options), MALFORMED, "{options:?}");
+        }
+    }
+
+    #[test]
+    fn source_routes_are_refused() {
+        for kind in [131, 137] {
+            assert_eq!(
+                check_options(&[kind, 7, 4, 198, 18, 0, 1, 0]),
+                Err(WireError::Unsupported)
+            );
+            // A malformed source route is malformed first.
+            assert_eq!(check_options(&[kind, 7, 3, 198, 18, 0, 1, 0]), MALFORMED);
+            // Only one source route.
+            assert_eq!(check_options(&[kind, 3, 4, kind, 3, 4, 0, 0]), MALFORMED);
+        }
+    }
+
+    #[test]
+    fn parse_checks_the_options() {
+        // IHL 6: a router alert of length 3 (malformed) in the one word of options.
+        let mut bytes = std::vec![0x46, 0, 0, 24, 0, 1, 0x40, 0, 64, 6, 0, 0];
+        bytes.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2, 148, 3, 0, 0]);
+        refresh_checksum(&mut bytes);
+        let packet = Ipv4Packet::new_checked(&bytes[..]).unwrap();
+        assert_eq!(
+            Ipv4Repr::parse(&packet, true),
+            MALFORMED.map(|_| unreachable!())
+        );
     }
 
     // --- Fragments ---------------------------------------------------------------------------

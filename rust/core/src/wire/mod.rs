@@ -58,6 +58,49 @@ fn be32_at(data: &[u8], at: usize) -> u32 {
     u32::from_be_bytes(array4_at(data, at))
 }
 
+/// The options of an IPv4 or TCP header, one at a time: both lists have the same shape
+/// (RFC 791 section 3.1, RFC 9293 section 3.1). Kind 0 (End of Option List) ends the
+/// list and kind 1 (No Operation) is a single octet; every other option is kind, length
+/// (counting kind and length, so at least 2) and data. Yields `(kind, data)`; a missing
+/// length octet, a length below 2 or one past the end yields [`WireError::Malformed`]
+/// once, and then nothing: the rest of the list cannot be found.
+struct OptionList<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> OptionList<'a> {
+    fn new(options: &'a [u8]) -> Self {
+        OptionList { rest: options }
+    }
+}
+
+impl<'a> Iterator for OptionList<'a> {
+    type Item = Result<(u8, &'a [u8]), WireError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let (&kind, after) = self.rest.split_first()?;
+            match kind {
+                0 => {
+                    self.rest = &[];
+                    return None;
+                }
+                1 => self.rest = after,
+                _ => break,
+            }
+        }
+        let rest = core::mem::take(&mut self.rest);
+        let Some(len) = rest.get(1).map(|&l| usize::from(l)).filter(|&l| l >= 2) else {
+            return Some(Err(WireError::Malformed));
+        };
+        let Some((option, tail)) = rest.split_at_checked(len) else {
+            return Some(Err(WireError::Malformed));
+        };
+        self.rest = tail;
+        Some(Ok((byte_at(option, 0), option.get(2..).unwrap_or(&[]))))
+    }
+}
+
 #[cfg(test)]
 #[path = "../../fuzz/wire_check.rs"]
 mod wire_check;
@@ -198,6 +241,49 @@ mod tests {
         raw
     }
 
+    /// `len` (a multiple of 4, at most 40) bytes of well-formed IPv4 options (RFC 791 3.1,
+    /// as `ipv4::check_options` accepts them): NOPs, options of unknown types, at most one
+    /// record route and one timestamp option (pointer anywhere from the first slot to past
+    /// the end), router alerts, then End of Option List padding.
+    fn random_ip_options(rng: &mut XorShift, len: usize) -> Vec<u8> {
+        let (mut rr, mut ts) = (false, false);
+        let mut out = Vec::new();
+        loop {
+            let room = len - out.len();
+            if room == 0 || rng.one_in(6) {
+                break;
+            }
+            match rng.below(5) {
+                0 => out.push(1),
+                1 if room >= 2 => {
+                    let n = 2 + rng.below(room - 1);
+                    out.extend([[30, 130, 136][rng.below(3)], n as u8]);
+                    out.extend(rng.bytes(n - 2));
+                }
+                2 if room >= 4 => out.extend([148, 4, 0, 0]),
+                3 if !rr && room >= 7 => {
+                    rr = true;
+                    let slots = 1 + rng.below((room - 3) / 4);
+                    let pointer = 4 + 4 * rng.below(slots + 1);
+                    out.extend([7, (3 + 4 * slots) as u8, pointer as u8]);
+                    out.extend(rng.bytes(4 * slots));
+                }
+                4 if !ts && room >= 8 => {
+                    ts = true;
+                    let slots = 1 + rng.below((room - 4) / 4);
+                    let pointer = 5 + 4 * rng.below(slots + 1);
+                    // Timestamps only; overflow count below 15.
+                    let overflow = rng.below(15) as u8;
+                    out.extend([68, (4 + 4 * slots) as u8, pointer as u8, overflow << 4]);
+                    out.extend(rng.bytes(4 * slots));
+                }
+                _ => {}
+            }
+        }
+        out.resize(len, 0);
+        out
+    }
+
     /// A valid IPv4 datagram carrying a valid TCP segment, with its representations when
     /// the options are ours (not raw).
     fn random_datagram(rng: &mut XorShift) -> (Vec<u8>, Option<(Ipv4Repr, TcpRepr)>) {
@@ -243,8 +329,7 @@ mod tests {
         let mut datagram = std::vec![0u8; 20];
         ip.emit(&mut datagram).unwrap();
         if ip_options > 0 {
-            // RFC 791 options: NOPs and junk; only the lengths matter to partcp.
-            datagram.extend(rng.bytes(ip_options));
+            datagram.extend(random_ip_options(rng, ip_options));
             datagram[0] = 0x40 | ((20 + ip_options) / 4) as u8;
             let total = (20 + ip_options + segment.len()) as u16;
             datagram[2..4].copy_from_slice(&total.to_be_bytes());
@@ -344,6 +429,31 @@ mod tests {
             "tcp {}",
             mutated.tcp_in_ipv4
         );
+    }
+
+    #[test]
+    fn option_list_walks_kinds_and_data() {
+        let list = [1, 2, 4, 5, 180, 1, 99, 2, 3, 3, 7, 0, 42, 42];
+        let got: Vec<_> = OptionList::new(&list).collect();
+        assert_eq!(
+            got,
+            std::vec![Ok((2, &[5, 180][..])), Ok((99, &[][..])), Ok((3, &[7][..]))]
+        );
+        assert_eq!(OptionList::new(&[1, 1, 1]).count(), 0);
+    }
+
+    #[test]
+    fn option_list_stops_after_a_malformed_option() {
+        for list in [
+            &[2, 4, 5, 180, 9][..],
+            &[9, 0, 2, 4],
+            &[9, 1],
+            &[9, 5, 0, 0],
+        ] {
+            let got: Vec<_> = OptionList::new(list).collect();
+            assert_eq!(got.last(), Some(&Err(WireError::Malformed)), "{list:?}");
+            assert_eq!(got.iter().filter(|o| o.is_err()).count(), 1);
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@
 
 use super::checksum;
 use super::ipv4::{Ipv4Addr, PROTOCOL_TCP};
-use super::{be16_at, be32_at, byte_at, WireError};
+use super::{be16_at, be32_at, byte_at, OptionList, WireError};
 use crate::seq::SeqNum;
 
 /// TCP control bits (RFC 9293, section 3.1; ECE/CWR: RFC 3168).
@@ -122,9 +122,24 @@ pub struct TcpOptions {
     pub sack_count: u8,
     /// Timestamps (kind 8).
     pub timestamps: Option<Timestamps>,
+    /// Parsing only: how many options of a kind listed above had the wrong length and
+    /// were ignored (saturating). Not emitted.
+    pub bad_lengths: u8,
 }
 
+/// The largest window scale shift count (RFC 7323, section 2.3: a larger one is an error
+/// to log, and 14 is used instead).
+pub const MAX_WINDOW_SHIFT: u8 = 14;
+
 impl TcpOptions {
+    /// True if parsing met a malformed option that does not stop the segment: a known
+    /// kind with the wrong length (ignored) or a window scale above
+    /// [`MAX_WINDOW_SHIFT`] (clamped by the connection). The receiver counts these.
+    #[inline]
+    pub fn malformed(&self) -> bool {
+        self.bad_lengths != 0 || self.window_scale.is_some_and(|s| s > MAX_WINDOW_SHIFT)
+    }
+
     /// The valid SACK blocks.
     #[inline]
     pub fn sacks(&self) -> &[SackBlock] {
@@ -187,10 +202,9 @@ mod field {
     pub const URGENT: usize = 18;
 }
 
-/// Option kinds (RFC 9293, section 3.2; RFC 7323; RFC 2018).
+/// Option kinds (RFC 9293, section 3.2; RFC 7323; RFC 2018); End of Option List (0) is
+/// the list walk's (`OptionList`).
 mod kind {
-    /// End of option list.
-    pub const EOL: u8 = 0;
     /// No operation (padding).
     pub const NOP: u8 = 1;
     /// Maximum segment size, length 4.
@@ -386,26 +400,11 @@ impl TcpOptions {
     /// [`MAX_SACK_BLOCKS`] are kept.
     pub fn parse(data: &[u8]) -> Result<TcpOptions, WireError> {
         let mut options = TcpOptions::default();
-        let mut rest = data;
-        while let Some((&option_kind, after_kind)) = rest.split_first() {
-            match option_kind {
-                kind::EOL => break,
-                kind::NOP => {
-                    rest = after_kind;
-                    continue;
-                }
-                _ => {}
-            }
-            let len = usize::from(*after_kind.first().ok_or(WireError::Malformed)?);
-            // RFC 9293, section 3.1: the option-length counts the kind and length octets
-            // as well as the data, so it is at least 2; section 3.2, MUST-7: be prepared
-            // for an illegal length such as zero. The rest of the list cannot be found.
-            if len < 2 {
-                return Err(WireError::Malformed);
-            }
-            let (option, tail) = rest.split_at_checked(len).ok_or(WireError::Malformed)?;
-            options.apply(option_kind, option.get(2..).unwrap_or(&[]));
-            rest = tail;
+        // RFC 9293, section 3.2, MUST-7: be prepared for an illegal option length such
+        // as zero (the list walk fails on it).
+        for option in OptionList::new(data) {
+            let (option_kind, body) = option?;
+            options.apply(option_kind, body);
         }
         Ok(options)
     }
@@ -430,7 +429,16 @@ impl TcpOptions {
                     tsecr: be32_at(body, 4),
                 })
             }
-            // A known kind with the wrong length, or an unknown kind: ignored.
+            // A known kind with the wrong length: ignored, but noted.
+            (
+                kind::MSS
+                | kind::WINDOW_SCALE
+                | kind::SACK_PERMITTED
+                | kind::SACK
+                | kind::TIMESTAMPS,
+                _,
+            ) => self.bad_lengths = self.bad_lengths.saturating_add(1),
+            // An unknown kind: ignored.
             _ => {}
         }
     }
@@ -487,7 +495,8 @@ impl TcpOptions {
     }
 
     /// The options that parsing the output of [`TcpOptions::emit`] gives back: `self`
-    /// with the SACK blocks cut to those that fit and unused block slots zeroed.
+    /// with the SACK blocks cut to those that fit, unused block slots zeroed and
+    /// `bad_lengths` zero.
     ///
     /// `TcpOptions::parse` of the emitted bytes equals `self` exactly when
     /// `self.as_emitted() == self`.
@@ -504,6 +513,8 @@ impl TcpOptions {
         }
         // `count` is at most MAX_SACK_BLOCKS.
         out.sack_count = u8::try_from(count).unwrap_or(0);
+        // What was ignored on parsing is not written.
+        out.bad_lengths = 0;
         out
     }
 
@@ -1094,6 +1105,42 @@ mod tests {
             Some(200)
         );
         assert_eq!(TcpOptions::parse(&[3, 4, 7, 0]).unwrap().window_scale, None);
+    }
+
+    #[test]
+    fn bad_lengths_are_counted_and_make_the_options_malformed() {
+        let good = TcpOptions::parse(&[2, 4, 5, 0xb4, 3, 3, 14, 4, 2]).unwrap();
+        assert_eq!(good.bad_lengths, 0);
+        assert!(!good.malformed());
+        // MSS of length 3, window scale of length 4, SACK-permitted of length 3, SACK
+        // with no block, timestamps of length 9: five known kinds, five bad lengths.
+        let bytes = [
+            2, 3, 5, 3, 4, 7, 0, 4, 3, 0, 5, 2, 8, 9, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        let bad = TcpOptions::parse(&bytes).unwrap();
+        assert_eq!(bad.bad_lengths, 5);
+        assert!(bad.malformed());
+        // Unknown kinds of any length are not malformed.
+        assert!(!TcpOptions::parse(&[99, 2, 254, 5, 0, 0, 0])
+            .unwrap()
+            .malformed());
+    }
+
+    #[test]
+    fn window_scale_above_14_is_malformed() {
+        assert!(!TcpOptions::parse(&[3, 3, MAX_WINDOW_SHIFT])
+            .unwrap()
+            .malformed());
+        assert!(TcpOptions::parse(&[3, 3, MAX_WINDOW_SHIFT + 1])
+            .unwrap()
+            .malformed());
+    }
+
+    #[test]
+    fn bad_lengths_saturate() {
+        // A header holds at most 20 such options, but `parse` takes any slice.
+        let bytes: std::vec::Vec<u8> = core::iter::repeat_n([2u8, 2], 300).flatten().collect();
+        assert_eq!(TcpOptions::parse(&bytes).unwrap().bad_lengths, u8::MAX);
     }
 
     #[test]

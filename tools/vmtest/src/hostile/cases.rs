@@ -24,6 +24,9 @@ pub const TESTS: &[super::Plain] = &[
     ("window_scale_15", window_scale_15),
     ("bad_ip_checksum", bad_ip_checksum),
     ("ip_options", ip_options),
+    ("ip_option_length_0", ip_option_length_0),
+    ("ip_option_bad_pointer", ip_option_bad_pointer),
+    ("ip_source_route", ip_source_route),
     ("ip_fragments", ip_fragments),
     ("syn_with_data", syn_with_data),
     ("rst_out_of_window", rst_out_of_window),
@@ -153,7 +156,10 @@ fn ip_in_hdr_errors() -> Result<i64, String> {
 fn mss_option_wrong_length() -> TestResult {
     for opts in [vec![2, 3, 0x05, 1], vec![2, 6, 0x05, 0xb4, 0, 0, 1, 1]] {
         let link = Link::open()?;
+        let before = stat("rx_options_ignored")?;
         let mut s = established(&link, &opts)?;
+        let after = stat("rx_options_ignored")?;
+        ensure!(after > before, "options {opts:?}: rx_options_ignored did not move ({before} -> {after})");
         s.c.exchange(b"good")?;
         app_reads(&s.app, b"good")?;
         let segs = send_and_collect(&mut s, 3000)?;
@@ -192,8 +198,12 @@ fn send_and_collect(s: &mut Setup, n: usize) -> Result<Vec<Reply>, String> {
 fn window_scale_15() -> TestResult {
     let link = Link::open()?;
     let (l, addr) = partcp_listener()?;
+    let before = stat("rx_options_ignored")?;
     let (mut c, sa) = RawConn::connect(&link, addr, &[2, 4, 0x05, 0xb4, 1, 3, 3, 15])?;
     ensure!(sa.wscale.is_some_and(|w| w <= 14), "SYN-ACK window scale {:?}", sa.wscale);
+    // RFC 7323 2.3: "the TCP SHOULD log the error".
+    let after = stat("rx_options_ignored")?;
+    ensure!(after > before, "rx_options_ignored did not move ({before} -> {after})");
     let app = net::accept(&l)?;
     c.exchange(b"good")?;
     app_reads(&app, b"good")?;
@@ -225,6 +235,23 @@ fn ip_options() -> TestResult {
     let want = s.c.snd_nxt;
     s.c.expect("ACK of data with IP options", |r| r.has(ACK) && r.ack == want)?;
     app_reads(&s.app, b"opts")
+}
+
+/// IP options the IP layer would refuse (Linux `ip_options_compile`): partcp, which
+/// receives ahead of it, drops them too.
+fn ip_option_length_0() -> TestResult {
+    dropped("rx_malformed", |s| s.ip_options = vec![1, 30, 0, 1])
+}
+
+fn ip_option_bad_pointer() -> TestResult {
+    // Record route whose pointer (3) is below the first address slot (4).
+    dropped("rx_malformed", |s| s.ip_options = vec![7, 7, 3, 0, 0, 0, 0, 1])
+}
+
+fn ip_source_route() -> TestResult {
+    // Loose source route through 198.18.0.1: dropped, as Linux does without
+    // accept_source_route.
+    dropped("rx_source_routed", |s| s.ip_options = vec![131, 7, 4, 198, 18, 0, 1, 1])
 }
 
 fn ip_fragments() -> TestResult {

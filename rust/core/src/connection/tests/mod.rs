@@ -16,6 +16,7 @@ mod icmp;
 mod keepalive;
 mod newreno;
 mod options;
+mod orphan;
 mod paws;
 mod rfc5961;
 mod rto;
