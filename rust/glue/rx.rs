@@ -251,6 +251,8 @@ unsafe fn drop_if_ours(
 /// section 4.1) and decides what the error means.
 fn icmp_error(stack: &Stack, rx: &PartcpRx) {
     let icmp = match rx.icmp_type {
+        // Fragmentation needed: path MTU discovery (RFC 1191).
+        ICMP_DEST_UNREACH if rx.icmp_code == ICMP_FRAG_NEEDED => IcmpError::FragmentationNeeded(rx.icmp_mtu),
         ICMP_DEST_UNREACH => IcmpError::DestUnreachable(rx.icmp_code),
         ICMP_TIME_EXCEEDED => IcmpError::TimeExceeded,
         ICMP_PARAMETERPROB => IcmpError::ParameterProblem,
@@ -274,6 +276,8 @@ fn icmp_error(stack: &Stack, rx: &PartcpRx) {
 const ICMP_DEST_UNREACH: u8 = 3;
 const ICMP_TIME_EXCEEDED: u8 = 11;
 const ICMP_PARAMETERPROB: u8 = 12;
+/// Destination unreachable code: fragmentation needed and DF set.
+const ICMP_FRAG_NEEDED: u8 = 4;
 
 fn drop_refs(c: Option<kernel::sync::Arc<super::conn::Conn>>, l: Option<kernel::sync::Arc<super::conn::Listen>>) {
     if let Some(c) = c {

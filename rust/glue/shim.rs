@@ -29,7 +29,8 @@ pub(crate) struct PartcpRx {
     pub(crate) ip_opts: *const u8,
     pub(crate) ip_opts_len: c_uint,
     /// ICMP error (`partcp_rx_peek` returned 3): the quoted segment's addresses (network
-    /// order), ports and sequence number (host order), and the message's type and code.
+    /// order), ports and sequence number (host order), the message's type and code, and
+    /// the next-hop MTU of a fragmentation-needed message (host order).
     pub(crate) icmp_saddr: u32,
     pub(crate) icmp_daddr: u32,
     pub(crate) icmp_sport: u16,
@@ -37,6 +38,7 @@ pub(crate) struct PartcpRx {
     pub(crate) icmp_seq: u32,
     pub(crate) icmp_type: u8,
     pub(crate) icmp_code: u8,
+    pub(crate) icmp_mtu: u16,
 }
 
 impl PartcpRx {
@@ -61,6 +63,7 @@ impl PartcpRx {
             icmp_seq: 0,
             icmp_type: 0,
             icmp_code: 0,
+            icmp_mtu: 0,
         }
     }
 }

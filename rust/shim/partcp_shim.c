@@ -361,6 +361,7 @@ static int partcp_rx_icmp(struct sk_buff *skb, struct partcp_rx *out)
 	out->icmp_seq = get_unaligned_be32(th + 4);
 	out->icmp_type = ich->type;
 	out->icmp_code = ich->code;
+	out->icmp_mtu = ntohs(ich->un.frag.mtu);
 	return 3;
 }
 

@@ -128,6 +128,7 @@ struct partcp_rx {
 	u16 icmp_sport, icmp_dport;	/* quoted ports, host order */
 	u32 icmp_seq;			/* quoted sequence number, host order */
 	u8 icmp_type, icmp_code;
+	u16 icmp_mtu;			/* next-hop MTU (fragmentation needed), host order */
 };
 /*
  * Classifies *@pskb (possibly replacing it by an unshared clone, or by the datagram

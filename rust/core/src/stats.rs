@@ -118,8 +118,11 @@ stats_struct! {
     /// as its soft error (RFC 1122 4.2.3.9).
     icmp_errors,
     /// ICMP errors ignored: quoted sequence number outside SND.UNA..SND.MAX (RFC 5927
-    /// section 4.1), or a message TCP does not act on (fragmentation needed).
+    /// section 4.1), a message TCP does not act on, or a fragmentation-needed message
+    /// that would not lower the send MSS.
     icmp_ignored,
+    /// Send MSS reductions by ICMP fragmentation needed (path MTU discovery, RFC 1191).
+    pmtu_reductions,
 }
 
 #[cfg(test)]

@@ -18,10 +18,14 @@
 //!   the connection" on soft errors; Linux treats the hard ones (protocol and port
 //!   unreachable) the same way in these states (without `IP_RECVERR`), and so does partcp.
 //!
-//! Not handled: fragmentation needed (type 3 code 4, path MTU discovery, RFC 1191) is
-//! ignored: partcp takes the MSS from the route's MTU at connect time and sends with DF
-//! set, so a smaller path MTU shows up as retransmission timeouts (as with PMTU
-//! black holes). Source quench is ignored (RFC 6633), redirects are the IP layer's.
+//! Fragmentation needed (type 3 code 4) is path MTU discovery (RFC 1191 section 6.1,
+//! Linux `tcp_v4_mtu_reduced`): partcp sends with DF set, and a router that cannot
+//! forward a segment says which MTU it can. After the same sequence check, the send MSS
+//! drops to fit that MTU (never below [`MIN_PATH_MTU`], which RFC 5927 section 7 asks
+//! for against forged messages) and what is in flight is sent again at the new size at
+//! once (Linux `tcp_simple_retransmit`), without treating it as congestion. Only in the
+//! synchronized states where data is sent; a message about a SYN is ignored. Source
+//! quench is ignored (RFC 6633), redirects are the IP layer's.
 
 use super::{Connection, Error, State};
 use crate::buffer::{RecvBuffer, SendBuffer};
@@ -37,12 +41,24 @@ pub enum IcmpError {
     TimeExceeded,
     /// Parameter problem (type 12).
     ParameterProblem,
+    /// Destination unreachable, fragmentation needed and DF set (type 3 code 4), with
+    /// the next-hop MTU (RFC 1191 section 4; 0 from routers that predate it).
+    FragmentationNeeded(u16),
 }
+
+/// The smallest path MTU a fragmentation-needed message can set (Linux `min_pmtu`,
+/// 552): RFC 1191 allows 68, but forged messages could then shrink segments to a few
+/// bytes (RFC 5927 section 7). A message from a router that predates RFC 1191 (MTU 0)
+/// also lands here.
+pub const MIN_PATH_MTU: u16 = 552;
+
+/// IPv4 and TCP headers without options: a path MTU less this is the send MSS.
+const IPV4_TCP_HEADERS: usize = 40;
 
 impl IcmpError {
     /// The error the application sees, as Linux's `icmp_err_convert` table and
-    /// `tcp_v4_err`; `None` for messages TCP ignores (fragmentation needed, unknown
-    /// codes).
+    /// `tcp_v4_err`; `None` for messages that are not errors for the application
+    /// (fragmentation needed, see [`Connection::on_icmp_error`]) and unknown codes.
     pub const fn error(self) -> Option<Error> {
         Some(match self {
             IcmpError::DestUnreachable(code) => match code {
@@ -64,6 +80,7 @@ impl IcmpError {
             },
             IcmpError::TimeExceeded => Error::HostUnreachable,
             IcmpError::ParameterProblem => Error::ProtocolError,
+            IcmpError::FragmentationNeeded(_) => return None,
         })
     }
 }
@@ -86,6 +103,9 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             self.stats.icmp_ignored = self.stats.icmp_ignored.saturating_add(1);
             return false;
         }
+        if let IcmpError::FragmentationNeeded(mtu) = icmp {
+            return self.path_mtu_reduced(mtu);
+        }
         let Some(err) = icmp.error() else {
             self.stats.icmp_ignored = self.stats.icmp_ignored.saturating_add(1);
             return false;
@@ -99,6 +119,34 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             // conditions, TCP MUST NOT abort the connection, and it SHOULD make the
             // information available to the application." Kept for a later timeout.
             _ => self.soft_error = Some(err),
+        }
+        true
+    }
+
+    /// Fragmentation needed with next-hop MTU `mtu` (RFC 1191 section 6.1: "the
+    /// sending host [...] must reduce its assumed PMTU"). Returns true if the send MSS
+    /// went down.
+    fn path_mtu_reduced(&mut self, mtu: u16) -> bool {
+        let mss = usize::from(mtu.max(MIN_PATH_MTU)) - IPV4_TCP_HEADERS;
+        if !self.data_sending_state() || mss >= self.snd_mss {
+            self.stats.icmp_ignored = self.stats.icmp_ignored.saturating_add(1);
+            return false;
+        }
+        self.snd_mss = mss;
+        self.stats.pmtu_reductions = self.stats.pmtu_reductions.saturating_add(1);
+        // Linux tcp_simple_retransmit: the segments in flight were too large for the
+        // path and were dropped; send them again now at the new size. Not a congestion
+        // signal: cwnd and ssthresh stay. Go back to SND.UNA as after a timeout (RFC
+        // 5681 3.1), with no fast recovery until all of it is acknowledged (RFC 6582).
+        if self.snd_max > self.snd_una {
+            self.recovery = None;
+            self.recover = self.snd_max;
+            self.dupacks = 0;
+            self.rtx_first_pending = false;
+            self.snd_nxt = self.snd_una;
+            self.high_rxt = self.snd_una;
+            // Karn: no RTT sample from what is sent again.
+            self.rtt_timed = None;
         }
         true
     }

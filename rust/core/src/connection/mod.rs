@@ -42,7 +42,7 @@ use crate::wire::ipv4::Ipv4Addr;
 use crate::wire::{SackBlock, TcpFlags, TcpRepr};
 use sack::Scoreboard;
 
-pub use icmp::IcmpError;
+pub use icmp::{IcmpError, MIN_PATH_MTU};
 
 /// RFC 9293, section 3.7.1: "If an MSS Option is not received at connection setup, TCP
 /// implementations MUST assume a default send MSS of 536 (576 - 40) for IPv4".

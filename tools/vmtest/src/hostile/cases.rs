@@ -6,7 +6,7 @@ use std::io::Read;
 use std::net::{SocketAddrV4, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use super::craft::{flag_names, icmp_error, Reply, Seg, ACK, FIN, PSH, RST, SYN};
+use super::craft::{flag_names, icmp_error, icmp_frag_needed, Reply, Seg, ACK, FIN, PSH, RST, SYN};
 use super::link::{Link, RawConn, QUIET_WAIT};
 use super::{conn_stat, stat};
 use crate::net::{self, raw, setup::run, Family, Ns};
@@ -36,6 +36,7 @@ pub const TESTS: &[super::Plain] = &[
     ("tiny_mss", tiny_mss),
     ("fin_flood", fin_flood),
     ("icmp_errors", icmp_errors),
+    ("icmp_frag_needed", icmp_frag_needed_resends_smaller),
 ];
 
 /// A partcp listener in `ptcp_a`.
@@ -505,4 +506,73 @@ fn icmp_errors() -> TestResult {
     s.c.send(ACK, b"")?;
     s.c.exchange(b"good")?;
     app_reads(&s.app, b"good")
+}
+
+/// ICMP fragmentation needed, next-hop MTU 1000, quoting a full-sized data segment
+/// partcp sent (path MTU discovery, RFC 1191): partcp sends what is in flight again at
+/// once in segments that fit 1000 bytes, and every later segment fits too. Then an
+/// MTU of 100 lowers it only to Linux's minimum of 552 (RFC 5927 section 7).
+fn icmp_frag_needed_resends_smaller() -> TestResult {
+    use std::io::Write;
+    let link = Link::open()?;
+    let mut s = established(&link, &[])?;
+    let port = s.addr.port();
+    let (me, them) = (s.c.me, s.c.them);
+    let data: Vec<u8> = (0..6000).map(|i| (i % 251) as u8).collect();
+    (&s.app).write_all(&data[..3000]).map_err(|e| format!("partcp write: {e}"))?;
+    let first = s.c.expect("data", |r| r.payload_len > 0)?;
+    ensure!(first.seq == s.c.rcv_nxt, "first data at {}, want {}", first.seq, s.c.rcv_nxt);
+    ensure!(first.wire_segment() > 960, "first segment of {} bytes: nothing to reduce", first.wire_segment());
+    // The router quotes partcp's IP header and the first 8 bytes of its TCP header.
+    let quoted = Seg::new(them, me, first.seq, first.ack, ACK).packet();
+    link.send(&icmp_frag_needed(me.0, them.0, 1000, &quoted))?;
+    // Sent again from the start without waiting for a retransmission timeout.
+    let t = Instant::now();
+    let again = s.c.expect("data sent again", |r| r.seq == first.seq && r.payload_len > 0)?;
+    ensure!(again.wire_segment() == 960, "sent again in {}-byte segments after MTU 1000", again.wire_segment());
+    let waited = t.elapsed();
+    let max = collect_in_order(&mut s, 3000, Some(again))?;
+    ensure!(max <= 960, "a {max}-byte segment after MTU 1000");
+    ensure!(conn_stat(port, Some(me), "pmtu_reductions")? == 1, "pmtu_reductions is not 1");
+    println!("# icmp_frag_needed: resent after {waited:?}");
+    (&s.app).write_all(&data[3000..]).map_err(|e| format!("partcp write: {e}"))?;
+    let max = collect_in_order(&mut s, 3000, None)?;
+    ensure!(max <= 960, "a {max}-byte segment of new data after MTU 1000");
+    // A forged tiny MTU: clamped to 552, so segments of 512 bytes.
+    (&s.app).write_all(&data[..2000]).map_err(|e| format!("partcp write: {e}"))?;
+    let d = s.c.expect("data", |r| r.payload_len > 0 && r.seq == s.c.rcv_nxt)?;
+    let quoted = Seg::new(them, me, d.seq, d.ack, ACK).packet();
+    link.send(&icmp_frag_needed(me.0, them.0, 100, &quoted))?;
+    let again = s.c.expect("data sent again", |r| r.seq == d.seq && r.payload_len > 0 && r.wire_segment() < 960)?;
+    ensure!(again.wire_segment() == 512, "sent again in {}-byte segments after MTU 100", again.wire_segment());
+    let max = collect_in_order(&mut s, 2000, Some(again))?;
+    ensure!(max == 512, "segments of up to {max} bytes after MTU 100, want 552 - 40");
+    ensure!(conn_stat(port, Some(me), "pmtu_reductions")? == 2, "pmtu_reductions is not 2");
+    Ok(())
+}
+
+/// Receives `n` bytes from partcp in order from `rcv_nxt` (beginning with `first` if it
+/// is in order and not yet counted), acknowledging each in-order segment; returns the
+/// largest wire segment among them.
+fn collect_in_order(s: &mut Setup, n: usize, first: Option<Reply>) -> Result<usize, String> {
+    let start = s.c.rcv_nxt;
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut max = 0;
+    let mut next = first;
+    while s.c.rcv_nxt.wrapping_sub(start) < n as u32 {
+        ensure!(Instant::now() < end, "received {} of {n} bytes", s.c.rcv_nxt.wrapping_sub(start));
+        let r = match next.take() {
+            Some(r) => r,
+            None => match s.c.link.recv(Duration::from_millis(500), |r| s.c.ours(r) && r.payload_len > 0) {
+                Some(r) => r,
+                None => continue,
+            },
+        };
+        if r.seq == s.c.rcv_nxt {
+            max = max.max(r.wire_segment());
+            s.c.rcv_nxt = r.seq.wrapping_add(r.payload_len as u32);
+            s.c.send(ACK, b"")?;
+        }
+    }
+    Ok(max)
 }

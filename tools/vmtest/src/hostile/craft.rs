@@ -193,7 +193,27 @@ pub fn ip_packet(
 /// `quoted` (an IPv4 packet, of which the header and the first 8 bytes are required),
 /// with a corrupted ICMP checksum if `bad_checksum`.
 pub fn icmp_error(src: Ipv4Addr, dst: Ipv4Addr, icmp_type: u8, code: u8, quoted: &[u8], bad_checksum: bool) -> Vec<u8> {
-    let mut icmp = vec![icmp_type, code, 0, 0, 0, 0, 0, 0];
+    icmp_message(src, dst, [icmp_type, code], [0; 4], quoted, bad_checksum)
+}
+
+/// ICMP destination unreachable, fragmentation needed (type 3 code 4) with next-hop
+/// MTU `mtu` (RFC 1191 section 4), quoting `quoted`.
+pub fn icmp_frag_needed(src: Ipv4Addr, dst: Ipv4Addr, mtu: u16, quoted: &[u8]) -> Vec<u8> {
+    let [hi, lo] = mtu.to_be_bytes();
+    icmp_message(src, dst, [3, 4], [0, 0, hi, lo], quoted, false)
+}
+
+/// An ICMP message: type and code, the 4 bytes after the checksum, the quoted packet.
+fn icmp_message(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    kind: [u8; 2],
+    rest: [u8; 4],
+    quoted: &[u8],
+    bad_checksum: bool,
+) -> Vec<u8> {
+    let mut icmp = vec![kind[0], kind[1], 0, 0];
+    icmp.extend_from_slice(&rest);
     icmp.extend_from_slice(quoted);
     let mut c = ip_checksum(&icmp);
     if bad_checksum {

@@ -211,3 +211,94 @@ fn time_wait_and_closed_ignore_errors() {
     assert!(!c.on_icmp_error(ms(6), LOCAL_ISS, HOST_UNREACH));
     assert_eq!(c.error(), None);
 }
+
+// --- Fragmentation needed: path MTU discovery (RFC 1191) ---------------------------------
+
+/// Established (MSS 1460, no options) with 4000 bytes sent in three segments.
+fn three_segments_in_flight() -> TestConn {
+    let mut c = established();
+    c.set_nodelay(true);
+    send(&mut c, &pattern(0, 4000)).unwrap();
+    let sent: Vec<usize> = output(&mut c, ms(20))
+        .iter()
+        .map(|o| o.payload.len())
+        .collect();
+    assert_eq!(sent, vec![1460, 1460, 1080]);
+    c
+}
+
+#[test]
+fn fragmentation_needed_is_not_an_application_error() {
+    assert_eq!(IcmpError::FragmentationNeeded(1000).error(), None);
+}
+
+#[test]
+fn fragmentation_needed_lowers_the_mss_and_resends_at_once() {
+    let mut c = three_segments_in_flight();
+    let (cwnd, ssthresh) = (c.cwnd(), c.ssthresh());
+    assert!(c.on_icmp_error(ms(25), l1() + 1460, IcmpError::FragmentationNeeded(1000)));
+    assert_eq!(c.max_segment_size(), 960);
+    assert_eq!(c.stats().pmtu_reductions, 1);
+    // Everything from SND.UNA again, in segments that fit 1000 bytes, no timeout needed.
+    let again = output(&mut c, ms(25));
+    let sizes: Vec<usize> = again.iter().map(|o| o.payload.len()).collect();
+    assert_eq!(sizes, vec![960, 960, 960, 960, 160]);
+    assert_eq!(again[0].repr.seq, l1());
+    let resent: Vec<u8> = again.iter().flat_map(|o| o.payload.clone()).collect();
+    assert_eq!(resent, pattern(0, 4000));
+    // Not congestion: the window is untouched, and no error for the application.
+    assert_eq!((c.cwnd(), c.ssthresh()), (cwnd, ssthresh));
+    assert_eq!(c.error(), None);
+    // The acknowledgment of all of it ends the episode; new data uses the new size.
+    input0(&mut c, ms(30), ack(r1(), l1() + 4000));
+    send(&mut c, &pattern(4000, 2000)).unwrap();
+    let next: Vec<usize> = output(&mut c, ms(30))
+        .iter()
+        .map(|o| o.payload.len())
+        .collect();
+    assert_eq!(next, vec![960, 960, 80]);
+}
+
+#[test]
+fn fragmentation_needed_never_goes_below_the_minimum_path_mtu() {
+    for mtu in [0, 68, 100, MIN_PATH_MTU - 1] {
+        let mut c = three_segments_in_flight();
+        assert!(c.on_icmp_error(ms(25), l1(), IcmpError::FragmentationNeeded(mtu)));
+        assert_eq!(
+            c.max_segment_size(),
+            usize::from(MIN_PATH_MTU) - 40,
+            "mtu {mtu}"
+        );
+    }
+}
+
+#[test]
+fn fragmentation_needed_that_would_not_lower_the_mss_is_ignored() {
+    for mtu in [1500, 9000] {
+        let mut c = three_segments_in_flight();
+        assert!(!c.on_icmp_error(ms(25), l1(), IcmpError::FragmentationNeeded(mtu)));
+        assert_eq!(c.max_segment_size(), 1460);
+        assert_eq!(c.stats().icmp_ignored, 1);
+        assert_eq!(c.stats().pmtu_reductions, 0);
+        output_none(&mut c, ms(25));
+    }
+}
+
+#[test]
+fn fragmentation_needed_outside_the_window_is_ignored() {
+    // RFC 5927 4.1 applies to it too: a blind attacker cannot shrink segments.
+    let mut c = three_segments_in_flight();
+    for seq in [l1() - 1, l1() + 4000, l1() + 1_000_000] {
+        assert!(!c.on_icmp_error(ms(25), seq, IcmpError::FragmentationNeeded(600)));
+    }
+    assert_eq!(c.max_segment_size(), 1460);
+    assert_eq!(c.stats().icmp_ignored, 3);
+}
+
+#[test]
+fn fragmentation_needed_about_a_syn_is_ignored() {
+    let mut c = syn_sent();
+    assert!(!c.on_icmp_error(ms(5), LOCAL_ISS, IcmpError::FragmentationNeeded(600)));
+    assert_eq!(c.state(), State::SynSent);
+    assert_eq!(c.stats().pmtu_reductions, 0);
+}
