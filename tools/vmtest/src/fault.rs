@@ -77,32 +77,58 @@ fn module_range() -> Result<(u64, u64), String> {
     Ok((addr, addr + size))
 }
 
+/// The most failures injected per run (`times`, which counts down as failures are
+/// injected: how far it went down shows the injection reached partcp).
+const INJECT_TIMES: u64 = 1_000_000;
+
+/// Failures injected so far by failslab and fail_page_alloc together.
+fn injected() -> Result<u64, String> {
+    let mut n = 0;
+    for f in ["failslab", "fail_page_alloc"] {
+        let path = format!("{FAULT_DIR}/{f}/times");
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+        let left: u64 = text.trim().parse().map_err(|_| format!("{path}: {text:?}"))?;
+        n += INJECT_TIMES.saturating_sub(left);
+    }
+    Ok(n)
+}
+
 /// Turns fault injection on (`probability` percent) for allocations whose call stack
-/// passes through partcp.ko, or off.
+/// passes through partcp.ko (turned off again if that fails part-way), or off (both
+/// facilities tried, the first error returned).
 fn inject(on: Option<u32>) -> TestResult {
+    let Some(p) = on else {
+        let r: Vec<TestResult> = ["failslab", "fail_page_alloc"]
+            .iter()
+            .map(|f| write(&format!("{FAULT_DIR}/{f}/probability"), "0"))
+            .collect();
+        return r.into_iter().collect();
+    };
+    let r = inject_on(p);
+    if r.is_err() {
+        let _ = inject(None);
+    }
+    r
+}
+
+fn inject_on(p: u32) -> TestResult {
+    let (start, end) = module_range()?;
     for f in ["failslab", "fail_page_alloc"] {
         let d = format!("{FAULT_DIR}/{f}");
-        match on {
-            Some(p) => {
-                let (start, end) = module_range()?;
-                write(&format!("{d}/require-start"), &start.to_string())?;
-                write(&format!("{d}/require-end"), &end.to_string())?;
-                write(&format!("{d}/stacktrace-depth"), "32")?;
-                write(&format!("{d}/verbose"), "0")?;
-                write(&format!("{d}/interval"), "1")?;
-                write(&format!("{d}/times"), "-1")?;
-                write(&format!("{d}/space"), "0")?;
-                // Atomic allocations (softirq receive path) fail too.
-                if std::path::Path::new(&format!("{d}/ignore-gfp-wait")).exists() {
-                    write(&format!("{d}/ignore-gfp-wait"), "N")?;
-                }
-                if std::path::Path::new(&format!("{d}/ignore-gfp-highmem")).exists() {
-                    write(&format!("{d}/ignore-gfp-highmem"), "N")?;
-                }
-                write(&format!("{d}/probability"), &p.to_string())?;
+        write(&format!("{d}/require-start"), &start.to_string())?;
+        write(&format!("{d}/require-end"), &end.to_string())?;
+        write(&format!("{d}/stacktrace-depth"), "32")?;
+        write(&format!("{d}/verbose"), "0")?;
+        write(&format!("{d}/interval"), "1")?;
+        write(&format!("{d}/times"), &INJECT_TIMES.to_string())?;
+        write(&format!("{d}/space"), "0")?;
+        // Atomic allocations (softirq receive path) fail too.
+        for flag in ["ignore-gfp-wait", "ignore-gfp-highmem"] {
+            if std::path::Path::new(&format!("{d}/{flag}")).exists() {
+                write(&format!("{d}/{flag}"), "N")?;
             }
-            None => write(&format!("{d}/probability"), "0")?,
         }
+        write(&format!("{d}/probability"), &p.to_string())?;
     }
     Ok(())
 }
@@ -130,13 +156,22 @@ fn allowed<T>(what: &str, r: Result<T, i32>) -> Result<Option<T>, String> {
     }
 }
 
-/// A connection on `l` within `limit`, or `None`.
-fn accept_within(l: &TcpListener, limit: Duration) -> Option<TcpStream> {
-    let ms = i32::try_from(limit.as_millis()).unwrap_or(i32::MAX);
-    if !raw::poll1(l, libc::POLLIN, ms).is_ok_and(|ev| ev & libc::POLLIN != 0) {
-        return None;
+/// The connection from `from` on `l` within `limit`, or `None`. Connections from
+/// elsewhere (an earlier round's, which arrived after that round gave up on it) are
+/// closed and skipped.
+fn accept_from(l: &TcpListener, from: SocketAddrV4, limit: Duration) -> Option<TcpStream> {
+    let end = Instant::now() + limit;
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
+        if ms == 0 || !raw::poll1(l, libc::POLLIN, ms).is_ok_and(|ev| ev & libc::POLLIN != 0) {
+            return None;
+        }
+        match l.accept() {
+            Ok((s, std::net::SocketAddr::V4(a))) if a == from => return Some(s),
+            Ok(_) | Err(_) => continue,
+        }
     }
-    l.accept().ok().map(|(s, _)| s)
 }
 
 /// One round under injection: a partcp client and a partcp server connection with a
@@ -158,7 +193,8 @@ fn churn_round(
             raw::set_timeo(&fd, libc::SO_RCVTIMEO, Duration::from_secs(3))?;
             raw::set_int(&fd, libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, 3000, "TCP_USER_TIMEOUT")?;
             if allowed("connect", raw::connect(&fd, paddr))?.is_some() {
-                let peer = accept_within(peer_l, Duration::from_secs(3));
+                let me = raw::sockname(&fd).map_err(|e| format!("getsockname: {}", errname(e)))?.addr;
+                let peer = accept_from(peer_l, me, Duration::from_secs(3));
                 let mut f = net::stream(fd);
                 if let Some(mut p) = peer {
                     p.set_read_timeout(Some(Duration::from_secs(3))).map_err(|e| e.to_string())?;
@@ -188,8 +224,21 @@ fn churn_round(
     match c {
         Ok(mut c) => {
             c.set_write_timeout(Some(Duration::from_secs(3))).map_err(|e| e.to_string())?;
-            let acc = raw::poll1(l, libc::POLLIN, 3000).is_ok_and(|ev| ev & libc::POLLIN != 0);
-            let a = if acc { allowed("accept", raw::accept4(l, 0).map(|(fd, _)| fd))? } else { None };
+            let from = match c.local_addr() {
+                Ok(std::net::SocketAddr::V4(a)) => a,
+                other => return Err(format!("client address: {other:?}")),
+            };
+            // The connection from this round's client (an earlier round's may arrive late).
+            let end = Instant::now() + Duration::from_secs(3);
+            let mut a = None;
+            while a.is_none() && Instant::now() < end {
+                if !raw::poll1(l, libc::POLLIN, 200).is_ok_and(|ev| ev & libc::POLLIN != 0) {
+                    continue;
+                }
+                if let Some((fd, peer)) = allowed("accept", raw::accept4(l, 0))? {
+                    a = (peer == from).then_some(fd);
+                }
+            }
             match a {
                 Some(fd) => {
                     raw::set_timeo(&fd, libc::SO_RCVTIMEO, Duration::from_secs(3))?;
@@ -234,13 +283,13 @@ fn alloc_failures() -> TestResult {
         Ok::<(), String>(())
     })();
     inject(None)?;
-    let injected = ["failslab", "fail_page_alloc"]
-        .iter()
-        .map(|f| std::fs::read_to_string(format!("{FAULT_DIR}/{f}/times")).unwrap_or_default())
-        .collect::<Vec<_>>();
+    let injected = injected()?;
     r?;
-    println!("# fault.alloc_failures: {rounds} rounds, {failed} operations failed cleanly (times left {injected:?})");
-    ensure!(failed > 0, "no operation failed: the injection did not reach partcp's allocations");
+    println!(
+        "# fault.alloc_failures: {rounds} rounds, {injected} allocations failed, {failed} operations failed cleanly"
+    );
+    ensure!(injected > 0, "no allocation failed: the injection did not reach partcp's allocations");
+    ensure!(failed > 0, "{injected} allocations failed, but no operation did");
     drop((l, peer_l));
     all_released()
 }
@@ -366,13 +415,8 @@ fn writers_fail(ws: Vec<std::thread::JoinHandle<std::io::Error>>, limit: Duratio
 /// After a fault: every partcp socket closed and (within TIME-WAIT) every connection
 /// freed, and the shared network still carries a partcp connection.
 fn all_released() -> TestResult {
-    net::wait_until("AF_PARTCP sockets closed", Duration::from_secs(10), || {
-        Ok(sys::debugfs_counter("sockets", "sockets_open")? == 0)
-    })?;
-    net::wait_until("connections freed", Duration::from_secs(75), || {
-        Ok(sys::debugfs_counter("stats", "conns_created")? == sys::debugfs_counter("stats", "conns_freed")?)
-    })
-    .map_err(|e| {
+    net::wait_until("AF_PARTCP sockets closed", Duration::from_secs(10), || Ok(sys::sockets_open()? == 0))?;
+    net::wait_until("connections freed", Duration::from_secs(75), || Ok(sys::live_conns()? == 0)).map_err(|e| {
         format!(
             "{e}; connections: {}",
             std::fs::read_to_string("/sys/kernel/debug/partcp/connections").unwrap_or_default()

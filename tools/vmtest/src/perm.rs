@@ -68,6 +68,15 @@ fn in_child(child: impl FnOnce(&mut dyn FnMut(i32))) -> Result<Vec<i32>, String>
     }
     // SAFETY: fork; the child only makes system calls and exits with _exit.
     let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        let e = sys::errno();
+        // SAFETY: both ends were opened above.
+        unsafe {
+            libc::close(p[0]);
+            libc::close(p[1]);
+        }
+        return Err(format!("fork: {}", errname(e)));
+    }
     if pid == 0 {
         let mut send = |v: i32| {
             // SAFETY: writes 4 bytes from a valid i32 to the pipe.
@@ -87,11 +96,16 @@ fn in_child(child: impl FnOnce(&mut dyn FnMut(i32))) -> Result<Vec<i32>, String>
     }
     let mut status = 0;
     // SAFETY: waits for the child forked above; closes our read end.
-    unsafe {
-        libc::waitpid(pid, &mut status, 0);
+    let waited = unsafe {
+        let w = libc::waitpid(pid, &mut status, 0);
         libc::close(p[0]);
-    }
-    ensure!(pid > 0, "fork: {}", errname(sys::errno()));
+        w
+    };
+    ensure!(waited == pid, "waitpid: {}", errname(sys::errno()));
+    ensure!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the child did not finish (wait status {status:#x}) after reporting {out:?}"
+    );
     Ok(out)
 }
 
@@ -125,11 +139,15 @@ fn nonroot_cannot_open() -> TestResult {
             libc::setgroups(0, std::ptr::null()) == 0 && libc::setgid(65534) == 0 && libc::setuid(65534) == 0
         };
         send(if ok { 0 } else { sys::errno() });
+        if !ok {
+            return;
+        }
         for p in &paths {
             send(try_write(p, -1));
         }
     })?;
     ensure!(got.first() == Some(&0), "dropping to uid 65534 failed: {got:?}");
+    ensure!(got.len() == 1 + WRITABLE.len(), "child reported {got:?}");
     for (f, r) in WRITABLE.iter().zip(&got[1..]) {
         ensure!(*r == -libc::EACCES, "uid 65534 opening {f} for writing: {r} (want open to fail with EACCES)");
     }
@@ -190,7 +208,11 @@ fn write_needs_net_admin() -> TestResult {
     let early: Vec<i32> = paths.iter().map(open).collect();
     ensure!(early.iter().all(|&fd| fd >= 0), "root opening the files: {early:?}");
     let got = in_child(|send| {
-        send(drop_caps());
+        let dropped = drop_caps();
+        send(dropped);
+        if dropped != 0 {
+            return;
+        }
         // SAFETY: getuid has no arguments.
         send(unsafe { libc::getuid() } as i32);
         for p in &paths {
@@ -204,8 +226,8 @@ fn write_needs_net_admin() -> TestResult {
         // SAFETY: opened above.
         unsafe { libc::close(fd) };
     }
+    ensure!(got.first() == Some(&0), "dropping capabilities: {got:?}");
     ensure!(got.len() == 2 + 2 * WRITABLE.len(), "child reported {got:?}");
-    ensure!(got[0] == 0, "dropping capabilities: {}", errname(got[0]));
     ensure!(got[1] == 0, "child uid {}", got[1]);
     for (i, f) in WRITABLE.iter().enumerate() {
         let (fresh, old) = (got[2 + i], got[2 + WRITABLE.len() + i]);
@@ -225,7 +247,10 @@ fn root_can_write() -> TestResult {
     match std::fs::write(format!("{DIR}/strategy"), &now) {
         Ok(()) => Ok(()),
         Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-            println!("# strategy write: EBUSY (sockets or connections exist)");
+            // Passed the permission check; refused for a reason that must hold.
+            let (socks, conns) = (sys::sockets_open()?, sys::live_conns()?);
+            ensure!(socks > 0 || conns > 0, "root writing strategy {now:?}: EBUSY with no socket or connection");
+            println!("# strategy write: EBUSY ({socks} sockets, {conns} connections exist)");
             Ok(())
         }
         Err(e) => Err(format!("root writing strategy {now:?}: {e}")),

@@ -177,8 +177,7 @@ fn transfer(name: &'static str, req: &str, want: &str) -> TestResult {
     }
     // Every connection closes (LAST-ACK -> CLOSED) and is freed.
     net::wait_until("partcp connections to close", Duration::from_secs(20), || {
-        Ok(read("connections")?.lines().filter(|l| !l.trim().is_empty()).count() <= 1
-            && read("sockets")?.contains("sockets_open 0"))
+        Ok(read("connections")?.lines().filter(|l| !l.trim().is_empty()).count() <= 1 && sys::sockets_open()? == 0)
     })
     .map_err(|e| {
         format!(

@@ -162,6 +162,17 @@ pub fn module_loaded() -> bool {
     std::fs::read_to_string("/proc/modules").map(|s| s.lines().any(|l| l.starts_with("partcp "))).unwrap_or(false)
 }
 
+/// partcp connections allocated and not yet freed (`stats`: `conns_created` -
+/// `conns_freed`).
+pub fn live_conns() -> Result<i64, String> {
+    Ok(debugfs_counter("stats", "conns_created")? - debugfs_counter("stats", "conns_freed")?)
+}
+
+/// Open AF_PARTCP sockets (`sockets`: `sockets_open`).
+pub fn sockets_open() -> Result<i64, String> {
+    debugfs_counter("sockets", "sockets_open")
+}
+
 /// One counter from a debugfs `name value` file.
 pub fn debugfs_counter(file: &str, name: &str) -> Result<i64, String> {
     let path = format!("/sys/kernel/debug/partcp/{file}");

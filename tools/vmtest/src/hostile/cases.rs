@@ -7,6 +7,7 @@ use std::net::{SocketAddrV4, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use super::craft::{flag_names, icmp_error, icmp_frag_needed, Reply, Seg, ACK, FIN, PSH, RST, SYN};
+use super::flood::Rng;
 use super::link::{Link, RawConn, QUIET_WAIT};
 use super::{conn_stat, stat};
 use crate::net::{self, raw, setup::run, Family, Ns};
@@ -164,7 +165,7 @@ fn mss_option_wrong_length() -> TestResult {
         s.c.exchange(b"good")?;
         app_reads(&s.app, b"good")?;
         let segs = send_and_collect(&mut s, 3000)?;
-        let max = segs.iter().map(Reply::wire_segment).max().unwrap_or(0);
+        let max = largest(&segs);
         ensure!(max <= 536, "options {opts:?}: partcp sent {max}-byte segments, want <= 536");
     }
     Ok(())
@@ -176,21 +177,7 @@ fn send_and_collect(s: &mut Setup, n: usize) -> Result<Vec<Reply>, String> {
     use std::io::Write;
     let data: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
     (&s.app).write_all(&data).map_err(|e| format!("partcp write: {e}"))?;
-    let start = s.c.rcv_nxt;
-    let mut segs = Vec::new();
-    let end = Instant::now() + Duration::from_secs(10);
-    while s.c.rcv_nxt.wrapping_sub(start) < n as u32 {
-        ensure!(Instant::now() < end, "received {} of {n} bytes", s.c.rcv_nxt.wrapping_sub(start));
-        let Some(r) = s.c.link.recv(Duration::from_millis(500), |r| s.c.ours(r) && r.payload_len > 0) else {
-            continue;
-        };
-        if r.seq == s.c.rcv_nxt {
-            s.c.rcv_nxt = r.seq.wrapping_add(r.payload_len as u32);
-            segs.push(r);
-            s.c.send(ACK, b"")?;
-        }
-    }
-    Ok(segs)
+    collect_in_order(s, n, None)
 }
 
 /// Window scale 15 on the SYN: RFC 7323 2.3 says use 14. The connection must work,
@@ -416,7 +403,7 @@ fn tiny_mss() -> TestResult {
         let mut s = established(&link, &[2, 4, hi, lo])?;
         let segs = send_and_collect(&mut s, 3000)?;
         let min = segs.iter().rev().skip(1).map(Reply::wire_segment).min().unwrap_or(48);
-        let max = segs.iter().map(Reply::wire_segment).max().unwrap_or(0);
+        let max = largest(&segs);
         let want = usize::from(mss.max(48));
         ensure!(min >= 48 && max <= want, "MSS {mss}: segments of {min}..{max} bytes, want 48..={want}");
         let n: usize = segs.iter().map(Reply::wire_segments).sum();
@@ -435,17 +422,10 @@ fn fin_flood() -> TestResult {
     s.c.snd_nxt += 1;
     let want = s.c.snd_nxt;
     s.c.expect("ACK of FIN", |r| r.has(ACK) && r.ack == want)?;
-    let mut x = 0x9e37_79b9u32;
+    let mut rng = Rng(0x9e37_79b9);
     for i in 0..2000u32 {
         let mut f = s.c.seg(FIN | ACK);
-        if i % 2 == 0 {
-            f.seq = s.c.snd_nxt - 1;
-        } else {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            f.seq = x;
-        }
+        f.seq = if i % 2 == 0 { s.c.snd_nxt - 1 } else { rng.next() };
         link.send(&f.packet())?;
     }
     while let Some(r) = link.recv(QUIET_WAIT, |r| s.c.ours(r)) {
@@ -472,16 +452,8 @@ fn icmp_errors() -> TestResult {
     let icmp = |seq: u32, bad: bool| icmp_error(me.0, them.0, 3, 1, &Seg::new(them, me, seq, ack, ACK).packet(), bad);
     let cstat = |name| conn_stat(port, Some(me), name);
     // Waits until `read` exceeds `before` (the message crosses the link asynchronously).
-    let moved = |what: &str, before: u64, read: &dyn Fn() -> Result<u64, String>| -> TestResult {
-        let t = Instant::now();
-        loop {
-            let now = read()?;
-            if now > before {
-                return Ok(());
-            }
-            ensure!(t.elapsed() < Duration::from_secs(3), "{what} did not move ({before} -> {now})");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+    let moved = |what: &str, before: u64, read: &dyn Fn() -> Result<u64, String>| {
+        net::wait_until(&format!("{what} to move from {before}"), Duration::from_secs(3), || Ok(read()? > before))
     };
     let delivered = stat("rx_icmp_errors")?;
     link.send(&icmp(s.c.rcv_nxt, true))?;
@@ -531,12 +503,12 @@ fn icmp_frag_needed_resends_smaller() -> TestResult {
     let again = s.c.expect("data sent again", |r| r.seq == first.seq && r.payload_len > 0)?;
     ensure!(again.wire_segment() == 960, "sent again in {}-byte segments after MTU 1000", again.wire_segment());
     let waited = t.elapsed();
-    let max = collect_in_order(&mut s, 3000, Some(again))?;
+    let max = largest(&collect_in_order(&mut s, 3000, Some(again))?);
     ensure!(max <= 960, "a {max}-byte segment after MTU 1000");
     ensure!(conn_stat(port, Some(me), "pmtu_reductions")? == 1, "pmtu_reductions is not 1");
     println!("# icmp_frag_needed: resent after {waited:?}");
     (&s.app).write_all(&data[3000..]).map_err(|e| format!("partcp write: {e}"))?;
-    let max = collect_in_order(&mut s, 3000, None)?;
+    let max = largest(&collect_in_order(&mut s, 3000, None)?);
     ensure!(max <= 960, "a {max}-byte segment of new data after MTU 1000");
     // A forged tiny MTU: clamped to 552, so segments of 512 bytes.
     (&s.app).write_all(&data[..2000]).map_err(|e| format!("partcp write: {e}"))?;
@@ -545,19 +517,19 @@ fn icmp_frag_needed_resends_smaller() -> TestResult {
     link.send(&icmp_frag_needed(me.0, them.0, 100, &quoted))?;
     let again = s.c.expect("data sent again", |r| r.seq == d.seq && r.payload_len > 0 && r.wire_segment() < 960)?;
     ensure!(again.wire_segment() == 512, "sent again in {}-byte segments after MTU 100", again.wire_segment());
-    let max = collect_in_order(&mut s, 2000, Some(again))?;
+    let max = largest(&collect_in_order(&mut s, 2000, Some(again))?);
     ensure!(max == 512, "segments of up to {max} bytes after MTU 100, want 552 - 40");
     ensure!(conn_stat(port, Some(me), "pmtu_reductions")? == 2, "pmtu_reductions is not 2");
     Ok(())
 }
 
 /// Receives `n` bytes from partcp in order from `rcv_nxt` (beginning with `first` if it
-/// is in order and not yet counted), acknowledging each in-order segment; returns the
-/// largest wire segment among them.
-fn collect_in_order(s: &mut Setup, n: usize, first: Option<Reply>) -> Result<usize, String> {
+/// is in order and not yet counted), acknowledging each in-order segment; returns those
+/// segments.
+fn collect_in_order(s: &mut Setup, n: usize, first: Option<Reply>) -> Result<Vec<Reply>, String> {
     let start = s.c.rcv_nxt;
     let end = Instant::now() + Duration::from_secs(10);
-    let mut max = 0;
+    let mut segs = Vec::new();
     let mut next = first;
     while s.c.rcv_nxt.wrapping_sub(start) < n as u32 {
         ensure!(Instant::now() < end, "received {} of {n} bytes", s.c.rcv_nxt.wrapping_sub(start));
@@ -569,10 +541,15 @@ fn collect_in_order(s: &mut Setup, n: usize, first: Option<Reply>) -> Result<usi
             },
         };
         if r.seq == s.c.rcv_nxt {
-            max = max.max(r.wire_segment());
             s.c.rcv_nxt = r.seq.wrapping_add(r.payload_len as u32);
+            segs.push(r);
             s.c.send(ACK, b"")?;
         }
     }
-    Ok(max)
+    Ok(segs)
+}
+
+/// The largest segment on the wire among `segs`.
+fn largest(segs: &[Reply]) -> usize {
+    segs.iter().map(Reply::wire_segment).max().unwrap_or(0)
 }

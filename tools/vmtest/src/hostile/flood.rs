@@ -21,11 +21,11 @@ pub const TESTS: &[super::Timed] = &[
     ("idle_16384", Duration::from_secs(300), idle_connections),
 ];
 
-/// A xorshift generator: the flood's addresses, ports and sequence numbers.
-struct Rng(u32);
+/// A xorshift generator: the floods' addresses, ports and sequence numbers.
+pub struct Rng(pub u32);
 
 impl Rng {
-    fn next(&mut self) -> u32 {
+    pub fn next(&mut self) -> u32 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 17;
         self.0 ^= self.0 << 5;
@@ -205,11 +205,9 @@ const IDLE: usize = 16384;
 /// memory per connection bounded, and every connection object freed afterwards.
 fn idle_connections() -> TestResult {
     raise_nofile(2 * IDLE as u64 + 4096)?;
-    in_ns(Ns::B, || {
-        // Above every fixed and test port (the fuzzer's peers, `net::next_port`), so a
-        // client port never blocks a later listener.
-        std::fs::write("/proc/sys/net/ipv4/ip_local_port_range", "32768 65000").map_err(|e| format!("port range: {e}"))
-    })?;
+    // Above every fixed and test port (the fuzzer's peers, `net::next_port`), so a
+    // client port never blocks a later listener.
+    let _range = PortRange::widen("32768 65000")?;
     let fam = Family::Partcp(sys::partcp_family()?);
     let addr = SocketAddrV4::new(net::A, net::next_port());
     let l = in_ns(Ns::A, || {
@@ -231,7 +229,8 @@ fn idle_connections() -> TestResult {
             in_ns(Ns::B, || {
                 let mut v = Vec::with_capacity(IDLE);
                 while v.len() < IDLE && !failed.load(Ordering::Relaxed) {
-                    if v.len() - accepted_n.load(Ordering::Relaxed) >= 256 {
+                    // (A connection may be accepted before its fd is pushed.)
+                    if v.len().saturating_sub(accepted_n.load(Ordering::Relaxed)) >= 256 {
                         std::thread::sleep(Duration::from_micros(500));
                         continue;
                     }
@@ -294,10 +293,32 @@ fn idle_connections() -> TestResult {
     drop(l);
     println!("# idle_16384: closed after {:?}", t0.elapsed());
     wait_until("every idle connection freed", Duration::from_secs(30), || Ok(live_conns()? <= conns0))?;
-    let _ = in_ns(Ns::B, || {
-        std::fs::write("/proc/sys/net/ipv4/ip_local_port_range", "32768 60999").map_err(|e| e.to_string())
-    });
     checked
+}
+
+/// `ptcp_b`'s `ip_local_port_range`, changed for the lifetime of the guard and restored
+/// when it is dropped, whichever way the test ends.
+struct PortRange(String);
+
+const PORT_RANGE: &str = "/proc/sys/net/ipv4/ip_local_port_range";
+
+impl PortRange {
+    fn widen(range: &str) -> Result<PortRange, String> {
+        in_ns(Ns::B, || {
+            let old = std::fs::read_to_string(PORT_RANGE).map_err(|e| format!("port range: {e}"))?;
+            std::fs::write(PORT_RANGE, range).map_err(|e| format!("port range: {e}"))?;
+            Ok(PortRange(old.split_whitespace().collect::<Vec<_>>().join(" ")))
+        })
+    }
+}
+
+impl Drop for PortRange {
+    fn drop(&mut self) {
+        let r = in_ns(Ns::B, || std::fs::write(PORT_RANGE, &self.0).map_err(|e| e.to_string()));
+        if let Err(e) = r {
+            println!("# idle_16384: restoring ip_local_port_range {:?}: {e}", self.0);
+        }
+    }
 }
 
 /// How much more slab the same objects take on this kernel: 4 on the debug flavour

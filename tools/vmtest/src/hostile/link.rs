@@ -133,15 +133,20 @@ impl Link {
     }
 
     /// The next TCP packet from partcp (source [`A`]) that `want` accepts, waiting at
-    /// most `limit`; other packets are skipped.
+    /// most `limit`; other packets are skipped. Panics if the socket cannot be polled
+    /// (so that no test mistakes that for silence).
     pub fn recv(&self, limit: Duration, want: impl Fn(&Reply) -> bool) -> Option<Reply> {
         let end = Instant::now() + limit;
         let mut buf = vec![0u8; 70000];
         loop {
             let left = end.saturating_duration_since(Instant::now());
             let ms = left.as_millis().min(i32::MAX as u128) as i32;
-            if crate::net::raw::poll1(&self.fd, libc::POLLIN, ms).unwrap_or(0) & libc::POLLIN == 0 {
-                return None;
+            match crate::net::raw::poll1(&self.fd, libc::POLLIN, ms) {
+                Ok(ev) if ev & libc::POLLIN != 0 => {}
+                Ok(_) => return None,
+                Err(libc::EINTR) => continue,
+                // Not silence: the test cannot see the link (reported by the runner).
+                Err(e) => panic!("poll on the packet socket: {}", errname(e)),
             }
             // SAFETY: `buf` is valid for writes of its length.
             let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };

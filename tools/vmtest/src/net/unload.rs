@@ -42,10 +42,7 @@ pub fn case(prefix: &str) -> Case {
 /// partcp's own count of what is still alive, for failure messages.
 fn live() -> String {
     let c = |file, name| sys::debugfs_counter(file, name).map_or("?".to_string(), |v| v.to_string());
-    let conns = match (sys::debugfs_counter("stats", "conns_created"), sys::debugfs_counter("stats", "conns_freed")) {
-        (Ok(a), Ok(b)) => (a - b).to_string(),
-        _ => "?".into(),
-    };
+    let conns = sys::live_conns().map_or("?".to_string(), |v| v.to_string());
     format!("debugfs: sockets_open {}, connections not freed {conns}", c("sockets", "sockets_open"))
 }
 
