@@ -879,6 +879,9 @@ impl PartcpSock {
         let stack = Self::stack()?;
         let nonblock = flags & bindings::MSG_DONTWAIT != 0;
         let peek = flags & bindings::MSG_PEEK != 0;
+        // As tcp_recvmsg: with MSG_TRUNC the data is consumed (or, with MSG_PEEK, looked
+        // at) but not copied, and its length returned.
+        let trunc = flags & bindings::MSG_TRUNC != 0;
         let waitall = flags & bindings::MSG_WAITALL != 0 && !peek;
         let mut bounce = self.recv_lock.lock();
         if bounce.is_empty() {
@@ -894,13 +897,13 @@ impl PartcpSock {
             let want = (len - done).min(bounce.len());
             let buf = &mut bounce[..want];
             let got = wait_for(self.sk, &mut timeo, || {
-                let now = clock::now();
-                let _ = now;
                 dispatch::read(&c, |g| {
                 let avail = g.tcp.recv_buffer().0.len();
                 if avail > 0 {
                     let n = avail.min(want);
-                    g.tcp.recv_buffer().0.read_at(0, &mut buf[..n]);
+                    if !trunc {
+                        g.tcp.recv_buffer().0.read_at(0, &mut buf[..n]);
+                    }
                     return Some(Ok(n));
                 }
                 if let Some(e) = g.tcp.take_error() {
@@ -929,7 +932,7 @@ impl PartcpSock {
             if n == 0 {
                 break;
             }
-            let copied = dst.copy_to_iter(&bounce[..n]);
+            let copied = if trunc { n } else { dst.copy_to_iter(&bounce[..n]) };
             if !peek {
                 let _ = dispatch::with_conn(stack, &c, |inner, _| inner.tcp.recv_with(|_| copied));
             }

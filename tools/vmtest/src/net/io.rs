@@ -3,6 +3,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::os::fd::AsRawFd;
 use std::os::unix::thread::JoinHandleExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -10,13 +11,14 @@ use std::time::{Duration, Instant};
 
 use super::raw::{self, check, expect_err};
 use super::{f_client, pass, wait_until, Family, Ns, Table};
-use crate::sys::errname;
+use crate::sys::{self, errname};
 use crate::{ensure, TestResult};
 
 pub const TESTS: Table = &[
     ("send_recv_unconnected", send_recv_unconnected),
     ("recv_dontwait_eagain", recv_dontwait),
     ("recv_msg_peek", msg_peek),
+    ("recv_msg_trunc", msg_trunc),
     ("recv_msg_waitall", msg_waitall),
     ("rcvtimeo_eagain", rcvtimeo),
     ("sndtimeo_eagain", sndtimeo),
@@ -122,6 +124,31 @@ fn msg_peek(fam: Family) -> TestResult {
     let n = check("recv", raw::recv(&f, &mut b, 0))?;
     ensure!(&b[..n] == b"peek-a-boo", "recv after MSG_PEEK returned {:?}", &b[..n]);
     expect_err("recv(MSG_DONTWAIT) after reading all", raw::recv(&f, &mut b, libc::MSG_DONTWAIT), libc::EAGAIN)
+}
+
+/// recv(MSG_TRUNC) on TCP: the bytes are consumed (with MSG_PEEK: only looked at)
+/// without being copied, so a NULL buffer is fine, and their count is returned.
+fn msg_trunc(fam: Family) -> TestResult {
+    let (f, mut peer) = f_client(fam)?;
+    peer.write_all(b"0123456789abcdef").map_err(|e| format!("peer write: {e}"))?;
+    readable(&f)?;
+    let null_recv = |len: usize, flags: i32| {
+        // SAFETY: with MSG_TRUNC the kernel writes nothing to the (NULL) buffer.
+        let r = unsafe { libc::recv(f.as_raw_fd(), std::ptr::null_mut(), len, flags) };
+        if r < 0 {
+            Err(sys::errno())
+        } else {
+            Ok(r as usize)
+        }
+    };
+    let n = check("recv(NULL, 3, MSG_TRUNC | MSG_PEEK)", null_recv(3, libc::MSG_TRUNC | libc::MSG_PEEK))?;
+    ensure!(n == 3, "MSG_TRUNC | MSG_PEEK returned {n}, want 3");
+    let n = check("recv(NULL, 10, MSG_TRUNC)", null_recv(10, libc::MSG_TRUNC))?;
+    ensure!(n == 10, "MSG_TRUNC returned {n}, want 10");
+    let mut b = [0u8; 64];
+    let n = check("recv", raw::recv(&f, &mut b, 0))?;
+    ensure!(&b[..n] == b"abcdef", "recv after MSG_TRUNC returned {:?}", &b[..n]);
+    Ok(())
 }
 
 fn msg_waitall(fam: Family) -> TestResult {
