@@ -19,21 +19,19 @@
 //! (checked for the whole run by `scripts/vm`).
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
+use std::net::{SocketAddrV4, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use crate::ensure;
+use crate::net::setup::dev;
 use crate::net::setup::run;
 use crate::net::{self, raw, Family, Ns};
 use crate::sys::{self, errname};
 use crate::{Case, TestResult};
 
 const FAULT_DIR: &str = "/sys/kernel/debug";
-const NS_A: &str = "pfault_a";
-const NS_B: &str = "pfault_b";
-const ADDR_A: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 1);
-const ADDR_B: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 2);
+const FA: Ns = Ns::FaultA;
+const FB: Ns = Ns::FaultB;
 
 pub fn cases() -> Vec<Case> {
     let t = |name: &str, secs: u64, run: fn() -> TestResult| Case {
@@ -296,68 +294,35 @@ fn alloc_failures() -> TestResult {
 
 /// Builds `pfault_a` <-> `pfault_b` (veth `fa`/`fb`), deleting leftovers first.
 fn private_net() -> TestResult {
-    for ns in [NS_A, NS_B] {
-        if std::path::Path::new(&format!("/var/run/netns/{ns}")).exists() {
-            run(&format!("ip netns del {ns}"))?;
+    for ns in [FA, FB] {
+        if std::path::Path::new(&format!("/var/run/netns/{}", ns.name())).exists() {
+            run(&format!("ip netns del {}", ns.name()))?;
         }
-        run(&format!("ip netns add {ns}"))?;
+        run(&format!("ip netns add {}", ns.name()))?;
     }
-    run(&format!("ip link add fa netns {NS_A} type veth peer name fb netns {NS_B}"))?;
-    for (ns, dev, addr) in [(NS_A, "fa", ADDR_A), (NS_B, "fb", ADDR_B)] {
-        run(&format!("ip -n {ns} addr add {addr}/24 dev {dev}"))?;
-        run(&format!("ip -n {ns} link set lo up"))?;
-        run(&format!("ip -n {ns} link set {dev} up"))?;
+    run(&format!("ip link add {} netns {} type veth peer name {} netns {}", dev(FA), FA.name(), dev(FB), FB.name()))?;
+    for ns in [FA, FB] {
+        let (n, d) = (ns.name(), dev(ns));
+        run(&format!("ip -n {n} addr add {}/24 dev {d}", ns.addr()))?;
+        run(&format!("ip -n {n} link set lo up"))?;
+        run(&format!("ip -n {n} link set {d} up"))?;
     }
     net::wait_until("fa/fb carrier", Duration::from_secs(5), || {
-        Ok(run(&format!("ip -n {NS_A} -o link show fa")).is_ok_and(|s| s.contains("LOWER_UP")))
-    })
-}
-
-/// Runs `f` on a thread inside namespace `ns` (by name).
-fn in_named_ns<T: Send>(ns: &str, f: impl FnOnce() -> Result<T, String> + Send) -> Result<T, String> {
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let path = format!("/var/run/netns/{ns}");
-            let file = std::fs::File::open(&path).map_err(|e| format!("open {path}: {e}"))?;
-            // SAFETY: setns on an open namespace file; affects only this thread.
-            if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                return Err(format!("setns({path}): {}", errname(sys::errno())));
-            }
-            f()
-        })
-        .join()
-        .map_err(|_| format!("thread in {ns} panicked"))?
+        Ok(run(&format!("ip -n {} -o link show {}", FA.name(), dev(FA))).is_ok_and(|s| s.contains("LOWER_UP")))
     })
 }
 
 /// Live connections over the private network: `pairs` partcp clients and `pairs`
 /// partcp servers, each with its Linux peer, as (partcp side, Linux side).
 fn live_pairs(fam: Family, pairs: usize) -> Result<Vec<(TcpStream, TcpStream)>, String> {
-    let port = net::next_port();
-    let (pl, paddr) = in_named_ns(NS_B, || {
-        let a = SocketAddrV4::new(ADDR_B, port);
-        TcpListener::bind(a).map(|l| (l, a)).map_err(|e| format!("bind {a}: {e}"))
-    })?;
-    let fport = net::next_port();
-    let fl = in_named_ns(NS_A, || {
-        let fd = fam.socket(0)?;
-        raw::check("bind", raw::bind(&fd, SocketAddrV4::new(ADDR_A, fport)))?;
-        raw::check("listen", raw::listen(&fd, 1024))?;
-        Ok(net::listener(fd))
-    })?;
+    let (pl, paddr) = Family::Inet.listener(FB)?;
+    let (fl, faddr) = fam.listener(FA)?;
     let mut v = Vec::new();
     for _ in 0..pairs {
-        let f = in_named_ns(NS_A, || {
-            let fd = fam.socket(0)?;
-            raw::check("connect", raw::connect(&fd, paddr))?;
-            Ok(net::stream(fd))
-        })?;
-        v.push((net::guarded(f)?, net::accept(&pl)?));
-        let c = in_named_ns(NS_B, || {
-            TcpStream::connect_timeout(&SocketAddrV4::new(ADDR_A, fport).into(), net::IO_TIMEOUT)
-                .map_err(|e| e.to_string())
-        })?;
-        v.push((net::accept(&fl)?, net::guarded(c)?));
+        let f = fam.connect(FA, paddr)?;
+        v.push((f, net::accept(&pl)?));
+        let c = Family::Inet.connect(FB, faddr)?;
+        v.push((net::accept(&fl)?, c));
     }
     Ok(v)
 }
@@ -392,17 +357,7 @@ fn user_timeout(pairs: &[(TcpStream, TcpStream)], ms: i32) -> TestResult {
 
 /// Waits for the writers to fail; each must fail with an error a dead path gives.
 fn writers_fail(ws: Vec<std::thread::JoinHandle<std::io::Error>>, limit: Duration) -> TestResult {
-    let t = Instant::now();
-    for w in ws {
-        while !w.is_finished() {
-            ensure!(
-                t.elapsed() < limit,
-                "a writer still writes {limit:?} after its path died; connections: {}",
-                std::fs::read_to_string("/sys/kernel/debug/partcp/connections").unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let e = w.join().map_err(|_| "writer panicked".to_string())?;
+    for e in writers_end(ws, limit, "its path died")? {
         let code = e.raw_os_error().unwrap_or(0);
         ensure!(
             [libc::ETIMEDOUT, libc::EHOSTUNREACH, libc::ENETUNREACH, libc::ECONNRESET, libc::EPIPE].contains(&code),
@@ -410,6 +365,28 @@ fn writers_fail(ws: Vec<std::thread::JoinHandle<std::io::Error>>, limit: Duratio
         );
     }
     Ok(())
+}
+
+/// Waits at most `limit` for every writer to end (after `why`); returns their errors.
+fn writers_end(
+    ws: Vec<std::thread::JoinHandle<std::io::Error>>,
+    limit: Duration,
+    why: &str,
+) -> Result<Vec<std::io::Error>, String> {
+    let t = Instant::now();
+    let mut errors = Vec::new();
+    for w in ws {
+        while !w.is_finished() {
+            ensure!(
+                t.elapsed() < limit,
+                "a writer still writes {limit:?} after {why}; connections: {}",
+                std::fs::read_to_string("/sys/kernel/debug/partcp/connections").unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        errors.push(w.join().map_err(|_| "writer panicked".to_string())?);
+    }
+    Ok(errors)
 }
 
 /// After a fault: every partcp socket closed and (within TIME-WAIT) every connection
@@ -444,11 +421,11 @@ fn live_traffic() -> Result<Live, String> {
 
 fn veth_delete_live() -> TestResult {
     let (pairs, ws) = live_traffic()?;
-    run(&format!("ip -n {NS_A} link del fa"))?;
+    run(&format!("ip -n {} link del {}", FA.name(), dev(FA)))?;
     writers_fail(ws, Duration::from_secs(30))?;
     drop(pairs);
-    for ns in [NS_A, NS_B] {
-        run(&format!("ip netns del {ns}"))?;
+    for ns in [FA, FB] {
+        run(&format!("ip netns del {}", ns.name()))?;
     }
     all_released()
 }
@@ -458,8 +435,8 @@ fn netns_delete_live() -> TestResult {
     // The namespaces lose their names; they live on while sockets hold them. Then the
     // Linux side closes (its namespace dies, taking the veth with it) while partcp's
     // writers are still writing.
-    for ns in [NS_A, NS_B] {
-        run(&format!("ip netns del {ns}"))?;
+    for ns in [FA, FB] {
+        run(&format!("ip netns del {}", ns.name()))?;
     }
     let (fs, peers): (Vec<TcpStream>, Vec<TcpStream>) = pairs.into_iter().unzip();
     drop(peers);
@@ -496,9 +473,8 @@ fn rmmod_under_load() -> TestResult {
         }
         let _ = raw::shutdown(f, libc::SHUT_RDWR);
     }
-    for w in ws {
-        let _ = w.join();
-    }
+    // Any error will do: the sockets were shut down under them.
+    writers_end(ws, Duration::from_secs(30), "their sockets were shut down")?;
     let (fs, peers): (Vec<TcpStream>, Vec<TcpStream>) = pairs.into_iter().unzip();
     drop(fs);
     let t = Instant::now();

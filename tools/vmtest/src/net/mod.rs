@@ -52,6 +52,10 @@ pub enum Ns {
     /// A third namespace for the isolation tests (`perm.rs`): loopback only, with both
     /// 198.18.0.1 and 198.18.0.2 on it, so it reuses A's and B's addresses.
     C,
+    /// The fault tests' private pair (`fault.rs`: veth `fa`/`fb`, 198.19.0.1 and
+    /// 198.19.0.2), which they delete under live connections.
+    FaultA,
+    FaultB,
 }
 
 impl Ns {
@@ -60,6 +64,8 @@ impl Ns {
             Ns::A => "ptcp_a",
             Ns::B => "ptcp_b",
             Ns::C => "ptcp_c",
+            Ns::FaultA => "pfault_a",
+            Ns::FaultB => "pfault_b",
         }
     }
 
@@ -68,6 +74,8 @@ impl Ns {
         match self {
             Ns::A | Ns::C => A,
             Ns::B => B,
+            Ns::FaultA => Ipv4Addr::new(198, 19, 0, 1),
+            Ns::FaultB => Ipv4Addr::new(198, 19, 0, 2),
         }
     }
 }

@@ -47,6 +47,8 @@ pub fn dev(ns: Ns) -> &'static str {
         Ns::A => "va",
         Ns::B => "vb",
         Ns::C => "lo",
+        Ns::FaultA => "fa",
+        Ns::FaultB => "fb",
     }
 }
 
