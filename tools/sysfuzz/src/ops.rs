@@ -70,8 +70,53 @@ impl Done {
     }
 }
 
+/// A system call in progress, as the watchdog reports it.
+#[derive(Clone, Copy)]
+pub struct InFlight {
+    pub nr: c_long,
+    pub args: [usize; 6],
+}
+
+impl std::fmt::Display for InFlight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const NAMES: &[(c_long, &str)] = &[
+            (libc::SYS_socket, "socket"),
+            (libc::SYS_bind, "bind"),
+            (libc::SYS_listen, "listen"),
+            (libc::SYS_accept4, "accept4"),
+            (libc::SYS_connect, "connect"),
+            (libc::SYS_sendto, "sendto"),
+            (libc::SYS_sendmsg, "sendmsg"),
+            (libc::SYS_write, "write"),
+            (libc::SYS_recvfrom, "recvfrom"),
+            (libc::SYS_recvmsg, "recvmsg"),
+            (libc::SYS_read, "read"),
+            (libc::SYS_shutdown, "shutdown"),
+            (libc::SYS_setsockopt, "setsockopt"),
+            (libc::SYS_getsockopt, "getsockopt"),
+            (libc::SYS_ioctl, "ioctl"),
+            (libc::SYS_poll, "poll"),
+            (libc::SYS_epoll_ctl, "epoll_ctl"),
+            (libc::SYS_epoll_wait, "epoll_wait"),
+            (libc::SYS_getsockname, "getsockname"),
+            (libc::SYS_getpeername, "getpeername"),
+            (libc::SYS_fcntl, "fcntl"),
+            (libc::SYS_close, "close"),
+            (libc::SYS_dup, "dup"),
+        ];
+        match NAMES.iter().find(|(n, _)| *n == self.nr) {
+            Some((_, name)) => write!(f, "{name}(")?,
+            None => write!(f, "syscall{}(", self.nr)?,
+        }
+        for (i, a) in self.args.iter().enumerate() {
+            write!(f, "{}{:#x}", if i > 0 { ", " } else { "" }, a)?;
+        }
+        write!(f, ")")
+    }
+}
+
 /// A raw system call: `(return value, errno if it returned -1)`.
-fn sys(nr: c_long, a: [usize; 6]) -> (i64, i32) {
+fn raw_sys(nr: c_long, a: [usize; 6]) -> (i64, i32) {
     // SAFETY: the fuzzer's whole point is passing arbitrary arguments to the kernel.
     // Pointers are either into this thread's own buffers (valid for the lengths given)
     // or deliberately invalid, which the kernel must reject with EFAULT; nothing in this
@@ -91,6 +136,8 @@ pub struct Ctx<'a> {
     aux: Vec<u8>,
     /// A read-write page followed by a PROT_NONE page.
     guard: usize,
+    /// The system call this thread is in, if any (for the watchdog).
+    in_flight: &'a std::sync::Mutex<Option<InFlight>>,
 }
 
 impl Drop for Ctx<'_> {
@@ -184,7 +231,13 @@ const RECV_FLAGS: &[i32] = &[
 ];
 
 impl<'a> Ctx<'a> {
-    pub fn new(rng: Rng, pool: &'a Pool, family: i32, nullfd: i32) -> Result<Ctx<'a>, String> {
+    pub fn new(
+        rng: Rng,
+        pool: &'a Pool,
+        family: i32,
+        nullfd: i32,
+        in_flight: &'a std::sync::Mutex<Option<InFlight>>,
+    ) -> Result<Ctx<'a>, String> {
         // SAFETY: an anonymous private mapping of two pages, owned by this `Ctx`.
         let m = unsafe {
             libc::mmap(
@@ -203,7 +256,15 @@ impl<'a> Ctx<'a> {
         if unsafe { libc::mprotect((m as usize + PAGE) as *mut c_void, PAGE, libc::PROT_NONE) } != 0 {
             return Err(format!("mprotect: {}", std::io::Error::last_os_error()));
         }
-        Ok(Ctx { rng, pool, family, nullfd, data: vec![0; BUF], aux: vec![0; BUF], guard: m as usize })
+        Ok(Ctx { rng, pool, family, nullfd, data: vec![0; BUF], aux: vec![0; BUF], guard: m as usize, in_flight })
+    }
+
+    /// A fuzzed system call, recorded as in flight while it runs.
+    fn sys(&self, nr: c_long, a: [usize; 6]) -> (i64, i32) {
+        *self.in_flight.lock().unwrap() = Some(InFlight { nr, args: a });
+        let r = raw_sys(nr, a);
+        *self.in_flight.lock().unwrap() = None;
+        r
     }
 
     /// Runs one random operation; returns the calls it made.
@@ -460,7 +521,7 @@ impl<'a> Ctx<'a> {
             self.rng.pick(&[0, 6])
         };
         let desc = format!("socket({}, {ty:#x}, {proto})", self.family);
-        let (ret, errno) = sys(libc::SYS_socket, [self.family as usize, ty as usize, proto as usize, 0, 0, 0]);
+        let (ret, errno) = self.sys(libc::SYS_socket, [self.family as usize, ty as usize, proto as usize, 0, 0, 0]);
         let problem = if ret >= 0 { self.adopt(ret as i32, false) } else { None };
         Done { call: Call::Socket, desc, ret, errno, extra: Vec::new(), target: None, problem }
     }
@@ -468,7 +529,7 @@ impl<'a> Ctx<'a> {
     /// socket + bind to a partcp port the Linux peer connects to + listen (each call
     /// checked), so that accept() has connections to take.
     fn listener(&mut self) -> Vec<Done> {
-        let (fd, errno) = sys(libc::SYS_socket, [self.family as usize, libc::SOCK_STREAM as usize, 0, 0, 0, 0]);
+        let (fd, errno) = self.sys(libc::SYS_socket, [self.family as usize, libc::SOCK_STREAM as usize, 0, 0, 0, 0]);
         let desc = format!("socket({}, SOCK_STREAM, 0)", self.family);
         let mut v =
             vec![Done { call: Call::Socket, desc, ret: fd, errno, extra: Vec::new(), target: None, problem: None }];
@@ -480,7 +541,8 @@ impl<'a> Ctx<'a> {
         let ip = if self.rng.chance(50) { A } else { std::net::Ipv4Addr::UNSPECIFIED };
         let sa = crate::peer::sin(std::net::SocketAddrV4::new(ip, port));
         // `sa` lives until the call returns.
-        let (ret, errno) = sys(libc::SYS_bind, [fd as usize, (&sa as *const libc::sockaddr_in) as usize, 16, 0, 0, 0]);
+        let (ret, errno) =
+            self.sys(libc::SYS_bind, [fd as usize, (&sa as *const libc::sockaddr_in) as usize, 16, 0, 0, 0]);
         v.push(Done {
             call: Call::Bind,
             desc: format!("bind({fd}, {ip}:{port})"),
@@ -491,7 +553,7 @@ impl<'a> Ctx<'a> {
             problem: None,
         });
         let backlog = self.rng.pick(&[1, 8, 128]);
-        let (ret, errno) = sys(libc::SYS_listen, [fd as usize, backlog, 0, 0, 0, 0]);
+        let (ret, errno) = self.sys(libc::SYS_listen, [fd as usize, backlog, 0, 0, 0, 0]);
         v.push(Done {
             call: Call::Listen,
             desc: format!("listen({fd}, {backlog})"),
@@ -512,7 +574,7 @@ impl<'a> Ctx<'a> {
         let (p, len, a, v) = self.sockaddr(true);
         Self::efault(v, &mut extra);
         let desc = format!("bind({fd}, {a})");
-        let (ret, errno) = sys(libc::SYS_bind, [fd as usize, p, len, 0, 0, 0]);
+        let (ret, errno) = self.sys(libc::SYS_bind, [fd as usize, p, len, 0, 0, 0]);
         Done { call: Call::Bind, desc, ret, errno, extra, target, problem: None }
     }
 
@@ -523,7 +585,7 @@ impl<'a> Ctx<'a> {
             self.rng.pick(&[0, 1, 5, 128, -1, i32::MAX, r])
         };
         let desc = format!("listen({fd}, {backlog})");
-        let (ret, errno) = sys(libc::SYS_listen, [fd as usize, backlog as usize, 0, 0, 0, 0]);
+        let (ret, errno) = self.sys(libc::SYS_listen, [fd as usize, backlog as usize, 0, 0, 0, 0]);
         Done { call: Call::Listen, desc, ret, errno, extra, target, problem: None }
     }
 
@@ -536,7 +598,7 @@ impl<'a> Ctx<'a> {
         };
         let (addr, lenp, inlen, desc_args) = self.name_args(&mut extra);
         let desc = format!("accept4({fd}, {desc_args}, {flags:#x})");
-        let (ret, errno) = sys(libc::SYS_accept4, [fd as usize, addr, lenp, flags as usize, 0, 0]);
+        let (ret, errno) = self.sys(libc::SYS_accept4, [fd as usize, addr, lenp, flags as usize, 0, 0]);
         let mut problem = None;
         if ret >= 0 {
             let stale = target.is_some_and(|p| !self.pool.still(p));
@@ -553,7 +615,7 @@ impl<'a> Ctx<'a> {
         let (p, len, a, v) = self.sockaddr(false);
         Self::efault(v, &mut extra);
         let desc = format!("connect({fd}, {a})");
-        let (ret, errno) = sys(libc::SYS_connect, [fd as usize, p, len, 0, 0, 0]);
+        let (ret, errno) = self.sys(libc::SYS_connect, [fd as usize, p, len, 0, 0, 0]);
         Done { call: Call::Connect, desc, ret, errno, extra, target, problem: None }
     }
 
@@ -568,18 +630,18 @@ impl<'a> Ctx<'a> {
         let (desc, (ret, errno)) = match call {
             Call::Write => (
                 format!("write({fd}, {}, {len})", ptr_name(p, self.data_ptr())),
-                sys(libc::SYS_write, [fd as usize, p, len, 0, 0, 0]),
+                self.sys(libc::SYS_write, [fd as usize, p, len, 0, 0, 0]),
             ),
             Call::Sendto => {
                 let (ap, alen, a, av) = self.sockaddr(false);
                 Self::efault(av, &mut extra);
                 extra.extend_from_slice(&[libc::EISCONN, libc::EAFNOSUPPORT]);
                 let d = format!("sendto({fd}, {}, {len}, {flags:#x}, {a})", ptr_name(p, self.data_ptr()));
-                (d, sys(libc::SYS_sendto, [fd as usize, p, len, flags as usize, ap, alen]))
+                (d, self.sys(libc::SYS_sendto, [fd as usize, p, len, flags as usize, ap, alen]))
             }
             _ => (
                 format!("send({fd}, {}, {len}, {flags:#x})", ptr_name(p, self.data_ptr())),
-                sys(libc::SYS_sendto, [fd as usize, p, len, flags as usize, 0, 0]),
+                self.sys(libc::SYS_sendto, [fd as usize, p, len, flags as usize, 0, 0]),
             ),
         };
         let problem = if target.is_some() { data_problem(ret, len, v, false) } else { None };
@@ -594,16 +656,16 @@ impl<'a> Ctx<'a> {
         let (desc, (ret, errno)) = match call {
             Call::Read => (
                 format!("read({fd}, {}, {len})", ptr_name(p, self.data_ptr())),
-                sys(libc::SYS_read, [fd as usize, p, len, 0, 0, 0]),
+                self.sys(libc::SYS_read, [fd as usize, p, len, 0, 0, 0]),
             ),
             Call::Recvfrom => {
                 let (ap, lp, _, a) = self.name_args(&mut extra);
                 let d = format!("recvfrom({fd}, {}, {len}, {flags:#x}, {a})", ptr_name(p, self.data_ptr()));
-                (d, sys(libc::SYS_recvfrom, [fd as usize, p, len, flags as usize, ap, lp]))
+                (d, self.sys(libc::SYS_recvfrom, [fd as usize, p, len, flags as usize, ap, lp]))
             }
             _ => (
                 format!("recv({fd}, {}, {len}, {flags:#x})", ptr_name(p, self.data_ptr())),
-                sys(libc::SYS_recvfrom, [fd as usize, p, len, flags as usize, 0, 0]),
+                self.sys(libc::SYS_recvfrom, [fd as usize, p, len, flags as usize, 0, 0]),
             ),
         };
         let trunc = call != Call::Read && flags & libc::MSG_TRUNC != 0;
@@ -708,7 +770,7 @@ impl<'a> Ctx<'a> {
             ptr_name(mh_ptr, mh_at)
         );
         let nr = if send { libc::SYS_sendmsg } else { libc::SYS_recvmsg };
-        let (ret, errno) = sys(nr, [fd as usize, mh_ptr, flags as usize, 0, 0, 0]);
+        let (ret, errno) = self.sys(nr, [fd as usize, mh_ptr, flags as usize, 0, 0, 0]);
         let trunc = !send && flags & libc::MSG_TRUNC != 0;
         let problem =
             if target.is_some() && valid == Valid::Yes { data_problem(ret, total, valid, trunc) } else { None };
@@ -726,7 +788,7 @@ impl<'a> Ctx<'a> {
             }
         };
         let desc = format!("shutdown({fd}, {how})");
-        let (ret, errno) = sys(libc::SYS_shutdown, [fd as usize, how as usize, 0, 0, 0, 0]);
+        let (ret, errno) = self.sys(libc::SYS_shutdown, [fd as usize, how as usize, 0, 0, 0, 0]);
         Done { call: Call::Shutdown, desc, ret, errno, extra, target, problem: None }
     }
 
@@ -777,7 +839,7 @@ impl<'a> Ctx<'a> {
             extra.push(libc::EFAULT);
         }
         let desc = format!("setsockopt({fd}, {level}, {name}, {int}@{}, {len})", ptr_name(p, good));
-        let (ret, errno) = sys(libc::SYS_setsockopt, [fd as usize, level as usize, name as usize, p, len, 0]);
+        let (ret, errno) = self.sys(libc::SYS_setsockopt, [fd as usize, level as usize, name as usize, p, len, 0]);
         Done { call: Call::Setsockopt, desc, ret, errno, extra, target, problem: None }
     }
 
@@ -817,7 +879,7 @@ impl<'a> Ctx<'a> {
         Self::efault(valid, &mut extra);
         let desc =
             format!("getsockopt({fd}, {level}, {name}, @{}, {inlen}@{})", ptr_name(p, good), ptr_name(lp, lgood));
-        let (ret, errno) = sys(libc::SYS_getsockopt, [fd as usize, level as usize, name as usize, p, lp, 0]);
+        let (ret, errno) = self.sys(libc::SYS_getsockopt, [fd as usize, level as usize, name as usize, p, lp, 0]);
         let mut problem = None;
         if ret == 0 && lp == lgood && target.is_some() {
             let out = i32::from_ne_bytes(self.aux[4096..4100].try_into().unwrap());
@@ -852,7 +914,7 @@ impl<'a> Ctx<'a> {
             extra.push(libc::EFAULT);
         }
         let desc = format!("ioctl({fd}, {cmd:#x}, {})", ptr_name(p, good));
-        let (ret, errno) = sys(libc::SYS_ioctl, [fd as usize, cmd as usize, p, 0, 0, 0]);
+        let (ret, errno) = self.sys(libc::SYS_ioctl, [fd as usize, cmd as usize, p, 0, 0, 0]);
         let mut problem = None;
         if ret == 0 && p == good && (cmd == 0x541b || cmd == 0x5411) {
             let n = i32::from_ne_bytes(self.aux[..4].try_into().unwrap());
@@ -881,7 +943,7 @@ impl<'a> Ctx<'a> {
         Self::efault(v, &mut extra);
         let timeout = self.rng.below(30) as usize;
         let desc = format!("poll({:?}, {n}, {timeout})", fds.iter().map(|f| (f.fd, f.events)).collect::<Vec<_>>());
-        let (ret, errno) = sys(libc::SYS_poll, [p, n, timeout, 0, 0, 0]);
+        let (ret, errno) = self.sys(libc::SYS_poll, [p, n, timeout, 0, 0, 0]);
         let mut problem = None;
         if ret > n as i64 {
             problem = Some(format!("{ret} ready of {n}"));
@@ -928,7 +990,7 @@ impl<'a> Ctx<'a> {
             extra.push(libc::EPERM);
             let desc = format!("epoll_ctl({ep}, ADD, {fd}, {events:#x})");
             let (ret, errno) =
-                sys(libc::SYS_epoll_ctl, [ep as usize, libc::EPOLL_CTL_ADD as usize, fd as usize, at, 0, 0]);
+                self.sys(libc::SYS_epoll_ctl, [ep as usize, libc::EPOLL_CTL_ADD as usize, fd as usize, at, 0, 0]);
             v.push(Done { call: Call::EpollCtl, desc, ret, errno, extra, target, problem: None });
         }
         let max = if self.rng.chance(90) { 1 + self.rng.below(16) as i32 } else { self.rng.pick(&[0, -1, i32::MAX]) };
@@ -938,7 +1000,7 @@ impl<'a> Ctx<'a> {
         Self::efault(valid, &mut extra);
         let timeout = self.rng.below(20) as usize;
         let desc = format!("epoll_wait({ep}, {}, {max}, {timeout})", ptr_name(p, good));
-        let (ret, errno) = sys(libc::SYS_epoll_wait, [ep as usize, p, max as usize, timeout, 0, 0]);
+        let (ret, errno) = self.sys(libc::SYS_epoll_wait, [ep as usize, p, max as usize, timeout, 0, 0]);
         let problem = (ret > max.max(0) as i64).then(|| format!("{ret} events for maxevents {max}"));
         v.push(Done { call: Call::EpollWait, desc, ret, errno, extra, target: None, problem });
         close(ep);
@@ -991,7 +1053,7 @@ impl<'a> Ctx<'a> {
             (Call::Getsockname, libc::SYS_getsockname, "getsockname")
         };
         let desc = format!("{n}({fd}, {a})");
-        let (ret, errno) = sys(nr, [fd as usize, ap, lp, 0, 0, 0]);
+        let (ret, errno) = self.sys(nr, [fd as usize, ap, lp, 0, 0, 0]);
         let problem = if ret == 0 { self.check_name(ap, lp, inlen).err() } else { None };
         Done { call, desc, ret, errno, extra, target, problem }
     }
@@ -1011,7 +1073,7 @@ impl<'a> Ctx<'a> {
             _ => (self.rng.pick(&[9999, -1, 0x7fff_ffff]), 0),
         };
         let desc = format!("fcntl({fd}, {cmd}, {arg:#x})");
-        let (ret, errno) = sys(libc::SYS_fcntl, [fd as usize, cmd as usize, arg as usize, 0, 0, 0]);
+        let (ret, errno) = self.sys(libc::SYS_fcntl, [fd as usize, cmd as usize, arg as usize, 0, 0, 0]);
         let mut problem = None;
         if cmd == libc::F_DUPFD_CLOEXEC && ret >= 0 {
             let stale = target.is_none() || target.is_some_and(|p| !self.pool.still(p));
@@ -1026,7 +1088,7 @@ impl<'a> Ctx<'a> {
             if let Some(p) = self.pool.get(start + k) {
                 if let Some(fd) = self.pool.take(p) {
                     let desc = format!("close({fd})");
-                    let (ret, errno) = sys(libc::SYS_close, [fd as usize, 0, 0, 0, 0, 0]);
+                    let (ret, errno) = self.sys(libc::SYS_close, [fd as usize, 0, 0, 0, 0, 0]);
                     return Done {
                         call: Call::Close,
                         desc,
@@ -1040,14 +1102,14 @@ impl<'a> Ctx<'a> {
             }
         }
         let desc = "close(-1)".to_string();
-        let (ret, errno) = sys(libc::SYS_close, [usize::MAX, 0, 0, 0, 0, 0]);
+        let (ret, errno) = self.sys(libc::SYS_close, [usize::MAX, 0, 0, 0, 0, 0]);
         Done { call: Call::Close, desc, ret, errno, extra: vec![libc::EBADF], target: None, problem: None }
     }
 
     fn dup(&mut self) -> Done {
         let (fd, target, extra) = self.target();
         let desc = format!("dup({fd})");
-        let (ret, errno) = sys(libc::SYS_dup, [fd as usize, 0, 0, 0, 0, 0]);
+        let (ret, errno) = self.sys(libc::SYS_dup, [fd as usize, 0, 0, 0, 0, 0]);
         let mut problem = None;
         if ret >= 0 {
             let stale = target.is_none() || target.is_some_and(|p| !self.pool.still(p));
