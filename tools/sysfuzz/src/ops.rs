@@ -341,6 +341,21 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Copies `v` to `p` if `p` points into the guard mapping's readable page (as much
+    /// of `v` as fits before the PROT_NONE page). Done for every argument the kernel
+    /// reads, so that it reads the value built (and sanitized, and described) rather than
+    /// stale bytes there: a stale length behind a length pointer would make an EFAULT
+    /// the checks do not expect; a stale timeval or linger time would block for long.
+    fn mirror(&self, p: usize, v: &[u8]) {
+        if p < self.guard || p >= self.guard + PAGE {
+            return;
+        }
+        let n = v.len().min(self.guard + PAGE - p);
+        // SAFETY: `p..p + n` lies in the read-write page this `Ctx` mapped, which no Rust
+        // reference covers.
+        unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), p as *mut u8, n) };
+    }
+
     fn efault(v: Valid, extra: &mut Vec<i32>) {
         if v != Valid::Yes {
             extra.push(libc::EFAULT);
@@ -438,6 +453,7 @@ impl<'a> Ctx<'a> {
         };
         let good = self.aux_ptr(0);
         let (p, v) = self.ptr(good, len.min(128), true);
+        self.mirror(p, &raw);
         let desc = format!(
             "{{fam={fam} {}.{}.{}.{}:{port}{}}} len={len} @{}",
             ip[0],
@@ -832,6 +848,8 @@ impl<'a> Ctx<'a> {
         self.aux[..64].copy_from_slice(&v);
         let good = self.aux_ptr(0);
         let (p, valid) = self.ptr(good, len.min(64), true);
+        // Not stale guard-page bytes: a zero timeval is no timeout at all.
+        self.mirror(p, &v);
         Self::efault(valid, &mut extra);
         // Longer than the value buffer, or a value holding a user pointer (a BPF
         // program: SO_ATTACH_FILTER, SO_ATTACH_REUSEPORT_CBPF), which is garbage here.
@@ -872,6 +890,7 @@ impl<'a> Ctx<'a> {
         self.aux[4096..4100].copy_from_slice(&inlen.to_ne_bytes());
         let lgood = self.aux_ptr(4096);
         let (lp, lv) = self.ptr(lgood, 4, true);
+        self.mirror(lp, &inlen.to_ne_bytes());
         Self::efault(lv, &mut extra);
         let good = self.aux_ptr(0);
         // The kernel writes at most `inlen` bytes (and at most what the option has).
@@ -909,6 +928,7 @@ impl<'a> Ctx<'a> {
         self.aux[..8].copy_from_slice(&self.rng.below(2).to_ne_bytes());
         let good = self.aux_ptr(0);
         let (p, v) = self.ptr(good, 16, true);
+        self.mirror(p, &self.aux[..8]);
         Self::efault(v, &mut extra);
         if !KNOWN.contains(&cmd) {
             extra.push(libc::EFAULT);
@@ -940,6 +960,7 @@ impl<'a> Ctx<'a> {
         unsafe { std::ptr::copy_nonoverlapping(fds.as_ptr(), at as *mut libc::pollfd, n) };
         let mut extra = Vec::new();
         let (p, v) = self.ptr(at, n * 8, true);
+        self.mirror(p, &self.aux[..n * 8]);
         Self::efault(v, &mut extra);
         let timeout = self.rng.below(30) as usize;
         let desc = format!("poll({:?}, {n}, {timeout})", fds.iter().map(|f| (f.fd, f.events)).collect::<Vec<_>>());
@@ -1017,6 +1038,7 @@ impl<'a> Ctx<'a> {
         self.aux[4096..4100].copy_from_slice(&inlen.to_ne_bytes());
         let lgood = self.aux_ptr(4096);
         let (lp, lv) = self.ptr(lgood, 4, true);
+        self.mirror(lp, &inlen.to_ne_bytes());
         let agood = self.aux_ptr(0);
         let (ap, av) = self.ptr(agood, inlen.clamp(0, 128) as usize, true);
         Self::efault(lv, extra);
