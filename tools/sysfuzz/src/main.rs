@@ -262,6 +262,7 @@ fn run(o: &Opts) -> Result<bool, String> {
         o.threads,
         if o.inet { ", Linux TCP" } else { "" }
     );
+    // Before any fuzzed socket exists: the peer's own descriptor table starts as a copy.
     let peer = peer::Peer::start(o.seed)?;
     env::enter(env::NS_A)?;
     // SAFETY: opening /dev/null with a NUL-terminated path.
