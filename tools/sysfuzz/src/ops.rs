@@ -862,6 +862,17 @@ impl<'a> Ctx<'a> {
         if level == libc::SOL_SOCKET && matches!(name, 50 | 52) {
             extra.push(libc::EBADF);
         }
+        if level == libc::IPPROTO_IP {
+            match name {
+                // IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP: Linux 6.18 refuses multicast
+                // membership on a connection-oriented socket with EPROTO.
+                35 | 36 => extra.push(libc::EPROTO),
+                // IP_IPSEC_POLICY, IP_XFRM_POLICY: EMSGSIZE for a length of 0 or above a
+                // page (xfrm_user_policy).
+                16 | 17 => extra.push(libc::EMSGSIZE),
+                _ => {}
+            }
+        }
         let desc = format!("setsockopt({fd}, {level}, {name}, {int}@{}, {len})", ptr_name(p, good));
         let (ret, errno) = self.sys(libc::SYS_setsockopt, [fd as usize, level as usize, name as usize, p, len, 0]);
         Done { call: Call::Setsockopt, desc, ret, errno, extra, target, problem: None }

@@ -96,6 +96,8 @@ pub fn base(call: Call) -> &'static [i32] {
             ENETUNREACH,
             EPIPE,
             ECONNABORTED,
+            // A socket in TCP_REPAIR mode (root may set it), read without MSG_PEEK.
+            EPERM,
         ],
         Shutdown => &[ENOTCONN, EINVAL],
         Setsockopt => &[
@@ -156,6 +158,7 @@ pub fn name(e: i32) -> String {
         (ENOTSOCK, "ENOTSOCK"),
         (EDESTADDRREQ, "EDESTADDRREQ"),
         (EMSGSIZE, "EMSGSIZE"),
+        (EPROTO, "EPROTO"),
         (EPROTOTYPE, "EPROTOTYPE"),
         (ENOPROTOOPT, "ENOPROTOOPT"),
         (EPROTONOSUPPORT, "EPROTONOSUPPORT"),
