@@ -28,6 +28,8 @@ use table::{Call, N_CALLS};
 
 /// A call taking longer than this is a hang: socket timeouts are below 1 s, linger at
 /// most 2 s; the rest is slack for a slow (TCG) VM and calls serialized on one socket.
+/// The watchdog keeps watching after the run's time is up, until every fuzzing thread
+/// has returned, so a call stuck then ends the run at most this long after its start.
 const HANG: Duration = Duration::from_secs(30);
 /// Failures printed in full (all are counted).
 const MAX_PRINTED: u64 = 30;
@@ -96,10 +98,14 @@ struct Shared {
     seed: u64,
     pool: pool::Pool,
     stop: AtomicBool,
+    /// Every fuzzing thread has returned: the watchdog's work is done.
+    joined: AtomicBool,
     failures: AtomicU64,
     /// Per call: [successes, then one count per errno 0..160].
     hist: Mutex<Vec<[u64; 161]>>,
     busy: Vec<Mutex<Busy>>,
+    /// Per thread: the system call it is in.
+    in_flight: Vec<Mutex<Option<ops::InFlight>>>,
 }
 
 impl Shared {
@@ -113,7 +119,7 @@ impl Shared {
 
 fn worker(sh: &Shared, t: usize, family: i32, nullfd: i32) {
     let rng = rng::Rng::new(sh.seed, t as u64 + 1);
-    let mut ctx = match ops::Ctx::new(rng, &sh.pool, family, nullfd) {
+    let mut ctx = match ops::Ctx::new(rng, &sh.pool, family, nullfd, &sh.in_flight[t]) {
         Ok(c) => c,
         Err(e) => return sh.fail(&format!("thread {t}: {e}")),
     };
@@ -146,15 +152,28 @@ fn worker(sh: &Shared, t: usize, family: i32, nullfd: i32) {
     }
 }
 
-/// Exits the process if a call has been running longer than [`HANG`].
+/// Exits the process if a call has been running longer than [`HANG`]; watches until
+/// every fuzzing thread has returned (`joined`), so also while the run is stopping.
 fn watchdog(sh: &Shared) {
-    while !sh.stop.load(Ordering::Relaxed) {
+    let mut stopped = None;
+    while !sh.joined.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(500));
+        if stopped.is_none() && sh.stop.load(Ordering::Relaxed) {
+            stopped = Some(Instant::now());
+        }
         for (t, b) in sh.busy.iter().enumerate() {
             let b = b.lock().unwrap();
             if let Some(s) = b.since.filter(|s| s.elapsed() > HANG) {
+                let call = match *sh.in_flight[t].lock().unwrap() {
+                    Some(c) => c.to_string(),
+                    None => "(between fuzzed calls)".into(),
+                };
+                let after_stop = match stopped {
+                    Some(st) => format!(", {:.0}s after the run stopped", st.elapsed().as_secs_f64()),
+                    None => String::new(),
+                };
                 println!(
-                    "FAIL seed={:#x}: thread {t} op {}: a call has not returned after {:.0}s (hang; the op after `{}`)",
+                    "FAIL seed={:#x}: thread {t} op {}: {call} has not returned after {:.0}s (hang{after_stop}; the op after `{}`)",
                     sh.seed,
                     b.op,
                     s.elapsed().as_secs_f64(),
@@ -243,6 +262,7 @@ fn run(o: &Opts) -> Result<bool, String> {
         o.threads,
         if o.inet { ", Linux TCP" } else { "" }
     );
+    // Before any fuzzed socket exists: the peer's own descriptor table starts as a copy.
     let peer = peer::Peer::start(o.seed)?;
     env::enter(env::NS_A)?;
     // SAFETY: opening /dev/null with a NUL-terminated path.
@@ -251,9 +271,11 @@ fn run(o: &Opts) -> Result<bool, String> {
         seed: o.seed,
         pool: pool::Pool::new(),
         stop: AtomicBool::new(false),
+        joined: AtomicBool::new(false),
         failures: AtomicU64::new(0),
         hist: Mutex::new(vec![[0; 161]; N_CALLS]),
         busy: (0..o.threads).map(|_| Mutex::new(Busy { since: None, desc: "(start)".into(), op: 0 })).collect(),
+        in_flight: (0..o.threads).map(|_| Mutex::new(None)).collect(),
     });
     let start = Instant::now();
     let mut threads = Vec::new();
@@ -267,9 +289,12 @@ fn run(o: &Opts) -> Result<bool, String> {
     };
     std::thread::sleep(Duration::from_secs(o.seconds));
     sh.stop.store(true, Ordering::Relaxed);
+    // A thread stuck in a call blocks its join: the watchdog, still running, ends the
+    // process then.
     for t in threads {
         t.join().map_err(|_| "a fuzzing thread panicked".to_string())?;
     }
+    sh.joined.store(true, Ordering::Relaxed);
     let _ = wd.join();
     let elapsed = start.elapsed();
     for fd in sh.pool.drain() {

@@ -70,8 +70,53 @@ impl Done {
     }
 }
 
+/// A system call in progress, as the watchdog reports it.
+#[derive(Clone, Copy)]
+pub struct InFlight {
+    pub nr: c_long,
+    pub args: [usize; 6],
+}
+
+impl std::fmt::Display for InFlight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const NAMES: &[(c_long, &str)] = &[
+            (libc::SYS_socket, "socket"),
+            (libc::SYS_bind, "bind"),
+            (libc::SYS_listen, "listen"),
+            (libc::SYS_accept4, "accept4"),
+            (libc::SYS_connect, "connect"),
+            (libc::SYS_sendto, "sendto"),
+            (libc::SYS_sendmsg, "sendmsg"),
+            (libc::SYS_write, "write"),
+            (libc::SYS_recvfrom, "recvfrom"),
+            (libc::SYS_recvmsg, "recvmsg"),
+            (libc::SYS_read, "read"),
+            (libc::SYS_shutdown, "shutdown"),
+            (libc::SYS_setsockopt, "setsockopt"),
+            (libc::SYS_getsockopt, "getsockopt"),
+            (libc::SYS_ioctl, "ioctl"),
+            (libc::SYS_poll, "poll"),
+            (libc::SYS_epoll_ctl, "epoll_ctl"),
+            (libc::SYS_epoll_wait, "epoll_wait"),
+            (libc::SYS_getsockname, "getsockname"),
+            (libc::SYS_getpeername, "getpeername"),
+            (libc::SYS_fcntl, "fcntl"),
+            (libc::SYS_close, "close"),
+            (libc::SYS_dup, "dup"),
+        ];
+        match NAMES.iter().find(|(n, _)| *n == self.nr) {
+            Some((_, name)) => write!(f, "{name}(")?,
+            None => write!(f, "syscall{}(", self.nr)?,
+        }
+        for (i, a) in self.args.iter().enumerate() {
+            write!(f, "{}{:#x}", if i > 0 { ", " } else { "" }, a)?;
+        }
+        write!(f, ")")
+    }
+}
+
 /// A raw system call: `(return value, errno if it returned -1)`.
-fn sys(nr: c_long, a: [usize; 6]) -> (i64, i32) {
+fn raw_sys(nr: c_long, a: [usize; 6]) -> (i64, i32) {
     // SAFETY: the fuzzer's whole point is passing arbitrary arguments to the kernel.
     // Pointers are either into this thread's own buffers (valid for the lengths given)
     // or deliberately invalid, which the kernel must reject with EFAULT; nothing in this
@@ -91,6 +136,8 @@ pub struct Ctx<'a> {
     aux: Vec<u8>,
     /// A read-write page followed by a PROT_NONE page.
     guard: usize,
+    /// The system call this thread is in, if any (for the watchdog).
+    in_flight: &'a std::sync::Mutex<Option<InFlight>>,
 }
 
 impl Drop for Ctx<'_> {
@@ -184,7 +231,13 @@ const RECV_FLAGS: &[i32] = &[
 ];
 
 impl<'a> Ctx<'a> {
-    pub fn new(rng: Rng, pool: &'a Pool, family: i32, nullfd: i32) -> Result<Ctx<'a>, String> {
+    pub fn new(
+        rng: Rng,
+        pool: &'a Pool,
+        family: i32,
+        nullfd: i32,
+        in_flight: &'a std::sync::Mutex<Option<InFlight>>,
+    ) -> Result<Ctx<'a>, String> {
         // SAFETY: an anonymous private mapping of two pages, owned by this `Ctx`.
         let m = unsafe {
             libc::mmap(
@@ -203,7 +256,15 @@ impl<'a> Ctx<'a> {
         if unsafe { libc::mprotect((m as usize + PAGE) as *mut c_void, PAGE, libc::PROT_NONE) } != 0 {
             return Err(format!("mprotect: {}", std::io::Error::last_os_error()));
         }
-        Ok(Ctx { rng, pool, family, nullfd, data: vec![0; BUF], aux: vec![0; BUF], guard: m as usize })
+        Ok(Ctx { rng, pool, family, nullfd, data: vec![0; BUF], aux: vec![0; BUF], guard: m as usize, in_flight })
+    }
+
+    /// A fuzzed system call, recorded as in flight while it runs.
+    fn sys(&self, nr: c_long, a: [usize; 6]) -> (i64, i32) {
+        *self.in_flight.lock().unwrap() = Some(InFlight { nr, args: a });
+        let r = raw_sys(nr, a);
+        *self.in_flight.lock().unwrap() = None;
+        r
     }
 
     /// Runs one random operation; returns the calls it made.
@@ -278,6 +339,21 @@ impl<'a> Ctx<'a> {
                 (self.guard + PAGE - k, v)
             }
         }
+    }
+
+    /// Copies `v` to `p` if `p` points into the guard mapping's readable page (as much
+    /// of `v` as fits before the PROT_NONE page). Done for every argument the kernel
+    /// reads, so that it reads the value built (and sanitized, and described) rather than
+    /// stale bytes there: a stale length behind a length pointer would make an EFAULT
+    /// the checks do not expect; a stale timeval or linger time would block for long.
+    fn mirror(&self, p: usize, v: &[u8]) {
+        if p < self.guard || p >= self.guard + PAGE {
+            return;
+        }
+        let n = v.len().min(self.guard + PAGE - p);
+        // SAFETY: `p..p + n` lies in the read-write page this `Ctx` mapped, which no Rust
+        // reference covers.
+        unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), p as *mut u8, n) };
     }
 
     fn efault(v: Valid, extra: &mut Vec<i32>) {
@@ -377,6 +453,7 @@ impl<'a> Ctx<'a> {
         };
         let good = self.aux_ptr(0);
         let (p, v) = self.ptr(good, len.min(128), true);
+        self.mirror(p, &raw);
         let desc = format!(
             "{{fam={fam} {}.{}.{}.{}:{port}{}}} len={len} @{}",
             ip[0],
@@ -460,7 +537,7 @@ impl<'a> Ctx<'a> {
             self.rng.pick(&[0, 6])
         };
         let desc = format!("socket({}, {ty:#x}, {proto})", self.family);
-        let (ret, errno) = sys(libc::SYS_socket, [self.family as usize, ty as usize, proto as usize, 0, 0, 0]);
+        let (ret, errno) = self.sys(libc::SYS_socket, [self.family as usize, ty as usize, proto as usize, 0, 0, 0]);
         let problem = if ret >= 0 { self.adopt(ret as i32, false) } else { None };
         Done { call: Call::Socket, desc, ret, errno, extra: Vec::new(), target: None, problem }
     }
@@ -468,7 +545,7 @@ impl<'a> Ctx<'a> {
     /// socket + bind to a partcp port the Linux peer connects to + listen (each call
     /// checked), so that accept() has connections to take.
     fn listener(&mut self) -> Vec<Done> {
-        let (fd, errno) = sys(libc::SYS_socket, [self.family as usize, libc::SOCK_STREAM as usize, 0, 0, 0, 0]);
+        let (fd, errno) = self.sys(libc::SYS_socket, [self.family as usize, libc::SOCK_STREAM as usize, 0, 0, 0, 0]);
         let desc = format!("socket({}, SOCK_STREAM, 0)", self.family);
         let mut v =
             vec![Done { call: Call::Socket, desc, ret: fd, errno, extra: Vec::new(), target: None, problem: None }];
@@ -480,7 +557,8 @@ impl<'a> Ctx<'a> {
         let ip = if self.rng.chance(50) { A } else { std::net::Ipv4Addr::UNSPECIFIED };
         let sa = crate::peer::sin(std::net::SocketAddrV4::new(ip, port));
         // `sa` lives until the call returns.
-        let (ret, errno) = sys(libc::SYS_bind, [fd as usize, (&sa as *const libc::sockaddr_in) as usize, 16, 0, 0, 0]);
+        let (ret, errno) =
+            self.sys(libc::SYS_bind, [fd as usize, (&sa as *const libc::sockaddr_in) as usize, 16, 0, 0, 0]);
         v.push(Done {
             call: Call::Bind,
             desc: format!("bind({fd}, {ip}:{port})"),
@@ -491,7 +569,7 @@ impl<'a> Ctx<'a> {
             problem: None,
         });
         let backlog = self.rng.pick(&[1, 8, 128]);
-        let (ret, errno) = sys(libc::SYS_listen, [fd as usize, backlog, 0, 0, 0, 0]);
+        let (ret, errno) = self.sys(libc::SYS_listen, [fd as usize, backlog, 0, 0, 0, 0]);
         v.push(Done {
             call: Call::Listen,
             desc: format!("listen({fd}, {backlog})"),
@@ -512,7 +590,7 @@ impl<'a> Ctx<'a> {
         let (p, len, a, v) = self.sockaddr(true);
         Self::efault(v, &mut extra);
         let desc = format!("bind({fd}, {a})");
-        let (ret, errno) = sys(libc::SYS_bind, [fd as usize, p, len, 0, 0, 0]);
+        let (ret, errno) = self.sys(libc::SYS_bind, [fd as usize, p, len, 0, 0, 0]);
         Done { call: Call::Bind, desc, ret, errno, extra, target, problem: None }
     }
 
@@ -523,7 +601,7 @@ impl<'a> Ctx<'a> {
             self.rng.pick(&[0, 1, 5, 128, -1, i32::MAX, r])
         };
         let desc = format!("listen({fd}, {backlog})");
-        let (ret, errno) = sys(libc::SYS_listen, [fd as usize, backlog as usize, 0, 0, 0, 0]);
+        let (ret, errno) = self.sys(libc::SYS_listen, [fd as usize, backlog as usize, 0, 0, 0, 0]);
         Done { call: Call::Listen, desc, ret, errno, extra, target, problem: None }
     }
 
@@ -536,7 +614,7 @@ impl<'a> Ctx<'a> {
         };
         let (addr, lenp, inlen, desc_args) = self.name_args(&mut extra);
         let desc = format!("accept4({fd}, {desc_args}, {flags:#x})");
-        let (ret, errno) = sys(libc::SYS_accept4, [fd as usize, addr, lenp, flags as usize, 0, 0]);
+        let (ret, errno) = self.sys(libc::SYS_accept4, [fd as usize, addr, lenp, flags as usize, 0, 0]);
         let mut problem = None;
         if ret >= 0 {
             let stale = target.is_some_and(|p| !self.pool.still(p));
@@ -553,7 +631,7 @@ impl<'a> Ctx<'a> {
         let (p, len, a, v) = self.sockaddr(false);
         Self::efault(v, &mut extra);
         let desc = format!("connect({fd}, {a})");
-        let (ret, errno) = sys(libc::SYS_connect, [fd as usize, p, len, 0, 0, 0]);
+        let (ret, errno) = self.sys(libc::SYS_connect, [fd as usize, p, len, 0, 0, 0]);
         Done { call: Call::Connect, desc, ret, errno, extra, target, problem: None }
     }
 
@@ -568,18 +646,18 @@ impl<'a> Ctx<'a> {
         let (desc, (ret, errno)) = match call {
             Call::Write => (
                 format!("write({fd}, {}, {len})", ptr_name(p, self.data_ptr())),
-                sys(libc::SYS_write, [fd as usize, p, len, 0, 0, 0]),
+                self.sys(libc::SYS_write, [fd as usize, p, len, 0, 0, 0]),
             ),
             Call::Sendto => {
                 let (ap, alen, a, av) = self.sockaddr(false);
                 Self::efault(av, &mut extra);
                 extra.extend_from_slice(&[libc::EISCONN, libc::EAFNOSUPPORT]);
                 let d = format!("sendto({fd}, {}, {len}, {flags:#x}, {a})", ptr_name(p, self.data_ptr()));
-                (d, sys(libc::SYS_sendto, [fd as usize, p, len, flags as usize, ap, alen]))
+                (d, self.sys(libc::SYS_sendto, [fd as usize, p, len, flags as usize, ap, alen]))
             }
             _ => (
                 format!("send({fd}, {}, {len}, {flags:#x})", ptr_name(p, self.data_ptr())),
-                sys(libc::SYS_sendto, [fd as usize, p, len, flags as usize, 0, 0]),
+                self.sys(libc::SYS_sendto, [fd as usize, p, len, flags as usize, 0, 0]),
             ),
         };
         let problem = if target.is_some() { data_problem(ret, len, v, false) } else { None };
@@ -594,16 +672,16 @@ impl<'a> Ctx<'a> {
         let (desc, (ret, errno)) = match call {
             Call::Read => (
                 format!("read({fd}, {}, {len})", ptr_name(p, self.data_ptr())),
-                sys(libc::SYS_read, [fd as usize, p, len, 0, 0, 0]),
+                self.sys(libc::SYS_read, [fd as usize, p, len, 0, 0, 0]),
             ),
             Call::Recvfrom => {
                 let (ap, lp, _, a) = self.name_args(&mut extra);
                 let d = format!("recvfrom({fd}, {}, {len}, {flags:#x}, {a})", ptr_name(p, self.data_ptr()));
-                (d, sys(libc::SYS_recvfrom, [fd as usize, p, len, flags as usize, ap, lp]))
+                (d, self.sys(libc::SYS_recvfrom, [fd as usize, p, len, flags as usize, ap, lp]))
             }
             _ => (
                 format!("recv({fd}, {}, {len}, {flags:#x})", ptr_name(p, self.data_ptr())),
-                sys(libc::SYS_recvfrom, [fd as usize, p, len, flags as usize, 0, 0]),
+                self.sys(libc::SYS_recvfrom, [fd as usize, p, len, flags as usize, 0, 0]),
             ),
         };
         let trunc = call != Call::Read && flags & libc::MSG_TRUNC != 0;
@@ -708,7 +786,7 @@ impl<'a> Ctx<'a> {
             ptr_name(mh_ptr, mh_at)
         );
         let nr = if send { libc::SYS_sendmsg } else { libc::SYS_recvmsg };
-        let (ret, errno) = sys(nr, [fd as usize, mh_ptr, flags as usize, 0, 0, 0]);
+        let (ret, errno) = self.sys(nr, [fd as usize, mh_ptr, flags as usize, 0, 0, 0]);
         let trunc = !send && flags & libc::MSG_TRUNC != 0;
         let problem =
             if target.is_some() && valid == Valid::Yes { data_problem(ret, total, valid, trunc) } else { None };
@@ -726,7 +804,7 @@ impl<'a> Ctx<'a> {
             }
         };
         let desc = format!("shutdown({fd}, {how})");
-        let (ret, errno) = sys(libc::SYS_shutdown, [fd as usize, how as usize, 0, 0, 0, 0]);
+        let (ret, errno) = self.sys(libc::SYS_shutdown, [fd as usize, how as usize, 0, 0, 0, 0]);
         Done { call: Call::Shutdown, desc, ret, errno, extra, target, problem: None }
     }
 
@@ -770,14 +848,33 @@ impl<'a> Ctx<'a> {
         self.aux[..64].copy_from_slice(&v);
         let good = self.aux_ptr(0);
         let (p, valid) = self.ptr(good, len.min(64), true);
+        // Not stale guard-page bytes: a zero timeval is no timeout at all.
+        self.mirror(p, &v);
         Self::efault(valid, &mut extra);
         // Longer than the value buffer, or a value holding a user pointer (a BPF
         // program: SO_ATTACH_FILTER, SO_ATTACH_REUSEPORT_CBPF), which is garbage here.
         if len > 64 || (level == libc::SOL_SOCKET && matches!(name, 26 | 51)) {
             extra.push(libc::EFAULT);
         }
+        // A value that is a descriptor (a BPF program: SO_ATTACH_BPF,
+        // SO_ATTACH_REUSEPORT_EBPF): EBADF if it is not open. No other option of the levels
+        // fuzzed gives EBADF on a socket (checked on Linux 6.18).
+        if level == libc::SOL_SOCKET && matches!(name, 50 | 52) {
+            extra.push(libc::EBADF);
+        }
+        if level == libc::IPPROTO_IP {
+            match name {
+                // IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP: Linux 6.18 refuses multicast
+                // membership on a connection-oriented socket with EPROTO.
+                35 | 36 => extra.push(libc::EPROTO),
+                // IP_IPSEC_POLICY, IP_XFRM_POLICY: EMSGSIZE for a length of 0 or above a
+                // page (xfrm_user_policy).
+                16 | 17 => extra.push(libc::EMSGSIZE),
+                _ => {}
+            }
+        }
         let desc = format!("setsockopt({fd}, {level}, {name}, {int}@{}, {len})", ptr_name(p, good));
-        let (ret, errno) = sys(libc::SYS_setsockopt, [fd as usize, level as usize, name as usize, p, len, 0]);
+        let (ret, errno) = self.sys(libc::SYS_setsockopt, [fd as usize, level as usize, name as usize, p, len, 0]);
         Done { call: Call::Setsockopt, desc, ret, errno, extra, target, problem: None }
     }
 
@@ -810,6 +907,7 @@ impl<'a> Ctx<'a> {
         self.aux[4096..4100].copy_from_slice(&inlen.to_ne_bytes());
         let lgood = self.aux_ptr(4096);
         let (lp, lv) = self.ptr(lgood, 4, true);
+        self.mirror(lp, &inlen.to_ne_bytes());
         Self::efault(lv, &mut extra);
         let good = self.aux_ptr(0);
         // The kernel writes at most `inlen` bytes (and at most what the option has).
@@ -817,7 +915,7 @@ impl<'a> Ctx<'a> {
         Self::efault(valid, &mut extra);
         let desc =
             format!("getsockopt({fd}, {level}, {name}, @{}, {inlen}@{})", ptr_name(p, good), ptr_name(lp, lgood));
-        let (ret, errno) = sys(libc::SYS_getsockopt, [fd as usize, level as usize, name as usize, p, lp, 0]);
+        let (ret, errno) = self.sys(libc::SYS_getsockopt, [fd as usize, level as usize, name as usize, p, lp, 0]);
         let mut problem = None;
         if ret == 0 && lp == lgood && target.is_some() {
             let out = i32::from_ne_bytes(self.aux[4096..4100].try_into().unwrap());
@@ -847,12 +945,13 @@ impl<'a> Ctx<'a> {
         self.aux[..8].copy_from_slice(&self.rng.below(2).to_ne_bytes());
         let good = self.aux_ptr(0);
         let (p, v) = self.ptr(good, 16, true);
+        self.mirror(p, &self.aux[..8]);
         Self::efault(v, &mut extra);
         if !KNOWN.contains(&cmd) {
             extra.push(libc::EFAULT);
         }
         let desc = format!("ioctl({fd}, {cmd:#x}, {})", ptr_name(p, good));
-        let (ret, errno) = sys(libc::SYS_ioctl, [fd as usize, cmd as usize, p, 0, 0, 0]);
+        let (ret, errno) = self.sys(libc::SYS_ioctl, [fd as usize, cmd as usize, p, 0, 0, 0]);
         let mut problem = None;
         if ret == 0 && p == good && (cmd == 0x541b || cmd == 0x5411) {
             let n = i32::from_ne_bytes(self.aux[..4].try_into().unwrap());
@@ -878,10 +977,11 @@ impl<'a> Ctx<'a> {
         unsafe { std::ptr::copy_nonoverlapping(fds.as_ptr(), at as *mut libc::pollfd, n) };
         let mut extra = Vec::new();
         let (p, v) = self.ptr(at, n * 8, true);
+        self.mirror(p, &self.aux[..n * 8]);
         Self::efault(v, &mut extra);
         let timeout = self.rng.below(30) as usize;
         let desc = format!("poll({:?}, {n}, {timeout})", fds.iter().map(|f| (f.fd, f.events)).collect::<Vec<_>>());
-        let (ret, errno) = sys(libc::SYS_poll, [p, n, timeout, 0, 0, 0]);
+        let (ret, errno) = self.sys(libc::SYS_poll, [p, n, timeout, 0, 0, 0]);
         let mut problem = None;
         if ret > n as i64 {
             problem = Some(format!("{ret} ready of {n}"));
@@ -928,7 +1028,7 @@ impl<'a> Ctx<'a> {
             extra.push(libc::EPERM);
             let desc = format!("epoll_ctl({ep}, ADD, {fd}, {events:#x})");
             let (ret, errno) =
-                sys(libc::SYS_epoll_ctl, [ep as usize, libc::EPOLL_CTL_ADD as usize, fd as usize, at, 0, 0]);
+                self.sys(libc::SYS_epoll_ctl, [ep as usize, libc::EPOLL_CTL_ADD as usize, fd as usize, at, 0, 0]);
             v.push(Done { call: Call::EpollCtl, desc, ret, errno, extra, target, problem: None });
         }
         let max = if self.rng.chance(90) { 1 + self.rng.below(16) as i32 } else { self.rng.pick(&[0, -1, i32::MAX]) };
@@ -938,7 +1038,7 @@ impl<'a> Ctx<'a> {
         Self::efault(valid, &mut extra);
         let timeout = self.rng.below(20) as usize;
         let desc = format!("epoll_wait({ep}, {}, {max}, {timeout})", ptr_name(p, good));
-        let (ret, errno) = sys(libc::SYS_epoll_wait, [ep as usize, p, max as usize, timeout, 0, 0]);
+        let (ret, errno) = self.sys(libc::SYS_epoll_wait, [ep as usize, p, max as usize, timeout, 0, 0]);
         let problem = (ret > max.max(0) as i64).then(|| format!("{ret} events for maxevents {max}"));
         v.push(Done { call: Call::EpollWait, desc, ret, errno, extra, target: None, problem });
         close(ep);
@@ -955,6 +1055,7 @@ impl<'a> Ctx<'a> {
         self.aux[4096..4100].copy_from_slice(&inlen.to_ne_bytes());
         let lgood = self.aux_ptr(4096);
         let (lp, lv) = self.ptr(lgood, 4, true);
+        self.mirror(lp, &inlen.to_ne_bytes());
         let agood = self.aux_ptr(0);
         let (ap, av) = self.ptr(agood, inlen.clamp(0, 128) as usize, true);
         Self::efault(lv, extra);
@@ -991,7 +1092,7 @@ impl<'a> Ctx<'a> {
             (Call::Getsockname, libc::SYS_getsockname, "getsockname")
         };
         let desc = format!("{n}({fd}, {a})");
-        let (ret, errno) = sys(nr, [fd as usize, ap, lp, 0, 0, 0]);
+        let (ret, errno) = self.sys(nr, [fd as usize, ap, lp, 0, 0, 0]);
         let problem = if ret == 0 { self.check_name(ap, lp, inlen).err() } else { None };
         Done { call, desc, ret, errno, extra, target, problem }
     }
@@ -1011,7 +1112,7 @@ impl<'a> Ctx<'a> {
             _ => (self.rng.pick(&[9999, -1, 0x7fff_ffff]), 0),
         };
         let desc = format!("fcntl({fd}, {cmd}, {arg:#x})");
-        let (ret, errno) = sys(libc::SYS_fcntl, [fd as usize, cmd as usize, arg as usize, 0, 0, 0]);
+        let (ret, errno) = self.sys(libc::SYS_fcntl, [fd as usize, cmd as usize, arg as usize, 0, 0, 0]);
         let mut problem = None;
         if cmd == libc::F_DUPFD_CLOEXEC && ret >= 0 {
             let stale = target.is_none() || target.is_some_and(|p| !self.pool.still(p));
@@ -1026,7 +1127,7 @@ impl<'a> Ctx<'a> {
             if let Some(p) = self.pool.get(start + k) {
                 if let Some(fd) = self.pool.take(p) {
                     let desc = format!("close({fd})");
-                    let (ret, errno) = sys(libc::SYS_close, [fd as usize, 0, 0, 0, 0, 0]);
+                    let (ret, errno) = self.sys(libc::SYS_close, [fd as usize, 0, 0, 0, 0, 0]);
                     return Done {
                         call: Call::Close,
                         desc,
@@ -1040,14 +1141,14 @@ impl<'a> Ctx<'a> {
             }
         }
         let desc = "close(-1)".to_string();
-        let (ret, errno) = sys(libc::SYS_close, [usize::MAX, 0, 0, 0, 0, 0]);
+        let (ret, errno) = self.sys(libc::SYS_close, [usize::MAX, 0, 0, 0, 0, 0]);
         Done { call: Call::Close, desc, ret, errno, extra: vec![libc::EBADF], target: None, problem: None }
     }
 
     fn dup(&mut self) -> Done {
         let (fd, target, extra) = self.target();
         let desc = format!("dup({fd})");
-        let (ret, errno) = sys(libc::SYS_dup, [fd as usize, 0, 0, 0, 0, 0]);
+        let (ret, errno) = self.sys(libc::SYS_dup, [fd as usize, 0, 0, 0, 0, 0]);
         let mut problem = None;
         if ret >= 0 {
             let stale = target.is_none() || target.is_some_and(|p| !self.pool.still(p));

@@ -13,6 +13,14 @@
 //! (partcp listeners, if a fuzzing thread made one there; else Linux refuses it). When
 //! stopped it resets every connection (SO_LINGER 0) and closes its listeners, so the
 //! partcp side does not wait for FINs that never come.
+//!
+//! The peer has its own descriptor table (`unshare(CLONE_FILES)`): with a shared one, a
+//! fuzzing thread's stale descriptor number (closed by another thread meanwhile) could
+//! name a socket the peer has just accepted, and fuzzed calls (F_SETFL 0, shutdown,
+//! SO_LINGER, connect AF_UNSPEC) would hit the peer's sockets, e.g. making them blocking
+//! so that the peer never stops. The copied table holds only what was open when the peer
+//! started, before any fuzzed socket exists; the peer closes all but stdin, stdout and
+//! stderr of it, and the whole table goes when its thread ends.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
@@ -43,7 +51,7 @@ impl Peer {
         let (tx, rx) = std::sync::mpsc::channel();
         let s = stop.clone();
         let thread = std::thread::spawn(move || {
-            let ls = crate::env::enter(crate::env::NS_B).and_then(|()| listeners());
+            let ls = own_fd_table().and_then(|()| crate::env::enter(crate::env::NS_B)).and_then(|()| listeners());
             let ls = match ls {
                 Ok(ls) => {
                     let _ = tx.send(Ok(()));
@@ -61,10 +69,36 @@ impl Peer {
     }
 
     /// Stops the peer (resetting its connections); returns the connections it handled.
+    /// An error if it has not stopped within [`STOP_LIMIT`] (its calls never block).
     pub fn stop(mut self) -> Result<u64, String> {
         self.stop.store(true, Ordering::Relaxed);
-        self.thread.take().unwrap().join().map_err(|_| "peer thread panicked".to_string())?
+        let thread = self.thread.take().unwrap();
+        let start = std::time::Instant::now();
+        while !thread.is_finished() {
+            if start.elapsed() > STOP_LIMIT {
+                return Err(format!("the Linux peer has not stopped after {} s", STOP_LIMIT.as_secs()));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        thread.join().map_err(|_| "peer thread panicked".to_string())?
     }
+}
+
+/// How long [`Peer::stop`] waits for the peer's thread.
+const STOP_LIMIT: Duration = Duration::from_secs(10);
+
+/// Gives the calling thread its own descriptor table, keeping only descriptors 0-2 of
+/// the copy (see the module comment).
+fn own_fd_table() -> Result<(), String> {
+    // SAFETY: affects only the calling thread's descriptor table.
+    if unsafe { libc::unshare(libc::CLONE_FILES) } != 0 {
+        return Err(format!("peer: unshare(CLONE_FILES): {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: closes descriptors of this thread's private copy only; nothing in this
+    // thread uses them. Best effort (close_range is Linux 5.9+): the fuzzer starts the
+    // peer before it opens any socket anyway.
+    unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    Ok(())
 }
 
 fn listeners() -> Result<Vec<(u16, TcpListener)>, String> {

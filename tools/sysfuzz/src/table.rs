@@ -5,8 +5,9 @@
 //!
 //! Extra errnos allowed only in context are added per call instance: EFAULT when a
 //! pointer argument was bad, EBADF/ENOTSOCK when the descriptor was bad on purpose or
-//! was closed by another thread during the call, and the TCP Fast Open errnos when
-//! `send*` had MSG_FASTOPEN.
+//! was closed by another thread during the call, EBADF for setsockopt options whose
+//! value is a descriptor (SO_ATTACH_BPF, SO_ATTACH_REUSEPORT_EBPF), and the TCP Fast
+//! Open errnos when `send*` had MSG_FASTOPEN.
 
 use libc::*;
 
@@ -95,6 +96,8 @@ pub fn base(call: Call) -> &'static [i32] {
             ENETUNREACH,
             EPIPE,
             ECONNABORTED,
+            // A socket in TCP_REPAIR mode (root may set it), read without MSG_PEEK.
+            EPERM,
         ],
         Shutdown => &[ENOTCONN, EINVAL],
         Setsockopt => &[
@@ -111,7 +114,6 @@ pub fn base(call: Call) -> &'static [i32] {
             EISCONN,
             ENOTCONN,
             ENOBUFS,
-            EBADF,
         ],
         Getsockopt => &[ENOPROTOOPT, EINVAL, ENOTCONN, ERANGE, ENODATA, EOPNOTSUPP, ENOENT, EPERM, ENODEV],
         Ioctl => &[EINVAL, ENOTTY, ENOENT, ENOTCONN, ENODEV, EOPNOTSUPP, EPERM],
@@ -156,6 +158,7 @@ pub fn name(e: i32) -> String {
         (ENOTSOCK, "ENOTSOCK"),
         (EDESTADDRREQ, "EDESTADDRREQ"),
         (EMSGSIZE, "EMSGSIZE"),
+        (EPROTO, "EPROTO"),
         (EPROTOTYPE, "EPROTOTYPE"),
         (ENOPROTOOPT, "ENOPROTOOPT"),
         (EPROTONOSUPPORT, "EPROTONOSUPPORT"),
