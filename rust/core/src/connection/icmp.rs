@@ -136,17 +136,9 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         self.stats.pmtu_reductions = self.stats.pmtu_reductions.saturating_add(1);
         // Linux tcp_simple_retransmit: the segments in flight were too large for the
         // path and were dropped; send them again now at the new size. Not a congestion
-        // signal: cwnd and ssthresh stay. Go back to SND.UNA as after a timeout (RFC
-        // 5681 3.1), with no fast recovery until all of it is acknowledged (RFC 6582).
+        // signal: cwnd and ssthresh stay.
         if self.snd_max > self.snd_una {
-            self.recovery = None;
-            self.recover = self.snd_max;
-            self.dupacks = 0;
-            self.rtx_first_pending = false;
-            self.snd_nxt = self.snd_una;
-            self.high_rxt = self.snd_una;
-            // Karn: no RTT sample from what is sent again.
-            self.rtt_timed = None;
+            self.go_back_to_una();
         }
         true
     }

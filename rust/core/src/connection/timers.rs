@@ -126,19 +126,24 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                 }
                 // RFC 6298 5.5: "set RTO <- RTO * 2".
                 self.rtt.on_timeout();
-                // RFC 6582 section 4 / RFC 6675 5.1: a timeout ends recovery, and no new
-                // fast recovery starts until everything sent so far is acknowledged.
-                self.recovery = None;
-                self.recover = self.snd_max;
-                self.dupacks = 0;
-                self.rtx_first_pending = false;
-                // RFC 6298 5.4: "Retransmit the earliest segment that has not been
-                // acknowledged"; the rest follows go-back-N as cwnd grows.
-                self.snd_nxt = self.snd_una;
-                self.high_rxt = self.snd_una;
-                self.rtt_timed = None;
+                self.go_back_to_una();
             }
         }
+    }
+
+    /// Send everything from SND.UNA again, go-back-N (after a timeout, or when the path
+    /// MTU shrank). RFC 6582 section 4 / RFC 6675 5.1: this ends recovery, and no new
+    /// fast recovery starts until everything sent so far is acknowledged. RFC 6298 5.4:
+    /// "Retransmit the earliest segment that has not been acknowledged"; the rest
+    /// follows as cwnd allows. Karn: no RTT sample from what is sent again.
+    pub(crate) fn go_back_to_una(&mut self) {
+        self.recovery = None;
+        self.recover = self.snd_max;
+        self.dupacks = 0;
+        self.rtx_first_pending = false;
+        self.snd_nxt = self.snd_una;
+        self.high_rxt = self.snd_una;
+        self.rtt_timed = None;
     }
 
     /// The persist timer expired (RFC 9293 3.8.6.1): probe the zero window.
