@@ -1091,9 +1091,11 @@ impl PartcpSock {
                 let n = match which {
                     Queued::Readable => t.recv_buffer().0.len(),
                     Queued::NotAcked => t.send_buffer().0.len(),
-                    // Linux: write_seq - snd_nxt (0 before the handshake completes).
+                    // Linux: write_seq - snd_nxt (0 before the handshake completes). Linux's
+                    // snd_nxt never goes back; partcp's does after a timeout (go-back-N),
+                    // so the highest sequence number sent, SND.MAX, is its counterpart.
                     Queued::NotSent if matches!(t.state(), State::SynSent | State::SynReceived) => 0,
-                    Queued::NotSent => t.send_buffer().0.len().saturating_sub(t.snd_nxt().since(t.snd_una())),
+                    Queued::NotSent => t.send_buffer().0.len().saturating_sub(t.snd_max().since(t.snd_una())),
                 };
                 Ok(i32::try_from(n).unwrap_or(i32::MAX))
             }),
