@@ -36,12 +36,14 @@ module! {
 /// The loaded module: everything registered with the kernel, torn down in reverse order
 /// when dropped (on `rmmod`).
 struct Partcp {
-    // Field order is drop order: debugfs first; then the socket family (no new sockets;
-    // none exist, each holds a module reference); then the receive hooks (no more
-    // segments). `Drop` then tears down the remaining orphaned connections.
-    _debugfs: glue::debugfs::DebugFs,
-    _family: Option<glue::family::Registration>,
-    _hooks: Option<Pin<KBox<glue::netdev::NetdevHooks>>>,
+    // Torn down in this order by `Drop`: debugfs first (removing a file waits for its
+    // readers and writers, so no debugfs read of the stack and no strategy switch
+    // overlaps the rest); then the socket family (no new sockets; none exist, each holds
+    // a module reference); then the receive hooks (no more segments); then the
+    // remaining orphaned connections.
+    debugfs: Option<glue::debugfs::DebugFs>,
+    family: Option<glue::family::Registration>,
+    hooks: Option<Pin<KBox<glue::netdev::NetdevHooks>>>,
 }
 
 impl kernel::Module for Partcp {
@@ -92,9 +94,9 @@ impl kernel::Module for Partcp {
             glue::strategy::active()
         );
         Ok(Partcp {
-            _debugfs: debugfs,
-            _family: Some(registration),
-            _hooks: Some(hooks),
+            debugfs: Some(debugfs),
+            family: Some(registration),
+            hooks: Some(hooks),
         })
     }
 }
@@ -112,8 +114,11 @@ fn teardown() {
 
 impl Drop for Partcp {
     fn drop(&mut self) {
-        self._family = None;
-        self._hooks = None;
+        self.debugfs = None;
+        // No strategy switch can start from here on (the `strategy` file is gone).
+        glue::strategy::latch();
+        self.family = None;
+        self.hooks = None;
         teardown();
         pr_info!("unloaded\n");
     }

@@ -1,22 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0
 
+//! Layer: objects.
+//!
 //! Connections and listeners as kernel objects: the TCP core's per-connection value
-//! behind its lock, with a timer, a namespace reference and a deferred-free work item.
+//! behind its strategy's guard, with a timer, a namespace reference, a node of the
+//! RCU connection table and a deferred-free work item.
 //!
 //! # Lifetime
 //!
 //! A [`Conn`] is reference counted (`Arc`). References are held by the connection table
-//! while the connection is live, by its socket (if any) until `close()`, by a
-//! listener's accept queue, and briefly by whoever is processing it. Its timer callback
-//! holds no reference: it runs only while the table (or a socket) still holds one,
-//! because the final drop always happens in process context (see [`release`]), and
+//! while the connection is live (released a grace period after removal, see
+//! `rcu_table.rs`), by its socket (if any) until `close()`, by a listener's accept
+//! queue, and briefly by whoever is processing it. Its timer callback holds no
+//! reference: the final drop always happens in process context (see [`release`]), and
 //! [`Conn`]'s destructor shuts the timer down before the memory goes away.
 //!
 //! A connection holds a reference on its network namespace, so an orphaned connection
 //! (closed by the application, still in FIN-WAIT or TIME-WAIT) can transmit until it
 //! dies.
-
-use core::cell::UnsafeCell;
 
 use kernel::bindings;
 use kernel::prelude::*;
@@ -26,21 +27,24 @@ use kernel::workqueue::{impl_has_work, new_work, Work, WorkItem};
 
 use super::kbuf::{RecvRing, SendRing};
 use super::lock::{lock_class, new_bh_lock, BhLock};
+use super::rcu_table::{HashNode, Hashed};
 use super::shim;
 use super::stack::{ConnKey, ListenKey};
+use super::strategy::connp_l::GroupCell;
+use super::strategy::connp_t::{ThreadCell, Worker};
+use super::strategy::msgp::MsgPCell;
 use super::strategy::{Kind, LiveToken};
 use super::timer::Timer;
 use crate::connection::Connection;
 use crate::listener::Listener;
 
-lock_class!(ConnLockClass, "conn");
 lock_class!(ListenLockClass, "listener");
 
 /// The TCP core's connection type in the kernel.
 pub(crate) type Tcp = Connection<SendRing, RecvRing>;
 
-/// A connection's protocol state: accessed only through `dispatch`, which grants
-/// exclusive access as the connection's strategy prescribes.
+/// A connection's protocol state: reachable only through its strategy's guard
+/// ([`ConnState`]).
 pub(crate) struct ConnInner {
     /// The protocol state machine.
     pub(crate) tcp: Tcp,
@@ -70,36 +74,66 @@ pub(crate) struct Readiness {
 // is alive: `close` clears it with exclusive access before the sock is freed.
 unsafe impl Send for ConnInner {}
 
+/// A connection's state behind the guard of the strategy it was created under: the
+/// only way to reach a [`ConnInner`].
+pub(crate) enum ConnState {
+    /// MsgP: a per-connection lock that owns the state.
+    MsgP(MsgPCell),
+    /// ConnP-L: locked by the connection's group lock.
+    ConnPL(GroupCell<ConnInner>),
+    /// ConnP-T: opened only on the connection's protocol thread.
+    ConnPT(ThreadCell<ConnInner>),
+}
+
+impl ConnState {
+    /// The state `inner` under the active strategy's guard for the slot `home`.
+    fn new(live: &LiveToken, home: u32, inner: ConnInner, flags: kernel::alloc::Flags) -> Result<ConnState> {
+        let s = live.strategy().ok_or(EAGAIN)?;
+        Ok(match s.cfg.kind {
+            Kind::MsgP => ConnState::MsgP(MsgPCell::new(inner, flags)?),
+            Kind::ConnPL => ConnState::ConnPL(GroupCell::new(s.groups.get(home).ok_or(EINVAL)?, inner)),
+            Kind::ConnPT => ConnState::ConnPT(ThreadCell::new(s.threads.get(home).ok_or(EINVAL)?, inner)),
+        })
+    }
+
+    /// The strategy.
+    pub(crate) fn kind(&self) -> Kind {
+        match self {
+            ConnState::MsgP(_) => Kind::MsgP,
+            ConnState::ConnPL(_) => Kind::ConnPL,
+            ConnState::ConnPT(_) => Kind::ConnPT,
+        }
+    }
+
+    /// ConnP-T: the owning protocol thread.
+    pub(crate) fn worker(&self) -> Option<&Worker> {
+        match self {
+            ConnState::ConnPT(c) => Some(c.worker()),
+            _ => None,
+        }
+    }
+}
+
 /// A connection.
-///
-/// # Invariants
-///
-/// `inner` is accessed only through [`Conn::inner_mut`], only by `dispatch.rs`, with
-/// the exclusion of the connection's strategy (`kind`): see `dispatch.rs` and
-/// `strategy/{msgp,connp_l,connp_t}.rs`.
 #[pin_data(PinnedDrop)]
 pub(crate) struct Conn {
     /// Namespace and 4-tuple; immutable.
     pub(crate) key: ConnKey,
     /// The namespace, referenced for the connection's lifetime.
     pub(crate) net: *mut bindings::net,
-    /// The strategy the connection was created under (never changes: strategies are only
-    /// switched while no connection exists).
-    pub(crate) kind: Kind,
     /// Its group (ConnP-L) or thread (ConnP-T): the keyed hash of the 4-tuple.
     pub(crate) home: u32,
-    /// Keeps the strategy's resources alive (see `strategy/mod.rs`).
+    /// Keeps the strategy from being switched while the connection exists (see
+    /// `strategy/mod.rs`).
     pub(crate) live: LiveToken,
-    /// MsgP's per-connection lock (unused by the other strategies, except as the
-    /// fallback described in `dispatch.rs`).
-    #[pin]
-    pub(crate) lock: BhLock<(), ConnLockClass>,
-    /// Protocol state.
-    inner: UnsafeCell<ConnInner>,
-    /// ConnP-T: a timer expiry is queued to the protocol thread (which clears this last;
+    /// Protocol state, behind its strategy's guard.
+    pub(crate) state: ConnState,
+    /// Node of the connection table (`stack.rs`), keyed by namespace and 4-tuple.
+    pub(crate) hnode: HashNode,
     /// The socket that made it had SO_REUSEADDR (for `bind()` conflicts with its
     /// TIME-WAIT remains, as Linux).
     pub(crate) reuse: Atomic<bool>,
+    /// ConnP-T: a timer expiry is queued to the protocol thread (which clears this last;
     /// the destructor waits for it).
     pub(crate) timer_queued: Atomic<bool>,
     /// Retransmission, delayed-ACK, persist, keepalive and TIME-WAIT timer.
@@ -110,15 +144,28 @@ pub(crate) struct Conn {
     reap: Work<Conn>,
 }
 
-// SAFETY: `net` is a counted reference to a namespace, usable from any context; `inner`
-// is only accessed with the exclusion of the connection's strategy (type invariants), so
-// sharing `&Conn` between contexts never creates aliasing `&mut ConnInner`.
+// SAFETY: `net` is a counted reference to a namespace, usable from any context; the
+// state is behind its strategy's guard (`ConnState`), everything else is atomic or
+// immutable.
 unsafe impl Send for Conn {}
 // SAFETY: As above.
 unsafe impl Sync for Conn {}
 
 impl_has_work! {
     impl HasWork<Self> for Conn { self.reap }
+}
+
+// SAFETY: `node` returns the `hnode` field, at `offset_of!(Conn, hnode)`.
+unsafe impl Hashed for Conn {
+    fn node(&self) -> &HashNode {
+        &self.hnode
+    }
+
+    const NODE_OFFSET: usize = core::mem::offset_of!(Conn, hnode);
+
+    fn release(this: Arc<Self>) {
+        release(this);
+    }
 }
 
 impl WorkItem for Conn {
@@ -137,10 +184,9 @@ impl Conn {
     /// EAGAIN while a strategy switch is in progress.
     pub(crate) fn new(key: ConnKey, net: *mut bindings::net, tcp: Tcp, sk: *mut bindings::sock, flags: kernel::alloc::Flags) -> Result<Arc<Conn>> {
         let live = LiveToken::acquire()?;
-        let (kind, hslot) = match live.strategy() {
-            Some(s) => (s.cfg.kind, s.slot(&key)),
-            None => return Err(EAGAIN),
-        };
+        let home = live.strategy().ok_or(EAGAIN)?.slot(&key);
+        let inner = ConnInner { tcp, sk, unhashed: false, err_reported: false, woke: Readiness::default() };
+        let state = ConnState::new(&live, home, inner, flags)?;
         // SAFETY: `net` is a live namespace (the caller's socket or received packet
         // holds it); the reference taken here is dropped in `PinnedDrop`.
         let net = unsafe { shim::partcp_get_net(net) };
@@ -148,11 +194,10 @@ impl Conn {
             pin_init!(Conn {
                 key,
                 net,
-                kind,
-                home: hslot,
+                home,
                 live,
-                lock <- new_bh_lock!((), c"Conn::lock"),
-                inner: UnsafeCell::new(ConnInner { tcp, sk, unhashed: false, err_reported: false, woke: Readiness::default() }),
+                state,
+                hnode: HashNode::new(key.words()),
                 timer_queued: Atomic::new(false),
                 reuse: Atomic::new(false),
                 timer <- Timer::new(conn_timer),
@@ -168,20 +213,6 @@ impl Conn {
             Err(_) => unsafe { shim::partcp_put_net(net) },
         }
         conn
-    }
-
-    /// The protocol state.
-    ///
-    /// # Safety
-    ///
-    /// The caller has exclusive access to the state under the connection's strategy
-    /// (type invariants): only `dispatch.rs` and `strategy/` call this, each with the
-    /// exclusion argument of its strategy. The returned reference must not outlive that
-    /// exclusion.
-    #[allow(clippy::mut_from_ref)]
-    pub(crate) unsafe fn inner_mut(&self) -> &mut ConnInner {
-        // SAFETY: Exclusive access is the caller's obligation.
-        unsafe { &mut *self.inner.get() }
     }
 }
 
@@ -258,10 +289,12 @@ unsafe impl Send for ListenInner {}
 pub(crate) struct Listen {
     pub(crate) key: ListenKey,
     pub(crate) net: *mut bindings::net,
-    /// The strategy it was created under (ConnP-T: its segments go to thread 0).
-    pub(crate) kind: Kind,
-    /// Keeps the strategy's resources alive.
+    /// ConnP-T: protocol thread 0, which does all listener work.
+    pub(crate) thread0: Option<Arc<Worker>>,
+    /// Keeps the strategy from being switched while the listener exists.
     pub(crate) live: LiveToken,
+    /// Node of the listener table (`stack.rs`), keyed by namespace, port and address.
+    pub(crate) hnode: HashNode,
     /// The listening socket had SO_REUSEADDR; its connections inherit it.
     pub(crate) reuse: Atomic<bool>,
     /// ConnP-T: an expiry of `timer` is queued to protocol thread 0 (as
@@ -284,6 +317,19 @@ impl_has_work! {
     impl HasWork<Self> for Listen { self.reap }
 }
 
+// SAFETY: `node` returns the `hnode` field, at `offset_of!(Listen, hnode)`.
+unsafe impl Hashed for Listen {
+    fn node(&self) -> &HashNode {
+        &self.hnode
+    }
+
+    const NODE_OFFSET: usize = core::mem::offset_of!(Listen, hnode);
+
+    fn release(this: Arc<Self>) {
+        release_listen(this);
+    }
+}
+
 impl WorkItem for Listen {
     type Pointer = Arc<Listen>;
 
@@ -298,15 +344,17 @@ impl Listen {
     /// EAGAIN while a strategy switch is in progress.
     pub(crate) fn new(key: ListenKey, net: *mut bindings::net, inner: ListenInner) -> Result<Arc<Listen>> {
         let live = LiveToken::acquire()?;
-        let kind = live.strategy().map(|s| s.cfg.kind).ok_or(EAGAIN)?;
+        let s = live.strategy().ok_or(EAGAIN)?;
+        let thread0 = if s.cfg.kind == Kind::ConnPT { Some(s.threads.get(0).ok_or(EINVAL)?) } else { None };
         // SAFETY: `net` is the live namespace of the listening socket.
         let net = unsafe { shim::partcp_get_net(net) };
         let l = Arc::pin_init(
             pin_init!(Listen {
                 key,
                 net,
-                kind,
+                thread0,
                 live,
+                hnode: HashNode::new(key.words()),
                 reuse: Atomic::new(false),
                 timer_queued: Atomic::new(false),
                 inner <- new_bh_lock!(inner, c"Listen::inner"),

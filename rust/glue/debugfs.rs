@@ -10,8 +10,7 @@ use kernel::prelude::*;
 
 use kernel::sync::Arc;
 
-use super::conn::Conn;
-use super::stack::ListenKey;
+use super::conn::{Conn, Listen};
 use crate::stats::Stats;
 use super::stats::{CountersView, SocketStatsView};
 use super::strategy::connp_l::GroupLockClass;
@@ -45,7 +44,7 @@ impl fmt::Debug for LocksView {
         writeln!(f, "class acquired contended wait_ns wait_max_ns hold_ns hold_max_ns")?;
         write_class::<super::stack::TableLockClass>(f)?;
         writeln!(f)?;
-        write_class::<super::conn::ConnLockClass>(f)?;
+        write_class::<super::strategy::msgp::ConnLockClass>(f)?;
         writeln!(f)?;
         write_class::<super::conn::ListenLockClass>(f)?;
         writeln!(f)?;
@@ -81,7 +80,7 @@ impl fmt::Debug for PerCpuView {
         }
         use super::lock::write_class_percpu;
         write_class_percpu::<super::stack::TableLockClass>(f, cpus)?;
-        write_class_percpu::<super::conn::ConnLockClass>(f, cpus)?;
+        write_class_percpu::<super::strategy::msgp::ConnLockClass>(f, cpus)?;
         write_class_percpu::<super::conn::ListenLockClass>(f, cpus)?;
         write_class_percpu::<GroupLockClass>(f, cpus)?;
         write_class_percpu::<QueueLockClass>(f, cpus)
@@ -118,7 +117,7 @@ impl kernel::debugfs::Reader for Reset {
         super::strategy::sched_reset();
         use super::lock::reset_class;
         reset_class::<super::stack::TableLockClass>();
-        reset_class::<super::conn::ConnLockClass>();
+        reset_class::<super::strategy::msgp::ConnLockClass>();
         reset_class::<super::conn::ListenLockClass>();
         reset_class::<GroupLockClass>();
         reset_class::<QueueLockClass>();
@@ -138,10 +137,14 @@ impl fmt::Debug for ConnectionsView {
         let mut r = Ok(());
         for c in v.drain_all() {
             if r.is_ok() {
-                let (state, cwnd, srtt) =
-                    super::dispatch::read(&c, |g| (g.tcp.state(), g.tcp.cwnd(), g.tcp.srtt().map_or(0, |d| d.micros())));
+                let Ok((state, cwnd, srtt)) =
+                    super::dispatch::read(&c, |g| (g.tcp.state(), g.tcp.cwnd(), g.tcp.srtt().map_or(0, |d| d.micros())))
+                else {
+                    super::conn::release(c);
+                    continue;
+                };
                 let k = &c.key;
-                let owner = match c.kind {
+                let owner = match c.state.kind() {
                     Kind::MsgP => "conn-lock",
                     Kind::ConnPL => "group",
                     Kind::ConnPT => "thread",
@@ -171,14 +174,8 @@ impl fmt::Debug for ConnectionsView {
 /// stack or memory. Release each with `conn::release`.
 fn live_conns() -> Option<KVec<Arc<Conn>>> {
     let stack = super::stack::stack()?;
-    let n = stack.tables.lock().conns.iter().count();
-    let mut v = KVec::<Arc<Conn>>::with_capacity(n + 16, GFP_KERNEL).ok()?;
-    let t = stack.tables.lock();
-    for (_, c) in t.conns.iter() {
-        if v.push_within_capacity(c.clone()).is_err() {
-            break;
-        }
-    }
+    let mut v = KVec::<Arc<Conn>>::with_capacity(stack.conn_count() + 16, GFP_KERNEL).ok()?;
+    stack.conns(&mut v);
     Some(v)
 }
 
@@ -207,29 +204,29 @@ impl fmt::Debug for ConnStatsView {
         let mut r = Ok(());
         for c in v.drain_all() {
             if r.is_ok() {
-                let st = super::dispatch::read(&c, |g| *g.tcp.stats());
-                let k = &c.key;
-                r = Self::row(f, (k.laddr, k.lport), format_args!("{}:{}", Ip(k.raddr), k.rport), &st);
+                if let Ok(st) = super::dispatch::read(&c, |g| *g.tcp.stats()) {
+                    let k = &c.key;
+                    r = Self::row(f, (k.laddr, k.lport), format_args!("{}:{}", Ip(k.raddr), k.rport), &st);
+                }
             }
             super::conn::release(c);
         }
         r?;
-        // Listeners: one at a time, found by key in order, so that no reference is held
-        // across the (sleeping) formatter and no allocation happens under the lock.
+        // Listeners: references taken under the table lock (no allocation there).
         let Some(stack) = super::stack::stack() else { return Ok(()) };
-        let mut next: Option<ListenKey> = None;
-        loop {
-            let l = {
-                let t = stack.tables.lock();
-                let mut it = t.listeners.iter().filter(|(k, _)| next.as_ref().is_none_or(|n| *k > n));
-                it.next().map(|(k, l)| (*k, l.clone()))
-            };
-            let Some((k, l)) = l else { return Ok(()) };
-            next = Some(k);
-            let st = *l.inner.lock().core.stats();
+        let Ok(mut ls) = KVec::<Arc<Listen>>::with_capacity(stack.listener_count() + 4, GFP_KERNEL) else {
+            return Ok(());
+        };
+        stack.listeners(&mut ls);
+        let mut r = Ok(());
+        for l in ls.drain_all() {
+            if r.is_ok() {
+                let st = *l.inner.lock().core.stats();
+                r = Self::row(f, (l.key.laddr, l.key.lport), format_args!("listen"), &st);
+            }
             super::conn::release_listen(l);
-            Self::row(f, (k.laddr, k.lport), format_args!("listen"), &st)?;
         }
+        r
     }
 }
 

@@ -1,51 +1,41 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The dispatch layer: "run this work for this connection", from syscall context, NAPI
-//! (softirq) context, timer (softirq) context and protocol threads.
+//! Layer: dispatch (between the executors below and the entry points above).
 //!
-//! Every path into the TCP core goes through here, and this is the only place that
-//! grants `&mut ConnInner` (through [`exclusive`]). A parallelization strategy
-//! (`strategy/`) is a choice of *where* the work runs and *what* makes it exclusive:
+//! "Run this work for this connection", from syscall context, NAPI (softirq) context,
+//! timer (softirq) context and protocol threads. Every path into the TCP core goes
+//! through here. A parallelization strategy (`strategy/`) is a choice of *where* the work
+//! runs and *what* makes it exclusive, and the connection's state can only be reached
+//! through that strategy's guard ([`ConnState`]):
 //!
-//! | strategy | where | exclusion |
+//! | strategy | where | exclusion (the only lock on the data path) |
 //! |---|---|---|
-//! | MsgP | the requesting context | `Conn::lock` (class `conn`) |
-//! | ConnP-L | the requesting context | the group's lock (class `group`) |
-//! | ConnP-T | protocol thread `Conn::home` | only that thread touches the state |
+//! | MsgP | the requesting context | `MsgPCell`, the connection's lock (class `conn`), plus the table lock (class `table`) around each segment's or call's lookup |
+//! | ConnP-L | the requesting context | `GroupCell`, the group's lock (class `group`) |
+//! | ConnP-T | protocol thread `Conn::home` | `ThreadCell`, opened only with that thread's `ThreadCtx`; the thread's queue lock (class `queue`) to hand work over |
 //!
-//! Lookups take the global table lock (`stack.rs`, class `table`) under every strategy;
-//! listeners are protected by their own lock (class `listener`) under every strategy.
+//! Lookups are lock-free (RCU) except MsgP's (`stack.rs`). Listeners are protected by
+//! their own lock (class `listener`) under every strategy: that is connection setup.
 //!
 //! After every core call, still with exclusive access: transmit what the core queued,
 //! re-arm the timer to the core's next deadline, and wake the socket's waiters.
 //!
-//! # Invariants
-//!
-//! - A connection's strategy (`Conn::kind`) and slot (`Conn::home`) never change, and the
-//!   strategy's resources (group locks, threads) live at least as long as the
-//!   connection (its `LiveToken`, see `strategy/mod.rs`).
-//! - If those resources are missing for a connection (no strategy, a slot out of range —
-//!   impossible by construction — or, under ConnP-T, its thread has exited at unload),
-//!   every context uses `Conn::lock` for that connection instead; the condition is the
-//!   same for every context (immutable, or permanent once true and, for exited threads,
-//!   true only after the thread is gone), so all accesses still agree on one exclusion.
+//! Callbacks into this layer from below: the timer callbacks (`conn.rs`) and the
+//! protocol threads' main loop (`strategy/connp_t.rs`).
 
-use kernel::bindings;
 use kernel::prelude::*;
-use kernel::rbtree::RBTreeNode;
 use kernel::sync::atomic::{Atomic, Full, Relaxed, Release};
 use kernel::sync::Arc;
-use kernel::types::Opaque;
 
 use super::clock;
-use super::conn::{self, Conn, ConnInner, Listen, Tcp};
+use super::conn::{self, Conn, ConnInner, ConnState, Listen, Tcp};
 use super::kbuf::{ByteRing, RecvRing, SendRing};
 use super::rx::{self, RxSeg};
 use super::shim;
 use super::stack::{stack, ConnKey, Stack};
 use super::stats::{self, Counter};
 use super::strategy::connp_t::{CallReq, PushError, ThreadCtx, Work, Worker};
-use super::strategy::{msgp, sched_add, Kind, Sched};
+use super::strategy::{sched_add, Sched};
 use super::tx;
 use crate::connection::{Connection, Endpoint, IcmpError, SegmentAction, State};
 use crate::listener::ListenerAction;
@@ -102,51 +92,24 @@ fn after(conn: &Conn, inner: &mut ConnInner, now: Instant) -> bool {
 
 /// Takes a closed connection out of the table.
 fn unhash(stack: &Stack, conn: &Conn) {
-    if let Some(c) = stack.remove_conn(conn) {
-        conn::release(c);
-    }
-}
-
-/// The protocol thread that owns `conn` (ConnP-T), if it exists and still runs.
-fn owner(conn: &Conn) -> Option<&Worker> {
-    if conn.kind != Kind::ConnPT {
-        return None;
-    }
-    conn.live.strategy()?.threads.get(conn.home).filter(|w| !w.exited())
+    stack.remove_conn(conn);
 }
 
 /// Runs `f` with exclusive access to `conn`'s state in the calling context, if the
 /// strategy allows it here: always under MsgP and ConnP-L (taking the connection's or
-/// group's lock), under ConnP-T only on the owning thread (`ctx`). `None`: the work must
-/// be handed off to the owning thread.
-fn exclusive<R>(ctx: Option<&ThreadCtx>, conn: &Conn, f: impl FnOnce(&mut ConnInner) -> R) -> Option<R> {
-    match conn.kind {
-        Kind::MsgP => Some(msgp::with(conn, f)),
-        Kind::ConnPL => {
-            let groups = conn.live.strategy().map(|s| &s.groups).filter(|g| usize::try_from(conn.home).is_ok_and(|i| i < g.len()));
-            match groups {
-                Some(g) => g.with(conn, f),
-                // Missing resources: `Conn::lock` for everyone (module invariants).
-                None => Some(msgp::with(conn, f)),
-            }
-        }
-        Kind::ConnPT => match ctx {
-            Some(c) if c.idx == conn.home => {
-                // SAFETY: Under ConnP-T only thread `conn.home` accesses `inner` while it
-                // runs (ConnP-T invariants), and `ctx` proves we are that thread: it is
-                // only created by the thread's main loop, which is the caller. Fallback
-                // users of `Conn::lock` only exist after the thread exited.
-                Some(f(unsafe { conn.inner_mut() }))
-            }
-            _ => {
-                if owner(conn).is_some() {
-                    None
-                } else {
-                    Some(msgp::with(conn, f))
-                }
-            }
-        },
+/// group's lock: exactly one lock per piece of work), under ConnP-T only on the owning
+/// thread (`ctx`). `None`: the work must be handed off to the owning thread.
+fn exclusive<R>(ctx: Option<&mut ThreadCtx>, conn: &Conn, f: impl FnOnce(&mut ConnInner) -> R) -> Option<R> {
+    let inline = ctx.is_none();
+    let r = match &conn.state {
+        ConnState::MsgP(c) => Some(c.with(f)),
+        ConnState::ConnPL(c) => Some(c.with(f)),
+        ConnState::ConnPT(c) => ctx.and_then(|ctx| c.get_mut(ctx)).map(f),
+    };
+    if inline && r.is_some() {
+        sched_add(Sched::Inline, 1);
     }
+    r
 }
 
 /// A monomorphic trampoline that runs a syscall's closure on a protocol thread.
@@ -162,25 +125,23 @@ unsafe fn trampoline<B: FnMut(&mut ConnInner, Instant)>(data: *mut (), inner: &m
 }
 
 /// Runs `body` on `conn`'s protocol thread `w` and sleeps (uninterruptibly) until it
-/// has. Returns false if the thread stopped before running it (the caller falls back).
+/// has. Returns false if the thread stopped before running it.
 fn call<B: FnMut(&mut ConnInner, Instant) + Send>(w: &Worker, conn: &Conn, body: &mut B) -> bool {
-    let req = core::pin::pin!(CallReq {
+    pin_init::stack_pin_init!(let req = pin_init!(CallReq {
         conn,
         data: (body as *mut B).cast::<()>(),
         run: trampoline::<B>,
         ran: Atomic::new(false),
-        done: Opaque::uninit(),
-    });
-    // SAFETY: `done` is pinned in this frame and initialized once, before it is shared.
-    unsafe { bindings::init_completion(req.done.get()) };
+        done <- kernel::sync::Completion::new(),
+    }));
     let p: *const CallReq = &*req;
     loop {
         match w.push(Work::Call(p), Sched::HandoffsCall) {
             Ok(()) => break,
             Err(PushError::Full(_)) => {
                 sched_add(Sched::CallRetries, 1);
-                // SAFETY: Process context (syscalls only call this).
-                unsafe { bindings::msleep(1) };
+                // Queue full: give the thread a jiffy to drain it.
+                kernel::time::delay::fsleep(kernel::time::Delta::from_micros(1000));
             }
             Err(PushError::Stopped(_)) => return false,
         }
@@ -189,17 +150,21 @@ fn call<B: FnMut(&mut ConnInner, Instant) + Send>(w: &Worker, conn: &Conn, body:
     // everything `body` borrows — outlives the thread's use of them: the thread touches
     // the request last in `CallReq::complete`. This is what makes handing a borrowed,
     // non-'static closure to another thread sound; `B: Send` makes running it there sound.
-    // SAFETY: `req.done` was initialized above and lives in this frame until the wait ends.
-    unsafe { bindings::wait_for_completion(req.done.get()) };
+    req.done.wait_for_completion();
     req.ran.load(Relaxed)
 }
 
 /// Runs `f` on `conn` from a context that may sleep (a syscall), wherever the strategy
 /// says, and waits for it. With `with_after`, transmits/re-arms/wakes afterwards.
-fn run_sync<R: Send>(conn: &Conn, with_after: bool, f: impl FnOnce(&mut ConnInner, Instant) -> R + Send) -> R {
+/// ENODEV only if the connection's protocol thread has stopped (the module is being
+/// unloaded, which no socket call can overlap: a broken invariant, warned about).
+fn run_sync<R: Send>(conn: &Conn, with_after: bool, f: impl FnOnce(&mut ConnInner, Instant) -> R + Send) -> Result<R> {
     let mut f = Some(f);
     let mut out: Option<R> = None;
     let mut closed = false;
+    if let Some(s) = stack() {
+        s.msgp_call_lookup(conn);
+    }
     {
         let mut body = |inner: &mut ConnInner, now: Instant| {
             if let Some(f) = f.take() {
@@ -210,32 +175,9 @@ fn run_sync<R: Send>(conn: &Conn, with_after: bool, f: impl FnOnce(&mut ConnInne
             }
         };
         let now = clock::now();
-        let here = exclusive(None, conn, |inner| body(inner, now));
-        if here.is_some() {
-            sched_add(Sched::Inline, 1);
-        } else {
-            loop {
-                match owner(conn) {
-                    Some(w) => {
-                        if call(w, conn, &mut body) {
-                            break;
-                        }
-                    }
-                    None => {
-                        // The thread stopped (unload) after our check: wait until it is
-                        // gone, then `exclusive` falls back to the connection lock.
-                        let stopped = conn.live.strategy().and_then(|s| s.threads.get(conn.home));
-                        if stopped.is_some_and(|w| !w.exited()) {
-                            // SAFETY: Process context.
-                            unsafe { bindings::msleep(1) };
-                            continue;
-                        }
-                        let now = clock::now();
-                        if exclusive(None, conn, |inner| body(inner, now)).is_some() {
-                            break;
-                        }
-                    }
-                }
+        if exclusive(None, conn, |inner| body(inner, now)).is_none() {
+            if let Some(w) = conn.state.worker() {
+                call(w, conn, &mut body);
             }
         }
     }
@@ -244,30 +186,21 @@ fn run_sync<R: Send>(conn: &Conn, with_after: bool, f: impl FnOnce(&mut ConnInne
             unhash(s, conn);
         }
     }
-    match out {
-        Some(r) => r,
-        // `body` runs exactly once before the loop above ends.
-        None => unreachable_value(),
-    }
-}
-
-/// Never called: `run_sync`'s loop always runs the body. Diverges without panicking.
-fn unreachable_value<R>() -> R {
-    loop {
-        // SAFETY: Process context.
-        unsafe { bindings::msleep(1000) };
-    }
+    out.ok_or_else(|| {
+        kernel::pr_warn_once!("partcp: a socket call found its protocol thread stopped\n");
+        ENODEV
+    })
 }
 
 /// Runs `f` on a connection's core from syscall context, then transmits/re-arms/wakes.
 /// Under ConnP-T `f` runs on the connection's protocol thread while the caller sleeps.
-pub(crate) fn with_conn<R: Send>(_stack: &Stack, conn: &Arc<Conn>, f: impl FnOnce(&mut ConnInner, Instant) -> R + Send) -> R {
+pub(crate) fn with_conn<R: Send>(conn: &Arc<Conn>, f: impl FnOnce(&mut ConnInner, Instant) -> R + Send) -> Result<R> {
     run_sync(conn, true, f)
 }
 
 /// Reads (or takes errors from) a connection's state from syscall context, without the
 /// transmit/re-arm/wake step. Under ConnP-T this is a round trip to the protocol thread.
-pub(crate) fn read<R: Send>(conn: &Arc<Conn>, f: impl FnOnce(&mut ConnInner) -> R + Send) -> R {
+pub(crate) fn read<R: Send>(conn: &Arc<Conn>, f: impl FnOnce(&mut ConnInner) -> R + Send) -> Result<R> {
     run_sync(conn, false, |inner, _| f(inner))
 }
 
@@ -277,31 +210,20 @@ pub(crate) fn conn_input(stack: &Stack, conn: Arc<Conn>, seg: RxSeg) {
     input(stack, None, conn, seg)
 }
 
-fn input(stack: &Stack, ctx: Option<&ThreadCtx>, conn: Arc<Conn>, seg: RxSeg) {
+fn input(stack: &Stack, mut ctx: Option<&mut ThreadCtx>, conn: Arc<Conn>, seg: RxSeg) {
     let now = clock::now();
-    let r = exclusive(ctx, &conn, |inner| {
+    let r = exclusive(ctx.as_deref_mut(), &conn, |inner| {
         let action = inner.tcp.on_segment(now, &seg.repr, &seg.payload());
         (action, after(&conn, inner, now))
     });
     let Some((action, closed)) = r else {
         // ConnP-T, not the owner: hand the segment (and the skb) to the owning thread.
-        match owner(&conn) {
-            // The queued item gets its own reference; ours keeps the strategy (through
-            // the connection's token) alive while we push.
-            Some(w) => {
-                hand_off(w, Work::Seg(conn.clone(), seg), Sched::HandoffsSeg);
-                conn::release(conn);
-            }
-            None => {
-                drop(seg);
-                conn::release(conn);
-            }
+        if let Some(w) = conn.state.worker() {
+            hand_off(w, Work::Seg(conn.clone(), seg), Sched::HandoffsSeg);
         }
+        conn::release(conn);
         return;
     };
-    if ctx.is_none() {
-        sched_add(Sched::Inline, 1);
-    }
     if closed {
         unhash(stack, &conn);
     }
@@ -328,7 +250,7 @@ pub(crate) fn conn_icmp(stack: &Stack, conn: Arc<Conn>, seq: SeqNum, icmp: IcmpE
     icmp_input(stack, None, conn, seq, icmp)
 }
 
-fn icmp_input(stack: &Stack, ctx: Option<&ThreadCtx>, conn: Arc<Conn>, seq: SeqNum, icmp: IcmpError) {
+fn icmp_input(stack: &Stack, ctx: Option<&mut ThreadCtx>, conn: Arc<Conn>, seq: SeqNum, icmp: IcmpError) {
     let now = clock::now();
     let closed = exclusive(ctx, &conn, |inner| {
         let _ = inner.tcp.on_icmp_error(now, seq, icmp);
@@ -336,22 +258,17 @@ fn icmp_input(stack: &Stack, ctx: Option<&ThreadCtx>, conn: Arc<Conn>, seq: SeqN
     });
     match closed {
         Some(closed) => {
-            if ctx.is_none() {
-                sched_add(Sched::Inline, 1);
-            }
             if closed {
                 unhash(stack, &conn);
             }
-            conn::release(conn);
         }
-        None => match owner(&conn) {
-            Some(w) => {
+        None => {
+            if let Some(w) = conn.state.worker() {
                 hand_off(w, Work::Icmp(conn.clone(), seq, icmp), Sched::HandoffsOther);
-                conn::release(conn);
             }
-            None => conn::release(conn),
-        },
+        }
     }
+    conn::release(conn);
 }
 
 /// Connection timer expiry (timer softirq).
@@ -361,8 +278,9 @@ pub(crate) fn conn_timer(conn: &Conn) {
     }
     // ConnP-T: hand the expiry to the owning thread. One queued expiry at a time: the
     // thread handles every due deadline when it runs.
-    let Some(w) = owner(conn) else { return };
-    hand_off_timer(w, &conn.timer_queued, &conn.timer, Work::Timer(conn));
+    if let Some(w) = conn.state.worker() {
+        hand_off_timer(w, &conn.timer_queued, &conn.timer, Work::Timer(conn));
+    }
 }
 
 /// Queues a timer expiry (`work`, which refers to its object by raw pointer) to `w`,
@@ -385,7 +303,7 @@ fn hand_off_timer(w: &Worker, queued: &Atomic<bool>, timer: &super::timer::Timer
 }
 
 /// Runs a timer expiry here if the strategy allows; false if it must be handed off.
-fn timer_run(ctx: Option<&ThreadCtx>, conn: &Conn) -> bool {
+fn timer_run(ctx: Option<&mut ThreadCtx>, conn: &Conn) -> bool {
     let now = clock::now();
     let closed = exclusive(ctx, conn, |inner| {
         inner.tcp.on_timer(now);
@@ -405,7 +323,7 @@ fn timer_run(ctx: Option<&ThreadCtx>, conn: &Conn) -> bool {
 }
 
 /// Aborts a connection no one will accept, wherever the strategy runs its work.
-fn abort(stack: &Stack, ctx: Option<&ThreadCtx>, c: Arc<Conn>) {
+fn abort(stack: &Stack, ctx: Option<&mut ThreadCtx>, c: Arc<Conn>) {
     let now = clock::now();
     let closed = exclusive(ctx, &c, |inner| {
         inner.tcp.abort(now);
@@ -416,20 +334,18 @@ fn abort(stack: &Stack, ctx: Option<&ThreadCtx>, c: Arc<Conn>) {
             if closed {
                 unhash(stack, &c);
             }
-            conn::release(c);
         }
-        None => match owner(&c) {
-            Some(w) => {
+        None => {
+            if let Some(w) = c.state.worker() {
                 hand_off(w, Work::Abort(c.clone()), Sched::HandoffsOther);
-                conn::release(c);
             }
-            None => conn::release(c),
-        },
+        }
     }
+    conn::release(c);
 }
 
 /// Work a protocol thread took from its queue.
-pub(crate) fn thread_work(ctx: &ThreadCtx, work: Work) {
+pub(crate) fn thread_work(ctx: &mut ThreadCtx, work: Work) {
     let Some(stack) = stack() else {
         discard(work);
         return;
@@ -437,7 +353,7 @@ pub(crate) fn thread_work(ctx: &ThreadCtx, work: Work) {
     match work {
         Work::Seg(conn, seg) => input(stack, Some(ctx), conn, seg),
         Work::ListenSeg(l, seg) => {
-            if let Some(seg) = listen_process(stack, Some(ctx), l, seg) {
+            if let Some(seg) = listen_process(stack, Some(&mut *ctx), l, seg) {
                 // Not a segment the listener knows. Under ConnP-T the usual reason is
                 // that it was classified before this thread created the connection (the
                 // peer's first data right after its handshake ACK): look again.
@@ -528,7 +444,7 @@ pub(crate) fn discard(work: Work) {
             unsafe { (*p).timer_queued.store(false, Release) };
         }
         Work::Abort(c) | Work::Icmp(c, ..) => conn::release(c),
-        // SAFETY: The caller sleeps until completion; `ran = false` makes it fall back.
+        // SAFETY: The caller sleeps until completion; `ran = false` tells it.
         Work::Call(req) => unsafe { CallReq::complete(req, false) },
     }
 }
@@ -550,18 +466,11 @@ fn listen_after(l: &Listen, inner: &mut conn::ListenInner, now: Instant) {
 /// the listener's segments); elsewhere it runs here. Listener state is protected by the
 /// listener's own lock under every strategy (`accept()` takes it too).
 pub(crate) fn listen_timer(l: &Listen) {
-    let w = if l.kind == Kind::ConnPT { thread0(l) } else { None };
-    let Some(w) = w else {
-        listen_timer_run(l);
-        return;
-    };
-    // One queued expiry at a time: the thread handles every due deadline.
-    hand_off_timer(w, &l.timer_queued, &l.timer, Work::ListenTimer(l));
-}
-
-/// ConnP-T's protocol thread 0, if it is running.
-fn thread0(l: &Listen) -> Option<&Worker> {
-    l.live.strategy().and_then(|s| s.threads.get(0)).filter(|w| !w.exited())
+    match &l.thread0 {
+        // One queued expiry at a time: the thread handles every due deadline.
+        Some(w) => hand_off_timer(w, &l.timer_queued, &l.timer, Work::ListenTimer(l)),
+        None => listen_timer_run(l),
+    }
 }
 
 /// Runs a listener timer expiry in this context.
@@ -580,10 +489,9 @@ fn listen_timer_run(l: &Listen) {
 /// connection on the same port) and must be passed on. Under ConnP-T the segment goes
 /// to protocol thread 0 (the 4-tuple is not a connection's yet) and is always consumed.
 pub(crate) fn listen_input(stack: &Stack, l: Arc<Listen>, seg: RxSeg) -> Option<RxSeg> {
-    let w = if l.kind == Kind::ConnPT { thread0(&l) } else { None };
-    match w {
+    match l.thread0.clone() {
         Some(w) => {
-            hand_off(w, Work::ListenSeg(l.clone(), seg), Sched::HandoffsSeg);
+            hand_off(&w, Work::ListenSeg(l.clone(), seg), Sched::HandoffsSeg);
             conn::release_listen(l);
             None
         }
@@ -592,7 +500,7 @@ pub(crate) fn listen_input(stack: &Stack, l: Arc<Listen>, seg: RxSeg) -> Option<
 }
 
 /// Processes a listener segment in this context (see [`listen_input`]).
-fn listen_process(stack: &Stack, ctx: Option<&ThreadCtx>, l: Arc<Listen>, seg: RxSeg) -> Option<RxSeg> {
+fn listen_process(stack: &Stack, mut ctx: Option<&mut ThreadCtx>, l: Arc<Listen>, seg: RxSeg) -> Option<RxSeg> {
     let now = clock::now();
     let syn = rx::is_syn(&seg.repr);
     let (src, dst) = (seg.src, seg.dst);
@@ -625,8 +533,10 @@ fn listen_process(stack: &Stack, ctx: Option<&ThreadCtx>, l: Arc<Listen>, seg: R
     // A wildcard listener learns its address from the segment.
     hs.local.addr = dst;
     let net = seg.net;
-    // Allocate outside every lock (atomic: this may be softirq context).
-    let built = (|| -> Result<(Arc<Conn>, RBTreeNode<ConnKey, Arc<Conn>>)> {
+    // Allocate outside every lock (atomic: this may be softirq context). A connection
+    // that fails here was never shared: its last reference is dropped through
+    // `conn::release`, which defers the destructor to process context.
+    let built = (|| -> Result<Arc<Conn>> {
         let send = SendRing(ByteRing::new(sndbuf, GFP_ATOMIC | __GFP_NOWARN)?);
         let recv = RecvRing(ByteRing::new(rcvbuf, GFP_ATOMIC | __GFP_NOWARN)?);
         let tcp: Tcp = Connection::accept(cfg, &hs, send, recv, now);
@@ -639,11 +549,10 @@ fn listen_process(stack: &Stack, ctx: Option<&ThreadCtx>, l: Arc<Listen>, seg: R
         };
         let c = Conn::new(key, net, tcp, core::ptr::null_mut(), GFP_ATOMIC)?;
         c.reuse.store(l.reuse.load(Relaxed), Relaxed);
-        let node = RBTreeNode::new(key, c.clone(), GFP_ATOMIC)?;
-        Ok((c, node))
+        Ok(c)
     })();
-    let (c, node) = match built {
-        Ok(v) => v,
+    let c = match built {
+        Ok(c) => c,
         Err(_) => {
             stats::count(Counter::AcceptNoMem);
             l.inner.lock().core.accepted();
@@ -651,9 +560,9 @@ fn listen_process(stack: &Stack, ctx: Option<&ThreadCtx>, l: Arc<Listen>, seg: R
             return None;
         }
     };
-    if let Err(node) = stack.insert_conn(node, c.key) {
-        drop(node);
+    if let Err(dup) = stack.insert_conn(c.clone()) {
         l.inner.lock().core.accepted();
+        conn::release(dup);
         conn::release(c);
         conn::release_listen(l);
         return None;
@@ -673,7 +582,7 @@ fn listen_process(stack: &Stack, ctx: Option<&ThreadCtx>, l: Arc<Listen>, seg: R
         }
         drop(g);
         if !ok {
-            abort(stack, ctx, c.clone());
+            abort(stack, ctx.as_deref_mut(), c.clone());
         }
     }
     conn::release_listen(l);

@@ -317,9 +317,7 @@ unsafe extern "C" fn accept(sock: *mut bindings::socket, newsock: *mut bindings:
         let newps = match unsafe { attach_new_sock(net, newsock, 0, SockState::Unconnected { bound: None }) } {
             Ok(p) => p,
             Err(e) => {
-                if let Some(stack) = super::stack::stack() {
-                    super::dispatch::with_conn(stack, &c, |inner, now| inner.tcp.abort(now));
-                }
+                let _ = super::dispatch::with_conn(&c, |inner, now| inner.tcp.abort(now));
                 super::conn::release(c);
                 return Err(e);
             }

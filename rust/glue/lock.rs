@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
+//! Layer: kernel wrappers.
+//!
 //! A bottom-half-disabling spinlock with per-class statistics.
 //!
 //! partcp's locks are taken from process context (syscalls) and from softirq context
@@ -44,8 +46,6 @@ pub(crate) type LockStats = PerCpu<{ idx::COUNT }>;
 pub(crate) trait LockClass: 'static {
     /// Name shown in debugfs.
     const NAME: &'static str;
-    /// The name as a C string (lockdep name of in-place locks).
-    const CNAME: &'static kernel::str::CStr;
     /// The class's counters.
     fn stats() -> &'static LockStats;
 }
@@ -146,7 +146,6 @@ macro_rules! lock_class {
         pub(crate) struct $ty;
         impl $crate::glue::lock::LockClass for $ty {
             const NAME: &'static str = $name;
-            const CNAME: &'static kernel::str::CStr = kernel::c_str!($name);
             fn stats() -> &'static $crate::glue::lock::LockStats {
                 static STATS: $crate::glue::lock::LockStats = $crate::glue::percpu::PerCpu::new();
                 &STATS
@@ -185,60 +184,4 @@ pub(crate) fn write_class_percpu<C: LockClass>(f: &mut core::fmt::Formatter<'_>,
 /// Zeroes class `C`'s counters (the `reset` debugfs file).
 pub(crate) fn reset_class<C: LockClass>() {
     C::stats().reset();
-}
-
-/// A data-less `spin_lock_bh` lock of class `C`, for arrays of locks that are built in
-/// place (the ConnP-L group locks): [`RawBhLock::uninit`] values are placed in their final
-/// memory first, then [`RawBhLock::init`] initializes each one there.
-///
-/// # Invariants
-///
-/// `lock` is only called after `init`, and the lock does not move after `init` (callers
-/// keep the locks in a vector that is never resized).
-pub(crate) struct RawBhLock<C: LockClass> {
-    s: kernel::types::Opaque<bindings::spinlock_t>,
-    _c: PhantomData<C>,
-}
-
-// SAFETY: A spinlock is designed to be shared between threads.
-unsafe impl<C: LockClass> Send for RawBhLock<C> {}
-// SAFETY: As above.
-unsafe impl<C: LockClass> Sync for RawBhLock<C> {}
-
-/// Holds a [`RawBhLock`]; unlocks on drop.
-pub(crate) struct RawBhGuard<'a, C: LockClass> {
-    l: &'a RawBhLock<C>,
-    acquired: u64,
-}
-
-impl<C: LockClass> RawBhLock<C> {
-    /// Memory for a lock, to be initialized in place with [`RawBhLock::init`].
-    pub(crate) const fn uninit() -> Self {
-        RawBhLock { s: kernel::types::Opaque::uninit(), _c: PhantomData }
-    }
-
-    /// Initializes the lock in place.
-    ///
-    /// # Safety
-    ///
-    /// Called once, before any `lock`, with the lock at its final address.
-    pub(crate) unsafe fn init(&self, key: core::pin::Pin<&'static kernel::sync::LockClassKey>) {
-        // SAFETY: `s` is valid for writes (caller: not yet in use); name and key are
-        // static.
-        unsafe { BhBackend::<C>::init(self.s.get(), C::CNAME.as_ptr().cast(), key.as_ptr()) }
-    }
-
-    /// Takes the lock (bottom halves disabled until the guard drops).
-    pub(crate) fn lock(&self) -> RawBhGuard<'_, C> {
-        // SAFETY: Initialized and pinned in place (type invariants).
-        let acquired = unsafe { BhBackend::<C>::lock(self.s.get()) };
-        RawBhGuard { l: self, acquired }
-    }
-}
-
-impl<C: LockClass> Drop for RawBhGuard<'_, C> {
-    fn drop(&mut self) {
-        // SAFETY: This guard owns the lock, taken in `RawBhLock::lock`.
-        unsafe { BhBackend::<C>::unlock(self.l.s.get(), &self.acquired) }
-    }
 }

@@ -14,6 +14,7 @@ pub(crate) mod kbuf;
 pub(crate) mod lock;
 pub(crate) mod netdev;
 pub(crate) mod percpu;
+pub(crate) mod rcu_table;
 pub(crate) mod rx;
 pub(crate) mod shim;
 pub(crate) mod socket;

@@ -1,9 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 
+//! Layer: entry points.
+//!
 //! Receive: the `rx_handler` partcp installs on every network device runs inside the
 //! driver's NAPI poll (softirq). It claims IPv4 TCP segments that belong to partcp
 //! connections or listeners and passes everything else on untouched, so Linux's own stack
 //! keeps working on the same interface.
+//!
+//! What a segment costs before partcp knows it is its own: a few header loads and one
+//! bit of the port bitmap (`partcp_rx_wanted` in the shim: no lock, no atomic
+//! read-modify-write, no write to the skb). Only then is the header parsed and the
+//! connection or listener looked up, under RCU with no lock (MsgP: under the table lock,
+//! its defining global lock; see `stack.rs`).
 //!
 //! GRO-merged and non-linear skbs are handled by copying payload with `skb_copy_bits`
 //! straight into the connection's receive ring; checksums are validated per `ip_summed`
@@ -19,7 +27,7 @@ use kernel::bindings;
 use kernel::ffi::c_uint;
 
 use super::shim::{self, PartcpRx, RX_HANDLER_CONSUMED, RX_HANDLER_PASS};
-use super::stack::{stack, ConnKey, Stack};
+use super::stack::{stack, ConnKey, Found, Stack};
 use super::stats::{self, Counter};
 use super::tx::from_be32;
 use crate::connection::IcmpError;
@@ -149,24 +157,19 @@ pub(crate) unsafe extern "C" fn rx_handler(pskb: *mut *mut bindings::sk_buff) ->
         stats::count(Counter::RxOptionsIgnored);
     }
     repr.payload_len = rx.payload_len as usize;
-    let net = rx.net as usize;
     let key = ConnKey {
-        net,
+        net: rx.net as usize,
         laddr: u32::from_be_bytes(dst.0),
         lport: repr.dst_port,
         raddr: u32::from_be_bytes(src.0),
         rport: repr.src_port,
     };
 
-    let conn = stack.find_conn(&key);
-    let listener = if conn.is_none() {
-        stack.find_listener(net, key.laddr, key.lport)
-    } else {
-        None
+    let (conn, listener) = match stack.find(&key, true) {
+        Found::Conn(c) => (Some(c), None),
+        Found::Listener(l) => (None, Some(l)),
+        Found::Nothing => return RX_HANDLER_PASS,
     };
-    if conn.is_none() && listener.is_none() {
-        return RX_HANDLER_PASS;
-    }
     // Ours from here on: validate the checksum before the protocol sees the segment.
     // SAFETY: `skb` and `rx` are valid; `partcp_rx_peek` accepted the skb.
     if unsafe { shim::partcp_rx_claim(skb, &rx) } != 0 {
@@ -232,13 +235,12 @@ unsafe fn drop_if_ours(
         rport: u16::from_be_bytes([s0, s1]),
     };
     let syn = flags.is_some_and(|f| f & 0x12 == 0x02);
-    let conn = stack.find_conn(&key);
-    let listener = if conn.is_none() && syn { stack.find_listener(key.net, key.laddr, key.lport) } else { None };
-    if conn.is_none() && listener.is_none() {
-        return RX_HANDLER_PASS;
+    match stack.find(&key, syn) {
+        Found::Conn(c) => super::conn::release(c),
+        Found::Listener(l) => super::conn::release_listen(l),
+        Found::Nothing => return RX_HANDLER_PASS,
     }
     stats::count(counter);
-    drop_refs(conn, listener);
     // SAFETY: `*pskb` is a valid skb the caller owns (precondition); it is not used again.
     unsafe { shim::partcp_kfree_skb(*pskb) };
     RX_HANDLER_CONSUMED

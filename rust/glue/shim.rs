@@ -13,6 +13,8 @@
 use kernel::bindings;
 use kernel::ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void};
 
+use super::rcu_table::RawHNode;
+
 /// Mirror of `struct partcp_rx` in `partcp_shim.h`.
 #[repr(C)]
 pub(crate) struct PartcpRx {
@@ -152,6 +154,15 @@ unsafe extern "C" {
         len: c_uint,
     ) -> c_int;
     pub(crate) fn partcp_kfree_skb(skb: *mut bindings::sk_buff);
+    pub(crate) fn partcp_port_set(port: u16);
+    pub(crate) fn partcp_port_clear(port: u16);
+
+    // RCU hash tables (`rcu_table.rs`).
+    pub(crate) fn partcp_hkey_hash(key: *const u64, seed: u32) -> u32;
+    pub(crate) fn partcp_hnode_add(bucket: *mut bindings::hlist_head, n: *mut RawHNode);
+    pub(crate) fn partcp_hnode_del(n: *mut RawHNode);
+    pub(crate) fn partcp_hnode_find(bucket: *mut bindings::hlist_head, key: *const u64) -> *mut RawHNode;
+    pub(crate) fn partcp_hnode_next(bucket: *mut bindings::hlist_head, prev: *mut RawHNode) -> *mut RawHNode;
 
     pub(crate) fn partcp_tx_alloc(len: c_uint) -> *mut bindings::sk_buff;
     pub(crate) fn partcp_tx_append(skb: *mut bindings::sk_buff, data: *const c_void, len: c_uint);

@@ -16,7 +16,6 @@ use kernel::bindings;
 use kernel::ffi::{c_int, c_long, c_void};
 use kernel::new_mutex;
 use kernel::prelude::*;
-use kernel::rbtree::RBTreeNode;
 use kernel::sync::atomic::{Atomic, Relaxed};
 use kernel::sync::{Arc, Mutex};
 use kernel::task::MAX_SCHEDULE_TIMEOUT;
@@ -240,6 +239,12 @@ fn wait_for<R>(sk: *mut bindings::sock, timeo: &mut c_long, mut cond: impl FnMut
     r
 }
 
+/// A `wait_for` condition evaluated on a connection's state: a call that cannot run
+/// (see `dispatch::read`) ends the wait with its error.
+fn read_cond<R: Send>(c: &Arc<Conn>, f: impl FnOnce(&mut conn::ConnInner) -> Option<Result<R>> + Send) -> Option<Result<R>> {
+    dispatch::read(c, f).unwrap_or_else(|e| Some(Err(e)))
+}
+
 /// The socket's namespace.
 fn net_of(sk: *mut bindings::sock) -> *mut bindings::net {
     // SAFETY: `sk` is live for the socket's lifetime.
@@ -325,8 +330,8 @@ impl PartcpSock {
     /// Applies SO_KEEPALIVE `on` to the connection, if any.
     pub(crate) fn set_keepalive(&self, on: bool) {
         let k = self.keepalive_with(on);
-        if let (Some(c), Some(stack)) = (self.conn(), stack()) {
-            dispatch::with_conn(stack, &c, |inner, _| inner.tcp.set_keepalive(k));
+        if let Some(c) = self.conn() {
+            let _ = dispatch::with_conn(&c, |inner, _| inner.tcp.set_keepalive(k));
         }
     }
 
@@ -335,8 +340,8 @@ impl PartcpSock {
         let ms = u32::try_from(ms).map_err(|_| EINVAL)?;
         self.user_timeout_ms.store(ms, Relaxed);
         let t = if ms == 0 { None } else { Some(crate::time::Duration::from_millis(u64::from(ms))) };
-        if let (Some(c), Some(stack)) = (self.conn(), stack()) {
-            dispatch::with_conn(stack, &c, |inner, _| inner.tcp.set_user_timeout(t));
+        if let Some(c) = self.conn() {
+            dispatch::with_conn(&c, |inner, _| inner.tcp.set_user_timeout(t))?;
         }
         Ok(())
     }
@@ -530,16 +535,10 @@ impl PartcpSock {
         let l = Listen::new(key, net, inner)?;
         // SAFETY: `sk` is live.
         l.reuse.store(unsafe { shim::partcp_sock_reuse(self.sk) }, Relaxed);
-        let node = RBTreeNode::new(key, l.clone(), GFP_KERNEL)?;
-        {
-            let mut t = stack.tables.lock();
-            if t.listeners.get(&key).is_some() {
-                drop(t);
-                drop(node);
-                let _ = self.bind_listen(false);
-                return Err(err(bindings::EADDRINUSE));
-            }
-            t.listeners.insert(node);
+        if let Err(l) = stack.insert_listener(l.clone()) {
+            let _ = self.bind_listen(false);
+            drop(l);
+            return Err(err(bindings::EADDRINUSE));
         }
         *st = SockState::Listening(l);
         // SO_ACCEPTCONN reads sk_state. TCP_LISTEN is 10.
@@ -574,12 +573,12 @@ impl PartcpSock {
     pub(crate) fn attach(&self, c: Arc<Conn>) {
         use crate::buffer::{RecvBuffer as _, SendBuffer as _};
         let nodelay = self.nodelay.load(Relaxed);
-        if let Some(stack) = stack() {
-            let (snd, rcv) = dispatch::with_conn(stack, &c, |inner, _| {
-                inner.sk = self.sk;
-                inner.tcp.set_nodelay(nodelay);
-                (inner.tcp.send_buffer().capacity(), inner.tcp.recv_buffer().capacity())
-            });
+        let bufs = dispatch::with_conn(&c, |inner, _| {
+            inner.sk = self.sk;
+            inner.tcp.set_nodelay(nodelay);
+            (inner.tcp.send_buffer().capacity(), inner.tcp.recv_buffer().capacity())
+        });
+        if let Ok((snd, rcv)) = bufs {
             // SO_SNDBUF/SO_RCVBUF report the rings the listener gave the connection,
             // doubled as the socket core keeps them (a Linux socket inherits its
             // listener's sizes).
@@ -609,7 +608,7 @@ impl PartcpSock {
             let mut st = self.state.lock();
             match &*st {
                 SockState::Connected(c) => {
-                    let (state, error) = dispatch::read(c, |g| (g.tcp.state(), g.tcp.take_error()));
+                    let (state, error) = dispatch::read(c, |g| (g.tcp.state(), g.tcp.take_error()))?;
                     if let Some(e) = error {
                         self.error_reported();
                         *st = SockState::Unconnected { bound: None };
@@ -668,7 +667,7 @@ impl PartcpSock {
                     raddr: u32::from_be_bytes(daddr.0),
                     rport: dport,
                 };
-                if stack.find_conn(&key).is_some() {
+                if stack.has_conn(&key) {
                     continue;
                 }
                 let (Some(s), Some(r)) = (send.take(), recv.take()) else { break };
@@ -677,14 +676,13 @@ impl PartcpSock {
                 let c = Conn::new(key, net, tcp, self.sk, GFP_KERNEL)?;
                 // SAFETY: `sk` is live.
                 c.reuse.store(unsafe { shim::partcp_sock_reuse(self.sk) }, Relaxed);
-                let node = RBTreeNode::new(key, c.clone(), GFP_KERNEL)?;
-                match stack.insert_conn(node, key) {
+                match stack.insert_conn(c.clone()) {
                     Ok(()) => {
                         made = Some(c);
                         break;
                     }
-                    Err(node) => {
-                        drop(node);
+                    Err(dup) => {
+                        drop(dup);
                         // Lost a race for this 4-tuple: rebuild buffers and retry.
                         let (s2, r2) = self.buffers(GFP_KERNEL)?;
                         send = Some(s2);
@@ -698,7 +696,7 @@ impl PartcpSock {
             c
         };
         // Send the SYN.
-        dispatch::with_conn(stack, &conn, |_, _| ());
+        dispatch::with_conn(&conn, |_, _| ())?;
         if nonblock {
             return Err(err(bindings::EINPROGRESS));
         }
@@ -719,12 +717,10 @@ impl PartcpSock {
         };
         match old {
             SockState::Connected(c) => {
-                if let Some(stack) = stack() {
-                    dispatch::with_conn(stack, &c, |inner, now| {
-                        inner.sk = core::ptr::null_mut();
-                        inner.tcp.abort(now);
-                    });
-                }
+                let _ = dispatch::with_conn(&c, |inner, now| {
+                    inner.sk = core::ptr::null_mut();
+                    inner.tcp.abort(now);
+                });
                 conn::release(c);
                 self.unbind();
             }
@@ -742,7 +738,7 @@ impl PartcpSock {
         // SAFETY: `sk` is live.
         let mut timeo = unsafe { shim::partcp_sock_sndtimeo(self.sk, nonblock) };
         let r = wait_for(self.sk, &mut timeo, || {
-            dispatch::read(&c, |g| {
+            read_cond(&c, |g| {
             if let Some(e) = g.tcp.error() {
                 return Some(Err(tcp_err(e)));
             }
@@ -782,7 +778,7 @@ impl PartcpSock {
             self.sigpipe(flags);
             return Err(err(bindings::EPIPE));
         };
-        let stack = Self::stack()?;
+        Self::stack()?;
         let nonblock = flags & bindings::MSG_DONTWAIT != 0;
         let mut bounce = self.send_lock.lock();
         if bounce.is_empty() {
@@ -797,7 +793,7 @@ impl PartcpSock {
         while sent < len {
             // Wait for room (or an error).
             let room = wait_for(self.sk, &mut timeo, || {
-                dispatch::read(&c, |g| {
+                read_cond(&c, |g| {
                 if let Some(e) = g.tcp.take_error() {
                     self.error_reported();
                     return Some(Err(tcp_err(e)));
@@ -835,16 +831,16 @@ impl PartcpSock {
                 break;
             }
             let data = &bounce[..got];
-            let queued = dispatch::with_conn(stack, &c, |inner, _| {
-                inner.tcp.send_with(|s| s.0.append(data))
+            let queued = dispatch::with_conn(&c, |inner, _| {
+                inner.tcp.send_with(|s| s.0.append(data)).map_err(tcp_err)
             });
-            match queued {
+            match queued.and_then(|q| q) {
                 Ok(q) => sent += q,
                 Err(e) => {
                     if sent > 0 {
                         break;
                     }
-                    return Err(tcp_err(e));
+                    return Err(e);
                 }
             }
         }
@@ -876,7 +872,7 @@ impl PartcpSock {
             SockState::Connected(c) => c.clone(),
             _ => return Err(err(bindings::ENOTCONN)),
         };
-        let stack = Self::stack()?;
+        Self::stack()?;
         let nonblock = flags & bindings::MSG_DONTWAIT != 0;
         let peek = flags & bindings::MSG_PEEK != 0;
         // As tcp_recvmsg: with MSG_TRUNC the data is consumed (or, with MSG_PEEK, looked
@@ -897,7 +893,7 @@ impl PartcpSock {
             let want = (len - done).min(bounce.len());
             let buf = &mut bounce[..want];
             let got = wait_for(self.sk, &mut timeo, || {
-                dispatch::read(&c, |g| {
+                read_cond(&c, |g| {
                 let avail = g.tcp.recv_buffer().0.len();
                 if avail > 0 {
                     let n = avail.min(want);
@@ -934,7 +930,7 @@ impl PartcpSock {
             }
             let copied = if trunc { n } else { dst.copy_to_iter(&bounce[..n]) };
             if !peek {
-                let _ = dispatch::with_conn(stack, &c, |inner, _| inner.tcp.recv_with(|_| copied));
+                let _ = dispatch::with_conn(&c, |inner, _| inner.tcp.recv_with(|_| copied));
             }
             done += copied;
             if copied < n {
@@ -984,13 +980,13 @@ impl PartcpSock {
             return Ok(());
         }
         let c = self.conn().ok_or_else(|| err(bindings::ENOTCONN))?;
-        let stack = Self::stack()?;
+        Self::stack()?;
         if how == 0 || how == 2 {
             self.rd_shutdown.store(true, Relaxed);
         }
         if how == 1 || how == 2 {
             self.wr_shutdown.store(true, Relaxed);
-            let r = dispatch::with_conn(stack, &c, |inner, _| inner.tcp.shutdown_write());
+            let r = dispatch::with_conn(&c, |inner, _| inner.tcp.shutdown_write())?;
             if let Err(e) = r {
                 if e == TcpError::NotConnected {
                     return Err(err(bindings::ENOTCONN));
@@ -1007,14 +1003,14 @@ impl PartcpSock {
     pub(crate) fn name(&self, peer: bool) -> Result<bindings::sockaddr_in> {
         match &*self.state.lock() {
             SockState::Connected(c) => {
-                dispatch::read(&c, |g| {
+                dispatch::read(c, |g| {
                 // As inet_getname: no peer name in SYN-SENT or CLOSE.
                 if peer && matches!(g.tcp.state(), State::SynSent | State::Closed) {
                     return Err(err(bindings::ENOTCONN));
                 }
                 let e = if peer { g.tcp.remote() } else { g.tcp.local() };
                 Ok(sockaddr(e.addr, e.port))
-                })
+                })?
             }
             SockState::Listening(l) if !peer => {
                 let e = l.inner.lock().core.local();
@@ -1046,7 +1042,7 @@ impl PartcpSock {
                 }
             }
             SockState::Connected(c) => {
-                dispatch::read(&c, |g| {
+                let r = dispatch::read(c, |g| {
                 let t = &g.tcp;
                 let closed = t.is_closed() || t.state() == State::TimeWait;
                 let rcv_shut = closed || t.read_closed() || self.rd_shutdown.load(Relaxed);
@@ -1065,7 +1061,10 @@ impl PartcpSock {
                         m |= EPOLLOUT | EPOLLWRNORM;
                     }
                 }
-                })
+                });
+                if r.is_err() {
+                    m |= EPOLLERR | EPOLLHUP;
+                }
             }
             // A fresh or disconnected socket is TCP_CLOSE: both directions shut.
             SockState::Unconnected { .. } | SockState::Dead => {
@@ -1097,7 +1096,7 @@ impl PartcpSock {
                     Queued::NotSent if matches!(t.state(), State::SynSent | State::SynReceived) => 0,
                     Queued::NotSent => t.send_buffer().0.len().saturating_sub(t.snd_max().since(t.snd_una())),
                 };
-                Ok(i32::try_from(n).unwrap_or(i32::MAX))
+                i32::try_from(n).unwrap_or(i32::MAX)
             }),
             SockState::Listening(_) => Err(EINVAL),
             _ => Ok(0),
@@ -1107,8 +1106,8 @@ impl PartcpSock {
     /// Sets TCP_NODELAY.
     pub(crate) fn set_nodelay(&self, on: bool) {
         self.nodelay.store(on, Relaxed);
-        if let (Some(c), Some(stack)) = (self.conn(), stack()) {
-            dispatch::with_conn(stack, &c, |inner, _| inner.tcp.set_nodelay(on));
+        if let Some(c) = self.conn() {
+            let _ = dispatch::with_conn(&c, |inner, _| inner.tcp.set_nodelay(on));
         }
     }
 
@@ -1130,8 +1129,9 @@ impl PartcpSock {
     /// TCP_MAXSEG: the connection's MSS, or the user's value / default before.
     pub(crate) fn maxseg(&self) -> i32 {
         if let Some(c) = self.conn() {
-            let m = dispatch::read(&c, |g| g.tcp.max_segment_size());
-            return i32::try_from(m).unwrap_or(536);
+            if let Ok(m) = dispatch::read(&c, |g| g.tcp.max_segment_size()) {
+                return i32::try_from(m).unwrap_or(536);
+            }
         }
         match self.user_mss.load(Relaxed) {
             0 => 536,
@@ -1150,7 +1150,7 @@ impl PartcpSock {
         match &*self.state.lock() {
             SockState::Listening(_) => b[0] = 10,
             SockState::Connected(c) => {
-                dispatch::read(&c, |g| {
+                let _ = dispatch::read(c, |g| {
                 let t = &g.tcp;
                 b[0] = tcp_state_number(t.state());
                 let st = t.stats();
@@ -1165,7 +1165,7 @@ impl PartcpSock {
                 put(&mut b, 80, (t.cwnd() / mss).min(u32::MAX as usize) as u32);
                 put(&mut b, 84, mss as u32);
                 put(&mut b, 100, (st.fast_retransmits + st.rto_retransmits).min(u64::from(u32::MAX)) as u32);
-                })
+                });
             }
             _ => b[0] = 7,
         }
@@ -1174,11 +1174,13 @@ impl PartcpSock {
 
     /// The socket is being closed (`release`): detach from the connection or listener.
     pub(crate) fn close(&self, linger_zero: bool) {
-        let Some(stack) = stack() else { return };
         let st = core::mem::replace(&mut *self.state.lock(), SockState::Dead);
         match st {
             SockState::Connected(c) => {
-                dispatch::with_conn(stack, &c, |inner, now| {
+                // If the call cannot run (a stopped protocol thread: see
+                // `dispatch::run_sync`), nothing will run on this connection again, so
+                // its stale `sk` is never used.
+                let _ = dispatch::with_conn(&c, |inner, now| {
                     inner.sk = core::ptr::null_mut();
                     if linger_zero {
                         inner.tcp.abort(now);
@@ -1205,16 +1207,10 @@ impl PartcpSock {
             core::mem::replace(&mut g.accept_q, KVec::new())
         };
         for c in pending {
-            dispatch::with_conn(stack, &c, |inner, now| inner.tcp.abort(now));
+            let _ = dispatch::with_conn(&c, |inner, now| inner.tcp.abort(now));
             conn::release(c);
         }
-        let removed = {
-            let mut t = stack.tables.lock();
-            t.listeners.remove(&l.key)
-        };
-        if let Some(r) = removed {
-            conn::release_listen(r);
-        }
+        stack.remove_listener(&l);
         l.timer.shutdown();
         conn::release_listen(l);
         // TCP_CLOSE (7): SO_ACCEPTCONN is 0 again.

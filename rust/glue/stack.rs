@@ -1,10 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The stack's global state: the connection and listener tables (MsgP: one global
-//! table lock), the ephemeral port allocator, secrets, and the reap workqueue.
+//! Layer: objects.
 //!
-//! Lock order: a connection or listener lock may be held while taking the table lock,
-//! never the reverse.
+//! The stack's global state: the connection and listener tables, the ephemeral port
+//! allocator, secrets, and the reap workqueue.
+//!
+//! # Tables and locks
+//!
+//! Both tables are RCU hash tables (`rcu_table.rs`): a received segment finds its
+//! connection or listener with no lock, as Linux's `__inet_lookup_established`. Writers
+//! (connect, accept, listen, close, TIME-WAIT expiry, unload) take the global table
+//! lock (class `table`), which also keeps the per-port use counts behind the port
+//! bitmap the receive path checks first (`partcp_port_set`). MsgP, whose definition is
+//! a global table lock around every lookup, takes it in [`Stack::lookup`] too; ConnP-L
+//! and ConnP-T never take it on the data path.
+//!
+//! Lock order: a connection's, group's or listener's lock may be held while taking the
+//! table lock, never the reverse.
 //!
 //! Coexistence with Linux TCP on the same addresses: partcp claims only segments that
 //! match one of its connections (exact 4-tuple in the socket's namespace), SYNs to one of
@@ -17,13 +29,15 @@ use core::cell::UnsafeCell;
 
 use kernel::bindings;
 use kernel::prelude::*;
-use kernel::rbtree::{RBTree, RBTreeNode};
 use kernel::sync::atomic::{Atomic, Relaxed};
-use kernel::sync::Arc;
+use kernel::sync::{rcu, Arc};
 use kernel::workqueue::Queue;
 
 use super::conn::{Conn, Listen};
 use super::lock::{lock_class, new_bh_lock, BhLock};
+use super::rcu_table::RcuTable;
+use super::shim;
+use super::strategy::{self, Kind};
 use crate::isn::IsnSecret;
 use crate::syncookie::CookieSecret;
 
@@ -39,6 +53,14 @@ pub(crate) struct ConnKey {
     pub(crate) rport: u16,
 }
 
+impl ConnKey {
+    /// The key as the table hashes and compares it.
+    pub(crate) fn words(&self) -> [u64; 3] {
+        // CAST: a pointer-sized value widens losslessly to u64 on every Linux target.
+        [self.net as u64, u64::from(self.laddr) << 32 | u64::from(self.raddr), u64::from(self.lport) << 16 | u64::from(self.rport)]
+    }
+}
+
 /// A listener's identity: namespace, port, local address (0 for INADDR_ANY).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub(crate) struct ListenKey {
@@ -47,17 +69,69 @@ pub(crate) struct ListenKey {
     pub(crate) laddr: u32,
 }
 
-/// The tables.
-pub(crate) struct Tables {
-    pub(crate) conns: RBTree<ConnKey, Arc<Conn>>,
-    pub(crate) listeners: RBTree<ListenKey, Arc<Listen>>,
+impl ListenKey {
+    /// The key as the table hashes and compares it.
+    pub(crate) fn words(&self) -> [u64; 3] {
+        // CAST: as `ConnKey::words`.
+        [self.net as u64, u64::from(self.laddr), u64::from(self.lport)]
+    }
+}
+
+/// What the table lock protects besides the tables' links: how many connections and
+/// listeners use each local port (any namespace, any address), behind the receive
+/// path's port bitmap. Only [`init`] creates one; a `&mut Writer` is the proof, for
+/// [`RcuTable`], that the table lock is held.
+pub(crate) struct Writer {
+    port_uses: KVVec<u32>,
+}
+
+impl Writer {
+    fn port_use(&mut self, port: u16) {
+        if let Some(n) = self.port_uses.get_mut(usize::from(port)) {
+            *n = n.saturating_add(1);
+            if *n == 1 {
+                // SAFETY: Table lock held (`&mut self`): the bitmap's only writer.
+                unsafe { shim::partcp_port_set(port) };
+            }
+        }
+    }
+
+    fn port_unuse(&mut self, port: u16) {
+        if let Some(n) = self.port_uses.get_mut(usize::from(port)) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                // SAFETY: As in `port_use`.
+                unsafe { shim::partcp_port_clear(port) };
+            }
+        }
+    }
+
+    fn port_used(&self, port: u16) -> bool {
+        self.port_uses.get(usize::from(port)).is_some_and(|n| *n != 0)
+    }
+}
+
+/// The connection table: 2^14 buckets (Linux sizes its established hash from memory;
+/// this covers the 16384-connection tests at about one connection a bucket).
+const CONN_BUCKETS_ORDER: u32 = 14;
+/// The listener table: 2^8 buckets.
+const LISTEN_BUCKETS_ORDER: u32 = 8;
+
+/// What a received segment's lookup found.
+pub(crate) enum Found {
+    Conn(Arc<Conn>),
+    Listener(Arc<Listen>),
+    Nothing,
 }
 
 /// Global state.
 #[pin_data]
 pub(crate) struct Stack {
+    /// The table lock: writers of both tables; MsgP's lookups.
     #[pin]
-    pub(crate) tables: BhLock<Tables, TableLockClass>,
+    pub(crate) table: BhLock<Writer, TableLockClass>,
+    conns: RcuTable<Conn, Writer>,
+    listeners: RcuTable<Listen, Writer>,
     pub(crate) isn_secret: IsnSecret,
     pub(crate) cookie_secret: CookieSecret,
     /// Next ephemeral port to try (an index into the range).
@@ -115,9 +189,25 @@ pub(crate) fn init(port_lo: u16, port_hi: u16) -> Result {
     if wq.is_null() {
         return Err(ENOMEM);
     }
+    let seed = u32::from_ne_bytes(random_bytes());
+    let tables = (|| -> Result<_> {
+        let mut port_uses = KVVec::with_capacity(65536, GFP_KERNEL)?;
+        port_uses.resize(65536, 0, GFP_KERNEL)?;
+        Ok((Writer { port_uses }, RcuTable::new(CONN_BUCKETS_ORDER, seed)?, RcuTable::new(LISTEN_BUCKETS_ORDER, seed)?))
+    })();
+    let (writer, conns, listeners) = match tables {
+        Ok(t) => t,
+        Err(e) => {
+            // SAFETY: Allocated above, unused.
+            unsafe { bindings::destroy_workqueue(wq) };
+            return Err(e);
+        }
+    };
     let s = KBox::pin_init(
         pin_init!(Stack {
-            tables <- new_bh_lock!(Tables { conns: RBTree::new(), listeners: RBTree::new() }, c"Stack::tables"),
+            table <- new_bh_lock!(writer, c"Stack::table"),
+            conns,
+            listeners,
             isn_secret: IsnSecret(random_bytes()),
             cookie_secret: CookieSecret(random_bytes()),
             next_port: Atomic::new(u32::from_ne_bytes(random_bytes())),
@@ -140,34 +230,59 @@ pub(crate) fn init(port_lo: u16, port_hi: u16) -> Result {
     Ok(())
 }
 
-/// Tears down every connection and listener still in the tables, drains the reap
-/// queue, and frees the stack. Called at unload after the receive hooks and the socket
-/// family are gone, so nothing else touches the stack.
+/// Tears down every connection and listener still in the tables, waits for the
+/// tables' deferred releases, drains the reap queue, and frees the stack. Called at
+/// unload after the receive hooks and the socket family are gone (and the protocol
+/// threads stopped), so nothing else touches the stack.
 pub(crate) fn exit() {
     let Some(s) = stack() else { return };
+    // Batches of objects, removed under the table lock; their timers are shut down
+    // outside it (that waits for a running callback). The batch memory is allocated
+    // before the lock; without memory, one object at a time.
+    let mut conns = KVec::<Arc<Conn>>::with_capacity(256, GFP_KERNEL).unwrap_or_default();
+    let mut listeners = KVec::<Arc<Listen>>::with_capacity(64, GFP_KERNEL).unwrap_or_default();
     loop {
-        // Take entries out one at a time; drop them outside the lock (their destructors
-        // wait for timers).
         let (c, l) = {
-            let mut t = s.tables.lock();
-            let c = t.conns.cursor_front_mut().map(|cur| cur.remove_current().1);
-            let l = t.listeners.cursor_front_mut().map(|cur| cur.remove_current().1);
-            (c, l)
+            let mut w = s.table.lock();
+            let mut one_c: Option<Arc<Conn>> = None;
+            s.conns.for_each(&mut *w, |o| {
+                if let Err(e) = conns.push_within_capacity(o.into()) {
+                    one_c.get_or_insert(e.0);
+                }
+            });
+            let mut one_l: Option<Arc<Listen>> = None;
+            s.listeners.for_each(&mut *w, |o| {
+                if let Err(e) = listeners.push_within_capacity(o.into()) {
+                    one_l.get_or_insert(e.0);
+                }
+            });
+            for c in Iterator::chain(conns.iter(), one_c.iter()) {
+                if s.conns.remove(&mut *w, c) {
+                    w.port_unuse(c.key.lport);
+                }
+            }
+            for l in Iterator::chain(listeners.iter(), one_l.iter()) {
+                if s.listeners.remove(&mut *w, l) {
+                    w.port_unuse(l.key.lport);
+                }
+            }
+            (one_c, one_l)
         };
-        if c.is_none() && l.is_none() {
+        if conns.is_empty() && listeners.is_empty() && c.is_none() && l.is_none() {
             break;
         }
-        if let Some(node) = c {
-            let (_, conn) = node.to_key_value();
+        for conn in Iterator::chain(conns.drain_all(), c) {
             conn.timer.shutdown();
             drop(conn);
         }
-        if let Some(node) = l {
-            let (_, l) = node.to_key_value();
+        for l in Iterator::chain(listeners.drain_all(), l) {
             l.timer.shutdown();
             drop(l);
         }
     }
+    // The tables' references go in RCU callbacks, which queue the last ones to the reap
+    // queue: wait for every callback, then drain the queue.
+    rcu::rcu_barrier();
     // SAFETY: Allocated in `init`; destroy_workqueue drains pending reaps first.
     unsafe { bindings::destroy_workqueue(s.reap_wq) };
     // SAFETY: Module exit; no reader remains (see `Global`).
@@ -175,71 +290,158 @@ pub(crate) fn exit() {
 }
 
 impl Stack {
+    /// Runs a lookup `f`: under MsgP inside the table lock (the strategy's global lock
+    /// around every lookup), elsewhere with no lock (RCU).
+    fn lookup<R>(&self, f: impl FnOnce(&rcu::Guard) -> R) -> R {
+        let rcu = rcu::read_lock();
+        if strategy::active().kind == Kind::MsgP {
+            let _g = self.table.lock();
+            f(&rcu)
+        } else {
+            f(&rcu)
+        }
+    }
+
+    /// The connection for a received segment's 4-tuple, or else the listener for its
+    /// destination (exact address first, then INADDR_ANY); `listener` false skips the
+    /// listener lookup.
+    pub(crate) fn find(&self, key: &ConnKey, listener: bool) -> Found {
+        self.lookup(|rcu| {
+            if let Some(c) = self.conns.find(rcu, &key.words()) {
+                return Found::Conn(c);
+            }
+            if listener {
+                if let Some(l) = self.find_listener_rcu(rcu, key.net, key.laddr, key.lport) {
+                    return Found::Listener(l);
+                }
+            }
+            Found::Nothing
+        })
+    }
+
+    /// Whether a connection has this 4-tuple (setup paths: connect).
+    pub(crate) fn has_conn(&self, key: &ConnKey) -> bool {
+        self.conns.contains(&key.words())
+    }
+
     /// Looks up a connection.
     pub(crate) fn find_conn(&self, key: &ConnKey) -> Option<Arc<Conn>> {
-        self.tables.lock().conns.get(key).cloned()
+        self.lookup(|rcu| self.conns.find(rcu, &key.words()))
     }
 
-    /// Looks up the listener for a segment to `laddr:lport` (exact address first, then
-    /// INADDR_ANY).
+    /// Looks up the listener for a segment to `laddr:lport`.
     pub(crate) fn find_listener(&self, net: usize, laddr: u32, lport: u16) -> Option<Arc<Listen>> {
-        let t = self.tables.lock();
-        t.listeners
-            .get(&ListenKey { net, lport, laddr })
-            .or_else(|| t.listeners.get(&ListenKey { net, lport, laddr: 0 }))
-            .cloned()
+        self.lookup(|rcu| self.find_listener_rcu(rcu, net, laddr, lport))
     }
 
-    /// Inserts a connection unless its 4-tuple is taken (EADDRINUSE). The node is
-    /// allocated by the caller, so this never allocates and works in any context; on
-    /// failure the node comes back to be dropped outside the lock.
-    pub(crate) fn insert_conn(
-        &self,
-        node: RBTreeNode<ConnKey, Arc<Conn>>,
-        key: ConnKey,
-    ) -> core::result::Result<(), RBTreeNode<ConnKey, Arc<Conn>>> {
-        let mut t = self.tables.lock();
-        if t.conns.get(&key).is_some() {
-            return Err(node);
+    fn find_listener_rcu(&self, rcu: &rcu::Guard, net: usize, laddr: u32, lport: u16) -> Option<Arc<Listen>> {
+        self.listeners
+            .find(rcu, &ListenKey { net, lport, laddr }.words())
+            .or_else(|| self.listeners.find(rcu, &ListenKey { net, lport, laddr: 0 }.words()))
+    }
+
+    /// MsgP's table-lock acquisition for a call on a connection the caller already
+    /// holds (the paper's FreeBSD organization looks the connection up under the global
+    /// lock on every call); a no-op under the other strategies.
+    pub(crate) fn msgp_call_lookup(&self, conn: &Conn) {
+        if conn.state.kind() == Kind::MsgP {
+            let _g = self.table.lock();
+            let _ = conn.hnode.is_hashed();
         }
-        t.conns.insert(node);
+    }
+
+    /// Inserts a connection unless its 4-tuple is taken (EADDRINUSE: the connection
+    /// comes back to be released by the caller). Never allocates: any context.
+    pub(crate) fn insert_conn(&self, c: Arc<Conn>) -> core::result::Result<(), Arc<Conn>> {
+        let mut w = self.table.lock();
+        let port = c.key.lport;
+        self.conns.insert(&mut *w, c)?;
+        w.port_use(port);
         Ok(())
     }
 
-    /// Removes a connection from the table if `conn` is the one there.
-    pub(crate) fn remove_conn(&self, conn: &Conn) -> Option<Arc<Conn>> {
-        let mut t = self.tables.lock();
-        match t.conns.get(&conn.key) {
-            Some(c) if core::ptr::eq(&**c, conn) => t.conns.remove(&conn.key),
-            _ => None,
+    /// Removes a connection from the table (its reference goes after a grace period).
+    pub(crate) fn remove_conn(&self, conn: &Conn) {
+        let mut w = self.table.lock();
+        if self.conns.remove(&mut *w, conn) {
+            w.port_unuse(conn.key.lport);
         }
+    }
+
+    /// Inserts a listener unless its key is taken.
+    pub(crate) fn insert_listener(&self, l: Arc<Listen>) -> core::result::Result<(), Arc<Listen>> {
+        let mut w = self.table.lock();
+        let port = l.key.lport;
+        self.listeners.insert(&mut *w, l)?;
+        w.port_use(port);
+        Ok(())
+    }
+
+    /// Removes a listener from the table.
+    pub(crate) fn remove_listener(&self, l: &Listen) {
+        let mut w = self.table.lock();
+        if self.listeners.remove(&mut *w, l) {
+            w.port_unuse(l.key.lport);
+        }
+    }
+
+    /// Number of connections in the table.
+    pub(crate) fn conn_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Counted references to (up to `max`) connections, in table order.
+    pub(crate) fn conns(&self, out: &mut KVec<Arc<Conn>>) {
+        let mut w = self.table.lock();
+        self.conns.for_each(&mut *w, |c| {
+            let _ = out.push_within_capacity(c.into());
+        });
+    }
+
+    /// Counted references to the listeners (as many as `out` has room for).
+    pub(crate) fn listeners(&self, out: &mut KVec<Arc<Listen>>) {
+        let mut w = self.table.lock();
+        self.listeners.for_each(&mut *w, |l| {
+            let _ = out.push_within_capacity(l.into());
+        });
+    }
+
+    /// Number of listeners in the table.
+    pub(crate) fn listener_count(&self) -> usize {
+        self.listeners.len()
     }
 
     /// Whether any connection uses `laddr:lport` in `net` (for bind conflicts).
     pub(crate) fn port_in_use(&self, net: usize, laddr: u32, lport: u16) -> bool {
-        let t = self.tables.lock();
-        if t.listeners.get(&ListenKey { net, lport, laddr }).is_some()
-            || t.listeners.get(&ListenKey { net, lport, laddr: 0 }).is_some()
-        {
-            return true;
+        let mut w = self.table.lock();
+        if !w.port_used(lport) {
+            return false;
         }
-        if laddr == 0 {
-            if t.listeners.iter().any(|(k, _)| k.net == net && k.lport == lport) {
-                return true;
-            }
-        }
-        t.conns
-            .iter()
-            .any(|(k, _)| k.net == net && k.lport == lport && (laddr == 0 || k.laddr == laddr))
+        let mut used = false;
+        self.listeners.for_each(&mut *w, |l| {
+            let k = &l.key;
+            used |= k.net == net && k.lport == lport && (laddr == 0 || k.laddr == 0 || k.laddr == laddr);
+        });
+        self.conns.for_each(&mut *w, |c| {
+            let k = &c.key;
+            used |= k.net == net && k.lport == lport && (laddr == 0 || k.laddr == laddr);
+        });
+        used
     }
 
     /// Whether a connection made by a socket without SO_REUSEADDR uses `laddr:lport`
     /// (such connections, TIME-WAIT included, block even an SO_REUSEADDR bind).
     pub(crate) fn port_used_without_reuse(&self, net: usize, laddr: u32, lport: u16) -> bool {
-        let t = self.tables.lock();
-        t.conns.iter().any(|(k, c)| {
-            k.net == net && k.lport == lport && (laddr == 0 || k.laddr == laddr) && !c.reuse.load(Relaxed)
-        })
+        let mut w = self.table.lock();
+        if !w.port_used(lport) {
+            return false;
+        }
+        let mut used = false;
+        self.conns.for_each(&mut *w, |c| {
+            let k = &c.key;
+            used |= k.net == net && k.lport == lport && (laddr == 0 || k.laddr == laddr) && !c.reuse.load(Relaxed);
+        });
+        used
     }
 
     /// The next candidate ephemeral port.

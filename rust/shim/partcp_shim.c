@@ -17,6 +17,9 @@
 #include <net/tcp.h>
 #include <net/checksum.h>
 #include <linux/rtnetlink.h>
+#include <linux/rculist.h>
+#include <linux/jhash.h>
+#include <linux/bitmap.h>
 
 #include "partcp_shim.h"
 
@@ -365,6 +368,51 @@ static int partcp_rx_icmp(struct sk_buff *skb, struct partcp_rx *out)
 	return 3;
 }
 
+/* ---- partcp's local ports ---- */
+
+static DECLARE_BITMAP(partcp_ports, 65536);
+/* Ports set in partcp_ports (written under partcp's table lock, read locklessly). */
+static unsigned int partcp_ports_used;
+
+void partcp_port_set(u16 port)
+{
+	if (!test_and_set_bit(port, partcp_ports))
+		WRITE_ONCE(partcp_ports_used, partcp_ports_used + 1);
+}
+
+void partcp_port_clear(u16 port)
+{
+	if (test_and_clear_bit(port, partcp_ports))
+		WRITE_ONCE(partcp_ports_used, partcp_ports_used - 1);
+}
+
+/*
+ * Whether @skb may be partcp's, from its headers alone, without writing to it (it may
+ * be shared: the IP layer unshares it later): IPv4 TCP to a port in partcp_ports, a
+ * TCP fragment after the first (no ports to read; partcp reassembles TCP fragments
+ * for local addresses only while it uses some port), or an ICMP message (rare; the
+ * quoted segment is checked later). Everything else is Linux's, and costs a few loads.
+ */
+static bool partcp_rx_wanted(const struct sk_buff *skb)
+{
+	struct iphdr _iph;
+	const struct iphdr *iph;
+	__be16 _ports[2];
+	const __be16 *ports;
+
+	iph = skb_header_pointer(skb, 0, sizeof(_iph), &_iph);
+	if (!iph || iph->version != 4 || iph->ihl < 5)
+		return false;
+	if (iph->protocol == IPPROTO_ICMP)
+		return READ_ONCE(partcp_ports_used) != 0;
+	if (iph->protocol != IPPROTO_TCP)
+		return false;
+	if (iph->frag_off & htons(IP_OFFSET))
+		return READ_ONCE(partcp_ports_used) != 0;
+	ports = skb_header_pointer(skb, iph->ihl * 4, sizeof(_ports), _ports);
+	return ports && test_bit(ntohs(ports[1]), partcp_ports);
+}
+
 int partcp_rx_peek(struct sk_buff **pskb, struct partcp_rx *out)
 {
 	struct sk_buff *skb = *pskb;
@@ -373,6 +421,8 @@ int partcp_rx_peek(struct sk_buff **pskb, struct partcp_rx *out)
 	unsigned int ihl, tot_len, doff;
 
 	if (skb->protocol != htons(ETH_P_IP) || skb->pkt_type != PACKET_HOST)
+		return 1;
+	if (!partcp_rx_wanted(skb))
 		return 1;
 	skb = skb_share_check(skb, GFP_ATOMIC);
 	if (!skb) {
@@ -613,4 +663,46 @@ unsigned int partcp_online_cpu(unsigned int i)
 	unsigned int cpu = cpumask_nth(n ? i % n : 0, cpu_online_mask);
 
 	return cpu < nr_cpu_ids ? cpu : 0;
+}
+
+/* ---- RCU hash tables ---- */
+
+static_assert(offsetof(struct partcp_hnode, node) == 0);
+static_assert(offsetof(struct partcp_hnode, key) == 16);
+static_assert(offsetof(struct partcp_hnode, rcu) == 40);
+static_assert(sizeof(struct partcp_hnode) == 56);
+
+u32 partcp_hkey_hash(const u64 *key, u32 seed)
+{
+	return jhash2((const u32 *)key, 6, seed);
+}
+
+void partcp_hnode_add(struct hlist_head *bucket, struct partcp_hnode *n)
+{
+	hlist_add_head_rcu(&n->node, bucket);
+}
+
+void partcp_hnode_del(struct partcp_hnode *n)
+{
+	hlist_del_rcu(&n->node);
+}
+
+struct partcp_hnode *partcp_hnode_find(struct hlist_head *bucket, const u64 *key)
+{
+	struct partcp_hnode *n;
+
+	hlist_for_each_entry_rcu(n, bucket, node) {
+		if (n->key[0] == key[0] && n->key[1] == key[1] && n->key[2] == key[2])
+			return n;
+	}
+	return NULL;
+}
+
+struct partcp_hnode *partcp_hnode_next(struct hlist_head *bucket, struct partcp_hnode *prev)
+{
+	struct hlist_node *next;
+
+	next = prev ? rcu_dereference(hlist_next_rcu(&prev->node)) :
+		      rcu_dereference(hlist_first_rcu(bucket));
+	return hlist_entry_safe(next, struct partcp_hnode, node);
 }

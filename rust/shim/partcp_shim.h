@@ -9,6 +9,8 @@
 #ifndef PARTCP_SHIM_H
 #define PARTCP_SHIM_H
 
+#include <linux/types.h>
+
 struct net;
 struct sock;
 struct socket;
@@ -51,6 +53,7 @@ struct net_device;
 struct timer_list;
 struct wait_queue_head;
 struct proto_accept_arg;
+struct hlist_head;
 typedef struct spinlock spinlock_t;
 
 /* Implemented in Rust (rust/glue/family.rs): struct proto's keepalive hook, called by
@@ -144,6 +147,38 @@ struct partcp_rx {
  * and stays the caller's to pass on).
  */
 int partcp_rx_peek(struct sk_buff **pskb, struct partcp_rx *out);
+
+/*
+ * partcp's local ports, as a bitmap the receive path reads before anything else (a
+ * plain load, no lock, no atomic read-modify-write): a segment to a port partcp does
+ * not use, in any namespace, is passed on untouched. Written only under partcp's
+ * table lock (rust/glue/stack.rs), which also keeps the per-port use counts.
+ */
+void partcp_port_set(u16 port);
+void partcp_port_clear(u16 port);
+
+/* ---- RCU hash tables (rust/glue/kernel/rcu_table.rs) ---- */
+/*
+ * A hash-table node embedded in a partcp object: the list linkage, the object's key
+ * (three words, compared whole) and the RCU callback head that releases the table's
+ * reference a grace period after removal. Mirrored in rust/glue/kernel/rcu_table.rs.
+ */
+struct partcp_hnode {
+	struct hlist_node node;
+	u64 key[3];
+	struct callback_head rcu;
+};
+/* jhash of a three-word key. */
+u32 partcp_hkey_hash(const u64 *key, u32 seed);
+/* Inserts @n at the head of @bucket (writer lock held). */
+void partcp_hnode_add(struct hlist_head *bucket, struct partcp_hnode *n);
+/* Removes @n from its list (writer lock held); readers may still see it. */
+void partcp_hnode_del(struct partcp_hnode *n);
+/* The node of @bucket whose key is @key, or NULL. Under rcu_read_lock(). */
+struct partcp_hnode *partcp_hnode_find(struct hlist_head *bucket, const u64 *key);
+/* The node after @prev in @bucket (the first if @prev is NULL), or NULL. Under
+ * rcu_read_lock(). */
+struct partcp_hnode *partcp_hnode_next(struct hlist_head *bucket, struct partcp_hnode *prev);
 /*
  * Claims a segment partcp_rx_peek() described: trims link padding, moves data to the
  * TCP header and validates the TCP checksum per ip_summed. Returns 0 if valid, -1 if the

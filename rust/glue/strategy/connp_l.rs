@@ -1,67 +1,89 @@
 // SPDX-License-Identifier: GPL-2.0
 
+//! Layer: executors.
+//!
 //! **ConnP-L(n)** (connection-parallel, locks): connections are hashed by their 4-tuple
-//! into `n` groups, each with one `spin_lock_bh` (class `group`). Whichever context has
-//! a connection's work takes the group's lock and does the work itself: no hand-off, and
-//! no per-connection lock is ever taken.
+//! into `n` groups, each with one `spin_lock_bh` (class `group`) on its own cache line.
+//! Whichever context has a connection's work takes the group's lock and does the work
+//! itself: no hand-off, no per-connection lock, no global lock.
 //!
-//! # Invariants
-//!
-//! Under ConnP-L, `Conn::inner` of a connection in group `g` (`Conn::home`) is only
-//! accessed with group lock `g` held. The lock array is built once in [`Groups::new`]
-//! and never resized or moved until the strategy is freed, which happens only when no
-//! connection exists (see `strategy/mod.rs`).
+//! A connection's state is a [`GroupCell`]: the state together with a reference to its
+//! group, opened only by taking that group's lock. It is the kernel crate's `LockedBy`
+//! with the owner built in, so access needs no owner check and cannot fail.
+
+use core::cell::UnsafeCell;
 
 use kernel::prelude::*;
+use kernel::sync::Arc;
 
-use crate::glue::conn::{Conn, ConnInner};
-use crate::glue::lock::{lock_class, RawBhLock};
+use crate::glue::lock::{lock_class, new_bh_lock, BhLock};
 
 lock_class!(GroupLockClass, "group");
 
-/// The group locks.
+/// A group: its lock, alone on its cache line(s) so that groups do not false-share.
+#[repr(align(64))]
+#[pin_data]
+pub(crate) struct Group {
+    #[pin]
+    lock: BhLock<(), GroupLockClass>,
+}
+
+/// The group locks of a ConnP-L configuration.
 pub(crate) struct Groups {
-    locks: KVVec<RawBhLock<GroupLockClass>>,
+    groups: KVVec<Arc<Group>>,
 }
 
 impl Groups {
     /// No groups (other strategies).
     pub(crate) fn empty() -> Groups {
-        Groups { locks: KVVec::new() }
+        Groups { groups: KVVec::new() }
     }
 
-    /// `n` initialized group locks.
+    /// `n` groups.
     pub(crate) fn new(n: u32) -> Result<Groups> {
         let n = usize::try_from(n).map_err(|_| EINVAL)?;
-        let mut locks = KVVec::with_capacity(n, GFP_KERNEL)?;
+        let mut groups = KVVec::with_capacity(n, GFP_KERNEL)?;
         for _ in 0..n {
-            locks.push_within_capacity(RawBhLock::uninit()).map_err(|_| ENOMEM)?;
+            let g = Arc::pin_init(pin_init!(Group { lock <- new_bh_lock!((), c"Group::lock") }), GFP_KERNEL)?;
+            groups.push_within_capacity(g).map_err(|_| ENOMEM)?;
         }
-        let key = kernel::static_lock_class!();
-        for l in locks.iter() {
-            // SAFETY: Each lock is at its final address (the vector is full and is never
-            // resized) and initialized once, before use.
-            unsafe { l.init(key) };
-        }
-        Ok(Groups { locks })
+        Ok(Groups { groups })
     }
 
-    /// Number of groups.
-    pub(crate) fn len(&self) -> usize {
-        self.locks.len()
+    /// Group `i`.
+    pub(crate) fn get(&self, i: u32) -> Option<Arc<Group>> {
+        self.groups.get(usize::try_from(i).ok()?).cloned()
+    }
+}
+
+/// A value that only its group's lock opens.
+///
+/// # Invariants
+///
+/// `cell` is only accessed in [`GroupCell::with`], with `group.lock` held.
+pub(crate) struct GroupCell<T> {
+    group: Arc<Group>,
+    cell: UnsafeCell<T>,
+}
+
+// SAFETY: The value moves between threads with the cell (`T: Send`).
+unsafe impl<T: Send> Send for GroupCell<T> {}
+// SAFETY: Shared access only reaches the value under the group's lock (type
+// invariants), so `&GroupCell` never hands out aliasing `&mut T`; `T: Send` because the
+// value is used from whichever thread holds the lock.
+unsafe impl<T: Send> Sync for GroupCell<T> {}
+
+impl<T> GroupCell<T> {
+    /// `v`, locked by `group`.
+    pub(crate) fn new(group: Arc<Group>, v: T) -> Self {
+        GroupCell { group, cell: UnsafeCell::new(v) }
     }
 
-    /// Runs `f` with exclusive access to `conn`'s state, under its group's lock.
-    ///
-    /// The caller must have checked that `conn` was created under this ConnP-L
-    /// configuration (`Conn::kind`); `None` if its group does not exist (impossible by
-    /// the invariants, handled without touching the state).
-    pub(crate) fn with<R>(&self, conn: &Conn, f: impl FnOnce(&mut ConnInner) -> R) -> Option<R> {
-        let l = self.locks.get(usize::try_from(conn.home).ok()?)?;
-        let _g = l.lock();
-        // SAFETY: Under ConnP-L every access to `inner` holds the lock of the
-        // connection's group (module invariant), held here until `f` returns.
-        let inner = unsafe { conn.inner_mut() };
-        Some(f(inner))
+    /// Runs `f` with the value, under the group's lock.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        let _g = self.group.lock.lock();
+        // SAFETY: The group's lock is held until `f` returns, and every access to `cell`
+        // holds it (type invariants); the reference does not escape `f`.
+        f(unsafe { &mut *self.cell.get() })
     }
 }

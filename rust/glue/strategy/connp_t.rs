@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
+//! Layer: executors.
+//!
 //! **ConnP-T(n)** (connection-parallel, threads): `n` protocol kernel threads, thread
 //! `i` bound to the `i`-th online CPU. Every piece of work for a connection — received
 //! segments from NAPI, application requests from syscalls, timer expiries — is queued
-//! to the thread its 4-tuple hashes to (`Conn::home`), which alone runs the connection's
-//! protocol code. Work before the 4-tuple is known to belong to a connection (segments
-//! for listeners: SYN processing, handshake completion) goes to thread 0, as in the
-//! paper.
+//! to the thread its 4-tuple hashes to, which alone runs the connection's protocol
+//! code: no lock guards connection state. Work before the 4-tuple is known to belong to
+//! a connection (segments for listeners: SYN processing, handshake completion) goes to
+//! thread 0, as in the paper.
 //!
 //! Each thread has a bounded queue preallocated at start (`QUEUE_LEN` items) under a
 //! `spin_lock_bh` (class `queue`), drained in batches of up to `BATCH` items. NAPI and
@@ -15,15 +17,14 @@
 //! the next jiffy. A syscall enqueues a request and sleeps uninterruptibly on a
 //! completion until the thread has run it (if the queue is full it sleeps and retries).
 //!
+//! A connection's state is a [`ThreadCell`], which opens only with the [`ThreadCtx`] of
+//! its thread: a value only that thread's main loop creates, once.
+//!
 //! # Invariants
 //!
-//! Under ConnP-T, `Conn::inner` of a connection with `Conn::home == i` is only accessed
-//! by protocol thread `i`, inside [`thread_fn`] (through a [`ThreadCtx`], which only
-//! `thread_fn` creates), or — only after thread `i` has exited (`Worker::exited`) — by
-//! fallback callers holding `Conn::lock`.
-//!
-//! A [`Worker`] is pinned in its box from [`Threads::start`] until [`Threads`] is
-//! dropped, which stops its thread (`kthread_stop` waits for it) first.
+//! A [`Worker`] is pinned in its `Arc` from [`Threads::start`]; its thread runs
+//! [`thread_fn`] with a borrowed pointer to it, and [`Threads`] holds a reference until
+//! it has stopped the thread (`kthread_stop` waits for it).
 
 use core::cell::UnsafeCell;
 use core::fmt;
@@ -32,7 +33,7 @@ use kernel::bindings;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Full, Relaxed};
-use kernel::sync::Arc;
+use kernel::sync::{Arc, Completion};
 
 use super::{sched_add, sched_max, Config, Kind, Sched};
 use crate::connection::IcmpError;
@@ -57,31 +58,29 @@ const BATCH: usize = 64;
 ///
 /// Lives in the sleeping caller's stack frame; the caller does not return before `done`
 /// completes (it waits uninterruptibly), so the thread may use every field until then.
+#[pin_data]
 pub(crate) struct CallReq {
     pub(crate) conn: *const Conn,
     pub(crate) data: *mut (),
     pub(crate) run: unsafe fn(*mut (), &mut ConnInner, Instant),
-    /// Set by the thread when it ran the request (false: discarded at thread stop; the
-    /// caller falls back).
+    /// Set by the thread when it ran the request (false: discarded at thread stop).
     pub(crate) ran: Atomic<bool>,
-    pub(crate) done: Opaque<bindings::completion>,
+    #[pin]
+    pub(crate) done: Completion,
 }
-
-use kernel::types::Opaque;
 
 impl CallReq {
     /// Signals the waiting caller. The request must not be touched afterwards.
     ///
     /// # Safety
     ///
-    /// `this` points to a live request whose `done` was initialized, and this is the
-    /// only completion of it.
+    /// `this` points to a live request, and this is the only completion of it.
     pub(crate) unsafe fn complete(this: *const CallReq, ran: bool) {
         // SAFETY: Live (caller); the caller of `call` waits for `done` before the frame
-        // goes away, and `complete` is the last access.
+        // goes away, and `complete_all` is the last access.
         unsafe {
             (*this).ran.store(ran, Relaxed);
-            bindings::complete((*this).done.get());
+            (*this).done.complete_all();
         }
     }
 }
@@ -164,11 +163,51 @@ impl Ring {
     }
 }
 
-/// The context of protocol thread `idx`: proof that code runs on that thread.
+/// The context of a protocol thread: proof that code runs on that thread. Only
+/// [`thread_fn`] creates one, once, for its own worker; it cannot leave the thread (a
+/// raw pointer field makes it neither `Send` nor `Sync`).
 pub(crate) struct ThreadCtx {
-    /// The thread's index (connections with this `slot` are its own).
-    pub(crate) idx: u32,
-    _private: (),
+    worker: *const Worker,
+}
+
+/// A value that only its protocol thread opens.
+///
+/// # Invariants
+///
+/// `cell` is only accessed through [`ThreadCell::get_mut`], with the [`ThreadCtx`] of
+/// `worker`'s thread borrowed mutably for as long as the access lasts.
+pub(crate) struct ThreadCell<T> {
+    worker: Arc<Worker>,
+    cell: UnsafeCell<T>,
+}
+
+// SAFETY: The value moves between threads with the cell (`T: Send`).
+unsafe impl<T: Send> Send for ThreadCell<T> {}
+// SAFETY: Shared access reaches the value only on its worker's thread, with that
+// thread's unique `ThreadCtx` mutably borrowed (type invariants): never two `&mut T`.
+unsafe impl<T: Send> Sync for ThreadCell<T> {}
+
+impl<T> ThreadCell<T> {
+    /// `v`, owned by `worker`'s thread.
+    pub(crate) fn new(worker: Arc<Worker>, v: T) -> Self {
+        ThreadCell { worker, cell: UnsafeCell::new(v) }
+    }
+
+    /// The owning thread's worker (to hand work to it).
+    pub(crate) fn worker(&self) -> &Worker {
+        &self.worker
+    }
+
+    /// The value, if `ctx` is the owning thread's context.
+    pub(crate) fn get_mut<'a>(&'a self, ctx: &'a mut ThreadCtx) -> Option<&'a mut T> {
+        if core::ptr::eq(ctx.worker, &*self.worker) {
+            // SAFETY: `ctx` is the unique context of this cell's thread, borrowed
+            // mutably for `'a` (type invariants): no other access exists meanwhile.
+            Some(unsafe { &mut *self.cell.get() })
+        } else {
+            None
+        }
+    }
 }
 
 /// One protocol thread.
@@ -235,13 +274,13 @@ pub(crate) fn write_thread_stats(f: &mut fmt::Formatter<'_>, cfg: Config) -> fmt
 }
 
 impl Worker {
-    fn new(idx: u32, cpu: u32) -> Result<Pin<KBox<Worker>>> {
+    fn new(idx: u32, cpu: u32) -> Result<Arc<Worker>> {
         let mut slots = KVVec::with_capacity(QUEUE_LEN, GFP_KERNEL)?;
         for _ in 0..QUEUE_LEN {
             slots.push_within_capacity(None).map_err(|_| ENOMEM)?;
         }
         let batch = KVec::with_capacity(BATCH, GFP_KERNEL)?;
-        KBox::pin_init(
+        Arc::pin_init(
             pin_init!(Worker {
                 idx,
                 cpu,
@@ -293,11 +332,6 @@ impl Worker {
         Ok(())
     }
 
-    /// Whether this worker's thread has exited.
-    pub(crate) fn exited(&self) -> bool {
-        self.exited.load(kernel::sync::atomic::Acquire)
-    }
-
     /// Stops the thread (idempotent) and discards queued work. Process context.
     fn stop(&self) {
         let task = {
@@ -329,7 +363,7 @@ impl Worker {
 
 /// The protocol threads of a ConnP-T strategy.
 pub(crate) struct Threads {
-    workers: KVec<Pin<KBox<Worker>>>,
+    workers: KVec<Arc<Worker>>,
 }
 
 impl Threads {
@@ -377,8 +411,8 @@ impl Threads {
     }
 
     /// The worker for slot `i`.
-    pub(crate) fn get(&self, i: u32) -> Option<&Worker> {
-        self.workers.get(usize::try_from(i).ok()?).map(|w| &**w)
+    pub(crate) fn get(&self, i: u32) -> Option<Arc<Worker>> {
+        self.workers.get(usize::try_from(i).ok()?).cloned()
     }
 
     /// Stops every thread and discards queued work (idempotent).
@@ -416,7 +450,8 @@ fn histogram(n: usize) {
 unsafe extern "C" fn thread_fn(data: *mut c_void) -> c_int {
     // SAFETY: Function precondition.
     let w = unsafe { &*data.cast::<Worker>() };
-    let ctx = ThreadCtx { idx: w.idx, _private: () };
+    // The thread's one context (see `ThreadCtx`).
+    let mut ctx = ThreadCtx { worker: w };
     // SAFETY: Only this thread touches `batch` (type invariant of `Worker`).
     let batch = unsafe { &mut *w.batch.get() };
     let stat = usize::try_from(w.idx).ok().and_then(|i| THREAD_STATS.get(i));
@@ -462,7 +497,7 @@ unsafe extern "C" fn thread_fn(data: *mut c_void) -> c_int {
                 sched_add(Sched::Remote, 1);
             }
             sched_add(Sched::Items, 1);
-            super::super::dispatch::thread_work(&ctx, item.work);
+            super::super::dispatch::thread_work(&mut ctx, item.work);
         }
         if let Some(s) = stat {
             if super::super::stats::enabled() {

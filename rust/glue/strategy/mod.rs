@@ -331,6 +331,13 @@ pub(crate) fn switch(cfg: Config) -> Result {
     r
 }
 
+/// Module exit, step 0 (right after debugfs is removed): blocks strategy switches and
+/// new tokens for good. Nothing clears the latch afterwards: `switch` could only run
+/// from the debugfs file, which is gone.
+pub(crate) fn latch() {
+    SWITCHING.store(true, kernel::sync::atomic::Release);
+}
+
 /// Module exit, step 1 (after the receive hooks and the socket family are gone):
 /// blocks new tokens and stops the protocol threads, discarding their queued work, so
 /// the connections can be torn down with no thread touching them.

@@ -1,23 +1,34 @@
 // SPDX-License-Identifier: GPL-2.0
 
+//! Layer: executors.
+//!
 //! **MsgP** (message-parallel): whichever context has a connection's work — the
 //! syscall, the NAPI poll that received a segment, the timer softirq — does it itself,
-//! serialized by the connection's own `spin_lock_bh` (`Conn::lock`, class `conn`).
-//! Lookups take the global table lock (class `table`). No hand-offs.
-//!
-//! # Invariants
-//!
-//! Under MsgP, `Conn::inner` is only accessed with `Conn::lock` held.
+//! serialized by the connection's own `spin_lock_bh` (class `conn`), which owns the
+//! state. As in the paper's FreeBSD organization, every lookup of a partcp segment and
+//! every call also takes the global connection-table lock (class `table`, see
+//! `stack.rs`). No hand-offs.
 
-use crate::glue::conn::{Conn, ConnInner};
+use kernel::prelude::*;
 
-/// Runs `f` with exclusive access to `conn`'s state, under its lock.
-///
-/// The caller must have checked that `conn` was created under MsgP (`Conn::kind`).
-pub(crate) fn with<R>(conn: &Conn, f: impl FnOnce(&mut ConnInner) -> R) -> R {
-    let _g = conn.lock.lock();
-    // SAFETY: Under MsgP every access to `inner` holds `conn.lock` (module invariant),
-    // which this function holds until `f` returns; the reference does not escape `f`.
-    let inner = unsafe { conn.inner_mut() };
-    f(inner)
+use crate::glue::conn::ConnInner;
+use crate::glue::lock::{lock_class, new_bh_lock, BhLock};
+
+lock_class!(ConnLockClass, "conn");
+
+/// A MsgP connection's state, owned by its lock: reachable only with the lock held.
+pub(crate) struct MsgPCell(Pin<KBox<BhLock<ConnInner, ConnLockClass>>>);
+
+impl MsgPCell {
+    /// The state `inner` behind a new lock (its own allocation: the lock then has its own
+    /// cache line and the connection object need not be pinned around it).
+    pub(crate) fn new(inner: ConnInner, flags: kernel::alloc::Flags) -> Result<Self> {
+        Ok(MsgPCell(KBox::pin_init(new_bh_lock!(inner, c"Conn::lock"), flags)?))
+    }
+
+    /// Runs `f` with the state, under the connection's lock.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut ConnInner) -> R) -> R {
+        let mut g = self.0.lock();
+        f(&mut g)
+    }
 }
