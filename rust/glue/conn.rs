@@ -21,20 +21,20 @@
 
 use kernel::bindings;
 use kernel::prelude::*;
-use kernel::sync::atomic::{Acquire, Atomic};
+use kernel::sync::atomic::Atomic;
 use kernel::sync::Arc;
 use kernel::workqueue::{impl_has_work, new_work, Work, WorkItem};
 
+use super::handles::{NetRef, SockRef};
 use super::kbuf::{RecvRing, SendRing};
 use super::lock::{lock_class, new_bh_lock, BhLock};
 use super::rcu_table::{HashNode, Hashed};
-use super::shim;
 use super::stack::{ConnKey, ListenKey};
 use super::strategy::connp_l::GroupCell;
 use super::strategy::connp_t::{ThreadCell, Worker};
 use super::strategy::msgp::MsgPCell;
 use super::strategy::{Kind, LiveToken};
-use super::timer::Timer;
+use super::timer::{HandOff, Timer};
 use crate::connection::Connection;
 use crate::listener::Listener;
 
@@ -48,8 +48,8 @@ pub(crate) type Tcp = Connection<SendRing, RecvRing>;
 pub(crate) struct ConnInner {
     /// The protocol state machine.
     pub(crate) tcp: Tcp,
-    /// The socket to wake, or null once the application closed it (or before accept).
-    pub(crate) sk: *mut bindings::sock,
+    /// The socket to wake, or `None` once the application closed it (or before accept).
+    pub(crate) sk: Option<SockRef>,
     /// Removed from the connection table (set once, under the table lock too).
     pub(crate) unhashed: bool,
     /// The connection's error was copied to the socket's `sk_err` (SO_ERROR).
@@ -70,9 +70,6 @@ pub(crate) struct Readiness {
     pub(crate) flags: u8,
 }
 
-// SAFETY: `sk` is only dereferenced with exclusive access to the state, while the socket
-// is alive: `close` clears it with exclusive access before the sock is freed.
-unsafe impl Send for ConnInner {}
 
 /// A connection's state behind the guard of the strategy it was created under: the
 /// only way to reach a [`ConnInner`].
@@ -120,7 +117,7 @@ pub(crate) struct Conn {
     /// Namespace and 4-tuple; immutable.
     pub(crate) key: ConnKey,
     /// The namespace, referenced for the connection's lifetime.
-    pub(crate) net: *mut bindings::net,
+    pub(crate) net: NetRef,
     /// Its group (ConnP-L) or thread (ConnP-T): the keyed hash of the 4-tuple.
     pub(crate) home: u32,
     /// Keeps the strategy from being switched while the connection exists (see
@@ -133,9 +130,9 @@ pub(crate) struct Conn {
     /// The socket that made it had SO_REUSEADDR (for `bind()` conflicts with its
     /// TIME-WAIT remains, as Linux).
     pub(crate) reuse: Atomic<bool>,
-    /// ConnP-T: a timer expiry is queued to the protocol thread (which clears this last;
-    /// the destructor waits for it).
-    pub(crate) timer_queued: Atomic<bool>,
+    /// ConnP-T: a timer expiry is queued to the protocol thread (the destructor waits
+    /// for it to be consumed).
+    pub(crate) timer_queued: HandOff,
     /// Retransmission, delayed-ACK, persist, keepalive and TIME-WAIT timer.
     #[pin]
     pub(crate) timer: Timer,
@@ -144,12 +141,6 @@ pub(crate) struct Conn {
     reap: Work<Conn>,
 }
 
-// SAFETY: `net` is a counted reference to a namespace, usable from any context; the
-// state is behind its strategy's guard (`ConnState`), everything else is atomic or
-// immutable.
-unsafe impl Send for Conn {}
-// SAFETY: As above.
-unsafe impl Sync for Conn {}
 
 impl_has_work! {
     impl HasWork<Self> for Conn { self.reap }
@@ -182,14 +173,11 @@ impl Conn {
     /// A connection in namespace `net` (a reference is taken).
     ///
     /// EAGAIN while a strategy switch is in progress.
-    pub(crate) fn new(key: ConnKey, net: *mut bindings::net, tcp: Tcp, sk: *mut bindings::sock, flags: kernel::alloc::Flags) -> Result<Arc<Conn>> {
+    pub(crate) fn new(key: ConnKey, net: NetRef, tcp: Tcp, sk: Option<SockRef>, flags: kernel::alloc::Flags) -> Result<Arc<Conn>> {
         let live = LiveToken::acquire()?;
         let home = live.strategy().ok_or(EAGAIN)?.slot(&key);
         let inner = ConnInner { tcp, sk, unhashed: false, err_reported: false, woke: Readiness::default() };
         let state = ConnState::new(&live, home, inner, flags)?;
-        // SAFETY: `net` is a live namespace (the caller's socket or received packet
-        // holds it); the reference taken here is dropped in `PinnedDrop`.
-        let net = unsafe { shim::partcp_get_net(net) };
         let conn = Arc::pin_init(
             pin_init!(Conn {
                 key,
@@ -198,19 +186,17 @@ impl Conn {
                 live,
                 state,
                 hnode: HashNode::new(key.words()),
-                timer_queued: Atomic::new(false),
+                timer_queued: HandOff::new(),
                 reuse: Atomic::new(false),
                 timer <- Timer::new(conn_timer),
                 reap <- new_work!("Conn::reap"),
             }),
             flags,
         );
-        match &conn {
-            // Counted where it is built, as `ConnsFreed` is where it is dropped, so the
-            // two agree even when a later step fails and drops the new connection.
-            Ok(_) => super::stats::count(super::stats::Counter::ConnsCreated),
-            // SAFETY: Taken above; the connection was never built.
-            Err(_) => unsafe { shim::partcp_put_net(net) },
+        // Counted where it is built, as `ConnsFreed` is where it is dropped, so the two
+        // agree even when a later step fails and drops the new connection.
+        if conn.is_ok() {
+            super::stats::count(super::stats::Counter::ConnsCreated);
         }
         conn
     }
@@ -224,12 +210,7 @@ impl PinnedDrop for Conn {
         self.timer.shutdown();
         // ConnP-T: a timer expiry handed to the protocol thread uses this connection
         // through a raw pointer until it clears the flag. Process context (see above).
-        while self.timer_queued.load(Acquire) {
-            // SAFETY: Process context.
-            unsafe { bindings::msleep(1) };
-        }
-        // SAFETY: Taken in `new`.
-        unsafe { shim::partcp_put_net(self.net) };
+        self.timer_queued.wait_idle();
         super::stats::count(super::stats::Counter::ConnsFreed);
     }
 }
@@ -272,8 +253,8 @@ pub(crate) struct ListenInner {
     /// Established connections waiting for `accept()`; capacity reserved at `listen()`,
     /// so pushing never allocates.
     pub(crate) accept_q: KVec<Arc<Conn>>,
-    /// The listening socket (valid while `closed` is false).
-    pub(crate) sk: *mut bindings::sock,
+    /// The listening socket (`None` once closed).
+    pub(crate) sk: Option<SockRef>,
     /// Send and receive buffer sizes for accepted connections.
     pub(crate) sndbuf: usize,
     pub(crate) rcvbuf: usize,
@@ -281,14 +262,12 @@ pub(crate) struct ListenInner {
     pub(crate) closed: bool,
 }
 
-// SAFETY: `sk` is only used under the listener lock while `closed` is false.
-unsafe impl Send for ListenInner {}
 
 /// A listener. Its state is protected by its own lock under every strategy.
 #[pin_data(PinnedDrop)]
 pub(crate) struct Listen {
     pub(crate) key: ListenKey,
-    pub(crate) net: *mut bindings::net,
+    pub(crate) net: NetRef,
     /// ConnP-T: protocol thread 0, which does all listener work.
     pub(crate) thread0: Option<Arc<Worker>>,
     /// Keeps the strategy from being switched while the listener exists.
@@ -299,7 +278,7 @@ pub(crate) struct Listen {
     pub(crate) reuse: Atomic<bool>,
     /// ConnP-T: an expiry of `timer` is queued to protocol thread 0 (as
     /// [`Conn::timer_queued`]).
-    pub(crate) timer_queued: Atomic<bool>,
+    pub(crate) timer_queued: HandOff,
     #[pin]
     pub(crate) inner: BhLock<ListenInner, ListenLockClass>,
     #[pin]
@@ -308,10 +287,6 @@ pub(crate) struct Listen {
     reap: Work<Listen>,
 }
 
-// SAFETY: As for `Conn`.
-unsafe impl Send for Listen {}
-// SAFETY: As for `Conn`.
-unsafe impl Sync for Listen {}
 
 impl_has_work! {
     impl HasWork<Self> for Listen { self.reap }
@@ -342,13 +317,11 @@ impl Listen {
     /// A listener in `net` (a reference is taken).
     ///
     /// EAGAIN while a strategy switch is in progress.
-    pub(crate) fn new(key: ListenKey, net: *mut bindings::net, inner: ListenInner) -> Result<Arc<Listen>> {
+    pub(crate) fn new(key: ListenKey, net: NetRef, inner: ListenInner) -> Result<Arc<Listen>> {
         let live = LiveToken::acquire()?;
         let s = live.strategy().ok_or(EAGAIN)?;
         let thread0 = if s.cfg.kind == Kind::ConnPT { Some(s.threads.get(0).ok_or(EINVAL)?) } else { None };
-        // SAFETY: `net` is the live namespace of the listening socket.
-        let net = unsafe { shim::partcp_get_net(net) };
-        let l = Arc::pin_init(
+        Arc::pin_init(
             pin_init!(Listen {
                 key,
                 net,
@@ -356,18 +329,13 @@ impl Listen {
                 live,
                 hnode: HashNode::new(key.words()),
                 reuse: Atomic::new(false),
-                timer_queued: Atomic::new(false),
+                timer_queued: HandOff::new(),
                 inner <- new_bh_lock!(inner, c"Listen::inner"),
                 timer <- Timer::new(listen_timer),
                 reap <- new_work!("Listen::reap"),
             }),
             GFP_KERNEL,
-        );
-        if l.is_err() {
-            // SAFETY: Taken above.
-            unsafe { shim::partcp_put_net(net) };
-        }
-        l
+        )
     }
 }
 
@@ -376,12 +344,7 @@ impl PinnedDrop for Listen {
     fn drop(self: Pin<&mut Self>) {
         // Process context, as for `Conn` (final drops go through `release_listen`).
         self.timer.shutdown();
-        while self.timer_queued.load(Acquire) {
-            // SAFETY: Process context.
-            unsafe { bindings::msleep(1) };
-        }
-        // SAFETY: Taken in `new`.
-        unsafe { shim::partcp_put_net(self.net) };
+        self.timer_queued.wait_idle();
     }
 }
 

@@ -24,18 +24,18 @@
 //! protocol threads' main loop (`strategy/connp_t.rs`).
 
 use kernel::prelude::*;
-use kernel::sync::atomic::{Atomic, Full, Relaxed, Release};
+use kernel::sync::atomic::{Atomic, Relaxed};
 use kernel::sync::Arc;
 
 use super::clock;
 use super::conn::{self, Conn, ConnInner, ConnState, Listen, Tcp};
 use super::kbuf::{ByteRing, RecvRing, SendRing};
 use super::rx::{self, RxSeg};
-use super::shim;
 use super::stack::{stack, ConnKey, Stack};
 use super::stats::{self, Counter};
 use super::strategy::connp_t::{CallReq, PushError, ThreadCtx, Work, Worker};
 use super::strategy::{sched_add, Sched};
+use super::timer::HandOff;
 use super::tx;
 use crate::connection::{Connection, Endpoint, IcmpError, SegmentAction, State};
 use crate::listener::ListenerAction;
@@ -48,40 +48,36 @@ fn after(conn: &Conn, inner: &mut ConnInner, now: Instant) -> bool {
     let local = inner.tcp.local().addr;
     let remote = inner.tcp.remote().addr;
     while let Some(t) = inner.tcp.poll_transmit(now) {
-        tx::send_transmit(conn.net, local, remote, &t, &inner.tcp.send_buffer().0);
+        tx::send_transmit(&conn.net, local, remote, &t, &inner.tcp.send_buffer().0);
     }
     if let Some(d) = inner.tcp.next_deadline() {
         conn.timer.arm_usecs(d.0.saturating_sub(now.0));
     }
-    if !inner.sk.is_null() {
-        // SAFETY: `sk` is non-null only while its socket is open (cleared with exclusive
-        // access by `close` before the sock is freed).
-        unsafe {
-            if let (Some(e), false) = (inner.tcp.error(), inner.err_reported) {
-                inner.err_reported = true;
-                shim::partcp_sk_set_err(inner.sk, e.errno());
-            }
-            // Wake readers when something readable happened (new bytes, end of stream,
-            // close, error, handshake done), writers when acknowledged data freed room:
-            // as Linux's sk_data_ready/sk_write_space, once per change.
-            let t = &inner.tcp;
-            let now_ready = conn::Readiness {
-                rx: t.recv_buffer().0.len(),
-                tx: t.send_buffer().0.len(),
-                flags: u8::from(t.read_closed())
-                    | u8::from(t.is_closed()) << 1
-                    | u8::from(t.error().is_some()) << 2
-                    | u8::from(!matches!(t.state(), State::SynSent | State::SynReceived)) << 3,
-            };
-            let was = inner.woke;
-            if now_ready.rx > was.rx || now_ready.flags != was.flags {
-                shim::partcp_sk_data_ready(inner.sk);
-            }
-            if (now_ready.tx < was.tx || now_ready.flags != was.flags) && t.writable() {
-                shim::partcp_sk_write_space(inner.sk);
-            }
-            inner.woke = now_ready;
+    if let Some(sk) = &inner.sk {
+        if let (Some(e), false) = (inner.tcp.error(), inner.err_reported) {
+            inner.err_reported = true;
+            sk.set_err(e.errno());
         }
+        // Wake readers when something readable happened (new bytes, end of stream,
+        // close, error, handshake done), writers when acknowledged data freed room: as
+        // Linux's sk_data_ready/sk_write_space, once per change.
+        let t = &inner.tcp;
+        let now_ready = conn::Readiness {
+            rx: t.recv_buffer().0.len(),
+            tx: t.send_buffer().0.len(),
+            flags: u8::from(t.read_closed())
+                | u8::from(t.is_closed()) << 1
+                | u8::from(t.error().is_some()) << 2
+                | u8::from(!matches!(t.state(), State::SynSent | State::SynReceived)) << 3,
+        };
+        let was = inner.woke;
+        if now_ready.rx > was.rx || now_ready.flags != was.flags {
+            sk.data_ready();
+        }
+        if (now_ready.tx < was.tx || now_ready.flags != was.flags) && t.writable() {
+            sk.write_space();
+        }
+        inner.woke = now_ready;
     }
     if inner.tcp.is_closed() && !inner.unhashed {
         inner.unhashed = true;
@@ -287,18 +283,18 @@ pub(crate) fn conn_timer(conn: &Conn) {
 /// at most one at a time per object (`queued`, cleared by whoever consumes the item).
 /// A full queue re-arms `timer` for the next jiffy; a stopping thread (unload) drops
 /// the expiry, the object being torn down.
-fn hand_off_timer(w: &Worker, queued: &Atomic<bool>, timer: &super::timer::Timer, work: Work) {
-    if queued.xchg(true, Full) {
+fn hand_off_timer(w: &Worker, queued: &HandOff, timer: &super::timer::Timer, work: Work) {
+    if !queued.claim() {
         return;
     }
     match w.push(work, Sched::HandoffsTimer) {
         Ok(()) => {}
         Err(PushError::Full(_)) => {
-            queued.store(false, Release);
+            queued.done();
             sched_add(Sched::TimerRetries, 1);
             timer.arm_usecs(1);
         }
-        Err(PushError::Stopped(_)) => queued.store(false, Release),
+        Err(PushError::Stopped(_)) => queued.done(),
     }
 }
 
@@ -380,14 +376,14 @@ pub(crate) fn thread_work(ctx: &mut ThreadCtx, work: Work) {
             // which happens below, after the last use of `conn`.
             let conn = unsafe { &*p };
             let _ = timer_run(Some(ctx), conn);
-            conn.timer_queued.store(false, Release);
+            conn.timer_queued.done();
         }
         Work::ListenTimer(p) => {
             // SAFETY: The listener's destructor waits for `timer_queued` to clear, which
             // happens below, after the last use of `l`.
             let l = unsafe { &*p };
             listen_timer_run(l);
-            l.timer_queued.store(false, Release);
+            l.timer_queued.done();
         }
         Work::Abort(c) => abort(stack, Some(ctx), c),
         Work::Icmp(c, seq, icmp) => icmp_input(stack, Some(ctx), c, seq, icmp),
@@ -437,11 +433,11 @@ pub(crate) fn discard(work: Work) {
         }
         Work::Timer(p) => {
             // SAFETY: As in `thread_work`: alive until the flag clears.
-            unsafe { (*p).timer_queued.store(false, Release) };
+            unsafe { (*p).timer_queued.done() };
         }
         Work::ListenTimer(p) => {
             // SAFETY: As in `thread_work`: alive until the flag clears.
-            unsafe { (*p).timer_queued.store(false, Release) };
+            unsafe { (*p).timer_queued.done() };
         }
         Work::Abort(c) | Work::Icmp(c, ..) => conn::release(c),
         // SAFETY: The caller sleeps until completion; `ran = false` tells it.
@@ -454,7 +450,7 @@ fn listen_after(l: &Listen, inner: &mut conn::ListenInner, now: Instant) {
     while let Some(t) = inner.core.poll_transmit(now) {
         // Source address 0: the route lookup picks it (wildcard listeners).
         let src = inner.core.local().addr;
-        tx::send(l.net, src, t.remote.addr, &t.repr, None, 0, 0);
+        tx::send(&l.net, src, t.remote.addr, &t.repr, None, 0, 0);
     }
     if let Some(d) = inner.core.next_deadline() {
         l.timer.arm_usecs(d.0.saturating_sub(now.0));
@@ -517,7 +513,7 @@ fn listen_process(stack: &Stack, mut ctx: Option<&mut ThreadCtx>, l: Arc<Listen>
         let bufs = (g.sndbuf, g.rcvbuf);
         if let ListenerAction::Reply(r) = a {
             if syn {
-                tx::send(l.net, dst, src, &r, None, 0, 0);
+                tx::send(&l.net, dst, src, &r, None, 0, 0);
             }
         }
         listen_after(&l, &mut g, now);
@@ -532,7 +528,6 @@ fn listen_process(stack: &Stack, mut ctx: Option<&mut ThreadCtx>, l: Arc<Listen>
     };
     // A wildcard listener learns its address from the segment.
     hs.local.addr = dst;
-    let net = seg.net;
     // Allocate outside every lock (atomic: this may be softirq context). A connection
     // that fails here was never shared: its last reference is dropped through
     // `conn::release`, which defers the destructor to process context.
@@ -540,14 +535,16 @@ fn listen_process(stack: &Stack, mut ctx: Option<&mut ThreadCtx>, l: Arc<Listen>
         let send = SendRing(ByteRing::new(sndbuf, GFP_ATOMIC | __GFP_NOWARN)?);
         let recv = RecvRing(ByteRing::new(rcvbuf, GFP_ATOMIC | __GFP_NOWARN)?);
         let tcp: Tcp = Connection::accept(cfg, &hs, send, recv, now);
+        // The listener's namespace is the segment's (it was found by it).
+        let net = l.net.clone();
         let key = ConnKey {
-            net: net as usize,
+            net: net.id(),
             laddr: u32::from_be_bytes(dst.0),
             lport: seg.repr.dst_port,
             raddr: u32::from_be_bytes(src.0),
             rport: seg.repr.src_port,
         };
-        let c = Conn::new(key, net, tcp, core::ptr::null_mut(), GFP_ATOMIC)?;
+        let c = Conn::new(key, net, tcp, None, GFP_ATOMIC)?;
         c.reuse.store(l.reuse.load(Relaxed), Relaxed);
         Ok(c)
     })();
@@ -571,10 +568,8 @@ fn listen_process(stack: &Stack, mut ctx: Option<&mut ThreadCtx>, l: Arc<Listen>
         let mut g = l.inner.lock();
         let ok = !g.closed && g.accept_q.push_within_capacity(c.clone()).is_ok();
         if ok {
-            if !g.sk.is_null() {
-                // SAFETY: `sk` is valid while the listener is not closed (cleared under
-                // this lock by `close`).
-                unsafe { shim::partcp_sk_data_ready(g.sk) };
+            if let Some(sk) = &g.sk {
+                sk.data_ready();
             }
         } else {
             stats::count(Counter::AcceptOverflow);

@@ -9,6 +9,7 @@ pub(crate) mod clock;
 pub(crate) mod conn;
 pub(crate) mod debugfs;
 pub(crate) mod dispatch;
+pub(crate) mod handles;
 pub(crate) mod family;
 pub(crate) mod kbuf;
 pub(crate) mod lock;

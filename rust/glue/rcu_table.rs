@@ -56,6 +56,13 @@ pub(crate) struct HashNode {
     state: Atomic<i32>,
 }
 
+// SAFETY: The links are written only under the table's writer lock and read under RCU
+// (the C list primitives use the RCU accessors); the key is immutable; the state is
+// atomic. The RCU head is used once, by the removal.
+unsafe impl Send for HashNode {}
+// SAFETY: As above.
+unsafe impl Sync for HashNode {}
+
 impl HashNode {
     /// A node with `key`, in no table yet.
     pub(crate) fn new(key: [u64; 3]) -> Self {

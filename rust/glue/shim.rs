@@ -154,6 +154,8 @@ unsafe extern "C" {
         len: c_uint,
     ) -> c_int;
     pub(crate) fn partcp_kfree_skb(skb: *mut bindings::sk_buff);
+    pub(crate) fn partcp_wake_var(var: *const c_void);
+    pub(crate) fn partcp_wait_var_false(flag: *mut u8);
     pub(crate) fn partcp_port_set(port: u16);
     pub(crate) fn partcp_port_clear(port: u16);
 

@@ -23,6 +23,7 @@ use kernel::task::MAX_SCHEDULE_TIMEOUT;
 use super::clock;
 use super::conn::{self, Conn, ListenInner, Listen, Tcp};
 use super::dispatch;
+use super::handles::{NetRef, SockRef};
 use super::kbuf::{ByteRing, RecvRing, SendRing};
 use super::shim;
 use super::stack::{stack, ConnKey, ListenKey, Stack};
@@ -249,6 +250,24 @@ fn read_cond<R: Send>(c: &Arc<Conn>, f: impl FnOnce(&mut conn::ConnInner) -> Opt
 fn net_of(sk: *mut bindings::sock) -> *mut bindings::net {
     // SAFETY: `sk` is live for the socket's lifetime.
     unsafe { shim::partcp_sock_net(sk) }
+}
+
+impl PartcpSock {
+    /// A counted reference to the socket's namespace.
+    fn net_ref(&self) -> Result<NetRef> {
+        // SAFETY: The socket's namespace is live while the socket is (it holds a
+        // reference).
+        unsafe { NetRef::get(net_of(self.sk)) }.ok_or(EINVAL)
+    }
+
+    /// A handle on the socket's sock for its connection or listener, which `close`
+    /// drops (clears) before the socket is released.
+    fn sock_ref(&self) -> Option<SockRef> {
+        // SAFETY: `sk` is live while the socket is open; the connection's or listener's
+        // copy is cleared by `close`/`stop_listening`/`disconnect` (under its
+        // exclusion) before `release` frees the sock.
+        unsafe { SockRef::new(self.sk) }
+    }
 }
 
 fn buf_size(v: c_int) -> usize {
@@ -526,13 +545,13 @@ impl PartcpSock {
         let inner = ListenInner {
             core: Listener::new(cfg, local, stack.isn_secret, stack.cookie_secret),
             accept_q,
-            sk: self.sk,
+            sk: self.sock_ref(),
             sndbuf: buf_size(snd / 2),
             rcvbuf: buf_size(rcv / 2),
             closed: false,
         };
         let key = ListenKey { net: net as usize, lport: port, laddr: u32::from_be_bytes(addr.0) };
-        let l = Listen::new(key, net, inner)?;
+        let l = Listen::new(key, self.net_ref()?, inner)?;
         // SAFETY: `sk` is live.
         l.reuse.store(unsafe { shim::partcp_sock_reuse(self.sk) }, Relaxed);
         if let Err(l) = stack.insert_listener(l.clone()) {
@@ -574,7 +593,7 @@ impl PartcpSock {
         use crate::buffer::{RecvBuffer as _, SendBuffer as _};
         let nodelay = self.nodelay.load(Relaxed);
         let bufs = dispatch::with_conn(&c, |inner, _| {
-            inner.sk = self.sk;
+            inner.sk = self.sock_ref();
             inner.tcp.set_nodelay(nodelay);
             (inner.tcp.send_buffer().capacity(), inner.tcp.recv_buffer().capacity())
         });
@@ -673,7 +692,7 @@ impl PartcpSock {
                 let (Some(s), Some(r)) = (send.take(), recv.take()) else { break };
                 let local = Endpoint { addr: laddr, port: lport };
                 let tcp: Tcp = Connection::connect(cfg, local, remote, &stack.isn_secret, s, r, clock::now());
-                let c = Conn::new(key, net, tcp, self.sk, GFP_KERNEL)?;
+                let c = Conn::new(key, self.net_ref()?, tcp, self.sock_ref(), GFP_KERNEL)?;
                 // SAFETY: `sk` is live.
                 c.reuse.store(unsafe { shim::partcp_sock_reuse(self.sk) }, Relaxed);
                 match stack.insert_conn(c.clone()) {
@@ -718,7 +737,7 @@ impl PartcpSock {
         match old {
             SockState::Connected(c) => {
                 let _ = dispatch::with_conn(&c, |inner, now| {
-                    inner.sk = core::ptr::null_mut();
+                    inner.sk = None;
                     inner.tcp.abort(now);
                 });
                 conn::release(c);
@@ -1181,7 +1200,7 @@ impl PartcpSock {
                 // `dispatch::run_sync`), nothing will run on this connection again, so
                 // its stale `sk` is never used.
                 let _ = dispatch::with_conn(&c, |inner, now| {
-                    inner.sk = core::ptr::null_mut();
+                    inner.sk = None;
                     if linger_zero {
                         inner.tcp.abort(now);
                     } else {
@@ -1203,7 +1222,7 @@ impl PartcpSock {
         let pending = {
             let mut g = l.inner.lock();
             g.closed = true;
-            g.sk = core::ptr::null_mut();
+            g.sk = None;
             core::mem::replace(&mut g.accept_q, KVec::new())
         };
         for c in pending {

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
+//! Layer: entry points (the transmit side).
+//!
 //! Transmit: TCP segments from the core become skbs routed through the kernel's IPv4
 //! routing and neighbour tables of the connection's namespace (`ip_local_out`).
 //!
@@ -9,8 +11,7 @@
 //! no socket, so `netdev_pick_tx` uses the flow hash of the 4-tuple (or the sending CPU's
 //! queue when XPS is configured).
 
-use kernel::bindings;
-
+use super::handles::NetRef;
 use super::kbuf::ByteRing;
 use super::shim;
 use super::stats::{self, Counter};
@@ -33,7 +34,7 @@ const MAX_HEADER: usize = 60;
 /// Builds and sends one segment (or GSO super-segment): `repr`'s header followed by
 /// `payload_len` bytes of `ring` starting at `payload_offset`.
 pub(crate) fn send(
-    net: *mut bindings::net,
+    net: &NetRef,
     src: Ipv4Addr,
     dst: Ipv4Addr,
     repr: &TcpRepr,
@@ -73,7 +74,7 @@ pub(crate) fn send(
     // SAFETY: `net` is a live namespace (the connection holds a reference); `skb` is
     // ours and is consumed by the call.
     let r = unsafe {
-        shim::partcp_tx_send(net, skb, be32(src), be32(dst), gso as u32, core::ptr::null_mut(), -1)
+        shim::partcp_tx_send(net.as_ptr(), skb, be32(src), be32(dst), gso as u32, core::ptr::null_mut(), -1)
     };
     if r < 0 {
         stats::count(Counter::TxErrors);
@@ -84,7 +85,7 @@ pub(crate) fn send(
 
 /// Sends a core [`Transmit`] of a connection.
 pub(crate) fn send_transmit(
-    net: *mut bindings::net,
+    net: &NetRef,
     src: Ipv4Addr,
     dst: Ipv4Addr,
     t: &Transmit,

@@ -20,6 +20,7 @@
 #include <linux/rculist.h>
 #include <linux/jhash.h>
 #include <linux/bitmap.h>
+#include <linux/wait_bit.h>
 
 #include "partcp_shim.h"
 
@@ -181,6 +182,18 @@ void partcp_timer_arm_usecs(struct timer_list *t, unsigned long usecs)
 void partcp_timer_shutdown_sync(struct timer_list *t)
 {
 	timer_shutdown_sync(t);
+}
+
+void partcp_wait_var_false(u8 *flag)
+{
+	wait_var_event(flag, !smp_load_acquire(flag));
+}
+
+void partcp_wake_var(const void *var)
+{
+	/* Orders the caller's store of the flag before the waiter check (wake_up_var). */
+	smp_mb();
+	wake_up_var((void *)var);
 }
 
 /* ---- Socket helpers ---- */

@@ -72,6 +72,14 @@ void partcp_timer_arm_usecs(struct timer_list *t, unsigned long usecs);
 /* Waits for a running callback and disarms @t for good (timer_shutdown_sync). */
 void partcp_timer_shutdown_sync(struct timer_list *t);
 
+/*
+ * A one-byte flag another context clears when it is done with an object: the object's
+ * destructor waits for it (wait_var_event), the other side clears it and wakes
+ * (wake_up_var, which only hashes the address and never dereferences it).
+ */
+void partcp_wait_var_false(u8 *flag);
+void partcp_wake_var(const void *var);
+
 /* ---- Socket helpers (static inlines and struct sock fields Rust cannot see). ---- */
 struct net *partcp_sock_net(const struct sock *sk);
 long partcp_sock_rcvtimeo(const struct sock *sk, bool noblock);
