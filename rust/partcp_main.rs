@@ -41,36 +41,36 @@ struct Partcp {
     // overlaps the rest); then the socket family (no new sockets; none exist, each holds
     // a module reference); then the receive hooks (no more segments); then the
     // remaining orphaned connections.
-    debugfs: Option<glue::debugfs::DebugFs>,
-    family: Option<glue::family::Registration>,
-    hooks: Option<Pin<KBox<glue::netdev::NetdevHooks>>>,
+    debugfs: Option<glue::entry::debugfs::DebugFs>,
+    family: Option<glue::entry::family::Registration>,
+    hooks: Option<Pin<KBox<glue::entry::netdev::NetdevHooks>>>,
 }
 
 impl kernel::Module for Partcp {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        let family = glue::shim::param_family();
-        let (lo, hi) = glue::shim::param_ports();
+        let family = glue::kernel::shim::param_family();
+        let (lo, hi) = glue::kernel::shim::param_ports();
         if !(1024..=65535).contains(&lo) || !(lo..=65535).contains(&hi) {
             pr_err!("port_lo={} port_hi={}: need 1024 <= port_lo <= port_hi <= 65535\n", lo, hi);
             return Err(EINVAL);
         }
         // The strategy first: connections and listeners take a share of it.
         glue::strategy::init()?;
-        glue::socket::init_binds();
+        glue::entry::socket::init_binds();
         // CAST: range checked above.
-        if let Err(e) = glue::stack::init(lo as u16, hi as u16) {
+        if let Err(e) = glue::obj::stack::init(lo as u16, hi as u16) {
             glue::strategy::quiesce();
             glue::strategy::exit();
             return Err(e);
         }
-        let registration = match glue::family::Registration::new(module, family) {
+        let registration = match glue::entry::family::Registration::new(module, family) {
             Ok(r) => r,
             Err(e) => {
                 teardown();
                 return Err(e);
             }
         };
-        let hooks = match glue::netdev::NetdevHooks::new() {
+        let hooks = match glue::entry::netdev::NetdevHooks::new() {
             Ok(h) => h,
             Err(e) => {
                 drop(registration);
@@ -78,7 +78,7 @@ impl kernel::Module for Partcp {
                 return Err(e);
             }
         };
-        let debugfs = match glue::debugfs::DebugFs::new(family) {
+        let debugfs = match glue::entry::debugfs::DebugFs::new(family) {
             Ok(d) => d,
             Err(e) => {
                 drop(registration);
@@ -107,9 +107,9 @@ impl kernel::Module for Partcp {
 /// resources.
 fn teardown() {
     glue::strategy::quiesce();
-    glue::stack::exit();
+    glue::obj::stack::exit();
     glue::strategy::exit();
-    glue::socket::exit_binds();
+    glue::entry::socket::exit_binds();
 }
 
 impl Drop for Partcp {

@@ -27,16 +27,17 @@ use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Relaxed};
 use kernel::sync::Arc;
 
-use super::clock;
-use super::conn::{self, Conn, ConnInner, ConnState, Listen, Tcp};
-use super::kbuf::{ByteRing, RecvRing, SendRing};
-use super::rx::{self, RxSeg};
-use super::stack::{stack, ConnKey, Stack};
-use super::stats::{self, Counter};
-use super::strategy::connp_t::{CallReq, PushError, ThreadCtx, Work, Worker};
-use super::strategy::{sched_add, Sched};
-use super::timer::HandOff;
-use super::tx;
+use crate::glue::kernel::clock;
+use crate::glue::obj::conn::{self, Conn, ConnInner, ConnState, Listen, Tcp};
+use crate::glue::kernel::kbuf::{ByteRing, RecvRing, SendRing};
+use crate::glue::entry::rx;
+use crate::glue::kernel::skb::RxSeg;
+use crate::glue::obj::stack::{stack, ConnKey, Stack};
+use crate::glue::kernel::stats::{self, Counter};
+use crate::glue::strategy::connp_t::{CallReq, PushError, ThreadCtx, Work, Worker};
+use crate::glue::strategy::{sched_add, Sched};
+use crate::glue::kernel::timer::HandOff;
+use crate::glue::entry::tx;
 use crate::connection::{Connection, Endpoint, IcmpError, SegmentAction, State};
 use crate::listener::ListenerAction;
 use crate::seq::SeqNum;
@@ -283,7 +284,7 @@ pub(crate) fn conn_timer(conn: &Conn) {
 /// at most one at a time per object (`queued`, cleared by whoever consumes the item).
 /// A full queue re-arms `timer` for the next jiffy; a stopping thread (unload) drops
 /// the expiry, the object being torn down.
-fn hand_off_timer(w: &Worker, queued: &HandOff, timer: &super::timer::Timer, work: Work) {
+fn hand_off_timer(w: &Worker, queued: &HandOff, timer: &crate::glue::kernel::timer::Timer, work: Work) {
     if !queued.claim() {
         return;
     }

@@ -16,7 +16,7 @@ use core::cell::UnsafeCell;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
-use crate::glue::lock::{lock_class, new_bh_lock, BhLock};
+use crate::glue::kernel::lock::{lock_class, new_bh_lock, BhLock};
 
 lock_class!(GroupLockClass, "group");
 

@@ -37,12 +37,12 @@ use kernel::sync::{Arc, Completion};
 
 use super::{sched_add, sched_max, Config, Kind, Sched};
 use crate::connection::IcmpError;
-use crate::glue::clock::now_ns;
-use crate::glue::conn::{Conn, ConnInner, Listen};
-use crate::glue::lock::{lock_class, new_bh_lock, BhLock};
-use crate::glue::percpu::{this_cpu, SLOTS};
-use crate::glue::rx::RxSeg;
-use crate::glue::shim;
+use crate::glue::kernel::clock::now_ns;
+use crate::glue::obj::conn::{Conn, ConnInner, Listen};
+use crate::glue::kernel::lock::{lock_class, new_bh_lock, BhLock};
+use crate::glue::kernel::percpu::{this_cpu, SLOTS};
+use crate::glue::kernel::skb::RxSeg;
+use crate::glue::kernel::shim;
 use crate::seq::SeqNum;
 use crate::time::Instant;
 
@@ -354,7 +354,7 @@ impl Worker {
         loop {
             let item = self.q.lock().pop();
             match item {
-                Some(i) => super::super::dispatch::discard(i.work),
+                Some(i) => crate::glue::dispatch::discard(i.work),
                 None => break,
             }
         }
@@ -497,10 +497,10 @@ unsafe extern "C" fn thread_fn(data: *mut c_void) -> c_int {
                 sched_add(Sched::Remote, 1);
             }
             sched_add(Sched::Items, 1);
-            super::super::dispatch::thread_work(&mut ctx, item.work);
+            crate::glue::dispatch::thread_work(&mut ctx, item.work);
         }
         if let Some(s) = stat {
-            if super::super::stats::enabled() {
+            if crate::glue::kernel::stats::enabled() {
                 s.busy_ns.add(i64::try_from(now_ns().saturating_sub(t0)).unwrap_or(i64::MAX), Relaxed);
                 s.items.add(i64::try_from(n).unwrap_or(0), Relaxed);
                 s.batches.add(1, Relaxed);

@@ -18,8 +18,8 @@
 //!
 //! The active [`Strategy`] (in `CURRENT`) is replaced or freed only by [`switch`],
 //! [`init`] and [`exit`], and only while `SWITCHING` is held (set by them) and `LIVE`
-//! is zero. `LIVE` counts [`LiveToken`]s: every [`Conn`](super::conn::Conn) and
-//! [`Listen`](super::conn::Listen) owns one for its whole lifetime, so any code that
+//! is zero. `LIVE` counts [`LiveToken`]s: every [`Conn`](crate::glue::obj::conn::Conn) and
+//! [`Listen`](crate::glue::obj::conn::Listen) owns one for its whole lifetime, so any code that
 //! reaches the strategy through a token (hence through a live connection or listener)
 //! reads memory that cannot change under it. A token can only be acquired while
 //! `SWITCHING` is clear: [`LiveToken::acquire`] increments `LIVE` and then checks
@@ -36,8 +36,7 @@ use core::fmt;
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Full, Relaxed};
 
-use super::percpu::PerCpu;
-use super::stack::ConnKey;
+use crate::glue::kernel::percpu::PerCpu;
 use crate::siphash::SipHasher24;
 
 /// Which strategy.
@@ -133,7 +132,8 @@ pub(crate) fn parse(s: &[u8], default_groups: u32, default_threads: u32) -> Resu
     Ok(cfg)
 }
 
-fn trim(s: &[u8]) -> &[u8] {
+/// `s` without leading and trailing whitespace and NULs.
+pub(crate) fn trim(s: &[u8]) -> &[u8] {
     let start = s.iter().position(|b| !b.is_ascii_whitespace() && *b != 0).unwrap_or(s.len());
     let end = s.iter().rposition(|b| !b.is_ascii_whitespace() && *b != 0).map_or(start, |e| e + 1);
     s.get(start..end).unwrap_or(&[])
@@ -157,7 +157,7 @@ fn parse_u32(s: &[u8]) -> Option<u32> {
 pub(crate) fn validate(cfg: Config) -> Result {
     let ok = match cfg.kind {
         Kind::MsgP => true,
-        Kind::ConnPT => cfg.n >= 1 && cfg.n <= super::shim::num_possible_cpus(),
+        Kind::ConnPT => cfg.n >= 1 && cfg.n <= crate::glue::kernel::shim::num_possible_cpus(),
         Kind::ConnPL => cfg.n >= 1 && cfg.n <= MAX_GROUPS,
     };
     if ok {
@@ -188,15 +188,15 @@ impl Strategy {
 
     /// The group (ConnP-L) or thread (ConnP-T) a connection belongs to: a keyed hash
     /// (SipHash-2-4, secret per load) of its 4-tuple, modulo the knob; 0 under MsgP.
-    pub(crate) fn slot(&self, k: &ConnKey) -> u32 {
+    pub(crate) fn slot(&self, laddr: u32, lport: u16, raddr: u32, rport: u16) -> u32 {
         if self.cfg.n == 0 {
             return 0;
         }
         let mut h = SipHasher24::new(&self.key);
-        h.write_u32_be(k.laddr);
-        h.write_u16_be(k.lport);
-        h.write_u32_be(k.raddr);
-        h.write_u16_be(k.rport);
+        h.write_u32_be(laddr);
+        h.write_u16_be(lport);
+        h.write_u32_be(raddr);
+        h.write_u16_be(rport);
         // CAST: the remainder is below `n`, a u32.
         h.finish().checked_rem(u64::from(self.cfg.n)).unwrap_or(0) as u32
     }
@@ -277,11 +277,11 @@ fn random_key() -> [u8; 16] {
 /// Installs the load-time strategy from the module parameters. Module init, before any
 /// socket, handler or timer exists.
 pub(crate) fn init() -> Result {
-    let (name, groups, threads, stats_on) = super::shim::param_strategy();
-    super::stats::ENABLED.store(stats_on, Relaxed);
-    let online = super::shim::num_online_cpus().max(1);
+    let (name, groups, threads, stats_on) = crate::glue::kernel::shim::param_strategy();
+    crate::glue::kernel::stats::ENABLED.store(stats_on, Relaxed);
+    let online = crate::glue::kernel::shim::num_online_cpus().max(1);
     let threads = match threads {
-        0 => online.min(super::shim::num_possible_cpus().max(1)),
+        0 => online.min(crate::glue::kernel::shim::num_possible_cpus().max(1)),
         t => u32::try_from(t).unwrap_or(u32::MAX),
     };
     let groups = u32::try_from(groups).unwrap_or(0);
@@ -295,7 +295,7 @@ pub(crate) fn init() -> Result {
                 kernel::str::BStr::from_bytes(name),
                 groups,
                 threads,
-                super::shim::num_possible_cpus(),
+                crate::glue::kernel::shim::num_possible_cpus(),
                 MAX_GROUPS
             );
             return Err(e);
@@ -315,7 +315,7 @@ pub(crate) fn switch(cfg: Config) -> Result {
         return Err(EBUSY);
     }
     let r = (|| {
-        if LIVE.load(Relaxed) != 0 || super::stats::sockets_open() != 0 {
+        if LIVE.load(Relaxed) != 0 || crate::glue::kernel::stats::sockets_open() != 0 {
             return Err(EBUSY);
         }
         // SAFETY: `SWITCHING` is held and `LIVE == 0`: nobody reads `CURRENT`.
@@ -362,7 +362,7 @@ pub(crate) fn exit() {
     drop(old);
 }
 
-super::stats::counter_enum! {
+crate::glue::kernel::stats::counter_enum! {
     /// A scheduling counter (the `sched` debugfs file).
     Sched {
         Handoffs => "handoffs",
@@ -395,7 +395,7 @@ static SCHED: PerCpu<SCHED_COUNT> = PerCpu::new();
 /// Adds `v` to `c` on this CPU (when statistics are on).
 #[inline]
 pub(crate) fn sched_add(c: Sched, v: i64) {
-    if super::stats::enabled() {
+    if crate::glue::kernel::stats::enabled() {
         SCHED.add(c as usize, v);
     }
 }
@@ -403,7 +403,7 @@ pub(crate) fn sched_add(c: Sched, v: i64) {
 /// Raises the per-CPU maximum `c` to `v`.
 #[inline]
 pub(crate) fn sched_max(c: Sched, v: i64) {
-    if super::stats::enabled() {
+    if crate::glue::kernel::stats::enabled() {
         SCHED.max(c as usize, v);
     }
 }
@@ -425,7 +425,7 @@ pub(crate) struct SchedView;
 impl fmt::Debug for SchedView {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "strategy {:?}", active())?;
-        writeln!(f, "stats {}", if super::stats::enabled() { "on" } else { "off" })?;
+        writeln!(f, "stats {}", if crate::glue::kernel::stats::enabled() { "on" } else { "off" })?;
         for c in Sched::ALL {
             let v = match c {
                 Sched::QueueMax => SCHED.max_all(*c as usize),
@@ -434,42 +434,5 @@ impl fmt::Debug for SchedView {
             writeln!(f, "{} {}", c.name(), v)?;
         }
         connp_t::write_thread_stats(f, active())
-    }
-}
-
-/// The `strategy` debugfs file: reads the active strategy, writes switch it.
-pub(crate) struct StrategyFile;
-
-impl fmt::Debug for StrategyFile {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", active())
-    }
-}
-
-impl kernel::debugfs::Reader for StrategyFile {
-    fn read_from_slice(&self, reader: &mut kernel::uaccess::UserSliceReader) -> Result {
-        super::debugfs::require_net_admin()?;
-        let mut buf = [0u8; 64];
-        let n = reader.len();
-        let Some(dst) = buf.get_mut(..n) else {
-            pr_warn!("strategy: request too long ({} bytes)\n", n);
-            return Err(EINVAL);
-        };
-        reader.read_slice(dst)?;
-        let text = buf.get(..n).unwrap_or(&[]);
-        let (g, t) = defaults();
-        let cfg = match parse(text, g, t) {
-            Ok(c) => c,
-            Err(e) => {
-                pr_warn!(
-                    "strategy: '{}' rejected: want msgp, connp-t [1..={}] or connp-l [1..={}]\n",
-                    kernel::str::BStr::from_bytes(trim(text)),
-                    super::shim::num_possible_cpus(),
-                    MAX_GROUPS
-                );
-                return Err(e);
-            }
-        };
-        switch(cfg)
     }
 }

@@ -11,8 +11,8 @@
 
 use kernel::prelude::*;
 
-use crate::glue::conn::ConnInner;
-use crate::glue::lock::{lock_class, new_bh_lock, BhLock};
+use crate::glue::obj::conn::ConnInner;
+use crate::glue::kernel::lock::{lock_class, new_bh_lock, BhLock};
 
 lock_class!(ConnLockClass, "conn");
 

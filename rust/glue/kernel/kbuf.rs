@@ -10,7 +10,7 @@
 
 use kernel::prelude::*;
 
-use super::rx::RxPayload;
+use crate::glue::kernel::skb::RxPayload;
 use crate::buffer::{RecvBuffer, SendBuffer, WriteAt};
 
 /// A byte ring over a kvmalloc'd array.

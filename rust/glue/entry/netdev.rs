@@ -15,8 +15,8 @@ use kernel::ffi::{c_int, c_ulong, c_void};
 use kernel::prelude::*;
 use kernel::types::Opaque;
 
-use super::rx::rx_handler;
-use super::shim;
+use crate::glue::entry::rx::rx_handler;
+use crate::glue::kernel::shim;
 
 /// The registered notifier; unregistered (and every hook removed) on drop.
 #[pin_data(PinnedDrop)]

@@ -31,7 +31,7 @@ use kernel::sync::rcu;
 use kernel::sync::{Arc, ArcBorrow};
 use kernel::types::Opaque;
 
-use super::shim;
+use crate::glue::kernel::shim;
 
 /// Mirror of the C shim's `struct partcp_hnode`: list linkage, key, RCU head.
 #[repr(C)]

@@ -33,11 +33,11 @@ use kernel::sync::atomic::{Atomic, Relaxed};
 use kernel::sync::{rcu, Arc};
 use kernel::workqueue::Queue;
 
-use super::conn::{Conn, Listen};
-use super::lock::{lock_class, new_bh_lock, BhLock};
-use super::rcu_table::RcuTable;
-use super::shim;
-use super::strategy::{self, Kind};
+use crate::glue::obj::conn::{Conn, Listen};
+use crate::glue::kernel::lock::{lock_class, new_bh_lock, BhLock};
+use crate::glue::kernel::rcu_table::RcuTable;
+use crate::glue::kernel::shim;
+use crate::glue::strategy::{self, Kind};
 use crate::isn::IsnSecret;
 use crate::syncookie::CookieSecret;
 

@@ -21,86 +21,17 @@
 //! strategy may process it right here or queue it to a protocol thread (ConnP-T), and
 //! the skb is freed when the `RxSeg` is dropped, after processing.
 
-use core::mem::ManuallyDrop;
-
 use kernel::bindings;
 use kernel::ffi::c_uint;
 
-use super::shim::{self, PartcpRx, RX_HANDLER_CONSUMED, RX_HANDLER_PASS};
-use super::stack::{stack, ConnKey, Found, Stack};
-use super::stats::{self, Counter};
-use super::tx::from_be32;
+use crate::glue::kernel::shim::{self, PartcpRx, RX_HANDLER_CONSUMED, RX_HANDLER_PASS};
+use crate::glue::kernel::skb::RxSeg;
+use crate::glue::obj::stack::{stack, ConnKey, Found, Stack};
+use crate::glue::kernel::stats::{self, Counter};
+use crate::glue::entry::tx::from_be32;
 use crate::connection::IcmpError;
 use crate::seq::SeqNum;
-use crate::wire::{ipv4, Ipv4Addr, TcpFlags, TcpPacket, TcpRepr, WireError};
-
-/// A claimed received segment: owns its skb (freed on drop) and its descriptor.
-///
-/// # Invariants
-///
-/// `skb` is exclusively owned (unshared after `partcp_rx_peek`, claimed by
-/// `partcp_rx_claim`), its payload is described by `rx`, and nothing else frees it.
-pub(crate) struct RxSeg {
-    skb: *mut bindings::sk_buff,
-    rx: PartcpRx,
-    /// The parsed TCP header.
-    pub(crate) repr: TcpRepr,
-    /// Source and destination addresses.
-    pub(crate) src: Ipv4Addr,
-    pub(crate) dst: Ipv4Addr,
-    /// The receiving device's namespace (the connection or listener it is for holds a
-    /// reference to it).
-    pub(crate) net: *mut bindings::net,
-}
-
-// SAFETY: The skb is exclusively owned (type invariants) and may be read and freed from
-// any context; `rx.net` and `rx.tcp` are plain pointers that are only read.
-unsafe impl Send for RxSeg {}
-
-impl RxSeg {
-    /// The payload, readable while `self` is neither moved nor dropped.
-    pub(crate) fn payload(&self) -> RxPayload {
-        RxPayload { skb: self.skb, rx: &self.rx }
-    }
-
-    /// Gives the skb back to the IP layer's view (undoes the claim) without freeing it.
-    fn into_unclaimed(self) -> *mut bindings::sk_buff {
-        let s = ManuallyDrop::new(self);
-        // SAFETY: The skb is ours and intact (type invariants); ownership passes to the
-        // caller, and `ManuallyDrop` keeps `Drop` from freeing it.
-        unsafe { shim::partcp_rx_unclaim(s.skb) };
-        s.skb
-    }
-}
-
-impl Drop for RxSeg {
-    fn drop(&mut self) {
-        // SAFETY: The skb is ours (type invariants) and this is its only release.
-        unsafe { bindings::consume_skb(self.skb) };
-    }
-}
-
-/// The payload of a received segment, still in its skb.
-///
-/// Borrowed from an [`RxSeg`] that is neither moved nor dropped while it is used (the
-/// dispatch layer uses it only inside one core call).
-pub(crate) struct RxPayload {
-    skb: *mut bindings::sk_buff,
-    rx: *const PartcpRx,
-}
-
-impl RxPayload {
-    /// Copies payload bytes `off..off + dst.len()` into `dst`.
-    pub(crate) fn copy_to(&self, off: usize, dst: &mut [u8]) {
-        let (Ok(off), Ok(len)) = (u32::try_from(off), u32::try_from(dst.len())) else {
-            return;
-        };
-        // SAFETY: `skb` and `rx` are valid while the `RxSeg` this was borrowed from is
-        // alive and unmoved (see the type's doc); the core only asks for ranges inside
-        // the payload, and `dst` is valid for `len` bytes.
-        unsafe { shim::partcp_rx_copy(self.skb, self.rx, off, dst.as_mut_ptr().cast(), len) };
-    }
-}
+use crate::wire::{ipv4, TcpFlags, TcpPacket, TcpRepr, WireError};
 
 /// The rx_handler.
 ///
@@ -187,11 +118,13 @@ pub(crate) unsafe extern "C" fn rx_handler(pskb: *mut *mut bindings::sk_buff) ->
         stats::count(Counter::RxGroMerged);
     }
     let net = rx.net;
-    let seg = RxSeg { skb, rx, repr, src, dst, net };
+    // SAFETY: `partcp_rx_claim` succeeded: the skb is unshared and claimed, described
+    // by `rx`, and ownership passes to the segment.
+    let seg = unsafe { RxSeg::new(skb, rx, repr, src, dst, net) };
     if let Some(conn) = conn {
-        super::dispatch::conn_input(stack, conn, seg);
+        crate::glue::dispatch::conn_input(stack, conn, seg);
     } else if let Some(l) = listener {
-        if let Some(seg) = super::dispatch::listen_input(stack, l, seg) {
+        if let Some(seg) = crate::glue::dispatch::listen_input(stack, l, seg) {
             // A non-SYN segment for a listener port that the listener does not know: it
             // may belong to a Linux TCP connection on the same port. Hand it back.
             stats::count(Counter::RxPassed);
@@ -236,8 +169,8 @@ unsafe fn drop_if_ours(
     };
     let syn = flags.is_some_and(|f| f & 0x12 == 0x02);
     match stack.find(&key, syn) {
-        Found::Conn(c) => super::conn::release(c),
-        Found::Listener(l) => super::conn::release_listen(l),
+        Found::Conn(c) => crate::glue::obj::conn::release(c),
+        Found::Listener(l) => crate::glue::obj::conn::release_listen(l),
         Found::Nothing => return RX_HANDLER_PASS,
     }
     stats::count(counter);
@@ -271,7 +204,7 @@ fn icmp_error(stack: &Stack, rx: &PartcpRx) {
         return;
     };
     stats::count(Counter::RxIcmpErrors);
-    super::dispatch::conn_icmp(stack, conn, SeqNum(rx.icmp_seq), icmp);
+    crate::glue::dispatch::conn_icmp(stack, conn, SeqNum(rx.icmp_seq), icmp);
 }
 
 /// ICMP types (RFC 792) that `partcp_rx_peek` reports.
@@ -281,12 +214,12 @@ const ICMP_PARAMETERPROB: u8 = 12;
 /// Destination unreachable code: fragmentation needed and DF set.
 const ICMP_FRAG_NEEDED: u8 = 4;
 
-fn drop_refs(c: Option<kernel::sync::Arc<super::conn::Conn>>, l: Option<kernel::sync::Arc<super::conn::Listen>>) {
+fn drop_refs(c: Option<kernel::sync::Arc<crate::glue::obj::conn::Conn>>, l: Option<kernel::sync::Arc<crate::glue::obj::conn::Listen>>) {
     if let Some(c) = c {
-        super::conn::release(c);
+        crate::glue::obj::conn::release(c);
     }
     if let Some(l) = l {
-        super::conn::release_listen(l);
+        crate::glue::obj::conn::release_listen(l);
     }
 }
 

@@ -21,9 +21,9 @@ use kernel::ffi::c_char;
 use kernel::sync::atomic::{Atomic, Relaxed};
 use kernel::sync::lock::{Backend, Lock};
 
-use super::clock::now_ns;
-use super::percpu::PerCpu;
-use super::shim;
+use crate::glue::kernel::clock::now_ns;
+use crate::glue::kernel::percpu::PerCpu;
+use crate::glue::kernel::shim;
 
 /// Whether lock wait/hold times are measured (module parameter `lock_timing`).
 pub(crate) static TIMING: Atomic<bool> = Atomic::new(true);
@@ -82,7 +82,7 @@ unsafe impl<C: LockClass> Backend for BhBackend<C> {
     }
 
     unsafe fn lock(ptr: *mut Self::State) -> u64 {
-        if !super::stats::enabled() {
+        if !crate::glue::kernel::stats::enabled() {
             // SAFETY: The caller guarantees `ptr` points to an initialized spinlock.
             unsafe { shim::partcp_spin_lock_bh(ptr) };
             return 0;
@@ -112,7 +112,7 @@ unsafe impl<C: LockClass> Backend for BhBackend<C> {
     unsafe fn try_lock(ptr: *mut Self::State) -> Option<u64> {
         // SAFETY: The caller guarantees `ptr` points to an initialized spinlock.
         if unsafe { shim::partcp_spin_trylock_bh(ptr) } != 0 {
-            if !super::stats::enabled() {
+            if !crate::glue::kernel::stats::enabled() {
                 return Some(0);
             }
             C::stats().add(idx::ACQUIRED, 1);
@@ -144,10 +144,10 @@ macro_rules! lock_class {
     ($ty:ident, $name:literal) => {
         #[doc = concat!("Lock class `", $name, "`.")]
         pub(crate) struct $ty;
-        impl $crate::glue::lock::LockClass for $ty {
+        impl $crate::glue::kernel::lock::LockClass for $ty {
             const NAME: &'static str = $name;
-            fn stats() -> &'static $crate::glue::lock::LockStats {
-                static STATS: $crate::glue::lock::LockStats = $crate::glue::percpu::PerCpu::new();
+            fn stats() -> &'static $crate::glue::kernel::lock::LockStats {
+                static STATS: $crate::glue::kernel::lock::LockStats = $crate::glue::kernel::percpu::PerCpu::new();
                 &STATS
             }
         }
@@ -176,7 +176,7 @@ pub(crate) fn write_class<C: LockClass>(f: &mut core::fmt::Formatter<'_>) -> cor
 pub(crate) fn write_class_percpu<C: LockClass>(f: &mut core::fmt::Formatter<'_>, cpus: usize) -> core::fmt::Result {
     let s = C::stats();
     for (i, what) in [(idx::ACQUIRED, "acquired"), (idx::CONTENDED, "contended")] {
-        super::stats::write_row(f, format_args!("lock_{}_{}", C::NAME, what), cpus, |cpu| s.get(cpu, i))?;
+        crate::glue::kernel::stats::write_row(f, format_args!("lock_{}_{}", C::NAME, what), cpus, |cpu| s.get(cpu, i))?;
     }
     Ok(())
 }

@@ -13,7 +13,7 @@
 use kernel::bindings;
 use kernel::ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void};
 
-use super::rcu_table::RawHNode;
+use crate::glue::kernel::rcu_table::RawHNode;
 
 /// Mirror of `struct partcp_rx` in `partcp_shim.h`.
 #[repr(C)]

@@ -23,9 +23,9 @@ use kernel::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
 use kernel::prelude::*;
 use kernel::uaccess::{UserPtr, UserSlice};
 
-use super::shim;
-use super::socket::{err, PartcpSock, Queued, SockState};
-use super::stats::{self, Counter};
+use crate::glue::kernel::shim;
+use crate::glue::entry::socket::{err, PartcpSock, Queued, SockState};
+use crate::glue::kernel::stats::{self, Counter};
 
 /// A kernel table that the socket layer reads through a pointer: written once in
 /// [`Registration::new`] before it is published, read-only afterwards.
@@ -317,8 +317,8 @@ unsafe extern "C" fn accept(sock: *mut bindings::socket, newsock: *mut bindings:
         let newps = match unsafe { attach_new_sock(net, newsock, 0, SockState::Unconnected { bound: None }) } {
             Ok(p) => p,
             Err(e) => {
-                let _ = super::dispatch::with_conn(&c, |inner, now| inner.tcp.abort(now));
-                super::conn::release(c);
+                let _ = crate::glue::dispatch::with_conn(&c, |inner, now| inner.tcp.abort(now));
+                crate::glue::obj::conn::release(c);
                 return Err(e);
             }
         };

@@ -7,7 +7,7 @@ use core::fmt;
 
 use kernel::sync::atomic::{Atomic, Relaxed};
 
-use super::percpu::PerCpu;
+use crate::glue::kernel::percpu::PerCpu;
 
 /// Whether hot-path statistics are counted (module parameter `stats`, default on):
 /// lock statistics, scheduling counters and the data-path counters below. Object
@@ -97,7 +97,7 @@ pub(crate) fn count(c: Counter) {
 pub(crate) fn reset() {
     for c in Counter::ALL {
         if !c.always() {
-            for cpu in 0..super::percpu::SLOTS {
+            for cpu in 0..crate::glue::kernel::percpu::SLOTS {
                 COUNTERS.set(cpu, *c as usize, 0);
             }
         }
@@ -126,7 +126,7 @@ pub(crate) fn write_row(
     for cpu in 0..cpus {
         write!(f, " {}", get(cpu))?;
     }
-    let total: i64 = (0..super::percpu::SLOTS).map(get).sum();
+    let total: i64 = (0..crate::glue::kernel::percpu::SLOTS).map(get).sum();
     writeln!(f, " {total}")
 }
 

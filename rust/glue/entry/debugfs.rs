@@ -10,19 +10,19 @@ use kernel::prelude::*;
 
 use kernel::sync::Arc;
 
-use super::conn::{Conn, Listen};
+use crate::glue::obj::conn::{Conn, Listen};
 use crate::stats::Stats;
-use super::stats::{CountersView, SocketStatsView};
-use super::strategy::connp_l::GroupLockClass;
-use super::strategy::connp_t::QueueLockClass;
-use super::strategy::{Kind, SchedView, StrategyFile};
+use crate::glue::kernel::stats::{CountersView, SocketStatsView};
+use crate::glue::strategy::connp_l::GroupLockClass;
+use crate::glue::strategy::connp_t::QueueLockClass;
+use crate::glue::strategy::{self, Kind, SchedView};
 
 /// Contents of the `version` file.
 struct Version;
 
 impl fmt::Debug for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(super::VERSION)
+        f.write_str(crate::glue::VERSION)
     }
 }
 
@@ -35,18 +35,54 @@ impl fmt::Debug for Family {
     }
 }
 
+/// The `strategy` debugfs file: reads the active strategy, writes switch it.
+struct StrategyFile;
+
+impl fmt::Debug for StrategyFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", strategy::active())
+    }
+}
+
+impl kernel::debugfs::Reader for StrategyFile {
+    fn read_from_slice(&self, reader: &mut kernel::uaccess::UserSliceReader) -> Result {
+        require_net_admin()?;
+        let mut buf = [0u8; 64];
+        let n = reader.len();
+        let Some(dst) = buf.get_mut(..n) else {
+            pr_warn!("strategy: request too long ({} bytes)\n", n);
+            return Err(EINVAL);
+        };
+        reader.read_slice(dst)?;
+        let text = buf.get(..n).unwrap_or(&[]);
+        let (g, t) = strategy::defaults();
+        let cfg = match strategy::parse(text, g, t) {
+            Ok(c) => c,
+            Err(e) => {
+                pr_warn!(
+                    "strategy: '{}' rejected: want msgp, connp-t [1..={}] or connp-l [1..={}]\n",
+                    kernel::str::BStr::from_bytes(strategy::trim(text)),
+                    crate::glue::kernel::shim::num_possible_cpus(),
+                    strategy::MAX_GROUPS
+                );
+                return Err(e);
+            }
+        };
+        strategy::switch(cfg)
+    }
+}
 /// Contents of the `locks` file: one line per lock class.
 struct LocksView;
 
 impl fmt::Debug for LocksView {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use super::lock::write_class;
+        use crate::glue::kernel::lock::write_class;
         writeln!(f, "class acquired contended wait_ns wait_max_ns hold_ns hold_max_ns")?;
-        write_class::<super::stack::TableLockClass>(f)?;
+        write_class::<crate::glue::obj::stack::TableLockClass>(f)?;
         writeln!(f)?;
-        write_class::<super::strategy::msgp::ConnLockClass>(f)?;
+        write_class::<crate::glue::strategy::msgp::ConnLockClass>(f)?;
         writeln!(f)?;
-        write_class::<super::conn::ListenLockClass>(f)?;
+        write_class::<crate::glue::obj::conn::ListenLockClass>(f)?;
         writeln!(f)?;
         write_class::<GroupLockClass>(f)?;
         writeln!(f)?;
@@ -62,10 +98,10 @@ struct PerCpuView;
 
 impl fmt::Debug for PerCpuView {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use super::stats::{on_cpu, write_row, Counter};
-        use super::strategy::{sched_on_cpu, Sched};
+        use crate::glue::kernel::stats::{on_cpu, write_row, Counter};
+        use crate::glue::strategy::{sched_on_cpu, Sched};
         // CAST: a CPU count fits a usize.
-        let cpus = (super::shim::num_possible_cpus() as usize).clamp(1, super::percpu::SLOTS);
+        let cpus = (crate::glue::kernel::shim::num_possible_cpus() as usize).clamp(1, crate::glue::kernel::percpu::SLOTS);
         write!(f, "counter")?;
         for cpu in 0..cpus {
             write!(f, " cpu{cpu}")?;
@@ -78,10 +114,10 @@ impl fmt::Debug for PerCpuView {
         for c in Sched::ALL.iter().filter(|c| !matches!(c, Sched::QueueMax)) {
             write_row(f, format_args!("{}", c.name()), cpus, |cpu| sched_on_cpu(*c, cpu))?;
         }
-        use super::lock::write_class_percpu;
-        write_class_percpu::<super::stack::TableLockClass>(f, cpus)?;
-        write_class_percpu::<super::strategy::msgp::ConnLockClass>(f, cpus)?;
-        write_class_percpu::<super::conn::ListenLockClass>(f, cpus)?;
+        use crate::glue::kernel::lock::write_class_percpu;
+        write_class_percpu::<crate::glue::obj::stack::TableLockClass>(f, cpus)?;
+        write_class_percpu::<crate::glue::strategy::msgp::ConnLockClass>(f, cpus)?;
+        write_class_percpu::<crate::glue::obj::conn::ListenLockClass>(f, cpus)?;
         write_class_percpu::<GroupLockClass>(f, cpus)?;
         write_class_percpu::<QueueLockClass>(f, cpus)
     }
@@ -113,12 +149,12 @@ impl kernel::debugfs::Reader for Reset {
             let n = reader.len().min(buf.len());
             reader.read_slice(buf.get_mut(..n).unwrap_or(&mut []))?;
         }
-        super::stats::reset();
-        super::strategy::sched_reset();
-        use super::lock::reset_class;
-        reset_class::<super::stack::TableLockClass>();
-        reset_class::<super::strategy::msgp::ConnLockClass>();
-        reset_class::<super::conn::ListenLockClass>();
+        crate::glue::kernel::stats::reset();
+        crate::glue::strategy::sched_reset();
+        use crate::glue::kernel::lock::reset_class;
+        reset_class::<crate::glue::obj::stack::TableLockClass>();
+        reset_class::<crate::glue::strategy::msgp::ConnLockClass>();
+        reset_class::<crate::glue::obj::conn::ListenLockClass>();
         reset_class::<GroupLockClass>();
         reset_class::<QueueLockClass>();
         Ok(())
@@ -138,9 +174,9 @@ impl fmt::Debug for ConnectionsView {
         for c in v.drain_all() {
             if r.is_ok() {
                 let Ok((state, cwnd, srtt)) =
-                    super::dispatch::read(&c, |g| (g.tcp.state(), g.tcp.cwnd(), g.tcp.srtt().map_or(0, |d| d.micros())))
+                    crate::glue::dispatch::read(&c, |g| (g.tcp.state(), g.tcp.cwnd(), g.tcp.srtt().map_or(0, |d| d.micros())))
                 else {
-                    super::conn::release(c);
+                    crate::glue::obj::conn::release(c);
                     continue;
                 };
                 let k = &c.key;
@@ -163,7 +199,7 @@ impl fmt::Debug for ConnectionsView {
                     c.home
                 );
             }
-            super::conn::release(c);
+            crate::glue::obj::conn::release(c);
         }
         r
     }
@@ -173,7 +209,7 @@ impl fmt::Debug for ConnectionsView {
 /// allocation there: the vector is sized first, outside the lock); `None` without a
 /// stack or memory. Release each with `conn::release`.
 fn live_conns() -> Option<KVec<Arc<Conn>>> {
-    let stack = super::stack::stack()?;
+    let stack = crate::glue::obj::stack::stack()?;
     let mut v = KVec::<Arc<Conn>>::with_capacity(stack.conn_count() + 16, GFP_KERNEL).ok()?;
     stack.conns(&mut v);
     Some(v)
@@ -204,16 +240,16 @@ impl fmt::Debug for ConnStatsView {
         let mut r = Ok(());
         for c in v.drain_all() {
             if r.is_ok() {
-                if let Ok(st) = super::dispatch::read(&c, |g| *g.tcp.stats()) {
+                if let Ok(st) = crate::glue::dispatch::read(&c, |g| *g.tcp.stats()) {
                     let k = &c.key;
                     r = Self::row(f, (k.laddr, k.lport), format_args!("{}:{}", Ip(k.raddr), k.rport), &st);
                 }
             }
-            super::conn::release(c);
+            crate::glue::obj::conn::release(c);
         }
         r?;
         // Listeners: references taken under the table lock (no allocation there).
-        let Some(stack) = super::stack::stack() else { return Ok(()) };
+        let Some(stack) = crate::glue::obj::stack::stack() else { return Ok(()) };
         let Ok(mut ls) = KVec::<Arc<Listen>>::with_capacity(stack.listener_count() + 4, GFP_KERNEL) else {
             return Ok(());
         };
@@ -224,7 +260,7 @@ impl fmt::Debug for ConnStatsView {
                 let st = *l.inner.lock().core.stats();
                 r = Self::row(f, (l.key.laddr, l.key.lport), format_args!("listen"), &st);
             }
-            super::conn::release_listen(l);
+            crate::glue::obj::conn::release_listen(l);
         }
         r
     }

@@ -16,7 +16,7 @@ use core::ptr::NonNull;
 use kernel::bindings;
 use kernel::ffi::c_int;
 
-use super::shim;
+use crate::glue::kernel::shim;
 
 /// A counted reference to a network namespace.
 ///

@@ -21,7 +21,7 @@ use kernel::prelude::*;
 use kernel::sync::atomic::{Acquire, Atomic, Full, Release};
 use kernel::types::Opaque;
 
-use super::shim;
+use crate::glue::kernel::shim;
 
 /// A `timer_list` (at offset 0: callbacks find their owner from it).
 #[repr(C)]

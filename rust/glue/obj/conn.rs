@@ -25,16 +25,16 @@ use kernel::sync::atomic::Atomic;
 use kernel::sync::Arc;
 use kernel::workqueue::{impl_has_work, new_work, Work, WorkItem};
 
-use super::handles::{NetRef, SockRef};
-use super::kbuf::{RecvRing, SendRing};
-use super::lock::{lock_class, new_bh_lock, BhLock};
-use super::rcu_table::{HashNode, Hashed};
-use super::stack::{ConnKey, ListenKey};
-use super::strategy::connp_l::GroupCell;
-use super::strategy::connp_t::{ThreadCell, Worker};
-use super::strategy::msgp::MsgPCell;
-use super::strategy::{Kind, LiveToken};
-use super::timer::{HandOff, Timer};
+use crate::glue::kernel::handles::{NetRef, SockRef};
+use crate::glue::kernel::kbuf::{RecvRing, SendRing};
+use crate::glue::kernel::lock::{lock_class, new_bh_lock, BhLock};
+use crate::glue::kernel::rcu_table::{HashNode, Hashed};
+use crate::glue::obj::stack::{ConnKey, ListenKey};
+use crate::glue::strategy::connp_l::GroupCell;
+use crate::glue::strategy::connp_t::{ThreadCell, Worker};
+use crate::glue::strategy::msgp::MsgPCell;
+use crate::glue::strategy::{Kind, LiveToken};
+use crate::glue::kernel::timer::{HandOff, Timer};
 use crate::connection::Connection;
 use crate::listener::Listener;
 
@@ -175,7 +175,7 @@ impl Conn {
     /// EAGAIN while a strategy switch is in progress.
     pub(crate) fn new(key: ConnKey, net: NetRef, tcp: Tcp, sk: Option<SockRef>, flags: kernel::alloc::Flags) -> Result<Arc<Conn>> {
         let live = LiveToken::acquire()?;
-        let home = live.strategy().ok_or(EAGAIN)?.slot(&key);
+        let home = live.strategy().ok_or(EAGAIN)?.slot(key.laddr, key.lport, key.raddr, key.rport);
         let inner = ConnInner { tcp, sk, unhashed: false, err_reported: false, woke: Readiness::default() };
         let state = ConnState::new(&live, home, inner, flags)?;
         let conn = Arc::pin_init(
@@ -196,7 +196,7 @@ impl Conn {
         // Counted where it is built, as `ConnsFreed` is where it is dropped, so the two
         // agree even when a later step fails and drops the new connection.
         if conn.is_ok() {
-            super::stats::count(super::stats::Counter::ConnsCreated);
+            crate::glue::kernel::stats::count(crate::glue::kernel::stats::Counter::ConnsCreated);
         }
         conn
     }
@@ -211,7 +211,7 @@ impl PinnedDrop for Conn {
         // ConnP-T: a timer expiry handed to the protocol thread uses this connection
         // through a raw pointer until it clears the flag. Process context (see above).
         self.timer_queued.wait_idle();
-        super::stats::count(super::stats::Counter::ConnsFreed);
+        crate::glue::kernel::stats::count(crate::glue::kernel::stats::Counter::ConnsFreed);
     }
 }
 
@@ -222,7 +222,7 @@ pub(crate) fn release(conn: Arc<Conn>) {
         let last: Arc<Conn> = last.into();
         // If the work is already queued, that queued reference is not the last one and
         // dropping `last` here is fine.
-        if let Some(s) = super::stack::stack() {
+        if let Some(s) = crate::glue::obj::stack::stack() {
             let _ = s.reap_queue().enqueue(last);
         }
     }
@@ -238,7 +238,7 @@ unsafe extern "C" fn conn_timer(t: *mut bindings::timer_list) {
     // initialized there), and the `Conn` is alive while its timer can run (module-level
     // lifetime rules above).
     let conn = unsafe { &*container_of_timer::<Conn>(t, core::mem::offset_of!(Conn, timer)) };
-    super::dispatch::conn_timer(conn);
+    crate::glue::dispatch::conn_timer(conn);
 }
 
 /// Half-open connections a listener keeps before answering with SYN cookies. The
@@ -352,7 +352,7 @@ impl PinnedDrop for Listen {
 pub(crate) fn release_listen(l: Arc<Listen>) {
     if let Some(last) = Arc::into_unique_or_drop(l) {
         let last: Arc<Listen> = last.into();
-        if let Some(s) = super::stack::stack() {
+        if let Some(s) = crate::glue::obj::stack::stack() {
             let _ = s.reap_queue().enqueue(last);
         }
     }
@@ -366,7 +366,7 @@ pub(crate) fn release_listen(l: Arc<Listen>) {
 unsafe extern "C" fn listen_timer(t: *mut bindings::timer_list) {
     // SAFETY: As in `conn_timer`.
     let l = unsafe { &*container_of_timer::<Listen>(t, core::mem::offset_of!(Listen, timer)) };
-    super::dispatch::listen_timer(l);
+    crate::glue::dispatch::listen_timer(l);
 }
 
 /// The object whose `Timer` field at `offset` contains `t`.

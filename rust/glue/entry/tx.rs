@@ -11,10 +11,10 @@
 //! no socket, so `netdev_pick_tx` uses the flow hash of the 4-tuple (or the sending CPU's
 //! queue when XPS is configured).
 
-use super::handles::NetRef;
-use super::kbuf::ByteRing;
-use super::shim;
-use super::stats::{self, Counter};
+use crate::glue::kernel::handles::NetRef;
+use crate::glue::kernel::kbuf::ByteRing;
+use crate::glue::kernel::shim;
+use crate::glue::kernel::stats::{self, Counter};
 use crate::connection::Transmit;
 use crate::wire::{Ipv4Addr, TcpRepr};
 

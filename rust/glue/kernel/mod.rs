@@ -1,0 +1,15 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Layer 1, kernel wrappers: thin, typed access to kernel facilities. Nothing here knows
+//! about connections or strategies.
+
+pub(crate) mod clock;
+pub(crate) mod handles;
+pub(crate) mod kbuf;
+pub(crate) mod lock;
+pub(crate) mod percpu;
+pub(crate) mod rcu_table;
+pub(crate) mod shim;
+pub(crate) mod skb;
+pub(crate) mod stats;
+pub(crate) mod timer;
