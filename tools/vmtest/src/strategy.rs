@@ -26,9 +26,9 @@ use crate::net::{self, Family, Ns};
 use crate::{ensure, sys, Test, TestResult};
 
 const DIR: &str = "/sys/kernel/debug/partcp";
-/// Connections per direction (partcp client, partcp server).
+/// Connections per direction (partcp client, partcp server) of `transfer`.
 const CONNS: usize = 4;
-/// Bytes each way per connection.
+/// Bytes each way per connection of `transfer`.
 const BYTES: usize = 512 * 1024;
 
 /// Counter snapshots taken after each strategy's transfer, for its `invariants` test.
@@ -46,6 +46,18 @@ struct Snapshot {
     stats: HashMap<String, i64>,
 }
 
+impl Snapshot {
+    /// Acquisitions of lock class `class` (0 if absent).
+    fn acq(&self, class: &str) -> u64 {
+        self.locks.get(class).map_or(0, |v| v.0)
+    }
+
+    /// Scheduling counter `name` (0 if absent).
+    fn sched(&self, name: &str) -> u64 {
+        self.sched.get(name).copied().unwrap_or(0)
+    }
+}
+
 fn read(file: &str) -> Result<String, String> {
     std::fs::read_to_string(format!("{DIR}/{file}")).map_err(|e| format!("read {DIR}/{file}: {e}"))
 }
@@ -53,6 +65,18 @@ fn read(file: &str) -> Result<String, String> {
 /// Writes `req` to the `strategy` file; `Err(errno)` on failure.
 fn write_strategy(req: &str) -> Result<(), i32> {
     std::fs::write(format!("{DIR}/strategy"), req).map_err(|e| e.raw_os_error().unwrap_or(-1))
+}
+
+/// The strategy request each strategy's tests write, and what `strategy` then reads.
+fn request(name: &str) -> Result<(&'static str, &'static str), String> {
+    match name {
+        "msgp" => Ok(("msgp", "msgp")),
+        "connp-l" => Ok(("connp-l 64", "connp-l 64")),
+        // Two protocol threads need two CPUs; with one, `connp-t 1` (still hand-offs).
+        "connp-t" if std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2 => Ok(("connp-t 2", "connp-t 2")),
+        "connp-t" => Ok(("connp-t 1", "connp-t 1")),
+        _ => Err(format!("unknown strategy {name}")),
+    }
 }
 
 /// Switches to `req`, retrying EBUSY while earlier connections finish closing.
@@ -77,6 +101,11 @@ fn switch(req: &str, want: &str) -> TestResult {
     let now = read("strategy")?;
     ensure!(now.trim() == want, "strategy reads {:?} after writing {req:?}, want {want:?}", now.trim());
     Ok(())
+}
+
+/// Zeroes the `stats` data-path counters, `locks` and `sched`.
+fn reset() -> TestResult {
+    std::fs::write(format!("{DIR}/reset"), "1").map_err(|e| format!("write reset: {e}"))
 }
 
 fn snapshot() -> Result<Snapshot, String> {
@@ -118,18 +147,18 @@ fn snapshot() -> Result<Snapshot, String> {
     Ok(s)
 }
 
-fn pattern(seed: usize) -> Vec<u8> {
-    (0..BYTES).map(|i| ((i * 31 + seed * 7 + (i >> 9)) % 251) as u8).collect()
+fn pattern(seed: usize, len: usize) -> Vec<u8> {
+    (0..len).map(|i| ((i * 31 + seed * 7 + (i >> 9)) % 251) as u8).collect()
 }
 
 /// One connection's exchange: `f` (partcp) sends a pattern, `peer` (Linux) checks it
-/// and answers with another, `f` checks that; the peer closes first, then `f` sees EOF.
-fn exchange(mut f: TcpStream, mut peer: TcpStream, seed: usize) -> TestResult {
-    let up = pattern(seed);
-    let down = pattern(seed + 1000);
+/// and answers with another, `len` bytes each; the peer closes first, then `f` sees EOF.
+fn exchange(mut f: TcpStream, mut peer: TcpStream, seed: usize, len: usize) -> TestResult {
+    let up = pattern(seed, len);
+    let down = pattern(seed + 1000, len);
     std::thread::scope(|s| {
         let w = s.spawn(|| f.write_all(&up).map_err(|e| format!("partcp write: {e}")));
-        let mut got = vec![0u8; BYTES];
+        let mut got = vec![0u8; len];
         peer.read_exact(&mut got).map_err(|e| format!("peer read: {e}"))?;
         ensure!(got == up, "conn {seed}: Linux peer received corrupted data");
         w.join().map_err(|_| "writer panicked".to_string())??;
@@ -141,9 +170,9 @@ fn exchange(mut f: TcpStream, mut peer: TcpStream, seed: usize) -> TestResult {
             drop(peer); // Linux closes first: partcp's side ends in LAST-ACK.
             Ok::<(), String>(())
         });
-        let mut got = vec![0u8; BYTES];
+        let mut got = vec![0u8; len];
         f.read_exact(&mut got).map_err(|e| format!("partcp read: {e}"))?;
-        ensure!(got == pattern(seed + 1000), "conn {seed}: partcp received corrupted data");
+        ensure!(got == pattern(seed + 1000, len), "conn {seed}: partcp received corrupted data");
         let mut rest = [0u8; 16];
         let n = f.read(&mut rest).map_err(|e| format!("partcp read at EOF: {e}"))?;
         ensure!(n == 0, "conn {seed}: {n} bytes past the end");
@@ -154,30 +183,29 @@ fn exchange(mut f: TcpStream, mut peer: TcpStream, seed: usize) -> TestResult {
     Ok(())
 }
 
-/// Switches, runs the transfers, waits until every partcp socket and connection is
-/// gone, and records the counters.
-fn transfer(name: &'static str, req: &str, want: &str) -> TestResult {
-    net::setup::ensure()?;
-    switch(req, want)?;
-    std::fs::write(format!("{DIR}/reset"), "1").map_err(|e| format!("write reset: {e}"))?;
+/// Runs `conns` partcp-client and `conns` partcp-server connections to and from Linux
+/// TCP at once, `len` bytes each way on each, and waits until every partcp socket is
+/// closed and every connection freed.
+fn run_conns(conns: usize, len: usize) -> TestResult {
     let fam = Family::Partcp(sys::partcp_family()?);
     // Set up every connection first (partcp client and partcp server), then run all
     // exchanges at once.
     let mut pairs = Vec::new();
-    for i in 0..CONNS {
+    for i in 0..conns {
         pairs.push((net::f_client(fam).map_err(|e| format!("client {i}: {e}"))?, i));
-        pairs.push((net::f_server(fam).map_err(|e| format!("server {i}: {e}"))?, CONNS + i));
+        pairs.push((net::f_server(fam).map_err(|e| format!("server {i}: {e}"))?, conns + i));
     }
     let results: Vec<TestResult> = std::thread::scope(|s| {
-        let hs: Vec<_> = pairs.into_iter().map(|((f, p), i)| s.spawn(move || exchange(f, p, i))).collect();
+        let hs: Vec<_> = pairs.into_iter().map(|((f, p), i)| s.spawn(move || exchange(f, p, i, len))).collect();
         hs.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("exchange panicked".into()))).collect()
     });
     for r in results {
         r?;
     }
-    // Every connection closes (LAST-ACK -> CLOSED) and is freed.
+    // Every connection closes (LAST-ACK -> CLOSED) and is freed. Polled through counters
+    // only: reading `connections` takes the table lock, which the `lock_counts` tests count.
     net::wait_until("partcp connections to close", Duration::from_secs(20), || {
-        Ok(read("connections")?.lines().filter(|l| !l.trim().is_empty()).count() <= 1 && sys::sockets_open()? == 0)
+        Ok(sys::live_conns()? == 0 && sys::sockets_open()? == 0)
     })
     .map_err(|e| {
         format!(
@@ -185,7 +213,16 @@ fn transfer(name: &'static str, req: &str, want: &str) -> TestResult {
             read("connections").unwrap_or_default(),
             read("sockets").unwrap_or_default()
         )
-    })?;
+    })
+}
+
+/// Switches, runs the transfers and records the counters.
+fn transfer(name: &'static str) -> TestResult {
+    let (req, want) = request(name)?;
+    net::setup::ensure()?;
+    switch(req, want)?;
+    reset()?;
+    run_conns(CONNS, BYTES)?;
     let snap = snapshot()?;
     SNAPSHOTS.lock().map_err(|_| "poisoned".to_string())?.push((name, snap));
     Ok(())
@@ -196,8 +233,8 @@ fn invariants(name: &'static str) -> TestResult {
     let Some((_, s)) = snaps.iter().rev().find(|(n, _)| *n == name) else {
         return Err(format!("no counters: strategy.{name}.transfer did not complete"));
     };
-    let acq = |c: &str| s.locks.get(c).map_or(0, |v| v.0);
-    let sched = |c: &str| s.sched.get(c).copied().unwrap_or(0);
+    let acq = |c: &str| s.acq(c);
+    let sched = |c: &str| s.sched(c);
     for (class, (a, c)) in &s.locks {
         ensure!(c <= a, "lock class {class}: contended {c} > acquired {a}");
     }
@@ -299,10 +336,10 @@ fn restore() -> TestResult {
 }
 
 macro_rules! per_strategy {
-    ($($f:ident, $g:ident, $name:literal, $req:literal, $want:literal;)*) => {
+    ($($f:ident, $g:ident, $name:literal;)*) => {
         $(
             fn $f() -> TestResult {
-                transfer($name, $req, $want)
+                transfer($name)
             }
             fn $g() -> TestResult {
                 invariants($name)
@@ -312,19 +349,9 @@ macro_rules! per_strategy {
 }
 
 per_strategy! {
-    msgp_transfer, msgp_invariants, "msgp", "msgp", "msgp";
-    connp_l_transfer, connp_l_invariants, "connp-l", "connp-l 64", "connp-l 64";
-    connp_t_transfer, connp_t_invariants, "connp-t", "connp-t 2", "connp-t 2";
-}
-
-/// Two protocol threads need two CPUs; with one, `connp-t 1` (still hand-offs).
-fn connp_t_transfer_any() -> TestResult {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if cpus >= 2 {
-        connp_t_transfer()
-    } else {
-        transfer("connp-t", "connp-t 1", "connp-t 1")
-    }
+    msgp_transfer, msgp_invariants, "msgp";
+    connp_l_transfer, connp_l_invariants, "connp-l";
+    connp_t_transfer, connp_t_invariants, "connp-t";
 }
 
 pub const TESTS: &[Test] = &[
@@ -332,7 +359,7 @@ pub const TESTS: &[Test] = &[
     Test { name: "strategy.msgp.invariants", run: msgp_invariants },
     Test { name: "strategy.connp-l.transfer", run: connp_l_transfer },
     Test { name: "strategy.connp-l.invariants", run: connp_l_invariants },
-    Test { name: "strategy.connp-t.transfer", run: connp_t_transfer_any },
+    Test { name: "strategy.connp-t.transfer", run: connp_t_transfer },
     Test { name: "strategy.connp-t.invariants", run: connp_t_invariants },
     Test { name: "strategy.switch.busy", run: busy },
     Test { name: "strategy.switch.einval", run: einval },
