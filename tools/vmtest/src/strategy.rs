@@ -11,6 +11,12 @@
 //! - ConnP-T: no per-connection and no group lock, hand-offs to the protocol threads;
 //! - everywhere: contended <= acquired for every lock class.
 //!
+//! Then `strategy.<name>.lock_counts` checks the locks per piece of work and per segment
+//! (issue 13): the same connections run twice, with a small and a 4x larger transfer,
+//! from zeroed counters; MsgP takes one `conn` lock per piece of work and `table` per
+//! segment, ConnP-L one `group` lock per piece of work, ConnP-T neither, and under
+//! ConnP-L and ConnP-T `table` does not grow with the number of segments.
+//!
 //! The Linux peer closes first in every transfer, so partcp's side ends in LAST-ACK
 //! (closed at the peer's ACK) rather than TIME-WAIT, and the next switch is not blocked
 //! for a minute. Then: switching with a socket open is EBUSY, bad requests are EINVAL
@@ -30,6 +36,12 @@ const DIR: &str = "/sys/kernel/debug/partcp";
 const CONNS: usize = 4;
 /// Bytes each way per connection of `transfer`.
 const BYTES: usize = 512 * 1024;
+/// Connections per direction in each run of the `lock_counts` tests.
+const LOCK_CONNS: usize = 2;
+/// Bytes each way per connection in the small run of the `lock_counts` tests; the large
+/// run carries `LOCK_SCALE` times as much over as many connections.
+const LOCK_BYTES: usize = 256 * 1024;
+const LOCK_SCALE: usize = 4;
 
 /// Counter snapshots taken after each strategy's transfer, for its `invariants` test.
 static SNAPSHOTS: Mutex<Vec<(&'static str, Snapshot)>> = Mutex::new(Vec::new());
@@ -55,6 +67,25 @@ impl Snapshot {
     /// Scheduling counter `name` (0 if absent).
     fn sched(&self, name: &str) -> u64 {
         self.sched.get(name).copied().unwrap_or(0)
+    }
+
+    /// `stats` counter `name` (0 if absent or negative).
+    fn stat(&self, name: &str) -> u64 {
+        self.stats.get(name).map_or(0, |&v| u64::try_from(v).unwrap_or(0))
+    }
+
+    /// The counters the `lock_counts` tests check, for their notes and messages.
+    fn lock_summary(&self) -> String {
+        format!(
+            "table {} conn {} group {} work_inline {} handoffs {} handoffs_segment {} rx_segments {}",
+            self.acq("table"),
+            self.acq("conn"),
+            self.acq("group"),
+            self.sched("work_inline"),
+            self.sched("handoffs"),
+            self.sched("handoffs_segment"),
+            self.stat("rx_segments")
+        )
     }
 }
 
@@ -302,6 +333,99 @@ fn invariants(name: &'static str) -> TestResult {
     Ok(())
 }
 
+/// `strategy.<name>.lock_counts`: the locks each strategy takes per piece of work and
+/// per segment (issue 13). Runs the same connections twice, a small transfer and one
+/// `LOCK_SCALE` times larger, each from zeroed counters to every connection freed, and
+/// checks each run against the strategy's synchronization:
+///
+/// - MsgP: one `conn` lock per piece of work (`conn` == `work_inline`) and the global
+///   `table` lock around every partcp segment's lookup (`table` >= `rx_segments`);
+///   no `group` lock, no hand-off;
+/// - ConnP-L: one `group` lock per piece of work (`group` == `work_inline`), no `conn`
+///   lock, no hand-off;
+/// - ConnP-T: no `conn` or `group` lock, hand-offs;
+///
+/// and, under ConnP-L and ConnP-T, that `table` is taken only at connection setup and
+/// teardown: the same in both runs although the large one carries at least twice the
+/// segments, and under a quarter of the large run's segments.
+fn lock_counts(name: &'static str) -> TestResult {
+    let (req, want) = request(name)?;
+    net::setup::ensure()?;
+    switch(req, want)?;
+    let mut runs = Vec::new();
+    for len in [LOCK_BYTES, LOCK_SCALE * LOCK_BYTES] {
+        reset()?;
+        run_conns(LOCK_CONNS, len)?;
+        runs.push(snapshot()?);
+    }
+    let [small, large] = &runs[..] else { return Err("two runs, two snapshots".into()) };
+    let (ks, kl) = (LOCK_BYTES / 1024, LOCK_SCALE * LOCK_BYTES / 1024);
+    let numbers =
+        format!("{} conns each way; {ks} KB: {}; {kl} KB: {}", LOCK_CONNS, small.lock_summary(), large.lock_summary());
+    println!("# strategy.{name}.lock_counts: {numbers}");
+    for (run, s) in [(ks, small), (kl, large)] {
+        let (table, conn, group) = (s.acq("table"), s.acq("conn"), s.acq("group"));
+        let (inline, handoffs, rx) = (s.sched("work_inline"), s.sched("handoffs"), s.stat("rx_segments"));
+        let at = format!("{run} KB run ({numbers})");
+        ensure!(rx > 0, "{name}: no partcp segments received in the {at}");
+        match name {
+            "msgp" => {
+                ensure!(inline > 0, "MsgP: no work done inline in the {at}");
+                ensure!(
+                    conn == inline,
+                    "MsgP: {conn} connection-lock acquisitions for {inline} pieces of work in the {at}"
+                );
+                ensure!(table >= rx, "MsgP: {table} table-lock acquisitions for {rx} segments in the {at}");
+                ensure!(group == 0, "MsgP: {group} group-lock acquisitions in the {at}");
+                ensure!(handoffs == 0, "MsgP: {handoffs} hand-offs in the {at}");
+            }
+            "connp-l" => {
+                ensure!(inline > 0, "ConnP-L: no work done inline in the {at}");
+                ensure!(
+                    group == inline,
+                    "ConnP-L: {group} group-lock acquisitions for {inline} pieces of work in the {at}"
+                );
+                ensure!(conn == 0, "ConnP-L: {conn} connection-lock acquisitions in the {at}");
+                ensure!(handoffs == 0, "ConnP-L: {handoffs} hand-offs in the {at}");
+            }
+            "connp-t" => {
+                ensure!(conn == 0, "ConnP-T: {conn} connection-lock acquisitions in the {at}");
+                ensure!(group == 0, "ConnP-T: {group} group-lock acquisitions in the {at}");
+                ensure!(handoffs > 0, "ConnP-T: no hand-offs in the {at}");
+            }
+            _ => return Err(format!("unknown strategy {name}")),
+        }
+    }
+    if name == "msgp" {
+        return Ok(());
+    }
+    // No table lock on the data path: `table` counts connection setup and teardown, and
+    // both runs set up and tear down the same connections with the same calls, so the
+    // counts should be equal. The tolerance, 2 + 10% of the small run's count, is for the
+    // few acquisitions that depend on timing rather than on the bytes carried (a segment
+    // racing its connection's creation and looked up again, a retransmitted handshake
+    // segment). A lock per segment would add one acquisition per extra segment: at least
+    // `rs` of them (checked first), far more than 10% of a count that itself includes
+    // the small run's `rs` segments.
+    let (rs, rl) = (small.stat("rx_segments"), large.stat("rx_segments"));
+    let (ts, tl) = (small.acq("table"), large.acq("table"));
+    ensure!(
+        rl >= 2 * rs,
+        "{name}: inconclusive: the {kl} KB run received {rl} segments, not twice the {ks} KB run's {rs} ({numbers})"
+    );
+    let tolerance = 2 + ts / 10;
+    ensure!(
+        tl.abs_diff(ts) <= tolerance,
+        "{name}: table-lock acquisitions grow with segments: {ts} for {rs} segments ({ks} KB), {tl} for {rl} \
+         segments ({kl} KB); allowed difference {tolerance} ({numbers})"
+    );
+    ensure!(
+        4 * tl < rl,
+        "{name}: {tl} table-lock acquisitions for {rl} segments in the {kl} KB run, want under a quarter ({numbers})"
+    );
+    Ok(())
+}
+
 /// Switching with a partcp socket open is EBUSY and changes nothing.
 fn busy() -> TestResult {
     switch("msgp", "msgp")?;
@@ -336,7 +460,7 @@ fn restore() -> TestResult {
 }
 
 macro_rules! per_strategy {
-    ($($f:ident, $g:ident, $name:literal;)*) => {
+    ($($f:ident, $g:ident, $h:ident, $name:literal;)*) => {
         $(
             fn $f() -> TestResult {
                 transfer($name)
@@ -344,14 +468,17 @@ macro_rules! per_strategy {
             fn $g() -> TestResult {
                 invariants($name)
             }
+            fn $h() -> TestResult {
+                lock_counts($name)
+            }
         )*
     };
 }
 
 per_strategy! {
-    msgp_transfer, msgp_invariants, "msgp";
-    connp_l_transfer, connp_l_invariants, "connp-l";
-    connp_t_transfer, connp_t_invariants, "connp-t";
+    msgp_transfer, msgp_invariants, msgp_lock_counts, "msgp";
+    connp_l_transfer, connp_l_invariants, connp_l_lock_counts, "connp-l";
+    connp_t_transfer, connp_t_invariants, connp_t_lock_counts, "connp-t";
 }
 
 pub const TESTS: &[Test] = &[
@@ -361,6 +488,9 @@ pub const TESTS: &[Test] = &[
     Test { name: "strategy.connp-l.invariants", run: connp_l_invariants },
     Test { name: "strategy.connp-t.transfer", run: connp_t_transfer },
     Test { name: "strategy.connp-t.invariants", run: connp_t_invariants },
+    Test { name: "strategy.msgp.lock_counts", run: msgp_lock_counts },
+    Test { name: "strategy.connp-l.lock_counts", run: connp_l_lock_counts },
+    Test { name: "strategy.connp-t.lock_counts", run: connp_t_lock_counts },
     Test { name: "strategy.switch.busy", run: busy },
     Test { name: "strategy.switch.einval", run: einval },
     Test { name: "strategy.switch.restore", run: restore },
