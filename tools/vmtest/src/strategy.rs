@@ -11,6 +11,12 @@
 //! - ConnP-T: no per-connection and no group lock, hand-offs to the protocol threads;
 //! - everywhere: contended <= acquired for every lock class.
 //!
+//! Then `strategy.<name>.lock_counts` checks the locks per piece of work and per segment
+//! (issue 13): the same connections run twice, with a small and a 4x larger transfer,
+//! from zeroed counters; MsgP takes one `conn` lock per piece of work and `table` per
+//! segment, ConnP-L one `group` lock per piece of work, ConnP-T neither, and under
+//! ConnP-L and ConnP-T `table` does not grow with the number of segments.
+//!
 //! The Linux peer closes first in every transfer, so partcp's side ends in LAST-ACK
 //! (closed at the peer's ACK) rather than TIME-WAIT, and the next switch is not blocked
 //! for a minute. Then: switching with a socket open is EBUSY, bad requests are EINVAL
@@ -26,10 +32,16 @@ use crate::net::{self, Family, Ns};
 use crate::{ensure, sys, Test, TestResult};
 
 const DIR: &str = "/sys/kernel/debug/partcp";
-/// Connections per direction (partcp client, partcp server).
+/// Connections per direction (partcp client, partcp server) of `transfer`.
 const CONNS: usize = 4;
-/// Bytes each way per connection.
+/// Bytes each way per connection of `transfer`.
 const BYTES: usize = 512 * 1024;
+/// Connections per direction in each run of the `lock_counts` tests.
+const LOCK_CONNS: usize = 2;
+/// Bytes each way per connection in the small run of the `lock_counts` tests; the large
+/// run carries `LOCK_SCALE` times as much over as many connections.
+const LOCK_BYTES: usize = 256 * 1024;
+const LOCK_SCALE: usize = 4;
 
 /// Counter snapshots taken after each strategy's transfer, for its `invariants` test.
 static SNAPSHOTS: Mutex<Vec<(&'static str, Snapshot)>> = Mutex::new(Vec::new());
@@ -46,6 +58,37 @@ struct Snapshot {
     stats: HashMap<String, i64>,
 }
 
+impl Snapshot {
+    /// Acquisitions of lock class `class` (0 if absent).
+    fn acq(&self, class: &str) -> u64 {
+        self.locks.get(class).map_or(0, |v| v.0)
+    }
+
+    /// Scheduling counter `name` (0 if absent).
+    fn sched(&self, name: &str) -> u64 {
+        self.sched.get(name).copied().unwrap_or(0)
+    }
+
+    /// `stats` counter `name` (0 if absent or negative).
+    fn stat(&self, name: &str) -> u64 {
+        self.stats.get(name).map_or(0, |&v| u64::try_from(v).unwrap_or(0))
+    }
+
+    /// The counters the `lock_counts` tests check, for their notes and messages.
+    fn lock_summary(&self) -> String {
+        format!(
+            "table {} conn {} group {} work_inline {} handoffs {} handoffs_segment {} rx_segments {}",
+            self.acq("table"),
+            self.acq("conn"),
+            self.acq("group"),
+            self.sched("work_inline"),
+            self.sched("handoffs"),
+            self.sched("handoffs_segment"),
+            self.stat("rx_segments")
+        )
+    }
+}
+
 fn read(file: &str) -> Result<String, String> {
     std::fs::read_to_string(format!("{DIR}/{file}")).map_err(|e| format!("read {DIR}/{file}: {e}"))
 }
@@ -53,6 +96,18 @@ fn read(file: &str) -> Result<String, String> {
 /// Writes `req` to the `strategy` file; `Err(errno)` on failure.
 fn write_strategy(req: &str) -> Result<(), i32> {
     std::fs::write(format!("{DIR}/strategy"), req).map_err(|e| e.raw_os_error().unwrap_or(-1))
+}
+
+/// The strategy request each strategy's tests write, and what `strategy` then reads.
+fn request(name: &str) -> Result<(&'static str, &'static str), String> {
+    match name {
+        "msgp" => Ok(("msgp", "msgp")),
+        "connp-l" => Ok(("connp-l 64", "connp-l 64")),
+        // Two protocol threads need two CPUs; with one, `connp-t 1` (still hand-offs).
+        "connp-t" if std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2 => Ok(("connp-t 2", "connp-t 2")),
+        "connp-t" => Ok(("connp-t 1", "connp-t 1")),
+        _ => Err(format!("unknown strategy {name}")),
+    }
 }
 
 /// Switches to `req`, retrying EBUSY while earlier connections finish closing.
@@ -77,6 +132,11 @@ fn switch(req: &str, want: &str) -> TestResult {
     let now = read("strategy")?;
     ensure!(now.trim() == want, "strategy reads {:?} after writing {req:?}, want {want:?}", now.trim());
     Ok(())
+}
+
+/// Zeroes the `stats` data-path counters, `locks` and `sched`.
+fn reset() -> TestResult {
+    std::fs::write(format!("{DIR}/reset"), "1").map_err(|e| format!("write reset: {e}"))
 }
 
 fn snapshot() -> Result<Snapshot, String> {
@@ -118,18 +178,18 @@ fn snapshot() -> Result<Snapshot, String> {
     Ok(s)
 }
 
-fn pattern(seed: usize) -> Vec<u8> {
-    (0..BYTES).map(|i| ((i * 31 + seed * 7 + (i >> 9)) % 251) as u8).collect()
+fn pattern(seed: usize, len: usize) -> Vec<u8> {
+    (0..len).map(|i| ((i * 31 + seed * 7 + (i >> 9)) % 251) as u8).collect()
 }
 
 /// One connection's exchange: `f` (partcp) sends a pattern, `peer` (Linux) checks it
-/// and answers with another, `f` checks that; the peer closes first, then `f` sees EOF.
-fn exchange(mut f: TcpStream, mut peer: TcpStream, seed: usize) -> TestResult {
-    let up = pattern(seed);
-    let down = pattern(seed + 1000);
+/// and answers with another, `len` bytes each; the peer closes first, then `f` sees EOF.
+fn exchange(mut f: TcpStream, mut peer: TcpStream, seed: usize, len: usize) -> TestResult {
+    let up = pattern(seed, len);
+    let down = pattern(seed + 1000, len);
     std::thread::scope(|s| {
         let w = s.spawn(|| f.write_all(&up).map_err(|e| format!("partcp write: {e}")));
-        let mut got = vec![0u8; BYTES];
+        let mut got = vec![0u8; len];
         peer.read_exact(&mut got).map_err(|e| format!("peer read: {e}"))?;
         ensure!(got == up, "conn {seed}: Linux peer received corrupted data");
         w.join().map_err(|_| "writer panicked".to_string())??;
@@ -141,9 +201,9 @@ fn exchange(mut f: TcpStream, mut peer: TcpStream, seed: usize) -> TestResult {
             drop(peer); // Linux closes first: partcp's side ends in LAST-ACK.
             Ok::<(), String>(())
         });
-        let mut got = vec![0u8; BYTES];
+        let mut got = vec![0u8; len];
         f.read_exact(&mut got).map_err(|e| format!("partcp read: {e}"))?;
-        ensure!(got == pattern(seed + 1000), "conn {seed}: partcp received corrupted data");
+        ensure!(got == pattern(seed + 1000, len), "conn {seed}: partcp received corrupted data");
         let mut rest = [0u8; 16];
         let n = f.read(&mut rest).map_err(|e| format!("partcp read at EOF: {e}"))?;
         ensure!(n == 0, "conn {seed}: {n} bytes past the end");
@@ -154,30 +214,29 @@ fn exchange(mut f: TcpStream, mut peer: TcpStream, seed: usize) -> TestResult {
     Ok(())
 }
 
-/// Switches, runs the transfers, waits until every partcp socket and connection is
-/// gone, and records the counters.
-fn transfer(name: &'static str, req: &str, want: &str) -> TestResult {
-    net::setup::ensure()?;
-    switch(req, want)?;
-    std::fs::write(format!("{DIR}/reset"), "1").map_err(|e| format!("write reset: {e}"))?;
+/// Runs `conns` partcp-client and `conns` partcp-server connections to and from Linux
+/// TCP at once, `len` bytes each way on each, and waits until every partcp socket is
+/// closed and every connection freed.
+fn run_conns(conns: usize, len: usize) -> TestResult {
     let fam = Family::Partcp(sys::partcp_family()?);
     // Set up every connection first (partcp client and partcp server), then run all
     // exchanges at once.
     let mut pairs = Vec::new();
-    for i in 0..CONNS {
+    for i in 0..conns {
         pairs.push((net::f_client(fam).map_err(|e| format!("client {i}: {e}"))?, i));
-        pairs.push((net::f_server(fam).map_err(|e| format!("server {i}: {e}"))?, CONNS + i));
+        pairs.push((net::f_server(fam).map_err(|e| format!("server {i}: {e}"))?, conns + i));
     }
     let results: Vec<TestResult> = std::thread::scope(|s| {
-        let hs: Vec<_> = pairs.into_iter().map(|((f, p), i)| s.spawn(move || exchange(f, p, i))).collect();
+        let hs: Vec<_> = pairs.into_iter().map(|((f, p), i)| s.spawn(move || exchange(f, p, i, len))).collect();
         hs.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("exchange panicked".into()))).collect()
     });
     for r in results {
         r?;
     }
-    // Every connection closes (LAST-ACK -> CLOSED) and is freed.
+    // Every connection closes (LAST-ACK -> CLOSED) and is freed. Polled through counters
+    // only: reading `connections` takes the table lock, which the `lock_counts` tests count.
     net::wait_until("partcp connections to close", Duration::from_secs(20), || {
-        Ok(read("connections")?.lines().filter(|l| !l.trim().is_empty()).count() <= 1 && sys::sockets_open()? == 0)
+        Ok(sys::live_conns()? == 0 && sys::sockets_open()? == 0)
     })
     .map_err(|e| {
         format!(
@@ -185,7 +244,16 @@ fn transfer(name: &'static str, req: &str, want: &str) -> TestResult {
             read("connections").unwrap_or_default(),
             read("sockets").unwrap_or_default()
         )
-    })?;
+    })
+}
+
+/// Switches, runs the transfers and records the counters.
+fn transfer(name: &'static str) -> TestResult {
+    let (req, want) = request(name)?;
+    net::setup::ensure()?;
+    switch(req, want)?;
+    reset()?;
+    run_conns(CONNS, BYTES)?;
     let snap = snapshot()?;
     SNAPSHOTS.lock().map_err(|_| "poisoned".to_string())?.push((name, snap));
     Ok(())
@@ -196,8 +264,8 @@ fn invariants(name: &'static str) -> TestResult {
     let Some((_, s)) = snaps.iter().rev().find(|(n, _)| *n == name) else {
         return Err(format!("no counters: strategy.{name}.transfer did not complete"));
     };
-    let acq = |c: &str| s.locks.get(c).map_or(0, |v| v.0);
-    let sched = |c: &str| s.sched.get(c).copied().unwrap_or(0);
+    let acq = |c: &str| s.acq(c);
+    let sched = |c: &str| s.sched(c);
     for (class, (a, c)) in &s.locks {
         ensure!(c <= a, "lock class {class}: contended {c} > acquired {a}");
     }
@@ -265,6 +333,108 @@ fn invariants(name: &'static str) -> TestResult {
     Ok(())
 }
 
+/// `strategy.<name>.lock_counts`: the locks each strategy takes per piece of work and
+/// per segment (issue 13). Runs the same connections twice, a small transfer and one
+/// `LOCK_SCALE` times larger, each from zeroed counters to every connection freed, and
+/// checks each run against the strategy's synchronization:
+///
+/// - MsgP: one `conn` lock per piece of work (`conn` == `work_inline`) and the global
+///   `table` lock around every partcp segment's lookup (`table` >= `rx_segments`);
+///   no `group` lock, no hand-off;
+/// - ConnP-L: one `group` lock per piece of work (`group` == `work_inline`), no `conn`
+///   lock, no hand-off;
+/// - ConnP-T: no `conn` or `group` lock, hand-offs;
+///
+/// and, under ConnP-L and ConnP-T, that `table` is taken only at connection setup and
+/// teardown: the same in both runs although the large one carries at least twice the
+/// segments, and under a quarter of the large run's segments.
+fn lock_counts(name: &'static str) -> TestResult {
+    let label = match name {
+        "msgp" => "MsgP",
+        "connp-l" => "ConnP-L",
+        "connp-t" => "ConnP-T",
+        _ => return Err(format!("unknown strategy {name}")),
+    };
+    let (req, want) = request(name)?;
+    net::setup::ensure()?;
+    switch(req, want)?;
+    let mut runs = Vec::new();
+    for len in [LOCK_BYTES, LOCK_SCALE * LOCK_BYTES] {
+        reset()?;
+        run_conns(LOCK_CONNS, len)?;
+        runs.push(snapshot()?);
+    }
+    let [small, large] = &runs[..] else { return Err("two runs, two snapshots".into()) };
+    let (ks, kl) = (LOCK_BYTES / 1024, LOCK_SCALE * LOCK_BYTES / 1024);
+    let numbers =
+        format!("{} conns each way; {ks} KB: {}; {kl} KB: {}", LOCK_CONNS, small.lock_summary(), large.lock_summary());
+    println!("# strategy.{name}.lock_counts: {numbers}");
+    // Every check runs and every failed one is reported, so that one failure does not
+    // hide the others.
+    let mut failed: Vec<String> = Vec::new();
+    let mut check = |ok: bool, what: String| {
+        if !ok {
+            failed.push(what);
+        }
+    };
+    for (run, s) in [(ks, small), (kl, large)] {
+        let (table, conn, group) = (s.acq("table"), s.acq("conn"), s.acq("group"));
+        let (inline, handoffs, rx) = (s.sched("work_inline"), s.sched("handoffs"), s.stat("rx_segments"));
+        let at = format!("in the {run} KB run");
+        check(rx > 0, format!("no partcp segments received {at}"));
+        match name {
+            "msgp" => {
+                check(inline > 0, format!("no work done inline {at}"));
+                check(conn == inline, format!("{conn} connection-lock acquisitions for {inline} pieces of work {at}"));
+                check(table >= rx, format!("{table} table-lock acquisitions for {rx} segments {at}"));
+                check(group == 0, format!("{group} group-lock acquisitions {at}"));
+                check(handoffs == 0, format!("{handoffs} hand-offs {at}"));
+            }
+            "connp-l" => {
+                check(inline > 0, format!("no work done inline {at}"));
+                check(group == inline, format!("{group} group-lock acquisitions for {inline} pieces of work {at}"));
+                check(conn == 0, format!("{conn} connection-lock acquisitions {at}"));
+                check(handoffs == 0, format!("{handoffs} hand-offs {at}"));
+            }
+            _ => {
+                check(conn == 0, format!("{conn} connection-lock acquisitions {at}"));
+                check(group == 0, format!("{group} group-lock acquisitions {at}"));
+                check(handoffs > 0, format!("no hand-offs {at}"));
+            }
+        }
+    }
+    if name != "msgp" {
+        // No table lock on the data path: `table` counts connection setup and teardown,
+        // and both runs set up and tear down the same connections with the same calls, so
+        // the counts should be equal. The tolerance, 2 + 10% of the small run's count, is
+        // for the few acquisitions that depend on timing rather than on the bytes carried
+        // (a segment racing its connection's creation and looked up again, a retransmitted
+        // handshake segment). A lock per segment would add one acquisition per extra
+        // segment: at least `rs` of them (checked first), far more than 10% of a count that
+        // itself includes the small run's `rs` segments.
+        let (rs, rl) = (small.stat("rx_segments"), large.stat("rx_segments"));
+        let (ts, tl) = (small.acq("table"), large.acq("table"));
+        check(
+            rl >= 2 * rs,
+            format!("inconclusive: the {kl} KB run received {rl} segments, not twice the {ks} KB run's {rs}"),
+        );
+        let tolerance = 2 + ts / 10;
+        check(
+            tl.abs_diff(ts) <= tolerance,
+            format!(
+                "table-lock acquisitions grow with segments: {ts} for {rs} segments ({ks} KB), {tl} for {rl} \
+                 segments ({kl} KB), allowed difference {tolerance}"
+            ),
+        );
+        check(
+            4 * tl < rl,
+            format!("{tl} table-lock acquisitions for {rl} segments in the {kl} KB run, want under a quarter"),
+        );
+    }
+    ensure!(failed.is_empty(), "{label}: {} ({numbers})", failed.join("; "));
+    Ok(())
+}
+
 /// Switching with a partcp socket open is EBUSY and changes nothing.
 fn busy() -> TestResult {
     switch("msgp", "msgp")?;
@@ -299,32 +469,25 @@ fn restore() -> TestResult {
 }
 
 macro_rules! per_strategy {
-    ($($f:ident, $g:ident, $name:literal, $req:literal, $want:literal;)*) => {
+    ($($f:ident, $g:ident, $h:ident, $name:literal;)*) => {
         $(
             fn $f() -> TestResult {
-                transfer($name, $req, $want)
+                transfer($name)
             }
             fn $g() -> TestResult {
                 invariants($name)
+            }
+            fn $h() -> TestResult {
+                lock_counts($name)
             }
         )*
     };
 }
 
 per_strategy! {
-    msgp_transfer, msgp_invariants, "msgp", "msgp", "msgp";
-    connp_l_transfer, connp_l_invariants, "connp-l", "connp-l 64", "connp-l 64";
-    connp_t_transfer, connp_t_invariants, "connp-t", "connp-t 2", "connp-t 2";
-}
-
-/// Two protocol threads need two CPUs; with one, `connp-t 1` (still hand-offs).
-fn connp_t_transfer_any() -> TestResult {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if cpus >= 2 {
-        connp_t_transfer()
-    } else {
-        transfer("connp-t", "connp-t 1", "connp-t 1")
-    }
+    msgp_transfer, msgp_invariants, msgp_lock_counts, "msgp";
+    connp_l_transfer, connp_l_invariants, connp_l_lock_counts, "connp-l";
+    connp_t_transfer, connp_t_invariants, connp_t_lock_counts, "connp-t";
 }
 
 pub const TESTS: &[Test] = &[
@@ -332,8 +495,11 @@ pub const TESTS: &[Test] = &[
     Test { name: "strategy.msgp.invariants", run: msgp_invariants },
     Test { name: "strategy.connp-l.transfer", run: connp_l_transfer },
     Test { name: "strategy.connp-l.invariants", run: connp_l_invariants },
-    Test { name: "strategy.connp-t.transfer", run: connp_t_transfer_any },
+    Test { name: "strategy.connp-t.transfer", run: connp_t_transfer },
     Test { name: "strategy.connp-t.invariants", run: connp_t_invariants },
+    Test { name: "strategy.msgp.lock_counts", run: msgp_lock_counts },
+    Test { name: "strategy.connp-l.lock_counts", run: connp_l_lock_counts },
+    Test { name: "strategy.connp-t.lock_counts", run: connp_t_lock_counts },
     Test { name: "strategy.switch.busy", run: busy },
     Test { name: "strategy.switch.einval", run: einval },
     Test { name: "strategy.switch.restore", run: restore },
