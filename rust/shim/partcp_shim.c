@@ -400,11 +400,41 @@ void partcp_port_clear(u16 port)
 }
 
 /*
+ * Whether an ICMP message may concern a partcp connection: an error type partcp handles
+ * (partcp_rx_icmp()), not a fragment, quoting a TCP segment whose source port is one of
+ * partcp's. Headers read as in partcp_rx_wanted(); everything else (echo requests and
+ * replies above all) is passed on at once.
+ */
+static bool partcp_icmp_wanted(const struct sk_buff *skb, const struct iphdr *iph)
+{
+	struct icmphdr _ich;
+	const struct icmphdr *ich;
+	struct iphdr _inner;
+	const struct iphdr *inner;
+	__be16 _sport;
+	const __be16 *sport;
+	unsigned int off = iph->ihl * 4;
+
+	if (ip_is_fragment(iph))
+		return false;
+	ich = skb_header_pointer(skb, off, sizeof(_ich), &_ich);
+	if (!ich || (ich->type != ICMP_DEST_UNREACH && ich->type != ICMP_TIME_EXCEEDED &&
+		     ich->type != ICMP_PARAMETERPROB))
+		return false;
+	off += sizeof(_ich);
+	inner = skb_header_pointer(skb, off, sizeof(_inner), &_inner);
+	if (!inner || inner->ihl < 5 || inner->protocol != IPPROTO_TCP)
+		return false;
+	sport = skb_header_pointer(skb, off + inner->ihl * 4, sizeof(_sport), &_sport);
+	return sport && test_bit(ntohs(*sport), partcp_ports);
+}
+
+/*
  * Whether @skb may be partcp's, from its headers alone, without writing to it (it may
  * be shared: the IP layer unshares it later): IPv4 TCP to a port in partcp_ports, a
  * TCP fragment after the first (no ports to read; partcp reassembles TCP fragments
- * for local addresses only while it uses some port), or an ICMP message (rare; the
- * quoted segment is checked later). Everything else is Linux's, and costs a few loads.
+ * for local addresses only while it uses some port), or an ICMP error quoting a
+ * segment from one of partcp's ports. Everything else is Linux's, and costs a few loads.
  */
 static bool partcp_rx_wanted(const struct sk_buff *skb)
 {
@@ -417,7 +447,7 @@ static bool partcp_rx_wanted(const struct sk_buff *skb)
 	if (!iph || iph->version != 4 || iph->ihl < 5)
 		return false;
 	if (iph->protocol == IPPROTO_ICMP)
-		return READ_ONCE(partcp_ports_used) != 0;
+		return partcp_icmp_wanted(skb, iph);
 	if (iph->protocol != IPPROTO_TCP)
 		return false;
 	if (iph->frag_off & htons(IP_OFFSET))

@@ -23,6 +23,7 @@ use kernel::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
 use kernel::prelude::*;
 use kernel::uaccess::{UserPtr, UserSlice};
 
+use crate::glue::kernel::handles::SockRef;
 use crate::glue::kernel::shim;
 use crate::glue::entry::socket::{err, PartcpSock, Queued, SockState};
 use crate::glue::kernel::stats::{self, Counter};
@@ -151,7 +152,12 @@ unsafe fn attach_new_sock(net: *mut bindings::net, sock: *mut bindings::socket, 
     if sk.is_null() {
         return Err(ENOMEM);
     }
-    let ps = match PartcpSock::new(sk, state) {
+    // SAFETY: `sk` was just allocated for `sock`, and the `PartcpSock` holding this
+    // handle is freed in `release` before the sock is (`partcp_sk_release`).
+    let Some(handle) = (unsafe { SockRef::new(sk) }) else {
+        return Err(ENOMEM);
+    };
+    let ps = match PartcpSock::new(handle, state) {
         Ok(ps) => ps,
         Err(e) => {
             // SAFETY: `sk` was just allocated for `sock`; detach and free it.
@@ -311,9 +317,9 @@ unsafe extern "C" fn accept(sock: *mut bindings::socket, newsock: *mut bindings:
         let flags = unsafe { shim::partcp_accept_flags(arg) };
         // CAST: O_NONBLOCK is a small flag.
         let c = ps.accept(flags & bindings::O_NONBLOCK as c_int != 0)?;
-        // SAFETY: `sk` of the listening socket is live; `newsock` is valid and empty.
-        let net = unsafe { shim::partcp_sock_net(ps.sk) };
-        // SAFETY: As above.
+        let net = ps.sk.net_ptr();
+        // SAFETY: `net` is the live listening socket's namespace; `newsock` is valid
+        // and empty.
         let newps = match unsafe { attach_new_sock(net, newsock, 0, SockState::Unconnected { bound: None }) } {
             Ok(p) => p,
             Err(e) => {
@@ -355,7 +361,7 @@ unsafe extern "C" fn poll(file: *mut bindings::file, sock: *mut bindings::socket
     let ps = unsafe { sock_state(sock) };
     // SAFETY: `file` and `wait` are valid; the wait queue is the sock's, alive while the
     // file is open (poll_wait registers on it; the socket core removes entries).
-    unsafe { bindings::poll_wait(file, shim::partcp_sk_sleep(ps.sk), wait) };
+    unsafe { bindings::poll_wait(file, shim::partcp_sk_sleep(ps.sk.as_ptr()), wait) };
     ps.poll_mask()
 }
 

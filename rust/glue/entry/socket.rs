@@ -144,7 +144,7 @@ pub(crate) struct PartcpSock {
     /// Identifier for log messages.
     pub(crate) id: i64,
     /// The `struct sock`.
-    pub(crate) sk: *mut bindings::sock,
+    pub(crate) sk: SockRef,
     #[pin]
     pub(crate) state: Mutex<SockState>,
     /// Serializes senders; owns their bounce buffer.
@@ -169,12 +169,6 @@ pub(crate) struct PartcpSock {
     keepcnt: Atomic<u32>,
 }
 
-// SAFETY: `sk` is valid for the socket's lifetime and only used through kernel calls
-// that are safe from any thread; everything else is locked or atomic.
-unsafe impl Send for PartcpSock {}
-// SAFETY: As above.
-unsafe impl Sync for PartcpSock {}
-
 /// A user-visible `struct sockaddr_in`.
 fn sockaddr(addr: Ipv4Addr, port: u16) -> bindings::sockaddr_in {
     bindings::sockaddr_in {
@@ -197,76 +191,25 @@ pub(crate) fn parse_sockaddr(raw: &[u8]) -> Result<(Ipv4Addr, u16, u16)> {
     Ok((addr, port, family))
 }
 
-/// Blocks on `sk`'s wait queue until `cond` returns `Some`, the timeout expires
-/// (EAGAIN) or a signal arrives (ERESTARTSYS/EINTR, as `sock_intr_errno`).
-fn wait_for<R>(sk: *mut bindings::sock, timeo: &mut c_long, mut cond: impl FnMut() -> Option<Result<R>>) -> Result<R> {
-    if let Some(r) = cond() {
-        return r;
-    }
-    if *timeo == 0 {
-        return Err(EAGAIN);
-    }
-    // SAFETY: An all-zero wait_queue_entry is a valid starting point; it is fully set
-    // up below before use (DEFINE_WAIT_FUNC).
-    let mut wait: bindings::wait_queue_entry = unsafe { core::mem::zeroed() };
-    wait.private = kernel::current!().as_ptr().cast::<c_void>();
-    wait.func = Some(bindings::woken_wake_function);
-    let entry = &raw mut wait.entry;
-    // SAFETY: INIT_LIST_HEAD: an empty list points to itself.
-    unsafe {
-        (*entry).next = entry;
-        (*entry).prev = entry;
-    }
-    // SAFETY: `sk` is a live sock (the caller's socket is open); its wait queue head
-    // outlives this call; `wait` stays in place until removed below.
-    let wq = unsafe { shim::partcp_sk_sleep(sk) };
-    // SAFETY: As above.
-    unsafe { bindings::add_wait_queue(wq, &mut wait) };
-    let r = loop {
-        if let Some(r) = cond() {
-            break r;
-        }
-        if *timeo == 0 {
-            break Err(EAGAIN);
-        }
-        if kernel::current!().signal_pending() {
-            break Err(if *timeo == MAX_SCHEDULE_TIMEOUT { ERESTARTSYS } else { EINTR });
-        }
-        // SAFETY: `wait` is on the queue and initialized.
-        *timeo = unsafe { bindings::wait_woken(&mut wait, bindings::TASK_INTERRUPTIBLE, *timeo) };
-    };
-    // SAFETY: Added above.
-    unsafe { bindings::remove_wait_queue(wq, &mut wait) };
-    r
-}
-
 /// A `wait_for` condition evaluated on a connection's state: a call that cannot run
 /// (see `dispatch::read`) ends the wait with its error.
 fn read_cond<R: Send>(c: &Arc<Conn>, f: impl FnOnce(&mut conn::ConnInner) -> Option<Result<R>> + Send) -> Option<Result<R>> {
     dispatch::read(c, f).unwrap_or_else(|e| Some(Err(e)))
 }
 
-/// The socket's namespace.
-fn net_of(sk: *mut bindings::sock) -> *mut bindings::net {
-    // SAFETY: `sk` is live for the socket's lifetime.
-    unsafe { shim::partcp_sock_net(sk) }
-}
-
 impl PartcpSock {
     /// A counted reference to the socket's namespace.
     fn net_ref(&self) -> Result<NetRef> {
-        // SAFETY: The socket's namespace is live while the socket is (it holds a
-        // reference).
-        unsafe { NetRef::get(net_of(self.sk)) }.ok_or(EINVAL)
+        self.sk.net().ok_or(EINVAL)
     }
 
     /// A handle on the socket's sock for its connection or listener, which `close`
     /// drops (clears) before the socket is released.
     fn sock_ref(&self) -> Option<SockRef> {
-        // SAFETY: `sk` is live while the socket is open; the connection's or listener's
-        // copy is cleared by `close`/`stop_listening`/`disconnect` (under its
-        // exclusion) before `release` frees the sock.
-        unsafe { SockRef::new(self.sk) }
+        // SAFETY: The connection's or listener's copy is cleared by `close`,
+        // `stop_listening` or `disconnect` (under its exclusion) before `release` frees
+        // the sock.
+        Some(unsafe { self.sk.dup() })
     }
 }
 
@@ -276,7 +219,7 @@ fn buf_size(v: c_int) -> usize {
 
 impl PartcpSock {
     /// The Rust state of a new socket whose sock is `sk`.
-    pub(crate) fn new(sk: *mut bindings::sock, state: SockState) -> Result<Pin<KBox<Self>>> {
+    pub(crate) fn new(sk: SockRef, state: SockState) -> Result<Pin<KBox<Self>>> {
         let id = NEXT_ID.fetch_add(1, Relaxed);
         KBox::pin_init(
             pin_init!(PartcpSock {
@@ -325,8 +268,7 @@ impl PartcpSock {
     /// The keepalive configuration: SO_KEEPALIVE (set through the socket core) with the
     /// TCP_KEEPIDLE/INTVL/CNT values.
     fn keepalive_setting(&self) -> Option<crate::connection::Keepalive> {
-        // SAFETY: `sk` is live.
-        self.keepalive_with(unsafe { shim::partcp_sock_keepalive(self.sk) })
+        self.keepalive_with(self.sk.keepalive())
     }
 
     fn keepalive_with(&self, on: bool) -> Option<crate::connection::Keepalive> {
@@ -342,8 +284,7 @@ impl PartcpSock {
 
     /// Applies a keepalive timing change to the connection, if any.
     pub(crate) fn apply_keepalive(&self) {
-        // SAFETY: `sk` is live.
-        self.set_keepalive(unsafe { shim::partcp_sock_keepalive(self.sk) });
+        self.set_keepalive(self.sk.keepalive());
     }
 
     /// Applies SO_KEEPALIVE `on` to the connection, if any.
@@ -400,8 +341,7 @@ impl PartcpSock {
 
     /// Clears `sk_err`: the error it mirrors was just returned by a call.
     fn error_reported(&self) {
-        // SAFETY: `sk` is live.
-        unsafe { shim::partcp_sk_clear_err(self.sk) };
+        self.sk.clear_err();
     }
 
     fn buffers(&self, flags: kernel::alloc::Flags) -> Result<(SendRing, RecvRing)> {
@@ -413,15 +353,7 @@ impl PartcpSock {
     /// doubled for bookkeeping) gives half of it to payload, as Linux does; otherwise
     /// partcp uses fixed defaults (it does not autotune buffers).
     fn buffer_sizes(&self) -> (usize, usize) {
-        // SAFETY: `sk` is live.
-        let (snd, rcv, snd_locked, rcv_locked) = unsafe {
-            (
-                shim::partcp_sock_sndbuf(self.sk),
-                shim::partcp_sock_rcvbuf(self.sk),
-                shim::partcp_sock_buf_locked(self.sk, true),
-                shim::partcp_sock_buf_locked(self.sk, false),
-            )
-        };
+        let (snd, rcv, snd_locked, rcv_locked) = self.sk.bufs();
         let snd = if snd_locked { buf_size(snd / 2) } else { DEFAULT_SNDBUF };
         let rcv = if rcv_locked { buf_size(rcv / 2) } else { DEFAULT_RCVBUF };
         (snd, rcv)
@@ -439,7 +371,7 @@ impl PartcpSock {
             }
         }
         let stack = Self::stack()?;
-        let net = net_of(self.sk);
+        let net = self.sk.net_ptr();
         if addr != Ipv4Addr::UNSPECIFIED {
             // SAFETY: `net` is the socket's live namespace.
             if !unsafe { shim::partcp_addr_is_local(net, u32::from_ne_bytes(addr.0)) } {
@@ -458,8 +390,7 @@ impl PartcpSock {
 
     /// Records this socket's bind of `addr:port` (an ephemeral port if 0).
     fn register_bind(&self, stack: &Stack, net: *mut bindings::net, addr: Ipv4Addr, port: u16) -> Result<u16> {
-        // SAFETY: `sk` is live.
-        let reuse = unsafe { shim::partcp_sock_reuse(self.sk) };
+        let reuse = self.sk.reuse();
         let haddr = u32::from_be_bytes(addr.0);
         let net = net as usize;
         let mut binds = BINDS.lock();
@@ -516,7 +447,7 @@ impl PartcpSock {
     /// `listen()`.
     pub(crate) fn listen(&self, backlog: c_int) -> Result {
         let stack = Self::stack()?;
-        let net = net_of(self.sk);
+        let net = self.sk.net_ptr();
         let backlog = usize::try_from(backlog).unwrap_or(0).clamp(1, 4096);
         let mut st = self.state.lock();
         let (addr, port) = match &*st {
@@ -533,8 +464,7 @@ impl PartcpSock {
             _ => return Err(EINVAL),
         };
         self.bind_listen(true)?;
-        // SAFETY: `sk` is live.
-        let (snd, rcv) = unsafe { (shim::partcp_sock_sndbuf(self.sk), shim::partcp_sock_rcvbuf(self.sk)) };
+        let (snd, rcv, _, _) = self.sk.bufs();
         let mut cfg = ListenerConfig::default();
         cfg.conn = self.conn_config(1460);
         cfg.backlog = backlog;
@@ -552,8 +482,7 @@ impl PartcpSock {
         };
         let key = ListenKey { net: net as usize, lport: port, laddr: u32::from_be_bytes(addr.0) };
         let l = Listen::new(key, self.net_ref()?, inner)?;
-        // SAFETY: `sk` is live.
-        l.reuse.store(unsafe { shim::partcp_sock_reuse(self.sk) }, Relaxed);
+        l.reuse.store(self.sk.reuse(), Relaxed);
         if let Err(l) = stack.insert_listener(l.clone()) {
             let _ = self.bind_listen(false);
             drop(l);
@@ -561,8 +490,7 @@ impl PartcpSock {
         }
         *st = SockState::Listening(l);
         // SO_ACCEPTCONN reads sk_state. TCP_LISTEN is 10.
-        // SAFETY: `sk` is live.
-        unsafe { shim::partcp_sk_set_state(self.sk, 10) };
+        self.sk.set_state(10);
         Ok(())
     }
 
@@ -572,9 +500,8 @@ impl PartcpSock {
             SockState::Listening(l) => l.clone(),
             _ => return Err(EINVAL),
         };
-        // SAFETY: `sk` is live.
-        let mut timeo = unsafe { shim::partcp_sock_rcvtimeo(self.sk, nonblock) };
-        wait_for(self.sk, &mut timeo, || {
+        let mut timeo = self.sk.timeo(true, nonblock);
+        self.sk.wait(&mut timeo, || {
             let mut g = l.inner.lock();
             if g.closed {
                 return Some(Err(EINVAL));
@@ -602,8 +529,7 @@ impl PartcpSock {
             // doubled as the socket core keeps them (a Linux socket inherits its
             // listener's sizes).
             let dbl = |n: usize| i32::try_from(n.saturating_mul(2)).unwrap_or(i32::MAX);
-            // SAFETY: `sk` is live (the socket is being attached).
-            unsafe { shim::partcp_sock_set_bufs(self.sk, dbl(snd), dbl(rcv)) };
+            self.sk.set_bufs(dbl(snd), dbl(rcv));
         }
         *self.state.lock() = SockState::Connected(c);
     }
@@ -622,7 +548,7 @@ impl PartcpSock {
             return Err(err(bindings::EAFNOSUPPORT));
         }
         let stack = Self::stack()?;
-        let net = net_of(self.sk);
+        let net = self.sk.net_ptr();
         let conn = {
             let mut st = self.state.lock();
             match &*st {
@@ -693,8 +619,7 @@ impl PartcpSock {
                 let local = Endpoint { addr: laddr, port: lport };
                 let tcp: Tcp = Connection::connect(cfg, local, remote, &stack.isn_secret, s, r, clock::now());
                 let c = Conn::new(key, self.net_ref()?, tcp, self.sock_ref(), GFP_KERNEL)?;
-                // SAFETY: `sk` is live.
-                c.reuse.store(unsafe { shim::partcp_sock_reuse(self.sk) }, Relaxed);
+                c.reuse.store(self.sk.reuse(), Relaxed);
                 match stack.insert_conn(c.clone()) {
                     Ok(()) => {
                         made = Some(c);
@@ -754,9 +679,8 @@ impl PartcpSock {
 
     fn wait_connected(&self, nonblock: bool) -> Result {
         let c = self.conn().ok_or(EINVAL)?;
-        // SAFETY: `sk` is live.
-        let mut timeo = unsafe { shim::partcp_sock_sndtimeo(self.sk, nonblock) };
-        let r = wait_for(self.sk, &mut timeo, || {
+        let mut timeo = self.sk.timeo(false, nonblock);
+        let r = self.sk.wait(&mut timeo, || {
             read_cond(&c, |g| {
             if let Some(e) = g.tcp.error() {
                 return Some(Err(tcp_err(e)));
@@ -803,15 +727,14 @@ impl PartcpSock {
         if bounce.is_empty() {
             bounce.resize(BOUNCE, 0, GFP_KERNEL)?;
         }
-        // SAFETY: `sk` is live.
-        let mut timeo = unsafe { shim::partcp_sock_sndtimeo(self.sk, nonblock) };
+        let mut timeo = self.sk.timeo(false, nonblock);
         // SAFETY: `iter` is the `msg_iter` of the sendmsg call, an ITER_SOURCE iterator
         // valid for this call.
         let src = unsafe { kernel::iov::IovIterSource::from_raw(iter) };
         let mut sent = 0usize;
         while sent < len {
             // Wait for room (or an error).
-            let room = wait_for(self.sk, &mut timeo, || {
+            let room = self.sk.wait(&mut timeo, || {
                 read_cond(&c, |g| {
                 if let Some(e) = g.tcp.take_error() {
                     self.error_reported();
@@ -902,8 +825,7 @@ impl PartcpSock {
         if bounce.is_empty() {
             bounce.resize(BOUNCE, 0, GFP_KERNEL)?;
         }
-        // SAFETY: `sk` is live.
-        let mut timeo = unsafe { shim::partcp_sock_rcvtimeo(self.sk, nonblock) };
+        let mut timeo = self.sk.timeo(true, nonblock);
         // SAFETY: `iter` is the `msg_iter` of the recvmsg call, an ITER_DEST iterator
         // valid for this call.
         let dst = unsafe { kernel::iov::IovIterDest::from_raw(iter) };
@@ -911,7 +833,7 @@ impl PartcpSock {
         while done < len {
             let want = (len - done).min(bounce.len());
             let buf = &mut bounce[..want];
-            let got = wait_for(self.sk, &mut timeo, || {
+            let got = self.sk.wait(&mut timeo, || {
                 read_cond(&c, |g| {
                 let avail = g.tcp.recv_buffer().0.len();
                 if avail > 0 {
@@ -991,8 +913,7 @@ impl PartcpSock {
                 }
                 self.stop_listening(l);
                 self.unbind();
-                // SAFETY: `sk` is live.
-                unsafe { shim::partcp_sk_data_ready(self.sk) };
+                self.sk.data_ready();
             } else {
                 conn::release_listen(l);
             }
@@ -1013,8 +934,7 @@ impl PartcpSock {
             }
         }
         // Wake readers blocked in recv.
-        // SAFETY: `sk` is live.
-        unsafe { shim::partcp_sk_data_ready(self.sk) };
+        self.sk.data_ready();
         Ok(())
     }
 
@@ -1094,8 +1014,7 @@ impl PartcpSock {
         // the state change that made the connection closed becomes visible here, so a
         // poll that saw the close also sees the error (reading it first raced with a
         // reset processed meanwhile, e.g. on a ConnP-T protocol thread).
-        // SAFETY: `sk` is live.
-        if unsafe { shim::partcp_sk_err(self.sk) } != 0 {
+        if self.sk.err() != 0 {
             m |= EPOLLERR;
         }
         m
@@ -1233,8 +1152,7 @@ impl PartcpSock {
         l.timer.shutdown();
         conn::release_listen(l);
         // TCP_CLOSE (7): SO_ACCEPTCONN is 0 again.
-        // SAFETY: `sk` is live.
-        unsafe { shim::partcp_sk_set_state(self.sk, 7) };
+        self.sk.set_state(7);
     }
 }
 

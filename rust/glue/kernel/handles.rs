@@ -8,13 +8,16 @@
 //! - [`NetRef`]: a counted network-namespace reference (`get_net` when made or cloned,
 //!   `put_net` when dropped), held by every connection and listener so that an orphaned
 //!   connection can still transmit in its namespace.
-//! - [`SockRef`]: a partcp socket's `struct sock`, held by its connection or listener
-//!   while the socket is open, to wake its waiters and report errors.
+//! - [`SockRef`]: a partcp socket's `struct sock`: the socket's own handle (for the
+//!   socket calls) and the copies its connection or listener holds while the socket is
+//!   open, to wake its waiters and report errors.
 
 use core::ptr::NonNull;
 
 use kernel::bindings;
-use kernel::ffi::c_int;
+use kernel::ffi::{c_int, c_long, c_void};
+use kernel::prelude::*;
+use kernel::task::MAX_SCHEDULE_TIMEOUT;
 
 use crate::glue::kernel::shim;
 
@@ -90,6 +93,139 @@ impl SockRef {
     /// `sk` is a live partcp sock, and the handle is dropped before the sock is released.
     pub(crate) unsafe fn new(sk: *mut bindings::sock) -> Option<SockRef> {
         NonNull::new(sk).map(SockRef)
+    }
+
+    /// Another handle on the same sock, for the socket's connection or listener.
+    ///
+    /// # Safety
+    ///
+    /// The copy is dropped before the sock is released (as `new`).
+    pub(crate) unsafe fn dup(&self) -> SockRef {
+        SockRef(self.0)
+    }
+
+    /// The raw sock (for the socket layer's own calls, such as `poll_wait`).
+    pub(crate) fn as_ptr(&self) -> *mut bindings::sock {
+        self.0.as_ptr()
+    }
+
+    /// A counted reference to the socket's namespace.
+    pub(crate) fn net(&self) -> Option<NetRef> {
+        // SAFETY: Live (type invariants); a live socket holds its namespace, so it is
+        // live for `NetRef::get`.
+        unsafe { NetRef::get(shim::partcp_sock_net(self.0.as_ptr())) }
+    }
+
+    /// The namespace, for kernel calls made while the socket is open.
+    pub(crate) fn net_ptr(&self) -> *mut bindings::net {
+        // SAFETY: Live (type invariants).
+        unsafe { shim::partcp_sock_net(self.0.as_ptr()) }
+    }
+
+    /// SO_KEEPALIVE.
+    pub(crate) fn keepalive(&self) -> bool {
+        // SAFETY: Live (type invariants).
+        unsafe { shim::partcp_sock_keepalive(self.0.as_ptr()) }
+    }
+
+    /// SO_REUSEADDR.
+    pub(crate) fn reuse(&self) -> bool {
+        // SAFETY: Live (type invariants).
+        unsafe { shim::partcp_sock_reuse(self.0.as_ptr()) }
+    }
+
+    /// `sk_sndbuf` and `sk_rcvbuf`, and whether the user set each (SO_SNDBUF/SO_RCVBUF).
+    pub(crate) fn bufs(&self) -> (c_int, c_int, bool, bool) {
+        let sk = self.0.as_ptr();
+        // SAFETY: Live (type invariants).
+        unsafe {
+            (
+                shim::partcp_sock_sndbuf(sk),
+                shim::partcp_sock_rcvbuf(sk),
+                shim::partcp_sock_buf_locked(sk, true),
+                shim::partcp_sock_buf_locked(sk, false),
+            )
+        }
+    }
+
+    /// Sets `sk_sndbuf` and `sk_rcvbuf`.
+    pub(crate) fn set_bufs(&self, snd: c_int, rcv: c_int) {
+        // SAFETY: Live (type invariants).
+        unsafe { shim::partcp_sock_set_bufs(self.0.as_ptr(), snd, rcv) };
+    }
+
+    /// The receive (`rcv`) or send timeout, 0 for a nonblocking call.
+    pub(crate) fn timeo(&self, rcv: bool, nonblock: bool) -> c_long {
+        // SAFETY: Live (type invariants).
+        unsafe {
+            if rcv {
+                shim::partcp_sock_rcvtimeo(self.0.as_ptr(), nonblock)
+            } else {
+                shim::partcp_sock_sndtimeo(self.0.as_ptr(), nonblock)
+            }
+        }
+    }
+
+    /// Sets `sk_state` (the socket core reports SO_ACCEPTCONN from it).
+    pub(crate) fn set_state(&self, state: c_int) {
+        // SAFETY: Live (type invariants).
+        unsafe { shim::partcp_sk_set_state(self.0.as_ptr(), state) };
+    }
+
+    /// The pending error (`sk_err`).
+    pub(crate) fn err(&self) -> c_int {
+        // SAFETY: Live (type invariants).
+        unsafe { shim::partcp_sk_err(self.0.as_ptr()) }
+    }
+
+    /// Clears the pending error (a call just reported it).
+    pub(crate) fn clear_err(&self) {
+        // SAFETY: Live (type invariants).
+        unsafe { shim::partcp_sk_clear_err(self.0.as_ptr()) };
+    }
+
+    /// Blocks on the socket's wait queue until `cond` returns `Some`, the timeout
+    /// expires (EAGAIN) or a signal arrives (ERESTARTSYS/EINTR, as `sock_intr_errno`),
+    /// as `sk_wait_event` with `wait_woken`.
+    pub(crate) fn wait<R>(&self, timeo: &mut c_long, mut cond: impl FnMut() -> Option<Result<R>>) -> Result<R> {
+        if let Some(r) = cond() {
+            return r;
+        }
+        if *timeo == 0 {
+            return Err(EAGAIN);
+        }
+        // SAFETY: An all-zero wait_queue_entry is a valid starting point; it is fully set
+        // up below before use (DEFINE_WAIT_FUNC).
+        let mut wait: bindings::wait_queue_entry = unsafe { core::mem::zeroed() };
+        wait.private = kernel::current!().as_ptr().cast::<c_void>();
+        wait.func = Some(bindings::woken_wake_function);
+        let entry = &raw mut wait.entry;
+        // SAFETY: INIT_LIST_HEAD: an empty list points to itself.
+        unsafe {
+            (*entry).next = entry;
+            (*entry).prev = entry;
+        }
+        // SAFETY: The sock is live (type invariants); its wait queue head outlives this
+        // call; `wait` stays in place until removed below.
+        let wq = unsafe { shim::partcp_sk_sleep(self.0.as_ptr()) };
+        // SAFETY: As above.
+        unsafe { bindings::add_wait_queue(wq, &mut wait) };
+        let r = loop {
+            if let Some(r) = cond() {
+                break r;
+            }
+            if *timeo == 0 {
+                break Err(EAGAIN);
+            }
+            if kernel::current!().signal_pending() {
+                break Err(if *timeo == MAX_SCHEDULE_TIMEOUT { ERESTARTSYS } else { EINTR });
+            }
+            // SAFETY: `wait` is on the queue and initialized.
+            *timeo = unsafe { bindings::wait_woken(&mut wait, bindings::TASK_INTERRUPTIBLE, *timeo) };
+        };
+        // SAFETY: Added above.
+        unsafe { bindings::remove_wait_queue(wq, &mut wait) };
+        r
     }
 
     /// Wakes readers (`sk_data_ready`).

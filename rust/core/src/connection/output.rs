@@ -415,10 +415,9 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
     /// The largest payload for one transmit: one segment, or the largest multiple of it
     /// not above `tso_max`.
     fn tso_payload(&self, per_segment: usize) -> usize {
-        if self.cfg.tso_max > per_segment {
-            (self.cfg.tso_max / per_segment).saturating_mul(per_segment)
-        } else {
-            per_segment
+        match self.cfg.tso_max.checked_div(per_segment) {
+            Some(n) if self.cfg.tso_max > per_segment => n.saturating_mul(per_segment),
+            _ => per_segment,
         }
     }
 
@@ -459,7 +458,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             .min(self.tso_payload(per_segment));
         if len > per_segment && len < unsent {
             // Keep super-segments a multiple of the segment size.
-            len -= len % per_segment;
+            len -= len.checked_rem(per_segment).unwrap_or(0);
         }
         if len < unsent && len < per_segment {
             // RFC 9293 3.8.6.2.1 (sender SWS avoidance): send only if a full segment can
