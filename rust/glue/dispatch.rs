@@ -25,10 +25,9 @@
 
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Relaxed};
-use kernel::sync::Arc;
 
 use crate::glue::kernel::clock;
-use crate::glue::obj::conn::{self, Conn, ConnInner, ConnState, Listen, Tcp};
+use crate::glue::obj::conn::{self, Conn, ConnInner, ConnRef, ConnState, Listen, ListenRef, Tcp};
 use crate::glue::kernel::kbuf::{ByteRing, RecvRing, SendRing};
 use crate::glue::entry::rx;
 use crate::glue::kernel::skb::RxSeg;
@@ -191,23 +190,23 @@ fn run_sync<R: Send>(conn: &Conn, with_after: bool, f: impl FnOnce(&mut ConnInne
 
 /// Runs `f` on a connection's core from syscall context, then transmits/re-arms/wakes.
 /// Under ConnP-T `f` runs on the connection's protocol thread while the caller sleeps.
-pub(crate) fn with_conn<R: Send>(conn: &Arc<Conn>, f: impl FnOnce(&mut ConnInner, Instant) -> R + Send) -> Result<R> {
+pub(crate) fn with_conn<R: Send>(conn: &ConnRef, f: impl FnOnce(&mut ConnInner, Instant) -> R + Send) -> Result<R> {
     run_sync(conn, true, f)
 }
 
 /// Reads (or takes errors from) a connection's state from syscall context, without the
 /// transmit/re-arm/wake step. Under ConnP-T this is a round trip to the protocol thread.
-pub(crate) fn read<R: Send>(conn: &Arc<Conn>, f: impl FnOnce(&mut ConnInner) -> R + Send) -> Result<R> {
+pub(crate) fn read<R: Send>(conn: &ConnRef, f: impl FnOnce(&mut ConnInner) -> R + Send) -> Result<R> {
     run_sync(conn, false, |inner, _| f(inner))
 }
 
 /// A received segment for an existing connection (NAPI context or a protocol thread).
 /// Consumes the segment.
-pub(crate) fn conn_input(stack: &Stack, conn: Arc<Conn>, seg: RxSeg) {
+pub(crate) fn conn_input(stack: &Stack, conn: ConnRef, seg: RxSeg) {
     input(stack, None, conn, seg)
 }
 
-fn input(stack: &Stack, mut ctx: Option<&mut ThreadCtx>, conn: Arc<Conn>, seg: RxSeg) {
+fn input(stack: &Stack, mut ctx: Option<&mut ThreadCtx>, conn: ConnRef, seg: RxSeg) {
     let now = clock::now();
     let r = exclusive(ctx.as_deref_mut(), &conn, |inner| {
         let action = inner.tcp.on_segment(now, &seg.repr, &seg.payload());
@@ -218,7 +217,7 @@ fn input(stack: &Stack, mut ctx: Option<&mut ThreadCtx>, conn: Arc<Conn>, seg: R
         if let Some(w) = conn.state.worker() {
             hand_off(w, Work::Seg(conn.clone(), seg), Sched::HandoffsSeg);
         }
-        conn::release(conn);
+        drop(conn);
         return;
     };
     if closed {
@@ -228,7 +227,7 @@ fn input(stack: &Stack, mut ctx: Option<&mut ThreadCtx>, conn: Arc<Conn>, seg: R
         // TIME-WAIT connection and an acceptable new SYN (RFC 9293 3.10.7.4): the old
         // incarnation goes, the listener gets the SYN.
         unhash(stack, &conn);
-        conn::release(conn);
+        drop(conn);
         let laddr = u32::from_be_bytes(seg.dst.0);
         if let Some(l) = stack.find_listener(seg.net as usize, laddr, seg.repr.dst_port) {
             drop(listen_input(stack, l, seg));
@@ -236,18 +235,18 @@ fn input(stack: &Stack, mut ctx: Option<&mut ThreadCtx>, conn: Arc<Conn>, seg: R
         return;
     }
     drop(seg);
-    conn::release(conn);
+    drop(conn);
 }
 
 /// An ICMP error quoting one of `conn`'s segments (NAPI context): the core decides
 /// (RFC 5927 4.1 sequence check; fails a connection attempt, else records a soft error),
 /// then `after` sets the socket's error and wakes its waiters (a blocked `connect()`).
 /// Under ConnP-T the error goes to the connection's thread like any other work.
-pub(crate) fn conn_icmp(stack: &Stack, conn: Arc<Conn>, seq: SeqNum, icmp: IcmpError) {
+pub(crate) fn conn_icmp(stack: &Stack, conn: ConnRef, seq: SeqNum, icmp: IcmpError) {
     icmp_input(stack, None, conn, seq, icmp)
 }
 
-fn icmp_input(stack: &Stack, ctx: Option<&mut ThreadCtx>, conn: Arc<Conn>, seq: SeqNum, icmp: IcmpError) {
+fn icmp_input(stack: &Stack, ctx: Option<&mut ThreadCtx>, conn: ConnRef, seq: SeqNum, icmp: IcmpError) {
     let now = clock::now();
     let closed = exclusive(ctx, &conn, |inner| {
         let _ = inner.tcp.on_icmp_error(now, seq, icmp);
@@ -265,7 +264,7 @@ fn icmp_input(stack: &Stack, ctx: Option<&mut ThreadCtx>, conn: Arc<Conn>, seq: 
             }
         }
     }
-    conn::release(conn);
+    drop(conn);
 }
 
 /// Connection timer expiry (timer softirq).
@@ -320,7 +319,7 @@ fn timer_run(ctx: Option<&mut ThreadCtx>, conn: &Conn) -> bool {
 }
 
 /// Aborts a connection no one will accept, wherever the strategy runs its work.
-fn abort(stack: &Stack, ctx: Option<&mut ThreadCtx>, c: Arc<Conn>) {
+fn abort(stack: &Stack, ctx: Option<&mut ThreadCtx>, c: ConnRef) {
     let now = clock::now();
     let closed = exclusive(ctx, &c, |inner| {
         inner.tcp.abort(now);
@@ -338,7 +337,7 @@ fn abort(stack: &Stack, ctx: Option<&mut ThreadCtx>, c: Arc<Conn>) {
             }
         }
     }
-    conn::release(c);
+    drop(c);
 }
 
 /// Work a protocol thread took from its queue.
@@ -426,11 +425,11 @@ pub(crate) fn discard(work: Work) {
     match work {
         Work::Seg(c, seg) => {
             drop(seg);
-            conn::release(c);
+            drop(c);
         }
         Work::ListenSeg(l, seg) => {
             drop(seg);
-            conn::release_listen(l);
+            drop(l);
         }
         Work::Timer(p) => {
             // SAFETY: As in `thread_work`: alive until the flag clears.
@@ -440,7 +439,7 @@ pub(crate) fn discard(work: Work) {
             // SAFETY: As in `thread_work`: alive until the flag clears.
             unsafe { (*p).timer_queued.done() };
         }
-        Work::Abort(c) | Work::Icmp(c, ..) => conn::release(c),
+        Work::Abort(c) | Work::Icmp(c, ..) => drop(c),
         // SAFETY: The caller sleeps until completion; `ran = false` tells it.
         Work::Call(req) => unsafe { CallReq::complete(req, false) },
     }
@@ -485,11 +484,11 @@ fn listen_timer_run(l: &Listen) {
 /// all (a non-SYN the listener does not recognize: it may belong to a Linux TCP
 /// connection on the same port) and must be passed on. Under ConnP-T the segment goes
 /// to protocol thread 0 (the 4-tuple is not a connection's yet) and is always consumed.
-pub(crate) fn listen_input(stack: &Stack, l: Arc<Listen>, seg: RxSeg) -> Option<RxSeg> {
+pub(crate) fn listen_input(stack: &Stack, l: ListenRef, seg: RxSeg) -> Option<RxSeg> {
     match l.thread0.clone() {
         Some(w) => {
             hand_off(&w, Work::ListenSeg(l.clone(), seg), Sched::HandoffsSeg);
-            conn::release_listen(l);
+            drop(l);
             None
         }
         None => listen_process(stack, None, l, seg),
@@ -497,7 +496,7 @@ pub(crate) fn listen_input(stack: &Stack, l: Arc<Listen>, seg: RxSeg) -> Option<
 }
 
 /// Processes a listener segment in this context (see [`listen_input`]).
-fn listen_process(stack: &Stack, mut ctx: Option<&mut ThreadCtx>, l: Arc<Listen>, seg: RxSeg) -> Option<RxSeg> {
+fn listen_process(stack: &Stack, mut ctx: Option<&mut ThreadCtx>, l: ListenRef, seg: RxSeg) -> Option<RxSeg> {
     let now = clock::now();
     let syn = rx::is_syn(&seg.repr);
     let (src, dst) = (seg.src, seg.dst);
@@ -506,7 +505,7 @@ fn listen_process(stack: &Stack, mut ctx: Option<&mut ThreadCtx>, l: Arc<Listen>
         let mut g = l.inner.lock();
         if g.closed {
             drop(g);
-            conn::release_listen(l);
+            drop(l);
             return if syn { None } else { Some(seg) };
         }
         let a = g.core.on_segment(now, remote, &seg.repr);
@@ -523,7 +522,7 @@ fn listen_process(stack: &Stack, mut ctx: Option<&mut ThreadCtx>, l: Arc<Listen>
     let mut hs = match action {
         ListenerAction::Established(hs) => hs,
         _ => {
-            conn::release_listen(l);
+            drop(l);
             return if syn { None } else { Some(seg) };
         }
     };
@@ -532,7 +531,7 @@ fn listen_process(stack: &Stack, mut ctx: Option<&mut ThreadCtx>, l: Arc<Listen>
     // Allocate outside every lock (atomic: this may be softirq context). A connection
     // that fails here was never shared: its last reference is dropped through
     // `conn::release`, which defers the destructor to process context.
-    let built = (|| -> Result<Arc<Conn>> {
+    let built = (|| -> Result<ConnRef> {
         let send = SendRing(ByteRing::new(sndbuf, GFP_ATOMIC | __GFP_NOWARN)?);
         let recv = RecvRing(ByteRing::new(rcvbuf, GFP_ATOMIC | __GFP_NOWARN)?);
         let tcp: Tcp = Connection::accept(cfg, &hs, send, recv, now);
@@ -554,15 +553,15 @@ fn listen_process(stack: &Stack, mut ctx: Option<&mut ThreadCtx>, l: Arc<Listen>
         Err(_) => {
             stats::count(Counter::AcceptNoMem);
             l.inner.lock().core.accepted();
-            conn::release_listen(l);
+            drop(l);
             return None;
         }
     };
     if let Err(dup) = stack.insert_conn(c.clone()) {
         l.inner.lock().core.accepted();
-        conn::release(dup);
-        conn::release(c);
-        conn::release_listen(l);
+        drop(dup);
+        drop(c);
+        drop(l);
         return None;
     }
     {
@@ -581,7 +580,7 @@ fn listen_process(stack: &Stack, mut ctx: Option<&mut ThreadCtx>, l: Arc<Listen>
             abort(stack, ctx.as_deref_mut(), c.clone());
         }
     }
-    conn::release_listen(l);
+    drop(l);
     // The handshake-completing ACK may carry data: the new connection processes it
     // (under ConnP-T on its own thread: a hand-off unless that is this thread).
     input(stack, ctx, c, seg);

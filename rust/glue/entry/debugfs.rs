@@ -8,9 +8,8 @@ use core::fmt;
 use kernel::debugfs::{Dir, File};
 use kernel::prelude::*;
 
-use kernel::sync::Arc;
 
-use crate::glue::obj::conn::{Conn, Listen};
+use crate::glue::obj::conn::{ConnRef, ListenRef};
 use crate::stats::Stats;
 use crate::glue::kernel::stats::{CountersView, SocketStatsView};
 use crate::glue::strategy::connp_l::GroupLockClass;
@@ -176,7 +175,7 @@ impl fmt::Debug for ConnectionsView {
                 let Ok((state, cwnd, srtt)) =
                     crate::glue::dispatch::read(&c, |g| (g.tcp.state(), g.tcp.cwnd(), g.tcp.srtt().map_or(0, |d| d.micros())))
                 else {
-                    crate::glue::obj::conn::release(c);
+                    drop(c);
                     continue;
                 };
                 let k = &c.key;
@@ -199,7 +198,7 @@ impl fmt::Debug for ConnectionsView {
                     c.home
                 );
             }
-            crate::glue::obj::conn::release(c);
+            drop(c);
         }
         r
     }
@@ -208,9 +207,9 @@ impl fmt::Debug for ConnectionsView {
 /// References to every connection in the table, taken under the table lock (no
 /// allocation there: the vector is sized first, outside the lock); `None` without a
 /// stack or memory. Release each with `conn::release`.
-fn live_conns() -> Option<KVec<Arc<Conn>>> {
+fn live_conns() -> Option<KVec<ConnRef>> {
     let stack = crate::glue::obj::stack::stack()?;
-    let mut v = KVec::<Arc<Conn>>::with_capacity(stack.conn_count() + 16, GFP_KERNEL).ok()?;
+    let mut v = KVec::<ConnRef>::with_capacity(stack.conn_count() + 16, GFP_KERNEL).ok()?;
     stack.conns(&mut v);
     Some(v)
 }
@@ -245,12 +244,12 @@ impl fmt::Debug for ConnStatsView {
                     r = Self::row(f, (k.laddr, k.lport), format_args!("{}:{}", Ip(k.raddr), k.rport), &st);
                 }
             }
-            crate::glue::obj::conn::release(c);
+            drop(c);
         }
         r?;
         // Listeners: references taken under the table lock (no allocation there).
         let Some(stack) = crate::glue::obj::stack::stack() else { return Ok(()) };
-        let Ok(mut ls) = KVec::<Arc<Listen>>::with_capacity(stack.listener_count() + 4, GFP_KERNEL) else {
+        let Ok(mut ls) = KVec::<ListenRef>::with_capacity(stack.listener_count() + 4, GFP_KERNEL) else {
             return Ok(());
         };
         stack.listeners(&mut ls);
@@ -260,7 +259,7 @@ impl fmt::Debug for ConnStatsView {
                 let st = *l.inner.lock().core.stats();
                 r = Self::row(f, (l.key.laddr, l.key.lport), format_args!("listen"), &st);
             }
-            crate::glue::obj::conn::release_listen(l);
+            drop(l);
         }
         r
     }

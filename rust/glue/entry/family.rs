@@ -324,7 +324,7 @@ unsafe extern "C" fn accept(sock: *mut bindings::socket, newsock: *mut bindings:
             Ok(p) => p,
             Err(e) => {
                 let _ = crate::glue::dispatch::with_conn(&c, |inner, now| inner.tcp.abort(now));
-                crate::glue::obj::conn::release(c);
+                drop(c);
                 return Err(e);
             }
         };

@@ -107,7 +107,7 @@ pub(crate) unsafe extern "C" fn rx_handler(pskb: *mut *mut bindings::sk_buff) ->
         stats::count(Counter::RxChecksumErrors);
         // SAFETY: The skb is ours to free.
         unsafe { shim::partcp_kfree_skb(skb) };
-        drop_refs(conn, listener);
+        drop((conn, listener));
         return RX_HANDLER_CONSUMED;
     }
     stats::count(Counter::RxSegments);
@@ -169,8 +169,8 @@ unsafe fn drop_if_ours(
     };
     let syn = flags.is_some_and(|f| f & 0x12 == 0x02);
     match stack.find(&key, syn) {
-        Found::Conn(c) => crate::glue::obj::conn::release(c),
-        Found::Listener(l) => crate::glue::obj::conn::release_listen(l),
+        Found::Conn(c) => drop(c),
+        Found::Listener(l) => drop(l),
         Found::Nothing => return RX_HANDLER_PASS,
     }
     stats::count(counter);
@@ -214,14 +214,6 @@ const ICMP_PARAMETERPROB: u8 = 12;
 /// Destination unreachable code: fragmentation needed and DF set.
 const ICMP_FRAG_NEEDED: u8 = 4;
 
-fn drop_refs(c: Option<kernel::sync::Arc<crate::glue::obj::conn::Conn>>, l: Option<kernel::sync::Arc<crate::glue::obj::conn::Listen>>) {
-    if let Some(c) = c {
-        crate::glue::obj::conn::release(c);
-    }
-    if let Some(l) = l {
-        crate::glue::obj::conn::release_listen(l);
-    }
-}
 
 /// Whether a segment is a plain SYN (a connection request).
 pub(crate) fn is_syn(repr: &TcpRepr) -> bool {

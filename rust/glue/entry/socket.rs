@@ -13,15 +13,14 @@
 //! the connection's spinlock).
 
 use kernel::bindings;
-use kernel::ffi::{c_int, c_long, c_void};
+use kernel::ffi::c_int;
 use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Relaxed};
-use kernel::sync::{Arc, Mutex};
-use kernel::task::MAX_SCHEDULE_TIMEOUT;
+use kernel::sync::Mutex;
 
 use crate::glue::kernel::clock;
-use crate::glue::obj::conn::{self, Conn, ListenInner, Listen, Tcp};
+use crate::glue::obj::conn::{self, Conn, ConnRef, ListenInner, Listen, ListenRef, Tcp};
 use crate::glue::dispatch;
 use crate::glue::kernel::handles::{NetRef, SockRef};
 use crate::glue::kernel::kbuf::{ByteRing, RecvRing, SendRing};
@@ -126,9 +125,9 @@ pub(crate) enum SockState {
     /// Fresh, or bound to `bound` (network order address, host order port).
     Unconnected { bound: Option<(Ipv4Addr, u16)> },
     /// `listen()` was called.
-    Listening(Arc<Listen>),
+    Listening(ListenRef),
     /// `connect()` or `accept()` made a connection.
-    Connected(Arc<Conn>),
+    Connected(ConnRef),
     /// The connection failed or was closed before being used again.
     Dead,
 }
@@ -193,7 +192,7 @@ pub(crate) fn parse_sockaddr(raw: &[u8]) -> Result<(Ipv4Addr, u16, u16)> {
 
 /// A `wait_for` condition evaluated on a connection's state: a call that cannot run
 /// (see `dispatch::read`) ends the wait with its error.
-fn read_cond<R: Send>(c: &Arc<Conn>, f: impl FnOnce(&mut conn::ConnInner) -> Option<Result<R>> + Send) -> Option<Result<R>> {
+fn read_cond<R: Send>(c: &ConnRef, f: impl FnOnce(&mut conn::ConnInner) -> Option<Result<R>> + Send) -> Option<Result<R>> {
     dispatch::read(c, f).unwrap_or_else(|e| Some(Err(e)))
 }
 
@@ -245,7 +244,7 @@ impl PartcpSock {
         stack().ok_or(ENODEV)
     }
 
-    fn conn(&self) -> Option<Arc<Conn>> {
+    fn conn(&self) -> Option<ConnRef> {
         match &*self.state.lock() {
             SockState::Connected(c) => Some(c.clone()),
             _ => None,
@@ -495,7 +494,7 @@ impl PartcpSock {
     }
 
     /// `accept()`: returns the connection for the new socket.
-    pub(crate) fn accept(&self, nonblock: bool) -> Result<Arc<Conn>> {
+    pub(crate) fn accept(&self, nonblock: bool) -> Result<ConnRef> {
         let l = match &*self.state.lock() {
             SockState::Listening(l) => l.clone(),
             _ => return Err(EINVAL),
@@ -516,7 +515,7 @@ impl PartcpSock {
     }
 
     /// Attaches an accepted connection to this (new) socket.
-    pub(crate) fn attach(&self, c: Arc<Conn>) {
+    pub(crate) fn attach(&self, c: ConnRef) {
         use crate::buffer::{RecvBuffer as _, SendBuffer as _};
         let nodelay = self.nodelay.load(Relaxed);
         let bufs = dispatch::with_conn(&c, |inner, _| {
@@ -631,7 +630,7 @@ impl PartcpSock {
                         let (s2, r2) = self.buffers(GFP_KERNEL)?;
                         send = Some(s2);
                         recv = Some(r2);
-                        conn::release(c);
+                        drop(c);
                     }
                 }
             }
@@ -665,7 +664,7 @@ impl PartcpSock {
                     inner.sk = None;
                     inner.tcp.abort(now);
                 });
-                conn::release(c);
+                drop(c);
                 self.unbind();
             }
             SockState::Listening(l) => {
@@ -706,7 +705,7 @@ impl PartcpSock {
                 // have reported the error and connected again meanwhile, and
                 // overwriting that connection would leak it.
                 let mut st = self.state.lock();
-                if matches!(&*st, SockState::Connected(cur) if Arc::ptr_eq(cur, &c)) {
+                if matches!(&*st, SockState::Connected(cur) if ConnRef::ptr_eq(cur, &c)) {
                     *st = SockState::Unconnected { bound: None };
                 }
                 Err(e)
@@ -904,9 +903,9 @@ impl PartcpSock {
                 {
                     // Only if still this listener (see `disconnect`).
                     let mut st = self.state.lock();
-                    if !matches!(&*st, SockState::Listening(cur) if Arc::ptr_eq(cur, &l)) {
+                    if !matches!(&*st, SockState::Listening(cur) if ListenRef::ptr_eq(cur, &l)) {
                         drop(st);
-                        conn::release_listen(l);
+                        drop(l);
                         return Ok(());
                     }
                     *st = SockState::Unconnected { bound: None };
@@ -915,7 +914,7 @@ impl PartcpSock {
                 self.unbind();
                 self.sk.data_ready();
             } else {
-                conn::release_listen(l);
+                drop(l);
             }
             return Ok(());
         }
@@ -1126,7 +1125,7 @@ impl PartcpSock {
                         inner.tcp.close(now);
                     }
                 });
-                conn::release(c);
+                drop(c);
             }
             SockState::Listening(l) => self.stop_listening(l),
             _ => {}
@@ -1136,7 +1135,7 @@ impl PartcpSock {
 
     /// Stops a listener: no more connections; the ones nobody accepted are reset, as
     /// Linux does; `accept()` waiters wake up with EINVAL.
-    fn stop_listening(&self, l: Arc<Listen>) {
+    fn stop_listening(&self, l: ListenRef) {
         let Some(stack) = stack() else { return };
         let pending = {
             let mut g = l.inner.lock();
@@ -1146,11 +1145,11 @@ impl PartcpSock {
         };
         for c in pending {
             let _ = dispatch::with_conn(&c, |inner, now| inner.tcp.abort(now));
-            conn::release(c);
+            drop(c);
         }
         stack.remove_listener(&l);
         l.timer.shutdown();
-        conn::release_listen(l);
+        drop(l);
         // TCP_CLOSE (7): SO_ACCEPTCONN is 0 again.
         self.sk.set_state(7);
     }

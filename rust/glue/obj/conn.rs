@@ -19,6 +19,8 @@
 //! (closed by the application, still in FIN-WAIT or TIME-WAIT) can transmit until it
 //! dies.
 
+use core::mem::ManuallyDrop;
+
 use kernel::bindings;
 use kernel::prelude::*;
 use kernel::sync::atomic::Atomic;
@@ -155,7 +157,7 @@ unsafe impl Hashed for Conn {
     const NODE_OFFSET: usize = core::mem::offset_of!(Conn, hnode);
 
     fn release(this: Arc<Self>) {
-        release(this);
+        drop(Ref::new(this));
     }
 }
 
@@ -173,7 +175,7 @@ impl Conn {
     /// A connection in namespace `net` (a reference is taken).
     ///
     /// EAGAIN while a strategy switch is in progress.
-    pub(crate) fn new(key: ConnKey, net: NetRef, tcp: Tcp, sk: Option<SockRef>, flags: kernel::alloc::Flags) -> Result<Arc<Conn>> {
+    pub(crate) fn new(key: ConnKey, net: NetRef, tcp: Tcp, sk: Option<SockRef>, flags: kernel::alloc::Flags) -> Result<ConnRef> {
         let live = LiveToken::acquire()?;
         let home = live.strategy().ok_or(EAGAIN)?.slot(key.laddr, key.lport, key.raddr, key.rport);
         let inner = ConnInner { tcp, sk, unhashed: false, err_reported: false, woke: Readiness::default() };
@@ -198,7 +200,7 @@ impl Conn {
         if conn.is_ok() {
             crate::glue::kernel::stats::count(crate::glue::kernel::stats::Counter::ConnsCreated);
         }
-        conn
+        conn.map(Ref::new)
     }
 }
 
@@ -206,7 +208,7 @@ impl Conn {
 impl PinnedDrop for Conn {
     fn drop(self: Pin<&mut Self>) {
         // Never runs in the timer's callback: the callback holds no reference, and final
-        // drops from softirq context go through `release`.
+        // drops happen in process context (`Ref`).
         self.timer.shutdown();
         // ConnP-T: a timer expiry handed to the protocol thread uses this connection
         // through a raw pointer until it clears the flag. Process context (see above).
@@ -215,13 +217,69 @@ impl PinnedDrop for Conn {
     }
 }
 
-/// Drops a reference to `conn` from any context: if it is the last, the destructor is
-/// deferred to process context (it waits for the timer).
-pub(crate) fn release(conn: Arc<Conn>) {
-    if let Some(last) = Arc::into_unique_or_drop(conn) {
-        let last: Arc<Conn> = last.into();
-        // If the work is already queued, that queued reference is not the last one and
-        // dropping `last` here is fine.
+/// An object whose destructor must run in process context (it waits for its timer),
+/// freed through the stack's reap workqueue.
+pub(crate) trait Reaped: Send + Sync + Sized + 'static {
+    /// Queues the last reference to the reap workqueue.
+    fn reap(last: Arc<Self>);
+}
+
+/// A counted reference to a connection or listener that may be dropped in any context:
+/// if it is the last, the destructor is deferred to process context ([`Reaped`]).
+pub(crate) struct Ref<T: Reaped>(ManuallyDrop<Arc<T>>);
+
+/// A reference to a connection.
+pub(crate) type ConnRef = Ref<Conn>;
+/// A reference to a listener.
+pub(crate) type ListenRef = Ref<Listen>;
+
+impl<T: Reaped> Ref<T> {
+    /// Wraps a counted reference.
+    pub(crate) fn new(a: Arc<T>) -> Self {
+        Ref(ManuallyDrop::new(a))
+    }
+
+    /// The counted reference, for a table to keep (it drops it through [`Reaped`] too).
+    pub(crate) fn into_arc(self) -> Arc<T> {
+        let mut me = ManuallyDrop::new(self);
+        // SAFETY: `me` is never dropped, so the reference is taken out exactly once.
+        unsafe { ManuallyDrop::take(&mut me.0) }
+    }
+
+    /// Whether `a` and `b` are the same object.
+    pub(crate) fn ptr_eq(a: &Self, b: &Self) -> bool {
+        Arc::ptr_eq(&a.0, &b.0)
+    }
+}
+
+impl<T: Reaped> Clone for Ref<T> {
+    fn clone(&self) -> Self {
+        Ref::new(Arc::clone(&self.0))
+    }
+}
+
+impl<T: Reaped> core::ops::Deref for Ref<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: Reaped> Drop for Ref<T> {
+    fn drop(&mut self) {
+        // SAFETY: `drop` runs once and the field is not used after it.
+        let a = unsafe { ManuallyDrop::take(&mut self.0) };
+        if let Some(last) = Arc::into_unique_or_drop(a) {
+            T::reap(last.into());
+        }
+    }
+}
+
+impl Reaped for Conn {
+    fn reap(last: Arc<Self>) {
+        // Never fails: the work item holds a reference while queued, so it cannot be
+        // queued while this one is the last.
         if let Some(s) = crate::glue::obj::stack::stack() {
             let _ = s.reap_queue().enqueue(last);
         }
@@ -252,7 +310,7 @@ pub(crate) struct ListenInner {
     pub(crate) core: Listener<SYN_QUEUE>,
     /// Established connections waiting for `accept()`; capacity reserved at `listen()`,
     /// so pushing never allocates.
-    pub(crate) accept_q: KVec<Arc<Conn>>,
+    pub(crate) accept_q: KVec<ConnRef>,
     /// The listening socket (`None` once closed).
     pub(crate) sk: Option<SockRef>,
     /// Send and receive buffer sizes for accepted connections.
@@ -301,7 +359,7 @@ unsafe impl Hashed for Listen {
     const NODE_OFFSET: usize = core::mem::offset_of!(Listen, hnode);
 
     fn release(this: Arc<Self>) {
-        release_listen(this);
+        drop(Ref::new(this));
     }
 }
 
@@ -317,7 +375,7 @@ impl Listen {
     /// A listener in `net` (a reference is taken).
     ///
     /// EAGAIN while a strategy switch is in progress.
-    pub(crate) fn new(key: ListenKey, net: NetRef, inner: ListenInner) -> Result<Arc<Listen>> {
+    pub(crate) fn new(key: ListenKey, net: NetRef, inner: ListenInner) -> Result<ListenRef> {
         let live = LiveToken::acquire()?;
         let s = live.strategy().ok_or(EAGAIN)?;
         let thread0 = if s.cfg.kind == Kind::ConnPT { Some(s.threads.get(0).ok_or(EINVAL)?) } else { None };
@@ -336,22 +394,22 @@ impl Listen {
             }),
             GFP_KERNEL,
         )
+        .map(Ref::new)
     }
 }
 
 #[pinned_drop]
 impl PinnedDrop for Listen {
     fn drop(self: Pin<&mut Self>) {
-        // Process context, as for `Conn` (final drops go through `release_listen`).
+        // Process context, as for `Conn` (`Ref`).
         self.timer.shutdown();
         self.timer_queued.wait_idle();
     }
 }
 
-/// Drops a listener reference from any context (as [`release`]).
-pub(crate) fn release_listen(l: Arc<Listen>) {
-    if let Some(last) = Arc::into_unique_or_drop(l) {
-        let last: Arc<Listen> = last.into();
+impl Reaped for Listen {
+    fn reap(last: Arc<Self>) {
+        // As for `Conn`.
         if let Some(s) = crate::glue::obj::stack::stack() {
             let _ = s.reap_queue().enqueue(last);
         }

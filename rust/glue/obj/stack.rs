@@ -30,10 +30,10 @@ use core::cell::UnsafeCell;
 use kernel::bindings;
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Relaxed};
-use kernel::sync::{rcu, Arc};
+use kernel::sync::rcu;
 use kernel::workqueue::Queue;
 
-use crate::glue::obj::conn::{Conn, Listen};
+use crate::glue::obj::conn::{Conn, ConnRef, Listen, ListenRef, Ref};
 use crate::glue::kernel::lock::{lock_class, new_bh_lock, BhLock};
 use crate::glue::kernel::rcu_table::RcuTable;
 use crate::glue::kernel::shim;
@@ -119,8 +119,8 @@ const LISTEN_BUCKETS_ORDER: u32 = 8;
 
 /// What a received segment's lookup found.
 pub(crate) enum Found {
-    Conn(Arc<Conn>),
-    Listener(Arc<Listen>),
+    Conn(ConnRef),
+    Listener(ListenRef),
     Nothing,
 }
 
@@ -239,20 +239,20 @@ pub(crate) fn exit() {
     // Batches of objects, removed under the table lock; their timers are shut down
     // outside it (that waits for a running callback). The batch memory is allocated
     // before the lock; without memory, one object at a time.
-    let mut conns = KVec::<Arc<Conn>>::with_capacity(256, GFP_KERNEL).unwrap_or_default();
-    let mut listeners = KVec::<Arc<Listen>>::with_capacity(64, GFP_KERNEL).unwrap_or_default();
+    let mut conns = KVec::<ConnRef>::with_capacity(256, GFP_KERNEL).unwrap_or_default();
+    let mut listeners = KVec::<ListenRef>::with_capacity(64, GFP_KERNEL).unwrap_or_default();
     loop {
         let (c, l) = {
             let mut w = s.table.lock();
-            let mut one_c: Option<Arc<Conn>> = None;
+            let mut one_c: Option<ConnRef> = None;
             s.conns.for_each(&mut *w, |o| {
-                if let Err(e) = conns.push_within_capacity(o.into()) {
+                if let Err(e) = conns.push_within_capacity(Ref::new(o.into())) {
                     one_c.get_or_insert(e.0);
                 }
             });
-            let mut one_l: Option<Arc<Listen>> = None;
+            let mut one_l: Option<ListenRef> = None;
             s.listeners.for_each(&mut *w, |o| {
-                if let Err(e) = listeners.push_within_capacity(o.into()) {
+                if let Err(e) = listeners.push_within_capacity(Ref::new(o.into())) {
                     one_l.get_or_insert(e.0);
                 }
             });
@@ -308,7 +308,7 @@ impl Stack {
     pub(crate) fn find(&self, key: &ConnKey, listener: bool) -> Found {
         self.lookup(|rcu| {
             if let Some(c) = self.conns.find(rcu, &key.words()) {
-                return Found::Conn(c);
+                return Found::Conn(Ref::new(c));
             }
             if listener {
                 if let Some(l) = self.find_listener_rcu(rcu, key.net, key.laddr, key.lport) {
@@ -325,19 +325,20 @@ impl Stack {
     }
 
     /// Looks up a connection.
-    pub(crate) fn find_conn(&self, key: &ConnKey) -> Option<Arc<Conn>> {
-        self.lookup(|rcu| self.conns.find(rcu, &key.words()))
+    pub(crate) fn find_conn(&self, key: &ConnKey) -> Option<ConnRef> {
+        self.lookup(|rcu| self.conns.find(rcu, &key.words()).map(Ref::new))
     }
 
     /// Looks up the listener for a segment to `laddr:lport`.
-    pub(crate) fn find_listener(&self, net: usize, laddr: u32, lport: u16) -> Option<Arc<Listen>> {
+    pub(crate) fn find_listener(&self, net: usize, laddr: u32, lport: u16) -> Option<ListenRef> {
         self.lookup(|rcu| self.find_listener_rcu(rcu, net, laddr, lport))
     }
 
-    fn find_listener_rcu(&self, rcu: &rcu::Guard, net: usize, laddr: u32, lport: u16) -> Option<Arc<Listen>> {
+    fn find_listener_rcu(&self, rcu: &rcu::Guard, net: usize, laddr: u32, lport: u16) -> Option<ListenRef> {
         self.listeners
             .find(rcu, &ListenKey { net, lport, laddr }.words())
             .or_else(|| self.listeners.find(rcu, &ListenKey { net, lport, laddr: 0 }.words()))
+            .map(Ref::new)
     }
 
     /// MsgP's table-lock acquisition for a call on a connection the caller already
@@ -352,10 +353,11 @@ impl Stack {
 
     /// Inserts a connection unless its 4-tuple is taken (EADDRINUSE: the connection
     /// comes back to be released by the caller). Never allocates: any context.
-    pub(crate) fn insert_conn(&self, c: Arc<Conn>) -> core::result::Result<(), Arc<Conn>> {
-        let mut w = self.table.lock();
+    pub(crate) fn insert_conn(&self, c: ConnRef) -> core::result::Result<(), ConnRef> {
         let port = c.key.lport;
-        self.conns.insert(&mut *w, c)?;
+        let c = c.into_arc();
+        let mut w = self.table.lock();
+        self.conns.insert(&mut *w, c).map_err(Ref::new)?;
         w.port_use(port);
         Ok(())
     }
@@ -369,10 +371,11 @@ impl Stack {
     }
 
     /// Inserts a listener unless its key is taken.
-    pub(crate) fn insert_listener(&self, l: Arc<Listen>) -> core::result::Result<(), Arc<Listen>> {
-        let mut w = self.table.lock();
+    pub(crate) fn insert_listener(&self, l: ListenRef) -> core::result::Result<(), ListenRef> {
         let port = l.key.lport;
-        self.listeners.insert(&mut *w, l)?;
+        let l = l.into_arc();
+        let mut w = self.table.lock();
+        self.listeners.insert(&mut *w, l).map_err(Ref::new)?;
         w.port_use(port);
         Ok(())
     }
@@ -391,18 +394,18 @@ impl Stack {
     }
 
     /// Counted references to (up to `max`) connections, in table order.
-    pub(crate) fn conns(&self, out: &mut KVec<Arc<Conn>>) {
+    pub(crate) fn conns(&self, out: &mut KVec<ConnRef>) {
         let mut w = self.table.lock();
         self.conns.for_each(&mut *w, |c| {
-            let _ = out.push_within_capacity(c.into());
+            let _ = out.push_within_capacity(Ref::new(c.into()));
         });
     }
 
     /// Counted references to the listeners (as many as `out` has room for).
-    pub(crate) fn listeners(&self, out: &mut KVec<Arc<Listen>>) {
+    pub(crate) fn listeners(&self, out: &mut KVec<ListenRef>) {
         let mut w = self.table.lock();
         self.listeners.for_each(&mut *w, |l| {
-            let _ = out.push_within_capacity(l.into());
+            let _ = out.push_within_capacity(Ref::new(l.into()));
         });
     }
 

@@ -38,7 +38,7 @@ use kernel::sync::{Arc, Completion};
 use super::{sched_add, sched_max, Config, Kind, Sched};
 use crate::connection::IcmpError;
 use crate::glue::kernel::clock::now_ns;
-use crate::glue::obj::conn::{Conn, ConnInner, Listen};
+use crate::glue::obj::conn::{Conn, ConnInner, ConnRef, Listen, ListenRef};
 use crate::glue::kernel::lock::{lock_class, new_bh_lock, BhLock};
 use crate::glue::kernel::percpu::{this_cpu, SLOTS};
 use crate::glue::kernel::skb::RxSeg;
@@ -89,9 +89,9 @@ impl CallReq {
 pub(crate) enum Work {
     /// A received segment for a connection (from NAPI, or from thread 0 after a
     /// handshake).
-    Seg(Arc<Conn>, RxSeg),
+    Seg(ConnRef, RxSeg),
     /// A segment for a listener (thread 0).
-    ListenSeg(Arc<Listen>, RxSeg),
+    ListenSeg(ListenRef, RxSeg),
     /// The connection's timer expired. A raw pointer: the timer callback holds no
     /// reference. The connection's destructor waits until `Conn::timer_queued` is clear,
     /// which the consumer of this item does last.
@@ -100,10 +100,10 @@ pub(crate) enum Work {
     /// destructor waits until `Listen::timer_queued` is clear.
     ListenTimer(*const Listen),
     /// Abort a connection that no one will accept (accept queue overflow).
-    Abort(Arc<Conn>),
+    Abort(ConnRef),
     /// An ICMP error quoting the connection's segment with this sequence number (from
     /// NAPI: the rx_handler of the device the message arrived on).
-    Icmp(Arc<Conn>, SeqNum, IcmpError),
+    Icmp(ConnRef, SeqNum, IcmpError),
     /// A syscall's request (see [`CallReq`]).
     Call(*const CallReq),
 }
