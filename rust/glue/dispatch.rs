@@ -530,7 +530,7 @@ fn listen_process(stack: &Stack, mut ctx: Option<&mut ThreadCtx>, l: ListenRef, 
     hs.local.addr = dst;
     // Allocate outside every lock (atomic: this may be softirq context). A connection
     // that fails here was never shared: its last reference is dropped through
-    // `conn::release`, which defers the destructor to process context.
+    // `ConnRef`, whose drop defers the destructor to process context.
     let built = (|| -> Result<ConnRef> {
         let send = SendRing(ByteRing::new(sndbuf, GFP_ATOMIC | __GFP_NOWARN)?);
         let recv = RecvRing(ByteRing::new(rcvbuf, GFP_ATOMIC | __GFP_NOWARN)?);

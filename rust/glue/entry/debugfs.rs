@@ -206,7 +206,7 @@ impl fmt::Debug for ConnectionsView {
 
 /// References to every connection in the table, taken under the table lock (no
 /// allocation there: the vector is sized first, outside the lock); `None` without a
-/// stack or memory. Release each with `conn::release`.
+/// stack or memory.
 fn live_conns() -> Option<KVec<ConnRef>> {
     let stack = crate::glue::obj::stack::stack()?;
     let mut v = KVec::<ConnRef>::with_capacity(stack.conn_count() + 16, GFP_KERNEL).ok()?;
