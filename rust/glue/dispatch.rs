@@ -136,8 +136,7 @@ fn call<B: FnMut(&mut ConnInner, Instant) + Send>(w: &Worker, conn: &Conn, body:
             Ok(()) => break,
             Err(PushError::Full(_)) => {
                 sched_add(Sched::CallRetries, 1);
-                // Queue full: give the thread a jiffy to drain it.
-                kernel::time::delay::fsleep(kernel::time::Delta::from_micros(1000));
+                w.wait_for_room();
             }
             Err(PushError::Stopped(_)) => return false,
         }

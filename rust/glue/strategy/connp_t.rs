@@ -33,7 +33,7 @@ use kernel::bindings;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Full, Relaxed};
-use kernel::sync::{Arc, Completion};
+use kernel::sync::{new_condvar, Arc, Completion, CondVar};
 
 use super::{sched_add, sched_max, Config, Kind, Sched};
 use crate::connection::IcmpError;
@@ -217,6 +217,10 @@ pub(crate) struct Worker {
     cpu: u32,
     #[pin]
     q: BhLock<Ring, QueueLockClass>,
+    /// Syscalls waiting for room in a full queue (notified, under `q`, when the thread
+    /// takes a batch from a full queue or stops).
+    #[pin]
+    room: CondVar,
     task: Atomic<*mut bindings::task_struct>,
     /// The thread is (about to be) asleep: producers must wake it.
     sleeping: Atomic<bool>,
@@ -285,6 +289,7 @@ impl Worker {
                 idx,
                 cpu,
                 q <- new_bh_lock!(Ring { slots, head: 0, len: 0, stopped: false }, c"Worker::q"),
+                room <- new_condvar!("Worker::room"),
                 task: Atomic::new(core::ptr::null_mut()),
                 sleeping: Atomic::new(false),
                 exited: Atomic::new(false),
@@ -332,11 +337,21 @@ impl Worker {
         Ok(())
     }
 
+    /// Sleeps until the queue has room or the thread stops (a syscall whose request
+    /// found the queue full). Process context.
+    pub(crate) fn wait_for_room(&self) {
+        let mut q = self.q.lock();
+        if q.len >= q.slots.len() && !q.stopped {
+            self.room.wait(&mut q);
+        }
+    }
+
     /// Stops the thread (idempotent) and discards queued work. Process context.
     fn stop(&self) {
         let task = {
             let mut q = self.q.lock();
             q.stopped = true;
+            self.room.notify_all();
             self.task.xchg(core::ptr::null_mut(), Full)
         };
         if !task.is_null() {
@@ -459,6 +474,10 @@ unsafe extern "C" fn thread_fn(data: *mut c_void) -> c_int {
     while !unsafe { bindings::kthread_should_stop() } {
         {
             let mut q = w.q.lock();
+            if q.len >= q.slots.len() {
+                // Room is about to appear: wake syscalls waiting for it.
+                w.room.notify_all();
+            }
             while batch.len() < BATCH {
                 let Some(item) = q.pop() else { break };
                 if let Err(e) = batch.push_within_capacity(item) {
