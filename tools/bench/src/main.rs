@@ -15,6 +15,8 @@ use std::process::ExitCode;
 const USAGE: &str = "\
 usage: partcp-bench [OPTIONS]            transmit benchmark (or --rr) against a sink
        partcp-bench sink [SINK OPTIONS]  accept connections, discard (or --echo) data
+       partcp-bench idle [IDLE OPTIONS]  open connections and hold them idle until
+                                         SIGTERM/SIGINT, then abort them (RST)
 
 client options:
   --family inet|partcp   socket family (default inet)
@@ -41,6 +43,12 @@ sink options:
   --seconds S            exit after S seconds (default: run until killed)
   --ready-file PATH      created once listening
 
+idle options: --family, --dest, --conns, --connect-timeout as for the client, and
+  --ready-file PATH      created once every connection is established
+  On SIGTERM/SIGINT it prints one line (mode=idle conns setup_seconds broken status)
+  and aborts every connection; `broken` counts connections that were reset, closed or
+  readable while they should have been idle.
+
 report line (client): mode family conns threads seconds write_size bytes mbps
   wire_bytes wire_mbps [transactions tps reconnects] cpu_util cpu_user cpu_sys cpu_softirq
   ctxt ctxt_per_kb conn_errors status [reason] [tags] [dbg.FILE.COUNTER=delta ...]";
@@ -49,6 +57,7 @@ report line (client): mode family conns threads seconds write_size bytes mbps
 #[derive(Clone, Debug)]
 pub struct Opts {
     pub sink: bool,
+    pub idle: bool,
     pub partcp: bool,
     pub dest: SocketAddrV4,
     pub conns: usize,
@@ -73,6 +82,7 @@ pub struct Opts {
 fn parse(args: Vec<String>) -> Result<Opts, String> {
     let mut o = Opts {
         sink: false,
+        idle: false,
         partcp: false,
         dest: "198.18.0.2:5001".parse().unwrap(),
         conns: 6,
@@ -94,8 +104,12 @@ fn parse(args: Vec<String>) -> Result<Opts, String> {
         ready_file: None,
     };
     let mut it = args.into_iter().peekable();
-    if it.peek().map(String::as_str) == Some("sink") {
-        o.sink = true;
+    match it.peek().map(String::as_str) {
+        Some("sink") => o.sink = true,
+        Some("idle") => o.idle = true,
+        _ => {}
+    }
+    if o.sink || o.idle {
         it.next();
     }
     fn num<T: std::str::FromStr>(name: &str, v: Option<String>) -> Result<T, String> {
@@ -123,11 +137,15 @@ fn parse(args: Vec<String>) -> Result<Opts, String> {
         "--tag",
     ];
     const SINK_ONLY: &[&str] = &["--port", "--addr", "--echo", "--ready-file"];
+    const IDLE: &[&str] = &["--family", "--dest", "--conns", "--connect-timeout", "--ready-file"];
     while let Some(a) = it.next() {
+        if o.idle && !IDLE.contains(&a.as_str()) {
+            return Err(format!("{a} is not an idle option"));
+        }
         if o.sink && CLIENT_ONLY.contains(&a.as_str()) {
             return Err(format!("{a} is not a sink option"));
         }
-        if !o.sink && SINK_ONLY.contains(&a.as_str()) {
+        if !o.sink && !o.idle && SINK_ONLY.contains(&a.as_str()) {
             return Err(format!("{a} is a sink option"));
         }
         match a.as_str() {
@@ -204,6 +222,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Before any thread exists, so that every thread inherits the mask and the signals
+    // wait for `sigwait`.
+    let term_signals = o.idle.then(sys::block_term_signals);
     sys::raise_nofile();
     let family = if o.partcp {
         match sys::partcp_family() {
@@ -225,7 +246,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    let line = work::client(&o, family);
+    let line = if let Some(set) = term_signals { work::idle(&o, family, &set) } else { work::client(&o, family) };
     println!("{}", line.text);
     if line.ok {
         ExitCode::SUCCESS
@@ -247,6 +268,8 @@ mod tests {
         let o = p("--family partcp --conns 192 --threads 2 --seconds 3 --tag strategy=msgp").unwrap();
         assert!(o.partcp && o.conns == 192 && o.threads == 2 && o.seconds == 3.0);
         assert!(p("sink --port 5002 --echo").unwrap().echo);
+        let o = p("idle --family partcp --dest 198.18.0.2:5002 --conns 1000 --ready-file /tmp/r").unwrap();
+        assert!(o.idle && !o.sink && o.partcp && o.conns == 1000 && o.ready_file.is_some());
         for bad in [
             "--family udp",
             "--conns 0",
@@ -260,6 +283,9 @@ mod tests {
             "sink --conns 5",
             "--tag novalue",
             "--threads 0",
+            "idle --seconds 3",
+            "idle --port 5002",
+            "idle --rr",
         ] {
             assert!(p(bad).is_err(), "{bad} accepted");
         }

@@ -249,3 +249,34 @@ pub fn errno_name(e: &io::Error) -> String {
         None => e.to_string().replace(' ', "_"),
     }
 }
+
+/// Blocks SIGTERM, SIGINT and SIGHUP in the calling thread (and the threads it creates
+/// later), so that [`wait_signal`] receives them instead of their default action.
+pub fn block_term_signals() -> libc::sigset_t {
+    // SAFETY: `set` is initialised by sigemptyset before use; the calls only read and
+    // write it.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+            libc::sigaddset(&mut set, s);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+/// Waits for one of the signals in `set` (blocked by [`block_term_signals`]).
+pub fn wait_signal(set: &libc::sigset_t) -> libc::c_int {
+    let mut sig: libc::c_int = 0;
+    // SAFETY: `set` is an initialised signal set and `sig` is valid for writes.
+    unsafe { libc::sigwait(set, &mut sig) };
+    sig
+}
+
+/// How many of `fds` have an event among `events` (or an error or hang-up) right now.
+pub fn poll_now(fds: &[RawFd], events: libc::c_short) -> io::Result<usize> {
+    let mut p: Vec<libc::pollfd> = fds.iter().map(|&fd| libc::pollfd { fd, events, revents: 0 }).collect();
+    // SAFETY: `p` is valid for reads and writes of its length.
+    check(unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, 0) }).map(|n| n as usize)
+}

@@ -260,6 +260,48 @@ fn client_thread(o: &Opts, family: libc::c_int, t: usize, n: usize, shared: &Sha
     }
 }
 
+/// `partcp-bench idle`: opens `--conns` connections, creates `--ready-file` once all are
+/// established, holds them without traffic until one of the signals in `term` arrives,
+/// then reports and aborts them (RST, so nothing is left in TIME-WAIT and the peer's
+/// sockets close at once).
+pub fn idle(o: &Opts, family: libc::c_int, term: &libc::sigset_t) -> Line {
+    // Idle connections keep the system's default buffers.
+    let o = Opts { sndbuf: 0, rr: false, ..o.clone() };
+    let mut fds = Vec::with_capacity(o.conns);
+    let t0 = Instant::now();
+    let setup = Epoll::new()
+        .map_err(|e| format!("epoll:{}", sys::errno_name(&e)))
+        .and_then(|ep| connect_all(&o, family, o.conns, &ep, &mut fds))
+        .and_then(|()| match &o.ready_file {
+            Some(p) => std::fs::write(p, "ready\n").map_err(|e| format!("ready_file:{}", sys::errno_name(&e))),
+            None => Ok(()),
+        });
+    let setup_s = t0.elapsed().as_secs_f64();
+    let head = format!(
+        "partcp-bench mode=idle family={} conns={} setup_seconds={setup_s:.2}",
+        if o.partcp { "partcp" } else { "inet" },
+        o.conns
+    );
+    let line = match setup {
+        Err(e) => Line { text: format!("{head} status=failed reason={e}"), ok: false },
+        Ok(()) => {
+            let sig = sys::wait_signal(term);
+            // An idle connection has nothing to read and no error: anything else means the
+            // peer (or the stack) closed or reset it while it was held.
+            let (broken, status, ok) = match sys::poll_now(&fds, libc::POLLIN | libc::POLLRDHUP) {
+                Ok(0) => ("0".to_string(), "status=ok".to_string(), true),
+                Ok(n) => (n.to_string(), "status=failed reason=connections_broken_while_idle".to_string(), false),
+                Err(e) => ("?".to_string(), format!("status=failed reason=poll:{}", sys::errno_name(&e)), false),
+            };
+            Line { text: format!("{head} signal={sig} broken={broken} {status}"), ok }
+        }
+    };
+    for &fd in &fds {
+        abort(fd);
+    }
+    line
+}
+
 /// Writes one connection may do per epoll event in the transmit loop.
 const WRITES_PER_EVENT: usize = 16;
 
