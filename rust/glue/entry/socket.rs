@@ -83,11 +83,7 @@ pub(crate) enum Queued {
 /// `inet_csk_bind_conflict`, simplified: with SO_REUSEADDR on both sides only a listener
 /// conflicts; TIME-WAIT and other connections never do).
 fn bind_conflict(binds: &KVec<BindEntry>, stack: &Stack, net: usize, addr: u32, port: u16, reuse: bool) -> bool {
-    let overlap = |a: u32| a == 0 || addr == 0 || a == addr;
-    if binds
-        .iter()
-        .any(|b| b.net == net && b.port == port && overlap(b.addr) && !(reuse && b.reuse && !b.listening))
-    {
+    if binds_conflict(binds, net, addr, port, reuse) {
         return true;
     }
     if reuse {
@@ -95,6 +91,29 @@ fn bind_conflict(binds: &KVec<BindEntry>, stack: &Stack, net: usize, addr: u32, 
     } else {
         stack.port_in_use(net, addr, port)
     }
+}
+
+/// The bound-socket half of [`bind_conflict`]: whether binding `addr:port` (with
+/// SO_REUSEADDR `reuse`) in `net` overlaps a bind in `binds` (the same port, the same or
+/// a wildcard address), unless both sides set SO_REUSEADDR and the bound one does not
+/// listen.
+fn binds_conflict(binds: &[BindEntry], net: usize, addr: u32, port: u16, reuse: bool) -> bool {
+    let overlap = |a: u32| a == 0 || addr == 0 || a == addr;
+    binds
+        .iter()
+        .any(|b| b.net == net && b.port == port && overlap(b.addr) && !(reuse && b.reuse && !b.listening))
+}
+
+/// Whether another socket in `binds` listens where `me` would (the same port, the same
+/// or a wildcard address): `listen()` refuses that even with SO_REUSEADDR.
+fn listen_conflict(binds: &[BindEntry], me: &BindEntry) -> bool {
+    binds.iter().any(|o| {
+        o.owner != me.owner
+            && o.net == me.net
+            && o.port == me.port
+            && o.listening
+            && (o.addr == 0 || me.addr == 0 || o.addr == me.addr)
+    })
 }
 
 /// `-errno` for an errno constant from the bindings.
@@ -423,11 +442,7 @@ impl PartcpSock {
             return Ok(());
         };
         let b = binds[me];
-        if listening
-            && binds.iter().any(|o| {
-                o.owner != self.id && o.net == b.net && o.port == b.port && o.listening && (o.addr == 0 || b.addr == 0 || o.addr == b.addr)
-            })
-        {
+        if listening && listen_conflict(&binds, &b) {
             return Err(err(bindings::EADDRINUSE));
         }
         if let Some(e) = binds.get_mut(me) {
