@@ -1187,3 +1187,88 @@ fn tcp_state_number(s: State) -> u8 {
         State::Closing => 11,
     }
 }
+
+/// KUnit: the bind conflict rules over bound sockets (`binds_conflict`,
+/// `listen_conflict`), on a constructed list of binds; the connection half of
+/// [`bind_conflict`] asks the stack's tables and is covered by the VM suite.
+#[kunit_tests(partcp_bind_rules)]
+mod tests {
+    use super::*;
+
+    const NET: usize = 0x1000;
+    const OTHER_NET: usize = 0x2000;
+    const A: u32 = 0x0a00_0001;
+    const B: u32 = 0x0a00_0002;
+    const ANY: u32 = 0;
+
+    fn bound(owner: i64, net: usize, addr: u32, port: u16, reuse: bool, listening: bool) -> BindEntry {
+        BindEntry { net, addr, port, reuse, listening, owner }
+    }
+
+    #[test]
+    fn same_port_overlapping_addresses() {
+        let binds = [bound(1, NET, A, 5000, false, false)];
+        assert!(binds_conflict(&binds, NET, A, 5000, false));
+        assert!(binds_conflict(&binds, NET, ANY, 5000, false));
+        assert!(!binds_conflict(&binds, NET, B, 5000, false));
+        let wild = [bound(1, NET, ANY, 5000, false, false)];
+        assert!(binds_conflict(&wild, NET, A, 5000, false));
+        assert!(binds_conflict(&wild, NET, B, 5000, false));
+        assert!(binds_conflict(&wild, NET, ANY, 5000, false));
+    }
+
+    #[test]
+    fn other_port_or_namespace() {
+        let binds = [bound(1, NET, ANY, 5000, false, true)];
+        assert!(!binds_conflict(&binds, NET, ANY, 5001, false));
+        assert!(!binds_conflict(&binds, OTHER_NET, ANY, 5000, false));
+        assert!(!binds_conflict(&binds, OTHER_NET, A, 5000, true));
+        assert!(!binds_conflict(&[], NET, ANY, 5000, false));
+    }
+
+    #[test]
+    fn reuseaddr_rules() {
+        // SO_REUSEADDR on both sides: a bound, non-listening socket does not conflict...
+        let binds = [bound(1, NET, ANY, 5000, true, false)];
+        assert!(!binds_conflict(&binds, NET, ANY, 5000, true));
+        assert!(!binds_conflict(&binds, NET, A, 5000, true));
+        // ...on one side only, it does.
+        assert!(binds_conflict(&binds, NET, ANY, 5000, false));
+        let plain = [bound(1, NET, ANY, 5000, false, false)];
+        assert!(binds_conflict(&plain, NET, ANY, 5000, true));
+        // A listener conflicts even when both set SO_REUSEADDR.
+        let listening = [bound(1, NET, ANY, 5000, true, true)];
+        assert!(binds_conflict(&listening, NET, ANY, 5000, true));
+        assert!(binds_conflict(&listening, NET, A, 5000, true));
+        // Any one conflicting entry among many is enough.
+        let many = [
+            bound(1, OTHER_NET, ANY, 5000, false, true),
+            bound(2, NET, B, 5000, false, true),
+            bound(3, NET, A, 5001, false, true),
+            bound(4, NET, A, 5000, true, false),
+        ];
+        assert!(!binds_conflict(&many, NET, A, 5000, true));
+        assert!(binds_conflict(&many, NET, A, 5000, false));
+        assert!(binds_conflict(&many, NET, ANY, 5000, true));
+    }
+
+    #[test]
+    fn listen_rules() {
+        // Two SO_REUSEADDR sockets bound to the same port: the first may listen...
+        let mut binds = [bound(1, NET, ANY, 5000, true, false), bound(2, NET, ANY, 5000, true, false)];
+        assert!(!listen_conflict(&binds, &binds[0]));
+        binds[0].listening = true;
+        // ...then the second may not, whatever its address overlap...
+        assert!(listen_conflict(&binds, &binds[1]));
+        let specific = bound(3, NET, A, 5000, true, false);
+        assert!(listen_conflict(&binds, &specific));
+        // ...while a socket's own bind, other ports and other namespaces never count.
+        assert!(!listen_conflict(&binds, &binds[0]));
+        assert!(!listen_conflict(&binds, &bound(4, NET, ANY, 5001, true, false)));
+        assert!(!listen_conflict(&binds, &bound(5, OTHER_NET, ANY, 5000, true, false)));
+        // Listeners on distinct specific addresses coexist.
+        let distinct = [bound(1, NET, A, 5000, true, true)];
+        assert!(!listen_conflict(&distinct, &bound(2, NET, B, 5000, true, false)));
+        assert!(listen_conflict(&distinct, &bound(2, NET, ANY, 5000, true, false)));
+    }
+}
