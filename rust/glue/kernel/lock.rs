@@ -214,6 +214,37 @@ mod tests {
         done: Atomic<bool>,
     }
 
+    /// A private workqueue for the other side of the concurrent tests. Dropping it
+    /// drains it: every work item has returned, so no code of this module still runs
+    /// on it once a test is over (the module may be unloaded right after loading).
+    struct TestQueue(*mut bindings::workqueue_struct);
+
+    impl TestQueue {
+        fn new() -> Result<TestQueue> {
+            // SAFETY: The name is a NUL-terminated string; the flags are valid.
+            let wq = unsafe {
+                bindings::alloc_workqueue_noprof(c"partcp_kunit".as_ptr().cast(), bindings::wq_flags_WQ_UNBOUND, 0)
+            };
+            if wq.is_null() {
+                return Err(ENOMEM);
+            }
+            Ok(TestQueue(wq))
+        }
+
+        fn queue(&self) -> &kernel::workqueue::Queue {
+            // SAFETY: `self.0` is a live workqueue until `drop`, which the borrow precedes.
+            unsafe { kernel::workqueue::Queue::from_raw(self.0) }
+        }
+    }
+
+    impl Drop for TestQueue {
+        fn drop(&mut self) {
+            // SAFETY: Allocated in `new`; nothing can queue on it any more (the only
+            // borrows of it have ended); `destroy_workqueue` waits for queued items.
+            unsafe { bindings::destroy_workqueue(self.0) };
+        }
+    }
+
     fn shared() -> Result<Arc<Shared>> {
         Arc::pin_init(
             pin_init!(Shared {
@@ -340,9 +371,10 @@ mod tests {
     fn concurrent_acquisitions() -> Result {
         const N: u64 = 2000;
         let sh = shared()?;
+        let wq = TestQueue::new()?;
         reset_class::<KunitLockClass>();
         let other = sh.clone();
-        kernel::workqueue::system_unbound().try_spawn(GFP_KERNEL, move || {
+        wq.queue().try_spawn(GFP_KERNEL, move || {
             for _ in 0..N {
                 *other.lock.lock() += 1;
             }
@@ -377,11 +409,12 @@ mod tests {
         // The holder keeps the lock for 10 ms after this side announces it is about to
         // take it; a host that deschedules this vCPU for longer makes an attempt miss,
         // hence the retries.
+        let wq = TestQueue::new()?;
         let mut contended = false;
         for _ in 0..10 {
             let sh = shared()?;
             let holder = sh.clone();
-            kernel::workqueue::system_unbound().try_spawn(GFP_KERNEL, move || {
+            wq.queue().try_spawn(GFP_KERNEL, move || {
                 let g = holder.lock.lock();
                 holder.held.store(true, Release);
                 spin_for(Some(&holder.entering), 1_000_000_000);
