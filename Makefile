@@ -3,6 +3,7 @@
 #   make run     build everything, boot a test VM, load the module, demonstrate it
 #   make test    every test; ends with "N passed, M failed"
 #   make test-debug  the VM tests on the debug kernel (lockdep, KFENCE, kmemleak, UBSAN, ...)
+#   make test-kasan  the same on the KASAN kernel (debug + KASAN, built with Clang)
 #   make module  build partcp.ko (the test kernel is built once, cached outside the repo)
 #   make vm CMD="..."  run a command in the test VM with the module loaded
 #   make bench   benchmarks (long; not part of make test)
@@ -13,7 +14,7 @@
 SHELL := /bin/bash
 export KDIR
 
-.PHONY: all toolchain kernel module tools run test test-debug host-test vm-test vm bench fuzz clean
+.PHONY: all toolchain kernel module tools run test test-debug test-kasan host-test vm-test vm bench fuzz clean
 
 all: module tools
 
@@ -37,6 +38,9 @@ test:
 
 test-debug:
 	@scripts/test --debug
+
+test-kasan:
+	@scripts/test --kasan
 
 host-test:
 	@scripts/test --host-only

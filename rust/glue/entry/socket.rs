@@ -82,11 +82,7 @@ pub(crate) enum Queued {
 /// `inet_csk_bind_conflict`, simplified: with SO_REUSEADDR on both sides only a listener
 /// conflicts; TIME-WAIT and other connections never do).
 fn bind_conflict(binds: &KVec<BindEntry>, stack: &Stack, net: usize, addr: u32, port: u16, reuse: bool) -> bool {
-    let overlap = |a: u32| a == 0 || addr == 0 || a == addr;
-    if binds
-        .iter()
-        .any(|b| b.net == net && b.port == port && overlap(b.addr) && !(reuse && b.reuse && !b.listening))
-    {
+    if binds_conflict(binds, net, addr, port, reuse) {
         return true;
     }
     if reuse {
@@ -94,6 +90,29 @@ fn bind_conflict(binds: &KVec<BindEntry>, stack: &Stack, net: usize, addr: u32, 
     } else {
         stack.port_in_use(net, addr, port)
     }
+}
+
+/// The bound-socket half of [`bind_conflict`]: whether binding `addr:port` (with
+/// SO_REUSEADDR `reuse`) in `net` overlaps a bind in `binds` (the same port, the same or
+/// a wildcard address), unless both sides set SO_REUSEADDR and the bound one does not
+/// listen.
+fn binds_conflict(binds: &[BindEntry], net: usize, addr: u32, port: u16, reuse: bool) -> bool {
+    let overlap = |a: u32| a == 0 || addr == 0 || a == addr;
+    binds
+        .iter()
+        .any(|b| b.net == net && b.port == port && overlap(b.addr) && !(reuse && b.reuse && !b.listening))
+}
+
+/// Whether another socket in `binds` listens where `me` would (the same port, the same
+/// or a wildcard address): `listen()` refuses that even with SO_REUSEADDR.
+fn listen_conflict(binds: &[BindEntry], me: &BindEntry) -> bool {
+    binds.iter().any(|o| {
+        o.owner != me.owner
+            && o.net == me.net
+            && o.port == me.port
+            && o.listening
+            && (o.addr == 0 || me.addr == 0 || o.addr == me.addr)
+    })
 }
 
 /// `-errno` for an errno constant from the bindings.
@@ -422,11 +441,7 @@ impl PartcpSock {
             return Ok(());
         };
         let b = binds[me];
-        if listening
-            && binds.iter().any(|o| {
-                o.owner != self.id && o.net == b.net && o.port == b.port && o.listening && (o.addr == 0 || b.addr == 0 || o.addr == b.addr)
-            })
-        {
+        if listening && listen_conflict(&binds, &b) {
             return Err(err(bindings::EADDRINUSE));
         }
         if let Some(e) = binds.get_mut(me) {
@@ -1169,5 +1184,90 @@ fn tcp_state_number(s: State) -> u8 {
         State::LastAck => 9,
         State::Listen => 10,
         State::Closing => 11,
+    }
+}
+
+/// KUnit: the bind conflict rules over bound sockets (`binds_conflict`,
+/// `listen_conflict`), on a constructed list of binds; the connection half of
+/// [`bind_conflict`] asks the stack's tables and is covered by the VM suite.
+#[kunit_tests(partcp_bind_rules)]
+mod tests {
+    use super::*;
+
+    const NET: usize = 0x1000;
+    const OTHER_NET: usize = 0x2000;
+    const A: u32 = 0x0a00_0001;
+    const B: u32 = 0x0a00_0002;
+    const ANY: u32 = 0;
+
+    fn bound(owner: i64, net: usize, addr: u32, port: u16, reuse: bool, listening: bool) -> BindEntry {
+        BindEntry { net, addr, port, reuse, listening, owner }
+    }
+
+    #[test]
+    fn same_port_overlapping_addresses() {
+        let binds = [bound(1, NET, A, 5000, false, false)];
+        assert!(binds_conflict(&binds, NET, A, 5000, false));
+        assert!(binds_conflict(&binds, NET, ANY, 5000, false));
+        assert!(!binds_conflict(&binds, NET, B, 5000, false));
+        let wild = [bound(1, NET, ANY, 5000, false, false)];
+        assert!(binds_conflict(&wild, NET, A, 5000, false));
+        assert!(binds_conflict(&wild, NET, B, 5000, false));
+        assert!(binds_conflict(&wild, NET, ANY, 5000, false));
+    }
+
+    #[test]
+    fn other_port_or_namespace() {
+        let binds = [bound(1, NET, ANY, 5000, false, true)];
+        assert!(!binds_conflict(&binds, NET, ANY, 5001, false));
+        assert!(!binds_conflict(&binds, OTHER_NET, ANY, 5000, false));
+        assert!(!binds_conflict(&binds, OTHER_NET, A, 5000, true));
+        assert!(!binds_conflict(&[], NET, ANY, 5000, false));
+    }
+
+    #[test]
+    fn reuseaddr_rules() {
+        // SO_REUSEADDR on both sides: a bound, non-listening socket does not conflict...
+        let binds = [bound(1, NET, ANY, 5000, true, false)];
+        assert!(!binds_conflict(&binds, NET, ANY, 5000, true));
+        assert!(!binds_conflict(&binds, NET, A, 5000, true));
+        // ...on one side only, it does.
+        assert!(binds_conflict(&binds, NET, ANY, 5000, false));
+        let plain = [bound(1, NET, ANY, 5000, false, false)];
+        assert!(binds_conflict(&plain, NET, ANY, 5000, true));
+        // A listener conflicts even when both set SO_REUSEADDR.
+        let listening = [bound(1, NET, ANY, 5000, true, true)];
+        assert!(binds_conflict(&listening, NET, ANY, 5000, true));
+        assert!(binds_conflict(&listening, NET, A, 5000, true));
+        // Any one conflicting entry among many is enough.
+        let many = [
+            bound(1, OTHER_NET, ANY, 5000, false, true),
+            bound(2, NET, B, 5000, false, true),
+            bound(3, NET, A, 5001, false, true),
+            bound(4, NET, A, 5000, true, false),
+        ];
+        assert!(!binds_conflict(&many, NET, A, 5000, true));
+        assert!(binds_conflict(&many, NET, A, 5000, false));
+        assert!(binds_conflict(&many, NET, ANY, 5000, true));
+    }
+
+    #[test]
+    fn listen_rules() {
+        // Two SO_REUSEADDR sockets bound to the same port: the first may listen...
+        let mut binds = [bound(1, NET, ANY, 5000, true, false), bound(2, NET, ANY, 5000, true, false)];
+        assert!(!listen_conflict(&binds, &binds[0]));
+        binds[0].listening = true;
+        // ...then the second may not, whatever its address overlap...
+        assert!(listen_conflict(&binds, &binds[1]));
+        let specific = bound(3, NET, A, 5000, true, false);
+        assert!(listen_conflict(&binds, &specific));
+        // ...while a socket's own bind, other ports and other namespaces never count.
+        assert!(!listen_conflict(&binds, &binds[0]));
+        assert!(!listen_conflict(&binds, &bound(4, NET, ANY, 5001, true, false)));
+        assert!(!listen_conflict(&binds, &bound(5, OTHER_NET, ANY, 5000, true, false)));
+        // Listeners on distinct specific addresses coexist.
+        let distinct = [bound(1, NET, A, 5000, true, true)];
+        assert!(!listen_conflict(&distinct, &bound(2, NET, B, 5000, true, false)));
+        assert!(listen_conflict(&distinct, &bound(2, NET, ANY, 5000, true, false)));
     }
 }

@@ -175,3 +175,116 @@ impl WriteAt<RxPayload> for RecvRing {
         }
     }
 }
+
+/// KUnit: ring arithmetic of [`ByteRing`] and the send/receive buffer views the core
+/// drives (wrap-around, full and empty rings, clamping at the capacity).
+#[kunit_tests(partcp_kbuf)]
+mod tests {
+    use super::*;
+
+    /// The ring's logical bytes `pos..pos + N`.
+    fn bytes<const N: usize>(r: &ByteRing, pos: usize) -> [u8; N] {
+        let mut b = [0u8; N];
+        r.read_at(pos, &mut b);
+        b
+    }
+
+    /// The lengths of the pieces `with_pieces` hands out for `pos..pos + n`.
+    fn piece_lens(r: &ByteRing, pos: usize, n: usize) -> [usize; 3] {
+        let mut lens = [0usize; 3];
+        let mut i = 0;
+        r.with_pieces(pos, n, |s| {
+            if let Some(l) = lens.get_mut(i) {
+                *l = s.len();
+            }
+            i += 1;
+        });
+        lens
+    }
+
+    #[test]
+    fn append_until_full() -> Result {
+        let mut r = ByteRing::new(8, GFP_KERNEL)?;
+        assert!(r.len() == 0 && r.free() == 8);
+        assert!(r.append(b"abcde") == 5);
+        assert!(r.len() == 5 && r.free() == 3);
+        // Only what fits is taken.
+        assert!(r.append(b"fghij") == 3);
+        assert!(r.len() == 8 && r.free() == 0);
+        assert!(r.append(b"k") == 0);
+        assert!(bytes::<8>(&r, 0) == *b"abcdefgh");
+        Ok(())
+    }
+
+    #[test]
+    fn wrap_around() -> Result {
+        let mut r = ByteRing::new(8, GFP_KERNEL)?;
+        assert!(r.append(b"abcdefgh") == 8);
+        r.drop_front(6);
+        assert!(r.len() == 2 && r.free() == 6);
+        assert!(bytes::<2>(&r, 0) == *b"gh");
+        // The next bytes go to the start of the storage.
+        assert!(r.append(b"ijkl") == 4);
+        assert!(r.len() == 6);
+        assert!(bytes::<6>(&r, 0) == *b"ghijkl");
+        assert!(bytes::<3>(&r, 1) == *b"hij");
+        // Two pieces: the end of the storage, then its start.
+        assert!(piece_lens(&r, 0, 6) == [2, 4, 0]);
+        assert!(piece_lens(&r, 2, 4) == [4, 0, 0]);
+        // Around the ring many times: the head stays in range and the bytes in order.
+        for round in 0..20u8 {
+            r.drop_front(5);
+            assert!(r.append(&[round; 5]) == 5);
+            assert!(r.len() == 6);
+            assert!(bytes::<5>(&r, 1) == [round; 5]);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn empty_and_clamped() -> Result {
+        let mut r = ByteRing::new(8, GFP_KERNEL)?;
+        // Dropping more than is held empties the ring, no more.
+        assert!(r.append(b"abc") == 3);
+        r.drop_front(100);
+        assert!(r.len() == 0 && r.free() == 8);
+        r.drop_front(1);
+        assert!(r.len() == 0);
+        // Reads past the capacity copy nothing; pieces are clamped to the capacity.
+        let mut b = [7u8; 4];
+        r.read_at(8, &mut b);
+        assert!(b == [7; 4]);
+        assert!(piece_lens(&r, 8, 4) == [0, 0, 0]);
+        assert!(piece_lens(&r, 6, 100) == [2, 0, 0]);
+        // A ring without storage holds nothing and never panics.
+        let mut z = ByteRing::new(0, GFP_KERNEL)?;
+        assert!(z.append(b"x") == 0);
+        assert!(z.len() == 0 && z.free() == 0);
+        z.drop_front(1);
+        z.read_at(0, &mut b);
+        assert!(piece_lens(&z, 0, 1) == [0, 0, 0]);
+        Ok(())
+    }
+
+    #[test]
+    fn send_and_recv_views() -> Result {
+        let mut s = SendRing(ByteRing::new(16, GFP_KERNEL)?);
+        assert!(s.0.append(b"0123456789") == 10);
+        assert!(SendBuffer::capacity(&s) == 16 && SendBuffer::len(&s) == 10);
+        s.consume_acked(4);
+        assert!(SendBuffer::len(&s) == 6);
+        assert!(bytes::<6>(&s.0, 0) == *b"456789");
+        s.consume_acked(100);
+        assert!(SendBuffer::len(&s) == 0);
+
+        let mut r = RecvRing(ByteRing::new(16, GFP_KERNEL)?);
+        // Committed bytes become readable; a commit never exceeds the capacity.
+        r.commit(10);
+        assert!(RecvBuffer::len(&r) == 10);
+        r.commit(100);
+        assert!(RecvBuffer::len(&r) == 16 && RecvBuffer::capacity(&r) == 16);
+        r.consume(12);
+        assert!(RecvBuffer::len(&r) == 4 && r.0.free() == 12);
+        Ok(())
+    }
+}

@@ -185,3 +185,261 @@ pub(crate) fn write_class_percpu<C: LockClass>(f: &mut core::fmt::Formatter<'_>,
 pub(crate) fn reset_class<C: LockClass>() {
     C::stats().reset();
 }
+
+/// KUnit: the statistics of a [`BhLock`] of a class of its own (`kunit`, in no debugfs
+/// file): acquisitions counted exactly, contended acquisitions counted and never more
+/// than acquisitions, times and maxima consistent, the `locks` line, reset.
+#[kernel::prelude::kunit_tests(partcp_lock_stats)]
+mod tests {
+    use super::*;
+    use kernel::prelude::*;
+    use kernel::processor::cpu_relax;
+    use kernel::str::CString;
+    use kernel::sync::atomic::{Acquire, Release};
+    use kernel::sync::Arc;
+    use kernel::time::delay::{fsleep, udelay};
+    use kernel::time::Delta;
+
+    lock_class!(KunitLockClass, "kunit");
+
+    type TestLock = BhLock<u64, KunitLockClass>;
+
+    /// A lock shared with a work item, and the flags the two sides signal each other with.
+    #[pin_data]
+    struct Shared {
+        #[pin]
+        lock: TestLock,
+        held: Atomic<bool>,
+        entering: Atomic<bool>,
+        done: Atomic<bool>,
+    }
+
+    /// A private workqueue for the other side of the concurrent tests. Dropping it
+    /// drains it: every work item has returned, so no code of this module still runs
+    /// on it once a test is over (the module may be unloaded right after loading).
+    struct TestQueue(*mut bindings::workqueue_struct);
+
+    impl TestQueue {
+        fn new() -> Result<TestQueue> {
+            // SAFETY: The name is a NUL-terminated string; the flags are valid.
+            let wq = unsafe {
+                bindings::alloc_workqueue_noprof(c"partcp_kunit".as_ptr().cast(), bindings::wq_flags_WQ_UNBOUND, 0)
+            };
+            if wq.is_null() {
+                return Err(ENOMEM);
+            }
+            Ok(TestQueue(wq))
+        }
+
+        fn queue(&self) -> &kernel::workqueue::Queue {
+            // SAFETY: `self.0` is a live workqueue until `drop`, which the borrow precedes.
+            unsafe { kernel::workqueue::Queue::from_raw(self.0) }
+        }
+    }
+
+    impl Drop for TestQueue {
+        fn drop(&mut self) {
+            // SAFETY: Allocated in `new`; nothing can queue on it any more (the only
+            // borrows of it have ended); `destroy_workqueue` waits for queued items.
+            unsafe { bindings::destroy_workqueue(self.0) };
+        }
+    }
+
+    fn shared() -> Result<Arc<Shared>> {
+        Arc::pin_init(
+            pin_init!(Shared {
+                lock <- new_bh_lock!(0, c"kunit::Shared::lock"),
+                held: Atomic::new(false),
+                entering: Atomic::new(false),
+                done: Atomic::new(false),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    fn sum(i: usize) -> i64 {
+        KunitLockClass::stats().sum(i)
+    }
+
+    /// What a counter of `n` events reads: `n` with statistics on, else 0.
+    fn counted(n: i64) -> i64 {
+        if crate::glue::kernel::stats::enabled() {
+            n
+        } else {
+            0
+        }
+    }
+
+    /// Sleeps in 1 ms steps until `flag` is set, for at most `ms` milliseconds.
+    fn wait_for(flag: &Atomic<bool>, ms: u32) -> bool {
+        for _ in 0..ms {
+            if flag.load(Acquire) {
+                return true;
+            }
+            fsleep(Delta::from_millis(1));
+        }
+        flag.load(Acquire)
+    }
+
+    /// Busy-waits (the caller may hold a spinlock) until `flag` is set or `max_ns` passed.
+    fn spin_for(flag: Option<&Atomic<bool>>, max_ns: u64) {
+        let t0 = now_ns();
+        while now_ns().saturating_sub(t0) < max_ns {
+            if flag.is_some_and(|f| f.load(Acquire)) {
+                return;
+            }
+            cpu_relax();
+        }
+    }
+
+    /// The class's `locks` debugfs line.
+    struct Line;
+
+    impl core::fmt::Debug for Line {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            write_class::<KunitLockClass>(f)
+        }
+    }
+
+    #[test]
+    fn acquisitions_counted() -> Result {
+        let sh = shared()?;
+        reset_class::<KunitLockClass>();
+        for _ in 0..10 {
+            *sh.lock.lock() += 1;
+        }
+        assert!(*sh.lock.lock() == 10);
+        assert!(sum(idx::ACQUIRED) == counted(11));
+        // One context alone never finds the lock taken.
+        assert!(sum(idx::CONTENDED) == 0);
+        assert!(sum(idx::WAIT_NS) == 0 && KunitLockClass::stats().max_all(idx::WAIT_MAX_NS) == 0);
+        // A trylock that succeeds counts; one that fails (the lock is held) does not.
+        assert!(sh.lock.try_lock().is_some());
+        assert!(sum(idx::ACQUIRED) == counted(12));
+        {
+            let _g = sh.lock.lock();
+            assert!(sh.lock.try_lock().is_none());
+        }
+        assert!(sum(idx::ACQUIRED) == counted(13));
+        assert!(sum(idx::CONTENDED) == 0);
+        // Per-CPU rows add up to the total.
+        let per_cpu: i64 =
+            (0..crate::glue::kernel::percpu::SLOTS).map(|cpu| KunitLockClass::stats().get(cpu, idx::ACQUIRED)).sum();
+        assert!(per_cpu == sum(idx::ACQUIRED));
+        Ok(())
+    }
+
+    #[test]
+    fn hold_times() -> Result {
+        let sh = shared()?;
+        reset_class::<KunitLockClass>();
+        for _ in 0..3 {
+            let _g = sh.lock.lock();
+            udelay(Delta::from_micros(20));
+        }
+        let (hold, hold_max) = (sum(idx::HOLD_NS), KunitLockClass::stats().max_all(idx::HOLD_MAX_NS));
+        if crate::glue::kernel::stats::enabled() && TIMING.load(Relaxed) {
+            assert!(hold_max > 0);
+            assert!(hold_max <= hold);
+        } else {
+            assert!(hold == 0 && hold_max == 0);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn locks_line_and_reset() -> Result {
+        let sh = shared()?;
+        reset_class::<KunitLockClass>();
+        for _ in 0..3 {
+            drop(sh.lock.lock());
+        }
+        let line = CString::try_from_fmt(fmt!("{:?}", Line))?;
+        let want =
+            if crate::glue::kernel::stats::enabled() { &b"kunit 3 0 0 0 "[..] } else { &b"kunit 0 0 0 0 0 0"[..] };
+        assert!(line.to_bytes().starts_with(want));
+        reset_class::<KunitLockClass>();
+        for i in 0..idx::COUNT {
+            assert!(sum(i) == 0 && KunitLockClass::stats().max_all(i) == 0);
+        }
+        let line = CString::try_from_fmt(fmt!("{:?}", Line))?;
+        assert!(line.to_bytes() == b"kunit 0 0 0 0 0 0");
+        Ok(())
+    }
+
+    #[test]
+    fn concurrent_acquisitions() -> Result {
+        const N: u64 = 2000;
+        let sh = shared()?;
+        let wq = TestQueue::new()?;
+        reset_class::<KunitLockClass>();
+        let other = sh.clone();
+        wq.queue().try_spawn(GFP_KERNEL, move || {
+            for _ in 0..N {
+                *other.lock.lock() += 1;
+            }
+            other.done.store(true, Release);
+        })?;
+        for _ in 0..N {
+            *sh.lock.lock() += 1;
+        }
+        assert!(wait_for(&sh.done, 20_000));
+        assert!(*sh.lock.lock() == 2 * N);
+        // Every acquisition counted once, whichever side and CPU took it.
+        assert!(sum(idx::ACQUIRED) == counted(2 * N as i64 + 1));
+        let (contended, wait, wait_max) =
+            (sum(idx::CONTENDED), sum(idx::WAIT_NS), KunitLockClass::stats().max_all(idx::WAIT_MAX_NS));
+        assert!(contended >= 0 && contended <= sum(idx::ACQUIRED));
+        assert!(wait_max <= wait);
+        if contended == 0 {
+            assert!(wait == 0);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn contention_counted() -> Result {
+        // A work item holds the lock while this test takes it: contended (and timed) on
+        // a machine with two CPUs. One CPU cannot contend a spinlock (its holder is not
+        // preemptible), and without statistics nothing counts.
+        if crate::glue::kernel::shim::num_online_cpus() < 2 || !crate::glue::kernel::stats::enabled() {
+            return Ok(());
+        }
+        reset_class::<KunitLockClass>();
+        // The holder keeps the lock for 10 ms after this side announces it is about to
+        // take it; a host that deschedules this vCPU for longer makes an attempt miss,
+        // hence the retries.
+        let wq = TestQueue::new()?;
+        let mut contended = false;
+        for _ in 0..10 {
+            let sh = shared()?;
+            let holder = sh.clone();
+            wq.queue().try_spawn(GFP_KERNEL, move || {
+                let g = holder.lock.lock();
+                holder.held.store(true, Release);
+                spin_for(Some(&holder.entering), 1_000_000_000);
+                spin_for(None, 10_000_000);
+                drop(g);
+                holder.done.store(true, Release);
+            })?;
+            let held = wait_for(&sh.held, 2000);
+            sh.entering.store(true, Release);
+            if held {
+                drop(sh.lock.lock());
+            }
+            assert!(wait_for(&sh.done, 20_000));
+            if sum(idx::CONTENDED) > 0 {
+                contended = true;
+                break;
+            }
+        }
+        assert!(contended);
+        assert!(sum(idx::CONTENDED) <= sum(idx::ACQUIRED));
+        if TIMING.load(Relaxed) {
+            // The wait covers at least part of the holder's 10 ms.
+            assert!(sum(idx::WAIT_NS) > 0);
+            assert!(KunitLockClass::stats().max_all(idx::WAIT_MAX_NS) <= sum(idx::WAIT_NS));
+        }
+        Ok(())
+    }
+}

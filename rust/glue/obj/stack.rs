@@ -455,3 +455,95 @@ impl Stack {
         (u32::from(self.port_lo) + n % span) as u16
     }
 }
+
+/// KUnit: the per-port use counts behind the receive path's port bitmap, and the
+/// ephemeral port sequence.
+///
+/// The counts are checked on a private [`Writer`], whose transitions also set and clear
+/// the (module-wide) bitmap bit of the port used: port 9 (discard), which no partcp
+/// object uses while the tests run (at module load, before any socket exists).
+#[kunit_tests(partcp_ports)]
+mod tests {
+    use super::*;
+
+    const PORT: u16 = 9;
+
+    fn writer() -> Result<Writer> {
+        let mut port_uses = KVVec::with_capacity(65536, GFP_KERNEL)?;
+        port_uses.resize(65536, 0, GFP_KERNEL)?;
+        Ok(Writer { port_uses })
+    }
+
+    fn uses(w: &Writer, port: u16) -> u32 {
+        w.port_uses.get(usize::from(port)).copied().unwrap_or(u32::MAX)
+    }
+
+    #[test]
+    fn port_use_counts() -> Result {
+        let mut w = writer()?;
+        assert!(!w.port_used(PORT));
+        // A connection and a listener on the same port: two uses.
+        w.port_use(PORT);
+        w.port_use(PORT);
+        assert!(w.port_used(PORT) && uses(&w, PORT) == 2);
+        // Other ports are not affected.
+        assert!(!w.port_used(PORT - 1) && !w.port_used(PORT + 1));
+        w.port_unuse(PORT);
+        assert!(w.port_used(PORT) && uses(&w, PORT) == 1);
+        w.port_unuse(PORT);
+        assert!(!w.port_used(PORT) && uses(&w, PORT) == 0);
+        // An unbalanced release stays at zero.
+        w.port_unuse(PORT);
+        assert!(!w.port_used(PORT) && uses(&w, PORT) == 0);
+        Ok(())
+    }
+
+    #[test]
+    fn port_use_edges() -> Result {
+        let mut w = writer()?;
+        for p in [0u16, 1, 65534, 65535] {
+            assert!(!w.port_used(p));
+        }
+        w.port_use(65535);
+        assert!(w.port_used(65535) && !w.port_used(65534));
+        w.port_unuse(65535);
+        assert!(!w.port_used(65535));
+        // The count saturates rather than wrapping to "unused".
+        if let Some(n) = w.port_uses.get_mut(usize::from(PORT)) {
+            *n = u32::MAX;
+        }
+        w.port_use(PORT);
+        assert!(w.port_used(PORT) && uses(&w, PORT) == u32::MAX);
+        // Back to one use, then none, through the real transitions (clears the bit).
+        if let Some(n) = w.port_uses.get_mut(usize::from(PORT)) {
+            *n = 1;
+        }
+        w.port_unuse(PORT);
+        assert!(!w.port_used(PORT));
+        Ok(())
+    }
+
+    #[test]
+    fn ephemeral_ports_cover_range() -> Result {
+        // The loaded stack's allocator: two turns stay in `port_lo..=port_hi` and visit
+        // every port of it (one turn does, unless the counter wraps around 2^32 in it).
+        let Some(s) = stack() else {
+            assert!(false);
+            return Ok(());
+        };
+        let (lo, hi) = (s.port_lo, s.port_hi);
+        assert!(lo <= hi);
+        let span = usize::from(hi - lo) + 1;
+        let mut seen = KVVec::with_capacity(span, GFP_KERNEL)?;
+        seen.resize(span, false, GFP_KERNEL)?;
+        for _ in 0..2 * span {
+            let p = s.next_ephemeral();
+            assert!(p >= lo && p <= hi);
+            if let Some(b) = seen.get_mut(usize::from(p - lo)) {
+                *b = true;
+            }
+        }
+        assert!(seen.iter().all(|b| *b));
+        Ok(())
+    }
+}

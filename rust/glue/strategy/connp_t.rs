@@ -528,3 +528,108 @@ unsafe extern "C" fn thread_fn(data: *mut c_void) -> c_int {
     }
     0
 }
+
+/// KUnit: the protocol threads' bounded work ring (FIFO order, full and empty, wrap
+/// around). Items carry `Work::Timer` with a null pointer: the ring never looks inside
+/// its items, and nothing here runs or discards them.
+#[kunit_tests(partcp_connp_t_ring)]
+mod tests {
+    use super::*;
+
+    /// An empty ring of `cap` slots.
+    fn ring(cap: usize) -> Result<Ring> {
+        let mut slots = KVVec::with_capacity(cap, GFP_KERNEL)?;
+        for _ in 0..cap {
+            slots.push_within_capacity(None).map_err(|_| ENOMEM)?;
+        }
+        Ok(Ring { slots, head: 0, len: 0, stopped: false })
+    }
+
+    /// An item told apart by its `cpu` field.
+    fn item(tag: u32) -> Item {
+        Item { work: Work::Timer(core::ptr::null()), cpu: tag }
+    }
+
+    /// The tag of the next item popped, if any.
+    fn pop_tag(r: &mut Ring) -> Option<u32> {
+        r.pop().map(|i| i.cpu)
+    }
+
+    #[test]
+    fn fifo_full_empty() -> Result {
+        let mut r = ring(4)?;
+        assert!(pop_tag(&mut r).is_none());
+        for t in 0..4 {
+            assert!(r.push(item(t)).is_ok());
+        }
+        assert!(r.len == 4);
+        // Full: the item comes back unchanged, and nothing queued is lost.
+        assert!(matches!(r.push(item(99)), Err(Item { cpu: 99, .. })));
+        assert!(r.len == 4);
+        for t in 0..4 {
+            assert!(pop_tag(&mut r) == Some(t));
+        }
+        assert!(r.len == 0);
+        assert!(pop_tag(&mut r).is_none());
+        assert!(r.len == 0);
+        Ok(())
+    }
+
+    #[test]
+    fn wrap_around() -> Result {
+        let mut r = ring(4)?;
+        let (mut next_in, mut next_out) = (0u32, 0u32);
+        // Three in, two out, many times: the head goes round the ring repeatedly and
+        // the order is kept whatever the fill level.
+        for _ in 0..10 {
+            while r.len < 4 {
+                assert!(r.push(item(next_in)).is_ok());
+                next_in += 1;
+            }
+            assert!(r.push(item(u32::MAX)).is_err());
+            for _ in 0..3 {
+                assert!(pop_tag(&mut r) == Some(next_out));
+                next_out += 1;
+            }
+            assert!(r.head < 4);
+        }
+        while let Some(t) = pop_tag(&mut r) {
+            assert!(t == next_out);
+            next_out += 1;
+        }
+        assert!(next_out == next_in && r.len == 0);
+        Ok(())
+    }
+
+    #[test]
+    fn one_slot_and_no_slot() -> Result {
+        let mut r = ring(1)?;
+        for t in 0..5 {
+            assert!(r.push(item(t)).is_ok());
+            assert!(r.push(item(t + 100)).is_err());
+            assert!(pop_tag(&mut r) == Some(t));
+            assert!(pop_tag(&mut r).is_none());
+        }
+        // A ring without slots refuses everything and never divides by zero.
+        let mut z = ring(0)?;
+        assert!(z.push(item(1)).is_err());
+        assert!(pop_tag(&mut z).is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn queue_len_slots() -> Result {
+        // A thread's real queue size: exactly `QUEUE_LEN` items fit.
+        let mut r = ring(QUEUE_LEN)?;
+        let n = u32::try_from(QUEUE_LEN)?;
+        for t in 0..n {
+            assert!(r.push(item(t)).is_ok());
+        }
+        assert!(r.push(item(n)).is_err());
+        for t in 0..n {
+            assert!(pop_tag(&mut r) == Some(t));
+        }
+        assert!(r.len == 0);
+        Ok(())
+    }
+}

@@ -436,3 +436,176 @@ impl fmt::Debug for SchedView {
         connp_t::write_thread_stats(f, active())
     }
 }
+
+/// KUnit: strategy names and knobs (`parse`, `trim`, `validate`), the knob defaults, and
+/// the switch rules that can be checked without changing the loaded strategy. They run
+/// at module load, right after `init`, when no socket can exist yet.
+#[kunit_tests(partcp_strategy)]
+mod tests {
+    use super::*;
+    use kernel::str::CString;
+
+    /// `{:?}` of a configuration, as the `strategy` debugfs file shows it.
+    fn shown(cfg: Config) -> Result<CString> {
+        CString::try_from_fmt(fmt!("{:?}", cfg))
+    }
+
+    // Knob-less ConnP-T requests below default to 1 thread: valid on any machine (the
+    // upper bound is the possible CPUs, checked on its own).
+    #[test]
+    fn parse_names() {
+        assert!(parse(b"msgp", 128, 1) == Ok(Config { kind: Kind::MsgP, n: 0 }));
+        assert!(parse(b"0", 128, 1) == Ok(Config { kind: Kind::MsgP, n: 0 }));
+        assert!(parse(b"connp-t", 128, 1) == Ok(Config { kind: Kind::ConnPT, n: 1 }));
+        assert!(parse(b"connp_t", 128, 1) == Ok(Config { kind: Kind::ConnPT, n: 1 }));
+        assert!(parse(b"1", 128, 1) == Ok(Config { kind: Kind::ConnPT, n: 1 }));
+        assert!(parse(b"connp-l", 128, 1) == Ok(Config { kind: Kind::ConnPL, n: 128 }));
+        assert!(parse(b"connp_l", 128, 1) == Ok(Config { kind: Kind::ConnPL, n: 128 }));
+        assert!(parse(b"2", 128, 1) == Ok(Config { kind: Kind::ConnPL, n: 128 }));
+    }
+
+    #[test]
+    fn parse_knobs() {
+        assert!(parse(b"connp-l 64", 128, 1) == Ok(Config { kind: Kind::ConnPL, n: 64 }));
+        assert!(parse(b"connp-l=64", 128, 1) == Ok(Config { kind: Kind::ConnPL, n: 64 }));
+        assert!(parse(b"2   7", 128, 1) == Ok(Config { kind: Kind::ConnPL, n: 7 }));
+        assert!(parse(b"connp-l 65536", 128, 1) == Ok(Config { kind: Kind::ConnPL, n: MAX_GROUPS }));
+        assert!(parse(b"connp-t 1", 128, 1) == Ok(Config { kind: Kind::ConnPT, n: 1 }));
+        // As written to the debugfs file by `echo`: a newline, and NULs from some writers.
+        assert!(parse(b"  connp-l 8\n\0\0", 128, 1) == Ok(Config { kind: Kind::ConnPL, n: 8 }));
+        assert!(parse(b"\tmsgp\n", 128, 1) == Ok(Config { kind: Kind::MsgP, n: 0 }));
+    }
+
+    #[test]
+    fn parse_rejects() {
+        const BAD: &[&[u8]] = &[
+            b"",
+            b"\n",
+            b"tcp",
+            b"MSGP",
+            b"connp",
+            b"connp-x 2",
+            b"3",
+            b"msgp 1",
+            b"msgp=0",
+            b"connp-l 0",
+            b"connp-l 65537",
+            b"connp-l -1",
+            b"connp-l +1",
+            b"connp-l 1x",
+            b"connp-l 1 2",
+            b"connp-l 0x10",
+            b"connp-l 4294967296",
+            b"connp-l 99999999999",
+            b"connp-t 0",
+        ];
+        for bad in BAD {
+            assert!(parse(bad, 128, 1) == Err(EINVAL));
+        }
+        // A knob-less request takes the default, which is range-checked too.
+        assert!(parse(b"connp-l", 0, 2) == Err(EINVAL));
+        assert!(parse(b"connp-l", MAX_GROUPS + 1, 2) == Err(EINVAL));
+        assert!(parse(b"connp-t", 128, 0) == Err(EINVAL));
+    }
+
+    #[test]
+    fn parse_threads_bounded_by_possible_cpus() {
+        let cpus = crate::glue::kernel::shim::num_possible_cpus();
+        assert!(cpus >= 1);
+        assert!(parse(b"connp-t", 128, cpus) == Ok(Config { kind: Kind::ConnPT, n: cpus }));
+        assert!(parse(b"connp-t", 128, cpus + 1) == Err(EINVAL));
+    }
+
+    #[test]
+    fn trim_edges() {
+        assert!(trim(b"") == b"");
+        assert!(trim(b" \t\n\0 ") == b"");
+        assert!(trim(b"x") == b"x");
+        assert!(trim(b"\0 connp-l 8 \n\0") == b"connp-l 8");
+        assert!(trim(b"a  b") == b"a  b");
+    }
+
+    #[test]
+    fn validate_ranges() {
+        let cpus = crate::glue::kernel::shim::num_possible_cpus();
+        let ok = |kind, n| validate(Config { kind, n }).is_ok();
+        assert!(ok(Kind::MsgP, 0));
+        assert!(ok(Kind::MsgP, 5));
+        assert!(!ok(Kind::ConnPT, 0));
+        assert!(ok(Kind::ConnPT, 1));
+        assert!(ok(Kind::ConnPT, cpus));
+        assert!(!ok(Kind::ConnPT, cpus + 1));
+        assert!(!ok(Kind::ConnPL, 0));
+        assert!(ok(Kind::ConnPL, 1));
+        assert!(ok(Kind::ConnPL, MAX_GROUPS));
+        assert!(!ok(Kind::ConnPL, MAX_GROUPS + 1));
+        assert!(!ok(Kind::ConnPL, u32::MAX));
+    }
+
+    #[test]
+    fn kind_codes_and_names() {
+        for k in [Kind::MsgP, Kind::ConnPT, Kind::ConnPL] {
+            assert!(Kind::from_code(k.code()) == k);
+            assert!(parse(k.name().as_bytes(), 128, 1).map(|c| c.kind) == Ok(k));
+        }
+        // An unknown code reads as MsgP (never a strategy whose resources do not exist).
+        assert!(Kind::from_code(7) == Kind::MsgP);
+    }
+
+    #[test]
+    fn config_shown_as_in_debugfs() -> Result {
+        assert!(shown(Config { kind: Kind::MsgP, n: 0 })?.to_bytes() == b"msgp");
+        assert!(shown(Config { kind: Kind::ConnPT, n: 2 })?.to_bytes() == b"connp-t 2");
+        assert!(shown(Config { kind: Kind::ConnPL, n: 128 })?.to_bytes() == b"connp-l 128");
+        // What the file shows parses back to the same configuration.
+        let cfg = Config { kind: Kind::ConnPL, n: 3 };
+        assert!(parse(shown(cfg)?.to_bytes(), 128, 1) == Ok(cfg));
+        Ok(())
+    }
+
+    #[test]
+    fn knob_defaults() {
+        assert!(DEFAULT_GROUPS == 128);
+        assert!(validate(Config { kind: Kind::ConnPL, n: DEFAULT_GROUPS }).is_ok());
+        // The defaults of knob-less requests are the load parameters; `threads=0` means
+        // one thread per online CPU (at most the possible CPUs).
+        let (_, groups, threads, _) = crate::glue::kernel::shim::param_strategy();
+        let (dg, dt) = defaults();
+        assert!(i64::from(dg) == i64::from(groups));
+        let want_threads = if threads == 0 {
+            i64::from(
+                crate::glue::kernel::shim::num_online_cpus()
+                    .max(1)
+                    .min(crate::glue::kernel::shim::num_possible_cpus().max(1)),
+            )
+        } else {
+            i64::from(threads)
+        };
+        assert!(i64::from(dt) == want_threads);
+        // The loaded strategy is a valid configuration.
+        assert!(validate(active()).is_ok());
+    }
+
+    #[test]
+    fn switch_rules() {
+        let before = active();
+        // A bad knob is refused before anything else.
+        assert!(switch(Config { kind: Kind::ConnPL, n: 0 }) == Err(EINVAL));
+        assert!(switch(Config { kind: Kind::ConnPT, n: u32::MAX }) == Err(EINVAL));
+        assert!(active() == before);
+        // While anything holds a share of the strategy (a connection or listener owns
+        // one), a switch is refused and the strategy stays as it was.
+        let Ok(token) = LiveToken::acquire() else {
+            // Without a token the switches below could really happen: stop here.
+            assert!(false);
+            return;
+        };
+        assert!(token.strategy().map(|s| s.cfg) == Some(before));
+        assert!(switch(Config { kind: Kind::ConnPL, n: 4 }) == Err(EBUSY));
+        assert!(switch(before) == Err(EBUSY));
+        assert!(active() == before);
+        drop(token);
+        // The refused switches released the switch latch: tokens can be taken again.
+        assert!(LiveToken::acquire().is_ok());
+    }
+}
