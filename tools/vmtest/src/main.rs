@@ -31,9 +31,14 @@
 //!
 //! `--long` adds 256 MB transfers to the network suite (default: up to 64 MB).
 //!
+//! `partcp-vmtest demo [--mb N] [--conns N] [--strategies S,S,...]` is not a test run:
+//! it is what `make run` shows (`demo.rs`): partcp and Linux TCP moving checked data
+//! under each strategy, with the counters that moved.
+//!
 //! Each test runs in its own thread under a time limit; a test that overruns it is
 //! reported `not ok ... timed out` and left behind while the run goes on.
 
+mod demo;
 mod fault;
 mod fuzz;
 mod hostile;
@@ -122,6 +127,9 @@ fn run_case(case: Case) -> TestResult {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("demo") {
+        std::process::exit(demo::main(&args[1..]));
+    }
     // The partcp network suite is part of the default run (and so of `make test`).
     let mut opts = Opts { partcp_net: true, ..Opts::default() };
     let mut list = false;

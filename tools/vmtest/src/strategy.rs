@@ -47,9 +47,9 @@ const LOCK_SCALE: usize = 4;
 static SNAPSHOTS: Mutex<Vec<(&'static str, Snapshot)>> = Mutex::new(Vec::new());
 
 #[derive(Clone, Debug, Default)]
-struct Snapshot {
+pub(crate) struct Snapshot {
     /// Lock class -> (acquired, contended).
-    locks: HashMap<String, (u64, u64)>,
+    pub(crate) locks: HashMap<String, (u64, u64)>,
     /// Scheduling counters.
     sched: HashMap<String, u64>,
     /// `percpu` rows: counter -> (per-CPU values, total).
@@ -60,17 +60,17 @@ struct Snapshot {
 
 impl Snapshot {
     /// Acquisitions of lock class `class` (0 if absent).
-    fn acq(&self, class: &str) -> u64 {
+    pub(crate) fn acq(&self, class: &str) -> u64 {
         self.locks.get(class).map_or(0, |v| v.0)
     }
 
     /// Scheduling counter `name` (0 if absent).
-    fn sched(&self, name: &str) -> u64 {
+    pub(crate) fn sched(&self, name: &str) -> u64 {
         self.sched.get(name).copied().unwrap_or(0)
     }
 
     /// `stats` counter `name` (0 if absent or negative).
-    fn stat(&self, name: &str) -> u64 {
+    pub(crate) fn stat(&self, name: &str) -> u64 {
         self.stats.get(name).map_or(0, |&v| u64::try_from(v).unwrap_or(0))
     }
 
@@ -99,7 +99,7 @@ fn write_strategy(req: &str) -> Result<(), i32> {
 }
 
 /// The strategy request each strategy's tests write, and what `strategy` then reads.
-fn request(name: &str) -> Result<(&'static str, &'static str), String> {
+pub(crate) fn request(name: &str) -> Result<(&'static str, &'static str), String> {
     match name {
         "msgp" => Ok(("msgp", "msgp")),
         "connp-l" => Ok(("connp-l 64", "connp-l 64")),
@@ -111,7 +111,7 @@ fn request(name: &str) -> Result<(&'static str, &'static str), String> {
 }
 
 /// Switches to `req`, retrying EBUSY while earlier connections finish closing.
-fn switch(req: &str, want: &str) -> TestResult {
+pub(crate) fn switch(req: &str, want: &str) -> TestResult {
     let start = Instant::now();
     loop {
         match write_strategy(req) {
@@ -135,11 +135,11 @@ fn switch(req: &str, want: &str) -> TestResult {
 }
 
 /// Zeroes the `stats` data-path counters, `locks` and `sched`.
-fn reset() -> TestResult {
+pub(crate) fn reset() -> TestResult {
     std::fs::write(format!("{DIR}/reset"), "1").map_err(|e| format!("write reset: {e}"))
 }
 
-fn snapshot() -> Result<Snapshot, String> {
+pub(crate) fn snapshot() -> Result<Snapshot, String> {
     let mut s = Snapshot::default();
     for line in read("locks")?.lines().skip(1) {
         let f: Vec<&str> = line.split_whitespace().collect();
