@@ -185,8 +185,15 @@ impl<const N: usize> Listener<N> {
         isn::timestamp_offset(&self.isn_secret, self.local.tuple(), remote.tuple())
     }
 
+    /// The window shift we offer: for the largest window accepted connections may come
+    /// to offer (`conn.window_space`, Linux `tcp_select_initial_window`), at least their
+    /// receive buffer.
     fn our_wscale(&self) -> u8 {
-        window_shift_for(self.cfg.recv_buffer)
+        window_shift_for(
+            self.cfg
+                .recv_buffer
+                .max(self.cfg.conn.window_space.unwrap_or(0)),
+        )
     }
 
     /// The window field of a SYN-ACK (never scaled, RFC 7323 2.2).

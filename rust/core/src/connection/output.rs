@@ -434,8 +434,9 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             return None;
         }
         let mut avail = avail;
-        if unsent > 0 && self.flight_size() == 0 {
-            // RFC 5681 4.1: restart after an idle period longer than the RTO.
+        if self.cfg.slow_start_after_idle && unsent > 0 && self.flight_size() == 0 {
+            // RFC 5681 4.1: restart after an idle period longer than the RTO (Linux
+            // tcp_slow_start_after_idle_check, unless `tcp_slow_start_after_idle` is 0).
             if let Some(last) = self.last_data_send {
                 let idle = now - last;
                 let rto = self.rtt.rto();
