@@ -156,6 +156,11 @@ impl<const N: usize> Listener<N> {
         self.cfg.backlog = backlog;
     }
 
+    /// Change the SYN queue limit (`syn_backlog`; see [`crate::sysctl::TcpSysctls::syn_backlog`]).
+    pub fn set_syn_backlog(&mut self, syn_backlog: usize) {
+        self.cfg.syn_backlog = syn_backlog;
+    }
+
     /// Half-open connections held.
     pub fn syn_queue_len(&self) -> usize {
         self.entries.iter().filter(|e| e.is_some()).count()
