@@ -549,6 +549,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         // retransmission timer"; `update_timers` re-arms it if data is still outstanding.
         self.rto_deadline = None;
         self.retrans_since = None;
+        self.rtx_stamp = None;
         // New data acknowledged: the path works, forget any ICMP soft error (as Linux's
         // tcp_ack).
         self.soft_error = None;

@@ -216,8 +216,9 @@ pub struct Config {
     /// units or as a count of retransmission attempts"; Linux `tcp_retries2` = 15). As
     /// Linux (`retransmits_timed_out`), the count is turned into a time budget: the time
     /// that many backed-off timeouts take from an RTO of 200 ms, capped at the maximum
-    /// RTO (15: 924.6 s), counted from the first transmission of the oldest
-    /// unacknowledged segment; with a larger RTO fewer retransmissions fit in it.
+    /// RTO (15: 924.6 s), counted from the first retransmission; the connection gives up
+    /// at the first timeout past it. With an RTO of exactly 200 ms that is one
+    /// retransmission more than the count, with a larger RTO fewer.
     pub max_retries: u32,
     /// SYN (or SYN-ACK) retransmissions before giving up (Linux `tcp_syn_retries` = 6).
     /// Like `max_retries` it is also a time budget (see there), computed from the
@@ -474,6 +475,9 @@ pub struct Connection<S, R> {
     pub(crate) close_deadline: Option<Instant>,
     /// Start of the current streak of retransmission timeouts (user timeout).
     pub(crate) retrans_since: Option<Instant>,
+    /// When the first retransmission of the current streak went out (Linux
+    /// `retrans_stamp`), from which the `max_retries` and `orphan_retries` budgets run.
+    pub(crate) rtx_stamp: Option<Instant>,
     pub(crate) last_recv: Instant,
     pub(crate) last_data_send: Option<Instant>,
     pub(crate) challenge_window: Instant,
@@ -600,6 +604,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             keepalive_probes: 0,
             close_deadline: None,
             retrans_since: None,
+            rtx_stamp: None,
             last_recv: now,
             last_data_send: None,
             challenge_window: now,
@@ -724,6 +729,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         }
         self.rto_deadline = None;
         self.retrans_since = None;
+        self.rtx_stamp = None;
         self.syn_pending = false;
         self.last_recv = now;
         self.state = State::Established;

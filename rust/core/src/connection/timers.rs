@@ -150,6 +150,8 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                 let start = *self
                     .retrans_since
                     .get_or_insert(Instant(now.0.saturating_sub(self.rtt.rto().0)));
+                // Linux's retrans_stamp: this expiry's retransmission, if it is the first.
+                let first_rtx = *self.rtx_stamp.get_or_insert(now);
                 // RFC 9293 3.8.3 (R2) and Linux TCP_USER_TIMEOUT; an orphan has its own
                 // limit (Linux tcp_write_timeout with SOCK_DEAD).
                 let give_up = match self.cfg.user_timeout {
@@ -160,7 +162,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                         } else {
                             self.cfg.max_retries
                         };
-                        self.retransmits_timed_out(retries, start, now)
+                        self.retransmits_timed_out(retries, first_rtx, now)
                     }
                 };
                 if give_up {
@@ -184,10 +186,9 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
 
     /// Whether `retries` retransmission timeouts are used up, as Linux's
     /// `retransmits_timed_out` decides for an established connection: not before the first
-    /// retransmission, then once the time since `start` (the first transmission of the
-    /// oldest unacknowledged segment) reaches the time `retries` timeouts take from an
-    /// RTO of 200 ms ([`LINUX_RTO_BASE`]) backed off up to the maximum RTO. With the RTO
-    /// at 200 ms that is exactly `retries` retransmissions.
+    /// retransmission, then once the time since `start` (that first retransmission, Linux
+    /// `retrans_stamp`) reaches the time `retries` timeouts take from an RTO of 200 ms
+    /// ([`LINUX_RTO_BASE`]) backed off up to the maximum RTO.
     fn retransmits_timed_out(&self, retries: u32, start: Instant, now: Instant) -> bool {
         self.rtt.backoff_count() > 0
             && now - start >= model_timeout(retries, LINUX_RTO_BASE, self.rtt.config().max_rto)

@@ -103,14 +103,18 @@ fn retries2_with_a_200ms_rto_counts_retransmissions() {
         max_retries: 3,
         ..plain_cfg()
     };
-    // 0.2 + 0.4 + 0.8 s, given up at 3 s.
-    assert_eq!(retransmit_until_timeout(cfg), (3, Duration::from_secs(3)));
+    // Retransmissions at 0.2, 0.6, 1.4 and 3 s (2.8 s after the first, within the 3 s
+    // budget), given up at 6.2 s.
+    assert_eq!(
+        retransmit_until_timeout(cfg),
+        (4, Duration::from_millis(6200))
+    );
 }
 
 #[test]
 fn retries2_is_a_time_budget_with_a_larger_rto() {
-    // tcp_rto_min_us = 1 s: Linux's budget for 3 retries is still 3 s (from 200 ms), so
-    // one retransmission (at 1 s) fits, and the second expiry (3 s) gives up.
+    // tcp_rto_min_us = 1 s: Linux's budget for 3 retries is still 3 s (from 200 ms):
+    // retransmissions at 1 and 3 s, given up at 7 s.
     let cfg = Config {
         max_retries: 3,
         rtt: RttConfig {
@@ -119,13 +123,13 @@ fn retries2_is_a_time_budget_with_a_larger_rto() {
         },
         ..plain_cfg()
     };
-    assert_eq!(retransmit_until_timeout(cfg), (1, Duration::from_secs(3)));
+    assert_eq!(retransmit_until_timeout(cfg), (2, Duration::from_secs(7)));
 }
 
 #[test]
 fn retries2_with_a_low_rto_maximum() {
     // tcp_rto_max_ms = 1000: 0.2, 0.4, 0.8, then 1 s apart; the 5.4 s budget of 6
-    // retries ends it at the sixth expiry.
+    // retries (from the first retransmission at 0.2 s) ends it at 6.4 s.
     let cfg = Config {
         max_retries: 6,
         rtt: RttConfig {
@@ -136,7 +140,7 @@ fn retries2_with_a_low_rto_maximum() {
     };
     assert_eq!(
         retransmit_until_timeout(cfg),
-        (6, Duration::from_millis(5400))
+        (7, Duration::from_millis(6400))
     );
 }
 
@@ -162,10 +166,10 @@ fn orphan_retries_count_even_at_the_maximum_rto() {
         c.on_timer(t);
         let _ = output(&mut c, t);
     }
-    // 0.2, 0.4, 0.8, 1, 1 s: the budget of 4 (1.4 + 2 * 1 s) ends it at the fifth
-    // expiry, after four retransmissions.
-    assert_eq!(c.stats().rto_retransmits, 4);
-    assert_eq!(t - ms(20), Duration::from_millis(3400));
+    // 0.2, 0.4, 0.8, then 1 s apart: the budget of 4 (1.4 + 2 * 1 s from the first
+    // retransmission at 0.2 s) ends it at 4.4 s, after five retransmissions.
+    assert_eq!(c.stats().rto_retransmits, 5);
+    assert_eq!(t - ms(20), Duration::from_millis(4400));
 }
 
 #[test]
