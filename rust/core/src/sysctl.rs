@@ -11,7 +11,9 @@
 //!   [`TcpSysctls::apply_listener`] for the rest. Linux reads these later, at the event
 //!   they govern (the options when the SYN is built or parsed, the retry limits at each
 //!   timeout, `tcp_fin_timeout` at close); partcp takes them when the connection or the
-//!   listener is made, and an accepted connection takes its listener's.
+//!   listener is made, and an accepted connection takes its listener's;
+//! * when a passive open completes: [`TcpSysctls::apply_accept`] (the congestion
+//!   control, as Linux's `tcp_ca_openreq_child`).
 //!
 //! Keepalive values are defaults for sockets that did not set `TCP_KEEPIDLE`,
 //! `TCP_KEEPINTVL` and `TCP_KEEPCNT` ([`TcpSysctls::keepalive`]). `Documentation/sysctls.md`
@@ -156,6 +158,14 @@ impl TcpSysctls {
         let max = Duration::from_millis(u64::from(self.rto_max_ms.max(1)));
         cfg.rtt.max_rto = max;
         cfg.rtt.min_rto = Duration::from_micros(u64::from(self.rto_min_us.max(1))).min(max);
+        cfg.congestion = self.congestion.unwrap_or(CongestionAlgorithm::Cubic);
+    }
+
+    /// What an accepted connection takes from the namespace when the handshake
+    /// completes rather than from its listener: the congestion control (Linux
+    /// `tcp_ca_openreq_child` assigns the namespace's default unless the listener set
+    /// `TCP_CONGESTION`).
+    pub fn apply_accept(&self, cfg: &mut Config) {
         cfg.congestion = self.congestion.unwrap_or(CongestionAlgorithm::Cubic);
     }
 

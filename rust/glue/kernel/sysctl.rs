@@ -11,7 +11,7 @@
 use kernel::ffi::{c_int, c_uint};
 
 use crate::congestion::CongestionAlgorithm;
-use crate::glue::kernel::handles::SockRef;
+use crate::glue::kernel::handles::{NetRef, SockRef};
 use crate::glue::kernel::shim;
 use crate::sysctl::TcpSysctls;
 
@@ -115,6 +115,17 @@ impl RawTcpSysctls {
             local_port_range: (u16_of(self.port_lo), u16_of(self.port_hi)),
             congestion: CongestionAlgorithm::from_name(&self.congestion[..name_len]),
         }
+    }
+}
+
+impl NetRef {
+    /// The namespace's TCP sysctls now.
+    pub(crate) fn tcp_sysctls(&self) -> TcpSysctls {
+        let mut raw = RawTcpSysctls::zeroed();
+        // SAFETY: `self` holds a reference on the namespace, so it is live; `raw` is a
+        // valid, writable `struct partcp_tcp_sysctls`.
+        unsafe { shim::partcp_tcp_sysctls(self.as_ptr(), &mut raw) };
+        raw.plain()
     }
 }
 
