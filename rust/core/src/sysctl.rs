@@ -6,7 +6,7 @@
 //! them where Linux reads them:
 //!
 //! * when a socket is created (`tcp_init_sock`): [`TcpSysctls::apply_socket_init`]
-//!   (`tcp_rto_min_us`, `tcp_rto_max_ms`, `tcp_congestion_control`);
+//!   (`tcp_rto_min_us`, `tcp_rto_max_ms`, `tcp_reordering`, `tcp_congestion_control`);
 //! * when it connects or listens: [`TcpSysctls::apply_connect`] and
 //!   [`TcpSysctls::apply_listener`] for the rest. Linux reads these later, at the event
 //!   they govern (the options when the SYN is built or parsed, the retry limits at each
@@ -67,7 +67,7 @@ pub struct TcpSysctls {
     pub rto_max_ms: u32,
     /// `tcp_slow_start_after_idle`.
     pub slow_start_after_idle: bool,
-    /// `tcp_reordering` (read, not used: partcp's DupThresh is 3).
+    /// `tcp_reordering`.
     pub reordering: u32,
     /// `tcp_early_retrans` (read, not used: partcp has no tail loss probe).
     pub early_retrans: u8,
@@ -153,8 +153,11 @@ impl TcpSysctls {
     }
 
     /// What Linux's `tcp_init_sock` reads: the RTO bounds (`icsk_rto_min`,
-    /// `icsk_rto_max`) and the congestion control algorithm.
+    /// `icsk_rto_max`), the initial reordering degree (`tp->reordering`, DupThresh) and
+    /// the congestion control algorithm.
     pub fn apply_socket_init(&self, cfg: &mut Config) {
+        // Linux bounds the degree it adapts to by `tcp_max_reordering` (300).
+        cfg.dupthresh = self.reordering.clamp(1, 300);
         let max = Duration::from_millis(u64::from(self.rto_max_ms.max(1)));
         cfg.rtt.max_rto = max;
         cfg.rtt.min_rto = Duration::from_micros(u64::from(self.rto_min_us.max(1))).min(max);

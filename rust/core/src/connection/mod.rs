@@ -238,6 +238,11 @@ pub struct Config {
     pub orphan_retries: u32,
     /// RTO bounds (RFC 6298).
     pub rtt: RttConfig,
+    /// DupThresh (RFC 6675 section 2, RFC 5681 3.2): duplicate ACKs, or SACKed segments
+    /// above a hole, that make it lost and start fast retransmit. Linux's
+    /// `tcp_reordering` (3), which Linux then raises when it sees reordering; partcp
+    /// keeps it.
+    pub dupthresh: u32,
     /// Congestion control algorithm. Default CUBIC, like Linux.
     pub congestion: CongestionAlgorithm,
     /// Offer window scaling (RFC 7323 section 2).
@@ -277,6 +282,7 @@ impl Default for Config {
             syn_linear_timeouts: 4,
             orphan_retries: 0,
             rtt: RttConfig::default(),
+            dupthresh: sack::DUP_THRESH,
             congestion: CongestionAlgorithm::Cubic,
             window_scale: true,
             window_space: None,

@@ -5,6 +5,7 @@
 use super::*;
 use crate::connection::timers::{model_timeout, LINUX_RTO_BASE};
 use crate::rtt::RttConfig;
+use crate::wire::SackBlock;
 
 const SEG: usize = 1460;
 
@@ -225,4 +226,72 @@ fn slow_start_after_idle_off_keeps_cwnd() {
     });
     assert!(before > 10 * SEG, "cwnd {before} did not grow");
     assert_eq!(after, before);
+}
+
+/// Ten full segments in flight with `cfg`, the peer's duplicate ACKs fed one by one:
+/// returns after how many the first segment was retransmitted.
+fn dupacks_until_fast_retransmit(cfg: Config) -> Option<u32> {
+    let mut c = established_bufs(cfg, synack(), 10 * SEG, BUF);
+    c.set_nodelay(true);
+    send(&mut c, &pattern(0, 10 * SEG)).unwrap();
+    assert_eq!(output(&mut c, ms(20)).len(), 10);
+    for n in 1..=8u32 {
+        input0(
+            &mut c,
+            ms(30) + Duration::from_millis(u64::from(n)),
+            ack(r1(), l1()),
+        );
+        let out = output(&mut c, ms(40));
+        if out.iter().any(|o| o.repr.seq == l1()) {
+            return Some(n);
+        }
+    }
+    None
+}
+
+#[test]
+fn dupthresh_follows_tcp_reordering() {
+    assert_eq!(dupacks_until_fast_retransmit(plain_cfg()), Some(3));
+    let cfg = Config {
+        dupthresh: 5,
+        ..plain_cfg()
+    };
+    assert_eq!(dupacks_until_fast_retransmit(cfg), Some(5));
+    let s = crate::sysctl::TcpSysctls {
+        reordering: 5,
+        ..crate::sysctl::TcpSysctls::default()
+    };
+    let mut cfg = plain_cfg();
+    s.apply_socket_init(&mut cfg);
+    assert_eq!(cfg.dupthresh, 5);
+}
+
+#[test]
+fn sack_loss_detection_follows_dupthresh() {
+    // RFC 6675 IsLost: DupThresh SACKed segments above the hole.
+    for (dupthresh, want) in [(3u32, 3u32), (5, 5)] {
+        let cfg = Config {
+            dupthresh,
+            ..sack_cfg()
+        };
+        let mut c = established_bufs(cfg, sack_synack(), 10 * SEG, BUF);
+        c.set_nodelay(true);
+        send(&mut c, &pattern(0, 10 * SEG)).unwrap();
+        assert_eq!(output(&mut c, ms(20)).len(), 10);
+        let mut got = None;
+        for n in 1..=8u32 {
+            let mut a = ack(r1(), l1());
+            a.options.sack_blocks[0] = SackBlock {
+                left: l1() + SEG,
+                right: l1() + (1 + n as usize) * SEG,
+            };
+            a.options.sack_count = 1;
+            input0(&mut c, ms(30) + Duration::from_millis(u64::from(n)), a);
+            if output(&mut c, ms(40)).iter().any(|o| o.repr.seq == l1()) {
+                got = Some(n);
+                break;
+            }
+        }
+        assert_eq!(got, Some(want), "DupThresh {dupthresh}");
+    }
 }
