@@ -37,6 +37,7 @@ pub fn tests() -> Vec<NetTest> {
         ("sysctl_tcp_fin_timeout", 60, fin_timeout),
         ("sysctl_tcp_keepalive", 60, keepalive),
         ("sysctl_tcp_dsack", 60, dsack),
+        ("sysctl_tcp_reordering", 60, reordering),
         ("sysctl_tcp_slow_start_after_idle", 90, slow_start_after_idle),
         ("sysctl_tcp_congestion_control", 60, congestion_control),
     ];
@@ -585,6 +586,56 @@ fn dsack(fam: Family) -> TestResult {
         let a = c.expect("ACK of the duplicate", |r| r.has(ACK) && r.payload_len == 0)?;
         let want = if on == "1" { vec![(seq, seq.wrapping_add(4))] } else { Vec::new() };
         ensure!(a.sack_blocks == want, "tcp_dsack={on}: SACK blocks {:?} in the ACK of a duplicate, want {want:?}", a.sack_blocks);
+    }
+    Ok(())
+}
+
+/// After how many of the peer's duplicate ACKs (no SACK) the lost second of ten
+/// segments is retransmitted, at most `max` (the RTO is 3 s, far off).
+fn dupacks_to_retransmit(fam: Family, reordering: &str, max: u32) -> Result<Option<u32>, String> {
+    let link = Link::open()?;
+    let _g = set_all(&[
+        ("net.ipv4.tcp_early_retrans", "0"),
+        ("net.ipv4.tcp_rto_min_us", "3000000"),
+        ("net.ipv4.tcp_reordering", reordering),
+    ])?;
+    // MSS 536: ten segments fit the initial window and partcp's 8 KB send ring.
+    const MSS: u32 = 536;
+    let (c, app, _l) = raw_connection(fam, &link, &[2, 4, 0x02, 0x18], false)?;
+    raw::set_int(&app, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1, "TCP_NODELAY")?;
+    let start = c.rcv_nxt;
+    let len = 10 * MSS;
+    check("write", raw::write(&app, &vec![3u8; len as usize]))?;
+    let mut top = start;
+    while top.wrapping_sub(start) < len {
+        let r = c.expect(&format!("data up to {len} bytes (got {})", top.wrapping_sub(start)), |r| r.payload_len > 0)?;
+        let end = r.seq.wrapping_add(r.payload_len as u32);
+        if end.wrapping_sub(top) as i32 > 0 {
+            top = end;
+        }
+    }
+    // The first segment arrived, the second was lost: every further ACK is a duplicate
+    // (Linux counts at most one per segment still outstanding).
+    let lost = start.wrapping_add(MSS);
+    let ack = Seg::new(c.me, c.them, c.snd_nxt, lost, ACK);
+    link.send(&ack.packet())?;
+    for n in 1..=max {
+        link.send(&ack.packet())?;
+        if link.recv(Duration::from_millis(250), |r| c.ours(r) && r.seq == lost && r.payload_len > 0).is_some() {
+            return Ok(Some(n));
+        }
+    }
+    Ok(None)
+}
+
+/// tcp_reordering: the number of duplicate ACKs that make a segment lost (fast
+/// retransmit, RFC 5681 3.2), read when the socket is created. Linux raises it when it
+/// sees reordering, partcp keeps it; and with SACK Linux detects loss by time (RACK,
+/// `tcp_recovery`), so the case uses a peer without SACK.
+fn reordering(fam: Family) -> TestResult {
+    for (value, want) in [("3", 3u32), ("5", 5)] {
+        let n = dupacks_to_retransmit(fam, value, 7)?;
+        ensure!(n == Some(want), "tcp_reordering={value}: fast retransmit after {n:?} duplicate ACKs, want {want}");
     }
     Ok(())
 }
