@@ -22,8 +22,11 @@ use crate::hostile::craft::{flag_names, Reply, Seg, ACK, FIN, PSH, RST, SYN};
 use crate::hostile::link::{next_hport, Link, RawConn, H};
 use crate::{ensure, TestResult, DEFAULT_TIMEOUT};
 
+/// A case: its name, its time limit in seconds and its body.
+type Timed = (&'static str, u64, fn(Family) -> TestResult);
+
 pub fn tests() -> Vec<NetTest> {
-    let t: &[(&str, u64, fn(Family) -> TestResult)] = &[
+    let t: &[Timed] = &[
         ("sysctl_syn_options", 60, syn_options),
         ("sysctl_synack_options", 60, synack_options),
         ("sysctl_tcp_syn_retries", 60, syn_retries),
@@ -98,11 +101,8 @@ fn set_all(settings: &[(&str, &str)]) -> Result<Vec<Sysctl>, String> {
 /// (`tcp_select_initial_window`): ilog2(max(tcp_rmem[2], net.core.rmem_max)) - 15,
 /// within 0..=14, from `ptcp_a`'s values now.
 fn linux_wscale() -> Result<u8, String> {
-    let rmem2: u64 = get("net.ipv4.tcp_rmem")?
-        .split_whitespace()
-        .nth(2)
-        .and_then(|v| v.parse().ok())
-        .ok_or("tcp_rmem")?;
+    let rmem2: u64 =
+        get("net.ipv4.tcp_rmem")?.split_whitespace().nth(2).and_then(|v| v.parse().ok()).ok_or("tcp_rmem")?;
     let rmem_max: u64 = get("net.core.rmem_max")?.parse().map_err(|_| "rmem_max")?;
     let space = rmem2.max(rmem_max).max(1);
     Ok((i64::from(space.ilog2()) - 15).clamp(0, 14) as u8)
@@ -185,7 +185,12 @@ const FULL_SYN_OPTIONS: &[u8] = &[2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 
 
 /// Sends a SYN from `src` (an address routed to the hostile link) to `to` and returns
 /// the SYN-ACK, if one comes within `wait`.
-fn syn_to(link: &Link, src: (std::net::Ipv4Addr, u16), to: SocketAddrV4, wait: Duration) -> Result<Option<Reply>, String> {
+fn syn_to(
+    link: &Link,
+    src: (std::net::Ipv4Addr, u16),
+    to: SocketAddrV4,
+    wait: Duration,
+) -> Result<Option<Reply>, String> {
     let mut syn = Seg::new(src, (*to.ip(), to.port()), 0x2000_0000, 0, SYN);
     syn.options = FULL_SYN_OPTIONS.to_vec();
     link.send(&syn.packet())?;
@@ -200,7 +205,11 @@ fn reset_half_open(link: &Link, sa: &Reply) -> TestResult {
 
 /// A listener of `fam` in `ptcp_a` with `backlog`, made after the sysctls were set
 /// (partcp reads them at listen(); Linux at each SYN).
-fn listener_with(fam: Family, backlog: i32, prepare: impl FnOnce(&crate::sys::Fd) -> TestResult + Send) -> Result<(TcpListener, SocketAddrV4), String> {
+fn listener_with(
+    fam: Family,
+    backlog: i32,
+    prepare: impl FnOnce(&crate::sys::Fd) -> TestResult + Send,
+) -> Result<(TcpListener, SocketAddrV4), String> {
     let addr = SocketAddrV4::new(A, next_port());
     in_ns(Ns::A, || {
         let fd = fam.socket(0)?;
@@ -224,16 +233,19 @@ fn synack_options(fam: Family) -> TestResult {
         let got = SynOpts::of(&sa);
         ensure!(got == want, "SYN-ACK under {settings:?}: {got:?}, want {want:?}");
     }
-    let (_l, addr) = listener_with(fam, 16, |fd| raw::set_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, 65536, "SO_RCVBUF"))?;
+    let (_l, addr) =
+        listener_with(fam, 16, |fd| raw::set_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, 65536, "SO_RCVBUF"))?;
     let sa = syn_to(&link, (H, next_hport()), addr, Duration::from_secs(3))?.ok_or("no SYN-ACK")?;
     reset_half_open(&link, &sa)?;
     ensure!(sa.wscale == Some(1), "SYN-ACK with SO_RCVBUF 65536: window scale {:?}, want 1", sa.wscale);
     Ok(())
 }
 
-/// A blocking connect to the blackhole under `settings`: the SYNs seen (as times since
-/// the connect started), how the connect ended, and when.
-fn syn_attempts(fam: Family, link: &Link, settings: &[(&str, &str)]) -> Result<(Vec<Duration>, Result<(), i32>, Duration), String> {
+/// The SYNs of a connect (times since it started), how it ended, and when.
+type Attempt = (Vec<Duration>, Result<(), i32>, Duration);
+
+/// A blocking connect to the blackhole under `settings`.
+fn syn_attempts(fam: Family, link: &Link, settings: &[(&str, &str)]) -> Result<Attempt, String> {
     let _g = set_all(settings)?;
     let fd = fam.socket_in(Ns::A, 0)?;
     let to = SocketAddrV4::new(H, next_port());
@@ -295,14 +307,19 @@ fn synack_retries(fam: Family) -> TestResult {
     let sa = syn_to(&link, src, addr, Duration::from_secs(3))?.ok_or("no SYN-ACK")?;
     let mut synacks = vec![start.elapsed()];
     let until = start + Duration::from_millis(3600);
-    while let Some(_r) = link.recv(until.saturating_duration_since(Instant::now()), |r| r.dport == src.1 && r.has(SYN)) {
+    while let Some(_r) = link.recv(until.saturating_duration_since(Instant::now()), |r| r.dport == src.1 && r.has(SYN))
+    {
         synacks.push(start.elapsed());
     }
     ensure!(synacks.len() == 2, "tcp_synack_retries=1: SYN-ACKs at {synacks:?}, want 2");
     let ack = Seg::new(src, (*addr.ip(), addr.port()), 0x2000_0001, sa.seq.wrapping_add(1), ACK);
     link.send(&ack.packet())?;
     let r = link.recv(Duration::from_millis(500), |r| r.dport == src.1);
-    ensure!(r.as_ref().is_none_or(|r| r.has(RST)), "final ACK after expiry answered with {:?}", r.map(|r| flag_names(r.flags)));
+    ensure!(
+        r.as_ref().is_none_or(|r| r.has(RST)),
+        "final ACK after expiry answered with {:?}",
+        r.map(|r| flag_names(r.flags))
+    );
     raw::set_nonblocking(&l, true)?;
     let a = l.accept();
     ensure!(a.is_err(), "final ACK after the half-open connection expired: a connection was accepted");
@@ -311,7 +328,14 @@ fn synack_retries(fam: Family) -> TestResult {
 
 /// SYN-ACKs (first transmissions only) for `n` SYNs from distinct sources to a fresh
 /// listener with `backlog`, under `settings`.
-fn synacks_for(fam: Family, link: &Link, settings: &[(&str, &str)], backlog: i32, n: u8, net: u8) -> Result<usize, String> {
+fn synacks_for(
+    fam: Family,
+    link: &Link,
+    settings: &[(&str, &str)],
+    backlog: i32,
+    n: u8,
+    net: u8,
+) -> Result<usize, String> {
     let _g = set_all(settings)?;
     let (_l, addr) = listener_with(fam, backlog, |_| Ok(()))?;
     // Sources in 198.19.<net>.0/24 (routed back to the hostile link): never "proven"
@@ -339,7 +363,11 @@ fn syncookies(fam: Family) -> TestResult {
         let src = (H, next_hport());
         let sa = syn_to(&link, src, addr, Duration::from_secs(3))?.ok_or("no SYN-ACK")?;
         let again = link.recv(Duration::from_millis(1600), |r| r.dport == src.1);
-        ensure!(again.is_none(), "tcp_syncookies=2: a cookie SYN-ACK was retransmitted ({:?})", again.map(|r| flag_names(r.flags)));
+        ensure!(
+            again.is_none(),
+            "tcp_syncookies=2: a cookie SYN-ACK was retransmitted ({:?})",
+            again.map(|r| flag_names(r.flags))
+        );
         let mut ack = Seg::new(src, (*addr.ip(), addr.port()), 0x2000_0001, sa.seq.wrapping_add(1), ACK);
         // Echo the timestamp: the cookie's options ride in it.
         if let Some((tsval, _)) = sa.timestamps {
@@ -374,7 +402,12 @@ fn max_syn_backlog(fam: Family) -> TestResult {
 /// A connection from the hand-driven peer to a listener of `fam` made under the
 /// current sysctls (the listener with SO_KEEPALIVE if `keepalive`): the raw end and
 /// the accepted socket.
-fn raw_connection<'a>(fam: Family, link: &'a Link, syn_options: &[u8], keepalive: bool) -> Result<(RawConn<'a>, TcpStream, TcpListener), String> {
+fn raw_connection<'a>(
+    fam: Family,
+    link: &'a Link,
+    syn_options: &[u8],
+    keepalive: bool,
+) -> Result<(RawConn<'a>, TcpStream, TcpListener), String> {
     let (l, addr) = listener_with(fam, 16, |fd| {
         if keepalive {
             raw::set_int(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1, "SO_KEEPALIVE")?;
@@ -475,7 +508,10 @@ fn rto_min_us(fam: Family) -> TestResult {
     let what = "tcp_rto_min_us=1000000";
     ensure!(u.sends.len() == 2, "{what}: first segment sent at {:?}, want 2 times within 1.8 s", u.sends);
     let gap = u.sends[1] - u.sends[0];
-    ensure!((Duration::from_millis(950)..Duration::from_millis(1500)).contains(&gap), "{what}: retransmitted after {gap:?}");
+    ensure!(
+        (Duration::from_millis(950)..Duration::from_millis(1500)).contains(&gap),
+        "{what}: retransmitted after {gap:?}"
+    );
     Ok(())
 }
 
@@ -507,7 +543,9 @@ fn fin_timeout(fam: Family) -> TestResult {
         c.send(ACK, b"")?;
         pairs.push((c, l, Instant::now()));
     }
-    for (i, (wait, want_rst)) in [(Duration::from_secs(1), false), (Duration::from_secs(3), true)].into_iter().enumerate() {
+    for (i, (wait, want_rst)) in
+        [(Duration::from_secs(1), false), (Duration::from_secs(3), true)].into_iter().enumerate()
+    {
         let (c, _, t0) = &mut pairs[i];
         std::thread::sleep(wait.saturating_sub(t0.elapsed()));
         let fin = c.seg(FIN | ACK);
@@ -519,7 +557,11 @@ fn fin_timeout(fam: Family) -> TestResult {
             Some(r) => r.has(ACK) && !r.has(RST) && r.ack == c.snd_nxt.wrapping_add(1),
             None => want_rst && fam != Family::Inet,
         };
-        ensure!(ok, "tcp_fin_timeout=2: the peer's FIN after {wait:?} got {got:?}, want {}", if want_rst { "RST" } else { "its ACK" });
+        ensure!(
+            ok,
+            "tcp_fin_timeout=2: the peer's FIN after {wait:?} got {got:?}, want {}",
+            if want_rst { "RST" } else { "its ACK" }
+        );
         c.snd_nxt = c.snd_nxt.wrapping_add(1);
     }
     Ok(())
@@ -536,7 +578,11 @@ fn keepalive(fam: Family) -> TestResult {
         ("net.ipv4.tcp_keepalive_probes", "2"),
     ])?;
     let fd = fam.socket_in(Ns::A, 0)?;
-    for (name, what) in [(libc::TCP_KEEPIDLE, "TCP_KEEPIDLE"), (libc::TCP_KEEPINTVL, "TCP_KEEPINTVL"), (libc::TCP_KEEPCNT, "TCP_KEEPCNT")] {
+    for (name, what) in [
+        (libc::TCP_KEEPIDLE, "TCP_KEEPIDLE"),
+        (libc::TCP_KEEPINTVL, "TCP_KEEPINTVL"),
+        (libc::TCP_KEEPCNT, "TCP_KEEPCNT"),
+    ] {
         let v = raw::get_int(&fd, libc::IPPROTO_TCP, name, what)?;
         let want = if name == libc::TCP_KEEPCNT { 2 } else { 1 };
         ensure!(v == want, "{what} = {v} under the sysctls, want {want}");
@@ -562,7 +608,10 @@ fn keepalive(fam: Family) -> TestResult {
         probes[0]
     );
     let rst = rst.ok_or("no reset after the unanswered probes")?;
-    ensure!((Duration::from_millis(2700)..Duration::from_millis(3800)).contains(&rst), "reset at {rst:?}, want about 3 s");
+    ensure!(
+        (Duration::from_millis(2700)..Duration::from_millis(3800)).contains(&rst),
+        "reset at {rst:?}, want about 3 s"
+    );
     let e = raw::get_int(&app, libc::SOL_SOCKET, libc::SO_ERROR, "SO_ERROR")?;
     ensure!(e == libc::ETIMEDOUT, "SO_ERROR {} after the keepalive reset, want ETIMEDOUT", crate::sys::errname(e));
     Ok(())
@@ -585,7 +634,11 @@ fn dsack(fam: Family) -> TestResult {
         link.send(&dup.packet())?;
         let a = c.expect("ACK of the duplicate", |r| r.has(ACK) && r.payload_len == 0)?;
         let want = if on == "1" { vec![(seq, seq.wrapping_add(4))] } else { Vec::new() };
-        ensure!(a.sack_blocks == want, "tcp_dsack={on}: SACK blocks {:?} in the ACK of a duplicate, want {want:?}", a.sack_blocks);
+        ensure!(
+            a.sack_blocks == want,
+            "tcp_dsack={on}: SACK blocks {:?} in the ACK of a duplicate, want {want:?}",
+            a.sack_blocks
+        );
     }
     Ok(())
 }
@@ -608,7 +661,8 @@ fn dupacks_to_retransmit(fam: Family, reordering: &str, max: u32) -> Result<Opti
     check("write", raw::write(&app, &vec![3u8; len as usize]))?;
     let mut top = start;
     while top.wrapping_sub(start) < len {
-        let r = c.expect(&format!("data up to {len} bytes (got {})", top.wrapping_sub(start)), |r| r.payload_len > 0)?;
+        let r =
+            c.expect(&format!("data up to {len} bytes (got {})", top.wrapping_sub(start)), |r| r.payload_len > 0)?;
         let end = r.seq.wrapping_add(r.payload_len as u32);
         if end.wrapping_sub(top) as i32 > 0 {
             top = end;
@@ -648,14 +702,21 @@ fn slow_start_after_idle(fam: Family) -> TestResult {
         let (f, peer) = f_client(fam)?;
         one_way(&f, &peer, 4 << 20)?;
         let before = raw::tcp_info(&f)?.tcpi_snd_cwnd;
-        ensure!(before > 10, "tcp_slow_start_after_idle={}: cwnd {before} after 4 MB, want more than the initial 10", on as u8);
+        ensure!(
+            before > 10,
+            "tcp_slow_start_after_idle={}: cwnd {before} after 4 MB, want more than the initial 10",
+            on as u8
+        );
         std::thread::sleep(Duration::from_millis(1500));
         super::pass(&f, &peer, b"after idle")?;
         let after = raw::tcp_info(&f)?.tcpi_snd_cwnd;
         if on {
             // Linux halves cwnd per idle RTO down to the initial window (partcp goes
             // straight there); the send after idle may add a segment.
-            ensure!(after <= (before / 2).max(12), "tcp_slow_start_after_idle=1: cwnd {before} -> {after} across 1.5 s idle");
+            ensure!(
+                after <= (before / 2).max(12),
+                "tcp_slow_start_after_idle=1: cwnd {before} -> {after} across 1.5 s idle"
+            );
         } else {
             ensure!(after >= before, "tcp_slow_start_after_idle=0: cwnd {before} -> {after} across 1.5 s idle");
         }
@@ -727,6 +788,7 @@ fn congestion_control(fam: Family) -> TestResult {
 
 /// TCP_CONGESTION of `fd`: up to 16 bytes of the name, NUL-padded.
 fn congestion_name(fd: &impl AsRawFd) -> Result<String, String> {
-    let (v, len) = check("getsockopt TCP_CONGESTION", raw::getsockopt::<[u8; 16]>(fd, libc::IPPROTO_TCP, libc::TCP_CONGESTION))?;
+    let (v, len) =
+        check("getsockopt TCP_CONGESTION", raw::getsockopt::<[u8; 16]>(fd, libc::IPPROTO_TCP, libc::TCP_CONGESTION))?;
     Ok(String::from_utf8_lossy(&v[..len]).trim_end_matches('\0').to_string())
 }
