@@ -376,6 +376,8 @@ fn syncookies(fam: Family) -> TestResult {
         }
         link.send(&ack.packet())?;
         let c = accept(&l).map_err(|e| format!("tcp_syncookies=2, after the cookie's ACK: {e}"))?;
+        // Reset it, so that no orphan outlives the case.
+        link.send(&Seg::new(src, (*addr.ip(), addr.port()), 0x2000_0001, 0, RST).packet())?;
         drop(c);
     }
     let cookies = synacks_for(fam, &link, &[("net.ipv4.tcp_syncookies", "1")], 2, 6, 101)?;
