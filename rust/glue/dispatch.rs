@@ -527,6 +527,10 @@ fn listen_process(stack: &Stack, mut ctx: Option<&mut ThreadCtx>, l: ListenRef, 
     };
     // A wildcard listener learns its address from the segment.
     hs.local.addr = dst;
+    // Linux tcp_ca_openreq_child: the namespace's congestion control as it is now, not
+    // the listener's (unless the listener set TCP_CONGESTION, which partcp lacks).
+    let mut cfg = cfg;
+    l.net.tcp_sysctls().apply_accept(&mut cfg);
     // Allocate outside every lock (atomic: this may be softirq context). A connection
     // that fails here was never shared: its last reference is dropped through
     // `ConnRef`, whose drop defers the destructor to process context.

@@ -296,6 +296,46 @@ bool partcp_addr_is_local(struct net *net, u32 addr)
 	return inet_addr_type(net, addr) == RTN_LOCAL;
 }
 
+void partcp_tcp_sysctls(const struct net *net, struct partcp_tcp_sysctls *out)
+{
+	const struct netns_ipv4 *n = &net->ipv4;
+	const struct tcp_congestion_ops *ca;
+	int i;
+
+	out->timestamps = READ_ONCE(n->sysctl_tcp_timestamps);
+	out->window_scaling = READ_ONCE(n->sysctl_tcp_window_scaling);
+	out->sack = READ_ONCE(n->sysctl_tcp_sack);
+	out->dsack = READ_ONCE(n->sysctl_tcp_dsack);
+	out->syn_retries = READ_ONCE(n->sysctl_tcp_syn_retries);
+	out->syn_linear_timeouts = READ_ONCE(n->sysctl_tcp_syn_linear_timeouts);
+	out->synack_retries = READ_ONCE(n->sysctl_tcp_synack_retries);
+	out->retries1 = READ_ONCE(n->sysctl_tcp_retries1);
+	out->retries2 = READ_ONCE(n->sysctl_tcp_retries2);
+	out->orphan_retries = READ_ONCE(n->sysctl_tcp_orphan_retries);
+	/* proc_dointvec_jiffies: stored in jiffies. */
+	out->fin_timeout_ms = jiffies_to_msecs(max(READ_ONCE(n->sysctl_tcp_fin_timeout), 0));
+	out->keepalive_time_ms = jiffies_to_msecs(max(READ_ONCE(n->sysctl_tcp_keepalive_time), 0));
+	out->keepalive_intvl_ms = jiffies_to_msecs(max(READ_ONCE(n->sysctl_tcp_keepalive_intvl), 0));
+	out->keepalive_probes = READ_ONCE(n->sysctl_tcp_keepalive_probes);
+	out->syncookies = READ_ONCE(n->sysctl_tcp_syncookies);
+	out->max_syn_backlog = READ_ONCE(n->sysctl_max_syn_backlog);
+	out->rto_min_us = READ_ONCE(n->sysctl_tcp_rto_min_us);
+	out->rto_max_ms = READ_ONCE(n->sysctl_tcp_rto_max_ms);
+	out->slow_start_after_idle = READ_ONCE(n->sysctl_tcp_slow_start_after_idle);
+	out->reordering = READ_ONCE(n->sysctl_tcp_reordering);
+	out->early_retrans = READ_ONCE(n->sysctl_tcp_early_retrans);
+	out->recovery = READ_ONCE(n->sysctl_tcp_recovery);
+	for (i = 0; i < 3; i++)
+		out->rmem[i] = READ_ONCE(n->sysctl_tcp_rmem[i]);
+	out->rmem_max = READ_ONCE(sysctl_rmem_max);
+	inet_get_local_port_range(net, &out->port_lo, &out->port_hi);
+	/* As tcp_get_default_congestion_control(), which is not exported. */
+	rcu_read_lock();
+	ca = rcu_dereference(n->tcp_congestion_control);
+	strscpy(out->congestion, ca->name, sizeof(out->congestion));
+	rcu_read_unlock();
+}
+
 struct net *partcp_get_net(struct net *net)
 {
 	return get_net(net);

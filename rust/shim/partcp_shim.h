@@ -112,6 +112,28 @@ int partcp_accept_flags(const struct proto_accept_arg *arg);
 /* Whether @addr (network order) is a local address in @net (RTN_LOCAL). */
 bool partcp_addr_is_local(struct net *net, u32 addr);
 
+/*
+ * A namespace's TCP sysctls, read as Linux's TCP reads them (READ_ONCE of
+ * net->ipv4.sysctl_tcp_* and friends; durations kept in jiffies are converted to
+ * milliseconds). Mirrored in rust/glue/kernel/sysctl.rs.
+ */
+struct partcp_tcp_sysctls {
+	int timestamps, window_scaling, sack, dsack;
+	int syn_retries, syn_linear_timeouts, synack_retries;
+	int retries1, retries2, orphan_retries;
+	unsigned int fin_timeout_ms, keepalive_time_ms, keepalive_intvl_ms;
+	int keepalive_probes;
+	int syncookies, max_syn_backlog;
+	int rto_min_us, rto_max_ms;
+	int slow_start_after_idle, reordering, early_retrans, recovery;
+	int rmem[3];
+	unsigned int rmem_max;			/* net.core.rmem_max (global) */
+	int port_lo, port_hi;			/* ip_local_port_range */
+	char congestion[16];			/* tcp_congestion_control, NUL-terminated */
+};
+/* Fills @out with @net's TCP sysctls. */
+void partcp_tcp_sysctls(const struct net *net, struct partcp_tcp_sysctls *out);
+
 /* Network namespace references (get_net/put_net are static inlines). */
 struct net *partcp_get_net(struct net *net);
 void partcp_put_net(struct net *net);

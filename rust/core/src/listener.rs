@@ -156,6 +156,11 @@ impl<const N: usize> Listener<N> {
         self.cfg.backlog = backlog;
     }
 
+    /// Change the SYN queue limit (`syn_backlog`; see [`crate::sysctl::TcpSysctls::syn_backlog`]).
+    pub fn set_syn_backlog(&mut self, syn_backlog: usize) {
+        self.cfg.syn_backlog = syn_backlog;
+    }
+
     /// Half-open connections held.
     pub fn syn_queue_len(&self) -> usize {
         self.entries.iter().filter(|e| e.is_some()).count()
@@ -185,8 +190,15 @@ impl<const N: usize> Listener<N> {
         isn::timestamp_offset(&self.isn_secret, self.local.tuple(), remote.tuple())
     }
 
+    /// The window shift we offer: for the largest window accepted connections may come
+    /// to offer (`conn.window_space`, Linux `tcp_select_initial_window`), at least their
+    /// receive buffer.
     fn our_wscale(&self) -> u8 {
-        window_shift_for(self.cfg.recv_buffer)
+        window_shift_for(
+            self.cfg
+                .recv_buffer
+                .max(self.cfg.conn.window_space.unwrap_or(0)),
+        )
     }
 
     /// The window field of a SYN-ACK (never scaled, RFC 7323 2.2).

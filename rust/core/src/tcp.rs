@@ -16,5 +16,6 @@ pub mod seq;
 pub mod siphash;
 pub mod stats;
 pub mod syncookie;
+pub mod sysctl;
 pub mod time;
 pub mod wire;

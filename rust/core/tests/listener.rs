@@ -561,3 +561,22 @@ fn end_to_end_with_client_connection() {
     assert_eq!(server.recv_with(|b| b.read_at(0, &mut got)), Ok(7));
     assert_eq!(&got, b"request");
 }
+
+#[test]
+fn synack_scale_follows_the_window_space() {
+    // Linux tcp_openreq_init_rwin: the scale for max(tcp_rmem[2], rmem_max).
+    let mut c = cfg();
+    c.recv_buffer = 128 * 1024;
+    c.conn.window_space = Some(6 << 20);
+    let mut l = listener(c);
+    let sa = reply(l.on_segment(T0, REMOTE, &syn(linux_opts())));
+    assert_eq!(sa.options.window_scale, Some(7));
+    let hs = established(l.on_segment(T0, REMOTE, &final_ack(&sa, REMOTE.port, IRS, 0)));
+    assert_eq!(hs.window_scale, Some((7, 7)));
+    // Without a window space, the buffer's: 128 KB needs a shift of 2.
+    let mut c = cfg();
+    c.recv_buffer = 128 * 1024;
+    let mut l = listener(c);
+    let sa = reply(l.on_segment(T0, REMOTE, &syn(linux_opts())));
+    assert_eq!(sa.options.window_scale, Some(2));
+}

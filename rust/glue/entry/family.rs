@@ -428,6 +428,7 @@ const TCP_KEEPIDLE: c_int = 4;
 const TCP_KEEPINTVL: c_int = 5;
 const TCP_KEEPCNT: c_int = 6;
 const TCP_INFO: c_int = 11;
+const TCP_CONGESTION: c_int = 13;
 const TCP_USER_TIMEOUT: c_int = 18;
 
 /// `setsockopt()` for levels other than SOL_SOCKET (which the socket core handles).
@@ -479,6 +480,7 @@ unsafe extern "C" fn getsockopt(sock: *mut bindings::socket, level: c_int, optna
         let len = len as usize;
         let info;
         let int;
+        let name;
         let data: &[u8] = match optname {
             TCP_NODELAY => {
                 int = c_int::from(ps.nodelay()).to_ne_bytes();
@@ -500,6 +502,11 @@ unsafe extern "C" fn getsockopt(sock: *mut bindings::socket, level: c_int, optna
             TCP_USER_TIMEOUT => {
                 int = ps.user_timeout().to_ne_bytes();
                 &int
+            }
+            // As Linux: up to TCP_CA_NAME_MAX bytes of the name, NUL-padded.
+            TCP_CONGESTION => {
+                name = ps.congestion();
+                &name
             }
             _ => return Err(err(bindings::ENOPROTOOPT)),
         };

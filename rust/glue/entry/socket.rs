@@ -26,8 +26,10 @@ use crate::glue::kernel::handles::{NetRef, SockRef};
 use crate::glue::kernel::kbuf::{ByteRing, RecvRing, SendRing};
 use crate::glue::kernel::shim;
 use crate::glue::obj::stack::{stack, ConnKey, ListenKey, Stack};
+use crate::congestion::CongestionAlgorithm;
 use crate::connection::{Config, Connection, Endpoint, Error as TcpError, State};
 use crate::listener::{Listener, ListenerConfig};
+use crate::sysctl::TcpSysctls;
 use crate::wire::Ipv4Addr;
 
 /// Socket identifiers, unique for the module's lifetime (debugging aid).
@@ -181,10 +183,17 @@ pub(crate) struct PartcpSock {
     wr_shutdown: Atomic<bool>,
     /// `TCP_USER_TIMEOUT` in milliseconds (0: off).
     user_timeout_ms: Atomic<u32>,
-    /// `TCP_KEEPIDLE`, `TCP_KEEPINTVL` (seconds) and `TCP_KEEPCNT`.
+    /// `TCP_KEEPIDLE`, `TCP_KEEPINTVL` (seconds) and `TCP_KEEPCNT`; 0 until set, and
+    /// then the namespace's `tcp_keepalive_time`/`_intvl`/`_probes` apply (Linux
+    /// `keepalive_time_when` and friends).
     keepidle: Atomic<u32>,
     keepintvl: Atomic<u32>,
     keepcnt: Atomic<u32>,
+    /// The namespace's TCP sysctls when the socket was created: Linux's `tcp_init_sock`
+    /// takes the RTO bounds (`tcp_rto_min_us`, `tcp_rto_max_ms`) and the congestion
+    /// control (`tcp_congestion_control`) then; the other sysctls are read when the
+    /// socket connects or listens.
+    created: TcpSysctls,
 }
 
 /// A user-visible `struct sockaddr_in`.
@@ -239,6 +248,7 @@ impl PartcpSock {
     /// The Rust state of a new socket whose sock is `sk`.
     pub(crate) fn new(sk: SockRef, state: SockState) -> Result<Pin<KBox<Self>>> {
         let id = NEXT_ID.fetch_add(1, Relaxed);
+        let created = sk.tcp_sysctls();
         KBox::pin_init(
             pin_init!(PartcpSock {
                 id,
@@ -251,9 +261,10 @@ impl PartcpSock {
                 rd_shutdown: Atomic::new(false),
                 wr_shutdown: Atomic::new(false),
                 user_timeout_ms: Atomic::new(0),
-                keepidle: Atomic::new(7200),
-                keepintvl: Atomic::new(75),
-                keepcnt: Atomic::new(9),
+                keepidle: Atomic::new(0),
+                keepintvl: Atomic::new(0),
+                keepcnt: Atomic::new(0),
+                created,
             }),
             GFP_KERNEL,
         )
@@ -270,12 +281,25 @@ impl PartcpSock {
         }
     }
 
-    fn conn_config(&self, mss: u16) -> Config {
+    /// The namespace's TCP sysctls now, with the ones Linux reads at socket creation
+    /// as they were then.
+    fn sysctls(&self) -> TcpSysctls {
+        self.sk.tcp_sysctls().with_socket_init(&self.created)
+    }
+
+    /// A connection's settings: the namespace's sysctls `s` (see `crate::sysctl`), then
+    /// the socket's options.
+    fn conn_config(&self, mss: u16, s: &TcpSysctls) -> Config {
         let mut cfg = Config::default();
+        s.apply_socket_init(&mut cfg);
+        // SO_RCVBUF fixes the window scale to what the buffer needs (Linux
+        // tcp_connect_init and tcp_openreq_init_rwin clamp the window to the buffer).
+        let (_, _, _, rcvbuf_locked) = self.sk.bufs();
+        s.apply_connect(&mut cfg, rcvbuf_locked);
         cfg.mss = mss;
         cfg.nodelay = self.nodelay.load(Relaxed);
         cfg.tso_max = TSO_MAX;
-        cfg.keepalive = self.keepalive_setting();
+        cfg.keepalive = self.keepalive_with(self.sk.keepalive(), s);
         cfg.user_timeout = match self.user_timeout_ms.load(Relaxed) {
             0 => None,
             ms => Some(crate::time::Duration::from_millis(u64::from(ms))),
@@ -283,20 +307,25 @@ impl PartcpSock {
         cfg
     }
 
-    /// The keepalive configuration: SO_KEEPALIVE (set through the socket core) with the
-    /// TCP_KEEPIDLE/INTVL/CNT values.
-    fn keepalive_setting(&self) -> Option<crate::connection::Keepalive> {
-        self.keepalive_with(self.sk.keepalive())
-    }
-
-    fn keepalive_with(&self, on: bool) -> Option<crate::connection::Keepalive> {
+    /// The keepalive configuration for SO_KEEPALIVE `on`: the TCP_KEEPIDLE/INTVL/CNT
+    /// values the socket set, the namespace's `tcp_keepalive_*` (in `s`) for the others.
+    fn keepalive_with(&self, on: bool, s: &TcpSysctls) -> Option<crate::connection::Keepalive> {
         if !on {
             return None;
         }
-        let mut k = crate::connection::Keepalive::default();
-        k.idle = crate::time::Duration::from_secs(u64::from(self.keepidle.load(Relaxed)));
-        k.interval = crate::time::Duration::from_secs(u64::from(self.keepintvl.load(Relaxed)));
-        k.count = self.keepcnt.load(Relaxed);
+        let mut k = s.keepalive();
+        match self.keepidle.load(Relaxed) {
+            0 => {}
+            v => k.idle = crate::time::Duration::from_secs(u64::from(v)),
+        }
+        match self.keepintvl.load(Relaxed) {
+            0 => {}
+            v => k.interval = crate::time::Duration::from_secs(u64::from(v)),
+        }
+        match self.keepcnt.load(Relaxed) {
+            0 => {}
+            v => k.count = v,
+        }
         Some(k)
     }
 
@@ -307,7 +336,7 @@ impl PartcpSock {
 
     /// Applies SO_KEEPALIVE `on` to the connection, if any.
     pub(crate) fn set_keepalive(&self, on: bool) {
-        let k = self.keepalive_with(on);
+        let k = self.keepalive_with(on, &self.sk.tcp_sysctls());
         if let Some(c) = self.conn() {
             let _ = dispatch::with_conn(&c, |inner, _| inner.tcp.set_keepalive(k));
         }
@@ -347,14 +376,41 @@ impl PartcpSock {
         Ok(())
     }
 
-    /// TCP_KEEPIDLE/INTVL/CNT.
+    /// TCP_KEEPIDLE/INTVL/CNT: the value set, else the namespace's (Linux
+    /// `keepalive_time_when(tp) / HZ` and friends).
     pub(crate) fn keep(&self, which: u8) -> c_int {
+        let ka = self.sk.tcp_sysctls().keepalive();
         let v = match which {
-            0 => self.keepidle.load(Relaxed),
-            1 => self.keepintvl.load(Relaxed),
-            _ => self.keepcnt.load(Relaxed),
+            0 => match self.keepidle.load(Relaxed) {
+                0 => ka.idle.millis() / 1000,
+                v => u64::from(v),
+            },
+            1 => match self.keepintvl.load(Relaxed) {
+                0 => ka.interval.millis() / 1000,
+                v => u64::from(v),
+            },
+            _ => match self.keepcnt.load(Relaxed) {
+                0 => u64::from(ka.count),
+                v => u64::from(v),
+            },
         };
         c_int::try_from(v).unwrap_or(c_int::MAX)
+    }
+
+    /// TCP_CONGESTION: the algorithm of the connection or listener, or the one a
+    /// connection made now would get (the namespace's `tcp_congestion_control` when the
+    /// socket was created), as Linux's `icsk_ca_ops->name`.
+    pub(crate) fn congestion(&self) -> [u8; 16] {
+        let alg = match &*self.state.lock() {
+            SockState::Connected(c) => dispatch::read(c, |g| g.tcp.config().congestion).ok(),
+            SockState::Listening(l) => Some(l.inner.lock().core.config().conn.congestion),
+            _ => None,
+        }
+        .unwrap_or_else(|| self.created.congestion.unwrap_or(CongestionAlgorithm::Cubic));
+        let mut name = [0u8; 16];
+        let n = alg.name().len().min(name.len());
+        name[..n].copy_from_slice(&alg.name().as_bytes()[..n]);
+        name
     }
 
     /// Clears `sk_err`: the error it mirrors was just returned by a call.
@@ -466,7 +522,10 @@ impl PartcpSock {
         let mut st = self.state.lock();
         let (addr, port) = match &*st {
             SockState::Listening(l) => {
-                l.inner.lock().core.set_backlog(backlog);
+                let syn_backlog = self.sysctls().syn_backlog(backlog);
+                let mut g = l.inner.lock();
+                g.core.set_backlog(backlog);
+                g.core.set_syn_backlog(syn_backlog);
                 return Ok(());
             }
             SockState::Unconnected { bound: Some(b) } => *b,
@@ -478,11 +537,15 @@ impl PartcpSock {
             _ => return Err(EINVAL),
         };
         self.bind_listen(true)?;
-        let (snd, rcv, _, _) = self.sk.bufs();
+        let (snd, rcv, _, rcv_locked) = self.sk.bufs();
+        // The namespace's sysctls at listen() (Linux reads the option sysctls and the
+        // SYN queue limits at each SYN, `tcp_synack_retries` at each SYN-ACK timeout).
+        let s = self.sysctls();
         let mut cfg = ListenerConfig::default();
-        cfg.conn = self.conn_config(1460);
+        cfg.conn = self.conn_config(1460, &s);
         cfg.backlog = backlog;
         cfg.recv_buffer = buf_size(rcv / 2);
+        s.apply_listener(&mut cfg, rcv_locked);
         let local = Endpoint { addr, port };
         let mut accept_q = KVec::with_capacity(backlog, GFP_KERNEL)?;
         accept_q.clear();
@@ -606,7 +669,7 @@ impl PartcpSock {
                 m => m.min(mtu.saturating_sub(40)).max(88),
             };
             // CAST: clamped to u16 range above.
-            let cfg = self.conn_config(mss as u16);
+            let cfg = self.conn_config(mss as u16, &self.sysctls());
             let (send, recv) = self.buffers(GFP_KERNEL)?;
             let remote = Endpoint { addr: daddr, port: dport };
             let mut send = Some(send);

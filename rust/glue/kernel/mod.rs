@@ -12,4 +12,5 @@ pub(crate) mod rcu_table;
 pub(crate) mod shim;
 pub(crate) mod skb;
 pub(crate) mod stats;
+pub(crate) mod sysctl;
 pub(crate) mod timer;

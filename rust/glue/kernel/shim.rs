@@ -14,6 +14,7 @@ use kernel::bindings;
 use kernel::ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void};
 
 use crate::glue::kernel::rcu_table::RawHNode;
+use crate::glue::kernel::sysctl::RawTcpSysctls;
 
 /// Mirror of `struct partcp_rx` in `partcp_shim.h`.
 #[repr(C)]
@@ -137,6 +138,7 @@ unsafe extern "C" {
     pub(crate) fn partcp_sock_keepalive(sk: *const bindings::sock) -> bool;
     pub(crate) fn partcp_accept_flags(arg: *const bindings::proto_accept_arg) -> c_int;
     pub(crate) fn partcp_addr_is_local(net: *mut bindings::net, addr: u32) -> bool;
+    pub(crate) fn partcp_tcp_sysctls(net: *const bindings::net, out: *mut RawTcpSysctls);
     pub(crate) fn partcp_get_net(net: *mut bindings::net) -> *mut bindings::net;
     pub(crate) fn partcp_put_net(net: *mut bindings::net);
 

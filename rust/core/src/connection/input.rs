@@ -5,7 +5,7 @@
 use super::{Connection, Error, Recovery, SegmentAction, State, PAWS_IDLE_LIMIT};
 use crate::buffer::{RecvBuffer, SendBuffer, WriteAt};
 use crate::congestion::CongestionControl;
-use crate::connection::sack::{BlockOutcome, DUP_THRESH};
+use crate::connection::sack::BlockOutcome;
 use crate::seq::SeqNum;
 use crate::time::{Duration, Instant};
 use crate::wire::{SackBlock, TcpFlags, TcpRepr};
@@ -549,6 +549,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         // retransmission timer"; `update_timers` re-arms it if data is still outstanding.
         self.rto_deadline = None;
         self.retrans_since = None;
+        self.rtx_stamp = None;
         // New data acknowledged: the path works, forget any ICMP soft error (as Linux's
         // tcp_ack).
         self.soft_error = None;
@@ -613,8 +614,13 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         // RFC 6675 section 5: "(DupAcks >= DupThresh) or IsLost(HighACK + 1)"; RFC 6582
         // 3.2 step 2: only "if the Cumulative Acknowledgment field covers more than
         // recover".
-        let lost = self.sack_ok && self.scoreboard.loss_boundary(self.snd_una, smss) > self.snd_una;
-        if (self.dupacks >= DUP_THRESH || lost) && self.snd_una >= self.recover {
+        let dupthresh = self.cfg.dupthresh.max(1);
+        let lost = self.sack_ok
+            && self
+                .scoreboard
+                .loss_boundary_with(self.snd_una, smss, dupthresh)
+                > self.snd_una;
+        if (self.dupacks >= dupthresh || lost) && self.snd_una >= self.recover {
             self.enter_recovery(now, smss);
         }
     }
@@ -632,8 +638,9 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             self.stats.sack_recoveries = self.stats.sack_recoveries.saturating_add(1);
         } else {
             self.stats.reno_recoveries = self.stats.reno_recoveries.saturating_add(1);
-            // RFC 6582 3.2 step 3: "set cwnd to ssthresh plus 3*SMSS".
-            for _ in 0..DUP_THRESH {
+            // RFC 6582 3.2 step 3: "set cwnd to ssthresh plus 3*SMSS" (DupThresh
+            // segments have left the network).
+            for _ in 0..self.cfg.dupthresh.max(1) {
                 self.cc.on_recovery_dupack(smss);
             }
         }

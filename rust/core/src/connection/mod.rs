@@ -204,32 +204,58 @@ pub struct Config {
     /// TIME-WAIT duration, 2*MSL (RFC 9293 3.3.2). Default 60 s.
     pub time_wait: Duration,
     /// After [`Connection::close`], how long FIN-WAIT-2 may last (Linux
-    /// `tcp_fin_timeout`). `None` waits forever. Default 60 s.
+    /// `tcp_fin_timeout`), never less than 3.5 times the RTO (as Linux's
+    /// `tcp_fin_time`). `None` waits forever. Default 60 s.
     pub fin_wait2_timeout: Option<Duration>,
     /// Keepalive, off (`None`) by default (RFC 1122 4.2.3.6: "MUST default to off").
     pub keepalive: Option<Keepalive>,
     /// Linux `TCP_USER_TIMEOUT`: give up when data stays unacknowledged this long under
     /// retransmission. When set it replaces `max_retries`.
     pub user_timeout: Option<Duration>,
-    /// Consecutive retransmission timeouts before giving up (RFC 9293 3.8.3 R2; Linux
-    /// `tcp_retries2` = 15).
+    /// Retransmission timeouts before giving up (RFC 9293 3.8.3 R2, "measured in time
+    /// units or as a count of retransmission attempts"; Linux `tcp_retries2` = 15). As
+    /// Linux (`retransmits_timed_out`), the count is turned into a time budget: the time
+    /// that many backed-off timeouts take from an RTO of 200 ms, capped at the maximum
+    /// RTO (15: 924.6 s), counted from the first retransmission; the connection gives up
+    /// at the first timeout past it. With an RTO of exactly 200 ms that is one
+    /// retransmission more than the count, with a larger RTO fewer.
     pub max_retries: u32,
     /// SYN (or SYN-ACK) retransmissions before giving up (Linux `tcp_syn_retries` = 6).
+    /// Like `max_retries` it is also a time budget (see there), computed from the
+    /// initial RTO.
     pub syn_retries: u32,
+    /// SYN retransmissions in SYN-SENT that keep the initial RTO instead of doubling it,
+    /// before exponential backoff starts; they come on top of `syn_retries` (Linux
+    /// `tcp_syn_linear_timeouts` = 4: SYNs at 0, 1, 2, 3, 4, 5, 7, 11... seconds).
+    pub syn_linear_timeouts: u32,
     /// After [`Connection::close`] (an orphan: no application will read or write it),
-    /// retransmission timeouts or unanswered zero-window probes before giving up, and
-    /// once the backed-off interval has reached the maximum RTO, none: the orphan gives up
-    /// at the next expiry even if the peer answers its probes. Linux's
-    /// `tcp_orphan_retries` default (0, meaning 8 while the interval is below the
-    /// maximum); without it a peer holding a zero window could keep a closed
+    /// the `max_retries` that applies to retransmissions and the count of zero-window
+    /// probes, answered or not, before giving up: Linux `tcp_orphan_retries`, whose
+    /// default 0 means 8 while the backed-off interval is below the maximum RTO and none
+    /// once it is there (the orphan gives up at the next expiry even if the peer answers
+    /// its probes). Without it a peer holding a zero window could keep a closed
     /// connection's memory forever.
     pub orphan_retries: u32,
     /// RTO bounds (RFC 6298).
     pub rtt: RttConfig,
+    /// DupThresh (RFC 6675 section 2, RFC 5681 3.2): duplicate ACKs, or SACKed segments
+    /// above a hole, that make it lost and start fast retransmit. Linux's
+    /// `tcp_reordering` (3), which Linux then raises when it sees reordering; partcp
+    /// keeps it.
+    pub dupthresh: u32,
     /// Congestion control algorithm. Default CUBIC, like Linux.
     pub congestion: CongestionAlgorithm,
     /// Offer window scaling (RFC 7323 section 2).
     pub window_scale: bool,
+    /// The largest receive window the connection may come to offer, which chooses the
+    /// window scale it offers: the smallest shift that expresses the larger of this and
+    /// the receive buffer (Linux `tcp_select_initial_window`: the larger of
+    /// `tcp_rmem[2]` and `net.core.rmem_max`, unless `SO_RCVBUF` fixed the buffer).
+    /// `None` (the default): the receive buffer alone.
+    pub window_space: Option<usize>,
+    /// RFC 5681 section 4.1: after an idle period longer than the RTO, restart from the
+    /// initial window (Linux `tcp_slow_start_after_idle`, on by default).
+    pub slow_start_after_idle: bool,
     /// Offer SACK (RFC 2018).
     pub sack: bool,
     /// Send D-SACK blocks for duplicate segments (RFC 2883).
@@ -253,10 +279,14 @@ impl Default for Config {
             user_timeout: None,
             max_retries: 15,
             syn_retries: 6,
-            orphan_retries: 8,
+            syn_linear_timeouts: 4,
+            orphan_retries: 0,
             rtt: RttConfig::default(),
+            dupthresh: sack::DUP_THRESH,
             congestion: CongestionAlgorithm::Cubic,
             window_scale: true,
+            window_space: None,
+            slow_start_after_idle: true,
             sack: true,
             dsack: true,
             timestamps: true,
@@ -420,6 +450,10 @@ pub struct Connection<S, R> {
     /// When the SYN (or SYN-ACK) went out, while it was sent only once.
     pub(crate) syn_sent_at: Option<Instant>,
     pub(crate) syn_retransmitted: bool,
+    /// SYN (or SYN-ACK) retransmissions so far (Linux `icsk_retransmits` in SYN-SENT and
+    /// SYN-RECEIVED): linear ones do not back the RTO off, so the estimator's backoff
+    /// count is not this.
+    pub(crate) syn_retransmits: u32,
 
     // Pending output.
     pub(crate) syn_pending: bool,
@@ -447,6 +481,9 @@ pub struct Connection<S, R> {
     pub(crate) close_deadline: Option<Instant>,
     /// Start of the current streak of retransmission timeouts (user timeout).
     pub(crate) retrans_since: Option<Instant>,
+    /// When the first retransmission of the current streak went out (Linux
+    /// `retrans_stamp`), from which the `max_retries` and `orphan_retries` budgets run.
+    pub(crate) rtx_stamp: Option<Instant>,
     pub(crate) last_recv: Instant,
     pub(crate) last_data_send: Option<Instant>,
     pub(crate) challenge_window: Instant,
@@ -555,6 +592,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             rtt_timed: None,
             syn_sent_at: None,
             syn_retransmitted: false,
+            syn_retransmits: 0,
             syn_pending: false,
             ack_now: false,
             delack_fired: false,
@@ -572,6 +610,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             keepalive_probes: 0,
             close_deadline: None,
             retrans_since: None,
+            rtx_stamp: None,
             last_recv: now,
             last_data_send: None,
             challenge_window: now,
@@ -624,7 +663,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         c.high_rxt = iss;
         c.ts_offset = ts_offset;
         c.rcv_wscale = if cfg.window_scale {
-            window_shift_for(c.recv_buf.capacity())
+            window_shift_for(c.recv_buf.capacity().max(cfg.window_space.unwrap_or(0)))
         } else {
             0
         };
@@ -695,6 +734,8 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             self.cc.on_syn_loss(smss);
         }
         self.rto_deadline = None;
+        self.retrans_since = None;
+        self.rtx_stamp = None;
         self.syn_pending = false;
         self.last_recv = now;
         self.state = State::Established;
@@ -742,7 +783,11 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                 self.keepalive_pending = false;
             }
             State::FinWait2 if self.app_closed => {
-                self.close_deadline = self.cfg.fin_wait2_timeout.map(|t| now + t);
+                // Linux tcp_fin_time(): never less than 3.5 RTO, so that the peer's FIN
+                // retransmitted after one lost ACK still finds the connection.
+                let rto = self.rtt.rto().micros();
+                let floor = Duration(rto.saturating_mul(4).saturating_sub(rto / 2));
+                self.close_deadline = self.cfg.fin_wait2_timeout.map(|t| now + t.max(floor));
             }
             State::Closed => {
                 self.close_deadline = None;

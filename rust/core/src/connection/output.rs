@@ -278,8 +278,13 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             // After a timeout everything beyond SND.NXT counts as lost (RFC 5681 3.1).
             self.scoreboard.unsacked_within(self.snd_una, self.snd_nxt)
         } else {
-            self.scoreboard
-                .pipe(self.snd_una, self.snd_max, self.high_rxt, self.smss())
+            self.scoreboard.pipe_with(
+                self.snd_una,
+                self.snd_max,
+                self.high_rxt,
+                self.smss(),
+                self.cfg.dupthresh,
+            )
         }
     }
 
@@ -290,7 +295,9 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         let mut cwnd = self.cc.cwnd();
         // With SACK, pipe already discounts SACKed segments: RFC 6675 section 5 (1.3)
         // limits limited transmit by cwnd - pipe alone.
-        if !self.sack_ok && self.recovery.is_none() && (1..DUP_LIMIT).contains(&self.dupacks) {
+        // Limited transmit applies to the first DupThresh - 1 duplicate ACKs.
+        let dup_limit = self.cfg.dupthresh.max(1);
+        if !self.sack_ok && self.recovery.is_none() && (1..dup_limit).contains(&self.dupacks) {
             cwnd = cwnd.saturating_add(smss.saturating_mul(self.dupacks as usize));
         }
         cwnd
@@ -336,7 +343,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         if self.recovery.is_some() && self.sack_ok && avail >= smss {
             let boundary = self
                 .scoreboard
-                .loss_boundary(self.snd_una, smss)
+                .loss_boundary_with(self.snd_una, smss, self.cfg.dupthresh)
                 .min(self.snd_max);
             let from = self.high_rxt.max(self.snd_una);
             if let Some(hole) = self.scoreboard.next_hole(from, boundary) {
@@ -434,8 +441,9 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             return None;
         }
         let mut avail = avail;
-        if unsent > 0 && self.flight_size() == 0 {
-            // RFC 5681 4.1: restart after an idle period longer than the RTO.
+        if self.cfg.slow_start_after_idle && unsent > 0 && self.flight_size() == 0 {
+            // RFC 5681 4.1: restart after an idle period longer than the RTO (Linux
+            // tcp_slow_start_after_idle_check, unless `tcp_slow_start_after_idle` is 0).
             if let Some(last) = self.last_data_send {
                 let idle = now - last;
                 let rto = self.rtt.rto();
@@ -565,6 +573,3 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         (o.sack_blocks, usize::from(o.sack_count))
     }
 }
-
-/// Limited transmit applies to the first DupThresh - 1 duplicate ACKs.
-const DUP_LIMIT: u32 = super::sack::DUP_THRESH;

@@ -126,15 +126,21 @@ impl Scoreboard {
     /// Returns `una` when nothing is lost. SACKed segments are counted as the number of
     /// SMSS-sized pieces of each range, rounded up.
     pub fn loss_boundary(&self, una: SeqNum, smss: usize) -> SeqNum {
+        self.loss_boundary_with(una, smss, DUP_THRESH)
+    }
+
+    /// [`Scoreboard::loss_boundary`] with DupThresh `dupthresh` (at least 1).
+    pub fn loss_boundary_with(&self, una: SeqNum, smss: usize, dupthresh: u32) -> SeqNum {
         let smss = smss.max(1);
-        let byte_limit = smss.saturating_mul(DUP_THRESH as usize - 1);
+        let dupthresh = dupthresh.max(1) as usize;
+        let byte_limit = smss.saturating_mul(dupthresh - 1);
         let mut bytes = 0usize;
         let mut segments = 0usize;
         for r in self.sacked.ranges().iter().rev() {
             let len = r.len();
             bytes = bytes.saturating_add(len);
             segments = segments.saturating_add(len.div_ceil(smss));
-            if bytes > byte_limit || segments >= DUP_THRESH as usize {
+            if bytes > byte_limit || segments >= dupthresh {
                 return r.start.max(una);
             }
         }
@@ -144,7 +150,19 @@ impl Scoreboard {
     /// RFC 6675 section 4, SetPipe, in bytes: for every un-SACKed octet in `[una, max)`,
     /// one if it is not deemed lost, plus one if it was retransmitted (below `high_rxt`).
     pub fn pipe(&self, una: SeqNum, max: SeqNum, high_rxt: SeqNum, smss: usize) -> usize {
-        let boundary = self.loss_boundary(una, smss).min(max);
+        self.pipe_with(una, max, high_rxt, smss, DUP_THRESH)
+    }
+
+    /// [`Scoreboard::pipe`] with DupThresh `dupthresh`.
+    pub fn pipe_with(
+        &self,
+        una: SeqNum,
+        max: SeqNum,
+        high_rxt: SeqNum,
+        smss: usize,
+        dupthresh: u32,
+    ) -> usize {
+        let boundary = self.loss_boundary_with(una, smss, dupthresh).min(max);
         let high_rxt = high_rxt.max(una).min(max);
         self.unsacked_within(boundary, max)
             .saturating_add(self.unsacked_within(una, high_rxt))

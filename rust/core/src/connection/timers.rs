@@ -8,6 +8,30 @@ use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::congestion::CongestionControl;
 use crate::time::{Duration, Instant};
 
+/// The RTO Linux's retry budgets are computed from for an established connection
+/// (`TCP_RTO_MIN`, whatever `tcp_rto_min_us` says).
+pub(crate) const LINUX_RTO_BASE: Duration = Duration::from_millis(200);
+
+/// Linux `tcp_model_timeout()`: how long `boundary` retransmission timeouts take from an
+/// RTO of `base`, doubled each time up to `max` and linear from there.
+pub(crate) fn model_timeout(boundary: u32, base: Duration, max: Duration) -> Duration {
+    let base_us = base.micros().max(1);
+    let ratio = max.micros() / base_us;
+    let thresh = if ratio == 0 { 0 } else { ratio.ilog2() };
+    let doublings = |n: u32| {
+        2u64.checked_shl(n)
+            .unwrap_or(u64::MAX)
+            .saturating_sub(1)
+            .saturating_mul(base_us)
+    };
+    if boundary <= thresh {
+        Duration(doublings(boundary))
+    } else {
+        let linear = u64::from(boundary - thresh).saturating_mul(max.micros());
+        Duration(doublings(thresh).saturating_add(linear))
+    }
+}
+
 /// True if `deadline` is set and has passed.
 fn due(deadline: Option<Instant>, now: Instant) -> bool {
     deadline.is_some_and(|d| d <= now)
@@ -73,21 +97,45 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         self.stats.rto_expirations = self.stats.rto_expirations.saturating_add(1);
         match self.state {
             State::SynSent | State::SynReceived => {
-                // Linux applies TCP_USER_TIMEOUT to the handshake too; otherwise
-                // `syn_retries` (tcp_syn_retries) bounds it.
+                // The SYN went out about one RTO ago.
                 let start = *self
                     .retrans_since
                     .get_or_insert(Instant(now.0.saturating_sub(self.rtt.rto().0)));
+                // Linux applies TCP_USER_TIMEOUT to the handshake too; otherwise
+                // `syn_retries` (tcp_syn_retries) bounds it, as a count that the linear
+                // timeouts add to (SYN-SENT only) and as a time budget from the initial
+                // RTO (tcp_write_timeout: `icsk_retransmits >= max_retransmits`, else
+                // `retransmits_timed_out(sk, retry_until, user_timeout)`).
                 let give_up = match self.cfg.user_timeout {
                     Some(limit) => now - start >= limit,
-                    None => self.rtt.backoff_count() >= self.cfg.syn_retries,
+                    None => {
+                        let linear = if self.state == State::SynSent {
+                            self.cfg.syn_linear_timeouts
+                        } else {
+                            0
+                        };
+                        let budget = model_timeout(
+                            self.cfg.syn_retries,
+                            self.rtt.config().initial_rto,
+                            self.rtt.config().max_rto,
+                        );
+                        self.syn_retransmits >= self.cfg.syn_retries.saturating_add(linear)
+                            || (self.syn_retransmits > 0 && now - start >= budget)
+                    }
                 };
                 if give_up {
                     self.time_out(now);
                     return;
                 }
-                // RFC 6298 5.5: back off; resend the SYN (or SYN-ACK).
-                self.rtt.on_timeout();
+                self.syn_retransmits = self.syn_retransmits.saturating_add(1);
+                // RFC 6298 5.5: back off; resend the SYN (or SYN-ACK). Linux keeps the
+                // initial RTO for the first `tcp_syn_linear_timeouts` SYN retransmissions
+                // (tcp_retransmit_timer: `tp->total_rto > sysctl_tcp_syn_linear_timeouts`).
+                if self.state != State::SynSent
+                    || self.syn_retransmits > self.cfg.syn_linear_timeouts
+                {
+                    self.rtt.on_timeout();
+                }
                 self.syn_pending = true;
                 self.syn_retransmitted = true;
                 self.syn_sent_at = None;
@@ -102,14 +150,19 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                 let start = *self
                     .retrans_since
                     .get_or_insert(Instant(now.0.saturating_sub(self.rtt.rto().0)));
-                // RFC 9293 3.8.3 (R2) and Linux TCP_USER_TIMEOUT; an orphan has a lower
+                // Linux's retrans_stamp: this expiry's retransmission, if it is the first.
+                let first_rtx = *self.rtx_stamp.get_or_insert(now);
+                // RFC 9293 3.8.3 (R2) and Linux TCP_USER_TIMEOUT; an orphan has its own
                 // limit (Linux tcp_write_timeout with SOCK_DEAD).
                 let give_up = match self.cfg.user_timeout {
                     Some(limit) => now - start >= limit,
                     None => {
-                        let backoffs = self.rtt.backoff_count();
-                        backoffs >= self.cfg.max_retries
-                            || self.orphan_expired(backoffs, self.rtt.rto())
+                        let retries = if self.app_closed {
+                            self.orphan_retries(self.rtt.rto() < self.rtt.config().max_rto)
+                        } else {
+                            self.cfg.max_retries
+                        };
+                        self.retransmits_timed_out(retries, first_rtx, now)
                     }
                 };
                 if give_up {
@@ -129,6 +182,30 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                 self.go_back_to_una();
             }
         }
+    }
+
+    /// Whether `retries` retransmission timeouts are used up, as Linux's
+    /// `retransmits_timed_out` decides for an established connection: not before the first
+    /// retransmission, then once the time since `start` (that first retransmission, Linux
+    /// `retrans_stamp`) reaches the time `retries` timeouts take from an RTO of 200 ms
+    /// ([`LINUX_RTO_BASE`]) backed off up to the maximum RTO.
+    fn retransmits_timed_out(&self, retries: u32, start: Instant, now: Instant) -> bool {
+        self.rtt.backoff_count() > 0
+            && now - start >= model_timeout(retries, LINUX_RTO_BASE, self.rtt.config().max_rto)
+    }
+
+    /// Linux `tcp_orphan_retries()`: the retry limit of an orphan. `alive` says the
+    /// backed-off interval is still below the maximum RTO. The configured 0 means 8 while
+    /// alive, none after; an ICMP error (a soft error) also means none once not alive.
+    fn orphan_retries(&self, alive: bool) -> u32 {
+        let mut retries = self.cfg.orphan_retries;
+        if self.soft_error.is_some() && !alive {
+            retries = 0;
+        }
+        if retries == 0 && alive {
+            retries = 8;
+        }
+        retries
     }
 
     /// Send everything from SND.UNA again, go-back-N (after a timeout, or when the path
@@ -157,7 +234,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         // up after the user timeout, not after `max_retries` backed-off probes.
         let since = *self.probes_since.get_or_insert(now);
         let max_probes = if self.app_closed {
-            self.cfg.orphan_retries
+            self.orphan_retries(self.persist_interval() < self.rtt.config().max_rto)
         } else {
             self.cfg.max_retries
         };
@@ -176,13 +253,12 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         self.persist_backoff = self.persist_backoff.saturating_add(1);
     }
 
-    /// True if this is an orphan (closed by the application) that has been retried
-    /// enough: `backoffs` expiries, or an `interval` already backed off to the maximum
-    /// RTO (Linux `tcp_orphan_retries()`: the limit is 8 while the interval is below the
-    /// maximum, 0 once it is there).
+    /// True if this is an orphan (closed by the application) whose zero-window probing
+    /// has been backed off `backoffs` times, answered or not, and that is its limit
+    /// ([`Connection::orphan_retries`] for an `interval` below or at the maximum RTO;
+    /// Linux tcp_probe_timer with SOCK_DEAD).
     fn orphan_expired(&self, backoffs: u32, interval: Duration) -> bool {
-        self.app_closed
-            && (backoffs >= self.cfg.orphan_retries || interval >= self.rtt.config().max_rto)
+        self.app_closed && backoffs >= self.orphan_retries(interval < self.rtt.config().max_rto)
     }
 
     /// The keepalive timer expired (RFC 1122 4.2.3.6).

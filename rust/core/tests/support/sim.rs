@@ -75,7 +75,13 @@ impl Scenario {
             path,
             a_to_b,
             b_to_a,
-            cfg: Config::default(),
+            // An orphan gives up after Linux's time budget for `tcp_orphan_retries`
+            // (102.2 s by default), which a 20% loss path with a backed-off RTO can
+            // use up: the sweeps test delivery, so orphans get 15 retries' worth.
+            cfg: Config {
+                orphan_retries: 15,
+                ..Config::default()
+            },
             buf: 65536,
             app_chunk: 65536,
             time_limit: Duration::from_secs(3 * 3600),

@@ -244,6 +244,12 @@ pub struct Reply {
     pub mss: Option<u16>,
     /// The window scale option, if any.
     pub wscale: Option<u8>,
+    /// The SACK-permitted option (RFC 2018) is present.
+    pub sack_permitted: bool,
+    /// The timestamps option (RFC 7323): (TSval, TSecr).
+    pub timestamps: Option<(u32, u32)>,
+    /// The SACK option's blocks (RFC 2018): (left edge, right edge).
+    pub sack_blocks: Vec<(u32, u32)>,
     pub payload_len: usize,
     /// The segment size of a GSO super-segment (0: a plain segment).
     pub gso_size: usize,
@@ -281,7 +287,9 @@ impl Reply {
             return None;
         }
         let be32 = |o: usize| u32::from_be_bytes([t[o], t[o + 1], t[o + 2], t[o + 3]]);
-        let (mut mss, mut wscale) = (None, None);
+        let (mut mss, mut wscale, mut sack_permitted, mut timestamps) = (None, None, false, None);
+        let mut sack_blocks = Vec::new();
+        let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
         let mut o = &t[20..doff];
         while let [kind, rest @ ..] = o {
             match *kind {
@@ -293,6 +301,11 @@ impl Reply {
                     match (*kind, body) {
                         (2, &[a, b]) => mss = Some(u16::from_be_bytes([a, b])),
                         (3, &[s]) => wscale = Some(s),
+                        (4, []) => sack_permitted = true,
+                        (5, b) if b.len() % 8 == 0 => {
+                            sack_blocks = b.chunks_exact(8).map(|c| (be(&c[..4]), be(&c[4..]))).collect();
+                        }
+                        (8, b) if b.len() == 8 => timestamps = Some((be(&b[..4]), be(&b[4..]))),
                         _ => {}
                     }
                     o = o.get(len.max(2)..)?;
@@ -310,6 +323,9 @@ impl Reply {
             window: u16::from_be_bytes([t[14], t[15]]),
             mss,
             wscale,
+            sack_permitted,
+            timestamps,
+            sack_blocks,
             payload_len: t.len() - doff,
             gso_size: 0,
         })
@@ -343,6 +359,12 @@ mod tests {
         assert_eq!(tcp_checksum(s.src, s.dst, &p[20..]), 0);
         let r = Reply::parse(&p).unwrap();
         assert_eq!((r.seq, r.ack, r.flags, r.mss, r.wscale, r.payload_len), (7, 9, SYN, Some(1460), Some(7), 3));
+        assert!(!r.sack_permitted && r.timestamps.is_none() && r.sack_blocks.is_empty());
+        s.options = vec![4, 2, 8, 10, 0, 0, 0, 5, 0, 0, 0, 6, 1, 1, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2];
+        let r = Reply::parse(&s.packet()).unwrap();
+        assert!(r.sack_permitted);
+        assert_eq!(r.timestamps, Some((5, 6)));
+        assert_eq!(r.sack_blocks, [(1, 2)]);
         s.bad_checksum = true;
         assert_ne!(tcp_checksum(s.src, s.dst, &s.packet()[20..]), 0);
     }

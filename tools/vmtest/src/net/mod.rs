@@ -23,6 +23,7 @@ pub mod poll;
 pub mod raw;
 pub mod setup;
 pub mod sockopt;
+pub mod sysctl;
 pub mod transfer;
 pub mod unload;
 
@@ -311,7 +312,8 @@ fn named_cases(kind: Kind, opts: Opts, prefix: &str) -> Vec<Case> {
         .chain(from_table(sockopt::TESTS))
         .chain(from_table(poll::TESTS))
         .chain(from_table(concurrency::TESTS))
-        .chain(from_table(impair::TESTS));
+        .chain(from_table(impair::TESTS))
+        .chain(sysctl::tests());
     all.filter(|t| {
         let gap = matches!(kind, Kind::Partcp).then(|| PARTCP_GAPS.iter().find(|(n, _)| *n == t.name)).flatten();
         if let Some((n, why)) = gap {

@@ -14,6 +14,7 @@ mod closed;
 mod established;
 mod icmp;
 mod keepalive;
+mod linux_knobs;
 mod newreno;
 mod options;
 mod orphan;

@@ -118,7 +118,10 @@ fn plain_ack_without_syn_is_dropped() {
 
 #[test]
 fn syn_retransmits_with_backoff() {
-    let mut c = syn_sent();
+    let mut c = syn_sent_with(Config {
+        syn_linear_timeouts: 0,
+        ..plain_cfg()
+    });
     let mut t = T0;
     for i in 0..3u64 {
         let wait = Duration::from_secs(1 << i);
@@ -131,18 +134,67 @@ fn syn_retransmits_with_backoff() {
     assert_eq!(c.stats().rto_retransmits, 3);
 }
 
-#[test]
-fn syn_retries_exhausted_times_out() {
-    let mut c = syn_sent();
-    let mut sent = 1;
+/// Sends SYNs until the connection gives up; returns when each SYN went out (seconds)
+/// and when it gave up.
+fn syn_times(cfg: Config) -> (Vec<u64>, u64) {
+    let mut c = syn_sent_with(cfg);
+    let mut sent = vec![0];
+    let mut t = T0;
     while c.state() == State::SynSent {
-        let t = c.next_deadline().expect("timer armed in SYN-SENT");
+        t = c.next_deadline().expect("timer armed in SYN-SENT");
         c.on_timer(t);
-        sent += output(&mut c, t).len();
+        for s in output(&mut c, t) {
+            assert!(s.repr.flags.contains(TcpFlags::SYN));
+            sent.push((t - T0).millis() / 1000);
+        }
     }
-    assert_eq!(sent, 1 + 6, "one SYN plus tcp_syn_retries retransmissions");
     assert_eq!(c.error(), Some(Error::TimedOut));
     assert_eq!(c.stats().timeouts, 1);
+    (sent, (t - T0).millis() / 1000)
+}
+
+#[test]
+fn syn_retries_exhausted_times_out() {
+    // Linux 7.3 defaults (tcp_syn_retries 6, tcp_syn_linear_timeouts 4): four
+    // retransmissions 1 s apart, then doubling; ten retransmissions in all, then the
+    // connection gives up one (64 s) timeout later, past the 127 s budget.
+    let (sent, gave_up) = syn_times(plain_cfg());
+    assert_eq!(sent, [0, 1, 2, 3, 4, 5, 7, 11, 19, 35, 67]);
+    assert_eq!(gave_up, 131);
+}
+
+#[test]
+fn syn_retries_without_linear_timeouts() {
+    let (sent, gave_up) = syn_times(Config {
+        syn_linear_timeouts: 0,
+        ..plain_cfg()
+    });
+    assert_eq!(
+        sent,
+        [0, 1, 3, 7, 15, 31, 63],
+        "one SYN plus tcp_syn_retries"
+    );
+    assert_eq!(gave_up, 127);
+}
+
+#[test]
+fn syn_retries_time_budget_ends_linear_timeouts() {
+    // tcp_syn_retries 1: a budget of 1 + 2 s. The linear timeouts would allow 5
+    // retransmissions, the budget ends the attempt after two (Linux
+    // retransmits_timed_out with the initial RTO as base).
+    let (sent, gave_up) = syn_times(Config {
+        syn_retries: 1,
+        ..plain_cfg()
+    });
+    assert_eq!(sent, [0, 1, 2]);
+    assert_eq!(gave_up, 3);
+    let (sent, gave_up) = syn_times(Config {
+        syn_retries: 1,
+        syn_linear_timeouts: 0,
+        ..plain_cfg()
+    });
+    assert_eq!(sent, [0, 1]);
+    assert_eq!(gave_up, 3);
 }
 
 #[test]
