@@ -328,6 +328,7 @@ impl Sim {
                 payload_offset: 0,
                 payload_len: 0,
                 gso_size: 0,
+                retransmit: None,
             };
             let empty = Ring::new(Vec::new());
             for bytes in emit(&t, &empty, B, remote) {
@@ -373,6 +374,7 @@ impl Sim {
                             payload_offset: 0,
                             payload_len: 0,
                             gso_size: 0,
+                            retransmit: None,
                         };
                         let empty = Ring::new(Vec::new());
                         for bytes in emit(&t, &empty, B, A) {
