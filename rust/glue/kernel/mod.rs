@@ -13,3 +13,4 @@ pub(crate) mod shim;
 pub(crate) mod skb;
 pub(crate) mod stats;
 pub(crate) mod timer;
+pub(crate) mod trace;
