@@ -15,7 +15,8 @@
 //!   (TCP_CLOSE -> TCP_SYN_SENT ... -> TCP_CLOSE for the client, TCP_SYN_RECV ->
 //!   TCP_ESTABLISHED ... -> TCP_CLOSE for the accepted one); hand-offs to the two
 //!   protocol threads, of received segments and of socket calls; both strategy
-//!   switches; contended locks, if any, of known classes.
+//!   switches (and back to the strategy the test found); contended locks, if any, of
+//!   known classes.
 //! - `trace.rto`: a connect into the black hole (SYNs dropped): after the 1 s initial
 //!   RTO, `partcp_rto_expire` (TCP_SYN_SENT, the backed-off 2 s RTO) and a timeout
 //!   `partcp_retransmit` of the SYN with the first SYN's sequence number; closing the
@@ -261,6 +262,10 @@ fn wait_eof(mut f: &std::net::TcpStream) -> TestResult {
 fn transfer() -> TestResult {
     net::setup::ensure()?;
     let threads: u64 = if std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2 { 2 } else { 1 };
+    // The strategy to come back to (the load-time one, normally `msgp`).
+    let initial = std::fs::read_to_string(STRATEGY).map_err(|e| format!("read {STRATEGY}: {e}"))?;
+    let initial = initial.trim().to_string();
+    let (old, old_n) = initial.split_once(' ').unwrap_or((initial.as_str(), "0"));
     let inst = Instance::new(None)?;
     strategy(&format!("connp-t {threads}"))?;
     type Ends = (SocketAddrV4, SocketAddrV4);
@@ -291,7 +296,7 @@ fn transfer() -> TestResult {
         })?;
         Ok(((fl, fr), (gl, gr)))
     })();
-    let back = strategy("msgp");
+    let back = strategy(&initial);
     let ((fl, fr), (gl, gr)) = r?;
     back?;
     let ev = inst.finish()?;
@@ -317,7 +322,7 @@ fn transfer() -> TestResult {
         .filter(|e| e.name == "partcp_strategy_switch")
         .map(|e| Ok(format!("{} {}->{} {}", e.s("old")?, e.u("old_n")?, e.s("new")?, e.u("new_n")?)))
         .collect::<Result<_, String>>()?;
-    let want = [format!("msgp 0->connp-t {threads}"), format!("connp-t {threads}->msgp 0")];
+    let want = [format!("{old} {old_n}->connp-t {threads}"), format!("connp-t {threads}->{old} {old_n}")];
     ensure!(switches == want, "strategy switches {switches:?}, want {want:?}");
 
     let mut contended = 0;
@@ -346,8 +351,9 @@ fn rto() -> TestResult {
     let fd = fam.socket_in(Ns::A, libc::SOCK_NONBLOCK)?;
     raw::expect_err("non-blocking connect", raw::connect(&fd, to), libc::EINPROGRESS)?;
     let local = raw::check("getsockname", raw::sockname(&fd))?.addr;
-    // The initial RTO is 1 s; the retransmitted SYN follows at once.
-    std::thread::sleep(Duration::from_millis(1600));
+    // The initial RTO is 1 s (the retransmitted SYN follows at once), the next one 2 s
+    // later.
+    std::thread::sleep(Duration::from_millis(2500));
     drop(fd);
     net::wait_until("the connection to go", Duration::from_secs(5), || Ok(sys::live_conns()? <= before))?;
     let ev = inst.finish()?;
