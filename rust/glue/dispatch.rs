@@ -36,6 +36,7 @@ use crate::glue::kernel::stats::{self, Counter};
 use crate::glue::strategy::connp_t::{CallReq, PushError, ThreadCtx, Work, Worker};
 use crate::glue::strategy::{sched_add, Sched};
 use crate::glue::kernel::timer::HandOff;
+use crate::glue::kernel::trace;
 use crate::glue::entry::tx;
 use crate::connection::{Connection, Endpoint, IcmpError, SegmentAction, State};
 use crate::listener::ListenerAction;
@@ -48,6 +49,7 @@ fn after(conn: &Conn, inner: &mut ConnInner, now: Instant) -> bool {
     let local = inner.tcp.local().addr;
     let remote = inner.tcp.remote().addr;
     while let Some(t) = inner.tcp.poll_transmit(now) {
+        trace::retransmit(&inner.tcp, &t);
         tx::send_transmit(&conn.net, local, remote, &t, &inner.tcp.send_buffer().0);
     }
     if let Some(d) = inner.tcp.next_deadline() {
@@ -97,6 +99,13 @@ fn unhash(stack: &Stack, conn: &Conn) {
 /// thread (`ctx`). `None`: the work must be handed off to the owning thread.
 fn exclusive<R>(ctx: Option<&mut ThreadCtx>, conn: &Conn, f: impl FnOnce(&mut ConnInner) -> R) -> Option<R> {
     let inline = ctx.is_none();
+    // Every core call runs here: a change of TCP state is traced once, afterwards.
+    let f = |inner: &mut ConnInner| {
+        let old = inner.tcp.state();
+        let r = f(inner);
+        trace::set_state(&inner.tcp, old);
+        r
+    };
     let r = match &conn.state {
         ConnState::MsgP(c) => Some(c.with(f)),
         ConnState::ConnPL(c) => Some(c.with(f)),
@@ -301,7 +310,9 @@ fn hand_off_timer(w: &Worker, queued: &HandOff, timer: &crate::glue::kernel::tim
 fn timer_run(ctx: Option<&mut ThreadCtx>, conn: &Conn) -> bool {
     let now = clock::now();
     let closed = exclusive(ctx, conn, |inner| {
+        let expired = inner.tcp.stats().rto_expirations;
         inner.tcp.on_timer(now);
+        trace::rto_expire(&inner.tcp, expired);
         after(conn, inner, now)
     });
     match closed {
@@ -449,6 +460,7 @@ fn listen_after(l: &Listen, inner: &mut conn::ListenInner, now: Instant) {
     while let Some(t) = inner.core.poll_transmit(now) {
         // Source address 0: the route lookup picks it (wildcard listeners).
         let src = inner.core.local().addr;
+        trace::retransmit_synack(src, t.remote, &t.repr);
         tx::send(&l.net, src, t.remote.addr, &t.repr, None, 0, 0);
     }
     if let Some(d) = inner.core.next_deadline() {
@@ -538,6 +550,7 @@ fn listen_process(stack: &Stack, mut ctx: Option<&mut ThreadCtx>, l: ListenRef, 
         let send = SendRing(ByteRing::new(sndbuf, GFP_ATOMIC | __GFP_NOWARN)?);
         let recv = RecvRing(ByteRing::new(rcvbuf, GFP_ATOMIC | __GFP_NOWARN)?);
         let tcp: Tcp = Connection::accept(cfg, &hs, send, recv, now);
+        trace::set_state(&tcp, State::SynReceived);
         // The listener's namespace is the segment's (it was found by it).
         let net = l.net.clone();
         let key = ConnKey {

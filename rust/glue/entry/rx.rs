@@ -28,6 +28,7 @@ use crate::glue::kernel::shim::{self, PartcpRx, RX_HANDLER_CONSUMED, RX_HANDLER_
 use crate::glue::kernel::skb::RxSeg;
 use crate::glue::obj::stack::{stack, ConnKey, Found, Stack};
 use crate::glue::kernel::stats::{self, Counter};
+use crate::glue::kernel::trace;
 use crate::glue::entry::tx::from_be32;
 use crate::connection::IcmpError;
 use crate::seq::SeqNum;
@@ -117,6 +118,7 @@ pub(crate) unsafe extern "C" fn rx_handler(pskb: *mut *mut bindings::sk_buff) ->
     if rx.gso_segs > 1 {
         stats::count(Counter::RxGroMerged);
     }
+    trace::segment_recv(src, dst, &repr, rx.gso_segs.max(1));
     let net = rx.net;
     // SAFETY: `partcp_rx_claim` succeeded: the skb is unshared and claimed, described
     // by `rx`, and ownership passes to the segment.

@@ -695,6 +695,7 @@ impl PartcpSock {
                 let (Some(s), Some(r)) = (send.take(), recv.take()) else { break };
                 let local = Endpoint { addr: laddr, port: lport };
                 let tcp: Tcp = Connection::connect(cfg, local, remote, &stack.isn_secret, s, r, clock::now());
+                crate::glue::kernel::trace::set_state(&tcp, State::Closed);
                 let c = Conn::new(key, self.net_ref()?, tcp, self.sock_ref(), GFP_KERNEL)?;
                 c.reuse.store(self.sk.reuse(), Relaxed);
                 match stack.insert_conn(c.clone()) {

@@ -15,6 +15,7 @@ use crate::glue::kernel::handles::NetRef;
 use crate::glue::kernel::kbuf::ByteRing;
 use crate::glue::kernel::shim;
 use crate::glue::kernel::stats::{self, Counter};
+use crate::glue::kernel::trace;
 use crate::connection::Transmit;
 use crate::wire::{Ipv4Addr, TcpRepr};
 
@@ -71,6 +72,7 @@ pub(crate) fn send(
         });
     }
     let gso = if payload_len > gso_size && gso_size > 0 { gso_size } else { 0 };
+    trace::segment_send(src, dst, repr, payload_len, gso);
     // SAFETY: `net` is a live namespace (the connection holds a reference); `skb` is
     // ours and is consumed by the call.
     let r = unsafe {

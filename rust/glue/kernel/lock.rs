@@ -12,7 +12,8 @@
 //!
 //! Each lock class (a type implementing [`LockClass`]) has per-CPU counters: acquisitions,
 //! contended acquisitions (the trylock failed), and total/maximum wait and hold times in
-//! nanoseconds (timed only while [`TIMING`] is on).
+//! nanoseconds (timed only while [`TIMING`] is on). A contended acquisition also fires
+//! `partcp:partcp_lock_contended` (timed whenever that event is enabled).
 
 use core::marker::PhantomData;
 
@@ -24,6 +25,7 @@ use kernel::sync::lock::{Backend, Lock};
 use crate::glue::kernel::clock::now_ns;
 use crate::glue::kernel::percpu::PerCpu;
 use crate::glue::kernel::shim;
+use crate::glue::kernel::trace;
 
 /// Whether lock wait/hold times are measured (module parameter `lock_timing`).
 pub(crate) static TIMING: Atomic<bool> = Atomic::new(true);
@@ -82,7 +84,8 @@ unsafe impl<C: LockClass> Backend for BhBackend<C> {
     }
 
     unsafe fn lock(ptr: *mut Self::State) -> u64 {
-        if !crate::glue::kernel::stats::enabled() {
+        let counting = crate::glue::kernel::stats::enabled();
+        if !counting && !trace::lock_contended_enabled() {
             // SAFETY: The caller guarantees `ptr` points to an initialized spinlock.
             unsafe { shim::partcp_spin_lock_bh(ptr) };
             return 0;
@@ -90,16 +93,24 @@ unsafe impl<C: LockClass> Backend for BhBackend<C> {
         let stats = C::stats();
         // SAFETY: The caller guarantees `ptr` points to an initialized spinlock.
         if unsafe { shim::partcp_spin_trylock_bh(ptr) } == 0 {
-            let timing = TIMING.load(Relaxed);
+            let tracing = trace::lock_contended_enabled();
+            let timing = (counting && TIMING.load(Relaxed)) || tracing;
             let t0 = if timing { now_ns() } else { 0 };
             // SAFETY: As above.
             unsafe { shim::partcp_spin_lock_bh(ptr) };
-            stats.add(idx::CONTENDED, 1);
-            if timing {
-                let waited = now_ns().saturating_sub(t0) as i64;
-                stats.add(idx::WAIT_NS, waited);
-                stats.max(idx::WAIT_MAX_NS, waited);
+            let waited = if timing { now_ns().saturating_sub(t0) } else { 0 };
+            trace::lock_contended(C::NAME, waited);
+            if counting {
+                stats.add(idx::CONTENDED, 1);
+                if TIMING.load(Relaxed) {
+                    // CAST: wait times are far below i64::MAX ns.
+                    stats.add(idx::WAIT_NS, waited as i64);
+                    stats.max(idx::WAIT_MAX_NS, waited as i64);
+                }
             }
+        }
+        if !counting {
+            return 0;
         }
         stats.add(idx::ACQUIRED, 1);
         if TIMING.load(Relaxed) {

@@ -14,3 +14,4 @@ pub(crate) mod skb;
 pub(crate) mod stats;
 pub(crate) mod sysctl;
 pub(crate) mod timer;
+pub(crate) mod trace;

@@ -43,6 +43,7 @@ use crate::glue::kernel::lock::{lock_class, new_bh_lock, BhLock};
 use crate::glue::kernel::percpu::{this_cpu, SLOTS};
 use crate::glue::kernel::skb::RxSeg;
 use crate::glue::kernel::shim;
+use crate::glue::kernel::trace;
 use crate::seq::SeqNum;
 use crate::time::Instant;
 
@@ -319,6 +320,7 @@ impl Worker {
         sched_add(Sched::Handoffs, 1);
         sched_add(kind, 1);
         sched_max(Sched::QueueMax, i64::try_from(depth).unwrap_or(i64::MAX));
+        trace::handoff(self.idx, kind.handoff_kind(), depth);
         // Ordering: see `thread_fn` (the queue lock orders this load after the thread's
         // `sleeping` store, or our push before its emptiness check).
         if self.sleeping.load(Relaxed) {

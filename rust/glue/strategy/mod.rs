@@ -37,6 +37,7 @@ use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Full, Relaxed};
 
 use crate::glue::kernel::percpu::PerCpu;
+use crate::glue::kernel::trace::{self, HandoffKind};
 use crate::siphash::SipHasher24;
 
 /// Which strategy.
@@ -321,7 +322,9 @@ pub(crate) fn switch(cfg: Config) -> Result {
         // SAFETY: `SWITCHING` is held and `LIVE == 0`: nobody reads `CURRENT`.
         let key = unsafe { (*CURRENT.0.get()).as_ref().map(|s| s.key) }.unwrap_or_else(random_key);
         let s = Strategy::new(cfg, key)?;
+        let old = active();
         install(s);
+        trace::strategy_switch(old.kind.code(), old.n, cfg.kind.code(), cfg.n);
         Ok(())
     })();
     SWITCHING.store(false, kernel::sync::atomic::Release);
@@ -385,6 +388,18 @@ crate::glue::kernel::stats::counter_enum! {
         CallRetries => "queue_full_syscall_waits",
         Remote => "work_on_other_cpu",
         Inline => "work_inline",
+    }
+}
+
+impl Sched {
+    /// What a hand-off counted as `self` carries, for `partcp:partcp_handoff`.
+    pub(crate) const fn handoff_kind(self) -> HandoffKind {
+        match self {
+            Sched::HandoffsSeg => HandoffKind::Segment,
+            Sched::HandoffsCall => HandoffKind::Syscall,
+            Sched::HandoffsTimer => HandoffKind::Timer,
+            _ => HandoffKind::Other,
+        }
     }
 }
 

@@ -16,6 +16,7 @@
 //!   the expectations are what Linux does. Always on. `partcp-vmtest net.inet` runs only
 //!   this set;
 //! - `hostile.*`: a hand-crafting hostile peer and floods against partcp (`hostile/`);
+//! - `trace.*`: the tracepoints, recorded through tracefs during a transfer (`trace.rs`);
 //! - `perm.*`: debugfs write permissions, network namespace isolation (`perm.rs`);
 //! - `fuzz.syscalls`: a bounded run of the system-call fuzzer `partcp-sysfuzz` (`fuzz.rs`);
 //! - `lifecycle.*`: unload/reload of the module (`lifecycle.rs`);
@@ -49,6 +50,7 @@ mod preload;
 mod sockets;
 mod strategy;
 mod sys;
+mod trace;
 
 use std::time::Duration;
 
@@ -168,6 +170,7 @@ fn main() {
     // unloads the module under open connections, last) come after them.
     let tests: Vec<Case> = Case::from_table(sockets::TESTS)
         .chain(Case::from_table(strategy::TESTS))
+        .chain(Case::from_table(trace::TESTS))
         .chain(net::cases(net::Kind::Inet, opts))
         .chain(hostile::cases())
         .chain(Case::from_table(perm::TESTS))

@@ -314,6 +314,20 @@ pub struct Transmit {
     pub payload_len: usize,
     /// Payload per wire segment when segmenting a larger transmit.
     pub gso_size: usize,
+    /// Whether this resends sequence space already sent, and why (for tracing; counted
+    /// in [`Stats::fast_retransmits`](crate::stats::Stats) and `rto_retransmits`).
+    pub retransmit: Option<Retransmit>,
+}
+
+/// Why a [`Transmit`] is a retransmission.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retransmit {
+    /// Fast retransmit or SACK loss recovery (RFC 5681 3.2, RFC 6675).
+    Fast,
+    /// After a retransmission timeout (RFC 6298 5.4): the SYN or SYN-ACK again, or
+    /// go-back-N data (also the resend at a smaller MSS after a path MTU reduction,
+    /// which goes back to SND.UNA the same way).
+    Timeout,
 }
 
 /// What the glue should do after [`Connection::on_segment`].
@@ -454,6 +468,8 @@ pub struct Connection<S, R> {
     /// SYN-RECEIVED): linear ones do not back the RTO off, so the estimator's backoff
     /// count is not this.
     pub(crate) syn_retransmits: u32,
+    /// The next SYN (or SYN-ACK) goes out because the retransmission timer expired.
+    pub(crate) syn_rto_pending: bool,
 
     // Pending output.
     pub(crate) syn_pending: bool,
@@ -593,6 +609,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             syn_sent_at: None,
             syn_retransmitted: false,
             syn_retransmits: 0,
+            syn_rto_pending: false,
             syn_pending: false,
             ack_now: false,
             delack_fired: false,

@@ -1,7 +1,7 @@
 //! Segment generation: SYNs, data (new, go-back-N after a timeout, fast/SACK
 //! retransmissions), FIN, ACKs, probes; the advertised window; TCP options.
 
-use super::{Connection, State, Transmit};
+use super::{Connection, Retransmit, State, Transmit};
 use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::congestion::CongestionControl;
 use crate::seq::SeqNum;
@@ -56,6 +56,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                 payload_offset: 0,
                 payload_len: 0,
                 gso_size: 0,
+                retransmit: None,
             });
         }
         match self.state {
@@ -98,6 +99,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                         payload_offset: 0,
                         payload_len: 0,
                         gso_size: 0,
+                        retransmit: None,
                     });
                 }
                 None
@@ -154,11 +156,13 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         }
         self.snd_nxt = self.iss + 1;
         self.snd_max = self.iss + 1;
+        let rto = core::mem::take(&mut self.syn_rto_pending);
         Transmit {
             repr,
             payload_offset: 0,
             payload_len: 0,
             gso_size: 0,
+            retransmit: rto.then_some(Retransmit::Timeout),
         }
     }
 
@@ -224,6 +228,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             payload_offset: 0,
             payload_len: 0,
             gso_size: 0,
+            retransmit: None,
         }
     }
 
@@ -564,6 +569,11 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             payload_offset: seq.since(self.snd_una),
             payload_len: len,
             gso_size: per_segment,
+            retransmit: match kind {
+                SendKind::New => None,
+                SendKind::GoBack => Some(Retransmit::Timeout),
+                SendKind::Fast => Some(Retransmit::Fast),
+            },
         }
     }
 

@@ -138,6 +138,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                 }
                 self.syn_pending = true;
                 self.syn_retransmitted = true;
+                self.syn_rto_pending = true;
                 self.syn_sent_at = None;
                 self.stats.rto_retransmits = self.stats.rto_retransmits.saturating_add(1);
             }

@@ -334,6 +334,7 @@ impl Sim {
                 payload_offset: 0,
                 payload_len: 0,
                 gso_size: 0,
+                retransmit: None,
             };
             let empty = Ring::new(Vec::new());
             for bytes in emit(&t, &empty, B, remote) {
@@ -379,6 +380,7 @@ impl Sim {
                             payload_offset: 0,
                             payload_len: 0,
                             gso_size: 0,
+                            retransmit: None,
                         };
                         let empty = Ring::new(Vec::new());
                         for bytes in emit(&t, &empty, B, A) {

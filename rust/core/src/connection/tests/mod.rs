@@ -141,12 +141,26 @@ pub(super) struct Out {
     pub repr: TcpRepr,
     pub payload: Vec<u8>,
     pub gso_size: usize,
+    pub retransmit: Option<Retransmit>,
 }
 
 /// Everything the connection has to send now.
 pub(super) fn output(c: &mut TestConn, now: Instant) -> Vec<Out> {
     let mut v = Vec::new();
-    while let Some(t) = c.poll_transmit(now) {
+    loop {
+        let (fast, rto) = (c.stats().fast_retransmits, c.stats().rto_retransmits);
+        let Some(t) = c.poll_transmit(now) else { break };
+        // The kind agrees with the counters: a fast retransmission is counted as it
+        // goes out, a timeout one (SYN: at the expiry) never counts as fast.
+        let fast_counted = c.stats().fast_retransmits - fast;
+        let rto_counted = c.stats().rto_retransmits - rto;
+        assert_eq!(
+            fast_counted,
+            u64::from(t.retransmit == Some(Retransmit::Fast))
+        );
+        if t.retransmit != Some(Retransmit::Timeout) {
+            assert_eq!(rto_counted, 0, "an RTO resend not marked as one: {:?}", t);
+        }
         assert_eq!(t.repr.payload_len, t.payload_len);
         let mut payload = vec![0u8; t.payload_len];
         let n = c.send_buffer().read_at(t.payload_offset, &mut payload);
@@ -158,6 +172,7 @@ pub(super) fn output(c: &mut TestConn, now: Instant) -> Vec<Out> {
             repr: t.repr,
             payload,
             gso_size: t.gso_size,
+            retransmit: t.retransmit,
         });
         assert!(v.len() < 10_000, "runaway output");
     }

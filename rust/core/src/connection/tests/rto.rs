@@ -7,13 +7,15 @@ use super::*;
 fn data_is_retransmitted_after_rto() {
     let mut c = established();
     send(&mut c, b"hello").unwrap();
-    let _ = output_one(&mut c, ms(20));
+    let first = output_one(&mut c, ms(20));
+    assert_eq!(first.retransmit, None);
     assert_eq!(c.rto(), Duration::from_millis(200));
     assert_eq!(c.next_deadline(), Some(ms(220)));
     c.on_timer(ms(220));
     let o = output_one(&mut c, ms(220));
     check(&o, TcpFlags::ACK | TcpFlags::PSH, l1(), r1());
     assert_eq!(o.payload, b"hello");
+    assert_eq!(o.retransmit, Some(Retransmit::Timeout));
     assert_eq!(c.stats().rto_retransmits, 1);
     assert_eq!(c.stats().rto_expirations, 1);
 }

@@ -3,6 +3,22 @@
 use super::*;
 
 #[test]
+fn synack_of_simultaneous_open_is_no_timeout_retransmission() {
+    // Our SYN was retransmitted once; the SYN-ACK that answers the peer's SYN is sent
+    // because of that SYN, not because a timer expired.
+    let mut c = syn_sent();
+    c.on_timer(c.next_deadline().unwrap());
+    let t = c.next_deadline().unwrap();
+    let syn = output_one(&mut c, t);
+    assert_eq!(syn.retransmit, Some(Retransmit::Timeout));
+    input0(&mut c, t, seg(TcpFlags::SYN, REMOTE_ISS, SeqNum(0)));
+    assert_eq!(c.state(), State::SynReceived);
+    let sa = output_one(&mut c, t);
+    check(&sa, TcpFlags::SYN | TcpFlags::ACK, LOCAL_ISS, r1());
+    assert_eq!(sa.retransmit, None);
+}
+
+#[test]
 fn simultaneous_open_ack_establishes() {
     let mut c = syn_received();
     input0(&mut c, ms(15), ack(r1(), l1()));

@@ -130,6 +130,7 @@ fn syn_retransmits_with_backoff() {
         c.on_timer(t);
         let syn = output_one(&mut c, t);
         check(&syn, TcpFlags::SYN, LOCAL_ISS, SeqNum(0));
+        assert_eq!(syn.retransmit, Some(Retransmit::Timeout));
     }
     assert_eq!(c.stats().rto_retransmits, 3);
 }
