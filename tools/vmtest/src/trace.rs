@@ -18,9 +18,9 @@
 //!   switches (and back to the strategy the test found); contended locks, if any, of
 //!   known classes.
 //! - `trace.rto`: a connect into the black hole (SYNs dropped): after the 1 s initial
-//!   RTO, `partcp_rto_expire` (TCP_SYN_SENT, the backed-off 2 s RTO) and a timeout
-//!   `partcp_retransmit` of the SYN with the first SYN's sequence number; closing the
-//!   socket is TCP_SYN_SENT -> TCP_CLOSE.
+//!   RTO, `partcp_rto_expire` (TCP_SYN_SENT, the RTO still 1 s: linear SYN timeouts)
+//!   and a timeout `partcp_retransmit` of the SYN with the first SYN's sequence number;
+//!   closing the socket is TCP_SYN_SENT -> TCP_CLOSE.
 
 use std::collections::HashMap;
 use std::io::Read;
