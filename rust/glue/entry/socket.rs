@@ -1168,7 +1168,7 @@ impl PartcpSock {
             SockState::Connected(c) => {
                 let _ = dispatch::read(c, |g| {
                 let t = &g.tcp;
-                b[0] = tcp_state_number(t.state());
+                b[0] = t.state().linux_number();
                 let st = t.stats();
                 b[2] = 0;
                 let mss = t.max_segment_size().max(1);
@@ -1234,22 +1234,6 @@ impl PartcpSock {
     }
 }
 
-/// Linux's `TCP_*` state number (include/net/tcp_states.h) for `tcpi_state`.
-fn tcp_state_number(s: State) -> u8 {
-    match s {
-        State::Established => 1,
-        State::SynSent => 2,
-        State::SynReceived => 3,
-        State::FinWait1 => 4,
-        State::FinWait2 => 5,
-        State::TimeWait => 6,
-        State::Closed => 7,
-        State::CloseWait => 8,
-        State::LastAck => 9,
-        State::Listen => 10,
-        State::Closing => 11,
-    }
-}
 
 /// KUnit: the bind conflict rules over bound sockets (`binds_conflict`,
 /// `listen_conflict`), on a constructed list of binds; the connection half of

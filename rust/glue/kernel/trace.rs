@@ -112,22 +112,9 @@ fn len32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// Linux's `TCP_*` state number (include/net/tcp_states.h), as `sock:inet_sock_set_state`
-/// records it.
-pub(crate) fn tcp_state_number(s: State) -> i32 {
-    match s {
-        State::Established => 1,
-        State::SynSent => 2,
-        State::SynReceived => 3,
-        State::FinWait1 => 4,
-        State::FinWait2 => 5,
-        State::TimeWait => 6,
-        State::Closed => 7,
-        State::CloseWait => 8,
-        State::LastAck => 9,
-        State::Listen => 10,
-        State::Closing => 11,
-    }
+/// Linux's number for a TCP state, as the tracepoints record it.
+fn tcp_state_number(s: State) -> i32 {
+    i32::from(s.linux_number())
 }
 
 /// `partcp:partcp_segment_recv`: a segment claimed by the rx_handler (`segs`: wire

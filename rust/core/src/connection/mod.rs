@@ -110,6 +110,27 @@ pub enum State {
     TimeWait,
 }
 
+impl State {
+    /// Linux's number for the state (`TCP_ESTABLISHED` = 1 ... `TCP_CLOSING` = 11,
+    /// include/net/tcp_states.h), as `tcpi_state` and the `sock:inet_sock_set_state`
+    /// tracepoint report it.
+    pub fn linux_number(self) -> u8 {
+        match self {
+            State::Established => 1,
+            State::SynSent => 2,
+            State::SynReceived => 3,
+            State::FinWait1 => 4,
+            State::FinWait2 => 5,
+            State::TimeWait => 6,
+            State::Closed => 7,
+            State::CloseWait => 8,
+            State::LastAck => 9,
+            State::Listen => 10,
+            State::Closing => 11,
+        }
+    }
+}
+
 /// Errors the application sees. Each maps to the errno noted on its variant
 /// ([`Error::errno`] gives the positive Linux value).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

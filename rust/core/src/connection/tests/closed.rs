@@ -94,3 +94,25 @@ fn abort_in_time_wait_sends_nothing() {
     output_none(&mut c, ms(50));
     assert!(c.is_closed());
 }
+
+/// Linux's state numbers (include/net/tcp_states.h): distinct, 1..=11.
+#[test]
+fn linux_state_numbers() {
+    use crate::connection::State;
+    let all = [
+        State::Established,
+        State::SynSent,
+        State::SynReceived,
+        State::FinWait1,
+        State::FinWait2,
+        State::TimeWait,
+        State::Closed,
+        State::CloseWait,
+        State::LastAck,
+        State::Listen,
+        State::Closing,
+    ];
+    for (i, s) in all.iter().enumerate() {
+        assert_eq!(usize::from(s.linux_number()), i + 1, "{s:?}");
+    }
+}
