@@ -393,7 +393,7 @@ impl Stack {
         self.conns.len()
     }
 
-    /// Counted references to (up to `max`) connections, in table order.
+    /// Counted references to the connections (as many as `out` has room for), in table order.
     pub(crate) fn conns(&self, out: &mut KVec<ConnRef>) {
         let mut w = self.table.lock();
         self.conns.for_each(&mut *w, |c| {
