@@ -33,7 +33,8 @@ use crate::glue::entry::rx;
 use crate::glue::kernel::skb::RxSeg;
 use crate::glue::obj::stack::{stack, ConnKey, Stack};
 use crate::glue::kernel::stats::{self, Counter};
-use crate::glue::strategy::connp_t::{CallReq, PushError, ThreadCtx, Work, Worker};
+use crate::glue::obj::work::{CallReq, Work, Worker};
+use crate::glue::strategy::connp_t::{PushError, ThreadCtx, WorkItem};
 use crate::glue::strategy::{sched_add, Sched};
 use crate::glue::kernel::timer::HandOff;
 use crate::glue::kernel::trace;
@@ -350,8 +351,18 @@ fn abort(stack: &Stack, ctx: Option<&mut ThreadCtx>, c: ConnRef) {
     drop(c);
 }
 
+impl WorkItem for Work {
+    fn run(self, ctx: &mut ThreadCtx) {
+        thread_work(ctx, self);
+    }
+
+    fn cancel(self) {
+        discard(self);
+    }
+}
+
 /// Work a protocol thread took from its queue.
-pub(crate) fn thread_work(ctx: &mut ThreadCtx, work: Work) {
+fn thread_work(ctx: &mut ThreadCtx, work: Work) {
     let Some(stack) = stack() else {
         discard(work);
         return;
@@ -431,7 +442,7 @@ fn hand_off(w: &Worker, work: Work, kind: Sched) {
 
 /// Disposes of work that will not run (queue full or thread stopping). Never touches
 /// connection state.
-pub(crate) fn discard(work: Work) {
+fn discard(work: Work) {
     match work {
         Work::Seg(c, seg) => {
             drop(seg);

@@ -33,7 +33,8 @@ use crate::glue::kernel::lock::{lock_class, new_bh_lock, BhLock};
 use crate::glue::kernel::rcu_table::{HashNode, Hashed};
 use crate::glue::obj::stack::{ConnKey, ListenKey};
 use crate::glue::strategy::connp_l::GroupCell;
-use crate::glue::strategy::connp_t::{ThreadCell, Worker};
+use crate::glue::obj::work::{Work as ThreadWork, Worker};
+use crate::glue::strategy::connp_t::ThreadCell;
 use crate::glue::strategy::msgp::MsgPCell;
 use crate::glue::strategy::{Kind, LiveToken};
 use crate::glue::kernel::timer::{HandOff, Timer};
@@ -77,11 +78,11 @@ pub(crate) struct Readiness {
 /// only way to reach a [`ConnInner`].
 pub(crate) enum ConnState {
     /// MsgP: a per-connection lock that owns the state.
-    MsgP(MsgPCell),
+    MsgP(MsgPCell<ConnInner>),
     /// ConnP-L: locked by the connection's group lock.
     ConnPL(GroupCell<ConnInner>),
     /// ConnP-T: opened only on the connection's protocol thread.
-    ConnPT(ThreadCell<ConnInner>),
+    ConnPT(ThreadCell<ConnInner, ThreadWork>),
 }
 
 impl ConnState {
