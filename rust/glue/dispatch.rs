@@ -28,7 +28,8 @@ use kernel::sync::atomic::{Atomic, Relaxed};
 
 use crate::glue::kernel::clock;
 use crate::glue::obj::conn::{self, Conn, ConnInner, ConnRef, ConnState, Listen, ListenRef, Tcp};
-use crate::glue::kernel::kbuf::{ByteRing, RecvRing, SendRing};
+use crate::glue::kernel::kbuf::{ByteRing, SendRing};
+use crate::glue::kernel::rxq::RecvQueue;
 use crate::glue::entry::rx;
 use crate::glue::kernel::skb::RxSeg;
 use crate::glue::obj::stack::{stack, ConnKey, Stack};
@@ -66,7 +67,7 @@ fn after(conn: &Conn, inner: &mut ConnInner, now: Instant) -> bool {
         // Linux's sk_data_ready/sk_write_space, once per change.
         let t = &inner.tcp;
         let now_ready = conn::Readiness {
-            rx: t.recv_buffer().0.len(),
+            rx: crate::buffer::RecvBuffer::len(t.recv_buffer()),
             tx: t.send_buffer().0.len(),
             flags: u8::from(t.read_closed())
                 | u8::from(t.is_closed()) << 1
@@ -559,7 +560,7 @@ fn listen_process(stack: &Stack, mut ctx: Option<&mut ThreadCtx>, l: ListenRef, 
     // `ConnRef`, whose drop defers the destructor to process context.
     let built = (|| -> Result<ConnRef> {
         let send = SendRing(ByteRing::new(sndbuf, GFP_ATOMIC | __GFP_NOWARN)?);
-        let recv = RecvRing(ByteRing::new(rcvbuf, GFP_ATOMIC | __GFP_NOWARN)?);
+        let recv = RecvQueue::new(rcvbuf, GFP_ATOMIC | __GFP_NOWARN)?;
         let tcp: Tcp = Connection::accept(cfg, &hs, send, recv, now);
         trace::set_state(&tcp, State::SynReceived);
         // The listener's namespace is the segment's (it was found by it).

@@ -609,15 +609,55 @@ void partcp_rx_unclaim(struct sk_buff *skb)
 	skb_push(skb, skb->data - skb_network_header(skb));
 }
 
-int partcp_rx_copy(const struct sk_buff *skb, const struct partcp_rx *rx,
-		   unsigned int off, void *to, unsigned int len)
-{
-	return skb_copy_bits(skb, rx->tcp_hlen + off, to, len);
-}
-
 void partcp_kfree_skb(struct sk_buff *skb)
 {
 	kfree_skb(skb);
+}
+
+/* ---- Receive queue ---- */
+
+struct sk_buff *partcp_rxq_keep(struct sk_buff *skb)
+{
+	skb_dst_drop(skb);
+	nf_reset_ct(skb);
+	return skb_get(skb);
+}
+
+struct sk_buff *partcp_skb_get(struct sk_buff *skb)
+{
+	return skb_get(skb);
+}
+
+unsigned int partcp_skb_truesize(const struct sk_buff *skb)
+{
+	return skb->truesize;
+}
+
+struct sk_buff *partcp_rxq_alloc(unsigned int len)
+{
+	return alloc_skb(len, GFP_ATOMIC | __GFP_NOWARN);
+}
+
+int partcp_rxq_append(struct sk_buff *to, unsigned int end, const struct sk_buff *from,
+		      const struct partcp_rx *rx, unsigned int off, unsigned int len)
+{
+	if (skb_shared(to) || skb_is_nonlinear(to) || to->len != end || skb_tailroom(to) < len)
+		return -1;
+	if (skb_copy_bits(from, rx->tcp_hlen + off, skb_tail_pointer(to), len))
+		return -1;
+	__skb_put(to, len);
+	return 0;
+}
+
+int partcp_rxq_copy_to_iter(const struct sk_buff *skb, unsigned int off, struct iov_iter *to,
+			    unsigned int len)
+{
+	return skb_copy_datagram_iter(skb, off, to, len) ? -EFAULT : 0;
+}
+
+int partcp_rxq_copy_bits(const struct sk_buff *skb, unsigned int off, void *to, unsigned int len)
+{
+	return skb_copy_bits(skb, off, to, len) ? -EFAULT : 0;
 }
 
 /* ---- Transmit ---- */

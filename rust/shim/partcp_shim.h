@@ -217,10 +217,32 @@ struct partcp_hnode *partcp_hnode_next(struct hlist_head *bucket, struct partcp_
 int partcp_rx_claim(struct sk_buff *skb, const struct partcp_rx *rx);
 /* Undoes partcp_rx_claim()'s pull so the skb can be passed on to the IP layer. */
 void partcp_rx_unclaim(struct sk_buff *skb);
-/* Copies @len payload bytes at @off past the TCP header (skb_copy_bits). */
-int partcp_rx_copy(const struct sk_buff *skb, const struct partcp_rx *rx,
-		   unsigned int off, void *to, unsigned int len);
 void partcp_kfree_skb(struct sk_buff *skb);
+
+/* ---- Receive queue: payload kept in the skbs it arrived in. ---- */
+/*
+ * Takes a reference on @skb for the receive queue (skb_get), after dropping what a
+ * queued skb must not hold (its route and conntrack references, as tcp_v4_rcv() and
+ * tcp_data_queue() do). Returns @skb.
+ */
+struct sk_buff *partcp_rxq_keep(struct sk_buff *skb);
+/* Another reference on an skb the caller holds one on. */
+struct sk_buff *partcp_skb_get(struct sk_buff *skb);
+/* skb->truesize. */
+unsigned int partcp_skb_truesize(const struct sk_buff *skb);
+/* A compact skb for small received pieces: room for @len bytes, no headroom. */
+struct sk_buff *partcp_rxq_alloc(unsigned int len);
+/*
+ * Appends @len bytes of @from's payload at @off past its TCP header to @to, if @to
+ * is not shared, its data ends at @end and it has the tailroom. Returns 0 or -1.
+ */
+int partcp_rxq_append(struct sk_buff *to, unsigned int end, const struct sk_buff *from,
+		      const struct partcp_rx *rx, unsigned int off, unsigned int len);
+/* Copies @len bytes at @off of @skb's data to the user iterator: 0 or -EFAULT. */
+int partcp_rxq_copy_to_iter(const struct sk_buff *skb, unsigned int off, struct iov_iter *to,
+			    unsigned int len);
+/* Copies @len bytes at @off of @skb's data to @to (kernel memory): 0 or -EFAULT. */
+int partcp_rxq_copy_bits(const struct sk_buff *skb, unsigned int off, void *to, unsigned int len);
 
 /* ---- Transmit. ---- */
 /* A linear skb with headroom for IP and link headers and room for @len bytes. */

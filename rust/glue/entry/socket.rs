@@ -23,7 +23,9 @@ use crate::glue::kernel::clock;
 use crate::glue::obj::conn::{self, Conn, ConnRef, ListenInner, Listen, ListenRef, Tcp};
 use crate::glue::dispatch;
 use crate::glue::kernel::handles::{NetRef, SockRef};
-use crate::glue::kernel::kbuf::{ByteRing, RecvRing, SendRing};
+use crate::glue::kernel::kbuf::{ByteRing, SendRing};
+use crate::glue::kernel::rxq::{ReadPiece, RecvQueue};
+use crate::buffer::RecvBuffer as _;
 use crate::glue::kernel::shim;
 use crate::glue::obj::stack::{stack, ConnKey, ListenKey, Stack};
 use crate::congestion::CongestionAlgorithm;
@@ -128,8 +130,11 @@ fn tcp_err(e: TcpError) -> Error {
     Error::from_errno(-e.errno())
 }
 
-/// Bounce buffer size for user copies.
+/// Bounce buffer size for copies from user memory (send).
 const BOUNCE: usize = 64 * 1024;
+/// Pieces of received data one `recvmsg` round copies to the user (each a run of bytes
+/// in one skb).
+const READ_PIECES: usize = 128;
 /// Smallest buffer a connection gets, whatever SO_SNDBUF/SO_RCVBUF say.
 const MIN_BUF: usize = 4096;
 /// Largest buffer a connection gets (bounds kvmalloc).
@@ -170,9 +175,9 @@ pub(crate) struct PartcpSock {
     /// Serializes senders; owns their bounce buffer.
     #[pin]
     send_lock: Mutex<KVVec<u8>>,
-    /// Serializes receivers; owns their bounce buffer.
+    /// Serializes receivers; owns the references to the received pieces they copy.
     #[pin]
-    recv_lock: Mutex<KVVec<u8>>,
+    recv_lock: Mutex<KVec<ReadPiece>>,
     /// `TCP_NODELAY`, applied at connect/accept and on change.
     nodelay: Atomic<bool>,
     /// `TCP_MAXSEG` set by the user (0: from the route).
@@ -255,7 +260,7 @@ impl PartcpSock {
                 sk,
                 state <- new_mutex!(state, "PartcpSock::state"),
                 send_lock <- new_mutex!(KVVec::new(), "PartcpSock::send_lock"),
-                recv_lock <- new_mutex!(KVVec::new(), "PartcpSock::recv_lock"),
+                recv_lock <- new_mutex!(KVec::new(), "PartcpSock::recv_lock"),
                 nodelay: Atomic::new(false),
                 user_mss: Atomic::new(0),
                 rd_shutdown: Atomic::new(false),
@@ -418,9 +423,9 @@ impl PartcpSock {
         self.sk.clear_err();
     }
 
-    fn buffers(&self, flags: kernel::alloc::Flags) -> Result<(SendRing, RecvRing)> {
+    fn buffers(&self, flags: kernel::alloc::Flags) -> Result<(SendRing, RecvQueue)> {
         let (snd, rcv) = self.buffer_sizes();
-        Ok((SendRing(ByteRing::new(snd, flags)?), RecvRing(ByteRing::new(rcv, flags)?)))
+        Ok((SendRing(ByteRing::new(snd, flags)?), RecvQueue::new(rcv, flags)?))
     }
 
     /// Ring sizes: a size the user set (SO_SNDBUF/SO_RCVBUF, which the socket core
@@ -594,7 +599,7 @@ impl PartcpSock {
 
     /// Attaches an accepted connection to this (new) socket.
     pub(crate) fn attach(&self, c: ConnRef) {
-        use crate::buffer::{RecvBuffer as _, SendBuffer as _};
+        use crate::buffer::SendBuffer as _;
         let nodelay = self.nodelay.load(Relaxed);
         let bufs = dispatch::with_conn(&c, |inner, _| {
             inner.sk = self.sock_ref();
@@ -899,9 +904,10 @@ impl PartcpSock {
         // at) but not copied, and its length returned.
         let trunc = flags & bindings::MSG_TRUNC != 0;
         let waitall = flags & bindings::MSG_WAITALL != 0 && !peek;
-        let mut bounce = self.recv_lock.lock();
-        if bounce.is_empty() {
-            bounce.resize(BOUNCE, 0, GFP_KERNEL)?;
+        let mut guard = self.recv_lock.lock();
+        let pieces: &mut KVec<ReadPiece> = &mut guard;
+        if pieces.capacity() < READ_PIECES {
+            pieces.reserve(READ_PIECES, GFP_KERNEL)?;
         }
         let mut timeo = self.sk.timeo(true, nonblock);
         // SAFETY: `iter` is the `msg_iter` of the recvmsg call, an ITER_DEST iterator
@@ -909,16 +915,17 @@ impl PartcpSock {
         let dst = unsafe { kernel::iov::IovIterDest::from_raw(iter) };
         let mut done = 0usize;
         while done < len {
-            let want = (len - done).min(bounce.len());
-            let buf = &mut bounce[..want];
+            let want = len - done;
+            // Under the connection's guard, take references to the first readable bytes
+            // (in the skbs they arrived in); copy them to the user without it; then
+            // consume what was copied. One copy per byte, as tcp_recvmsg.
             let got = self.sk.wait(&mut timeo, || {
                 read_cond(&c, |g| {
-                let avail = g.tcp.recv_buffer().0.len();
+                let q = g.tcp.recv_buffer();
+                let avail = q.len();
                 if avail > 0 {
-                    let n = avail.min(want);
-                    if !trunc {
-                        g.tcp.recv_buffer().0.read_at(0, &mut buf[..n]);
-                    }
+                    pieces.clear();
+                    let n = if trunc { avail.min(want) } else { q.collect(want, pieces) };
                     return Some(Ok(n));
                 }
                 if let Some(e) = g.tcp.take_error() {
@@ -947,7 +954,22 @@ impl PartcpSock {
             if n == 0 {
                 break;
             }
-            let copied = if trunc { n } else { dst.copy_to_iter(&bounce[..n]) };
+            // As tcp_recvmsg, a piece that faults part-way is not counted: its bytes stay
+            // queued (and the call returns what came before it, or EFAULT).
+            let full = pieces.len() >= pieces.capacity();
+            let copied = if trunc {
+                n
+            } else {
+                let mut k = 0usize;
+                for r in pieces.iter() {
+                    if !r.copy_to_iter(dst) {
+                        break;
+                    }
+                    k += r.len();
+                }
+                k
+            };
+            pieces.clear();
             if !peek {
                 let _ = dispatch::with_conn(&c, |inner, _| inner.tcp.recv_with(|_| copied));
             }
@@ -957,6 +979,14 @@ impl PartcpSock {
                     return Err(EFAULT);
                 }
                 break;
+            }
+            // More than one round's pieces may be readable: go on, without waiting
+            // unless MSG_WAITALL (an empty queue then ends the call with what it has).
+            if !peek && full {
+                if !waitall {
+                    timeo = 0;
+                }
+                continue;
             }
             if peek || !waitall {
                 break;
@@ -1071,7 +1101,7 @@ impl PartcpSock {
                     m |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP;
                 }
                 if !matches!(t.state(), State::SynSent | State::SynReceived) {
-                    if t.recv_buffer().0.len() > 0 {
+                    if !t.recv_buffer().is_empty() {
                         m |= EPOLLIN | EPOLLRDNORM;
                     }
                     if snd_shut || t.writable() {
@@ -1104,7 +1134,7 @@ impl PartcpSock {
             SockState::Connected(c) => dispatch::read(c, |g| {
                 let t = &g.tcp;
                 let n = match which {
-                    Queued::Readable => t.recv_buffer().0.len(),
+                    Queued::Readable => t.recv_buffer().len(),
                     Queued::NotAcked => t.send_buffer().0.len(),
                     // Linux: write_seq - snd_nxt (0 before the handshake completes). Linux's
                     // snd_nxt never goes back; partcp's does after a timeout (go-back-N),

@@ -1,17 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Kernel-side send and receive storage for the TCP core: byte rings allocated once per
-//! connection (kvmalloc), sized by the socket's SO_SNDBUF/SO_RCVBUF at connection setup.
-//! Memory per connection is therefore bounded by its buffer sizes, whatever the peer does.
+//! Layer: kernel wrappers.
 //!
-//! The core drives both rings through the `buffer` traits; the syscall paths copy
-//! between them and user memory through a bounce buffer (user copies can fault and sleep,
-//! and the rings are only touched under the connection's lock).
+//! Kernel-side send storage for the TCP core: a byte ring allocated once per connection
+//! (kvmalloc), sized by the socket's SO_SNDBUF at connection setup. The core drives it
+//! through the `buffer` traits; `sendmsg` copies user memory into it through a bounce
+//! buffer (user copies can fault and sleep, and the ring is only touched under the
+//! connection's guard), and transmission copies from it into skbs. Received data does
+//! not pass through a ring: see `rxq.rs`.
 
 use kernel::prelude::*;
 
-use crate::glue::kernel::skb::RxPayload;
-use crate::buffer::{RecvBuffer, SendBuffer, WriteAt};
+use crate::buffer::SendBuffer;
 
 /// A byte ring over a kvmalloc'd array.
 ///
@@ -142,40 +142,6 @@ impl SendBuffer for SendRing {
     }
 }
 
-/// The receive buffer: readable bytes, then room for out-of-order data.
-pub(crate) struct RecvRing(pub(crate) ByteRing);
-
-impl RecvBuffer for RecvRing {
-    fn capacity(&self) -> usize {
-        self.0.cap()
-    }
-    fn len(&self) -> usize {
-        self.0.len
-    }
-    fn commit(&mut self, n: usize) {
-        self.0.len = (self.0.len + n).min(self.0.cap());
-    }
-    fn consume(&mut self, n: usize) {
-        self.0.drop_front(n);
-    }
-}
-
-impl WriteAt<RxPayload> for RecvRing {
-    fn write_at(&mut self, offset: usize, payload: &RxPayload, payload_offset: usize, len: usize) {
-        let ring = &mut self.0;
-        let mut done = 0;
-        for (start, n) in ring.pieces(ring.len + offset, len) {
-            if n == 0 {
-                continue;
-            }
-            if let Some(dst) = ring.storage.get_mut(start..start + n) {
-                payload.copy_to(payload_offset + done, dst);
-            }
-            done += n;
-        }
-    }
-}
-
 /// KUnit: ring arithmetic of [`ByteRing`] and the send/receive buffer views the core
 /// drives (wrap-around, full and empty rings, clamping at the capacity).
 #[kunit_tests(partcp_kbuf)]
@@ -267,7 +233,7 @@ mod tests {
     }
 
     #[test]
-    fn send_and_recv_views() -> Result {
+    fn send_view() -> Result {
         let mut s = SendRing(ByteRing::new(16, GFP_KERNEL)?);
         assert!(s.0.append(b"0123456789") == 10);
         assert!(SendBuffer::capacity(&s) == 16 && SendBuffer::len(&s) == 10);
@@ -276,15 +242,6 @@ mod tests {
         assert!(bytes::<6>(&s.0, 0) == *b"456789");
         s.consume_acked(100);
         assert!(SendBuffer::len(&s) == 0);
-
-        let mut r = RecvRing(ByteRing::new(16, GFP_KERNEL)?);
-        // Committed bytes become readable; a commit never exceeds the capacity.
-        r.commit(10);
-        assert!(RecvBuffer::len(&r) == 10);
-        r.commit(100);
-        assert!(RecvBuffer::len(&r) == 16 && RecvBuffer::capacity(&r) == 16);
-        r.consume(12);
-        assert!(RecvBuffer::len(&r) == 4 && r.0.free() == 12);
         Ok(())
     }
 }

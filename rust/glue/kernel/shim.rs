@@ -148,14 +148,26 @@ unsafe extern "C" {
     pub(crate) fn partcp_rx_peek(pskb: *mut *mut bindings::sk_buff, out: *mut PartcpRx) -> c_int;
     pub(crate) fn partcp_rx_claim(skb: *mut bindings::sk_buff, rx: *const PartcpRx) -> c_int;
     pub(crate) fn partcp_rx_unclaim(skb: *mut bindings::sk_buff);
-    pub(crate) fn partcp_rx_copy(
-        skb: *const bindings::sk_buff,
+    pub(crate) fn partcp_kfree_skb(skb: *mut bindings::sk_buff);
+    pub(crate) fn partcp_rxq_keep(skb: *mut bindings::sk_buff) -> *mut bindings::sk_buff;
+    pub(crate) fn partcp_skb_get(skb: *mut bindings::sk_buff) -> *mut bindings::sk_buff;
+    pub(crate) fn partcp_skb_truesize(skb: *const bindings::sk_buff) -> c_uint;
+    pub(crate) fn partcp_rxq_alloc(len: c_uint) -> *mut bindings::sk_buff;
+    pub(crate) fn partcp_rxq_append(
+        to: *mut bindings::sk_buff,
+        end: c_uint,
+        from: *const bindings::sk_buff,
         rx: *const PartcpRx,
         off: c_uint,
-        to: *mut c_void,
         len: c_uint,
     ) -> c_int;
-    pub(crate) fn partcp_kfree_skb(skb: *mut bindings::sk_buff);
+    pub(crate) fn partcp_rxq_copy_to_iter(
+        skb: *const bindings::sk_buff,
+        off: c_uint,
+        to: *mut bindings::iov_iter,
+        len: c_uint,
+    ) -> c_int;
+    pub(crate) fn partcp_rxq_copy_bits(skb: *const bindings::sk_buff, off: c_uint, to: *mut c_void, len: c_uint) -> c_int;
     pub(crate) fn partcp_wake_var(var: *const c_void);
     pub(crate) fn partcp_wait_var_false(flag: *mut u8);
     pub(crate) fn partcp_port_set(port: u16);
