@@ -28,7 +28,7 @@ use kernel::sync::atomic::{Atomic, Relaxed};
 
 use crate::glue::kernel::clock;
 use crate::glue::obj::conn::{self, Conn, ConnInner, ConnRef, ConnState, Listen, ListenRef, Tcp};
-use crate::glue::kernel::kbuf::{ByteRing, SendRing};
+use crate::glue::kernel::txq::SendQueue;
 use crate::glue::kernel::rxq::RecvQueue;
 use crate::glue::entry::rx;
 use crate::glue::kernel::skb::RxSeg;
@@ -52,7 +52,7 @@ fn after(conn: &Conn, inner: &mut ConnInner, now: Instant) -> bool {
     let remote = inner.tcp.remote().addr;
     while let Some(t) = inner.tcp.poll_transmit(now) {
         trace::retransmit(&inner.tcp, &t);
-        tx::send_transmit(&conn.net, local, remote, &t, &inner.tcp.send_buffer().0);
+        tx::send_transmit(&conn.net, local, remote, &t, inner.tcp.send_buffer());
     }
     if let Some(d) = inner.tcp.next_deadline() {
         conn.timer.arm_usecs(d.0.saturating_sub(now.0));
@@ -68,7 +68,7 @@ fn after(conn: &Conn, inner: &mut ConnInner, now: Instant) -> bool {
         let t = &inner.tcp;
         let now_ready = conn::Readiness {
             rx: crate::buffer::RecvBuffer::len(t.recv_buffer()),
-            tx: t.send_buffer().0.len(),
+            tx: crate::buffer::SendBuffer::len(t.send_buffer()),
             flags: u8::from(t.read_closed())
                 | u8::from(t.is_closed()) << 1
                 | u8::from(t.error().is_some()) << 2
@@ -559,7 +559,7 @@ fn listen_process(stack: &Stack, mut ctx: Option<&mut ThreadCtx>, l: ListenRef, 
     // that fails here was never shared: its last reference is dropped through
     // `ConnRef`, whose drop defers the destructor to process context.
     let built = (|| -> Result<ConnRef> {
-        let send = SendRing(ByteRing::new(sndbuf, GFP_ATOMIC | __GFP_NOWARN)?);
+        let send = SendQueue::new(sndbuf, GFP_ATOMIC | __GFP_NOWARN)?;
         let recv = RecvQueue::new(rcvbuf, GFP_ATOMIC | __GFP_NOWARN)?;
         let tcp: Tcp = Connection::accept(cfg, &hs, send, recv, now);
         trace::set_state(&tcp, State::SynReceived);

@@ -678,6 +678,82 @@ void partcp_tx_append(struct sk_buff *skb, const void *data, unsigned int len)
 	skb_put_data(skb, data, len);
 }
 
+/* The task's page fragment with room, or NULL (see partcp_frag_copy_from_iter()). */
+static struct page_frag *partcp_task_frag(void)
+{
+	struct page_frag *pfrag = &current->task_frag;
+
+	return skb_page_frag_refill(32U, pfrag, GFP_KERNEL) ? pfrag : NULL;
+}
+
+struct page *partcp_frag_copy_from_iter(unsigned int len, struct iov_iter *from,
+					unsigned int *off, unsigned int *got)
+{
+	struct page_frag *pfrag = partcp_task_frag();
+	size_t copied;
+
+	if (!pfrag)
+		return NULL;
+	len = min_t(unsigned int, len, pfrag->size - pfrag->offset);
+	copied = copy_page_from_iter(pfrag->page, pfrag->offset, len, from);
+	*off = pfrag->offset;
+	*got = copied;
+	pfrag->offset += copied;
+	get_page(pfrag->page);
+	return pfrag->page;
+}
+
+struct page *partcp_frag_write(const void *src, unsigned int len, unsigned int *off,
+			       unsigned int *got)
+{
+	struct page_frag *pfrag = partcp_task_frag();
+
+	if (!pfrag)
+		return NULL;
+	len = min_t(unsigned int, len, pfrag->size - pfrag->offset);
+	memcpy(page_address(pfrag->page) + pfrag->offset, src, len);
+	*off = pfrag->offset;
+	*got = len;
+	pfrag->offset += len;
+	get_page(pfrag->page);
+	return pfrag->page;
+}
+
+void partcp_put_page(struct page *page)
+{
+	put_page(page);
+}
+
+void partcp_page_read(struct page *page, unsigned int off, void *dst, unsigned int len)
+{
+	memcpy(dst, page_address(page) + off, len);
+}
+
+unsigned int partcp_max_skb_frags(void)
+{
+	return MAX_SKB_FRAGS;
+}
+
+int partcp_tx_add_frag(struct sk_buff *skb, struct page *page, unsigned int off, unsigned int len)
+{
+	int i = skb_shinfo(skb)->nr_frags;
+
+	if (i >= MAX_SKB_FRAGS)
+		return -1;
+	get_page(page);
+	skb_fill_page_desc(skb, i, page, off, len);
+	skb->len += len;
+	skb->data_len += len;
+	skb->truesize += len;
+	return 0;
+}
+
+void partcp_tx_append_page(struct sk_buff *skb, struct page *page, unsigned int off,
+			   unsigned int len)
+{
+	skb_put_data(skb, page_address(page) + off, len);
+}
+
 static struct rtable *partcp_route(struct net *net, struct flowi4 *fl4, u32 daddr,
 				   u32 saddr)
 {

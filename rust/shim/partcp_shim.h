@@ -250,6 +250,31 @@ struct sk_buff *partcp_tx_alloc(unsigned int len);
 /* Appends @len bytes to a partcp_tx_alloc() skb. */
 void partcp_tx_append(struct sk_buff *skb, const void *data, unsigned int len);
 /*
+ * Send data: copy up to @len bytes from the user iterator (or from @src, kernel
+ * memory) into the current task's page fragment (current->task_frag, refilled as
+ * skb_page_frag_refill() does: a 32 KB compound page when one is available at once),
+ * as Linux's tcp_sendmsg_locked(). Returns the page with a reference taken for the
+ * caller and the bytes' offset in *@off and count in *@got (0: a fault), or NULL if no
+ * page could be had. Process context.
+ */
+struct page *partcp_frag_copy_from_iter(unsigned int len, struct iov_iter *from,
+					unsigned int *off, unsigned int *got);
+struct page *partcp_frag_write(const void *src, unsigned int len, unsigned int *off,
+			       unsigned int *got);
+void partcp_put_page(struct page *page);
+/* Copies @len bytes of @page at @off to kernel memory. */
+void partcp_page_read(struct page *page, unsigned int off, void *dst, unsigned int len);
+/* MAX_SKB_FRAGS. */
+unsigned int partcp_max_skb_frags(void);
+/*
+ * Appends @len bytes of @page at @off to a partcp_tx_alloc() skb as a page fragment
+ * (taking a page reference); -1 if the skb has no fragment slot left.
+ */
+int partcp_tx_add_frag(struct sk_buff *skb, struct page *page, unsigned int off, unsigned int len);
+/* Appends @len bytes of @page at @off to the linear part of a partcp_tx_alloc() skb. */
+void partcp_tx_append_page(struct sk_buff *skb, struct page *page, unsigned int off,
+			   unsigned int len);
+/*
  * Routes and sends a TCP segment whose header and payload are in @skb's data:
  * IPv4 header, checksum offload (CHECKSUM_PARTIAL), GSO when @gso_size is non-zero
  * and the payload is larger, then ip_local_out(). Consumes @skb. @owner (may be NULL)

@@ -23,9 +23,9 @@ use crate::glue::kernel::clock;
 use crate::glue::obj::conn::{self, Conn, ConnRef, ListenInner, Listen, ListenRef, Tcp};
 use crate::glue::dispatch;
 use crate::glue::kernel::handles::{NetRef, SockRef};
-use crate::glue::kernel::kbuf::{ByteRing, SendRing};
 use crate::glue::kernel::rxq::{ReadPiece, RecvQueue};
-use crate::buffer::RecvBuffer as _;
+use crate::glue::kernel::txq::{Chunk, SendQueue};
+use crate::buffer::{RecvBuffer as _, SendBuffer as _};
 use crate::glue::kernel::shim;
 use crate::glue::obj::stack::{stack, ConnKey, ListenKey, Stack};
 use crate::congestion::CongestionAlgorithm;
@@ -130,8 +130,6 @@ fn tcp_err(e: TcpError) -> Error {
     Error::from_errno(-e.errno())
 }
 
-/// Bounce buffer size for copies from user memory (send).
-const BOUNCE: usize = 64 * 1024;
 /// Pieces of received data one `recvmsg` round copies to the user (each a run of bytes
 /// in one skb).
 const READ_PIECES: usize = 128;
@@ -172,9 +170,9 @@ pub(crate) struct PartcpSock {
     pub(crate) sk: SockRef,
     #[pin]
     pub(crate) state: Mutex<SockState>,
-    /// Serializes senders; owns their bounce buffer.
+    /// Serializes senders.
     #[pin]
-    send_lock: Mutex<KVVec<u8>>,
+    send_lock: Mutex<()>,
     /// Serializes receivers; owns the references to the received pieces they copy.
     #[pin]
     recv_lock: Mutex<KVec<ReadPiece>>,
@@ -259,7 +257,7 @@ impl PartcpSock {
                 id,
                 sk,
                 state <- new_mutex!(state, "PartcpSock::state"),
-                send_lock <- new_mutex!(KVVec::new(), "PartcpSock::send_lock"),
+                send_lock <- new_mutex!((), "PartcpSock::send_lock"),
                 recv_lock <- new_mutex!(KVec::new(), "PartcpSock::recv_lock"),
                 nodelay: Atomic::new(false),
                 user_mss: Atomic::new(0),
@@ -423,9 +421,9 @@ impl PartcpSock {
         self.sk.clear_err();
     }
 
-    fn buffers(&self, flags: kernel::alloc::Flags) -> Result<(SendRing, RecvQueue)> {
+    fn buffers(&self, flags: kernel::alloc::Flags) -> Result<(SendQueue, RecvQueue)> {
         let (snd, rcv) = self.buffer_sizes();
-        Ok((SendRing(ByteRing::new(snd, flags)?), RecvQueue::new(rcv, flags)?))
+        Ok((SendQueue::new(snd, flags)?, RecvQueue::new(rcv, flags)?))
     }
 
     /// Ring sizes: a size the user set (SO_SNDBUF/SO_RCVBUF, which the socket core
@@ -599,7 +597,6 @@ impl PartcpSock {
 
     /// Attaches an accepted connection to this (new) socket.
     pub(crate) fn attach(&self, c: ConnRef) {
-        use crate::buffer::SendBuffer as _;
         let nodelay = self.nodelay.load(Relaxed);
         let bufs = dispatch::with_conn(&c, |inner, _| {
             inner.sk = self.sock_ref();
@@ -806,10 +803,7 @@ impl PartcpSock {
         };
         Self::stack()?;
         let nonblock = flags & bindings::MSG_DONTWAIT != 0;
-        let mut bounce = self.send_lock.lock();
-        if bounce.is_empty() {
-            bounce.resize(BOUNCE, 0, GFP_KERNEL)?;
-        }
+        let _writer = self.send_lock.lock();
         let mut timeo = self.sk.timeo(false, nonblock);
         // SAFETY: `iter` is the `msg_iter` of the sendmsg call, an ITER_SOURCE iterator
         // valid for this call.
@@ -831,7 +825,7 @@ impl PartcpSock {
                 if matches!(g.tcp.state(), State::SynSent | State::SynReceived) {
                     return None;
                 }
-                let free = g.tcp.send_buffer().0.free();
+                let free = g.tcp.send_buffer().free();
                 if free == 0 { None } else { Some(Ok(free)) }
                 })
             });
@@ -847,19 +841,22 @@ impl PartcpSock {
                     return Err(e);
                 }
             };
-            let n = room.min(len - sent).min(bounce.len());
-            let got = src.copy_from_iter(&mut bounce[..n]);
-            if got == 0 {
-                if sent == 0 {
-                    return Err(EFAULT);
-                }
-                break;
-            }
-            let data = &bounce[..got];
+            // The one copy: user memory into the task's page fragment, with no lock
+            // held; the queue then references the bytes (and transmitted skbs the page).
+            let chunk = match Chunk::from_iter(room.min(len - sent), src) {
+                Ok(Some(c)) => c,
+                Ok(None) | Err(_) if sent > 0 => break,
+                Ok(None) => return Err(EFAULT),
+                Err(e) => return Err(e),
+            };
+            let mut chunk = Some(chunk);
             let queued = dispatch::with_conn(&c, |inner, _| {
-                inner.tcp.send_with(|s| s.0.append(data)).map_err(tcp_err)
+                inner.tcp.send_with(|s| chunk.take().map_or(0, |c| s.append(c))).map_err(tcp_err)
             });
             match queued.and_then(|q| q) {
+                // The queue's index could not grow (atomic allocation).
+                Ok(0) if sent == 0 => return Err(ENOMEM),
+                Ok(0) => break,
                 Ok(q) => sent += q,
                 Err(e) => {
                     if sent > 0 {
@@ -1135,12 +1132,12 @@ impl PartcpSock {
                 let t = &g.tcp;
                 let n = match which {
                     Queued::Readable => t.recv_buffer().len(),
-                    Queued::NotAcked => t.send_buffer().0.len(),
+                    Queued::NotAcked => t.send_buffer().len(),
                     // Linux: write_seq - snd_nxt (0 before the handshake completes). Linux's
                     // snd_nxt never goes back; partcp's does after a timeout (go-back-N),
                     // so the highest sequence number sent, SND.MAX, is its counterpart.
                     Queued::NotSent if matches!(t.state(), State::SynSent | State::SynReceived) => 0,
-                    Queued::NotSent => t.send_buffer().0.len().saturating_sub(t.snd_max().since(t.snd_una())),
+                    Queued::NotSent => t.send_buffer().len().saturating_sub(t.snd_max().since(t.snd_una())),
                 };
                 i32::try_from(n).unwrap_or(i32::MAX)
             }),

@@ -5,7 +5,6 @@
 
 pub(crate) mod clock;
 pub(crate) mod handles;
-pub(crate) mod kbuf;
 pub(crate) mod lock;
 pub(crate) mod percpu;
 pub(crate) mod rcu_table;
@@ -16,3 +15,4 @@ pub(crate) mod stats;
 pub(crate) mod sysctl;
 pub(crate) mod timer;
 pub(crate) mod trace;
+pub(crate) mod txq;

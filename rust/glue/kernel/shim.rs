@@ -182,6 +182,18 @@ unsafe extern "C" {
 
     pub(crate) fn partcp_tx_alloc(len: c_uint) -> *mut bindings::sk_buff;
     pub(crate) fn partcp_tx_append(skb: *mut bindings::sk_buff, data: *const c_void, len: c_uint);
+    pub(crate) fn partcp_frag_copy_from_iter(
+        len: c_uint,
+        from: *mut bindings::iov_iter,
+        off: *mut c_uint,
+        got: *mut c_uint,
+    ) -> *mut bindings::page;
+    pub(crate) fn partcp_frag_write(src: *const c_void, len: c_uint, off: *mut c_uint, got: *mut c_uint) -> *mut bindings::page;
+    pub(crate) fn partcp_put_page(page: *mut bindings::page);
+    pub(crate) fn partcp_page_read(page: *mut bindings::page, off: c_uint, dst: *mut c_void, len: c_uint);
+    pub(crate) fn partcp_max_skb_frags() -> c_uint;
+    pub(crate) fn partcp_tx_add_frag(skb: *mut bindings::sk_buff, page: *mut bindings::page, off: c_uint, len: c_uint) -> c_int;
+    pub(crate) fn partcp_tx_append_page(skb: *mut bindings::sk_buff, page: *mut bindings::page, off: c_uint, len: c_uint);
     pub(crate) fn partcp_tx_send(
         net: *mut bindings::net,
         skb: *mut bindings::sk_buff,

@@ -28,8 +28,8 @@ use kernel::sync::Arc;
 use kernel::workqueue::{impl_has_work, new_work, Work, WorkItem};
 
 use crate::glue::kernel::handles::{NetRef, SockRef};
-use crate::glue::kernel::kbuf::SendRing;
 use crate::glue::kernel::rxq::RecvQueue;
+use crate::glue::kernel::txq::SendQueue;
 use crate::glue::kernel::lock::{lock_class, new_bh_lock, BhLock};
 use crate::glue::kernel::rcu_table::{HashNode, Hashed};
 use crate::glue::obj::stack::{ConnKey, ListenKey};
@@ -45,7 +45,7 @@ use crate::listener::Listener;
 lock_class!(ListenLockClass, "listener");
 
 /// The TCP core's connection type in the kernel.
-pub(crate) type Tcp = Connection<SendRing, RecvQueue>;
+pub(crate) type Tcp = Connection<SendQueue, RecvQueue>;
 
 /// A connection's protocol state: reachable only through its strategy's guard
 /// ([`ConnState`]).
