@@ -110,8 +110,8 @@ fn exclusive<R>(ctx: Option<&mut ThreadCtx>, conn: &Conn, f: impl FnOnce(&mut Co
     };
     let r = match &conn.state {
         ConnState::MsgP(c) => Some(c.with(f)),
-        ConnState::ConnPL(c) => Some(c.with(f)),
-        ConnState::ConnPT(c) => ctx.and_then(|ctx| c.get_mut(ctx)).map(f),
+        ConnState::ConnPL(c) => Some(c.with(|b| f(b))),
+        ConnState::ConnPT(c) => ctx.and_then(|ctx| c.get_mut(ctx)).map(|b| f(b)),
     };
     if inline && r.is_some() {
         sched_add(Sched::Inline, 1);
@@ -559,8 +559,8 @@ fn listen_process(stack: &Stack, mut ctx: Option<&mut ThreadCtx>, l: ListenRef, 
     // that fails here was never shared: its last reference is dropped through
     // `ConnRef`, whose drop defers the destructor to process context.
     let built = (|| -> Result<ConnRef> {
-        let send = SendQueue::new(sndbuf, GFP_ATOMIC | __GFP_NOWARN)?;
-        let recv = RecvQueue::new(rcvbuf, GFP_ATOMIC | __GFP_NOWARN)?;
+        let send = SendQueue::new(sndbuf);
+        let recv = RecvQueue::new(rcvbuf);
         let tcp: Tcp = Connection::accept(cfg, &hs, send, recv, now);
         trace::set_state(&tcp, State::SynReceived);
         // The listener's namespace is the segment's (it was found by it).

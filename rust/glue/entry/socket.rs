@@ -421,9 +421,9 @@ impl PartcpSock {
         self.sk.clear_err();
     }
 
-    fn buffers(&self, flags: kernel::alloc::Flags) -> Result<(SendQueue, RecvQueue)> {
+    fn buffers(&self) -> (SendQueue, RecvQueue) {
         let (snd, rcv) = self.buffer_sizes();
-        Ok((SendQueue::new(snd, flags)?, RecvQueue::new(rcv, flags)?))
+        (SendQueue::new(snd), RecvQueue::new(rcv))
     }
 
     /// Ring sizes: a size the user set (SO_SNDBUF/SO_RCVBUF, which the socket core
@@ -672,7 +672,7 @@ impl PartcpSock {
             };
             // CAST: clamped to u16 range above.
             let cfg = self.conn_config(mss as u16, &self.sysctls());
-            let (send, recv) = self.buffers(GFP_KERNEL)?;
+            let (send, recv) = self.buffers();
             let remote = Endpoint { addr: daddr, port: dport };
             let mut send = Some(send);
             let mut recv = Some(recv);
@@ -708,7 +708,7 @@ impl PartcpSock {
                     Err(dup) => {
                         drop(dup);
                         // Lost a race for this 4-tuple: rebuild buffers and retry.
-                        let (s2, r2) = self.buffers(GFP_KERNEL)?;
+                        let (s2, r2) = self.buffers();
                         send = Some(s2);
                         recv = Some(r2);
                         drop(c);

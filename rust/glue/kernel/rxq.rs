@@ -97,16 +97,16 @@ pub(crate) struct RecvQueue {
 
 impl RecvQueue {
     /// An empty queue for `cap` bytes of stream (the receive buffer size the window is
-    /// computed from).
-    pub(crate) fn new(cap: usize, flags: kernel::alloc::Flags) -> Result<Self> {
-        Ok(RecvQueue {
+    /// computed from). It allocates nothing until data arrives.
+    pub(crate) fn new(cap: usize) -> Self {
+        RecvQueue {
             cap,
-            pieces: KVec::with_capacity(8, flags)?,
+            pieces: KVec::new(),
             base: 0,
             len: 0,
             mem: 0,
             limit: cap.saturating_mul(2).saturating_add(MEM_SLACK),
-        })
+        }
     }
 
     /// Memory charged for the queued pieces (true sizes of their skbs).
@@ -314,7 +314,7 @@ mod tests {
 
     #[test]
     fn in_order_then_partial_reads() -> Result {
-        let mut q = RecvQueue::new(64 * 1024, GFP_KERNEL)?;
+        let mut q = RecvQueue::new(64 * 1024);
         for k in 0..4 {
             let s = seg(k * 1000, 1000, 1000)?;
             assert!(q.write_at(0, &s.payload(), 0, 1000));
@@ -333,7 +333,7 @@ mod tests {
 
     #[test]
     fn out_of_order_and_overlapping_retransmissions() -> Result {
-        let mut q = RecvQueue::new(64 * 1024, GFP_KERNEL)?;
+        let mut q = RecvQueue::new(64 * 1024);
         // 2000..3000 arrives first, then 1500..2500 (half already there), then the hole.
         assert!(q.write_at(2000, &seg(2000, 1000, 1000)?.payload(), 0, 1000));
         assert!(q.write_at(1500, &seg(1500, 1000, 1000)?.payload(), 0, 1000));
@@ -353,7 +353,7 @@ mod tests {
 
     #[test]
     fn small_pieces_of_big_skbs_are_copied_densely() -> Result {
-        let mut q = RecvQueue::new(64 * 1024, GFP_KERNEL)?;
+        let mut q = RecvQueue::new(64 * 1024);
         // One byte per 16 KB skb: kept, each would charge 16 KB per byte.
         for k in 0..100 {
             let s = seg(k, 1, 16 * 1024)?;
@@ -370,7 +370,7 @@ mod tests {
     #[test]
     fn out_of_order_text_is_refused_past_the_limit() -> Result {
         let cap = 16 * 1024;
-        let mut q = RecvQueue::new(cap, GFP_KERNEL)?;
+        let mut q = RecvQueue::new(cap);
         // Single out-of-order bytes, two apart, each in its own compact skb: refused
         // once the charge passes the limit.
         let mut refused = None;

@@ -133,9 +133,10 @@ pub(crate) struct SendQueue {
 }
 
 impl SendQueue {
-    /// An empty queue for `cap` bytes (SO_SNDBUF's payload share).
-    pub(crate) fn new(cap: usize, flags: kernel::alloc::Flags) -> Result<Self> {
-        Ok(SendQueue { cap, chunks: KVec::with_capacity(4, flags)?, len: 0 })
+    /// An empty queue for `cap` bytes (SO_SNDBUF's payload share). It allocates nothing
+    /// until data is queued.
+    pub(crate) fn new(cap: usize) -> Self {
+        SendQueue { cap, chunks: KVec::new(), len: 0 }
     }
 
     /// Room for more bytes.
@@ -333,7 +334,7 @@ mod tests {
 
     #[test]
     fn writes_share_a_chunk_and_acks_free_it() -> Result {
-        let mut q = SendQueue::new(256 * 1024, GFP_KERNEL)?;
+        let mut q = SendQueue::new(256 * 1024);
         for k in 0..10 {
             assert!(put(&mut q, k * 100, 100)? == 100);
         }
@@ -351,7 +352,7 @@ mod tests {
 
     #[test]
     fn pages_fill_up_and_chunks_follow() -> Result {
-        let mut q = SendQueue::new(1024 * 1024, GFP_KERNEL)?;
+        let mut q = SendQueue::new(1024 * 1024);
         let mut written = 0usize;
         // 200 KB in 3000-byte writes: several pages.
         while written < 200 * 1024 {
@@ -371,7 +372,7 @@ mod tests {
 
     #[test]
     fn room_is_bounded_by_the_capacity() -> Result {
-        let mut q = SendQueue::new(500, GFP_KERNEL)?;
+        let mut q = SendQueue::new(500);
         assert!(put(&mut q, 0, 400)? == 400);
         // Only 100 of the next 400 bytes fit.
         assert!(put(&mut q, 400, 400)? == 100);

@@ -77,13 +77,17 @@ pub(crate) struct Readiness {
 
 /// A connection's state behind the guard of the strategy it was created under: the
 /// only way to reach a [`ConnInner`].
+///
+/// The state (about 2 KB, most of it the TCP core's) is a separate allocation under
+/// every strategy, so that a [`Conn`] stays small (a few hundred bytes): inline, it
+/// would push each connection object into the 4 KB slab bucket.
 pub(crate) enum ConnState {
     /// MsgP: a per-connection lock that owns the state.
     MsgP(MsgPCell<ConnInner>),
     /// ConnP-L: locked by the connection's group lock.
-    ConnPL(GroupCell<ConnInner>),
+    ConnPL(GroupCell<KBox<ConnInner>>),
     /// ConnP-T: opened only on the connection's protocol thread.
-    ConnPT(ThreadCell<ConnInner, ThreadWork>),
+    ConnPT(ThreadCell<KBox<ConnInner>, ThreadWork>),
 }
 
 impl ConnState {
@@ -92,8 +96,8 @@ impl ConnState {
         let s = live.strategy().ok_or(EAGAIN)?;
         Ok(match s.cfg.kind {
             Kind::MsgP => ConnState::MsgP(MsgPCell::new(inner, flags)?),
-            Kind::ConnPL => ConnState::ConnPL(GroupCell::new(s.groups.get(home).ok_or(EINVAL)?, inner)),
-            Kind::ConnPT => ConnState::ConnPT(ThreadCell::new(s.threads.get(home).ok_or(EINVAL)?, inner)),
+            Kind::ConnPL => ConnState::ConnPL(GroupCell::new(s.groups.get(home).ok_or(EINVAL)?, KBox::new(inner, flags)?)),
+            Kind::ConnPT => ConnState::ConnPT(ThreadCell::new(s.threads.get(home).ok_or(EINVAL)?, KBox::new(inner, flags)?)),
         })
     }
 
