@@ -50,7 +50,7 @@ fn after(conn: &Conn, inner: &mut ConnInner, now: Instant) -> bool {
     let remote = inner.tcp.remote().addr;
     while let Some(t) = inner.tcp.poll_transmit(now) {
         trace::retransmit(&inner.tcp, &t);
-        tx::send_transmit(&conn.net, local, remote, &t, &inner.tcp.send_buffer().0);
+        tx::send_transmit(&conn.net, &mut inner.route, local, remote, &t, &inner.tcp.send_buffer().0);
     }
     if let Some(d) = inner.tcp.next_deadline() {
         conn.timer.arm_usecs(d.0.saturating_sub(now.0));
@@ -257,7 +257,9 @@ pub(crate) fn conn_icmp(stack: &Stack, conn: ConnRef, seq: SeqNum, icmp: IcmpErr
 fn icmp_input(stack: &Stack, ctx: Option<&mut ThreadCtx>, conn: ConnRef, seq: SeqNum, icmp: IcmpError) {
     let now = clock::now();
     let closed = exclusive(ctx, &conn, |inner| {
-        let _ = inner.tcp.on_icmp_error(now, seq, icmp);
+        if let (true, IcmpError::FragmentationNeeded(mtu)) = (inner.tcp.on_icmp_error(now, seq, icmp), icmp) {
+            tx::pmtu_reduced(&conn.net, &mut inner.route, inner.tcp.local(), inner.tcp.remote(), mtu);
+        }
         after(&conn, inner, now)
     });
     match closed {

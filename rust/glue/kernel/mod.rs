@@ -9,6 +9,7 @@ pub(crate) mod kbuf;
 pub(crate) mod lock;
 pub(crate) mod percpu;
 pub(crate) mod rcu_table;
+pub(crate) mod route;
 pub(crate) mod shim;
 pub(crate) mod skb;
 pub(crate) mod stats;
