@@ -390,6 +390,30 @@ mod tests {
     }
 
     #[test]
+    fn timing_switched_on() -> Result {
+        // As writing 1 to the `lock_timing` parameter: times appear at once, and the
+        // per-CPU maxima (`this_cpu_cmpxchg`) stay within the totals.
+        if !crate::glue::kernel::stats::enabled() {
+            return Ok(());
+        }
+        let was = timing();
+        partcp_rust_set_lock_timing(true);
+        let sh = shared()?;
+        reset_class::<KunitLockClass>();
+        for us in [5, 30, 10] {
+            let _g = sh.lock.lock();
+            udelay(Delta::from_micros(us));
+        }
+        let (hold, hold_max) = (sum(idx::HOLD_NS), KunitLockClass::stats().max_all(idx::HOLD_MAX_NS));
+        let line = CString::try_from_fmt(fmt!("{:?}", Line))?;
+        partcp_rust_set_lock_timing(was);
+        assert!(partcp_rust_lock_timing() == was);
+        assert!(hold_max > 0 && hold_max <= hold);
+        assert!(line.to_bytes().starts_with(b"kunit 3 0 0 0 "));
+        Ok(())
+    }
+
+    #[test]
     fn locks_line_and_reset() -> Result {
         let sh = shared()?;
         reset_class::<KunitLockClass>();
