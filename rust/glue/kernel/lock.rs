@@ -413,6 +413,57 @@ mod tests {
         Ok(())
     }
 
+    /// What counting costs per operation on this machine, logged for
+    /// `Documentation/debugfs.md` ("Cost of counting"): an uncontended lock/unlock pair
+    /// with `lock_timing` off and on, and a counter add as `this_cpu_add` (what
+    /// [`PerCpu::add`] does) and as the locked add on a slot indexed by CPU id that
+    /// partcp used before. Each is the minimum over a few rounds; the test checks only
+    /// that timing a lock costs something.
+    #[test]
+    fn cost() -> Result {
+        const N: u64 = 20_000;
+        const ROUNDS: usize = 5;
+        if !crate::glue::kernel::stats::enabled() {
+            return Ok(());
+        }
+        /// The old counters: one slot per CPU, locked adds.
+        static OLD: [Atomic<i64>; crate::glue::kernel::percpu::SLOTS] =
+            [const { Atomic::new(0) }; crate::glue::kernel::percpu::SLOTS];
+        let sh = shared()?;
+        let was = timing();
+        // Minimum ns per operation of `f` run N times, over ROUNDS rounds.
+        let per_op = |f: &dyn Fn()| -> u64 {
+            let mut best = u64::MAX;
+            for _ in 0..ROUNDS {
+                let t0 = now_ns();
+                for _ in 0..N {
+                    f();
+                }
+                best = best.min(now_ns().saturating_sub(t0));
+            }
+            best / N
+        };
+        partcp_rust_set_lock_timing(false);
+        let lock_off = per_op(&|| drop(sh.lock.lock()));
+        partcp_rust_set_lock_timing(true);
+        let lock_on = per_op(&|| drop(sh.lock.lock()));
+        partcp_rust_set_lock_timing(was);
+        let this_cpu = per_op(&|| KunitLockClass::stats().add(idx::CONTENDED, 1));
+        let locked = per_op(&|| {
+            OLD[crate::glue::kernel::percpu::this_cpu()].add(1, Relaxed);
+        });
+        reset_class::<KunitLockClass>();
+        pr_info!(
+            "cost of counting: lock+unlock {} ns with lock_timing=0, {} ns with lock_timing=1; counter add {} ns (this_cpu_add), {} ns (locked add)\n",
+            lock_off,
+            lock_on,
+            this_cpu,
+            locked
+        );
+        assert!(lock_on > lock_off);
+        Ok(())
+    }
+
     #[test]
     fn locks_line_and_reset() -> Result {
         let sh = shared()?;
