@@ -8,12 +8,16 @@
 //!   veth pair between the namespaces (`ra`/`rb`, 198.18.1.0/24) becomes the route to the
 //!   peer (a /32 via `rb`) and the old link drops everything the side under test sends on
 //!   it (netem `loss 100%` on `va`): the transfer completes byte-exact only if the
-//!   connection leaves by the new route, and most of it must have crossed `ra`.
+//!   connection leaves by the new route, and what was written after the change must
+//!   have crossed `ra`.
 
+use std::io::Write;
+use std::net::{Shutdown, TcpStream};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use super::setup::run;
-use super::transfer::one_way;
+use super::transfer::{fill, one_way, receive};
 use super::{f_client, f_server, wait_until, Family, Ns, Table, B};
 use crate::{ensure, sys, TestResult};
 
@@ -52,9 +56,9 @@ fn lookups_per_connection(fam: Family) -> TestResult {
     Ok(())
 }
 
-/// Bytes the side under test sends in `route_change_followed`; the route changes once a
-/// quarter of them left by `va`.
-const CHANGE_BYTES: usize = 32 << 20;
+/// Bytes the side under test sends in `route_change_followed`; the route changes after
+/// it wrote a quarter of them, before it writes the rest.
+const CHANGE_BYTES: usize = 16 << 20;
 
 /// The second link, and (once [`SecondPath::switch`] ran) the route through it and the
 /// loss on the first; all removed on drop, also when the test fails.
@@ -107,27 +111,67 @@ fn tx_bytes(ns: Ns, dev: &str) -> Result<u64, String> {
     s.trim().parse().map_err(|e| format!("tx_bytes of {dev}: {s:?}: {e}"))
 }
 
+/// Writes `size` pattern bytes of stream `seed` on `s`, telling `reached` once the
+/// first `pause_at` are written and waiting for `go` before the rest; then shuts down
+/// the write side.
+fn send_paused(
+    mut s: &TcpStream,
+    seed: u64,
+    size: usize,
+    pause_at: usize,
+    reached: mpsc::Sender<()>,
+    go: mpsc::Receiver<()>,
+) -> TestResult {
+    let mut buf = vec![0u8; 128 << 10];
+    let mut off = 0;
+    let mut paused = false;
+    while off < size {
+        if off >= pause_at && !paused {
+            paused = true;
+            reached.send(()).map_err(|_| "the test stopped waiting".to_string())?;
+            go.recv_timeout(Duration::from_secs(30)).map_err(|_| "no go after the pause".to_string())?;
+        }
+        let n = buf.len().min(size - off).min(if paused { usize::MAX } else { pause_at - off });
+        fill(seed, off as u64, &mut buf[..n]);
+        s.write_all(&buf[..n]).map_err(|e| format!("write at {off}: {e}"))?;
+        off += n;
+    }
+    s.shutdown(Shutdown::Write).map_err(|e| format!("shutdown(SHUT_WR): {e}"))
+}
+
 fn change_followed(fam: Family) -> TestResult {
     let (f, peer) = f_client(fam)?;
     let mut path = SecondPath::add()?;
     let (va0, ra0) = (tx_bytes(Ns::A, "va")?, tx_bytes(Ns::A, "ra")?);
+    let seed = 0x7a11_0c8e;
+    let quarter = CHANGE_BYTES / 4;
     std::thread::scope(|s| {
-        let t = s.spawn(|| one_way(&f, &peer, CHANGE_BYTES));
-        let quarter = (CHANGE_BYTES / 4) as u64;
-        let r = wait_until("a quarter of the transfer sent on va", Duration::from_secs(30), || {
-            Ok(t.is_finished() || tx_bytes(Ns::A, "va")? - va0 >= quarter)
-        });
-        let switched = r.and_then(|()| {
-            ensure!(!t.is_finished(), "the transfer ended before the route changed");
-            path.switch()
-        });
-        let sent = t.join().map_err(|_| "transfer thread panicked".to_string())?;
+        let (reached_tx, reached) = mpsc::channel();
+        let (go, go_rx) = mpsc::channel();
+        let rx = s.spawn(|| receive(&peer, seed, CHANGE_BYTES));
+        let tx = s.spawn(|| send_paused(&f, seed, CHANGE_BYTES, quarter, reached_tx, go_rx));
+        // The first quarter is written (by the old route), the rest only after the
+        // route changed: all of it has to leave by the new one.
+        let switched = reached
+            .recv_timeout(Duration::from_secs(30))
+            .map_err(|_| "the first quarter was not written".to_string())
+            .and_then(|()| path.switch());
+        if switched.is_ok() {
+            let _ = go.send(());
+        }
+        drop(go);
+        let sent = tx.join().map_err(|_| "sender panicked".to_string())?;
+        let got = rx.join().map_err(|_| "receiver panicked".to_string())?;
         switched?;
-        sent.map_err(|e| format!("after the route change: {e}"))
+        sent.map_err(|e| format!("sender, after the route change: {e}"))?;
+        let got = got.map_err(|e| format!("receiver, after the route change: {e}"))?;
+        ensure!(got.first_bad.is_none(), "received byte {:?} differs from what was sent", got.first_bad);
+        ensure!(got.len == CHANGE_BYTES as u64, "received {} bytes of {CHANGE_BYTES}", got.len);
+        Ok::<(), String>(())
     })?;
     let (va, ra) = (tx_bytes(Ns::A, "va")? - va0, tx_bytes(Ns::A, "ra")? - ra0);
     ensure!(
-        ra >= (CHANGE_BYTES / 2) as u64,
+        ra >= (CHANGE_BYTES - quarter) as u64,
         "{ra} bytes left by the new route (ra), {va} by the old (va), of {CHANGE_BYTES}: the connection did not follow"
     );
     Ok(())
