@@ -96,6 +96,7 @@ impl Route {
     /// records it in `net`'s routing table for `flow`'s path and drops the cached
     /// route, so the next segment leaves by a route that knows the new MTU.
     pub(crate) fn pmtu_reduced(&mut self, net: &NetRef, flow: Flow, mtu: u32) {
+        stats::count(Counter::RouteLookups);
         // SAFETY: `net` is live (the reference `NetRef` holds); the call allocates
         // atomically and may run in any context.
         unsafe { shim::partcp_route_update_pmtu(net.as_ptr(), flow.saddr, flow.daddr, mtu) };
