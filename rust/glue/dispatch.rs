@@ -52,7 +52,7 @@ fn after(conn: &Conn, inner: &mut ConnInner, now: Instant) -> bool {
     let remote = inner.tcp.remote().addr;
     while let Some(t) = inner.tcp.poll_transmit(now) {
         trace::retransmit(&inner.tcp, &t);
-        tx::send_transmit(&conn.net, local, remote, &t, inner.tcp.send_buffer());
+        tx::send_transmit(&conn.net, &mut inner.route, local, remote, &t, inner.tcp.send_buffer());
     }
     if let Some(d) = inner.tcp.next_deadline() {
         conn.timer.arm_usecs(d.0.saturating_sub(now.0));
@@ -259,7 +259,9 @@ pub(crate) fn conn_icmp(stack: &Stack, conn: ConnRef, seq: SeqNum, icmp: IcmpErr
 fn icmp_input(stack: &Stack, ctx: Option<&mut ThreadCtx>, conn: ConnRef, seq: SeqNum, icmp: IcmpError) {
     let now = clock::now();
     let closed = exclusive(ctx, &conn, |inner| {
-        let _ = inner.tcp.on_icmp_error(now, seq, icmp);
+        if let (true, IcmpError::FragmentationNeeded(mtu)) = (inner.tcp.on_icmp_error(now, seq, icmp), icmp) {
+            tx::pmtu_reduced(&conn.net, &mut inner.route, inner.tcp.local(), inner.tcp.remote(), mtu);
+        }
         after(&conn, inner, now)
     });
     match closed {
@@ -473,7 +475,7 @@ fn listen_after(l: &Listen, inner: &mut conn::ListenInner, now: Instant) {
         // Source address 0: the route lookup picks it (wildcard listeners).
         let src = inner.core.local().addr;
         trace::retransmit_synack(src, t.remote, &t.repr);
-        tx::send(&l.net, src, t.remote.addr, &t.repr, None, 0, 0);
+        tx::send(&l.net, src, t.remote.addr, &t.repr);
     }
     if let Some(d) = inner.core.next_deadline() {
         l.timer.arm_usecs(d.0.saturating_sub(now.0));
@@ -536,7 +538,7 @@ fn listen_process(stack: &Stack, mut ctx: Option<&mut ThreadCtx>, l: ListenRef, 
         let bufs = (g.sndbuf, g.rcvbuf);
         if let ListenerAction::Reply(r) = a {
             if syn {
-                tx::send(&l.net, dst, src, &r, None, 0, 0);
+                tx::send(&l.net, dst, src, &r);
             }
         }
         listen_after(&l, &mut g, now);

@@ -21,6 +21,9 @@
 #include <linux/jhash.h>
 #include <linux/bitmap.h>
 #include <linux/wait_bit.h>
+#include <linux/percpu.h>
+#include <linux/sysfs.h>
+#include <linux/kstrtox.h>
 
 #include "partcp_shim.h"
 
@@ -87,6 +90,81 @@ int partcp_param_threads(void)
 int partcp_param_stats(void)
 {
 	return stats;
+}
+
+/*
+ * Lock timing (the wait/hold columns of the debugfs `locks` file): off by default,
+ * switchable at run time through /sys/module/partcp/parameters/lock_timing. The
+ * flag itself lives on the Rust side (an atomic the lock path reads inline).
+ */
+static int partcp_lock_timing_set(const char *val, const struct kernel_param *kp)
+{
+	bool on;
+	int err = kstrtobool(val, &on);
+
+	if (err)
+		return err;
+	partcp_rust_set_lock_timing(on);
+	return 0;
+}
+
+static int partcp_lock_timing_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%d\n", partcp_rust_lock_timing() ? 1 : 0);
+}
+
+static const struct kernel_param_ops partcp_lock_timing_ops = {
+	.set = partcp_lock_timing_set,
+	.get = partcp_lock_timing_get,
+};
+module_param_cb(lock_timing, &partcp_lock_timing_ops, NULL, 0644);
+MODULE_PARM_DESC(lock_timing,
+		 "Measure lock wait and hold times (default 0; 1 reads the clock twice per acquisition; writable at run time)");
+
+/* ---- Per-CPU counters ---- */
+
+/*
+ * Every counter of the module: one area per CPU, cache-line aligned, written only
+ * with this_cpu operations (a single non-locked, interrupt-safe instruction on x86).
+ */
+struct partcp_pcpu {
+	s64 v[PARTCP_PCPU_WORDS];
+};
+static DEFINE_PER_CPU_ALIGNED(struct partcp_pcpu, partcp_pcpu);
+
+void partcp_pcpu_add(unsigned int word, s64 v)
+{
+	if (likely(word < PARTCP_PCPU_WORDS))
+		this_cpu_add(partcp_pcpu.v[word], v);
+}
+
+void partcp_pcpu_max(unsigned int word, s64 v)
+{
+	s64 old, seen;
+
+	if (unlikely(word >= PARTCP_PCPU_WORDS))
+		return;
+	old = this_cpu_read(partcp_pcpu.v[word]);
+	while (old < v) {
+		seen = this_cpu_cmpxchg(partcp_pcpu.v[word], old, v);
+		if (seen == old)
+			break;
+		old = seen;
+	}
+}
+
+s64 partcp_pcpu_read(unsigned int cpu, unsigned int word)
+{
+	if (cpu >= nr_cpu_ids || !cpu_possible(cpu) || word >= PARTCP_PCPU_WORDS)
+		return 0;
+	return READ_ONCE(per_cpu(partcp_pcpu, cpu).v[word]);
+}
+
+void partcp_pcpu_write(unsigned int cpu, unsigned int word, s64 v)
+{
+	if (cpu >= nr_cpu_ids || !cpu_possible(cpu) || word >= PARTCP_PCPU_WORDS)
+		return;
+	WRITE_ONCE(per_cpu(partcp_pcpu, cpu).v[word], v);
 }
 
 /*
@@ -780,21 +858,18 @@ unsigned int partcp_route_mtu(struct net *net, u32 daddr, u32 *saddr)
 	return mtu;
 }
 
-int partcp_tx_send(struct net *net, struct sk_buff *skb, u32 saddr, u32 daddr,
-		   unsigned int gso_size, struct sock *owner, int txq)
+/*
+ * Completes a TCP segment in @skb (data at the TCP header) for @dst: checksum offload
+ * from the pseudo-header sum, GSO for super-segments, the IPv4 header (DF set).
+ */
+static void partcp_tx_headers(struct sk_buff *skb, struct dst_entry *dst, u32 saddr,
+			      u32 daddr, unsigned int gso_size)
 {
-	struct flowi4 fl4;
-	struct rtable *rt;
+	unsigned int tcp_len = skb->len;
 	struct tcphdr *th;
 	struct iphdr *iph;
-	unsigned int tcp_len = skb->len;
 	unsigned int thlen;
 
-	rt = partcp_route(net, &fl4, daddr, saddr);
-	if (IS_ERR(rt)) {
-		kfree_skb(skb);
-		return PTR_ERR(rt);
-	}
 	skb_reset_transport_header(skb);
 	th = tcp_hdr(skb);
 	thlen = th->doff * 4;
@@ -804,8 +879,6 @@ int partcp_tx_send(struct net *net, struct sk_buff *skb, u32 saddr, u32 daddr,
 	skb->ip_summed = CHECKSUM_PARTIAL;
 	skb->csum_start = skb_transport_header(skb) - skb->head;
 	skb->csum_offset = offsetof(struct tcphdr, check);
-	if (!saddr)
-		saddr = fl4.saddr;
 	th->check = ~csum_tcpudp_magic(saddr, daddr, tcp_len, IPPROTO_TCP, 0);
 
 	if (gso_size && tcp_len - thlen > gso_size) {
@@ -821,17 +894,98 @@ int partcp_tx_send(struct net *net, struct sk_buff *skb, u32 saddr, u32 daddr,
 	iph->ihl = 5;
 	iph->tos = 0;
 	iph->frag_off = htons(IP_DF);
-	iph->ttl = ip4_dst_hoplimit(&rt->dst);
+	iph->ttl = ip4_dst_hoplimit(dst);
 	iph->protocol = IPPROTO_TCP;
-	iph->saddr = saddr ? saddr : fl4.saddr;
+	iph->saddr = saddr;
 	iph->daddr = daddr;
 	iph->id = 0;
 	skb->protocol = htons(ETH_P_IP);
 	skb->priority = 0;
+}
+
+int partcp_tx_send(struct net *net, struct sk_buff *skb, u32 saddr, u32 daddr,
+		   unsigned int gso_size)
+{
+	struct flowi4 fl4;
+	struct rtable *rt;
+
+	rt = partcp_route(net, &fl4, daddr, saddr);
+	if (IS_ERR(rt)) {
+		kfree_skb(skb);
+		return PTR_ERR(rt);
+	}
+	partcp_tx_headers(skb, &rt->dst, saddr ? saddr : fl4.saddr, daddr, gso_size);
 	skb_dst_set(skb, &rt->dst);
-	if (owner && txq >= 0)
-		sk_tx_queue_set(owner, txq);
 	return ip_local_out(net, NULL, skb);
+}
+
+/* ---- Cached routes (a connection's, as Linux's sk_dst_cache) ---- */
+
+struct dst_entry *partcp_route_lookup(struct net *net, u32 saddr, u32 daddr, u16 sport,
+				      u16 dport)
+{
+	struct flowi4 fl4;
+	struct rtable *rt;
+
+	memset(&fl4, 0, sizeof(fl4));
+	fl4.daddr = daddr;
+	fl4.saddr = saddr;
+	fl4.flowi4_proto = IPPROTO_TCP;
+	fl4.fl4_sport = htons(sport);
+	fl4.fl4_dport = htons(dport);
+	rt = ip_route_output_key(net, &fl4);
+	if (IS_ERR(rt))
+		return NULL;
+	return &rt->dst;
+}
+
+bool partcp_dst_valid(struct dst_entry *dst)
+{
+	return dst_check(dst, 0) != NULL;
+}
+
+void partcp_dst_release(struct dst_entry *dst)
+{
+	dst_release(dst);
+}
+
+int partcp_tx_send_dst(struct net *net, struct sk_buff *skb, struct dst_entry *dst,
+		       u32 saddr, u32 daddr, unsigned int gso_size, u32 hash)
+{
+	int err;
+
+	partcp_tx_headers(skb, dst, saddr, daddr, gso_size);
+	/* The connection's flow hash (sk_txhash): the TX queue choice and RPS use it
+	 * instead of dissecting every skb, and it stays the connection's. */
+	skb_set_hash(skb, hash, PKT_HASH_TYPE_L4);
+	/* As __ip_queue_xmit: no reference per skb; the caller's reference keeps the
+	 * dst alive, and whatever holds the skb past this RCU section (qdisc,
+	 * neighbour queue) takes its own (skb_dst_force). */
+	rcu_read_lock();
+	skb_dst_set_noref(skb, dst);
+	err = ip_local_out(net, NULL, skb);
+	rcu_read_unlock();
+	return err;
+}
+
+void partcp_route_update_pmtu(struct net *net, u32 saddr, u32 daddr, unsigned int mtu)
+{
+	struct sk_buff *skb;
+	struct iphdr *iph;
+
+	/* ipv4_update_pmtu reads the flow from an IPv4 header at skb->data, as an ICMP
+	 * error quotes it: ours (saddr -> daddr). */
+	skb = alloc_skb(sizeof(*iph), GFP_ATOMIC | __GFP_NOWARN);
+	if (!skb)
+		return;
+	iph = skb_put_zero(skb, sizeof(*iph));
+	iph->version = 4;
+	iph->ihl = 5;
+	iph->protocol = IPPROTO_TCP;
+	iph->saddr = saddr;
+	iph->daddr = daddr;
+	ipv4_update_pmtu(skb, net, mtu, 0, IPPROTO_TCP);
+	consume_skb(skb);
 }
 
 /* ---- Protocol threads (ConnP-T) ---- */

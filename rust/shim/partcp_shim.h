@@ -31,6 +31,21 @@ int partcp_param_groups(void);
 int partcp_param_threads(void);
 int partcp_param_stats(void);
 
+/* Lock timing parameter: the flag is Rust's (rust/glue/kernel/lock.rs). */
+void partcp_rust_set_lock_timing(bool on);
+bool partcp_rust_lock_timing(void);
+
+/*
+ * Per-CPU counters: PARTCP_PCPU_WORDS 64-bit words per CPU (rust/glue/kernel/percpu.rs
+ * lays the counter sets out in them). Out-of-range words and CPUs are ignored (reads
+ * give 0).
+ */
+#define PARTCP_PCPU_WORDS 128
+void partcp_pcpu_add(unsigned int word, s64 v);		/* this_cpu_add */
+void partcp_pcpu_max(unsigned int word, s64 v);		/* raise this CPU's word to v */
+s64 partcp_pcpu_read(unsigned int cpu, unsigned int word);
+void partcp_pcpu_write(unsigned int cpu, unsigned int word, s64 v);
+
 /* struct proto registration (struct proto is not in the Rust bindings). */
 int partcp_proto_register(void);
 void partcp_proto_unregister(void);
@@ -275,13 +290,30 @@ int partcp_tx_add_frag(struct sk_buff *skb, struct page *page, unsigned int off,
 void partcp_tx_append_page(struct sk_buff *skb, struct page *page, unsigned int off,
 			   unsigned int len);
 /*
- * Routes and sends a TCP segment whose header and payload are in @skb's data:
- * IPv4 header, checksum offload (CHECKSUM_PARTIAL), GSO when @gso_size is non-zero
- * and the payload is larger, then ip_local_out(). Consumes @skb. @owner (may be NULL)
- * pins the TX queue with @txq when non-negative.
+ * Routes (one FIB lookup) and sends a TCP segment whose header and payload are in
+ * @skb's data: IPv4 header, checksum offload (CHECKSUM_PARTIAL), GSO when @gso_size
+ * is non-zero and the payload is larger, then ip_local_out(). Consumes @skb. For
+ * segments of no connection (listener replies, resets).
  */
 int partcp_tx_send(struct net *net, struct sk_buff *skb, u32 saddr, u32 daddr,
-		   unsigned int gso_size, struct sock *owner, int txq);
+		   unsigned int gso_size);
+
+/*
+ * A connection's cached route. partcp_route_lookup returns a counted reference (NULL
+ * if unroutable); partcp_dst_valid is dst_check(); partcp_dst_release drops the
+ * reference. partcp_tx_send_dst sends as partcp_tx_send along @dst (not consumed:
+ * no reference is taken per skb) with the connection's flow hash @hash.
+ * partcp_route_update_pmtu records a path MTU for saddr -> daddr in the routing
+ * table (an exception of the next hop, as inet_csk_update_pmtu does).
+ */
+struct dst_entry;
+struct dst_entry *partcp_route_lookup(struct net *net, u32 saddr, u32 daddr, u16 sport,
+				      u16 dport);
+bool partcp_dst_valid(struct dst_entry *dst);
+void partcp_dst_release(struct dst_entry *dst);
+int partcp_tx_send_dst(struct net *net, struct sk_buff *skb, struct dst_entry *dst,
+		       u32 saddr, u32 daddr, unsigned int gso_size, u32 hash);
+void partcp_route_update_pmtu(struct net *net, u32 saddr, u32 daddr, unsigned int mtu);
 /* Path MTU toward @daddr from @saddr in @net, 0 if unroutable. Fills *@saddr if 0. */
 unsigned int partcp_route_mtu(struct net *net, u32 daddr, u32 *saddr);
 

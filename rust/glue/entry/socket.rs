@@ -660,6 +660,7 @@ impl PartcpSock {
                 _ => None,
             };
             let mut saddr = bound.map_or(0, |(a, _)| u32::from_ne_bytes(a.0));
+            crate::glue::kernel::stats::count(crate::glue::kernel::stats::Counter::RouteLookups);
             // SAFETY: `net` is the socket's namespace; `saddr` is valid for writes.
             let mtu = unsafe { shim::partcp_route_mtu(net, u32::from_ne_bytes(daddr.0), &mut saddr) };
             if mtu == 0 {

@@ -9,16 +9,18 @@
 //! attached as fragments referencing the send queue's pages (no copy, see `txq.rs`).
 //! The C shim adds the IPv4 header, sets up
 //! checksum offload (`CHECKSUM_PARTIAL`) and GSO for super-segments (the stack segments
-//! in software when the device cannot). The TX queue is chosen per connection: skbs carry
-//! no socket, so `netdev_pick_tx` uses the flow hash of the 4-tuple (or the sending CPU's
-//! queue when XPS is configured).
+//! in software when the device cannot). A connection's segments leave by its cached
+//! route with its flow hash (`kernel/route.rs`: no FIB lookup per segment, and the same
+//! TX queue for the connection unless XPS maps CPUs to queues); segments of no
+//! connection (listener replies, resets) are routed one by one.
 
 use crate::glue::kernel::handles::NetRef;
+use crate::glue::kernel::route::{Flow, Route};
 use crate::glue::kernel::shim;
 use crate::glue::kernel::stats::{self, Counter};
 use crate::glue::kernel::trace;
 use crate::glue::kernel::txq::SendQueue;
-use crate::connection::Transmit;
+use crate::connection::{Endpoint, Transmit};
 use crate::wire::{Ipv4Addr, TcpRepr};
 
 /// Network-order `__be32` of an address.
@@ -34,17 +36,32 @@ pub(crate) fn from_be32(v: u32) -> Ipv4Addr {
 /// Largest header the core emits: 20 bytes plus 40 of options.
 const MAX_HEADER: usize = 60;
 
-/// Builds and sends one segment (or GSO super-segment): `repr`'s header followed by
-/// `payload_len` bytes of the send queue starting at the given offset (from SND.UNA).
-pub(crate) fn send(
-    net: &NetRef,
+/// Builds and sends one segment of no connection (a listener's reply, a reset): `repr`'s
+/// header and no payload, routed with a FIB lookup of its own.
+pub(crate) fn send(net: &NetRef, src: Ipv4Addr, dst: Ipv4Addr, repr: &TcpRepr) {
+    xmit(net, None, Segment { src, dst, repr, payload: None, payload_len: 0, gso_size: 0 })
+}
+
+/// One segment (or GSO super-segment) to send: `repr`'s header followed by
+/// `payload_len` bytes of the send queue from the given offset (from SND.UNA), from
+/// `src` to `dst`.
+struct Segment<'a> {
     src: Ipv4Addr,
     dst: Ipv4Addr,
-    repr: &TcpRepr,
-    payload: Option<(&SendQueue, usize)>,
+    repr: &'a TcpRepr,
+    payload: Option<(&'a SendQueue, usize)>,
     payload_len: usize,
     gso_size: usize,
-) {
+}
+
+/// The addresses and ports of `repr`, sent from `src` to `dst`.
+fn flow(src: Ipv4Addr, dst: Ipv4Addr, repr: &TcpRepr) -> Flow {
+    Flow { saddr: be32(src), daddr: be32(dst), sport: repr.src_port, dport: repr.dst_port }
+}
+
+/// Builds and sends `seg`, along `route` if given.
+fn xmit(net: &NetRef, route: Option<&mut Route>, seg: Segment<'_>) {
+    let Segment { src, dst, repr, payload, payload_len, gso_size } = seg;
     let mut hdr = [0u8; MAX_HEADER];
     let hlen = match repr.emit(&mut hdr) {
         Ok(n) => n,
@@ -56,6 +73,10 @@ pub(crate) fn send(
     // The linear head: the header, and payload bytes only if the segment would need
     // more fragments than an skb has.
     let lin = payload.map_or(0, |(q, off)| q.linear_bytes(off, payload_len));
+    if u32::try_from(payload_len).is_err() {
+        stats::count(Counter::TxErrors);
+        return;
+    }
     let Ok(total32) = u32::try_from(hlen + lin) else {
         stats::count(Counter::TxErrors);
         return;
@@ -81,10 +102,17 @@ pub(crate) fn send(
     }
     let gso = if payload_len > gso_size && gso_size > 0 { gso_size } else { 0 };
     trace::segment_send(src, dst, repr, payload_len, gso);
-    // SAFETY: `net` is a live namespace (the connection holds a reference); `skb` is
-    // ours and is consumed by the call.
-    let r = unsafe {
-        shim::partcp_tx_send(net.as_ptr(), skb, be32(src), be32(dst), gso as u32, core::ptr::null_mut(), -1)
+    // CAST: `gso` is at most `payload_len`, which fits a u32 (checked above).
+    let r = match route {
+        // SAFETY: `skb` is ours, from `partcp_tx_alloc` with the segment in its data;
+        // the call consumes it.
+        Some(route) => unsafe { route.send(net, flow(src, dst, repr), skb, gso as u32) },
+        None => {
+            stats::count(Counter::RouteLookups);
+            // SAFETY: `net` is a live namespace (the caller holds a reference); `skb`
+            // is ours and is consumed by the call.
+            unsafe { shim::partcp_tx_send(net.as_ptr(), skb, be32(src), be32(dst), gso as u32) }
+        }
     };
     if r < 0 {
         stats::count(Counter::TxErrors);
@@ -93,14 +121,23 @@ pub(crate) fn send(
     }
 }
 
-/// Sends a core [`Transmit`] of a connection.
+/// Sends a core [`Transmit`] of a connection along its cached `route`.
 pub(crate) fn send_transmit(
     net: &NetRef,
+    route: &mut Route,
     src: Ipv4Addr,
     dst: Ipv4Addr,
     t: &Transmit,
     queue: &SendQueue,
 ) {
     let payload = if t.payload_len > 0 { Some((queue, t.payload_offset)) } else { None };
-    send(net, src, dst, &t.repr, payload, t.payload_len, t.gso_size);
+    let seg = Segment { src, dst, repr: &t.repr, payload, payload_len: t.payload_len, gso_size: t.gso_size };
+    xmit(net, Some(route), seg);
+}
+
+/// A connection accepted a fragmentation-needed error (the core lowered its MSS): the
+/// path MTU `mtu` goes into the routing table and `route` is looked up again.
+pub(crate) fn pmtu_reduced(net: &NetRef, route: &mut Route, local: Endpoint, remote: Endpoint, mtu: u16) {
+    let f = Flow { saddr: be32(local.addr), daddr: be32(remote.addr), sport: local.port, dport: remote.port };
+    route.pmtu_reduced(net, f, u32::from(mtu));
 }

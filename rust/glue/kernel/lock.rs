@@ -12,8 +12,9 @@
 //!
 //! Each lock class (a type implementing [`LockClass`]) has per-CPU counters: acquisitions,
 //! contended acquisitions (the trylock failed), and total/maximum wait and hold times in
-//! nanoseconds (timed only while [`TIMING`] is on). A contended acquisition also fires
-//! `partcp:partcp_lock_contended` (timed whenever that event is enabled).
+//! nanoseconds, timed only while [`TIMING`] is on (module parameter `lock_timing`, off
+//! by default: timing reads the clock twice per acquisition). A contended acquisition
+//! also fires `partcp:partcp_lock_contended` (timed whenever that event is enabled).
 
 use core::marker::PhantomData;
 
@@ -27,8 +28,29 @@ use crate::glue::kernel::percpu::PerCpu;
 use crate::glue::kernel::shim;
 use crate::glue::kernel::trace;
 
-/// Whether lock wait/hold times are measured (module parameter `lock_timing`).
-pub(crate) static TIMING: Atomic<bool> = Atomic::new(true);
+/// Whether lock wait/hold times are measured (module parameter `lock_timing`, default
+/// off; writable at run time). A guard remembers whether its acquisition was timed, so
+/// switching while a lock is held is harmless.
+pub(crate) static TIMING: Atomic<bool> = Atomic::new(false);
+
+/// Whether lock wait/hold times are measured now.
+#[inline]
+pub(crate) fn timing() -> bool {
+    TIMING.load(Relaxed)
+}
+
+/// Setter of the `lock_timing` module parameter (the shim's `kernel_param_ops.set`,
+/// at load and on writes to `/sys/module/partcp/parameters/lock_timing`).
+#[no_mangle]
+pub(crate) extern "C" fn partcp_rust_set_lock_timing(on: bool) {
+    TIMING.store(on, Relaxed);
+}
+
+/// Getter of the `lock_timing` module parameter.
+#[no_mangle]
+pub(crate) extern "C" fn partcp_rust_lock_timing() -> bool {
+    timing()
+}
 
 /// Counter indices of [`LockStats`].
 pub(crate) mod idx {
@@ -94,15 +116,15 @@ unsafe impl<C: LockClass> Backend for BhBackend<C> {
         // SAFETY: The caller guarantees `ptr` points to an initialized spinlock.
         if unsafe { shim::partcp_spin_trylock_bh(ptr) } == 0 {
             let tracing = trace::lock_contended_enabled();
-            let timing = (counting && TIMING.load(Relaxed)) || tracing;
-            let t0 = if timing { now_ns() } else { 0 };
+            let timed = (counting && timing()) || tracing;
+            let t0 = if timed { now_ns() } else { 0 };
             // SAFETY: As above.
             unsafe { shim::partcp_spin_lock_bh(ptr) };
-            let waited = if timing { now_ns().saturating_sub(t0) } else { 0 };
+            let waited = if timed { now_ns().saturating_sub(t0) } else { 0 };
             trace::lock_contended(C::NAME, waited);
             if counting {
                 stats.add(idx::CONTENDED, 1);
-                if TIMING.load(Relaxed) {
+                if timed && timing() {
                     // CAST: wait times are far below i64::MAX ns.
                     stats.add(idx::WAIT_NS, waited as i64);
                     stats.max(idx::WAIT_MAX_NS, waited as i64);
@@ -113,7 +135,7 @@ unsafe impl<C: LockClass> Backend for BhBackend<C> {
             return 0;
         }
         stats.add(idx::ACQUIRED, 1);
-        if TIMING.load(Relaxed) {
+        if timing() {
             now_ns()
         } else {
             0
@@ -127,7 +149,7 @@ unsafe impl<C: LockClass> Backend for BhBackend<C> {
                 return Some(0);
             }
             C::stats().add(idx::ACQUIRED, 1);
-            Some(if TIMING.load(Relaxed) { now_ns() } else { 0 })
+            Some(if timing() { now_ns() } else { 0 })
         } else {
             None
         }
@@ -158,7 +180,14 @@ macro_rules! lock_class {
         impl $crate::glue::kernel::lock::LockClass for $ty {
             const NAME: &'static str = $name;
             fn stats() -> &'static $crate::glue::kernel::lock::LockStats {
-                static STATS: $crate::glue::kernel::lock::LockStats = $crate::glue::kernel::percpu::PerCpu::new();
+                // The class's words of the per-CPU counter area, found by its name.
+                const BASE: Option<usize> = $crate::glue::kernel::percpu::area::lock($name);
+                kernel::static_assert!(BASE.is_some(), "lock class missing from percpu::area::LOCK_CLASSES");
+                static STATS: $crate::glue::kernel::lock::LockStats =
+                    $crate::glue::kernel::percpu::PerCpu::at(match BASE {
+                        Some(b) => b,
+                        None => 0,
+                    });
                 &STATS
             }
         }
@@ -166,15 +195,17 @@ macro_rules! lock_class {
 }
 pub(crate) use lock_class;
 
-/// One line of the `locks` debugfs file for class `C`.
+/// One line of the `locks` debugfs file for class `C`; with lock timing off the four
+/// time columns read `off`.
 pub(crate) fn write_class<C: LockClass>(f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
     let s = C::stats();
+    write!(f, "{} {} {}", C::NAME, s.sum(idx::ACQUIRED), s.sum(idx::CONTENDED))?;
+    if !timing() {
+        return write!(f, " off off off off");
+    }
     write!(
         f,
-        "{} {} {} {} {} {} {}",
-        C::NAME,
-        s.sum(idx::ACQUIRED),
-        s.sum(idx::CONTENDED),
+        " {} {} {} {}",
         s.sum(idx::WAIT_NS),
         s.max_all(idx::WAIT_MAX_NS),
         s.sum(idx::HOLD_NS),
@@ -349,12 +380,87 @@ mod tests {
             udelay(Delta::from_micros(20));
         }
         let (hold, hold_max) = (sum(idx::HOLD_NS), KunitLockClass::stats().max_all(idx::HOLD_MAX_NS));
-        if crate::glue::kernel::stats::enabled() && TIMING.load(Relaxed) {
+        if crate::glue::kernel::stats::enabled() && timing() {
             assert!(hold_max > 0);
             assert!(hold_max <= hold);
         } else {
             assert!(hold == 0 && hold_max == 0);
         }
+        Ok(())
+    }
+
+    #[test]
+    fn timing_switched_on() -> Result {
+        // As writing 1 to the `lock_timing` parameter: times appear at once, and the
+        // per-CPU maxima (`this_cpu_cmpxchg`) stay within the totals.
+        if !crate::glue::kernel::stats::enabled() {
+            return Ok(());
+        }
+        let was = timing();
+        partcp_rust_set_lock_timing(true);
+        let sh = shared()?;
+        reset_class::<KunitLockClass>();
+        for us in [5, 30, 10] {
+            let _g = sh.lock.lock();
+            udelay(Delta::from_micros(us));
+        }
+        let (hold, hold_max) = (sum(idx::HOLD_NS), KunitLockClass::stats().max_all(idx::HOLD_MAX_NS));
+        let line = CString::try_from_fmt(fmt!("{:?}", Line))?;
+        partcp_rust_set_lock_timing(was);
+        assert!(partcp_rust_lock_timing() == was);
+        assert!(hold_max > 0 && hold_max <= hold);
+        assert!(line.to_bytes().starts_with(b"kunit 3 0 0 0 "));
+        Ok(())
+    }
+
+    /// What counting costs per operation on this machine, logged for
+    /// `Documentation/debugfs.md` ("Cost of counting"): an uncontended lock/unlock pair
+    /// with `lock_timing` off and on, and a counter add as `this_cpu_add` (what
+    /// [`PerCpu::add`] does) and as the locked add on a slot indexed by CPU id that
+    /// partcp used before. Each is the minimum over a few rounds; the test checks only
+    /// that timing a lock costs something.
+    #[test]
+    fn cost() -> Result {
+        const N: u64 = 20_000;
+        const ROUNDS: usize = 5;
+        if !crate::glue::kernel::stats::enabled() {
+            return Ok(());
+        }
+        /// The old counters: one slot per CPU, locked adds.
+        static OLD: [Atomic<i64>; crate::glue::kernel::percpu::SLOTS] =
+            [const { Atomic::new(0) }; crate::glue::kernel::percpu::SLOTS];
+        let sh = shared()?;
+        let was = timing();
+        // Minimum ns per operation of `f` run N times, over ROUNDS rounds.
+        let per_op = |f: &dyn Fn()| -> u64 {
+            let mut best = u64::MAX;
+            for _ in 0..ROUNDS {
+                let t0 = now_ns();
+                for _ in 0..N {
+                    f();
+                }
+                best = best.min(now_ns().saturating_sub(t0));
+            }
+            best / N
+        };
+        partcp_rust_set_lock_timing(false);
+        let lock_off = per_op(&|| drop(sh.lock.lock()));
+        partcp_rust_set_lock_timing(true);
+        let lock_on = per_op(&|| drop(sh.lock.lock()));
+        partcp_rust_set_lock_timing(was);
+        let this_cpu = per_op(&|| KunitLockClass::stats().add(idx::CONTENDED, 1));
+        let locked = per_op(&|| {
+            OLD[crate::glue::kernel::percpu::this_cpu()].add(1, Relaxed);
+        });
+        reset_class::<KunitLockClass>();
+        pr_info!(
+            "cost of counting: lock+unlock {} ns with lock_timing=0, {} ns with lock_timing=1; counter add {} ns (this_cpu_add), {} ns (locked add)\n",
+            lock_off,
+            lock_on,
+            this_cpu,
+            locked
+        );
+        assert!(lock_on > lock_off);
         Ok(())
     }
 
@@ -366,15 +472,20 @@ mod tests {
             drop(sh.lock.lock());
         }
         let line = CString::try_from_fmt(fmt!("{:?}", Line))?;
-        let want =
-            if crate::glue::kernel::stats::enabled() { &b"kunit 3 0 0 0 "[..] } else { &b"kunit 0 0 0 0 0 0"[..] };
+        let want: &[u8] = match (crate::glue::kernel::stats::enabled(), timing()) {
+            (true, true) => b"kunit 3 0 0 0 ",
+            (true, false) => b"kunit 3 0 off off off off",
+            (false, true) => b"kunit 0 0 0 0 0 0",
+            (false, false) => b"kunit 0 0 off off off off",
+        };
         assert!(line.to_bytes().starts_with(want));
         reset_class::<KunitLockClass>();
         for i in 0..idx::COUNT {
             assert!(sum(i) == 0 && KunitLockClass::stats().max_all(i) == 0);
         }
         let line = CString::try_from_fmt(fmt!("{:?}", Line))?;
-        assert!(line.to_bytes() == b"kunit 0 0 0 0 0 0");
+        let want: &[u8] = if timing() { b"kunit 0 0 0 0 0 0" } else { b"kunit 0 0 off off off off" };
+        assert!(line.to_bytes() == want);
         Ok(())
     }
 
@@ -446,7 +557,7 @@ mod tests {
         }
         assert!(contended);
         assert!(sum(idx::CONTENDED) <= sum(idx::ACQUIRED));
-        if TIMING.load(Relaxed) {
+        if timing() {
             // The wait covers at least part of the holder's 10 ms.
             assert!(sum(idx::WAIT_NS) > 0);
             assert!(KunitLockClass::stats().max_all(idx::WAIT_MAX_NS) <= sum(idx::WAIT_NS));

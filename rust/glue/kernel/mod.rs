@@ -8,6 +8,7 @@ pub(crate) mod handles;
 pub(crate) mod lock;
 pub(crate) mod percpu;
 pub(crate) mod rcu_table;
+pub(crate) mod route;
 pub(crate) mod rxq;
 pub(crate) mod shim;
 pub(crate) mod skb;

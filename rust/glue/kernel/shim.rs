@@ -200,10 +200,34 @@ unsafe extern "C" {
         saddr: u32,
         daddr: u32,
         gso_size: c_uint,
-        owner: *mut bindings::sock,
-        txq: c_int,
     ) -> c_int;
+    // Cached routes (`route.rs`).
+    pub(crate) fn partcp_route_lookup(
+        net: *mut bindings::net,
+        saddr: u32,
+        daddr: u32,
+        sport: u16,
+        dport: u16,
+    ) -> *mut bindings::dst_entry;
+    pub(crate) fn partcp_dst_valid(dst: *mut bindings::dst_entry) -> bool;
+    pub(crate) fn partcp_dst_release(dst: *mut bindings::dst_entry);
+    pub(crate) fn partcp_tx_send_dst(
+        net: *mut bindings::net,
+        skb: *mut bindings::sk_buff,
+        dst: *mut bindings::dst_entry,
+        saddr: u32,
+        daddr: u32,
+        gso_size: c_uint,
+        hash: u32,
+    ) -> c_int;
+    pub(crate) fn partcp_route_update_pmtu(net: *mut bindings::net, saddr: u32, daddr: u32, mtu: c_uint);
     pub(crate) fn partcp_route_mtu(net: *mut bindings::net, daddr: u32, saddr: *mut u32) -> c_uint;
+
+    // Per-CPU counters (`percpu.rs`): `this_cpu_*` are macros.
+    fn partcp_pcpu_add(word: c_uint, v: i64);
+    fn partcp_pcpu_max(word: c_uint, v: i64);
+    fn partcp_pcpu_read(cpu: c_uint, word: c_uint) -> i64;
+    fn partcp_pcpu_write(cpu: c_uint, word: c_uint, v: i64);
 
     // Protocol threads (ConnP-T): `set_current_state` and the cpumask helpers are
     // macros/static inlines.
@@ -263,4 +287,33 @@ pub(crate) fn num_possible_cpus() -> u32 {
 pub(crate) fn online_cpu(i: u32) -> u32 {
     // SAFETY: No preconditions.
     unsafe { partcp_online_cpu(i) }
+}
+
+/// Adds `v` to word `word` of this CPU's counter area (`this_cpu_add`: one non-locked
+/// add, safe against preemption and interrupts). Words beyond the area are ignored.
+#[inline]
+pub(crate) fn pcpu_add(word: u32, v: i64) {
+    // SAFETY: No preconditions: the shim checks `word` against the area's size.
+    unsafe { partcp_pcpu_add(word, v) }
+}
+
+/// Raises word `word` of this CPU's counter area to `v` if it is lower
+/// (`this_cpu_cmpxchg`). Words beyond the area are ignored.
+#[inline]
+pub(crate) fn pcpu_max(word: u32, v: i64) {
+    // SAFETY: As `pcpu_add`.
+    unsafe { partcp_pcpu_max(word, v) }
+}
+
+/// Word `word` of CPU `cpu`'s counter area (0 for a CPU that is not possible or a
+/// word beyond the area).
+pub(crate) fn pcpu_read(cpu: u32, word: u32) -> i64 {
+    // SAFETY: No preconditions: the shim checks both indices.
+    unsafe { partcp_pcpu_read(cpu, word) }
+}
+
+/// Sets word `word` of CPU `cpu`'s counter area (ignored out of range, as `pcpu_read`).
+pub(crate) fn pcpu_write(cpu: u32, word: u32, v: i64) {
+    // SAFETY: As `pcpu_read`.
+    unsafe { partcp_pcpu_write(cpu, word, v) }
 }

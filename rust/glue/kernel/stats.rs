@@ -7,7 +7,7 @@ use core::fmt;
 
 use kernel::sync::atomic::{Atomic, Relaxed};
 
-use crate::glue::kernel::percpu::PerCpu;
+use crate::glue::kernel::percpu::{area, PerCpu};
 
 /// Whether hot-path statistics are counted (module parameter `stats`, default on):
 /// lock statistics, scheduling counters and the data-path counters below. Object
@@ -68,6 +68,8 @@ counter_enum! {
         RxIcmpErrors => "rx_icmp_errors",
         RxOptionsIgnored => "rx_options_ignored",
         RxSourceRouted => "rx_source_routed",
+        RouteLookups => "route_lookups",
+        RouteRefreshes => "route_refreshes",
     }
 }
 
@@ -83,7 +85,9 @@ impl Counter {
 
 const COUNT: usize = Counter::ALL.len();
 
-static COUNTERS: PerCpu<COUNT> = PerCpu::new();
+kernel::static_assert!(COUNT <= area::STATS_LEN);
+
+static COUNTERS: PerCpu<COUNT> = PerCpu::at(area::STATS);
 
 /// Adds one to `c` on this CPU.
 #[inline]

@@ -32,6 +32,7 @@ use crate::glue::kernel::rxq::RecvQueue;
 use crate::glue::kernel::txq::SendQueue;
 use crate::glue::kernel::lock::{lock_class, new_bh_lock, BhLock};
 use crate::glue::kernel::rcu_table::{HashNode, Hashed};
+use crate::glue::kernel::route::Route;
 use crate::glue::obj::stack::{ConnKey, ListenKey};
 use crate::glue::strategy::connp_l::GroupCell;
 use crate::glue::obj::work::{Work as ThreadWork, Worker};
@@ -61,6 +62,8 @@ pub(crate) struct ConnInner {
     /// What readers and writers were last told (see `dispatch::after`): wakeups are
     /// edge-driven, as Linux's, so edge-triggered epoll reports each change once.
     pub(crate) woke: Readiness,
+    /// The cached route and flow hash its segments leave with (`kernel/route.rs`).
+    pub(crate) route: Route,
 }
 
 /// The readiness a socket's waiters were last woken for.
@@ -184,7 +187,8 @@ impl Conn {
     pub(crate) fn new(key: ConnKey, net: NetRef, tcp: Tcp, sk: Option<SockRef>, flags: kernel::alloc::Flags) -> Result<ConnRef> {
         let live = LiveToken::acquire()?;
         let home = live.strategy().ok_or(EAGAIN)?.slot(key.laddr, key.lport, key.raddr, key.rport);
-        let inner = ConnInner { tcp, sk, unhashed: false, err_reported: false, woke: Readiness::default() };
+        let inner =
+            ConnInner { tcp, sk, unhashed: false, err_reported: false, woke: Readiness::default(), route: Route::new() };
         let state = ConnState::new(&live, home, inner, flags)?;
         let conn = Arc::pin_init(
             pin_init!(Conn {

@@ -412,7 +412,9 @@ impl Sched {
 
 const SCHED_COUNT: usize = Sched::ALL.len();
 
-static SCHED: PerCpu<SCHED_COUNT> = PerCpu::new();
+kernel::static_assert!(SCHED_COUNT <= crate::glue::kernel::percpu::area::SCHED_LEN);
+
+static SCHED: PerCpu<SCHED_COUNT> = PerCpu::at(crate::glue::kernel::percpu::area::SCHED);
 
 /// Adds `v` to `c` on this CPU (when statistics are on).
 #[inline]

@@ -20,7 +20,8 @@
 //! The Linux peer closes first in every transfer, so partcp's side ends in LAST-ACK
 //! (closed at the peer's ACK) rather than TIME-WAIT, and the next switch is not blocked
 //! for a minute. Then: switching with a socket open is EBUSY, bad requests are EINVAL
-//! and change nothing, and the last test switches back to the load-time default (MsgP).
+//! and change nothing, and a test switches back to the load-time default (MsgP).
+//! Last, `strategy.lock_timing` switches lock timing on and off at run time.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -468,6 +469,76 @@ fn restore() -> TestResult {
     switch("msgp", "msgp")
 }
 
+/// The `lock_timing` module parameter.
+const LOCK_TIMING: &str = "/sys/module/partcp/parameters/lock_timing";
+
+/// Writes `v` to `lock_timing`.
+fn set_lock_timing(v: &str) -> Result<(), i32> {
+    std::fs::write(LOCK_TIMING, v).map_err(|e| e.raw_os_error().unwrap_or(-1))
+}
+
+/// Turns lock timing off again when dropped (also when the test fails).
+struct TimingOff;
+
+impl Drop for TimingOff {
+    fn drop(&mut self) {
+        let _ = set_lock_timing("0");
+    }
+}
+
+/// The `locks` lines after the header, split into fields.
+fn lock_lines() -> Result<Vec<Vec<String>>, String> {
+    let text = read("locks")?;
+    let lines: Vec<Vec<String>> =
+        text.lines().skip(1).map(|l| l.split_whitespace().map(str::to_string).collect()).collect();
+    ensure!(!lines.is_empty(), "no lock classes in {text:?}");
+    for f in &lines {
+        ensure!(f.len() == 7, "locks line {f:?}: {} fields, want 7", f.len());
+    }
+    Ok(lines)
+}
+
+/// `lock_timing`: off after a default load, when the four time columns of `locks` read
+/// `off` while acquisitions are still counted; switched on at run time, the same traffic
+/// then shows hold times; switched off again, the columns read `off` again. A value
+/// that is not a boolean is EINVAL.
+fn lock_timing() -> TestResult {
+    let now = sys::read_trimmed(LOCK_TIMING)?;
+    ensure!(now == "0", "lock_timing reads {now:?} after a default load, want 0");
+    net::setup::ensure()?;
+    let _off = TimingOff;
+    for on in [false, true, false] {
+        set_lock_timing(if on { "1" } else { "0" }).map_err(|e| format!("write lock_timing: {}", sys::errname(e)))?;
+        let reads = sys::read_trimmed(LOCK_TIMING)?;
+        ensure!(reads == if on { "1" } else { "0" }, "lock_timing reads {reads:?} after writing {on}");
+        reset()?;
+        run_conns(1, LOCK_BYTES)?;
+        let lines = lock_lines()?;
+        let acquired: u64 = lines.iter().map(|f| f[1].parse::<u64>().unwrap_or(0)).sum();
+        ensure!(acquired > 0, "timing {on}: no acquisitions counted: {lines:?}");
+        if !on {
+            for f in &lines {
+                ensure!(f[3..] == ["off", "off", "off", "off"], "timing off: locks line {f:?}");
+            }
+            continue;
+        }
+        let mut timed = false;
+        for f in &lines {
+            let v: Vec<u64> = f[1..]
+                .iter()
+                .map(|x| x.parse().map_err(|e| format!("timing on: locks line {f:?}: {e}")))
+                .collect::<Result<_, _>>()?;
+            let (acq, hold, hold_max) = (v[0], v[4], v[5]);
+            ensure!(hold_max <= hold, "timing on: locks line {f:?}: hold_max_ns above hold_ns");
+            timed |= acq > 0 && hold > 0;
+        }
+        ensure!(timed, "timing on: no class with acquisitions shows a hold time: {lines:?}");
+    }
+    let r = set_lock_timing("maybe");
+    ensure!(r == Err(libc::EINVAL), "writing \"maybe\" to lock_timing: {:?}, want EINVAL", r.map_err(sys::errname));
+    Ok(())
+}
+
 macro_rules! per_strategy {
     ($($f:ident, $g:ident, $h:ident, $name:literal;)*) => {
         $(
@@ -503,4 +574,5 @@ pub const TESTS: &[Test] = &[
     Test { name: "strategy.switch.busy", run: busy },
     Test { name: "strategy.switch.einval", run: einval },
     Test { name: "strategy.switch.restore", run: restore },
+    Test { name: "strategy.lock_timing", run: lock_timing },
 ];

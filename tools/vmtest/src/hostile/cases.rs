@@ -480,12 +480,33 @@ fn icmp_errors() -> TestResult {
     app_reads(&s.app, b"good")
 }
 
+/// Forgets the path MTUs learned in `ptcp_a` when dropped (`net.ipv4.route.flush`
+/// flushes the routes' next-hop exceptions): later tests to the hostile peer start from the
+/// device MTU again.
+struct FlushPmtu;
+
+impl Drop for FlushPmtu {
+    fn drop(&mut self) {
+        let _ = run("ip netns exec ptcp_a sysctl -qw net.ipv4.route.flush=1");
+    }
+}
+
+/// The path MTU `ptcp_a`'s routing table has for `to` (`ip route get`: `mtu N` once an
+/// exception was learned).
+fn route_mtu(to: std::net::Ipv4Addr) -> Result<Option<u32>, String> {
+    let out = run(&format!("ip -n ptcp_a route get {to}"))?;
+    let mut words = out.split_whitespace();
+    Ok(words.by_ref().find(|w| *w == "mtu").and_then(|_| words.next()).and_then(|m| m.parse().ok()))
+}
+
 /// ICMP fragmentation needed, next-hop MTU 1000, quoting a full-sized data segment
 /// partcp sent (path MTU discovery, RFC 1191): partcp sends what is in flight again at
-/// once in segments that fit 1000 bytes, and every later segment fits too. Then an
-/// MTU of 100 lowers it only to Linux's minimum of 552 (RFC 5927 section 7).
+/// once in segments that fit 1000 bytes, and every later segment fits too; the MTU is
+/// recorded in the namespace's routing table, as Linux's TCP does. Then an MTU of 100
+/// lowers it only to Linux's minimum of 552 (RFC 5927 section 7).
 fn icmp_frag_needed_resends_smaller() -> TestResult {
     use std::io::Write;
+    let _flush = FlushPmtu;
     let link = Link::open()?;
     let mut s = established(&link, &[])?;
     let port = s.addr.port();
@@ -506,6 +527,8 @@ fn icmp_frag_needed_resends_smaller() -> TestResult {
     let max = largest(&collect_in_order(&mut s, 3000, Some(again))?);
     ensure!(max <= 960, "a {max}-byte segment after MTU 1000");
     ensure!(conn_stat(port, Some(me), "pmtu_reductions")? == 1, "pmtu_reductions is not 1");
+    let mtu = route_mtu(me.0)?;
+    ensure!(mtu == Some(1000), "the route to {} has path MTU {mtu:?} after MTU 1000, want 1000", me.0);
     println!("# icmp_frag_needed: resent after {waited:?}");
     (&s.app).write_all(&data[3000..]).map_err(|e| format!("partcp write: {e}"))?;
     let max = largest(&collect_in_order(&mut s, 3000, None)?);

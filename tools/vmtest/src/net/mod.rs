@@ -21,6 +21,7 @@ pub mod impair;
 pub mod io;
 pub mod poll;
 pub mod raw;
+pub mod route;
 pub mod setup;
 pub mod sockopt;
 pub mod sysctl;
@@ -313,6 +314,7 @@ fn named_cases(kind: Kind, opts: Opts, prefix: &str) -> Vec<Case> {
         .chain(from_table(poll::TESTS))
         .chain(from_table(concurrency::TESTS))
         .chain(from_table(impair::TESTS))
+        .chain(from_table(route::TESTS))
         .chain(sysctl::tests());
     all.filter(|t| {
         let gap = matches!(kind, Kind::Partcp).then(|| PARTCP_GAPS.iter().find(|(n, _)| *n == t.name)).flatten();

@@ -1,0 +1,178 @@
+//! Routes: a connection keeps its route instead of looking it up per segment, and follows
+//! a route change made while it sends.
+//!
+//! - `route_lookups_per_connection`: bulk transfers in both directions; under AF_PARTCP
+//!   the debugfs `stats` counter `route_lookups` (every FIB lookup partcp makes to send)
+//!   grows by a small constant per connection, whatever the number of segments.
+//! - `route_change_followed`: while the side under test sends to the Linux peer, a second
+//!   veth pair between the namespaces (`ra`/`rb`, 198.18.1.0/24) becomes the route to the
+//!   peer (a /32 via `rb`) and the old link drops everything the side under test sends on
+//!   it (netem `loss 100%` on `va`): the transfer completes byte-exact only if the
+//!   connection leaves by the new route, and what was written after the change must
+//!   have crossed `ra`.
+
+use std::io::Write;
+use std::net::{Shutdown, TcpStream};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use super::setup::run;
+use super::transfer::{fill, one_way, receive};
+use super::{f_client, f_server, wait_until, Family, Ns, Table, B};
+use crate::{ensure, sys, TestResult};
+
+pub const TESTS: Table =
+    &[("route_lookups_per_connection", lookups_per_connection), ("route_change_followed", change_followed)];
+
+/// Bytes each transfer of `route_lookups_per_connection` carries.
+const LOOKUP_BYTES: usize = 8 << 20;
+/// Route lookups two connections may make: each a lookup to connect (the path MTU) or
+/// to answer the SYN, one when it first sends, and a few spare (a retransmitted SYN-ACK
+/// is routed again).
+const MAX_LOOKUPS: i64 = 8;
+
+/// partcp's `route_lookups` and `tx_segments`.
+fn route_counters() -> Result<(i64, i64), String> {
+    Ok((sys::debugfs_counter("stats", "route_lookups")?, sys::debugfs_counter("stats", "tx_segments")?))
+}
+
+fn lookups_per_connection(fam: Family) -> TestResult {
+    let partcp = matches!(fam, Family::Partcp(_));
+    let before = if partcp { Some(route_counters()?) } else { None };
+    let (f, peer) = f_client(fam)?;
+    one_way(&f, &peer, LOOKUP_BYTES).map_err(|e| format!("client sending: {e}"))?;
+    let (g, peer2) = f_server(fam)?;
+    one_way(&peer2, &g, LOOKUP_BYTES).map_err(|e| format!("server receiving: {e}"))?;
+    one_way(&g, &peer2, LOOKUP_BYTES).map_err(|e| format!("server sending: {e}"))?;
+    let Some((lookups0, segs0)) = before else { return Ok(()) };
+    let (lookups1, segs1) = route_counters()?;
+    let (lookups, segs) = (lookups1 - lookups0, segs1 - segs0);
+    println!("# {lookups} route lookups for 2 connections that sent {segs} segments");
+    ensure!(segs >= 200, "only {segs} segments sent for 3 transfers of {LOOKUP_BYTES} bytes");
+    ensure!(
+        (1..=MAX_LOOKUPS).contains(&lookups),
+        "{lookups} route lookups for 2 connections that sent {segs} segments, want 1..={MAX_LOOKUPS}"
+    );
+    Ok(())
+}
+
+/// Bytes the side under test sends in `route_change_followed`; the route changes after
+/// it wrote a quarter of them, before it writes the rest.
+const CHANGE_BYTES: usize = 16 << 20;
+
+/// The second link, and (once [`SecondPath::switch`] ran) the route through it and the
+/// loss on the first; all removed on drop, also when the test fails.
+struct SecondPath {
+    switched: bool,
+}
+
+impl SecondPath {
+    fn add() -> Result<SecondPath, String> {
+        let _ = run("ip -n ptcp_a link del ra");
+        let p = SecondPath { switched: false };
+        run("ip link add ra netns ptcp_a type veth peer name rb netns ptcp_b")?;
+        run("ip -n ptcp_a addr add 198.18.1.1/24 dev ra")?;
+        run("ip -n ptcp_b addr add 198.18.1.2/24 dev rb")?;
+        run("ip -n ptcp_a link set ra up")?;
+        run("ip -n ptcp_b link set rb up")?;
+        // Replies keep arriving on `va` from an address now routed through `ra`:
+        // no reverse-path filtering (the kernel's default, made sure of).
+        for dev in ["all", "default", "va", "ra"] {
+            run(&format!("ip netns exec ptcp_a sysctl -qw net.ipv4.conf.{dev}.rp_filter=0"))?;
+        }
+        wait_until("second veth carrier up", Duration::from_secs(5), || {
+            Ok(run("ip -n ptcp_a -o link show ra").is_ok_and(|s| s.contains("LOWER_UP")))
+        })?;
+        Ok(p)
+    }
+
+    /// The peer is now routed through `ra`; whatever still leaves by `va` is lost.
+    fn switch(&mut self) -> TestResult {
+        self.switched = true;
+        run(&format!("ip -n ptcp_a route replace {B}/32 via 198.18.1.2 dev ra"))?;
+        run("ip netns exec ptcp_a tc qdisc add dev va root netem loss 100%")?;
+        Ok(())
+    }
+}
+
+impl Drop for SecondPath {
+    fn drop(&mut self) {
+        if self.switched {
+            let _ = run("ip netns exec ptcp_a tc qdisc del dev va root");
+            let _ = run(&format!("ip -n ptcp_a route del {B}/32"));
+        }
+        let _ = run("ip -n ptcp_a link del ra");
+    }
+}
+
+/// Bytes device `dev` of `ns` has sent.
+fn tx_bytes(ns: Ns, dev: &str) -> Result<u64, String> {
+    let s = run(&format!("ip netns exec {} cat /sys/class/net/{dev}/statistics/tx_bytes", ns.name()))?;
+    s.trim().parse().map_err(|e| format!("tx_bytes of {dev}: {s:?}: {e}"))
+}
+
+/// Writes `size` pattern bytes of stream `seed` on `s`, telling `reached` once the
+/// first `pause_at` are written and waiting for `go` before the rest; then shuts down
+/// the write side.
+fn send_paused(
+    mut s: &TcpStream,
+    seed: u64,
+    size: usize,
+    pause_at: usize,
+    reached: mpsc::Sender<()>,
+    go: mpsc::Receiver<()>,
+) -> TestResult {
+    let mut buf = vec![0u8; 128 << 10];
+    let mut off = 0;
+    let mut paused = false;
+    while off < size {
+        if off >= pause_at && !paused {
+            paused = true;
+            reached.send(()).map_err(|_| "the test stopped waiting".to_string())?;
+            go.recv_timeout(Duration::from_secs(30)).map_err(|_| "no go after the pause".to_string())?;
+        }
+        let n = buf.len().min(size - off).min(if paused { usize::MAX } else { pause_at - off });
+        fill(seed, off as u64, &mut buf[..n]);
+        s.write_all(&buf[..n]).map_err(|e| format!("write at {off}: {e}"))?;
+        off += n;
+    }
+    s.shutdown(Shutdown::Write).map_err(|e| format!("shutdown(SHUT_WR): {e}"))
+}
+
+fn change_followed(fam: Family) -> TestResult {
+    let (f, peer) = f_client(fam)?;
+    let mut path = SecondPath::add()?;
+    let (va0, ra0) = (tx_bytes(Ns::A, "va")?, tx_bytes(Ns::A, "ra")?);
+    let seed = 0x7a11_0c8e;
+    let quarter = CHANGE_BYTES / 4;
+    std::thread::scope(|s| {
+        let (reached_tx, reached) = mpsc::channel();
+        let (go, go_rx) = mpsc::channel();
+        let rx = s.spawn(|| receive(&peer, seed, CHANGE_BYTES));
+        let tx = s.spawn(|| send_paused(&f, seed, CHANGE_BYTES, quarter, reached_tx, go_rx));
+        // The first quarter is written (by the old route), the rest only after the
+        // route changed: all of it has to leave by the new one.
+        let switched = reached
+            .recv_timeout(Duration::from_secs(30))
+            .map_err(|_| "the first quarter was not written".to_string())
+            .and_then(|()| path.switch());
+        if switched.is_ok() {
+            let _ = go.send(());
+        }
+        drop(go);
+        let sent = tx.join().map_err(|_| "sender panicked".to_string())?;
+        let got = rx.join().map_err(|_| "receiver panicked".to_string())?;
+        switched?;
+        sent.map_err(|e| format!("sender, after the route change: {e}"))?;
+        let got = got.map_err(|e| format!("receiver, after the route change: {e}"))?;
+        ensure!(got.first_bad.is_none(), "received byte {:?} differs from what was sent", got.first_bad);
+        ensure!(got.len == CHANGE_BYTES as u64, "received {} bytes of {CHANGE_BYTES}", got.len);
+        Ok::<(), String>(())
+    })?;
+    let (va, ra) = (tx_bytes(Ns::A, "va")? - va0, tx_bytes(Ns::A, "ra")? - ra0);
+    ensure!(
+        ra >= (CHANGE_BYTES - quarter) as u64,
+        "{ra} bytes left by the new route (ra), {va} by the old (va), of {CHANGE_BYTES}: the connection did not follow"
+    );
+    Ok(())
+}
