@@ -515,6 +515,9 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         let data_acked = advanced.min(self.send_buf.len());
         self.send_buf.consume_acked(data_acked);
         self.snd_una = ack;
+        // MSG_MORE corks only the push of its own send: an ACK that frees the window
+        // runs Linux's tcp_data_snd_check with the socket's own Nagle setting.
+        self.more = false;
         if self.snd_nxt < ack {
             self.snd_nxt = ack;
         }

@@ -219,6 +219,11 @@ pub struct Config {
     pub tso_max: usize,
     /// Disable Nagle's algorithm (`TCP_NODELAY`).
     pub nodelay: bool,
+    /// `TCP_CORK`: hold a partial segment until a full one can go, the cork is removed,
+    /// or nothing is in flight for one RTO (Linux `tcp_nagle_check` with
+    /// `TCP_NAGLE_CORK`; the held tail then leaves through the probe timer,
+    /// `tcp_check_probe_timer` / `tcp_write_wakeup`). Off by default.
+    pub cork: bool,
     /// Delayed-ACK timeout (RFC 9293 3.8.6.3: "MUST be less than 0.5 seconds"); `None`
     /// acknowledges every segment immediately. Default 40 ms.
     pub delayed_ack: Option<Duration>,
@@ -293,6 +298,7 @@ impl Default for Config {
             mss: 1460,
             tso_max: 0,
             nodelay: false,
+            cork: false,
             delayed_ack: Some(Duration::from_millis(40)),
             time_wait: Duration::from_secs(60),
             fin_wait2_timeout: Some(Duration::from_secs(60)),
@@ -512,6 +518,15 @@ pub struct Connection<S, R> {
     /// timeout).
     pub(crate) probes_since: Option<Instant>,
     pub(crate) delack_deadline: Option<Instant>,
+    /// A corked partial segment waits with nothing in flight: when it goes anyway (Linux's
+    /// probe timer, `tcp_probe_timer` -> `tcp_write_wakeup`).
+    pub(crate) cork_deadline: Option<Instant>,
+    /// The cork deadline passed: the next new-data segment may be partial.
+    pub(crate) cork_flush: bool,
+    /// The last send asked for more (`MSG_MORE`): its partial tail is held as under
+    /// `TCP_CORK` until the next send without it, an ACK of new data, or the cork
+    /// deadline (Linux `tcp_push` with `TCP_NAGLE_CORK` for that call only).
+    pub(crate) more: bool,
     pub(crate) keepalive_deadline: Option<Instant>,
     pub(crate) keepalive_probes: u32,
     /// TIME-WAIT expiry, or the orphaned FIN-WAIT-2 timeout.
@@ -644,6 +659,9 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             probes_unanswered: 0,
             probes_since: None,
             delack_deadline: None,
+            cork_deadline: None,
+            cork_flush: false,
+            more: false,
             keepalive_deadline: None,
             keepalive_probes: 0,
             close_deadline: None,
@@ -1106,6 +1124,36 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
     /// `TCP_NODELAY`: disable (true) or enable Nagle's algorithm.
     pub fn set_nodelay(&mut self, nodelay: bool) {
         self.cfg.nodelay = nodelay;
+    }
+
+    /// `TCP_CORK`. Removing the cork lets a held partial segment go as Nagle allows
+    /// (Linux `__tcp_sock_set_cork` -> `tcp_push_pending_frames`).
+    pub fn set_cork(&mut self, cork: bool) {
+        self.cfg.cork = cork;
+    }
+
+    /// `MSG_MORE` on the send about to be made (false: a send without it, which pushes
+    /// what an earlier `MSG_MORE` held).
+    pub fn set_more(&mut self, more: bool) {
+        self.more = more;
+    }
+
+    /// Whether a partial segment is held now (`TCP_CORK` or `MSG_MORE`).
+    pub(crate) fn corked(&self) -> bool {
+        (self.cfg.cork || self.more) && !self.cork_flush
+    }
+
+    /// Bytes queued but never sent (Linux `write_seq - snd_nxt`, for
+    /// `TCP_NOTSENT_LOWAT` and `SIOCOUTQNSD`). partcp's SND.NXT goes back after a
+    /// timeout (go-back-N); Linux's does not, so SND.MAX is its counterpart. 0 before the
+    /// handshake completes.
+    pub fn notsent_bytes(&self) -> usize {
+        if matches!(self.state, State::SynSent | State::SynReceived) {
+            return 0;
+        }
+        self.send_buf
+            .len()
+            .saturating_sub(self.snd_max.since(self.snd_una))
     }
 
     /// `SO_KEEPALIVE` with `TCP_KEEPIDLE`/`TCP_KEEPINTVL`/`TCP_KEEPCNT`.

@@ -473,6 +473,11 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             // Keep super-segments a multiple of the segment size.
             len -= len.checked_rem(per_segment).unwrap_or(0);
         }
+        if len == unsent && !fin_unsent && self.corked() {
+            // TCP_CORK / MSG_MORE (Linux tcp_nagle_check: `partial && (nonagle &
+            // TCP_NAGLE_CORK)`): full segments only; the partial tail waits.
+            len -= len.checked_rem(per_segment).unwrap_or(0);
+        }
         if len < unsent && len < per_segment {
             // RFC 9293 3.8.6.2.1 (sender SWS avoidance): send only if a full segment can
             // go, or all queued data (below), or "at least a fraction Fs of the maximum
@@ -541,6 +546,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                 }
                 self.stats.bytes_out = self.stats.bytes_out.saturating_add(len as u64);
                 self.snd_nxt = end;
+                self.cork_flush = false;
                 self.last_data_send = Some(now);
             }
             SendKind::GoBack => {

@@ -124,6 +124,78 @@ fn nodelay_sends_immediately() {
     assert_eq!(o.payload, b"b");
 }
 
+// ----- TCP_CORK and MSG_MORE (Linux tcp_nagle_check with TCP_NAGLE_CORK) -----
+
+#[test]
+fn cork_holds_partial_segments_until_uncorked() {
+    let mut c = established();
+    c.set_nodelay(true);
+    c.set_cork(true);
+    send(&mut c, &pattern(0, 1000)).unwrap();
+    output_none(&mut c, ms(20));
+    // A full segment goes as soon as there is one; the rest waits.
+    send(&mut c, &pattern(1000, 1000)).unwrap();
+    let o = output_one(&mut c, ms(21));
+    assert_eq!(o.payload.len(), 1460);
+    output_none(&mut c, ms(21));
+    c.set_cork(false);
+    let o = output_one(&mut c, ms(22));
+    assert_eq!(o.payload.len(), 540);
+}
+
+#[test]
+fn cork_releases_after_one_rto_with_nothing_in_flight() {
+    let mut c = established();
+    c.set_cork(true);
+    send(&mut c, b"abc").unwrap();
+    output_none(&mut c, ms(20));
+    let d = c.next_deadline().expect("cork deadline");
+    assert_eq!(d, ms(20) + c.rto());
+    c.on_timer(d);
+    let o = output_one(&mut c, d);
+    assert_eq!(o.payload, b"abc");
+    // Still corked: the next partial segment waits again.
+    send(&mut c, b"de").unwrap();
+    output_none(&mut c, d);
+}
+
+#[test]
+fn msg_more_holds_the_tail_until_a_send_without_it() {
+    let mut c = established();
+    c.set_nodelay(true);
+    c.set_more(true);
+    send(&mut c, b"head").unwrap();
+    output_none(&mut c, ms(20));
+    c.set_more(false);
+    send(&mut c, b"tail").unwrap();
+    let o = output_one(&mut c, ms(21));
+    assert_eq!(o.payload, b"headtail");
+}
+
+#[test]
+fn msg_more_ends_with_an_ack_of_new_data() {
+    let mut c = established();
+    c.set_nodelay(true);
+    send(&mut c, b"a").unwrap();
+    let _ = output_one(&mut c, ms(20));
+    c.set_more(true);
+    send(&mut c, b"b").unwrap();
+    output_none(&mut c, ms(21));
+    input0(&mut c, ms(30), ack(r1(), l1() + 1));
+    let o = output_one(&mut c, ms(30));
+    assert_eq!(o.payload, b"b");
+}
+
+#[test]
+fn notsent_bytes_counts_unsent_data() {
+    let mut c = established();
+    c.set_cork(true);
+    send(&mut c, &pattern(0, 2000)).unwrap();
+    assert_eq!(c.notsent_bytes(), 2000);
+    let _ = output_one(&mut c, ms(20));
+    assert_eq!(c.notsent_bytes(), 540);
+}
+
 // ----- Delayed ACK -----
 
 #[test]
