@@ -286,6 +286,34 @@ bool partcp_sock_keepalive(const struct sock *sk)
 	return sock_flag(sk, SOCK_KEEPOPEN);
 }
 
+int partcp_sock_rcvlowat(const struct sock *sk)
+{
+	return READ_ONCE(sk->sk_rcvlowat);
+}
+
+int partcp_sock_default_ttl(const struct sock *sk)
+{
+	return READ_ONCE(sock_net(sk)->ipv4.sysctl_ip_default_ttl);
+}
+
+void partcp_sock_priority_mark(const struct sock *sk, u32 *priority, u32 *mark)
+{
+	*priority = READ_ONCE(sk->sk_priority);
+	*mark = READ_ONCE(sk->sk_mark);
+}
+
+void partcp_sock_set_priority_mark(struct sock *sk, u32 priority, u32 mark)
+{
+	WRITE_ONCE(sk->sk_priority, priority);
+	WRITE_ONCE(sk->sk_mark, mark);
+}
+
+/* IP_TOS also sets the socket's priority (__ip_sock_set_tos). */
+void partcp_sock_set_tos_priority(struct sock *sk, u8 tos)
+{
+	WRITE_ONCE(sk->sk_priority, rt_tos2priority(tos));
+}
+
 int partcp_accept_flags(const struct proto_accept_arg *arg)
 {
 	return arg->flags;
@@ -639,12 +667,13 @@ void partcp_tx_append(struct sk_buff *skb, const void *data, unsigned int len)
 }
 
 static struct rtable *partcp_route(struct net *net, struct flowi4 *fl4, u32 daddr,
-				   u32 saddr)
+				   u32 saddr, u32 mark)
 {
 	memset(fl4, 0, sizeof(*fl4));
 	fl4->daddr = daddr;
 	fl4->saddr = saddr;
 	fl4->flowi4_proto = IPPROTO_TCP;
+	fl4->flowi4_mark = mark;
 	return ip_route_output_key(net, fl4);
 }
 
@@ -654,7 +683,7 @@ unsigned int partcp_route_mtu(struct net *net, u32 daddr, u32 *saddr)
 	struct rtable *rt;
 	unsigned int mtu;
 
-	rt = partcp_route(net, &fl4, daddr, *saddr);
+	rt = partcp_route(net, &fl4, daddr, *saddr, 0);
 	if (IS_ERR(rt))
 		return 0;
 	if (!*saddr)
@@ -665,7 +694,7 @@ unsigned int partcp_route_mtu(struct net *net, u32 daddr, u32 *saddr)
 }
 
 int partcp_tx_send(struct net *net, struct sk_buff *skb, u32 saddr, u32 daddr,
-		   unsigned int gso_size, struct sock *owner, int txq)
+		   unsigned int gso_size, const struct partcp_tx_meta *meta)
 {
 	struct flowi4 fl4;
 	struct rtable *rt;
@@ -674,7 +703,7 @@ int partcp_tx_send(struct net *net, struct sk_buff *skb, u32 saddr, u32 daddr,
 	unsigned int tcp_len = skb->len;
 	unsigned int thlen;
 
-	rt = partcp_route(net, &fl4, daddr, saddr);
+	rt = partcp_route(net, &fl4, daddr, saddr, meta->mark);
 	if (IS_ERR(rt)) {
 		kfree_skb(skb);
 		return PTR_ERR(rt);
@@ -703,18 +732,19 @@ int partcp_tx_send(struct net *net, struct sk_buff *skb, u32 saddr, u32 daddr,
 	iph = ip_hdr(skb);
 	iph->version = 4;
 	iph->ihl = 5;
-	iph->tos = 0;
+	/* As __ip_queue_xmit: the socket's TOS, and its IP_TTL or the route's hop
+	 * limit (ip_select_ttl). */
+	iph->tos = meta->tos;
 	iph->frag_off = htons(IP_DF);
-	iph->ttl = ip4_dst_hoplimit(&rt->dst);
+	iph->ttl = meta->ttl >= 0 ? meta->ttl : ip4_dst_hoplimit(&rt->dst);
 	iph->protocol = IPPROTO_TCP;
 	iph->saddr = saddr ? saddr : fl4.saddr;
 	iph->daddr = daddr;
 	iph->id = 0;
 	skb->protocol = htons(ETH_P_IP);
-	skb->priority = 0;
+	skb->priority = meta->priority;
+	skb->mark = meta->mark;
 	skb_dst_set(skb, &rt->dst);
-	if (owner && txq >= 0)
-		sk_tx_queue_set(owner, txq);
 	return ip_local_out(net, NULL, skb);
 }
 

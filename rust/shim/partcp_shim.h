@@ -108,6 +108,12 @@ void partcp_sk_set_err(struct sock *sk, int err);
 bool partcp_sock_linger_zero(const struct sock *sk);
 /* SO_KEEPALIVE is set. */
 bool partcp_sock_keepalive(const struct sock *sk);
+int partcp_sock_rcvlowat(const struct sock *sk);
+/* The namespace's ip_default_ttl (IP_TTL when the socket set none). */
+int partcp_sock_default_ttl(const struct sock *sk);
+void partcp_sock_priority_mark(const struct sock *sk, u32 *priority, u32 *mark);
+void partcp_sock_set_priority_mark(struct sock *sk, u32 priority, u32 mark);
+void partcp_sock_set_tos_priority(struct sock *sk, u8 tos);
 int partcp_accept_flags(const struct proto_accept_arg *arg);
 /* Whether @addr (network order) is a local address in @net (RTN_LOCAL). */
 bool partcp_addr_is_local(struct net *net, u32 addr);
@@ -227,14 +233,21 @@ void partcp_kfree_skb(struct sk_buff *skb);
 struct sk_buff *partcp_tx_alloc(unsigned int len);
 /* Appends @len bytes to a partcp_tx_alloc() skb. */
 void partcp_tx_append(struct sk_buff *skb, const void *data, unsigned int len);
+/* What a socket's options put in the IP header and skb. Mirrored in
+ * rust/glue/kernel/shim.rs (TxMeta). */
+struct partcp_tx_meta {
+	u32 priority;	/* SO_PRIORITY: skb->priority */
+	u32 mark;	/* SO_MARK: skb->mark and the route lookup's flowi4_mark */
+	int ttl;	/* IP_TTL, or -1 for the route's hop limit */
+	u8 tos;		/* IP_TOS */
+};
 /*
  * Routes and sends a TCP segment whose header and payload are in @skb's data:
- * IPv4 header, checksum offload (CHECKSUM_PARTIAL), GSO when @gso_size is non-zero
- * and the payload is larger, then ip_local_out(). Consumes @skb. @owner (may be NULL)
- * pins the TX queue with @txq when non-negative.
+ * IPv4 header (TOS and TTL from @meta), checksum offload (CHECKSUM_PARTIAL), GSO when
+ * @gso_size is non-zero and the payload is larger, then ip_local_out(). Consumes @skb.
  */
 int partcp_tx_send(struct net *net, struct sk_buff *skb, u32 saddr, u32 daddr,
-		   unsigned int gso_size, struct sock *owner, int txq);
+		   unsigned int gso_size, const struct partcp_tx_meta *meta);
 /* Path MTU toward @daddr from @saddr in @net, 0 if unroutable. Fills *@saddr if 0. */
 unsigned int partcp_route_mtu(struct net *net, u32 daddr, u32 *saddr);
 

@@ -151,6 +151,12 @@ impl<const N: usize> Listener<N> {
         &self.cfg
     }
 
+    /// `TCP_CONGESTION` on the listening socket: the algorithm its connections get
+    /// (Linux `tcp_ca_openreq_child` keeps a listener's `icsk_ca_setsockopt` choice).
+    pub fn set_congestion(&mut self, alg: crate::congestion::CongestionAlgorithm) {
+        self.cfg.conn.congestion = alg;
+    }
+
     /// Change the accept queue limit (`listen()` called again).
     pub fn set_backlog(&mut self, backlog: usize) {
         self.cfg.backlog = backlog;

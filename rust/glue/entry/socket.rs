@@ -24,7 +24,7 @@ use crate::glue::obj::conn::{self, Conn, ConnRef, ListenInner, Listen, ListenRef
 use crate::glue::dispatch;
 use crate::glue::kernel::handles::{NetRef, SockRef};
 use crate::glue::kernel::kbuf::{ByteRing, RecvRing, SendRing};
-use crate::glue::kernel::shim;
+use crate::glue::kernel::shim::{self, TxMeta};
 use crate::glue::obj::stack::{stack, ConnKey, ListenKey, Stack};
 use crate::congestion::CongestionAlgorithm;
 use crate::connection::{Config, Connection, Endpoint, Error as TcpError, State};
@@ -189,11 +189,53 @@ pub(crate) struct PartcpSock {
     keepidle: Atomic<u32>,
     keepintvl: Atomic<u32>,
     keepcnt: Atomic<u32>,
+    /// `TCP_CORK`.
+    cork: Atomic<bool>,
+    /// `TCP_NOTSENT_LOWAT` (0: not set, no limit; Linux's `tcp_notsent_lowat` sysctl
+    /// default, UINT_MAX, is not read).
+    notsent_lowat: Atomic<u32>,
+    /// Linux's `inet_csk_in_pingpong_mode`, which `TCP_QUICKACK` reads as its negation
+    /// and sets (partcp has no pingpong mode of its own: the value is what was set).
+    pingpong: Atomic<bool>,
+    /// `TCP_INQ`: recvmsg adds a `TCP_CM_INQ` control message.
+    inq: Atomic<bool>,
+    /// `TCP_LINGER2` in seconds: 0 not set (the namespace's `tcp_fin_timeout`),
+    /// negative as Linux stores it (-1).
+    linger2: Atomic<i32>,
+    /// `TCP_SYNCNT` (0: not set, the namespace's `tcp_syn_retries`).
+    syncnt: Atomic<u32>,
+    /// `TCP_CONGESTION` set by the socket: 0 not set, 1 + the algorithm's index
+    /// ([`cc_code`]).
+    user_cc: Atomic<u32>,
+    /// `IP_TOS`.
+    tos: Atomic<u32>,
+    /// `IP_TTL` (-1: the route's).
+    ttl: Atomic<i32>,
     /// The namespace's TCP sysctls when the socket was created: Linux's `tcp_init_sock`
     /// takes the RTO bounds (`tcp_rto_min_us`, `tcp_rto_max_ms`) and the congestion
     /// control (`tcp_congestion_control`) then; the other sysctls are read when the
     /// socket connects or listens.
     created: TcpSysctls,
+}
+
+/// The ECN bits of the TOS byte (`INET_ECN_MASK`).
+const INET_ECN_MASK: u8 = 3;
+
+/// [`PartcpSock::user_cc`]'s code for `alg`.
+fn cc_code(alg: CongestionAlgorithm) -> u32 {
+    match alg {
+        CongestionAlgorithm::NewReno => 1,
+        CongestionAlgorithm::Cubic => 2,
+    }
+}
+
+/// The algorithm of a [`cc_code`], `None` for 0 (not set).
+fn cc_of(code: u32) -> Option<CongestionAlgorithm> {
+    match code {
+        1 => Some(CongestionAlgorithm::NewReno),
+        2 => Some(CongestionAlgorithm::Cubic),
+        _ => None,
+    }
 }
 
 /// A user-visible `struct sockaddr_in`.
@@ -264,6 +306,15 @@ impl PartcpSock {
                 keepidle: Atomic::new(0),
                 keepintvl: Atomic::new(0),
                 keepcnt: Atomic::new(0),
+                cork: Atomic::new(false),
+                notsent_lowat: Atomic::new(0),
+                pingpong: Atomic::new(false),
+                inq: Atomic::new(false),
+                linger2: Atomic::new(0),
+                syncnt: Atomic::new(0),
+                user_cc: Atomic::new(0),
+                tos: Atomic::new(0),
+                ttl: Atomic::new(-1),
                 created,
             }),
             GFP_KERNEL,
@@ -298,6 +349,14 @@ impl PartcpSock {
         s.apply_connect(&mut cfg, rcvbuf_locked);
         cfg.mss = mss;
         cfg.nodelay = self.nodelay.load(Relaxed);
+        cfg.cork = self.cork.load(Relaxed);
+        if let Some(alg) = cc_of(self.user_cc.load(Relaxed)) {
+            cfg.congestion = alg;
+        }
+        match self.syncnt.load(Relaxed) {
+            0 => {}
+            n => cfg.syn_retries = n,
+        }
         cfg.tso_max = TSO_MAX;
         cfg.keepalive = self.keepalive_with(self.sk.keepalive(), s);
         cfg.user_timeout = match self.user_timeout_ms.load(Relaxed) {
@@ -406,11 +465,226 @@ impl PartcpSock {
             SockState::Listening(l) => Some(l.inner.lock().core.config().conn.congestion),
             _ => None,
         }
+        .or_else(|| cc_of(self.user_cc.load(Relaxed)))
         .unwrap_or_else(|| self.created.congestion.unwrap_or(CongestionAlgorithm::Cubic));
         let mut name = [0u8; 16];
         let n = alg.name().len().min(name.len());
         name[..n].copy_from_slice(&alg.name().as_bytes()[..n]);
         name
+    }
+
+    /// Sets TCP_CONGESTION to the algorithm named `name` (up to the first NUL): ENOENT
+    /// for one partcp does not have, as Linux's `tcp_set_congestion_control` for one
+    /// its kernel does not have. A connection switches at once, a listener's future
+    /// connections take it (`tcp_ca_openreq_child`).
+    pub(crate) fn set_congestion(&self, name: &[u8]) -> Result {
+        let name = name.split(|&b| b == 0).next().unwrap_or(&[]);
+        let alg = CongestionAlgorithm::from_name(name).ok_or(err(bindings::ENOENT))?;
+        self.user_cc.store(cc_code(alg), Relaxed);
+        match &*self.state.lock() {
+            SockState::Connected(c) => dispatch::with_conn(c, |inner, _| inner.tcp.set_congestion(alg))?,
+            SockState::Listening(l) => {
+                let mut g = l.inner.lock();
+                g.core.set_congestion(alg);
+                g.ca_set = true;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Sets TCP_CORK (Linux `__tcp_sock_set_cork`: removing it pushes what it held).
+    pub(crate) fn set_cork(&self, on: bool) {
+        self.cork.store(on, Relaxed);
+        if let Some(c) = self.conn() {
+            let _ = dispatch::with_conn(&c, |inner, _| inner.tcp.set_cork(on));
+        }
+    }
+
+    /// TCP_CORK.
+    pub(crate) fn cork(&self) -> bool {
+        self.cork.load(Relaxed)
+    }
+
+    /// Sets TCP_NOTSENT_LOWAT (any value; Linux stores the int as `u32`) and wakes
+    /// writers, who may now be able to write (`sk_write_space`).
+    pub(crate) fn set_notsent_lowat(&self, v: c_int) {
+        // CAST: Linux's `tp->notsent_lowat` is a u32 written from the int.
+        self.notsent_lowat.store(v as u32, Relaxed);
+        self.sk.write_space();
+    }
+
+    /// TCP_NOTSENT_LOWAT as set (0 by default).
+    pub(crate) fn notsent_lowat(&self) -> c_int {
+        // CAST: read back as the int it was written from.
+        self.notsent_lowat.load(Relaxed) as c_int
+    }
+
+    /// The limit on bytes queued but not sent, as `tcp_notsent_lowat` (none if not
+    /// set).
+    fn notsent_limit(&self) -> usize {
+        match self.notsent_lowat.load(Relaxed) {
+            0 => usize::MAX,
+            // CAST: u32 to usize does not truncate on the targets partcp builds for.
+            v => v as usize,
+        }
+    }
+
+    /// Sets TCP_QUICKACK (Linux `__tcp_sock_set_quickack`): 0 enters pingpong mode;
+    /// non-zero leaves it and sends a delayed ACK now, then re-enters it if the value is
+    /// even.
+    pub(crate) fn set_quickack(&self, v: c_int) {
+        if v == 0 {
+            self.pingpong.store(true, Relaxed);
+            return;
+        }
+        self.pingpong.store(false, Relaxed);
+        if let Some(c) = self.conn() {
+            let _ = dispatch::with_conn(&c, |inner, _| inner.tcp.quickack());
+        }
+        if v & 1 == 0 {
+            self.pingpong.store(true, Relaxed);
+        }
+    }
+
+    /// TCP_QUICKACK: `!inet_csk_in_pingpong_mode`.
+    pub(crate) fn quickack(&self) -> bool {
+        !self.pingpong.load(Relaxed)
+    }
+
+    /// Sets TCP_INQ (0 or 1, else EINVAL).
+    pub(crate) fn set_inq(&self, v: c_int) -> Result {
+        if !(0..=1).contains(&v) {
+            return Err(EINVAL);
+        }
+        self.inq.store(v == 1, Relaxed);
+        Ok(())
+    }
+
+    /// TCP_INQ.
+    pub(crate) fn inq(&self) -> bool {
+        self.inq.load(Relaxed)
+    }
+
+    /// The `TCP_CM_INQ` value after a read, if TCP_INQ is on (Linux `tcp_inq_hint`:
+    /// the bytes left to read, or 1 if none are left and the peer's FIN arrived).
+    pub(crate) fn inq_hint(&self) -> Option<c_int> {
+        if !self.inq.load(Relaxed) {
+            return None;
+        }
+        let c = self.conn()?;
+        let (left, fin) = dispatch::read(&c, |g| (g.tcp.recv_buffer().0.len(), g.tcp.read_closed())).ok()?;
+        let v = if left == 0 && fin { 1 } else { left };
+        Some(c_int::try_from(v).unwrap_or(c_int::MAX))
+    }
+
+    /// Sets TCP_LINGER2 (Linux: negative stored as -1, above 120 s capped at 120 s).
+    pub(crate) fn set_linger2(&self, v: c_int) {
+        self.linger2.store(v.clamp(-1, 120), Relaxed);
+    }
+
+    /// TCP_LINGER2: the value set, else the namespace's `tcp_fin_timeout`, in seconds.
+    pub(crate) fn linger2(&self) -> c_int {
+        match self.linger2.load(Relaxed) {
+            0 => c_int::try_from(self.sk.tcp_sysctls().fin_timeout_ms / 1000).unwrap_or(c_int::MAX),
+            v => v,
+        }
+    }
+
+    /// Sets TCP_SYNCNT (1..=127, else EINVAL: `tcp_sock_set_syncnt`).
+    pub(crate) fn set_syncnt(&self, v: c_int) -> Result {
+        if !(1..=127).contains(&v) {
+            return Err(EINVAL);
+        }
+        // CAST: range checked.
+        self.syncnt.store(v as u32, Relaxed);
+        Ok(())
+    }
+
+    /// TCP_SYNCNT: the value set, else the namespace's `tcp_syn_retries`.
+    pub(crate) fn syncnt(&self) -> c_int {
+        match self.syncnt.load(Relaxed) {
+            0 => c_int::from(self.sk.tcp_sysctls().syn_retries),
+            // CAST: at most 127.
+            v => v as c_int,
+        }
+    }
+
+    /// The connection's or listener's IP header options, from the socket's.
+    fn tx_meta(&self) -> TxMeta {
+        let (priority, mark) = self.sk.priority_mark();
+        // CAST: only a u8 is stored.
+        TxMeta { priority, mark, ttl: self.ttl.load(Relaxed), tos: self.tos.load(Relaxed) as u8 }
+    }
+
+    /// Pushes the socket's IP header options to its connection or listener.
+    fn apply_tx(&self) {
+        let m = self.tx_meta();
+        match &*self.state.lock() {
+            SockState::Connected(c) => c.tx.set(m),
+            SockState::Listening(l) => l.tx.set(m),
+            _ => {}
+        }
+    }
+
+    /// Sets IP_TOS (Linux `__ip_sock_set_tos` for a stream socket: the ECN bits stay
+    /// the stack's, which are 0 here; the priority follows the TOS).
+    pub(crate) fn set_tos(&self, v: c_int) {
+        // CAST: the TOS byte is the value's low 8 bits, as Linux's u8 field keeps.
+        let tos = (v as u8) & !INET_ECN_MASK;
+        if u32::from(tos) != self.tos.load(Relaxed) {
+            self.tos.store(u32::from(tos), Relaxed);
+            self.sk.set_tos_priority(tos);
+        }
+        self.apply_tx();
+    }
+
+    /// IP_TOS.
+    pub(crate) fn tos(&self) -> c_int {
+        // CAST: at most 255.
+        self.tos.load(Relaxed) as c_int
+    }
+
+    /// Sets IP_TTL: -1 (the route's) or 1..=255, else EINVAL (`do_ip_setsockopt`).
+    pub(crate) fn set_ttl(&self, v: c_int) -> Result {
+        if v != -1 && !(1..=255).contains(&v) {
+            return Err(EINVAL);
+        }
+        self.ttl.store(v, Relaxed);
+        self.apply_tx();
+        Ok(())
+    }
+
+    /// IP_TTL: the value set, else the namespace's `ip_default_ttl`.
+    pub(crate) fn ttl(&self) -> c_int {
+        match self.ttl.load(Relaxed) {
+            v if v < 0 => self.sk.default_ttl(),
+            v => v,
+        }
+    }
+
+    /// An accepted socket starts with its listener's options (Linux `sk_clone_lock`
+    /// copies the listening socket).
+    pub(crate) fn inherit(&self, from: &PartcpSock) {
+        for (to, f) in [(&self.nodelay, &from.nodelay), (&self.cork, &from.cork), (&self.inq, &from.inq)] {
+            to.store(f.load(Relaxed), Relaxed);
+        }
+        for (to, f) in [
+            (&self.user_timeout_ms, &from.user_timeout_ms),
+            (&self.keepidle, &from.keepidle),
+            (&self.keepintvl, &from.keepintvl),
+            (&self.keepcnt, &from.keepcnt),
+            (&self.notsent_lowat, &from.notsent_lowat),
+            (&self.syncnt, &from.syncnt),
+            (&self.user_cc, &from.user_cc),
+            (&self.tos, &from.tos),
+        ] {
+            to.store(f.load(Relaxed), Relaxed);
+        }
+        self.linger2.store(from.linger2.load(Relaxed), Relaxed);
+        self.ttl.store(from.ttl.load(Relaxed), Relaxed);
+        let (priority, mark) = from.sk.priority_mark();
+        self.sk.set_priority_mark(priority, mark);
     }
 
     /// Clears `sk_err`: the error it mirrors was just returned by a call.
@@ -556,10 +830,12 @@ impl PartcpSock {
             sndbuf: buf_size(snd / 2),
             rcvbuf: buf_size(rcv / 2),
             closed: false,
+            ca_set: self.user_cc.load(Relaxed) != 0,
         };
         let key = ListenKey { net: net as usize, lport: port, laddr: u32::from_be_bytes(addr.0) };
         let l = Listen::new(key, self.net_ref()?, inner)?;
         l.reuse.store(self.sk.reuse(), Relaxed);
+        l.tx.set(self.tx_meta());
         if let Err(l) = stack.insert_listener(l.clone()) {
             let _ = self.bind_listen(false);
             drop(l);
@@ -596,9 +872,12 @@ impl PartcpSock {
     pub(crate) fn attach(&self, c: ConnRef) {
         use crate::buffer::{RecvBuffer as _, SendBuffer as _};
         let nodelay = self.nodelay.load(Relaxed);
+        let cork = self.cork.load(Relaxed);
+        c.tx.set(self.tx_meta());
         let bufs = dispatch::with_conn(&c, |inner, _| {
             inner.sk = self.sock_ref();
             inner.tcp.set_nodelay(nodelay);
+            inner.tcp.set_cork(cork);
             (inner.tcp.send_buffer().capacity(), inner.tcp.recv_buffer().capacity())
         });
         if let Ok((snd, rcv)) = bufs {
@@ -698,6 +977,7 @@ impl PartcpSock {
                 crate::glue::kernel::trace::set_state(&tcp, State::Closed);
                 let c = Conn::new(key, self.net_ref()?, tcp, self.sock_ref(), GFP_KERNEL)?;
                 c.reuse.store(self.sk.reuse(), Relaxed);
+                c.tx.set(self.tx_meta());
                 match stack.insert_conn(c.clone()) {
                     Ok(()) => {
                         made = Some(c);
@@ -806,6 +1086,10 @@ impl PartcpSock {
             bounce.resize(BOUNCE, 0, GFP_KERNEL)?;
         }
         let mut timeo = self.sk.timeo(false, nonblock);
+        let lowat = self.notsent_limit();
+        // MSG_MORE: the tail of this call waits as under TCP_CORK (Linux `tcp_push`
+        // with TCP_NAGLE_CORK); a call without it pushes what an earlier one held.
+        let more = flags & bindings::MSG_MORE != 0;
         // SAFETY: `iter` is the `msg_iter` of the sendmsg call, an ITER_SOURCE iterator
         // valid for this call.
         let src = unsafe { kernel::iov::IovIterSource::from_raw(iter) };
@@ -826,8 +1110,12 @@ impl PartcpSock {
                 if matches!(g.tcp.state(), State::SynSent | State::SynReceived) {
                     return None;
                 }
+                // As tcp_sendmsg_locked: wait while the send buffer is full or, with
+                // TCP_NOTSENT_LOWAT, while the unsent bytes reach it
+                // (`sk_stream_memory_free` -> `tcp_stream_memory_free`).
                 let free = g.tcp.send_buffer().0.free();
-                if free == 0 { None } else { Some(Ok(free)) }
+                let room = free.min(lowat.saturating_sub(g.tcp.notsent_bytes()));
+                if room == 0 { None } else { Some(Ok(room)) }
                 })
             });
             let room = match room {
@@ -852,6 +1140,7 @@ impl PartcpSock {
             }
             let data = &bounce[..got];
             let queued = dispatch::with_conn(&c, |inner, _| {
+                inner.tcp.set_more(more);
                 inner.tcp.send_with(|s| s.0.append(data)).map_err(tcp_err)
             });
             match queued.and_then(|q| q) {
@@ -899,6 +1188,9 @@ impl PartcpSock {
         // at) but not copied, and its length returned.
         let trunc = flags & bindings::MSG_TRUNC != 0;
         let waitall = flags & bindings::MSG_WAITALL != 0 && !peek;
+        // sock_rcvlowat: wait for at least SO_RCVLOWAT bytes (all of them with
+        // MSG_WAITALL), never more than asked for.
+        let target = if waitall { len } else { self.sk.rcvlowat().min(len) };
         let mut bounce = self.recv_lock.lock();
         if bounce.is_empty() {
             bounce.resize(BOUNCE, 0, GFP_KERNEL)?;
@@ -958,10 +1250,10 @@ impl PartcpSock {
                 }
                 break;
             }
-            if peek || !waitall {
+            if peek || done >= target {
                 break;
             }
-            // MSG_WAITALL: keep waiting for the rest.
+            // MSG_WAITALL or SO_RCVLOWAT: keep waiting for the rest.
         }
         Ok(done)
     }
@@ -1052,6 +1344,8 @@ impl PartcpSock {
         const EPOLLWRNORM: u32 = 0x100;
         const EPOLLRDHUP: u32 = 0x2000;
         let mut m = 0;
+        let lowat = self.notsent_limit();
+        let rcvlowat = self.sk.rcvlowat();
         match &*self.state.lock() {
             SockState::Listening(l) => {
                 if !l.inner.lock().accept_q.is_empty() {
@@ -1071,10 +1365,14 @@ impl PartcpSock {
                     m |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP;
                 }
                 if !matches!(t.state(), State::SynSent | State::SynReceived) {
-                    if t.recv_buffer().0.len() > 0 {
+                    // tcp_epollin_ready: at least SO_RCVLOWAT bytes.
+                    if t.recv_buffer().0.len() >= rcvlowat {
                         m |= EPOLLIN | EPOLLRDNORM;
                     }
-                    if snd_shut || t.writable() {
+                    // __sk_stream_is_writeable(sk, 1): with TCP_NOTSENT_LOWAT, writable
+                    // once the unsent bytes are below half of it.
+                    let lowat_ok = t.notsent_bytes().saturating_mul(2) < lowat;
+                    if snd_shut || (t.writable() && lowat_ok) {
                         m |= EPOLLOUT | EPOLLWRNORM;
                     }
                 }
@@ -1106,11 +1404,8 @@ impl PartcpSock {
                 let n = match which {
                     Queued::Readable => t.recv_buffer().0.len(),
                     Queued::NotAcked => t.send_buffer().0.len(),
-                    // Linux: write_seq - snd_nxt (0 before the handshake completes). Linux's
-                    // snd_nxt never goes back; partcp's does after a timeout (go-back-N),
-                    // so the highest sequence number sent, SND.MAX, is its counterpart.
-                    Queued::NotSent if matches!(t.state(), State::SynSent | State::SynReceived) => 0,
-                    Queued::NotSent => t.send_buffer().0.len().saturating_sub(t.snd_max().since(t.snd_una())),
+                    // Linux: write_seq - snd_nxt (0 before the handshake completes).
+                    Queued::NotSent => t.notsent_bytes(),
                 };
                 i32::try_from(n).unwrap_or(i32::MAX)
             }),
@@ -1196,8 +1491,15 @@ impl PartcpSock {
                 // If the call cannot run (a stopped protocol thread: see
                 // `dispatch::run_sync`), nothing will run on this connection again, so
                 // its stale `sk` is never used.
+                // TCP_LINGER2 is read at close (Linux `tcp_fin_time`); a negative value
+                // (no FIN-WAIT-2 at all) is not followed: the namespace's timeout applies.
+                let linger2 = self.linger2.load(Relaxed);
                 let _ = dispatch::with_conn(&c, |inner, now| {
                     inner.sk = None;
+                    if linger2 > 0 {
+                        let t = crate::time::Duration::from_secs(linger2.unsigned_abs().into());
+                        inner.tcp.set_fin_wait2_timeout(Some(t));
+                    }
                     if linger_zero {
                         inner.tcp.abort(now);
                     } else {

@@ -13,7 +13,7 @@
 
 use crate::glue::kernel::handles::NetRef;
 use crate::glue::kernel::kbuf::ByteRing;
-use crate::glue::kernel::shim;
+use crate::glue::kernel::shim::{self, TxMeta};
 use crate::glue::kernel::stats::{self, Counter};
 use crate::glue::kernel::trace;
 use crate::connection::Transmit;
@@ -33,7 +33,9 @@ pub(crate) fn from_be32(v: u32) -> Ipv4Addr {
 const MAX_HEADER: usize = 60;
 
 /// Builds and sends one segment (or GSO super-segment): `repr`'s header followed by
-/// `payload_len` bytes of `ring` starting at `payload_offset`.
+/// `payload_len` bytes of `ring` starting at `payload_offset`, with `meta`'s IP header
+/// fields and skb metadata.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn send(
     net: &NetRef,
     src: Ipv4Addr,
@@ -42,6 +44,7 @@ pub(crate) fn send(
     ring: Option<(&ByteRing, usize)>,
     payload_len: usize,
     gso_size: usize,
+    meta: &TxMeta,
 ) {
     let mut hdr = [0u8; MAX_HEADER];
     let hlen = match repr.emit(&mut hdr) {
@@ -74,9 +77,9 @@ pub(crate) fn send(
     let gso = if payload_len > gso_size && gso_size > 0 { gso_size } else { 0 };
     trace::segment_send(src, dst, repr, payload_len, gso);
     // SAFETY: `net` is a live namespace (the connection holds a reference); `skb` is
-    // ours and is consumed by the call.
+    // ours and is consumed by the call; `meta` is read during the call only.
     let r = unsafe {
-        shim::partcp_tx_send(net.as_ptr(), skb, be32(src), be32(dst), gso as u32, core::ptr::null_mut(), -1)
+        shim::partcp_tx_send(net.as_ptr(), skb, be32(src), be32(dst), gso as u32, meta)
     };
     if r < 0 {
         stats::count(Counter::TxErrors);
@@ -92,7 +95,8 @@ pub(crate) fn send_transmit(
     dst: Ipv4Addr,
     t: &Transmit,
     ring: &ByteRing,
+    meta: &TxMeta,
 ) {
     let ring = if t.payload_len > 0 { Some((ring, t.payload_offset)) } else { None };
-    send(net, src, dst, &t.repr, ring, t.payload_len, t.gso_size);
+    send(net, src, dst, &t.repr, ring, t.payload_len, t.gso_size, meta);
 }

@@ -16,6 +16,28 @@ use kernel::ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void};
 use crate::glue::kernel::rcu_table::RawHNode;
 use crate::glue::kernel::sysctl::RawTcpSysctls;
 
+/// Mirror of `struct partcp_tx_meta` in `partcp_shim.h`: the IP header fields and skb
+/// metadata of a socket's segments, as Linux takes them at each transmit
+/// (`__ip_queue_xmit`: `inet->tos`, `ip_select_ttl` from `uc_ttl`, `sk_priority`,
+/// `sk_mark`).
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TxMeta {
+    /// `SO_PRIORITY` (`skb->priority`).
+    pub(crate) priority: u32,
+    /// `SO_MARK` (`skb->mark`, and the route lookup's `flowi4_mark`).
+    pub(crate) mark: u32,
+    /// `IP_TTL`; -1: the route's hop limit.
+    pub(crate) ttl: c_int,
+    /// `IP_TOS`: the whole TOS byte.
+    pub(crate) tos: u8,
+}
+
+impl TxMeta {
+    /// A fresh socket's.
+    pub(crate) const DEFAULT: TxMeta = TxMeta { priority: 0, mark: 0, ttl: -1, tos: 0 };
+}
+
 /// Mirror of `struct partcp_rx` in `partcp_shim.h`.
 #[repr(C)]
 pub(crate) struct PartcpRx {
@@ -136,6 +158,11 @@ unsafe extern "C" {
     pub(crate) fn partcp_sk_set_state(sk: *mut bindings::sock, state: c_int);
     pub(crate) fn partcp_sock_linger_zero(sk: *const bindings::sock) -> bool;
     pub(crate) fn partcp_sock_keepalive(sk: *const bindings::sock) -> bool;
+    pub(crate) fn partcp_sock_rcvlowat(sk: *const bindings::sock) -> c_int;
+    pub(crate) fn partcp_sock_default_ttl(sk: *const bindings::sock) -> c_int;
+    pub(crate) fn partcp_sock_priority_mark(sk: *const bindings::sock, priority: *mut u32, mark: *mut u32);
+    pub(crate) fn partcp_sock_set_priority_mark(sk: *mut bindings::sock, priority: u32, mark: u32);
+    pub(crate) fn partcp_sock_set_tos_priority(sk: *mut bindings::sock, tos: u8);
     pub(crate) fn partcp_accept_flags(arg: *const bindings::proto_accept_arg) -> c_int;
     pub(crate) fn partcp_addr_is_local(net: *mut bindings::net, addr: u32) -> bool;
     pub(crate) fn partcp_tcp_sysctls(net: *const bindings::net, out: *mut RawTcpSysctls);
@@ -176,8 +203,7 @@ unsafe extern "C" {
         saddr: u32,
         daddr: u32,
         gso_size: c_uint,
-        owner: *mut bindings::sock,
-        txq: c_int,
+        meta: *const TxMeta,
     ) -> c_int;
     pub(crate) fn partcp_route_mtu(net: *mut bindings::net, daddr: u32, saddr: *mut u32) -> c_uint;
 

@@ -1138,6 +1138,17 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         self.more = more;
     }
 
+    /// `TCP_QUICKACK` set: an ACK the delayed-ACK timer holds goes out now (Linux
+    /// `__tcp_sock_set_quickack` -> `tcp_cleanup_rbuf` with `ICSK_ACK_PUSHED`, in
+    /// ESTABLISHED and CLOSE-WAIT when an ACK is scheduled).
+    pub fn quickack(&mut self) {
+        if matches!(self.state, State::Established | State::CloseWait)
+            && self.delack_deadline.is_some()
+        {
+            self.ack_now = true;
+        }
+    }
+
     /// Whether a partial segment is held now (`TCP_CORK` or `MSG_MORE`).
     pub(crate) fn corked(&self) -> bool {
         (self.cfg.cork || self.more) && !self.cork_flush
@@ -1161,6 +1172,12 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         self.cfg.keepalive = keepalive;
         self.keepalive_deadline = None;
         self.keepalive_probes = 0;
+    }
+
+    /// `TCP_LINGER2`: how long an orphan may stay in FIN-WAIT-2 (Linux reads
+    /// `tp->linger2` when the socket is closed, `tcp_fin_time`).
+    pub fn set_fin_wait2_timeout(&mut self, timeout: Option<Duration>) {
+        self.cfg.fin_wait2_timeout = timeout;
     }
 
     /// `TCP_USER_TIMEOUT`.

@@ -199,6 +199,19 @@ fn notsent_bytes_counts_unsent_data() {
 // ----- Delayed ACK -----
 
 #[test]
+fn quickack_sends_a_delayed_ack_now() {
+    let mut c = established_with(delack_cfg(), synack());
+    input_data(&mut c, ms(20), r1(), l1(), 0, 100);
+    output_none(&mut c, ms(20));
+    c.quickack();
+    let a = output_one(&mut c, ms(21));
+    check_ack(&a, l1(), r1() + 100);
+    // Nothing scheduled: nothing to send.
+    c.quickack();
+    output_none(&mut c, ms(22));
+}
+
+#[test]
 fn single_segment_ack_is_delayed() {
     let mut c = established_with(delack_cfg(), synack());
     input_data(&mut c, ms(20), r1(), l1(), 0, 100);
