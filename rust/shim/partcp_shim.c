@@ -291,6 +291,11 @@ int partcp_sock_rcvlowat(const struct sock *sk)
 	return READ_ONCE(sk->sk_rcvlowat);
 }
 
+void partcp_sock_set_rcvlowat(struct sock *sk, int val)
+{
+	WRITE_ONCE(sk->sk_rcvlowat, val);
+}
+
 int partcp_sock_default_ttl(const struct sock *sk)
 {
 	return READ_ONCE(sock_net(sk)->ipv4.sysctl_ip_default_ttl);
@@ -677,13 +682,13 @@ static struct rtable *partcp_route(struct net *net, struct flowi4 *fl4, u32 dadd
 	return ip_route_output_key(net, fl4);
 }
 
-unsigned int partcp_route_mtu(struct net *net, u32 daddr, u32 *saddr)
+unsigned int partcp_route_mtu(struct net *net, u32 daddr, u32 *saddr, u32 mark)
 {
 	struct flowi4 fl4;
 	struct rtable *rt;
 	unsigned int mtu;
 
-	rt = partcp_route(net, &fl4, daddr, *saddr, 0);
+	rt = partcp_route(net, &fl4, daddr, *saddr, mark);
 	if (IS_ERR(rt))
 		return 0;
 	if (!*saddr)

@@ -109,6 +109,7 @@ bool partcp_sock_linger_zero(const struct sock *sk);
 /* SO_KEEPALIVE is set. */
 bool partcp_sock_keepalive(const struct sock *sk);
 int partcp_sock_rcvlowat(const struct sock *sk);
+void partcp_sock_set_rcvlowat(struct sock *sk, int val);
 /* The namespace's ip_default_ttl (IP_TTL when the socket set none). */
 int partcp_sock_default_ttl(const struct sock *sk);
 void partcp_sock_priority_mark(const struct sock *sk, u32 *priority, u32 *mark);
@@ -248,8 +249,9 @@ struct partcp_tx_meta {
  */
 int partcp_tx_send(struct net *net, struct sk_buff *skb, u32 saddr, u32 daddr,
 		   unsigned int gso_size, const struct partcp_tx_meta *meta);
-/* Path MTU toward @daddr from @saddr in @net, 0 if unroutable. Fills *@saddr if 0. */
-unsigned int partcp_route_mtu(struct net *net, u32 daddr, u32 *saddr);
+/* Path MTU toward @daddr from @saddr in @net for SO_MARK @mark, 0 if unroutable.
+ * Fills *@saddr if 0. */
+unsigned int partcp_route_mtu(struct net *net, u32 daddr, u32 *saddr, u32 mark);
 
 /* ---- Protocol threads (ConnP-T) ---- */
 /*

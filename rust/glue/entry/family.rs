@@ -64,6 +64,7 @@ static PROTO_OPS: Table<bindings::proto_ops> = Table(UnsafeCell::new(bindings::p
     sendmsg: Some(sendmsg),
     recvmsg: Some(recvmsg),
     mmap: Some(mmap),
+    set_rcvlowat: Some(set_rcvlowat),
     // SAFETY: `proto_ops` is a C struct of integers and nullable function pointers, for
     // which all-zero is valid (NULL means "not supported" to the socket layer).
     ..unsafe { core::mem::zeroed() }
@@ -695,6 +696,25 @@ unsafe extern "C" fn socketpair(_a: *mut bindings::socket, _b: *mut bindings::so
 /// Called by the socket layer with valid arguments.
 unsafe extern "C" fn mmap(_file: *mut bindings::file, _sock: *mut bindings::socket, _vma: *mut bindings::vm_area_struct) -> c_int {
     -(bindings::ENODEV as c_int)
+}
+
+/// `proto_ops.set_rcvlowat`: SO_RCVLOWAT, capped as Linux's `tcp_set_rcvlowat` (half
+/// the receive buffer if SO_RCVBUF set it, else half of `tcp_rmem[2]`; 0 is 1), then
+/// readers are woken in case the data already there now suffices.
+///
+/// # Safety
+///
+/// Called by `sock_setsockopt` with a live partcp sock (its socket is open).
+unsafe extern "C" fn set_rcvlowat(sk: *mut bindings::sock, val: c_int) -> c_int {
+    // SAFETY: `sk` belongs to an open socket, so its private pointer is the live
+    // `PartcpSock` (set before the socket is reachable from user space).
+    let p = unsafe { shim::partcp_sk_priv(sk) }.cast::<PartcpSock>();
+    if p.is_null() {
+        return -(bindings::EINVAL as c_int);
+    }
+    // SAFETY: As above; the socket layer calls setsockopt between create and release.
+    unsafe { &*p }.set_rcvlowat(val);
+    0
 }
 
 /// `struct proto.keepalive`: the socket core calls it when SO_KEEPALIVE changes.

@@ -591,6 +591,17 @@ impl PartcpSock {
         }
     }
 
+    /// SO_RCVLOWAT through `proto_ops.set_rcvlowat` (see `family::set_rcvlowat`).
+    /// Linux also grows an unlocked receive buffer to hold the mark; partcp's rings are
+    /// fixed, so reads and poll treat a mark above the ring as the ring's size.
+    pub(crate) fn set_rcvlowat(&self, val: c_int) {
+        let (_, rcvbuf, _, locked) = self.sk.bufs();
+        let cap = if locked { rcvbuf >> 1 } else { c_int::try_from(self.sk.tcp_sysctls().rmem[2] >> 1).unwrap_or(c_int::MAX) };
+        let v = val.min(cap);
+        self.sk.set_rcvlowat(if v == 0 { 1 } else { v });
+        self.sk.data_ready();
+    }
+
     /// Sets TCP_SYNCNT (1..=127, else EINVAL: `tcp_sock_set_syncnt`).
     pub(crate) fn set_syncnt(&self, v: c_int) -> Result {
         if !(1..=127).contains(&v) {
@@ -938,7 +949,7 @@ impl PartcpSock {
             };
             let mut saddr = bound.map_or(0, |(a, _)| u32::from_ne_bytes(a.0));
             // SAFETY: `net` is the socket's namespace; `saddr` is valid for writes.
-            let mtu = unsafe { shim::partcp_route_mtu(net, u32::from_ne_bytes(daddr.0), &mut saddr) };
+            let mtu = unsafe { shim::partcp_route_mtu(net, u32::from_ne_bytes(daddr.0), &mut saddr, self.sk.priority_mark().1) };
             if mtu == 0 {
                 return Err(err(bindings::ENETUNREACH));
             }
@@ -1365,8 +1376,10 @@ impl PartcpSock {
                     m |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP;
                 }
                 if !matches!(t.state(), State::SynSent | State::SynReceived) {
-                    // tcp_epollin_ready: at least SO_RCVLOWAT bytes.
-                    if t.recv_buffer().0.len() >= rcvlowat {
+                    // tcp_epollin_ready: at least SO_RCVLOWAT bytes, or a full ring
+                    // (Linux: the receive window is down to an MSS).
+                    let rb = &t.recv_buffer().0;
+                    if rb.len() > 0 && (rb.len() >= rcvlowat || rb.free() < t.max_segment_size()) {
                         m |= EPOLLIN | EPOLLRDNORM;
                     }
                     // __sk_stream_is_writeable(sk, 1): with TCP_NOTSENT_LOWAT, writable

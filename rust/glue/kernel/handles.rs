@@ -135,6 +135,12 @@ impl SockRef {
         usize::try_from(v).unwrap_or(1).max(1)
     }
 
+    /// Sets SO_RCVLOWAT (`sk_rcvlowat`).
+    pub(crate) fn set_rcvlowat(&self, v: c_int) {
+        // SAFETY: Live (type invariants).
+        unsafe { shim::partcp_sock_set_rcvlowat(self.0.as_ptr(), v) };
+    }
+
     /// The namespace's `ip_default_ttl`.
     pub(crate) fn default_ttl(&self) -> c_int {
         // SAFETY: Live (type invariants).

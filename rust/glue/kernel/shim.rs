@@ -159,6 +159,7 @@ unsafe extern "C" {
     pub(crate) fn partcp_sock_linger_zero(sk: *const bindings::sock) -> bool;
     pub(crate) fn partcp_sock_keepalive(sk: *const bindings::sock) -> bool;
     pub(crate) fn partcp_sock_rcvlowat(sk: *const bindings::sock) -> c_int;
+    pub(crate) fn partcp_sock_set_rcvlowat(sk: *mut bindings::sock, val: c_int);
     pub(crate) fn partcp_sock_default_ttl(sk: *const bindings::sock) -> c_int;
     pub(crate) fn partcp_sock_priority_mark(sk: *const bindings::sock, priority: *mut u32, mark: *mut u32);
     pub(crate) fn partcp_sock_set_priority_mark(sk: *mut bindings::sock, priority: u32, mark: u32);
@@ -205,7 +206,7 @@ unsafe extern "C" {
         gso_size: c_uint,
         meta: *const TxMeta,
     ) -> c_int;
-    pub(crate) fn partcp_route_mtu(net: *mut bindings::net, daddr: u32, saddr: *mut u32) -> c_uint;
+    pub(crate) fn partcp_route_mtu(net: *mut bindings::net, daddr: u32, saddr: *mut u32, mark: u32) -> c_uint;
 
     // Protocol threads (ConnP-T): `set_current_state` and the cpumask helpers are
     // macros/static inlines.

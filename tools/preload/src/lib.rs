@@ -320,7 +320,7 @@ pub unsafe extern "C" fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *
         return r;
     }
     let e = errno();
-    match sockopt::set_refused(level, name, val, len, e) {
+    match sockopt::set_refused(level, name, len, e) {
         Some(Ok(())) => 0,
         Some(Err(e2)) => {
             set_errno(e2);
