@@ -157,6 +157,12 @@ impl<const N: usize> Listener<N> {
         self.cfg.conn.congestion = alg;
     }
 
+    /// `TCP_WINDOW_CLAMP` on the listening socket: its SYN-ACKs and connections offer
+    /// at most `clamp`.
+    pub fn set_window_clamp(&mut self, clamp: Option<usize>) {
+        self.cfg.conn.window_clamp = clamp;
+    }
+
     /// Change the accept queue limit (`listen()` called again).
     pub fn set_backlog(&mut self, backlog: usize) {
         self.cfg.backlog = backlog;
@@ -200,16 +206,22 @@ impl<const N: usize> Listener<N> {
     /// to offer (`conn.window_space`, Linux `tcp_select_initial_window`), at least their
     /// receive buffer.
     fn our_wscale(&self) -> u8 {
-        window_shift_for(
-            self.cfg
-                .recv_buffer
-                .max(self.cfg.conn.window_space.unwrap_or(0)),
-        )
+        let space = self
+            .cfg
+            .recv_buffer
+            .max(self.cfg.conn.window_space.unwrap_or(0));
+        window_shift_for(space.min(self.clamp()))
+    }
+
+    /// `TCP_WINDOW_CLAMP` of the listening socket (no clamp: `usize::MAX`).
+    fn clamp(&self) -> usize {
+        self.cfg.conn.window_clamp.unwrap_or(usize::MAX)
     }
 
     /// The window field of a SYN-ACK (never scaled, RFC 7323 2.2).
     fn synack_window(&self) -> u16 {
-        u16::try_from(self.cfg.recv_buffer.min(usize::from(u16::MAX))).unwrap_or(u16::MAX)
+        let wnd = self.cfg.recv_buffer.min(self.clamp());
+        u16::try_from(wnd.min(usize::from(u16::MAX))).unwrap_or(u16::MAX)
     }
 
     /// Process a segment addressed to the listening endpoint from `remote`.

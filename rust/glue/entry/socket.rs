@@ -207,6 +207,8 @@ pub(crate) struct PartcpSock {
     /// `TCP_CONGESTION` set by the socket: 0 not set, 1 + the algorithm's index
     /// ([`cc_code`]).
     user_cc: Atomic<u32>,
+    /// `TCP_WINDOW_CLAMP` (0: none).
+    window_clamp: Atomic<u32>,
     /// `IP_TOS`.
     tos: Atomic<u32>,
     /// `IP_TTL` (-1: the route's).
@@ -313,6 +315,7 @@ impl PartcpSock {
                 linger2: Atomic::new(0),
                 syncnt: Atomic::new(0),
                 user_cc: Atomic::new(0),
+                window_clamp: Atomic::new(0),
                 tos: Atomic::new(0),
                 ttl: Atomic::new(-1),
                 created,
@@ -357,6 +360,11 @@ impl PartcpSock {
             0 => {}
             n => cfg.syn_retries = n,
         }
+        cfg.window_clamp = match self.window_clamp.load(Relaxed) {
+            0 => None,
+            // CAST: u32 to usize does not truncate on the targets partcp builds for.
+            v => Some(v as usize),
+        };
         cfg.tso_max = TSO_MAX;
         cfg.keepalive = self.keepalive_with(self.sk.keepalive(), s);
         cfg.user_timeout = match self.user_timeout_ms.load(Relaxed) {
@@ -602,6 +610,54 @@ impl PartcpSock {
         self.sk.data_ready();
     }
 
+    /// Sets TCP_WINDOW_CLAMP as Linux's `tcp_set_window_clamp`: 0 removes the clamp,
+    /// only before connecting (else EINVAL); other values are raised to half of
+    /// `SOCK_MIN_RCVBUF`. A connection's window stops growing past it at once, a
+    /// listener's SYN-ACKs and connections offer at most it.
+    pub(crate) fn set_window_clamp(&self, val: c_int) -> Result {
+        let st = self.state.lock();
+        if val == 0 {
+            if matches!(&*st, SockState::Connected(_) | SockState::Listening(_)) {
+                return Err(EINVAL);
+            }
+            self.window_clamp.store(0, Relaxed);
+            return Ok(());
+        }
+        // SOCK_MIN_RCVBUF is TCP_SKB_MIN_TRUESIZE: 2048 + SKB_DATA_ALIGN(sizeof(struct
+        // sk_buff)), aligned to the cache line (64 bytes on x86).
+        let min_rcvbuf = 2048 + core::mem::size_of::<bindings::sk_buff>().next_multiple_of(64);
+        // CAST: a few KB.
+        let v = val.max(min_rcvbuf as c_int / 2);
+        // CAST: positive.
+        self.window_clamp.store(v as u32, Relaxed);
+        // CAST: u32 to usize does not truncate on the targets partcp builds for.
+        let clamp = Some(v as usize);
+        match &*st {
+            SockState::Connected(c) => dispatch::with_conn(c, |inner, _| inner.tcp.set_window_clamp(clamp))?,
+            SockState::Listening(l) => l.inner.lock().core.set_window_clamp(clamp),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// TCP_WINDOW_CLAMP: the value set; 0 on a fresh socket, as Linux. Linux's
+    /// connection without one reports the clamp its buffer autotuning computed; partcp's
+    /// reports its receive ring, the most it ever offers.
+    pub(crate) fn window_clamp(&self) -> c_int {
+        match self.window_clamp.load(Relaxed) {
+            0 => match self.conn() {
+                Some(c) => {
+                    use crate::buffer::RecvBuffer as _;
+                    let cap = dispatch::read(&c, |g| g.tcp.recv_buffer().capacity()).unwrap_or(0);
+                    c_int::try_from(cap).unwrap_or(c_int::MAX)
+                }
+                None => 0,
+            },
+            // CAST: stored from a positive int.
+            v => v as c_int,
+        }
+    }
+
     /// Sets TCP_SYNCNT (1..=127, else EINVAL: `tcp_sock_set_syncnt`).
     pub(crate) fn set_syncnt(&self, v: c_int) -> Result {
         if !(1..=127).contains(&v) {
@@ -688,6 +744,7 @@ impl PartcpSock {
             (&self.notsent_lowat, &from.notsent_lowat),
             (&self.syncnt, &from.syncnt),
             (&self.user_cc, &from.user_cc),
+            (&self.window_clamp, &from.window_clamp),
             (&self.tos, &from.tos),
         ] {
             to.store(f.load(Relaxed), Relaxed);

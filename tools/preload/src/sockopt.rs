@@ -15,6 +15,7 @@ const TCP_CORK: c_int = 3;
 const TCP_SYNCNT: c_int = 7;
 const TCP_LINGER2: c_int = 8;
 const TCP_DEFER_ACCEPT: c_int = 9;
+const TCP_WINDOW_CLAMP: c_int = 10;
 const TCP_CONGESTION: c_int = 13;
 const TCP_FASTOPEN: c_int = 23;
 const TCP_NOTSENT_LOWAT: c_int = 25;
@@ -106,6 +107,7 @@ const CARRIED: &[(c_int, c_int)] = &[
     (libc::SOL_TCP, TCP_CORK),
     (libc::SOL_TCP, TCP_SYNCNT),
     (libc::SOL_TCP, TCP_LINGER2),
+    (libc::SOL_TCP, TCP_WINDOW_CLAMP),
     (libc::SOL_TCP, TCP_NOTSENT_LOWAT),
     (libc::SOL_TCP, TCP_INQ),
     (libc::SOL_TCP, TCP_CONGESTION),

@@ -136,7 +136,14 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
 
     /// The window to advertise in a SYN or SYN-ACK (unscaled, RFC 7323 2.2).
     pub(crate) fn syn_window(&self) -> usize {
-        self.recv_free().min(usize::from(u16::MAX))
+        self.window_room().min(usize::from(u16::MAX))
+    }
+
+    /// The free receive space the window may offer: `recv_free` within
+    /// `TCP_WINDOW_CLAMP`.
+    pub(crate) fn window_room(&self) -> usize {
+        self.recv_free()
+            .min(self.cfg.window_clamp.unwrap_or(usize::MAX))
     }
 
     /// With timestamps, the handshake's RTT comes from TSecr (RFC 7323 4.1) and is valid

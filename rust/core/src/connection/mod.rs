@@ -279,6 +279,10 @@ pub struct Config {
     /// `tcp_rmem[2]` and `net.core.rmem_max`, unless `SO_RCVBUF` fixed the buffer).
     /// `None` (the default): the receive buffer alone.
     pub window_space: Option<usize>,
+    /// `TCP_WINDOW_CLAMP`: the largest window offered, which also bounds the window
+    /// scale when set before the handshake (Linux `tcp_select_initial_window`: `space =
+    /// min(window_clamp, space)`). `None` (the default): no clamp.
+    pub window_clamp: Option<usize>,
     /// RFC 5681 section 4.1: after an idle period longer than the RTO, restart from the
     /// initial window (Linux `tcp_slow_start_after_idle`, on by default).
     pub slow_start_after_idle: bool,
@@ -313,6 +317,7 @@ impl Default for Config {
             congestion: CongestionAlgorithm::Cubic,
             window_scale: true,
             window_space: None,
+            window_clamp: None,
             slow_start_after_idle: true,
             sack: true,
             dsack: true,
@@ -719,7 +724,8 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         c.high_rxt = iss;
         c.ts_offset = ts_offset;
         c.rcv_wscale = if cfg.window_scale {
-            window_shift_for(c.recv_buf.capacity().max(cfg.window_space.unwrap_or(0)))
+            let space = c.recv_buf.capacity().max(cfg.window_space.unwrap_or(0));
+            window_shift_for(space.min(cfg.window_clamp.unwrap_or(usize::MAX)))
         } else {
             0
         };
@@ -1172,6 +1178,13 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         self.cfg.keepalive = keepalive;
         self.keepalive_deadline = None;
         self.keepalive_probes = 0;
+    }
+
+    /// `TCP_WINDOW_CLAMP` on an open connection: the window offered from now on is at
+    /// most `clamp` (the right edge already offered never moves back, RFC 9293
+    /// 3.8.6.2.2).
+    pub fn set_window_clamp(&mut self, clamp: Option<usize>) {
+        self.cfg.window_clamp = clamp;
     }
 
     /// `TCP_LINGER2`: how long an orphan may stay in FIN-WAIT-2 (Linux reads

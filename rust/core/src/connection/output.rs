@@ -242,7 +242,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         let shift = self.rcv_wscale;
         let max = usize::from(u16::MAX) << shift;
         let cur = self.rcv_wnd();
-        let mut wnd = self.recv_free().min(max);
+        let mut wnd = self.window_room().min(max);
         if wnd > cur && wnd - cur < self.sws_threshold() {
             wnd = cur;
         }
@@ -269,7 +269,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
     pub(crate) fn window_update_worthwhile(&self) -> bool {
         let max = usize::from(u16::MAX) << self.rcv_wscale;
         let cur = self.rcv_wnd();
-        let free = self.recv_free().min(max);
+        let free = self.window_room().min(max);
         free > cur && free - cur >= self.sws_threshold() && free >= cur.saturating_mul(2)
     }
 

@@ -32,6 +32,7 @@ pub fn tests() -> Vec<NetTest> {
         ("option_ip_tos_ttl", 60, tos_ttl),
         ("option_so_rcvlowat", 60, rcvlowat),
         ("option_so_mark", 60, so_mark),
+        ("option_tcp_window_clamp", 60, window_clamp),
     ];
     super::from_timed(t)
 }
@@ -482,4 +483,72 @@ fn so_mark(fam: Family) -> TestResult {
         super::pass(&peer, &f, b"back")?;
     }
     Ok(())
+}
+
+/// TCP_WINDOW_CLAMP: 0 on a fresh socket, a small value raised to half of
+/// SOCK_MIN_RCVBUF (Linux's value, read from an AF_INET socket), 0 refused on a
+/// connection; set to 8192 before connecting, the SYN offers window scale 0 and at most
+/// 8192 bytes, and no ACK of 64 KB the peer sends (unread for a while) offers more.
+fn window_clamp(fam: Family) -> TestResult {
+    const CLAMP: i32 = libc::TCP_WINDOW_CLAMP;
+    let fd = fam.socket_in(Ns::A, 0)?;
+    expect_int(&fd, TCP, CLAMP, "default TCP_WINDOW_CLAMP", 0)?;
+    raw::set_int(&fd, TCP, CLAMP, 100, "TCP_WINDOW_CLAMP")?;
+    let min = raw::get_int(&fd, TCP, CLAMP, "TCP_WINDOW_CLAMP")?;
+    ensure!((1000..3000).contains(&min), "TCP_WINDOW_CLAMP 100 reads {min}, want half of SOCK_MIN_RCVBUF");
+    if fam != Family::Inet {
+        let linux = Family::Inet.socket_in(Ns::A, 0)?;
+        raw::set_int(&linux, TCP, CLAMP, 100, "TCP_WINDOW_CLAMP")?;
+        expect_int(
+            &fd,
+            TCP,
+            CLAMP,
+            "TCP_WINDOW_CLAMP 100 (Linux's value)",
+            raw::get_int(&linux, TCP, CLAMP, "Linux")?,
+        )?;
+    }
+    round_trip(&fd, TCP, CLAMP, "TCP_WINDOW_CLAMP", 0, 0)?;
+    let link = Link::open()?;
+    let syn = capture_syn(fam, &link, |fd| raw::set_int(fd, TCP, CLAMP, 8192, "TCP_WINDOW_CLAMP"))?;
+    ensure!(
+        syn.wscale == Some(0) && syn.window <= 8192,
+        "SYN with TCP_WINDOW_CLAMP 8192: window {} scale {:?}, want at most 8192, scale 0",
+        syn.window,
+        syn.wscale
+    );
+    let (l, addr) = super::peer_listener()?;
+    let fd = fam.bounded_socket(Ns::A)?;
+    round_trip(&fd, TCP, CLAMP, "TCP_WINDOW_CLAMP", 8192, 8192)?;
+    check("connect", raw::connect(&fd, addr))?;
+    let mut f = super::stream(fd);
+    let mut peer = super::accept(&l)?;
+    expect_err("TCP_WINDOW_CLAMP=0 on a connection", crate::sys::setsockopt_int(&f, TCP, CLAMP, 0), libc::EINVAL)?;
+    let port = check("getsockname", raw::sockname(&f))?.addr.port();
+    let data: Vec<u8> = (0..65536u32).map(|i| (i % 251) as u8).collect();
+    std::thread::scope(|s| {
+        let w = s.spawn(|| peer.write_all(&data).map_err(|e| format!("peer write: {e}")));
+        // Unread for 300 ms, then read slowly: every ACK's window is at most the clamp.
+        let mut largest = 0u16;
+        let mut acks = 0;
+        let end = Instant::now() + Duration::from_millis(300);
+        while let Some(r) = link.recv(end.saturating_duration_since(Instant::now()), |r| r.sport == port) {
+            largest = largest.max(r.window);
+            acks += 1;
+        }
+        let mut got = vec![0u8; data.len()];
+        let mut n = 0;
+        while n < got.len() {
+            let k = f.read(&mut got[n..(n + 4096).min(data.len())]).map_err(|e| format!("read: {e}"))?;
+            ensure!(k > 0, "EOF after {n} bytes");
+            n += k;
+            while let Some(r) = link.recv(Duration::ZERO, |r| r.sport == port) {
+                largest = largest.max(r.window);
+                acks += 1;
+            }
+        }
+        w.join().map_err(|_| "writer panicked".to_string())??;
+        ensure!(got == data, "data corrupted");
+        ensure!(acks > 0 && largest <= 8192, "{acks} ACKs, largest window {largest}, want at most 8192");
+        Ok(())
+    })
 }

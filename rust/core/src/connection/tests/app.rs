@@ -196,6 +196,42 @@ fn notsent_bytes_counts_unsent_data() {
     assert_eq!(c.notsent_bytes(), 540);
 }
 
+// ----- TCP_WINDOW_CLAMP -----
+
+#[test]
+fn window_clamp_bounds_the_syn_and_later_windows() {
+    let cfg = Config {
+        window_scale: true,
+        window_space: Some(6 << 20),
+        window_clamp: Some(8192),
+        ..plain_cfg()
+    };
+    let mut c = connecting(cfg, BUF, BUF);
+    let syn = output_one(&mut c, T0);
+    assert_eq!(syn.repr.options.window_scale, Some(0));
+    assert_eq!(syn.repr.window, 8192);
+    let mut c = established();
+    c.set_window_clamp(Some(4000));
+    input_data(&mut c, ms(20), r1(), l1(), 0, 100);
+    let a = output_one(&mut c, ms(20));
+    // The edge offered before (BUF bytes from r1) stays: the clamp only stops growth.
+    assert!(usize::from(a.repr.window) <= BUF);
+    recv_all(&mut c).unwrap();
+    // Past the old edge, the window offered is the clamp's.
+    let mut seq = r1() + 100;
+    let mut last = None;
+    for t in [30, 40] {
+        input_data(&mut c, ms(t), seq, l1(), 0, 8000);
+        seq += 8000;
+        recv_all(&mut c).unwrap();
+        while let Some(a) = c.poll_transmit(ms(t)) {
+            last = Some(a.repr.window);
+        }
+    }
+    let w = usize::from(last.expect("an ACK"));
+    assert!((284..=4000).contains(&w), "window {w}");
+}
+
 // ----- Delayed ACK -----
 
 #[test]
