@@ -567,6 +567,10 @@ fn listen_process(stack: &Stack, mut ctx: Option<&mut ThreadCtx>, l: ListenRef, 
     };
     let mut hs = match action {
         ListenerAction::Established(hs) => hs,
+        ListenerAction::Consumed => {
+            drop(l);
+            return None;
+        }
         _ => {
             drop(l);
             return if syn { None } else { Some(seg) };

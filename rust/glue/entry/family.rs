@@ -426,6 +426,7 @@ const TCP_KEEPINTVL: c_int = 5;
 const TCP_KEEPCNT: c_int = 6;
 const TCP_SYNCNT: c_int = 7;
 const TCP_LINGER2: c_int = 8;
+const TCP_DEFER_ACCEPT: c_int = 9;
 const TCP_WINDOW_CLAMP: c_int = 10;
 const TCP_INFO: c_int = 11;
 const TCP_QUICKACK: c_int = 12;
@@ -540,6 +541,7 @@ unsafe extern "C" fn setsockopt(sock: *mut bindings::socket, level: c_int, optna
             TCP_SYNCNT => ps.set_syncnt(sockptr_int(optval, optlen)?)?,
             TCP_LINGER2 => ps.set_linger2(sockptr_int(optval, optlen)?),
             TCP_WINDOW_CLAMP => ps.set_window_clamp(sockptr_int(optval, optlen)?)?,
+            TCP_DEFER_ACCEPT => ps.set_defer_accept(sockptr_int(optval, optlen)?),
             TCP_QUICKACK => ps.set_quickack(sockptr_int(optval, optlen)?),
             TCP_NOTSENT_LOWAT => ps.set_notsent_lowat(sockptr_int(optval, optlen)?),
             TCP_INQ => ps.set_inq(sockptr_int(optval, optlen)?)?,
@@ -623,6 +625,10 @@ unsafe extern "C" fn getsockopt(sock: *mut bindings::socket, level: c_int, optna
             }
             TCP_WINDOW_CLAMP => {
                 int = ps.window_clamp().to_ne_bytes();
+                &int
+            }
+            TCP_DEFER_ACCEPT => {
+                int = ps.defer_accept().to_ne_bytes();
                 &int
             }
             TCP_NOTSENT_LOWAT => {

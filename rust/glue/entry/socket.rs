@@ -209,6 +209,8 @@ pub(crate) struct PartcpSock {
     user_cc: Atomic<u32>,
     /// `TCP_WINDOW_CLAMP` (0: none).
     window_clamp: Atomic<u32>,
+    /// `TCP_DEFER_ACCEPT` in SYN-ACK timeouts, as Linux keeps it.
+    defer_accept: Atomic<u32>,
     /// `IP_TOS`.
     tos: Atomic<u32>,
     /// `IP_TTL` (-1: the route's).
@@ -316,6 +318,7 @@ impl PartcpSock {
                 syncnt: Atomic::new(0),
                 user_cc: Atomic::new(0),
                 window_clamp: Atomic::new(0),
+                defer_accept: Atomic::new(0),
                 tos: Atomic::new(0),
                 ttl: Atomic::new(-1),
                 created,
@@ -658,6 +661,38 @@ impl PartcpSock {
         }
     }
 
+    /// Sets TCP_DEFER_ACCEPT: seconds, kept as the number of SYN-ACK timeouts (from 1 s,
+    /// doubling up to 120 s) that first covers them (Linux `secs_to_retrans`).
+    pub(crate) fn set_defer_accept(&self, secs: c_int) {
+        let (mut n, mut timeout, mut period) = (0u32, 1, 1);
+        if secs > 0 {
+            n = 1;
+            while secs > period && n < 255 {
+                n += 1;
+                timeout = (timeout * 2).min(120);
+                period += timeout;
+            }
+        }
+        self.defer_accept.store(n, Relaxed);
+        if let SockState::Listening(l) = &*self.state.lock() {
+            l.inner.lock().core.set_defer_accept(n);
+        }
+    }
+
+    /// TCP_DEFER_ACCEPT: the seconds those timeouts take (Linux `retrans_to_secs`).
+    pub(crate) fn defer_accept(&self) -> c_int {
+        let n = self.defer_accept.load(Relaxed);
+        let (mut timeout, mut period) = (1, 0);
+        if n > 0 {
+            period = 1;
+            for _ in 1..n {
+                timeout = (timeout * 2).min(120);
+                period += timeout;
+            }
+        }
+        period
+    }
+
     /// Sets TCP_SYNCNT (1..=127, else EINVAL: `tcp_sock_set_syncnt`).
     pub(crate) fn set_syncnt(&self, v: c_int) -> Result {
         if !(1..=127).contains(&v) {
@@ -745,6 +780,7 @@ impl PartcpSock {
             (&self.syncnt, &from.syncnt),
             (&self.user_cc, &from.user_cc),
             (&self.window_clamp, &from.window_clamp),
+            (&self.defer_accept, &from.defer_accept),
             (&self.tos, &from.tos),
         ] {
             to.store(f.load(Relaxed), Relaxed);
@@ -888,6 +924,7 @@ impl PartcpSock {
         cfg.backlog = backlog;
         cfg.recv_buffer = buf_size(rcv / 2);
         s.apply_listener(&mut cfg, rcv_locked);
+        cfg.defer_accept = self.defer_accept.load(Relaxed);
         let local = Endpoint { addr, port };
         let mut accept_q = KVec::with_capacity(backlog, GFP_KERNEL)?;
         accept_q.clear();

@@ -1,13 +1,13 @@
-//! Socket options across the boundary: what the program reads back from a partcp
-//! socket, the options partcp does not implement that the shim accepts anyway, and
-//! the options carried over when a socket is switched to partcp at `bind`/`connect`.
+//! Socket options across the boundary: the options partcp does not implement that
+//! the shim accepts anyway, and the options carried over when a socket is switched to
+//! partcp at `bind`/`connect`.
 //!
-//! The shim asks partcp first; only an option partcp refuses (ENOPROTOOPT, or
+//! The shim asks partcp first; only an option partcp refuses to set (ENOPROTOOPT, or
 //! EOPNOTSUPP from the socket core) is looked up here, so an option partcp implements
-//! later passes straight through. The per-option decisions and their reasons are in
-//! README.md.
+//! later passes straight through. Reads are never answered here: partcp's answer (or
+//! error) stands. The per-option decisions and their reasons are in README.md.
 
-use libc::{c_int, c_void, socklen_t};
+use libc::{c_int, socklen_t};
 
 use crate::real::{self, errno, set_errno};
 
@@ -30,9 +30,6 @@ const IP_BIND_ADDRESS_NO_PORT: c_int = 24;
 pub fn set_refused(level: c_int, name: c_int, len: socklen_t, err: c_int) -> Option<Result<(), c_int>> {
     let int_ok = || if (len as usize) < std::mem::size_of::<c_int>() { Err(libc::EINVAL) } else { Ok(()) };
     match (level, name, err) {
-        // A hint whose absence changes no result the program can observe, only when
-        // accept() returns (partcp does not implement it yet).
-        (libc::SOL_TCP, TCP_DEFER_ACCEPT, libc::ENOPROTOOPT) => Some(int_ok()),
         // TCP Fast Open is opportunistic: without it, a server accepts and a client
         // connects with an ordinary handshake.
         (libc::SOL_TCP, TCP_FASTOPEN | TCP_FASTOPEN_CONNECT, libc::ENOPROTOOPT) => Some(int_ok()),
@@ -42,46 +39,6 @@ pub fn set_refused(level: c_int, name: c_int, len: socklen_t, err: c_int) -> Opt
         (libc::SOL_SOCKET, libc::SO_REUSEPORT, libc::EOPNOTSUPP) => Some(int_ok()),
         _ => None,
     }
-}
-
-/// What to answer a `getsockopt` that partcp refused with `err` (`Some` answered here).
-///
-/// # Safety
-///
-/// `val` and `len` as getsockopt's contract wants: `*len` writable bytes at `val`.
-pub unsafe fn get_refused(
-    level: c_int,
-    name: c_int,
-    val: *mut c_void,
-    len: *mut socklen_t,
-    err: c_int,
-) -> Option<Result<(), c_int>> {
-    let data: &[u8] = match (level, name, err) {
-        // TCP_DEFER_ACCEPT as set above reads 0 (no deferral happens).
-        (libc::SOL_TCP, TCP_DEFER_ACCEPT, libc::ENOPROTOOPT) => &[0, 0, 0, 0],
-        _ => return None,
-    };
-    // SAFETY: by this function's contract.
-    Some(unsafe { write_opt(val, len, data) })
-}
-
-/// Copies `data` (cut to `*len`) out as getsockopt does.
-///
-/// # Safety
-///
-/// As [`get_refused`].
-unsafe fn write_opt(val: *mut c_void, len: *mut socklen_t, data: &[u8]) -> Result<(), c_int> {
-    if len.is_null() || val.is_null() {
-        return Err(libc::EFAULT);
-    }
-    // SAFETY: `len` is readable and writable (checked non-null; the caller's contract).
-    let want = unsafe { *len } as usize;
-    let n = want.min(data.len());
-    // SAFETY: `val` holds `*len` >= n writable bytes.
-    unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), val.cast::<u8>(), n) };
-    // SAFETY: as above. CAST: n <= 16.
-    unsafe { *len = n as socklen_t };
-    Ok(())
 }
 
 /// The options carried from an AF_INET socket to the partcp socket that replaces it.
@@ -108,6 +65,7 @@ const CARRIED: &[(c_int, c_int)] = &[
     (libc::SOL_TCP, TCP_SYNCNT),
     (libc::SOL_TCP, TCP_LINGER2),
     (libc::SOL_TCP, TCP_WINDOW_CLAMP),
+    (libc::SOL_TCP, TCP_DEFER_ACCEPT),
     (libc::SOL_TCP, TCP_NOTSENT_LOWAT),
     (libc::SOL_TCP, TCP_INQ),
     (libc::SOL_TCP, TCP_CONGESTION),

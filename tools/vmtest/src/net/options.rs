@@ -33,6 +33,7 @@ pub fn tests() -> Vec<NetTest> {
         ("option_so_rcvlowat", 60, rcvlowat),
         ("option_so_mark", 60, so_mark),
         ("option_tcp_window_clamp", 60, window_clamp),
+        ("option_tcp_defer_accept", 60, defer_accept),
     ];
     super::from_timed(t)
 }
@@ -551,4 +552,47 @@ fn window_clamp(fam: Family) -> TestResult {
         ensure!(acks > 0 && largest <= 8192, "{acks} ACKs, largest window {largest}, want at most 8192");
         Ok(())
     })
+}
+
+/// TCP_DEFER_ACCEPT: seconds kept as SYN-ACK timeouts (5 reads 7: 1 + 2 + 4 s); on a
+/// listener deferring 1 s, a connection whose client sends data after 300 ms becomes
+/// acceptable then, with its data, not at the handshake; one whose client sends nothing
+/// becomes acceptable at the end of the period (the SYN-ACK sent again then, and
+/// answered), not before.
+fn defer_accept(fam: Family) -> TestResult {
+    const DEFER: i32 = libc::TCP_DEFER_ACCEPT;
+    let fd = fam.socket_in(Ns::A, 0)?;
+    expect_int(&fd, TCP, DEFER, "default TCP_DEFER_ACCEPT", 0)?;
+    for (v, want) in [(1, 1), (5, 7), (0, 0), (-3, 0)] {
+        round_trip(&fd, TCP, DEFER, "TCP_DEFER_ACCEPT", v, want)?;
+    }
+    let (l, addr) = listener_with(fam, 16, |fd| raw::set_int(fd, TCP, DEFER, 1, "TCP_DEFER_ACCEPT"))?;
+    // With data after 300 ms.
+    let start = Instant::now();
+    let mut c = super::peer_connect(addr)?;
+    let ev = check("poll", raw::poll1(&l, libc::POLLIN, 200))?;
+    ensure!(ev == 0, "listener readable {:?} after the handshake, before any data", start.elapsed());
+    std::thread::sleep(Duration::from_millis(300).saturating_sub(start.elapsed()));
+    c.write_all(b"hello").map_err(|e| format!("client write: {e}"))?;
+    let ev = check("poll", raw::poll1(&l, libc::POLLIN, 2000))?;
+    let at = start.elapsed();
+    ensure!(ev & libc::POLLIN != 0, "listener not readable 2 s after the client's data");
+    ensure!(at < Duration::from_millis(900), "connection with data acceptable only after {at:?}");
+    let a = super::accept(&l)?;
+    let n = check("FIONREAD", raw::ioctl_int(&a, libc::FIONREAD))?;
+    ensure!(n == 5, "accepted connection has {n} bytes to read, want the client's 5");
+    // Without data: acceptable after the period, not before.
+    let start = Instant::now();
+    let _c2 = super::peer_connect(addr)?;
+    let ev = check("poll", raw::poll1(&l, libc::POLLIN, 600))?;
+    ensure!(ev == 0, "listener readable {:?} after a handshake without data", start.elapsed());
+    let ev = check("poll", raw::poll1(&l, libc::POLLIN, 5000))?;
+    let at = start.elapsed();
+    ensure!(ev & libc::POLLIN != 0, "connection without data never acceptable ({at:?})");
+    ensure!(
+        (Duration::from_millis(800)..Duration::from_millis(3500)).contains(&at),
+        "connection without data acceptable after {at:?}, want about 1 s"
+    );
+    let _a2 = super::accept(&l)?;
+    Ok(())
 }
