@@ -644,7 +644,7 @@ unsafe extern "C" fn getsockopt(sock: *mut bindings::socket, level: c_int, optna
         };
         let n = len.min(data.len());
         UserSlice::new(UserPtr::from_ptr(optval.cast()), n).writer().write_slice(&data[..n])?;
-        // CAST: at most 104.
+        // CAST: at most TCP_INFO_LEN.
         UserSlice::new(UserPtr::from_ptr(optlen.cast()), 4).writer().write_slice(&(n as c_int).to_ne_bytes())?;
         Ok(0)
     })

@@ -222,6 +222,64 @@ pub(crate) struct PartcpSock {
     created: TcpSysctls,
 }
 
+/// Size of Linux 7.3's `struct tcp_info`.
+pub(crate) const TCP_INFO_LEN: usize = 280;
+
+/// Lays `i` out as `struct tcp_info` (offsets of `include/uapi/linux/tcp.h` on a
+/// little-endian 64-bit machine; the wscale bitfields share byte 6, send scale in the
+/// low nibble).
+fn tcp_info_layout(i: &crate::connection::Info, b: &mut [u8; TCP_INFO_LEN]) {
+    let mut put32 = |off: usize, v: u32| b[off..off + 4].copy_from_slice(&v.to_ne_bytes());
+    for (off, v) in [
+        (8, i.rto),
+        (12, i.ato),
+        (16, i.snd_mss),
+        (20, i.rcv_mss),
+        (24, i.unacked),
+        (28, i.sacked),
+        (32, i.lost),
+        (36, i.retrans),
+        (44, i.last_data_sent_ms),
+        (52, i.last_data_recv_ms),
+        (56, i.last_ack_recv_ms),
+        (60, i.pmtu),
+        (64, i.rcv_ssthresh),
+        (68, i.rtt),
+        (72, i.rttvar),
+        (76, i.snd_ssthresh),
+        (80, i.snd_cwnd),
+        (84, i.advmss),
+        (88, i.reordering),
+        (100, i.total_retrans),
+        (136, i.segs_out),
+        (140, i.segs_in),
+        (144, i.notsent_bytes),
+        (148, i.min_rtt),
+        (152, i.data_segs_in),
+        (156, i.data_segs_out),
+        (192, i.delivered),
+        (216, i.dsack_dups),
+        (224, i.rcv_ooopack),
+        (228, i.snd_wnd),
+        (232, i.rcv_wnd),
+    ] {
+        put32(off, v);
+    }
+    for (off, v) in [(120, i.bytes_acked), (128, i.bytes_received), (200, i.bytes_sent), (208, i.bytes_retrans)] {
+        b[off..off + 8].copy_from_slice(&v.to_ne_bytes());
+    }
+    b[240..242].copy_from_slice(&i.total_rto.to_ne_bytes());
+    b[..7].copy_from_slice(&[
+        i.state,
+        i.ca_state,
+        i.retransmits,
+        i.probes,
+        i.backoff,
+        i.options,
+        (i.snd_wscale & 15) | (i.rcv_wscale << 4),
+    ]);
+}
+
 /// The ECN bits of the TOS byte (`INET_ECN_MASK`).
 const INET_ECN_MASK: u8 = 3;
 
@@ -1557,36 +1615,25 @@ impl PartcpSock {
         }
     }
 
-    /// A `struct tcp_info` prefix (through `tcpi_total_retrans`, 104 bytes).
-    pub(crate) fn tcp_info(&self) -> [u8; 104] {
-        let mut b = [0u8; 104];
-        let put = |b: &mut [u8; 104], off: usize, v: u32| {
-            if let Some(d) = b.get_mut(off..off + 4) {
-                d.copy_from_slice(&v.to_ne_bytes());
-            }
-        };
+    /// `struct tcp_info` of Linux 7.3 (`include/uapi/linux/tcp.h`, 280 bytes), from the
+    /// core's [`crate::connection::Info`]: the fields partcp has no mechanism for
+    /// (pacing and delivery rates, busy/limited times, receiver RTT, ECN counters) read
+    /// 0, `tcpi_max_pacing_rate` ~0 (no limit), as Linux for a socket without them.
+    pub(crate) fn tcp_info(&self) -> [u8; TCP_INFO_LEN] {
+        let mut b = [0u8; TCP_INFO_LEN];
         match &*self.state.lock() {
+            // TCP_LISTEN (10) and TCP_CLOSE (7), as `tcp_get_info` reports them.
             SockState::Listening(_) => b[0] = 10,
             SockState::Connected(c) => {
-                let _ = dispatch::read(c, |g| {
-                let t = &g.tcp;
-                b[0] = t.state().linux_number();
-                let st = t.stats();
-                b[2] = 0;
-                let mss = t.max_segment_size().max(1);
-                put(&mut b, 8, t.rto().micros() as u32);
-                put(&mut b, 16, mss as u32);
-                put(&mut b, 20, mss as u32);
-                put(&mut b, 24, (t.bytes_in_flight() / mss) as u32);
-                put(&mut b, 68, t.srtt().map_or(0, |d| d.micros() as u32));
-                put(&mut b, 76, (t.ssthresh() / mss).min(u32::MAX as usize) as u32);
-                put(&mut b, 80, (t.cwnd() / mss).min(u32::MAX as usize) as u32);
-                put(&mut b, 84, mss as u32);
-                put(&mut b, 100, (st.fast_retransmits + st.rto_retransmits).min(u64::from(u32::MAX)) as u32);
-                });
+                let now = clock::now();
+                if let Ok(i) = dispatch::read(c, |g| g.tcp.info(now)) {
+                    tcp_info_layout(&i, &mut b);
+                }
             }
             _ => b[0] = 7,
         }
+        // tcpi_max_pacing_rate: sk_max_pacing_rate, ~0 unless SO_MAX_PACING_RATE.
+        b[112..120].copy_from_slice(&u64::MAX.to_ne_bytes());
         b
     }
 

@@ -771,6 +771,12 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         let offset = start.since(self.rcv_nxt);
         // "full-sized" for the delayed-ACK rule: the largest segment seen, at most our MSS.
         self.rcv_mss = self.rcv_mss.max(len.min(usize::from(self.cfg.mss)));
+        // TCP_INFO: a GRO-merged segment counts as the wire segments it was (Linux
+        // counts `gso_segs`).
+        let wire = len.div_ceil(self.rcv_mss.max(1)) as u64;
+        self.data_segs_in = self.data_segs_in.saturating_add(wire);
+        self.segs_in_merged = self.segs_in_merged.saturating_add(wire.saturating_sub(1));
+        self.last_data_recv = Some(now);
 
         if offset == 0 {
             self.recv_buf.write_at(0, payload, payload_offset, take);

@@ -22,9 +22,11 @@
 //! RFC 6675 section 4 (NextSeg rule 4).
 
 mod icmp;
+pub mod info;
 mod input;
 mod output;
 pub mod sack;
+pub use info::Info;
 mod timers;
 
 #[cfg(test)]
@@ -543,6 +545,16 @@ pub struct Connection<S, R> {
     pub(crate) rtx_stamp: Option<Instant>,
     pub(crate) last_recv: Instant,
     pub(crate) last_data_send: Option<Instant>,
+    /// When in-window data last arrived (`TCP_INFO` `tcpi_last_data_recv`).
+    pub(crate) last_data_recv: Option<Instant>,
+    /// Wire segments sent, a TSO super-segment counting each segment it becomes
+    /// (Linux `segs_out`, `tcp_skb_pcount`), and data segments sent and received
+    /// (`data_segs_out`, `data_segs_in`).
+    pub(crate) segs_out: u64,
+    pub(crate) data_segs_out: u64,
+    pub(crate) data_segs_in: u64,
+    /// Wire segments beyond the first of GRO-merged segments received (`segs_in`).
+    pub(crate) segs_in_merged: u64,
     pub(crate) challenge_window: Instant,
     pub(crate) challenge_count: u32,
 
@@ -674,6 +686,11 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             rtx_stamp: None,
             last_recv: now,
             last_data_send: None,
+            last_data_recv: None,
+            segs_out: 0,
+            data_segs_out: 0,
+            data_segs_in: 0,
+            segs_in_merged: 0,
             challenge_window: now,
             challenge_count: 0,
             error: None,

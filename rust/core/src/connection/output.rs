@@ -28,6 +28,15 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         let t = self.next_transmit(now);
         if let Some(t) = &t {
             self.stats.segments_out = self.stats.segments_out.saturating_add(1);
+            let wire = if t.payload_len > 0 {
+                t.payload_len.div_ceil(t.gso_size.max(1)) as u64
+            } else {
+                1
+            };
+            self.segs_out = self.segs_out.saturating_add(wire);
+            if t.payload_len > 0 {
+                self.data_segs_out = self.data_segs_out.saturating_add(wire);
+            }
             if t.repr.flags.contains(TcpFlags::RST) {
                 self.stats.rsts_out = self.stats.rsts_out.saturating_add(1);
             } else if t.repr.flags.contains(TcpFlags::ACK) {

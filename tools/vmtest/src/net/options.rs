@@ -34,6 +34,7 @@ pub fn tests() -> Vec<NetTest> {
         ("option_so_mark", 60, so_mark),
         ("option_tcp_window_clamp", 60, window_clamp),
         ("option_tcp_defer_accept", 60, defer_accept),
+        ("option_tcp_info_transfer", 90, tcp_info_transfer),
     ];
     super::from_timed(t)
 }
@@ -594,5 +595,154 @@ fn defer_accept(fam: Family) -> TestResult {
         "connection without data acceptable after {at:?}, want about 1 s"
     );
     let _a2 = super::accept(&l)?;
+    Ok(())
+}
+
+/// `struct tcp_info` of Linux 7.3 as bytes (280), read with the field offsets of
+/// `include/uapi/linux/tcp.h`.
+struct Info([u8; 280]);
+
+impl Info {
+    fn get(fd: &impl AsRawFd) -> Result<Info, String> {
+        let (b, len) = check("getsockopt TCP_INFO", raw::getsockopt::<[u8; 280]>(fd, TCP, libc::TCP_INFO))?;
+        ensure!(len == 280, "TCP_INFO length {len}, want 280 (Linux 7.3's struct tcp_info)");
+        Ok(Info(b))
+    }
+
+    fn u8(&self, off: usize) -> u64 {
+        u64::from(self.0[off])
+    }
+
+    fn u32(&self, off: usize) -> u64 {
+        u64::from(u32::from_ne_bytes(self.0[off..off + 4].try_into().unwrap_or_default()))
+    }
+
+    fn u64(&self, off: usize) -> u64 {
+        u64::from_ne_bytes(self.0[off..off + 8].try_into().unwrap_or_default())
+    }
+}
+
+/// How a field of partcp's TCP_INFO must compare with Linux's on the same transfer.
+#[derive(Clone, Copy, Debug)]
+enum Tol {
+    /// Equal.
+    Eq,
+    /// Within this many units either way.
+    Abs(u64),
+    /// Within this fraction (percent) of Linux's value, either way.
+    Pct(u64),
+    /// Both within this range (a value that depends on timing, e.g. RTT on an emulated
+    /// machine).
+    Range(u64, u64),
+}
+
+/// The fields compared: name, offset, size (1, 4 or 8 bytes), tolerance.
+const INFO_FIELDS: &[(&str, usize, usize, Tol)] = &[
+    ("state", 0, 1, Tol::Eq),
+    ("ca_state", 1, 1, Tol::Eq),
+    ("retransmits", 2, 1, Tol::Eq),
+    ("probes", 3, 1, Tol::Eq),
+    ("backoff", 4, 1, Tol::Eq),
+    ("options", 5, 1, Tol::Eq),
+    ("snd_wscale/rcv_wscale", 6, 1, Tol::Eq),
+    ("rto", 8, 4, Tol::Range(200_000, 1_500_000)),
+    ("ato", 12, 4, Tol::Range(0, 200_000)),
+    ("snd_mss", 16, 4, Tol::Eq),
+    ("rcv_mss", 20, 4, Tol::Eq),
+    ("unacked", 24, 4, Tol::Eq),
+    ("sacked", 28, 4, Tol::Eq),
+    ("lost", 32, 4, Tol::Eq),
+    ("retrans", 36, 4, Tol::Eq),
+    ("last_data_sent", 44, 4, Tol::Range(0, 3000)),
+    ("last_data_recv", 52, 4, Tol::Range(0, 3000)),
+    ("last_ack_recv", 56, 4, Tol::Range(0, 3000)),
+    ("pmtu", 60, 4, Tol::Eq),
+    ("rtt", 68, 4, Tol::Range(1, 200_000)),
+    ("snd_ssthresh", 76, 4, Tol::Eq),
+    ("snd_cwnd", 80, 4, Tol::Range(10, 100_000)),
+    ("advmss", 84, 4, Tol::Eq),
+    ("reordering", 88, 4, Tol::Eq),
+    ("total_retrans", 100, 4, Tol::Eq),
+    ("max_pacing_rate", 112, 8, Tol::Eq),
+    ("bytes_acked", 120, 8, Tol::Abs(1)),
+    ("bytes_received", 128, 8, Tol::Abs(1)),
+    ("segs_out", 136, 4, Tol::Pct(50)),
+    ("segs_in", 140, 4, Tol::Pct(50)),
+    ("notsent_bytes", 144, 4, Tol::Eq),
+    ("min_rtt", 148, 4, Tol::Range(1, 200_000)),
+    ("data_segs_in", 152, 4, Tol::Pct(5)),
+    ("data_segs_out", 156, 4, Tol::Pct(5)),
+    ("delivered", 192, 4, Tol::Pct(5)),
+    ("bytes_sent", 200, 8, Tol::Abs(1)),
+    ("bytes_retrans", 208, 8, Tol::Eq),
+    ("dsack_dups", 216, 4, Tol::Eq),
+    ("rcv_ooopack", 224, 4, Tol::Eq),
+    ("snd_wnd", 228, 4, Tol::Range(1, 1 << 30)),
+    ("rcv_wnd", 232, 4, Tol::Range(1, 1 << 30)),
+];
+
+/// One transfer over a connection of `fam` (client in `ptcp_a`, Linux server): 1 MB
+/// out, 100 KB back, then the connection's TCP_INFO once the last ACKs are in.
+fn info_after_transfer(fam: Family) -> Result<Info, String> {
+    let (mut f, mut peer) = f_client(fam)?;
+    let out: Vec<u8> = (0..1_000_000u32).map(|i| (i % 253) as u8).collect();
+    let back: Vec<u8> = (0..100_000u32).map(|i| (i % 241) as u8).collect();
+    std::thread::scope(|s| {
+        let r = s.spawn(|| {
+            let mut got = vec![0u8; out.len()];
+            peer.read_exact(&mut got).map_err(|e| format!("peer read: {e}"))?;
+            ensure!(got == out, "peer received corrupted data");
+            peer.write_all(&back).map_err(|e| format!("peer write: {e}"))
+        });
+        f.write_all(&out).map_err(|e| format!("write: {e}"))?;
+        let mut got = vec![0u8; back.len()];
+        f.read_exact(&mut got).map_err(|e| format!("read: {e}"))?;
+        ensure!(got == back, "received corrupted data");
+        r.join().map_err(|_| "peer panicked".to_string())?
+    })?;
+    std::thread::sleep(Duration::from_millis(300));
+    Info::get(&f)
+}
+
+/// TCP_INFO complete: after the same transfer (1 MB out, 100 KB in, on a clean link),
+/// every field partcp computes is compared with Linux's within its stated tolerance
+/// (`INFO_FIELDS`); `Documentation/sockopts.md` lists the fields that read 0.
+fn tcp_info_transfer(fam: Family) -> TestResult {
+    let got = info_after_transfer(fam)?;
+    let linux = if fam == Family::Inet { None } else { Some(info_after_transfer(Family::Inet)?) };
+    let mut bad = Vec::new();
+    for &(name, off, size, tol) in INFO_FIELDS {
+        let read = |i: &Info| match size {
+            1 => i.u8(off),
+            4 => i.u32(off),
+            _ => i.u64(off),
+        };
+        let v = read(&got);
+        let ok = match (tol, &linux) {
+            (Tol::Range(lo, hi), _) => (lo..=hi).contains(&v),
+            (_, None) => true,
+            (Tol::Eq, Some(l)) => v == read(l),
+            (Tol::Abs(d), Some(l)) => v.abs_diff(read(l)) <= d,
+            (Tol::Pct(p), Some(l)) => v.abs_diff(read(l)) * 100 <= read(l) * p,
+        };
+        if !ok {
+            bad.push(format!("{name} {v} (Linux {:?}, {tol:?})", linux.as_ref().map(read)));
+        }
+    }
+    // The values Linux must have on this transfer (so the comparison above compares
+    // something): established, all acknowledged, both counts exact.
+    for (name, off, want) in [("state", 0, 1), ("unacked", 24, 0), ("bytes_sent", 200, 1_000_000)] {
+        let v = if off == 0 {
+            got.u8(off)
+        } else if off == 200 {
+            got.u64(off)
+        } else {
+            got.u32(off)
+        };
+        if v != want {
+            bad.push(format!("{name} {v}, want {want}"));
+        }
+    }
+    ensure!(bad.is_empty(), "TCP_INFO after the transfer: {}", bad.join("; "));
     Ok(())
 }

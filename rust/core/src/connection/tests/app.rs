@@ -314,3 +314,41 @@ fn gro_segment_counts_as_several_full_segments() {
     let a = output_one(&mut c, ms(20));
     check_ack(&a, l1(), r1() + 5000);
 }
+
+// ----- TCP_INFO -----
+
+#[test]
+fn info_reports_state_windows_and_counters() {
+    let mut c = established();
+    c.set_nodelay(true);
+    send(&mut c, &pattern(0, 3000)).unwrap();
+    let v = output(&mut c, ms(20));
+    assert_eq!(
+        v.iter().map(|o| o.payload.len()).collect::<Vec<_>>(),
+        [1460, 1460, 80]
+    );
+    input0(&mut c, ms(30), ack(r1(), l1() + 1460));
+    input_data(&mut c, ms(40), r1(), l1() + 1460, 0, 100);
+    let i = c.info(ms(50));
+    let states = (i.state, i.ca_state, i.options);
+    assert_eq!(states, (1, info::TCP_CA_OPEN, 0));
+    let segments = (
+        i.snd_mss,
+        i.unacked,
+        i.data_segs_out,
+        i.data_segs_in,
+        i.total_retrans,
+    );
+    assert_eq!(segments, (1460, 2, 3, 1, 0));
+    let bytes = (
+        i.bytes_acked,
+        i.bytes_sent,
+        i.bytes_received,
+        i.notsent_bytes,
+    );
+    assert_eq!(bytes, (1460, 3000, 100, 0));
+    let times = (i.last_data_recv_ms, i.last_data_sent_ms);
+    assert_eq!(times, (10, 30));
+    assert!(i.rtt > 0);
+    assert_eq!(i.snd_wnd, usize::from(PEER_WIN) as u32);
+}
