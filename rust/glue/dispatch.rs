@@ -28,14 +28,16 @@ use kernel::sync::atomic::{Atomic, Relaxed};
 
 use crate::glue::kernel::clock;
 use crate::glue::obj::conn::{self, Conn, ConnInner, ConnRef, ConnState, Listen, ListenRef, Tcp};
-use crate::glue::kernel::kbuf::{ByteRing, RecvRing, SendRing};
+use crate::glue::kernel::txq::SendQueue;
+use crate::glue::kernel::rxq::RecvQueue;
 use crate::glue::entry::rx;
 use crate::glue::kernel::handles::SockRef;
 use crate::glue::kernel::shim::TxMeta;
 use crate::glue::kernel::skb::RxSeg;
 use crate::glue::obj::stack::{stack, ConnKey, Stack};
 use crate::glue::kernel::stats::{self, Counter};
-use crate::glue::strategy::connp_t::{CallReq, PushError, ThreadCtx, Work, Worker};
+use crate::glue::obj::work::{CallReq, Work, Worker};
+use crate::glue::strategy::connp_t::{PushError, ThreadCtx, WorkItem};
 use crate::glue::strategy::{sched_add, Sched};
 use crate::glue::kernel::timer::HandOff;
 use crate::glue::kernel::trace;
@@ -54,7 +56,7 @@ fn after(conn: &Conn, inner: &mut ConnInner, now: Instant) -> bool {
     while let Some(t) = inner.tcp.poll_transmit(now) {
         trace::retransmit(&inner.tcp, &t);
         let m = *meta.get_or_insert_with(|| tx_meta(conn, inner.sk.as_ref()));
-        tx::send_transmit(&conn.net, local, remote, &t, &inner.tcp.send_buffer().0, &m);
+        tx::send_transmit(&conn.net, local, remote, &t, inner.tcp.send_buffer(), &m);
     }
     if let Some(d) = inner.tcp.next_deadline() {
         conn.timer.arm_usecs(d.0.saturating_sub(now.0));
@@ -69,8 +71,8 @@ fn after(conn: &Conn, inner: &mut ConnInner, now: Instant) -> bool {
         // Linux's sk_data_ready/sk_write_space, once per change.
         let t = &inner.tcp;
         let now_ready = conn::Readiness {
-            rx: t.recv_buffer().0.len(),
-            tx: t.send_buffer().0.len(),
+            rx: crate::buffer::RecvBuffer::len(t.recv_buffer()),
+            tx: crate::buffer::SendBuffer::len(t.send_buffer()),
             flags: u8::from(t.read_closed())
                 | u8::from(t.is_closed()) << 1
                 | u8::from(t.error().is_some()) << 2
@@ -371,8 +373,18 @@ fn abort(stack: &Stack, ctx: Option<&mut ThreadCtx>, c: ConnRef) {
     drop(c);
 }
 
+impl WorkItem for Work {
+    fn run(self, ctx: &mut ThreadCtx) {
+        thread_work(ctx, self);
+    }
+
+    fn cancel(self) {
+        discard(self);
+    }
+}
+
 /// Work a protocol thread took from its queue.
-pub(crate) fn thread_work(ctx: &mut ThreadCtx, work: Work) {
+fn thread_work(ctx: &mut ThreadCtx, work: Work) {
     let Some(stack) = stack() else {
         discard(work);
         return;
@@ -452,7 +464,7 @@ fn hand_off(w: &Worker, work: Work, kind: Sched) {
 
 /// Disposes of work that will not run (queue full or thread stopping). Never touches
 /// connection state.
-pub(crate) fn discard(work: Work) {
+fn discard(work: Work) {
     match work {
         Work::Seg(c, seg) => {
             drop(seg);
@@ -588,8 +600,8 @@ fn listen_process(stack: &Stack, mut ctx: Option<&mut ThreadCtx>, l: ListenRef, 
     // that fails here was never shared: its last reference is dropped through
     // `ConnRef`, whose drop defers the destructor to process context.
     let built = (|| -> Result<ConnRef> {
-        let send = SendRing(ByteRing::new(sndbuf, GFP_ATOMIC | __GFP_NOWARN)?);
-        let recv = RecvRing(ByteRing::new(rcvbuf, GFP_ATOMIC | __GFP_NOWARN)?);
+        let send = SendQueue::new(sndbuf, GFP_ATOMIC | __GFP_NOWARN)?;
+        let recv = RecvQueue::new(rcvbuf, GFP_ATOMIC | __GFP_NOWARN)?;
         let tcp: Tcp = Connection::accept(cfg, &hs, send, recv, now);
         trace::set_state(&tcp, State::SynReceived);
         // The listener's namespace is the segment's (it was found by it).

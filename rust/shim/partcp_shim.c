@@ -642,15 +642,55 @@ void partcp_rx_unclaim(struct sk_buff *skb)
 	skb_push(skb, skb->data - skb_network_header(skb));
 }
 
-int partcp_rx_copy(const struct sk_buff *skb, const struct partcp_rx *rx,
-		   unsigned int off, void *to, unsigned int len)
-{
-	return skb_copy_bits(skb, rx->tcp_hlen + off, to, len);
-}
-
 void partcp_kfree_skb(struct sk_buff *skb)
 {
 	kfree_skb(skb);
+}
+
+/* ---- Receive queue ---- */
+
+struct sk_buff *partcp_rxq_keep(struct sk_buff *skb)
+{
+	skb_dst_drop(skb);
+	nf_reset_ct(skb);
+	return skb_get(skb);
+}
+
+struct sk_buff *partcp_skb_get(struct sk_buff *skb)
+{
+	return skb_get(skb);
+}
+
+unsigned int partcp_skb_truesize(const struct sk_buff *skb)
+{
+	return skb->truesize;
+}
+
+struct sk_buff *partcp_rxq_alloc(unsigned int len)
+{
+	return alloc_skb(len, GFP_ATOMIC | __GFP_NOWARN);
+}
+
+int partcp_rxq_append(struct sk_buff *to, unsigned int end, const struct sk_buff *from,
+		      const struct partcp_rx *rx, unsigned int off, unsigned int len)
+{
+	if (skb_shared(to) || skb_is_nonlinear(to) || to->len != end || skb_tailroom(to) < len)
+		return -1;
+	if (skb_copy_bits(from, rx->tcp_hlen + off, skb_tail_pointer(to), len))
+		return -1;
+	__skb_put(to, len);
+	return 0;
+}
+
+int partcp_rxq_copy_to_iter(const struct sk_buff *skb, unsigned int off, struct iov_iter *to,
+			    unsigned int len)
+{
+	return skb_copy_datagram_iter(skb, off, to, len) ? -EFAULT : 0;
+}
+
+int partcp_rxq_copy_bits(const struct sk_buff *skb, unsigned int off, void *to, unsigned int len)
+{
+	return skb_copy_bits(skb, off, to, len) ? -EFAULT : 0;
 }
 
 /* ---- Transmit ---- */
@@ -669,6 +709,82 @@ struct sk_buff *partcp_tx_alloc(unsigned int len)
 void partcp_tx_append(struct sk_buff *skb, const void *data, unsigned int len)
 {
 	skb_put_data(skb, data, len);
+}
+
+/* The task's page fragment with room, or NULL (see partcp_frag_copy_from_iter()). */
+static struct page_frag *partcp_task_frag(void)
+{
+	struct page_frag *pfrag = &current->task_frag;
+
+	return skb_page_frag_refill(32U, pfrag, GFP_KERNEL) ? pfrag : NULL;
+}
+
+struct page *partcp_frag_copy_from_iter(unsigned int len, struct iov_iter *from,
+					unsigned int *off, unsigned int *got)
+{
+	struct page_frag *pfrag = partcp_task_frag();
+	size_t copied;
+
+	if (!pfrag)
+		return NULL;
+	len = min_t(unsigned int, len, pfrag->size - pfrag->offset);
+	copied = copy_page_from_iter(pfrag->page, pfrag->offset, len, from);
+	*off = pfrag->offset;
+	*got = copied;
+	pfrag->offset += copied;
+	get_page(pfrag->page);
+	return pfrag->page;
+}
+
+struct page *partcp_frag_write(const void *src, unsigned int len, unsigned int *off,
+			       unsigned int *got)
+{
+	struct page_frag *pfrag = partcp_task_frag();
+
+	if (!pfrag)
+		return NULL;
+	len = min_t(unsigned int, len, pfrag->size - pfrag->offset);
+	memcpy(page_address(pfrag->page) + pfrag->offset, src, len);
+	*off = pfrag->offset;
+	*got = len;
+	pfrag->offset += len;
+	get_page(pfrag->page);
+	return pfrag->page;
+}
+
+void partcp_put_page(struct page *page)
+{
+	put_page(page);
+}
+
+void partcp_page_read(struct page *page, unsigned int off, void *dst, unsigned int len)
+{
+	memcpy(dst, page_address(page) + off, len);
+}
+
+unsigned int partcp_max_skb_frags(void)
+{
+	return MAX_SKB_FRAGS;
+}
+
+int partcp_tx_add_frag(struct sk_buff *skb, struct page *page, unsigned int off, unsigned int len)
+{
+	int i = skb_shinfo(skb)->nr_frags;
+
+	if (i >= MAX_SKB_FRAGS)
+		return -1;
+	get_page(page);
+	skb_fill_page_desc(skb, i, page, off, len);
+	skb->len += len;
+	skb->data_len += len;
+	skb->truesize += len;
+	return 0;
+}
+
+void partcp_tx_append_page(struct sk_buff *skb, struct page *page, unsigned int off,
+			   unsigned int len)
+{
+	skb_put_data(skb, page_address(page) + off, len);
 }
 
 static struct rtable *partcp_route(struct net *net, struct flowi4 *fl4, u32 daddr,

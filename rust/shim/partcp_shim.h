@@ -224,10 +224,32 @@ struct partcp_hnode *partcp_hnode_next(struct hlist_head *bucket, struct partcp_
 int partcp_rx_claim(struct sk_buff *skb, const struct partcp_rx *rx);
 /* Undoes partcp_rx_claim()'s pull so the skb can be passed on to the IP layer. */
 void partcp_rx_unclaim(struct sk_buff *skb);
-/* Copies @len payload bytes at @off past the TCP header (skb_copy_bits). */
-int partcp_rx_copy(const struct sk_buff *skb, const struct partcp_rx *rx,
-		   unsigned int off, void *to, unsigned int len);
 void partcp_kfree_skb(struct sk_buff *skb);
+
+/* ---- Receive queue: payload kept in the skbs it arrived in. ---- */
+/*
+ * Takes a reference on @skb for the receive queue (skb_get), after dropping what a
+ * queued skb must not hold (its route and conntrack references, as tcp_v4_rcv() and
+ * tcp_data_queue() do). Returns @skb.
+ */
+struct sk_buff *partcp_rxq_keep(struct sk_buff *skb);
+/* Another reference on an skb the caller holds one on. */
+struct sk_buff *partcp_skb_get(struct sk_buff *skb);
+/* skb->truesize. */
+unsigned int partcp_skb_truesize(const struct sk_buff *skb);
+/* A compact skb for small received pieces: room for @len bytes, no headroom. */
+struct sk_buff *partcp_rxq_alloc(unsigned int len);
+/*
+ * Appends @len bytes of @from's payload at @off past its TCP header to @to, if @to
+ * is not shared, its data ends at @end and it has the tailroom. Returns 0 or -1.
+ */
+int partcp_rxq_append(struct sk_buff *to, unsigned int end, const struct sk_buff *from,
+		      const struct partcp_rx *rx, unsigned int off, unsigned int len);
+/* Copies @len bytes at @off of @skb's data to the user iterator: 0 or -EFAULT. */
+int partcp_rxq_copy_to_iter(const struct sk_buff *skb, unsigned int off, struct iov_iter *to,
+			    unsigned int len);
+/* Copies @len bytes at @off of @skb's data to @to (kernel memory): 0 or -EFAULT. */
+int partcp_rxq_copy_bits(const struct sk_buff *skb, unsigned int off, void *to, unsigned int len);
 
 /* ---- Transmit. ---- */
 /* A linear skb with headroom for IP and link headers and room for @len bytes. */
@@ -242,6 +264,31 @@ struct partcp_tx_meta {
 	int ttl;	/* IP_TTL, or -1 for the route's hop limit */
 	u8 tos;		/* IP_TOS */
 };
+/*
+ * Send data: copy up to @len bytes from the user iterator (or from @src, kernel
+ * memory) into the current task's page fragment (current->task_frag, refilled as
+ * skb_page_frag_refill() does: a 32 KB compound page when one is available at once),
+ * as Linux's tcp_sendmsg_locked(). Returns the page with a reference taken for the
+ * caller and the bytes' offset in *@off and count in *@got (0: a fault), or NULL if no
+ * page could be had. Process context.
+ */
+struct page *partcp_frag_copy_from_iter(unsigned int len, struct iov_iter *from,
+					unsigned int *off, unsigned int *got);
+struct page *partcp_frag_write(const void *src, unsigned int len, unsigned int *off,
+			       unsigned int *got);
+void partcp_put_page(struct page *page);
+/* Copies @len bytes of @page at @off to kernel memory. */
+void partcp_page_read(struct page *page, unsigned int off, void *dst, unsigned int len);
+/* MAX_SKB_FRAGS. */
+unsigned int partcp_max_skb_frags(void);
+/*
+ * Appends @len bytes of @page at @off to a partcp_tx_alloc() skb as a page fragment
+ * (taking a page reference); -1 if the skb has no fragment slot left.
+ */
+int partcp_tx_add_frag(struct sk_buff *skb, struct page *page, unsigned int off, unsigned int len);
+/* Appends @len bytes of @page at @off to the linear part of a partcp_tx_alloc() skb. */
+void partcp_tx_append_page(struct sk_buff *skb, struct page *page, unsigned int off,
+			   unsigned int len);
 /*
  * Routes and sends a TCP segment whose header and payload are in @skb's data:
  * IPv4 header (TOS and TTL from @meta), checksum offload (CHECKSUM_PARTIAL), GSO when

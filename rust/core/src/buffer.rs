@@ -67,7 +67,12 @@ pub trait WriteAt<P: ?Sized>: RecvBuffer {
     /// `len() + offset + len <= capacity()` and that the payload holds the range.
     /// Overwriting bytes already written there (a retransmission) must store the same
     /// data, so an implementation may skip it.
-    fn write_at(&mut self, offset: usize, payload: &P, payload_offset: usize, len: usize);
+    ///
+    /// Returns false if the bytes could not be stored (memory: an implementation that
+    /// keeps the payload where it arrived may refuse to hold more than it can account
+    /// for). The core then treats the segment's text as not received: RCV.NXT does not
+    /// move and nothing is acknowledged or SACKed for it, so the peer retransmits.
+    fn write_at(&mut self, offset: usize, payload: &P, payload_offset: usize, len: usize) -> bool;
 }
 
 /// A byte ring buffer over caller-provided storage: `[u8; N]`, `&mut [u8]`, `Vec<u8>`...
@@ -225,13 +230,20 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> RecvBuffer for Ring<B> {
 }
 
 impl<B: AsRef<[u8]> + AsMut<[u8]>> WriteAt<[u8]> for Ring<B> {
-    fn write_at(&mut self, offset: usize, payload: &[u8], payload_offset: usize, len: usize) {
+    fn write_at(
+        &mut self,
+        offset: usize,
+        payload: &[u8],
+        payload_offset: usize,
+        len: usize,
+    ) -> bool {
         let end = payload_offset.saturating_add(len).min(payload.len());
         let Some(src) = payload.get(payload_offset..end) else {
-            return;
+            return true;
         };
         let pos = self.len.saturating_add(offset);
         self.copy_in(pos, src);
+        true
     }
 }
 

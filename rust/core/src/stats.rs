@@ -70,6 +70,9 @@ stats_struct! {
     ooo_queued,
     /// Out-of-order segments dropped (range table or buffer full).
     ooo_dropped,
+    /// Segments whose text the receive buffer refused to hold (memory accounting: the
+    /// skbs it keeps would exceed its limit); treated as lost, so the peer retransmits.
+    rcv_refused,
     /// Segments that carried no new data (entirely duplicate).
     duplicate_segments,
     /// Segments dropped as out of window (RFC 9293 3.10.7.4), answered with an ACK.

@@ -23,7 +23,9 @@ use crate::glue::kernel::clock;
 use crate::glue::obj::conn::{self, Conn, ConnRef, ListenInner, Listen, ListenRef, Tcp};
 use crate::glue::dispatch;
 use crate::glue::kernel::handles::{NetRef, SockRef};
-use crate::glue::kernel::kbuf::{ByteRing, RecvRing, SendRing};
+use crate::glue::kernel::rxq::{ReadPiece, RecvQueue};
+use crate::glue::kernel::txq::{Chunk, SendQueue};
+use crate::buffer::{RecvBuffer as _, SendBuffer as _};
 use crate::glue::kernel::shim::{self, TxMeta};
 use crate::glue::obj::stack::{stack, ConnKey, ListenKey, Stack};
 use crate::congestion::CongestionAlgorithm;
@@ -128,8 +130,9 @@ fn tcp_err(e: TcpError) -> Error {
     Error::from_errno(-e.errno())
 }
 
-/// Bounce buffer size for user copies.
-const BOUNCE: usize = 64 * 1024;
+/// Pieces of received data one `recvmsg` round copies to the user (each a run of bytes
+/// in one skb).
+const READ_PIECES: usize = 128;
 /// Smallest buffer a connection gets, whatever SO_SNDBUF/SO_RCVBUF say.
 const MIN_BUF: usize = 4096;
 /// Largest buffer a connection gets (bounds kvmalloc).
@@ -167,12 +170,12 @@ pub(crate) struct PartcpSock {
     pub(crate) sk: SockRef,
     #[pin]
     pub(crate) state: Mutex<SockState>,
-    /// Serializes senders; owns their bounce buffer.
+    /// Serializes senders.
     #[pin]
-    send_lock: Mutex<KVVec<u8>>,
-    /// Serializes receivers; owns their bounce buffer.
+    send_lock: Mutex<()>,
+    /// Serializes receivers; owns the references to the received pieces they copy.
     #[pin]
-    recv_lock: Mutex<KVVec<u8>>,
+    recv_lock: Mutex<KVec<ReadPiece>>,
     /// `TCP_NODELAY`, applied at connect/accept and on change.
     nodelay: Atomic<bool>,
     /// `TCP_MAXSEG` set by the user (0: from the route).
@@ -358,8 +361,8 @@ impl PartcpSock {
                 id,
                 sk,
                 state <- new_mutex!(state, "PartcpSock::state"),
-                send_lock <- new_mutex!(KVVec::new(), "PartcpSock::send_lock"),
-                recv_lock <- new_mutex!(KVVec::new(), "PartcpSock::recv_lock"),
+                send_lock <- new_mutex!((), "PartcpSock::send_lock"),
+                recv_lock <- new_mutex!(KVec::new(), "PartcpSock::recv_lock"),
                 nodelay: Atomic::new(false),
                 user_mss: Atomic::new(0),
                 rd_shutdown: Atomic::new(false),
@@ -642,7 +645,7 @@ impl PartcpSock {
             return None;
         }
         let c = self.conn()?;
-        let (left, fin) = dispatch::read(&c, |g| (g.tcp.recv_buffer().0.len(), g.tcp.read_closed())).ok()?;
+        let (left, fin) = dispatch::read(&c, |g| (g.tcp.recv_buffer().len(), g.tcp.read_closed())).ok()?;
         let v = if left == 0 && fin { 1 } else { left };
         Some(c_int::try_from(v).unwrap_or(c_int::MAX))
     }
@@ -661,8 +664,8 @@ impl PartcpSock {
     }
 
     /// SO_RCVLOWAT through `proto_ops.set_rcvlowat` (see `family::set_rcvlowat`).
-    /// Linux also grows an unlocked receive buffer to hold the mark; partcp's rings are
-    /// fixed, so reads and poll treat a mark above the ring as the ring's size.
+    /// Linux also grows an unlocked receive buffer to hold the mark; partcp's buffers are
+    /// fixed, so poll treats a full receive buffer as readable whatever the mark.
     pub(crate) fn set_rcvlowat(&self, val: c_int) {
         let (_, rcvbuf, _, locked) = self.sk.bufs();
         let cap = if locked { rcvbuf >> 1 } else { c_int::try_from(self.sk.tcp_sysctls().rmem[2] >> 1).unwrap_or(c_int::MAX) };
@@ -703,7 +706,7 @@ impl PartcpSock {
 
     /// TCP_WINDOW_CLAMP: the value set; 0 on a fresh socket, as Linux. Linux's
     /// connection without one reports the clamp its buffer autotuning computed; partcp's
-    /// reports its receive ring, the most it ever offers.
+    /// reports its receive buffer's size, the most it ever offers.
     pub(crate) fn window_clamp(&self) -> c_int {
         match self.window_clamp.load(Relaxed) {
             0 => match self.conn() {
@@ -854,9 +857,9 @@ impl PartcpSock {
         self.sk.clear_err();
     }
 
-    fn buffers(&self, flags: kernel::alloc::Flags) -> Result<(SendRing, RecvRing)> {
+    fn buffers(&self, flags: kernel::alloc::Flags) -> Result<(SendQueue, RecvQueue)> {
         let (snd, rcv) = self.buffer_sizes();
-        Ok((SendRing(ByteRing::new(snd, flags)?), RecvRing(ByteRing::new(rcv, flags)?)))
+        Ok((SendQueue::new(snd, flags)?, RecvQueue::new(rcv, flags)?))
     }
 
     /// Ring sizes: a size the user set (SO_SNDBUF/SO_RCVBUF, which the socket core
@@ -1033,7 +1036,6 @@ impl PartcpSock {
 
     /// Attaches an accepted connection to this (new) socket.
     pub(crate) fn attach(&self, c: ConnRef) {
-        use crate::buffer::{RecvBuffer as _, SendBuffer as _};
         let nodelay = self.nodelay.load(Relaxed);
         let cork = self.cork.load(Relaxed);
         c.tx.set(self.tx_meta());
@@ -1244,10 +1246,7 @@ impl PartcpSock {
         };
         Self::stack()?;
         let nonblock = flags & bindings::MSG_DONTWAIT != 0;
-        let mut bounce = self.send_lock.lock();
-        if bounce.is_empty() {
-            bounce.resize(BOUNCE, 0, GFP_KERNEL)?;
-        }
+        let _writer = self.send_lock.lock();
         let mut timeo = self.sk.timeo(false, nonblock);
         let lowat = self.notsent_limit();
         // MSG_MORE: the tail of this call waits as under TCP_CORK (Linux `tcp_push`
@@ -1276,7 +1275,7 @@ impl PartcpSock {
                 // As tcp_sendmsg_locked: wait while the send buffer is full or, with
                 // TCP_NOTSENT_LOWAT, while the unsent bytes reach it
                 // (`sk_stream_memory_free` -> `tcp_stream_memory_free`).
-                let free = g.tcp.send_buffer().0.free();
+                let free = g.tcp.send_buffer().free();
                 let room = free.min(lowat.saturating_sub(g.tcp.notsent_bytes()));
                 if room == 0 { None } else { Some(Ok(room)) }
                 })
@@ -1293,20 +1292,23 @@ impl PartcpSock {
                     return Err(e);
                 }
             };
-            let n = room.min(len - sent).min(bounce.len());
-            let got = src.copy_from_iter(&mut bounce[..n]);
-            if got == 0 {
-                if sent == 0 {
-                    return Err(EFAULT);
-                }
-                break;
-            }
-            let data = &bounce[..got];
+            // The one copy: user memory into the task's page fragment, with no lock
+            // held; the queue then references the bytes (and transmitted skbs the page).
+            let chunk = match Chunk::from_iter(room.min(len - sent), src) {
+                Ok(Some(c)) => c,
+                Ok(None) | Err(_) if sent > 0 => break,
+                Ok(None) => return Err(EFAULT),
+                Err(e) => return Err(e),
+            };
+            let mut chunk = Some(chunk);
             let queued = dispatch::with_conn(&c, |inner, _| {
                 inner.tcp.set_more(more);
-                inner.tcp.send_with(|s| s.0.append(data)).map_err(tcp_err)
+                inner.tcp.send_with(|s| chunk.take().map_or(0, |c| s.append(c))).map_err(tcp_err)
             });
             match queued.and_then(|q| q) {
+                // The queue's index could not grow (atomic allocation).
+                Ok(0) if sent == 0 => return Err(ENOMEM),
+                Ok(0) => break,
                 Ok(q) => sent += q,
                 Err(e) => {
                     if sent > 0 {
@@ -1354,9 +1356,10 @@ impl PartcpSock {
         // sock_rcvlowat: wait for at least SO_RCVLOWAT bytes (all of them with
         // MSG_WAITALL), never more than asked for.
         let target = if waitall { len } else { self.sk.rcvlowat().min(len) };
-        let mut bounce = self.recv_lock.lock();
-        if bounce.is_empty() {
-            bounce.resize(BOUNCE, 0, GFP_KERNEL)?;
+        let mut guard = self.recv_lock.lock();
+        let pieces: &mut KVec<ReadPiece> = &mut guard;
+        if pieces.capacity() < READ_PIECES {
+            pieces.reserve(READ_PIECES, GFP_KERNEL)?;
         }
         let mut timeo = self.sk.timeo(true, nonblock);
         // SAFETY: `iter` is the `msg_iter` of the recvmsg call, an ITER_DEST iterator
@@ -1364,16 +1367,17 @@ impl PartcpSock {
         let dst = unsafe { kernel::iov::IovIterDest::from_raw(iter) };
         let mut done = 0usize;
         while done < len {
-            let want = (len - done).min(bounce.len());
-            let buf = &mut bounce[..want];
+            let want = len - done;
+            // Under the connection's guard, take references to the first readable bytes
+            // (in the skbs they arrived in); copy them to the user without it; then
+            // consume what was copied. One copy per byte, as tcp_recvmsg.
             let got = self.sk.wait(&mut timeo, || {
                 read_cond(&c, |g| {
-                let avail = g.tcp.recv_buffer().0.len();
+                let q = g.tcp.recv_buffer();
+                let avail = q.len();
                 if avail > 0 {
-                    let n = avail.min(want);
-                    if !trunc {
-                        g.tcp.recv_buffer().0.read_at(0, &mut buf[..n]);
-                    }
+                    pieces.clear();
+                    let n = if trunc { avail.min(want) } else { q.collect(want, pieces) };
                     return Some(Ok(n));
                 }
                 if let Some(e) = g.tcp.take_error() {
@@ -1402,7 +1406,22 @@ impl PartcpSock {
             if n == 0 {
                 break;
             }
-            let copied = if trunc { n } else { dst.copy_to_iter(&bounce[..n]) };
+            // As tcp_recvmsg, a piece that faults part-way is not counted: its bytes stay
+            // queued (and the call returns what came before it, or EFAULT).
+            let full = pieces.len() >= pieces.capacity();
+            let copied = if trunc {
+                n
+            } else {
+                let mut k = 0usize;
+                for r in pieces.iter() {
+                    if !r.copy_to_iter(dst) {
+                        break;
+                    }
+                    k += r.len();
+                }
+                k
+            };
+            pieces.clear();
             if !peek {
                 let _ = dispatch::with_conn(&c, |inner, _| inner.tcp.recv_with(|_| copied));
             }
@@ -1412,6 +1431,15 @@ impl PartcpSock {
                     return Err(EFAULT);
                 }
                 break;
+            }
+            // More than one round's pieces may be readable: go on, without waiting
+            // once SO_RCVLOWAT (or, with MSG_WAITALL, everything asked for) is met (an
+            // empty queue then ends the call with what it has).
+            if !peek && full {
+                if done >= target {
+                    timeo = 0;
+                }
+                continue;
             }
             if peek || done >= target {
                 break;
@@ -1528,10 +1556,11 @@ impl PartcpSock {
                     m |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP;
                 }
                 if !matches!(t.state(), State::SynSent | State::SynReceived) {
-                    // tcp_epollin_ready: at least SO_RCVLOWAT bytes, or a full ring
+                    // tcp_epollin_ready: at least SO_RCVLOWAT bytes, or a full buffer
                     // (Linux: the receive window is down to an MSS).
-                    let rb = &t.recv_buffer().0;
-                    if rb.len() > 0 && (rb.len() >= rcvlowat || rb.free() < t.max_segment_size()) {
+                    let rb = t.recv_buffer();
+                    let free = rb.capacity().saturating_sub(rb.len());
+                    if !rb.is_empty() && (rb.len() >= rcvlowat || free < t.max_segment_size()) {
                         m |= EPOLLIN | EPOLLRDNORM;
                     }
                     // __sk_stream_is_writeable(sk, 1): with TCP_NOTSENT_LOWAT, writable
@@ -1567,8 +1596,8 @@ impl PartcpSock {
             SockState::Connected(c) => dispatch::read(c, |g| {
                 let t = &g.tcp;
                 let n = match which {
-                    Queued::Readable => t.recv_buffer().0.len(),
-                    Queued::NotAcked => t.send_buffer().0.len(),
+                    Queued::Readable => t.recv_buffer().len(),
+                    Queued::NotAcked => t.send_buffer().len(),
                     // Linux: write_seq - snd_nxt (0 before the handshake completes).
                     Queued::NotSent => t.notsent_bytes(),
                 };

@@ -5,17 +5,19 @@
 //! Transmit: TCP segments from the core become skbs routed through the kernel's IPv4
 //! routing and neighbour tables of the connection's namespace (`ip_local_out`).
 //!
-//! Headers are emitted by the core's wire code; the C shim adds the IPv4 header, sets up
+//! Headers are emitted by the core's wire code into a small linear head; the payload is
+//! attached as fragments referencing the send queue's pages (no copy, see `txq.rs`).
+//! The C shim adds the IPv4 header, sets up
 //! checksum offload (`CHECKSUM_PARTIAL`) and GSO for super-segments (the stack segments
 //! in software when the device cannot). The TX queue is chosen per connection: skbs carry
 //! no socket, so `netdev_pick_tx` uses the flow hash of the 4-tuple (or the sending CPU's
 //! queue when XPS is configured).
 
 use crate::glue::kernel::handles::NetRef;
-use crate::glue::kernel::kbuf::ByteRing;
 use crate::glue::kernel::shim::{self, TxMeta};
 use crate::glue::kernel::stats::{self, Counter};
 use crate::glue::kernel::trace;
+use crate::glue::kernel::txq::SendQueue;
 use crate::connection::Transmit;
 use crate::wire::{Ipv4Addr, TcpRepr};
 
@@ -33,15 +35,15 @@ pub(crate) fn from_be32(v: u32) -> Ipv4Addr {
 const MAX_HEADER: usize = 60;
 
 /// Builds and sends one segment (or GSO super-segment): `repr`'s header followed by
-/// `payload_len` bytes of `ring` starting at `payload_offset`, with `meta`'s IP header
-/// fields and skb metadata.
+/// `payload_len` bytes of the send queue starting at the given offset (from SND.UNA),
+/// with `meta`'s IP header fields and skb metadata.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn send(
     net: &NetRef,
     src: Ipv4Addr,
     dst: Ipv4Addr,
     repr: &TcpRepr,
-    ring: Option<(&ByteRing, usize)>,
+    payload: Option<(&SendQueue, usize)>,
     payload_len: usize,
     gso_size: usize,
     meta: &TxMeta,
@@ -54,8 +56,10 @@ pub(crate) fn send(
             return;
         }
     };
-    let total = hlen + payload_len;
-    let Ok(total32) = u32::try_from(total) else {
+    // The linear head: the header, and payload bytes only if the segment would need
+    // more fragments than an skb has.
+    let lin = payload.map_or(0, |(q, off)| q.linear_bytes(off, payload_len));
+    let Ok(total32) = u32::try_from(hlen + lin) else {
         stats::count(Counter::TxErrors);
         return;
     };
@@ -65,14 +69,18 @@ pub(crate) fn send(
         stats::count(Counter::TxNoMem);
         return;
     }
-    // SAFETY: `skb` has room for `total` bytes (allocated just above); `hdr` holds
+    // SAFETY: `skb` has room for `hlen + lin` bytes (allocated just above); `hdr` holds
     // `hlen` initialized bytes.
     unsafe { shim::partcp_tx_append(skb, hdr.as_ptr().cast(), hlen as u32) };
-    if let Some((ring, offset)) = ring {
-        ring.with_pieces(offset, payload_len, |piece| {
-            // SAFETY: The pieces add up to `payload_len`, within the room reserved.
-            unsafe { shim::partcp_tx_append(skb, piece.as_ptr().cast(), piece.len() as u32) };
-        });
+    if let Some((q, offset)) = payload {
+        // SAFETY: `skb` is ours, unshared, from `partcp_tx_alloc`, with linear room for
+        // the `lin` bytes `linear_bytes` asked for and no fragments yet.
+        if !unsafe { q.append_to_skb(skb, offset, payload_len) } {
+            // SAFETY: Ours, never sent.
+            unsafe { shim::partcp_kfree_skb(skb) };
+            stats::count(Counter::TxErrors);
+            return;
+        }
     }
     let gso = if payload_len > gso_size && gso_size > 0 { gso_size } else { 0 };
     trace::segment_send(src, dst, repr, payload_len, gso);
@@ -94,9 +102,9 @@ pub(crate) fn send_transmit(
     src: Ipv4Addr,
     dst: Ipv4Addr,
     t: &Transmit,
-    ring: &ByteRing,
+    queue: &SendQueue,
     meta: &TxMeta,
 ) {
-    let ring = if t.payload_len > 0 { Some((ring, t.payload_offset)) } else { None };
-    send(net, src, dst, &t.repr, ring, t.payload_len, t.gso_size, meta);
+    let payload = if t.payload_len > 0 { Some((queue, t.payload_offset)) } else { None };
+    send(net, src, dst, &t.repr, payload, t.payload_len, t.gso_size, meta);
 }

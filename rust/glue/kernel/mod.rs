@@ -5,13 +5,14 @@
 
 pub(crate) mod clock;
 pub(crate) mod handles;
-pub(crate) mod kbuf;
 pub(crate) mod lock;
 pub(crate) mod percpu;
 pub(crate) mod rcu_table;
+pub(crate) mod rxq;
 pub(crate) mod shim;
 pub(crate) mod skb;
 pub(crate) mod stats;
 pub(crate) mod sysctl;
 pub(crate) mod timer;
 pub(crate) mod trace;
+pub(crate) mod txq;

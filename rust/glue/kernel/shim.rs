@@ -176,14 +176,26 @@ unsafe extern "C" {
     pub(crate) fn partcp_rx_peek(pskb: *mut *mut bindings::sk_buff, out: *mut PartcpRx) -> c_int;
     pub(crate) fn partcp_rx_claim(skb: *mut bindings::sk_buff, rx: *const PartcpRx) -> c_int;
     pub(crate) fn partcp_rx_unclaim(skb: *mut bindings::sk_buff);
-    pub(crate) fn partcp_rx_copy(
-        skb: *const bindings::sk_buff,
+    pub(crate) fn partcp_kfree_skb(skb: *mut bindings::sk_buff);
+    pub(crate) fn partcp_rxq_keep(skb: *mut bindings::sk_buff) -> *mut bindings::sk_buff;
+    pub(crate) fn partcp_skb_get(skb: *mut bindings::sk_buff) -> *mut bindings::sk_buff;
+    pub(crate) fn partcp_skb_truesize(skb: *const bindings::sk_buff) -> c_uint;
+    pub(crate) fn partcp_rxq_alloc(len: c_uint) -> *mut bindings::sk_buff;
+    pub(crate) fn partcp_rxq_append(
+        to: *mut bindings::sk_buff,
+        end: c_uint,
+        from: *const bindings::sk_buff,
         rx: *const PartcpRx,
         off: c_uint,
-        to: *mut c_void,
         len: c_uint,
     ) -> c_int;
-    pub(crate) fn partcp_kfree_skb(skb: *mut bindings::sk_buff);
+    pub(crate) fn partcp_rxq_copy_to_iter(
+        skb: *const bindings::sk_buff,
+        off: c_uint,
+        to: *mut bindings::iov_iter,
+        len: c_uint,
+    ) -> c_int;
+    pub(crate) fn partcp_rxq_copy_bits(skb: *const bindings::sk_buff, off: c_uint, to: *mut c_void, len: c_uint) -> c_int;
     pub(crate) fn partcp_wake_var(var: *const c_void);
     pub(crate) fn partcp_wait_var_false(flag: *mut u8);
     pub(crate) fn partcp_port_set(port: u16);
@@ -198,6 +210,18 @@ unsafe extern "C" {
 
     pub(crate) fn partcp_tx_alloc(len: c_uint) -> *mut bindings::sk_buff;
     pub(crate) fn partcp_tx_append(skb: *mut bindings::sk_buff, data: *const c_void, len: c_uint);
+    pub(crate) fn partcp_frag_copy_from_iter(
+        len: c_uint,
+        from: *mut bindings::iov_iter,
+        off: *mut c_uint,
+        got: *mut c_uint,
+    ) -> *mut bindings::page;
+    pub(crate) fn partcp_frag_write(src: *const c_void, len: c_uint, off: *mut c_uint, got: *mut c_uint) -> *mut bindings::page;
+    pub(crate) fn partcp_put_page(page: *mut bindings::page);
+    pub(crate) fn partcp_page_read(page: *mut bindings::page, off: c_uint, dst: *mut c_void, len: c_uint);
+    pub(crate) fn partcp_max_skb_frags() -> c_uint;
+    pub(crate) fn partcp_tx_add_frag(skb: *mut bindings::sk_buff, page: *mut bindings::page, off: c_uint, len: c_uint) -> c_int;
+    pub(crate) fn partcp_tx_append_page(skb: *mut bindings::sk_buff, page: *mut bindings::page, off: c_uint, len: c_uint);
     pub(crate) fn partcp_tx_send(
         net: *mut bindings::net,
         skb: *mut bindings::sk_buff,

@@ -28,13 +28,15 @@ use kernel::sync::Arc;
 use kernel::workqueue::{impl_has_work, new_work, Work, WorkItem};
 
 use crate::glue::kernel::handles::{NetRef, SockRef};
-use crate::glue::kernel::kbuf::{RecvRing, SendRing};
+use crate::glue::kernel::rxq::RecvQueue;
+use crate::glue::kernel::txq::SendQueue;
 use crate::glue::kernel::lock::{lock_class, new_bh_lock, BhLock};
 use crate::glue::kernel::rcu_table::{HashNode, Hashed};
 pub(crate) use crate::glue::kernel::shim::TxMeta;
 use crate::glue::obj::stack::{ConnKey, ListenKey};
 use crate::glue::strategy::connp_l::GroupCell;
-use crate::glue::strategy::connp_t::{ThreadCell, Worker};
+use crate::glue::obj::work::{Work as ThreadWork, Worker};
+use crate::glue::strategy::connp_t::ThreadCell;
 use crate::glue::strategy::msgp::MsgPCell;
 use crate::glue::strategy::{Kind, LiveToken};
 use crate::glue::kernel::timer::{HandOff, Timer};
@@ -44,7 +46,7 @@ use crate::listener::Listener;
 lock_class!(ListenLockClass, "listener");
 
 /// The TCP core's connection type in the kernel.
-pub(crate) type Tcp = Connection<SendRing, RecvRing>;
+pub(crate) type Tcp = Connection<SendQueue, RecvQueue>;
 
 /// A connection's or listener's [`TxMeta`], written by its socket's `setsockopt`
 /// (any context may read it, so each field is its own atomic: a transmit racing with
@@ -119,11 +121,11 @@ pub(crate) struct Readiness {
 /// only way to reach a [`ConnInner`].
 pub(crate) enum ConnState {
     /// MsgP: a per-connection lock that owns the state.
-    MsgP(MsgPCell),
+    MsgP(MsgPCell<ConnInner>),
     /// ConnP-L: locked by the connection's group lock.
     ConnPL(GroupCell<ConnInner>),
     /// ConnP-T: opened only on the connection's protocol thread.
-    ConnPT(ThreadCell<ConnInner>),
+    ConnPT(ThreadCell<ConnInner, ThreadWork>),
 }
 
 impl ConnState {

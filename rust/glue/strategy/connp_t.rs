@@ -20,6 +20,10 @@
 //! A connection's state is a [`ThreadCell`], which opens only with the [`ThreadCtx`] of
 //! its thread: a value only that thread's main loop creates, once.
 //!
+//! The executor is generic over the work it runs ([`WorkItem`]: run on the thread, or
+//! cancel when it will not run) and imports nothing above the kernel wrappers; partcp's
+//! work is defined in `obj/work.rs` and run by `dispatch.rs`.
+//!
 //! # Invariants
 //!
 //! A [`Worker`] is pinned in its `Arc` from [`Threads::start`]; its thread runs
@@ -33,19 +37,14 @@ use kernel::bindings;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Full, Relaxed};
-use kernel::sync::{new_condvar, Arc, Completion, CondVar};
+use kernel::sync::{new_condvar, Arc, CondVar};
 
 use super::{sched_add, sched_max, Config, Kind, Sched};
-use crate::connection::IcmpError;
 use crate::glue::kernel::clock::now_ns;
-use crate::glue::obj::conn::{Conn, ConnInner, ConnRef, Listen, ListenRef};
 use crate::glue::kernel::lock::{lock_class, new_bh_lock, BhLock};
 use crate::glue::kernel::percpu::{this_cpu, SLOTS};
-use crate::glue::kernel::skb::RxSeg;
 use crate::glue::kernel::shim;
 use crate::glue::kernel::trace;
-use crate::seq::SeqNum;
-use crate::time::Instant;
 
 lock_class!(QueueLockClass, "queue");
 
@@ -54,90 +53,42 @@ pub(crate) const QUEUE_LEN: usize = 4096;
 /// Largest batch a thread takes from its queue at once.
 const BATCH: usize = 64;
 
-/// A syscall's request: run `run(data, inner, now)` on the owning thread, then signal
-/// `done`.
-///
-/// Lives in the sleeping caller's stack frame; the caller does not return before `done`
-/// completes (it waits uninterruptibly), so the thread may use every field until then.
-#[pin_data]
-pub(crate) struct CallReq {
-    pub(crate) conn: *const Conn,
-    pub(crate) data: *mut (),
-    pub(crate) run: unsafe fn(*mut (), &mut ConnInner, Instant),
-    /// Set by the thread when it ran the request (false: discarded at thread stop).
-    pub(crate) ran: Atomic<bool>,
-    #[pin]
-    pub(crate) done: Completion,
-}
+/// A piece of work for a protocol thread, which knows how to run itself there and how
+/// to dispose of itself when it will not run. The executor never looks inside it.
+pub(crate) trait WorkItem: Send + Sized + 'static {
+    /// Runs the work on its protocol thread; `ctx` is that thread's context.
+    fn run(self, ctx: &mut ThreadCtx);
 
-impl CallReq {
-    /// Signals the waiting caller. The request must not be touched afterwards.
-    ///
-    /// # Safety
-    ///
-    /// `this` points to a live request, and this is the only completion of it.
-    pub(crate) unsafe fn complete(this: *const CallReq, ran: bool) {
-        // SAFETY: Live (caller); the caller of `call` waits for `done` before the frame
-        // goes away, and `complete_all` is the last access.
-        unsafe {
-            (*this).ran.store(ran, Relaxed);
-            (*this).done.complete_all();
-        }
-    }
+    /// Disposes of work that will not run (queue full, or the thread stopping). Called
+    /// from any context that could have queued it, so it must not open thread-owned
+    /// state.
+    fn cancel(self);
 }
-
-/// Work for a protocol thread.
-pub(crate) enum Work {
-    /// A received segment for a connection (from NAPI, or from thread 0 after a
-    /// handshake).
-    Seg(ConnRef, RxSeg),
-    /// A segment for a listener (thread 0).
-    ListenSeg(ListenRef, RxSeg),
-    /// The connection's timer expired. A raw pointer: the timer callback holds no
-    /// reference. The connection's destructor waits until `Conn::timer_queued` is clear,
-    /// which the consumer of this item does last.
-    Timer(*const Conn),
-    /// A listener's timer expired (thread 0). A raw pointer, as `Timer`: the listener's
-    /// destructor waits until `Listen::timer_queued` is clear.
-    ListenTimer(*const Listen),
-    /// Abort a connection that no one will accept (accept queue overflow).
-    Abort(ConnRef),
-    /// An ICMP error quoting the connection's segment with this sequence number (from
-    /// NAPI: the rx_handler of the device the message arrived on).
-    Icmp(ConnRef, SeqNum, IcmpError),
-    /// A syscall's request (see [`CallReq`]).
-    Call(*const CallReq),
-}
-
-// SAFETY: Every variant is owned data (`Arc`s, an exclusively owned skb) or a pointer
-// whose referent outlives the item (see `Work::Timer`, `CallReq`), usable from any
-// thread.
-unsafe impl Send for Work {}
 
 /// A queued work item and the CPU that raised it.
-pub(crate) struct Item {
-    work: Work,
+pub(crate) struct Item<W> {
+    work: W,
     cpu: u32,
 }
 
 /// Why a push failed; the work comes back.
-pub(crate) enum PushError {
+pub(crate) enum PushError<W> {
     /// The queue is full.
-    Full(Work),
+    Full(W),
     /// The thread is stopping or gone.
-    Stopped(Work),
+    Stopped(W),
 }
 
 /// A bounded ring of items.
-struct Ring {
-    slots: KVVec<Option<Item>>,
+struct Ring<W> {
+    slots: KVVec<Option<Item<W>>>,
     head: usize,
     len: usize,
     stopped: bool,
 }
 
-impl Ring {
-    fn push(&mut self, item: Item) -> core::result::Result<(), Item> {
+impl<W> Ring<W> {
+    fn push(&mut self, item: Item<W>) -> core::result::Result<(), Item<W>> {
         let cap = self.slots.len();
         if self.len >= cap {
             return Err(item);
@@ -153,7 +104,7 @@ impl Ring {
         }
     }
 
-    fn pop(&mut self) -> Option<Item> {
+    fn pop(&mut self) -> Option<Item<W>> {
         if self.len == 0 {
             return None;
         }
@@ -168,7 +119,8 @@ impl Ring {
 /// [`thread_fn`] creates one, once, for its own worker; it cannot leave the thread (a
 /// raw pointer field makes it neither `Send` nor `Sync`).
 pub(crate) struct ThreadCtx {
-    worker: *const Worker,
+    /// The thread's [`Worker`], as an address: the context's identity.
+    worker: *const (),
 }
 
 /// A value that only its protocol thread opens.
@@ -177,31 +129,31 @@ pub(crate) struct ThreadCtx {
 ///
 /// `cell` is only accessed through [`ThreadCell::get_mut`], with the [`ThreadCtx`] of
 /// `worker`'s thread borrowed mutably for as long as the access lasts.
-pub(crate) struct ThreadCell<T> {
-    worker: Arc<Worker>,
+pub(crate) struct ThreadCell<T, W: WorkItem> {
+    worker: Arc<Worker<W>>,
     cell: UnsafeCell<T>,
 }
 
 // SAFETY: The value moves between threads with the cell (`T: Send`).
-unsafe impl<T: Send> Send for ThreadCell<T> {}
+unsafe impl<T: Send, W: WorkItem> Send for ThreadCell<T, W> {}
 // SAFETY: Shared access reaches the value only on its worker's thread, with that
 // thread's unique `ThreadCtx` mutably borrowed (type invariants): never two `&mut T`.
-unsafe impl<T: Send> Sync for ThreadCell<T> {}
+unsafe impl<T: Send, W: WorkItem> Sync for ThreadCell<T, W> {}
 
-impl<T> ThreadCell<T> {
+impl<T, W: WorkItem> ThreadCell<T, W> {
     /// `v`, owned by `worker`'s thread.
-    pub(crate) fn new(worker: Arc<Worker>, v: T) -> Self {
+    pub(crate) fn new(worker: Arc<Worker<W>>, v: T) -> Self {
         ThreadCell { worker, cell: UnsafeCell::new(v) }
     }
 
     /// The owning thread's worker (to hand work to it).
-    pub(crate) fn worker(&self) -> &Worker {
+    pub(crate) fn worker(&self) -> &Worker<W> {
         &self.worker
     }
 
     /// The value, if `ctx` is the owning thread's context.
     pub(crate) fn get_mut<'a>(&'a self, ctx: &'a mut ThreadCtx) -> Option<&'a mut T> {
-        if core::ptr::eq(ctx.worker, &*self.worker) {
+        if core::ptr::eq(ctx.worker, self.worker.id()) {
             // SAFETY: `ctx` is the unique context of this cell's thread, borrowed
             // mutably for `'a` (type invariants): no other access exists meanwhile.
             Some(unsafe { &mut *self.cell.get() })
@@ -213,11 +165,11 @@ impl<T> ThreadCell<T> {
 
 /// One protocol thread.
 #[pin_data]
-pub(crate) struct Worker {
+pub(crate) struct Worker<W: WorkItem> {
     idx: u32,
     cpu: u32,
     #[pin]
-    q: BhLock<Ring, QueueLockClass>,
+    q: BhLock<Ring<W>, QueueLockClass>,
     /// Syscalls waiting for room in a full queue (notified, under `q`, when the thread
     /// takes a batch from a full queue or stops).
     #[pin]
@@ -228,14 +180,14 @@ pub(crate) struct Worker {
     /// The thread has exited (set after `kthread_stop` returned).
     exited: Atomic<bool>,
     /// The batch being processed; only the thread touches it.
-    batch: UnsafeCell<KVec<Item>>,
+    batch: UnsafeCell<KVec<Item<W>>>,
 }
 
 // SAFETY: `task` is a kernel task pointer usable from any thread; `batch` is only used by
 // the worker's thread (see `thread_fn`); the rest is locked or atomic.
-unsafe impl Send for Worker {}
+unsafe impl<W: WorkItem> Send for Worker<W> {}
 // SAFETY: As above.
-unsafe impl Sync for Worker {}
+unsafe impl<W: WorkItem> Sync for Worker<W> {}
 
 /// Per-thread statistics, indexed by thread (static: readable without a token).
 struct ThreadStat {
@@ -278,8 +230,13 @@ pub(crate) fn write_thread_stats(f: &mut fmt::Formatter<'_>, cfg: Config) -> fmt
     Ok(())
 }
 
-impl Worker {
-    fn new(idx: u32, cpu: u32) -> Result<Arc<Worker>> {
+impl<W: WorkItem> Worker<W> {
+    /// The worker's identity, as its thread's [`ThreadCtx`] carries it.
+    fn id(&self) -> *const () {
+        (self as *const Self).cast()
+    }
+
+    fn new(idx: u32, cpu: u32) -> Result<Arc<Self>> {
         let mut slots = KVVec::with_capacity(QUEUE_LEN, GFP_KERNEL)?;
         for _ in 0..QUEUE_LEN {
             slots.push_within_capacity(None).map_err(|_| ENOMEM)?;
@@ -301,7 +258,7 @@ impl Worker {
     }
 
     /// Queues `work` (a hand-off) and wakes the thread if it sleeps.
-    pub(crate) fn push(&self, work: Work, kind: Sched) -> core::result::Result<(), PushError> {
+    pub(crate) fn push(&self, work: W, kind: Sched) -> core::result::Result<(), PushError<W>> {
         // CAST: CPU ids are below NR_CPUS.
         let item = Item { work, cpu: this_cpu() as u32 };
         // Held until after the wake-up: `stop` waits for a grace period before it drops
@@ -371,7 +328,7 @@ impl Worker {
         loop {
             let item = self.q.lock().pop();
             match item {
-                Some(i) => crate::glue::dispatch::discard(i.work),
+                Some(i) => i.work.cancel(),
                 None => break,
             }
         }
@@ -379,27 +336,27 @@ impl Worker {
 }
 
 /// The protocol threads of a ConnP-T strategy.
-pub(crate) struct Threads {
-    workers: KVec<Arc<Worker>>,
+pub(crate) struct Threads<W: WorkItem> {
+    workers: KVec<Arc<Worker<W>>>,
 }
 
-impl Threads {
+impl<W: WorkItem> Threads<W> {
     /// No threads (other strategies).
-    pub(crate) fn empty() -> Threads {
+    pub(crate) fn empty() -> Self {
         Threads { workers: KVec::new() }
     }
 
     /// Starts `n` threads, thread `i` bound to the `i`-th online CPU.
-    pub(crate) fn start(n: u32) -> Result<Threads> {
+    pub(crate) fn start(n: u32) -> Result<Self> {
         let mut t = Threads { workers: KVec::with_capacity(usize::try_from(n).map_err(|_| EINVAL)?, GFP_KERNEL)? };
         for i in 0..n {
             let cpu = shim::online_cpu(i);
             let w = Worker::new(i, cpu)?;
-            let data = (&*w as *const Worker).cast_mut().cast::<c_void>();
+            let data = (&*w as *const Worker<W>).cast_mut().cast::<c_void>();
             // SAFETY: `thread_fn` matches the kthread signature; `data` points to the
             // pinned worker, which outlives the thread (`stop` before drop); the name
             // format has one `%u`, filled with `cpu`.
-            let task = unsafe { bindings::kthread_create_on_cpu(Some(thread_fn), data, cpu, c"partcp/%u".as_ptr().cast()) };
+            let task = unsafe { bindings::kthread_create_on_cpu(Some(thread_fn::<W>), data, cpu, c"partcp/%u".as_ptr().cast()) };
             let task = match kernel::error::from_err_ptr(task) {
                 Ok(p) => p,
                 Err(e) => {
@@ -428,7 +385,7 @@ impl Threads {
     }
 
     /// The worker for slot `i`.
-    pub(crate) fn get(&self, i: u32) -> Option<Arc<Worker>> {
+    pub(crate) fn get(&self, i: u32) -> Option<Arc<Worker<W>>> {
         self.workers.get(usize::try_from(i).ok()?).cloned()
     }
 
@@ -440,7 +397,7 @@ impl Threads {
     }
 }
 
-impl Drop for Threads {
+impl<W: WorkItem> Drop for Threads<W> {
     fn drop(&mut self) {
         self.stop();
     }
@@ -464,11 +421,11 @@ fn histogram(n: usize) {
 ///
 /// `data` points to a pinned [`Worker`] that outlives the thread (`Worker::stop` waits
 /// for the thread to exit before the worker can be freed).
-unsafe extern "C" fn thread_fn(data: *mut c_void) -> c_int {
+unsafe extern "C" fn thread_fn<W: WorkItem>(data: *mut c_void) -> c_int {
     // SAFETY: Function precondition.
-    let w = unsafe { &*data.cast::<Worker>() };
+    let w = unsafe { &*data.cast::<Worker<W>>() };
     // The thread's one context (see `ThreadCtx`).
-    let mut ctx = ThreadCtx { worker: w };
+    let mut ctx = ThreadCtx { worker: w.id() };
     // SAFETY: Only this thread touches `batch` (type invariant of `Worker`).
     let batch = unsafe { &mut *w.batch.get() };
     let stat = usize::try_from(w.idx).ok().and_then(|i| THREAD_STATS.get(i));
@@ -518,7 +475,7 @@ unsafe extern "C" fn thread_fn(data: *mut c_void) -> c_int {
                 sched_add(Sched::Remote, 1);
             }
             sched_add(Sched::Items, 1);
-            crate::glue::dispatch::thread_work(&mut ctx, item.work);
+            item.work.run(&mut ctx);
         }
         if let Some(s) = stat {
             if crate::glue::kernel::stats::enabled() {
@@ -532,14 +489,13 @@ unsafe extern "C" fn thread_fn(data: *mut c_void) -> c_int {
 }
 
 /// KUnit: the protocol threads' bounded work ring (FIFO order, full and empty, wrap
-/// around). Items carry `Work::Timer` with a null pointer: the ring never looks inside
-/// its items, and nothing here runs or discards them.
+/// around). The ring is generic and never looks inside its items: these carry `()`.
 #[kunit_tests(partcp_connp_t_ring)]
 mod tests {
     use super::*;
 
     /// An empty ring of `cap` slots.
-    fn ring(cap: usize) -> Result<Ring> {
+    fn ring(cap: usize) -> Result<Ring<()>> {
         let mut slots = KVVec::with_capacity(cap, GFP_KERNEL)?;
         for _ in 0..cap {
             slots.push_within_capacity(None).map_err(|_| ENOMEM)?;
@@ -548,12 +504,12 @@ mod tests {
     }
 
     /// An item told apart by its `cpu` field.
-    fn item(tag: u32) -> Item {
-        Item { work: Work::Timer(core::ptr::null()), cpu: tag }
+    fn item(tag: u32) -> Item<()> {
+        Item { work: (), cpu: tag }
     }
 
     /// The tag of the next item popped, if any.
-    fn pop_tag(r: &mut Ring) -> Option<u32> {
+    fn pop_tag(r: &mut Ring<()>) -> Option<u32> {
         r.pop().map(|i| i.cpu)
     }
 

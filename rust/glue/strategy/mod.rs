@@ -14,6 +14,12 @@
 //!
 //! `dispatch.rs` is the only user: it decides where work runs and grants `&mut ConnInner`.
 //!
+//! Layer: executors. The three executors import nothing above the kernel wrappers: their
+//! cells are generic over the state they guard, and ConnP-T's threads over the
+//! [`WorkItem`](connp_t::WorkItem) they run. One edge goes up: the active strategy
+//! instantiates the protocol threads with the objects' work type ([`Threads`], from
+//! `obj/work.rs`).
+//!
 //! # Invariants
 //!
 //! The active [`Strategy`] (in `CURRENT`) is replaced or freed only by [`switch`],
@@ -38,6 +44,7 @@ use kernel::sync::atomic::{Atomic, Full, Relaxed};
 
 use crate::glue::kernel::percpu::PerCpu;
 use crate::glue::kernel::trace::{self, HandoffKind};
+use crate::glue::obj::work::Threads;
 use crate::siphash::SipHasher24;
 
 /// Which strategy.
@@ -177,13 +184,13 @@ pub(crate) struct Strategy {
     /// ConnP-L's group locks (empty otherwise).
     pub(crate) groups: connp_l::Groups,
     /// ConnP-T's protocol threads (empty otherwise).
-    pub(crate) threads: connp_t::Threads,
+    pub(crate) threads: Threads,
 }
 
 impl Strategy {
     fn new(cfg: Config, key: [u8; 16]) -> Result<Strategy> {
         let groups = if cfg.kind == Kind::ConnPL { connp_l::Groups::new(cfg.n)? } else { connp_l::Groups::empty() };
-        let threads = if cfg.kind == Kind::ConnPT { connp_t::Threads::start(cfg.n)? } else { connp_t::Threads::empty() };
+        let threads = if cfg.kind == Kind::ConnPT { Threads::start(cfg.n)? } else { Threads::empty() };
         Ok(Strategy { cfg, key, groups, threads })
     }
 

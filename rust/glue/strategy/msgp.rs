@@ -11,23 +11,22 @@
 
 use kernel::prelude::*;
 
-use crate::glue::obj::conn::ConnInner;
 use crate::glue::kernel::lock::{lock_class, new_bh_lock, BhLock};
 
 lock_class!(ConnLockClass, "conn");
 
 /// A MsgP connection's state, owned by its lock: reachable only with the lock held.
-pub(crate) struct MsgPCell(Pin<KBox<BhLock<ConnInner, ConnLockClass>>>);
+pub(crate) struct MsgPCell<T>(Pin<KBox<BhLock<T, ConnLockClass>>>);
 
-impl MsgPCell {
+impl<T: Unpin> MsgPCell<T> {
     /// The state `inner` behind a new lock (its own allocation: the lock then has its own
     /// cache line and the connection object need not be pinned around it).
-    pub(crate) fn new(inner: ConnInner, flags: kernel::alloc::Flags) -> Result<Self> {
+    pub(crate) fn new(inner: T, flags: kernel::alloc::Flags) -> Result<Self> {
         Ok(MsgPCell(KBox::pin_init(new_bh_lock!(inner, c"Conn::lock"), flags)?))
     }
 
     /// Runs `f` with the state, under the connection's lock.
-    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut ConnInner) -> R) -> R {
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         let mut g = self.0.lock();
         f(&mut g)
     }

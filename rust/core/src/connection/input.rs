@@ -779,7 +779,11 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         self.last_data_recv = Some(now);
 
         if offset == 0 {
-            self.recv_buf.write_at(0, payload, payload_offset, take);
+            if !self.recv_buf.write_at(0, payload, payload_offset, take) {
+                // The buffer could not hold it: as if the segment were lost.
+                self.stats.rcv_refused = self.stats.rcv_refused.saturating_add(1);
+                return;
+            }
             let had_holes = !self.assembler.is_empty();
             self.rcv_nxt = end;
             self.recv_buf.commit(take);
@@ -807,12 +811,21 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                 self.note_dsack(start, end);
                 return;
             }
-            if self.assembler.insert(start, end).is_err() {
+            // Record the range only once it is stored, and store it only if the
+            // assembler has room for it.
+            let mut assembler = self.assembler;
+            if assembler.insert(start, end).is_err() {
                 self.stats.ooo_dropped = self.stats.ooo_dropped.saturating_add(1);
                 return;
             }
-            self.recv_buf
-                .write_at(offset, payload, payload_offset, take);
+            if !self
+                .recv_buf
+                .write_at(offset, payload, payload_offset, take)
+            {
+                self.stats.rcv_refused = self.stats.rcv_refused.saturating_add(1);
+                return;
+            }
+            self.assembler = assembler;
             self.stats.ooo_queued = self.stats.ooo_queued.saturating_add(1);
             self.stats.bytes_in = self.stats.bytes_in.saturating_add(take as u64);
             self.note_sack_block(start);

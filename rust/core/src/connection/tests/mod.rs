@@ -19,6 +19,7 @@ mod newreno;
 mod options;
 mod orphan;
 mod paws;
+mod refused;
 mod rfc5961;
 mod rto;
 mod sack_gen;

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Layer: objects.
+//!
+//! The work a ConnP-T protocol thread is given: each kind names the object it is for
+//! (a connection, a listener, a syscall's waiting request) and what happened to it.
+//! The executor (`strategy/connp_t.rs`) is generic over [`WorkItem`](connp_t::WorkItem) and never looks
+//! inside; `dispatch.rs` implements how each kind runs and is cancelled.
+
+use kernel::prelude::*;
+use kernel::sync::atomic::{Atomic, Relaxed};
+use kernel::sync::Completion;
+
+use crate::connection::IcmpError;
+use crate::glue::kernel::skb::RxSeg;
+use crate::glue::obj::conn::{Conn, ConnInner, ConnRef, Listen, ListenRef};
+use crate::glue::strategy::connp_t;
+use crate::seq::SeqNum;
+use crate::time::Instant;
+
+/// A protocol thread running partcp's [`Work`].
+pub(crate) type Worker = connp_t::Worker<Work>;
+
+/// The protocol threads of a ConnP-T strategy.
+pub(crate) type Threads = connp_t::Threads<Work>;
+
+/// A syscall's request: run `run(data, inner, now)` on the owning thread, then signal
+/// `done`.
+///
+/// Lives in the sleeping caller's stack frame; the caller does not return before `done`
+/// completes (it waits uninterruptibly), so the thread may use every field until then.
+#[pin_data]
+pub(crate) struct CallReq {
+    pub(crate) conn: *const Conn,
+    pub(crate) data: *mut (),
+    pub(crate) run: unsafe fn(*mut (), &mut ConnInner, Instant),
+    /// Set by the thread when it ran the request (false: discarded at thread stop).
+    pub(crate) ran: Atomic<bool>,
+    #[pin]
+    pub(crate) done: Completion,
+}
+
+impl CallReq {
+    /// Signals the waiting caller. The request must not be touched afterwards.
+    ///
+    /// # Safety
+    ///
+    /// `this` points to a live request, and this is the only completion of it.
+    pub(crate) unsafe fn complete(this: *const CallReq, ran: bool) {
+        // SAFETY: Live (caller); the caller of `call` waits for `done` before the frame
+        // goes away, and `complete_all` is the last access.
+        unsafe {
+            (*this).ran.store(ran, Relaxed);
+            (*this).done.complete_all();
+        }
+    }
+}
+
+/// Work for a protocol thread.
+pub(crate) enum Work {
+    /// A received segment for a connection (from NAPI, or from thread 0 after a
+    /// handshake).
+    Seg(ConnRef, RxSeg),
+    /// A segment for a listener (thread 0).
+    ListenSeg(ListenRef, RxSeg),
+    /// The connection's timer expired. A raw pointer: the timer callback holds no
+    /// reference. The connection's destructor waits until `Conn::timer_queued` is clear,
+    /// which the consumer of this item does last.
+    Timer(*const Conn),
+    /// A listener's timer expired (thread 0). A raw pointer, as `Timer`: the listener's
+    /// destructor waits until `Listen::timer_queued` is clear.
+    ListenTimer(*const Listen),
+    /// Abort a connection that no one will accept (accept queue overflow).
+    Abort(ConnRef),
+    /// An ICMP error quoting the connection's segment with this sequence number (from
+    /// NAPI: the rx_handler of the device the message arrived on).
+    Icmp(ConnRef, SeqNum, IcmpError),
+    /// A syscall's request (see [`CallReq`]).
+    Call(*const CallReq),
+}
+
+// SAFETY: Every variant is owned data (`Arc`s, an exclusively owned skb) or a pointer
+// whose referent outlives the item (see `Work::Timer`, `CallReq`), usable from any
+// thread.
+unsafe impl Send for Work {}
