@@ -145,7 +145,12 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             rto: sat32(self.rtt.rto().micros()),
             ato: self.cfg.delayed_ack.map_or(0, |d| sat32(d.micros())),
             snd_mss: usize32(mss),
-            rcv_mss: usize32(self.rcv_mss),
+            // The largest segment seen, as payload (Linux caps its estimate at advmss,
+            // which excludes the timestamp option; a GRO-merged segment is larger).
+            rcv_mss: usize32(
+                self.rcv_mss
+                    .min(usize::from(self.cfg.mss).saturating_sub(opts)),
+            ),
             unacked: segs(flight),
             sacked: segs(self.scoreboard.sacked_within(self.snd_una, self.snd_max)),
             lost: segs(retransmitting),
@@ -167,7 +172,13 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             segs_out: sat32(self.segs_out),
             segs_in: sat32(st.segments_in.saturating_add(self.segs_in_merged)),
             notsent_bytes: usize32(if handshaking { 0 } else { self.notsent_bytes() }),
-            min_rtt: self.rtt.min_rtt().map_or(u32::MAX, |d| sat32(d.micros())),
+            // A zero sample (below the timestamp clock's millisecond) counts as one
+            // tick, as Linux's `tcp_update_rtt_min` (`rtt_us ? : jiffies_to_usecs(1)`);
+            // ~0 before any sample.
+            min_rtt: self
+                .rtt
+                .min_rtt()
+                .map_or(u32::MAX, |d| sat32(d.micros()).max(1)),
             data_segs_in: sat32(self.data_segs_in),
             data_segs_out: sat32(self.data_segs_out),
             delivered: sat32(

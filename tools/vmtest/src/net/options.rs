@@ -490,7 +490,7 @@ fn so_mark(fam: Family) -> TestResult {
 /// TCP_WINDOW_CLAMP: 0 on a fresh socket, a small value raised to half of
 /// SOCK_MIN_RCVBUF (Linux's value, read from an AF_INET socket), 0 refused on a
 /// connection; set to 8192 before connecting, the SYN offers window scale 0 and at most
-/// 8192 bytes, and no ACK of 64 KB the peer sends (unread for a while) offers more.
+/// 8192 bytes, and no ACK offers more while 64 KB the peer sends stay unread.
 fn window_clamp(fam: Family) -> TestResult {
     const CLAMP: i32 = libc::TCP_WINDOW_CLAMP;
     let fd = fam.socket_in(Ns::A, 0)?;
@@ -529,7 +529,9 @@ fn window_clamp(fam: Family) -> TestResult {
     let data: Vec<u8> = (0..65536u32).map(|i| (i % 251) as u8).collect();
     std::thread::scope(|s| {
         let w = s.spawn(|| peer.write_all(&data).map_err(|e| format!("peer write: {e}")));
-        // Unread for 300 ms, then read slowly: every ACK's window is at most the clamp.
+        // Unread for 300 ms: every ACK's window is at most the clamp. (Once the
+        // application reads, Linux's receive buffer autotuning moves the clamp along
+        // with the buffer, `tcp_rcv_space_adjust`; partcp does not autotune.)
         let mut largest = 0u16;
         let mut acks = 0;
         let end = Instant::now() + Duration::from_millis(300);
@@ -538,16 +540,7 @@ fn window_clamp(fam: Family) -> TestResult {
             acks += 1;
         }
         let mut got = vec![0u8; data.len()];
-        let mut n = 0;
-        while n < got.len() {
-            let k = f.read(&mut got[n..(n + 4096).min(data.len())]).map_err(|e| format!("read: {e}"))?;
-            ensure!(k > 0, "EOF after {n} bytes");
-            n += k;
-            while let Some(r) = link.recv(Duration::ZERO, |r| r.sport == port) {
-                largest = largest.max(r.window);
-                acks += 1;
-            }
-        }
+        f.read_exact(&mut got).map_err(|e| format!("read: {e}"))?;
         w.join().map_err(|_| "writer panicked".to_string())??;
         ensure!(got == data, "data corrupted");
         ensure!(acks > 0 && largest <= 8192, "{acks} ACKs, largest window {largest}, want at most 8192");
@@ -658,11 +651,14 @@ const INFO_FIELDS: &[(&str, usize, usize, Tol)] = &[
     ("last_ack_recv", 56, 4, Tol::Range(0, 3000)),
     ("pmtu", 60, 4, Tol::Eq),
     ("rtt", 68, 4, Tol::Range(1, 200_000)),
-    ("snd_ssthresh", 76, 4, Tol::Eq),
+    // Linux's CUBIC leaves slow start by HyStart (ssthresh set to cwnd), partcp's has
+    // none (infinite until a loss): both only bounded.
+    ("snd_ssthresh", 76, 4, Tol::Range(2, 0x7fff_ffff)),
     ("snd_cwnd", 80, 4, Tol::Range(10, 100_000)),
     ("advmss", 84, 4, Tol::Eq),
     ("reordering", 88, 4, Tol::Eq),
-    ("total_retrans", 100, 4, Tol::Eq),
+    // Linux may send a tail loss probe on a slow emulated machine; partcp has no TLP.
+    ("total_retrans", 100, 4, Tol::Range(0, 8)),
     ("max_pacing_rate", 112, 8, Tol::Eq),
     ("bytes_acked", 120, 8, Tol::Abs(1)),
     ("bytes_received", 128, 8, Tol::Abs(1)),
@@ -673,9 +669,9 @@ const INFO_FIELDS: &[(&str, usize, usize, Tol)] = &[
     ("data_segs_in", 152, 4, Tol::Pct(5)),
     ("data_segs_out", 156, 4, Tol::Pct(5)),
     ("delivered", 192, 4, Tol::Pct(5)),
-    ("bytes_sent", 200, 8, Tol::Abs(1)),
-    ("bytes_retrans", 208, 8, Tol::Eq),
-    ("dsack_dups", 216, 4, Tol::Eq),
+    ("bytes_sent", 200, 8, Tol::Range(1_000_000, 1_012_000)),
+    ("bytes_retrans", 208, 8, Tol::Range(0, 12_000)),
+    ("dsack_dups", 216, 4, Tol::Range(0, 8)),
     ("rcv_ooopack", 224, 4, Tol::Eq),
     ("snd_wnd", 228, 4, Tol::Range(1, 1 << 30)),
     ("rcv_wnd", 232, 4, Tol::Range(1, 1 << 30)),
@@ -729,16 +725,15 @@ fn tcp_info_transfer(fam: Family) -> TestResult {
             bad.push(format!("{name} {v} (Linux {:?}, {tol:?})", linux.as_ref().map(read)));
         }
     }
-    // The values Linux must have on this transfer (so the comparison above compares
-    // something): established, all acknowledged, both counts exact.
-    for (name, off, want) in [("state", 0, 1), ("unacked", 24, 0), ("bytes_sent", 200, 1_000_000)] {
-        let v = if off == 0 {
-            got.u8(off)
-        } else if off == 200 {
-            got.u64(off)
-        } else {
-            got.u32(off)
-        };
+    // The values this transfer must show (so the comparison above compares something):
+    // established, all acknowledged, exactly 1 MB of new data sent and 100 KB received.
+    let new_data = got.u64(200).saturating_sub(got.u64(208));
+    for (name, v, want) in [
+        ("state", got.u8(0), 1),
+        ("unacked", got.u32(24), 0),
+        ("bytes_sent - bytes_retrans", new_data, 1_000_000),
+        ("bytes_received", got.u64(128), 100_000),
+    ] {
         if v != want {
             bad.push(format!("{name} {v}, want {want}"));
         }
