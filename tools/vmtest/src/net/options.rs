@@ -35,6 +35,7 @@ pub fn tests() -> Vec<NetTest> {
         ("option_tcp_window_clamp", 60, window_clamp),
         ("option_tcp_defer_accept", 60, defer_accept),
         ("option_tcp_info_transfer", 90, tcp_info_transfer),
+        ("option_so_priority", 60, so_priority),
     ];
     super::from_timed(t)
 }
@@ -745,5 +746,64 @@ fn tcp_info_transfer(fam: Family) -> TestResult {
         }
     }
     ensure!(bad.is_empty(), "TCP_INFO after the transfer: {}", bad.join("; "));
+    Ok(())
+}
+
+/// A prio qdisc at the root of `va` in `ptcp_a`, removed when dropped.
+struct PrioQdisc;
+
+impl PrioQdisc {
+    fn add() -> Result<PrioQdisc, String> {
+        super::setup::run("ip netns exec ptcp_a tc qdisc add dev va root handle 1: prio")?;
+        Ok(PrioQdisc)
+    }
+
+    /// Packets sent so far through band `band` (class 1:`band`).
+    fn sent(band: u32) -> Result<u64, String> {
+        let out = super::setup::run("ip netns exec ptcp_a tc -s class show dev va")?;
+        let class = format!("1:{band}");
+        let mut lines = out.lines();
+        while let Some(l) = lines.next() {
+            if l.split_whitespace().nth(2) == Some(class.as_str()) {
+                let stats = lines.next().unwrap_or_default();
+                let w: Vec<&str> = stats.split_whitespace().collect();
+                if let Some(i) = w.iter().position(|t| *t == "pkt") {
+                    return w[i - 1].parse().map_err(|_| format!("tc stats: {stats}"));
+                }
+            }
+        }
+        Err(format!("no class {class} in `tc -s class show dev va`: {out}"))
+    }
+}
+
+impl Drop for PrioQdisc {
+    fn drop(&mut self) {
+        let _ = super::setup::run("ip netns exec ptcp_a tc qdisc del dev va root");
+    }
+}
+
+/// SO_PRIORITY: the skb priority of the socket's segments, seen by a prio qdisc on
+/// `va` (default priomap: priority 6, TC_PRIO_INTERACTIVE, is band 1:1; priority 0 is
+/// band 1:2); IP_TOS 0x10 sets priority 6 too.
+fn so_priority(fam: Family) -> TestResult {
+    let _q = PrioQdisc::add()?;
+    let (f, peer) = f_client(fam)?;
+    for (how, band1) in [("SO_PRIORITY 6", true), ("SO_PRIORITY 0", false), ("IP_TOS 0x10", true)] {
+        match how {
+            "SO_PRIORITY 6" => raw::set_int(&f, libc::SOL_SOCKET, libc::SO_PRIORITY, 6, how)?,
+            "SO_PRIORITY 0" => raw::set_int(&f, libc::SOL_SOCKET, libc::SO_PRIORITY, 0, how)?,
+            _ => raw::set_int(&f, libc::IPPROTO_IP, libc::IP_TOS, 0x10, how)?,
+        }
+        let before = PrioQdisc::sent(1)?;
+        for _ in 0..5 {
+            super::pass(&f, &peer, &[8u8; 1000])?;
+        }
+        let moved = PrioQdisc::sent(1)? - before;
+        ensure!(
+            (moved >= 5) == band1 && (band1 || moved == 0),
+            "{how}: {moved} packets through band 1:1, want {}",
+            if band1 { "the data's (at least 5)" } else { "none" }
+        );
+    }
     Ok(())
 }
