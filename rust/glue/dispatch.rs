@@ -31,6 +31,8 @@ use crate::glue::obj::conn::{self, Conn, ConnInner, ConnRef, ConnState, Listen, 
 use crate::glue::kernel::txq::SendQueue;
 use crate::glue::kernel::rxq::RecvQueue;
 use crate::glue::entry::rx;
+use crate::glue::kernel::handles::SockRef;
+use crate::glue::kernel::shim::TxMeta;
 use crate::glue::kernel::skb::RxSeg;
 use crate::glue::obj::stack::{stack, ConnKey, Stack};
 use crate::glue::kernel::stats::{self, Counter};
@@ -50,9 +52,11 @@ use crate::time::Instant;
 fn after(conn: &Conn, inner: &mut ConnInner, now: Instant) -> bool {
     let local = inner.tcp.local().addr;
     let remote = inner.tcp.remote().addr;
+    let mut meta = None;
     while let Some(t) = inner.tcp.poll_transmit(now) {
         trace::retransmit(&inner.tcp, &t);
-        tx::send_transmit(&conn.net, &mut inner.route, local, remote, &t, inner.tcp.send_buffer());
+        let m = *meta.get_or_insert_with(|| tx_meta(conn, inner.sk.as_ref()));
+        tx::send_transmit(&conn.net, &mut inner.route, local, remote, &t, inner.tcp.send_buffer(), &m);
     }
     if let Some(d) = inner.tcp.next_deadline() {
         conn.timer.arm_usecs(d.0.saturating_sub(now.0));
@@ -88,6 +92,23 @@ fn after(conn: &Conn, inner: &mut ConnInner, now: Instant) -> bool {
         return true;
     }
     false
+}
+
+/// What `conn`'s segments carry (`TxMeta`): its socket's IP_TOS/IP_TTL (kept in
+/// `conn.tx` by `setsockopt`) and SO_PRIORITY/SO_MARK, read from the socket while it is
+/// open (the socket core sets them without telling the protocol) and kept for the
+/// orphan's last segments, as Linux's orphaned sock keeps its fields.
+fn tx_meta(conn: &Conn, sk: Option<&SockRef>) -> TxMeta {
+    let mut m = conn.tx.get();
+    if let Some(sk) = sk {
+        let (priority, mark) = sk.priority_mark();
+        if (priority, mark) != (m.priority, m.mark) {
+            m.priority = priority;
+            m.mark = mark;
+            conn.tx.set(m);
+        }
+    }
+    m
 }
 
 /// Takes a closed connection out of the table.
@@ -471,15 +492,28 @@ fn discard(work: Work) {
 
 /// Sends what the listener queued and re-arms its timer. Called under its lock.
 fn listen_after(l: &Listen, inner: &mut conn::ListenInner, now: Instant) {
+    let mut meta = None;
     while let Some(t) = inner.core.poll_transmit(now) {
         // Source address 0: the route lookup picks it (wildcard listeners).
         let src = inner.core.local().addr;
         trace::retransmit_synack(src, t.remote, &t.repr);
-        tx::send(&l.net, src, t.remote.addr, &t.repr);
+        let m = *meta.get_or_insert_with(|| listen_tx_meta(l, inner));
+        tx::send(&l.net, src, t.remote.addr, &t.repr, &m);
     }
     if let Some(d) = inner.core.next_deadline() {
         l.timer.arm_usecs(d.0.saturating_sub(now.0));
     }
+}
+
+/// What a listener's SYN-ACKs carry: its socket's options (Linux `tcp_v4_send_synack`
+/// takes the listener's TOS, TTL, priority and mark).
+fn listen_tx_meta(l: &Listen, inner: &conn::ListenInner) -> TxMeta {
+    let mut m = l.tx.get();
+    if let Some(sk) = &inner.sk {
+        (m.priority, m.mark) = sk.priority_mark();
+        l.tx.set(m);
+    }
+    m
 }
 
 /// Listener timer expiry (timer softirq): SYN-ACK retransmissions. Under ConnP-T the
@@ -526,7 +560,7 @@ fn listen_process(stack: &Stack, mut ctx: Option<&mut ThreadCtx>, l: ListenRef, 
     let syn = rx::is_syn(&seg.repr);
     let (src, dst) = (seg.src, seg.dst);
     let remote = Endpoint { addr: src, port: seg.repr.src_port };
-    let (action, cfg, sndbuf, rcvbuf) = {
+    let (action, cfg, sndbuf, rcvbuf, ca_set) = {
         let mut g = l.inner.lock();
         if g.closed {
             drop(g);
@@ -538,14 +572,19 @@ fn listen_process(stack: &Stack, mut ctx: Option<&mut ThreadCtx>, l: ListenRef, 
         let bufs = (g.sndbuf, g.rcvbuf);
         if let ListenerAction::Reply(r) = a {
             if syn {
-                tx::send(&l.net, dst, src, &r);
+                let m = listen_tx_meta(&l, &g);
+                tx::send(&l.net, dst, src, &r, &m);
             }
         }
         listen_after(&l, &mut g, now);
-        (a, cfg, bufs.0, bufs.1)
+        (a, cfg, bufs.0, bufs.1, g.ca_set)
     };
     let mut hs = match action {
         ListenerAction::Established(hs) => hs,
+        ListenerAction::Consumed => {
+            drop(l);
+            return None;
+        }
         _ => {
             drop(l);
             return if syn { None } else { Some(seg) };
@@ -554,9 +593,11 @@ fn listen_process(stack: &Stack, mut ctx: Option<&mut ThreadCtx>, l: ListenRef, 
     // A wildcard listener learns its address from the segment.
     hs.local.addr = dst;
     // Linux tcp_ca_openreq_child: the namespace's congestion control as it is now, not
-    // the listener's (unless the listener set TCP_CONGESTION, which partcp lacks).
+    // the listener's, unless the listener set TCP_CONGESTION.
     let mut cfg = cfg;
-    l.net.tcp_sysctls().apply_accept(&mut cfg);
+    if !ca_set {
+        l.net.tcp_sysctls().apply_accept(&mut cfg);
+    }
     // Allocate outside every lock (atomic: this may be softirq context). A connection
     // that fails here was never shared: its last reference is dropped through
     // `ConnRef`, whose drop defers the destructor to process context.
@@ -576,6 +617,7 @@ fn listen_process(stack: &Stack, mut ctx: Option<&mut ThreadCtx>, l: ListenRef, 
         };
         let c = Conn::new(key, net, tcp, None, GFP_ATOMIC)?;
         c.reuse.store(l.reuse.load(Relaxed), Relaxed);
+        c.tx.set(l.tx.get());
         Ok(c)
     })();
     let c = match built {

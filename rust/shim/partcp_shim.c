@@ -364,6 +364,39 @@ bool partcp_sock_keepalive(const struct sock *sk)
 	return sock_flag(sk, SOCK_KEEPOPEN);
 }
 
+int partcp_sock_rcvlowat(const struct sock *sk)
+{
+	return READ_ONCE(sk->sk_rcvlowat);
+}
+
+void partcp_sock_set_rcvlowat(struct sock *sk, int val)
+{
+	WRITE_ONCE(sk->sk_rcvlowat, val);
+}
+
+int partcp_sock_default_ttl(const struct sock *sk)
+{
+	return READ_ONCE(sock_net(sk)->ipv4.sysctl_ip_default_ttl);
+}
+
+void partcp_sock_priority_mark(const struct sock *sk, u32 *priority, u32 *mark)
+{
+	*priority = READ_ONCE(sk->sk_priority);
+	*mark = READ_ONCE(sk->sk_mark);
+}
+
+void partcp_sock_set_priority_mark(struct sock *sk, u32 priority, u32 mark)
+{
+	WRITE_ONCE(sk->sk_priority, priority);
+	WRITE_ONCE(sk->sk_mark, mark);
+}
+
+/* IP_TOS also sets the socket's priority (__ip_sock_set_tos). */
+void partcp_sock_set_tos_priority(struct sock *sk, u8 tos)
+{
+	WRITE_ONCE(sk->sk_priority, rt_tos2priority(tos));
+}
+
 int partcp_accept_flags(const struct proto_accept_arg *arg)
 {
 	return arg->flags;
@@ -833,22 +866,23 @@ void partcp_tx_append_page(struct sk_buff *skb, struct page *page, unsigned int 
 }
 
 static struct rtable *partcp_route(struct net *net, struct flowi4 *fl4, u32 daddr,
-				   u32 saddr)
+				   u32 saddr, u32 mark)
 {
 	memset(fl4, 0, sizeof(*fl4));
 	fl4->daddr = daddr;
 	fl4->saddr = saddr;
 	fl4->flowi4_proto = IPPROTO_TCP;
+	fl4->flowi4_mark = mark;
 	return ip_route_output_key(net, fl4);
 }
 
-unsigned int partcp_route_mtu(struct net *net, u32 daddr, u32 *saddr)
+unsigned int partcp_route_mtu(struct net *net, u32 daddr, u32 *saddr, u32 mark)
 {
 	struct flowi4 fl4;
 	struct rtable *rt;
 	unsigned int mtu;
 
-	rt = partcp_route(net, &fl4, daddr, *saddr);
+	rt = partcp_route(net, &fl4, daddr, *saddr, mark);
 	if (IS_ERR(rt))
 		return 0;
 	if (!*saddr)
@@ -860,10 +894,12 @@ unsigned int partcp_route_mtu(struct net *net, u32 daddr, u32 *saddr)
 
 /*
  * Completes a TCP segment in @skb (data at the TCP header) for @dst: checksum offload
- * from the pseudo-header sum, GSO for super-segments, the IPv4 header (DF set).
+ * from the pseudo-header sum, GSO for super-segments, the IPv4 header (DF set) and
+ * the socket options' IP header fields and skb metadata (@meta).
  */
 static void partcp_tx_headers(struct sk_buff *skb, struct dst_entry *dst, u32 saddr,
-			      u32 daddr, unsigned int gso_size)
+			      u32 daddr, unsigned int gso_size,
+			      const struct partcp_tx_meta *meta)
 {
 	unsigned int tcp_len = skb->len;
 	struct tcphdr *th;
@@ -892,29 +928,32 @@ static void partcp_tx_headers(struct sk_buff *skb, struct dst_entry *dst, u32 sa
 	iph = ip_hdr(skb);
 	iph->version = 4;
 	iph->ihl = 5;
-	iph->tos = 0;
+	/* As __ip_queue_xmit: the socket's TOS, and its IP_TTL or the route's hop
+	 * limit (ip_select_ttl). */
+	iph->tos = meta->tos;
 	iph->frag_off = htons(IP_DF);
-	iph->ttl = ip4_dst_hoplimit(dst);
+	iph->ttl = meta->ttl >= 0 ? meta->ttl : ip4_dst_hoplimit(dst);
 	iph->protocol = IPPROTO_TCP;
 	iph->saddr = saddr;
 	iph->daddr = daddr;
 	iph->id = 0;
 	skb->protocol = htons(ETH_P_IP);
-	skb->priority = 0;
+	skb->priority = meta->priority;
+	skb->mark = meta->mark;
 }
 
 int partcp_tx_send(struct net *net, struct sk_buff *skb, u32 saddr, u32 daddr,
-		   unsigned int gso_size)
+		   unsigned int gso_size, const struct partcp_tx_meta *meta)
 {
 	struct flowi4 fl4;
 	struct rtable *rt;
 
-	rt = partcp_route(net, &fl4, daddr, saddr);
+	rt = partcp_route(net, &fl4, daddr, saddr, meta->mark);
 	if (IS_ERR(rt)) {
 		kfree_skb(skb);
 		return PTR_ERR(rt);
 	}
-	partcp_tx_headers(skb, &rt->dst, saddr ? saddr : fl4.saddr, daddr, gso_size);
+	partcp_tx_headers(skb, &rt->dst, saddr ? saddr : fl4.saddr, daddr, gso_size, meta);
 	skb_dst_set(skb, &rt->dst);
 	return ip_local_out(net, NULL, skb);
 }
@@ -922,7 +961,7 @@ int partcp_tx_send(struct net *net, struct sk_buff *skb, u32 saddr, u32 daddr,
 /* ---- Cached routes (a connection's, as Linux's sk_dst_cache) ---- */
 
 struct dst_entry *partcp_route_lookup(struct net *net, u32 saddr, u32 daddr, u16 sport,
-				      u16 dport)
+				      u16 dport, u32 mark)
 {
 	struct flowi4 fl4;
 	struct rtable *rt;
@@ -933,6 +972,7 @@ struct dst_entry *partcp_route_lookup(struct net *net, u32 saddr, u32 daddr, u16
 	fl4.flowi4_proto = IPPROTO_TCP;
 	fl4.fl4_sport = htons(sport);
 	fl4.fl4_dport = htons(dport);
+	fl4.flowi4_mark = mark;
 	rt = ip_route_output_key(net, &fl4);
 	if (IS_ERR(rt))
 		return NULL;
@@ -950,11 +990,12 @@ void partcp_dst_release(struct dst_entry *dst)
 }
 
 int partcp_tx_send_dst(struct net *net, struct sk_buff *skb, struct dst_entry *dst,
-		       u32 saddr, u32 daddr, unsigned int gso_size, u32 hash)
+		       u32 saddr, u32 daddr, unsigned int gso_size, u32 hash,
+		       const struct partcp_tx_meta *meta)
 {
 	int err;
 
-	partcp_tx_headers(skb, dst, saddr, daddr, gso_size);
+	partcp_tx_headers(skb, dst, saddr, daddr, gso_size, meta);
 	/* The connection's flow hash (sk_txhash): the TX queue choice and RPS use it
 	 * instead of dissecting every skb, and it stays the connection's. */
 	skb_set_hash(skb, hash, PKT_HASH_TYPE_L4);

@@ -123,6 +123,13 @@ void partcp_sk_set_err(struct sock *sk, int err);
 bool partcp_sock_linger_zero(const struct sock *sk);
 /* SO_KEEPALIVE is set. */
 bool partcp_sock_keepalive(const struct sock *sk);
+int partcp_sock_rcvlowat(const struct sock *sk);
+void partcp_sock_set_rcvlowat(struct sock *sk, int val);
+/* The namespace's ip_default_ttl (IP_TTL when the socket set none). */
+int partcp_sock_default_ttl(const struct sock *sk);
+void partcp_sock_priority_mark(const struct sock *sk, u32 *priority, u32 *mark);
+void partcp_sock_set_priority_mark(struct sock *sk, u32 priority, u32 mark);
+void partcp_sock_set_tos_priority(struct sock *sk, u8 tos);
 int partcp_accept_flags(const struct proto_accept_arg *arg);
 /* Whether @addr (network order) is a local address in @net (RTN_LOCAL). */
 bool partcp_addr_is_local(struct net *net, u32 addr);
@@ -264,6 +271,14 @@ int partcp_rxq_copy_bits(const struct sk_buff *skb, unsigned int off, void *to, 
 struct sk_buff *partcp_tx_alloc(unsigned int len);
 /* Appends @len bytes to a partcp_tx_alloc() skb. */
 void partcp_tx_append(struct sk_buff *skb, const void *data, unsigned int len);
+/* What a socket's options put in the IP header and skb. Mirrored in
+ * rust/glue/kernel/shim.rs (TxMeta). */
+struct partcp_tx_meta {
+	u32 priority;	/* SO_PRIORITY: skb->priority */
+	u32 mark;	/* SO_MARK: skb->mark and the route lookup's flowi4_mark */
+	int ttl;	/* IP_TTL, or -1 for the route's hop limit */
+	u8 tos;		/* IP_TOS */
+};
 /*
  * Send data: copy up to @len bytes from the user iterator (or from @src, kernel
  * memory) into the current task's page fragment (current->task_frag, refilled as
@@ -290,32 +305,36 @@ int partcp_tx_add_frag(struct sk_buff *skb, struct page *page, unsigned int off,
 void partcp_tx_append_page(struct sk_buff *skb, struct page *page, unsigned int off,
 			   unsigned int len);
 /*
- * Routes (one FIB lookup) and sends a TCP segment whose header and payload are in
- * @skb's data: IPv4 header, checksum offload (CHECKSUM_PARTIAL), GSO when @gso_size
- * is non-zero and the payload is larger, then ip_local_out(). Consumes @skb. For
- * segments of no connection (listener replies, resets).
+ * Routes (one FIB lookup, with SO_MARK from @meta) and sends a TCP segment whose
+ * header and payload are in @skb's data: IPv4 header (TOS and TTL from @meta),
+ * checksum offload (CHECKSUM_PARTIAL), GSO when @gso_size is non-zero and the payload
+ * is larger, then ip_local_out(). Consumes @skb. For segments of no connection
+ * (listener replies, resets).
  */
 int partcp_tx_send(struct net *net, struct sk_buff *skb, u32 saddr, u32 daddr,
-		   unsigned int gso_size);
+		   unsigned int gso_size, const struct partcp_tx_meta *meta);
 
 /*
  * A connection's cached route. partcp_route_lookup returns a counted reference (NULL
- * if unroutable); partcp_dst_valid is dst_check(); partcp_dst_release drops the
- * reference. partcp_tx_send_dst sends as partcp_tx_send along @dst (not consumed:
- * no reference is taken per skb) with the connection's flow hash @hash.
- * partcp_route_update_pmtu records a path MTU for saddr -> daddr in the routing
- * table (an exception of the next hop, as inet_csk_update_pmtu does).
+ * if unroutable) for the connection's 4-tuple and SO_MARK @mark; partcp_dst_valid is
+ * dst_check(); partcp_dst_release drops the reference. partcp_tx_send_dst sends as
+ * partcp_tx_send along @dst (not consumed: no reference is taken per skb) with the
+ * connection's flow hash @hash. partcp_route_update_pmtu records a path MTU for
+ * saddr -> daddr in the routing table (an exception of the next hop, as
+ * inet_csk_update_pmtu does).
  */
 struct dst_entry;
 struct dst_entry *partcp_route_lookup(struct net *net, u32 saddr, u32 daddr, u16 sport,
-				      u16 dport);
+				      u16 dport, u32 mark);
 bool partcp_dst_valid(struct dst_entry *dst);
 void partcp_dst_release(struct dst_entry *dst);
 int partcp_tx_send_dst(struct net *net, struct sk_buff *skb, struct dst_entry *dst,
-		       u32 saddr, u32 daddr, unsigned int gso_size, u32 hash);
+		       u32 saddr, u32 daddr, unsigned int gso_size, u32 hash,
+		       const struct partcp_tx_meta *meta);
 void partcp_route_update_pmtu(struct net *net, u32 saddr, u32 daddr, unsigned int mtu);
-/* Path MTU toward @daddr from @saddr in @net, 0 if unroutable. Fills *@saddr if 0. */
-unsigned int partcp_route_mtu(struct net *net, u32 daddr, u32 *saddr);
+/* Path MTU toward @daddr from @saddr in @net for SO_MARK @mark, 0 if unroutable.
+ * Fills *@saddr if 0. */
+unsigned int partcp_route_mtu(struct net *net, u32 daddr, u32 *saddr, u32 mark);
 
 /* ---- Protocol threads (ConnP-T) ---- */
 /*

@@ -48,6 +48,10 @@ pub struct ListenerConfig {
     pub synack_rto: Duration,
     /// SYN cookie policy.
     pub syncookies: SynCookies,
+    /// `TCP_DEFER_ACCEPT` as Linux keeps it, in SYN-ACK timeouts
+    /// (`rskq_defer_accept`): while fewer have passed, a handshake-completing ACK
+    /// without data is dropped and the entry waits for data; 0 (the default): off.
+    pub defer_accept: u32,
 }
 
 impl Default for ListenerConfig {
@@ -60,6 +64,7 @@ impl Default for ListenerConfig {
             synack_retries: 5,
             synack_rto: Duration::from_secs(1),
             syncookies: SynCookies::WhenFull,
+            defer_accept: 0,
         }
     }
 }
@@ -70,6 +75,9 @@ impl Default for ListenerConfig {
 pub enum ListenerAction {
     /// Nothing to send.
     None,
+    /// Nothing to send, and the segment was this listener's (a handshake-completing ACK
+    /// held back by `TCP_DEFER_ACCEPT`): the glue must not hand it to another stack.
+    Consumed,
     /// Send this segment to the segment's source (SYN-ACK or RST).
     Reply(TcpRepr),
     /// A handshake completed: build the connection with
@@ -101,6 +109,9 @@ struct SynEntry {
     first_sent: Instant,
     next_retransmit: Instant,
     retransmits: u32,
+    /// `TCP_DEFER_ACCEPT`: the peer's ACK came without data and was dropped (Linux
+    /// `inet_rsk(req)->acked`).
+    acked: bool,
 }
 
 /// A listening socket's protocol state with room for `N` half-open connections.
@@ -151,6 +162,23 @@ impl<const N: usize> Listener<N> {
         &self.cfg
     }
 
+    /// `TCP_CONGESTION` on the listening socket: the algorithm its connections get
+    /// (Linux `tcp_ca_openreq_child` keeps a listener's `icsk_ca_setsockopt` choice).
+    pub fn set_congestion(&mut self, alg: crate::congestion::CongestionAlgorithm) {
+        self.cfg.conn.congestion = alg;
+    }
+
+    /// `TCP_WINDOW_CLAMP` on the listening socket: its SYN-ACKs and connections offer
+    /// at most `clamp`.
+    pub fn set_window_clamp(&mut self, clamp: Option<usize>) {
+        self.cfg.conn.window_clamp = clamp;
+    }
+
+    /// `TCP_DEFER_ACCEPT` on the listening socket, in SYN-ACK timeouts.
+    pub fn set_defer_accept(&mut self, timeouts: u32) {
+        self.cfg.defer_accept = timeouts;
+    }
+
     /// Change the accept queue limit (`listen()` called again).
     pub fn set_backlog(&mut self, backlog: usize) {
         self.cfg.backlog = backlog;
@@ -194,16 +222,22 @@ impl<const N: usize> Listener<N> {
     /// to offer (`conn.window_space`, Linux `tcp_select_initial_window`), at least their
     /// receive buffer.
     fn our_wscale(&self) -> u8 {
-        window_shift_for(
-            self.cfg
-                .recv_buffer
-                .max(self.cfg.conn.window_space.unwrap_or(0)),
-        )
+        let space = self
+            .cfg
+            .recv_buffer
+            .max(self.cfg.conn.window_space.unwrap_or(0));
+        window_shift_for(space.min(self.clamp()))
+    }
+
+    /// `TCP_WINDOW_CLAMP` of the listening socket (no clamp: `usize::MAX`).
+    fn clamp(&self) -> usize {
+        self.cfg.conn.window_clamp.unwrap_or(usize::MAX)
     }
 
     /// The window field of a SYN-ACK (never scaled, RFC 7323 2.2).
     fn synack_window(&self) -> u16 {
-        u16::try_from(self.cfg.recv_buffer.min(usize::from(u16::MAX))).unwrap_or(u16::MAX)
+        let wnd = self.cfg.recv_buffer.min(self.clamp());
+        u16::try_from(wnd.min(usize::from(u16::MAX))).unwrap_or(u16::MAX)
     }
 
     /// Process a segment addressed to the listening endpoint from `remote`.
@@ -314,6 +348,7 @@ impl<const N: usize> Listener<N> {
             first_sent: now,
             next_retransmit: now + self.cfg.synack_rto,
             retransmits: 0,
+            acked: false,
         };
         self.entries[slot] = Some(entry);
         let repr = self.synack(now, &entry, None);
@@ -354,6 +389,7 @@ impl<const N: usize> Listener<N> {
             first_sent: now,
             next_retransmit: now,
             retransmits: 0,
+            acked: false,
         };
         let opts = CookieOptions {
             wscale: entry.peer_wscale,
@@ -413,6 +449,13 @@ impl<const N: usize> Listener<N> {
                 if seg.seq != e.irs + 1 {
                     return ListenerAction::None;
                 }
+                let bare = seg.payload_len == 0 && !seg.flags.contains(TcpFlags::FIN);
+                if bare && e.retransmits < self.cfg.defer_accept {
+                    // TCP_DEFER_ACCEPT (Linux tcp_check_req: "While TCP_DEFER_ACCEPT is
+                    // active, drop bare ACK."): wait for data.
+                    self.entries[i] = Some(SynEntry { acked: true, ..e });
+                    return ListenerAction::Consumed;
+                }
                 if self.accept_pending >= self.cfg.backlog {
                     // Linux: drop the ACK, keep the entry; the SYN-ACK retransmission
                     // gives the application time to accept.
@@ -457,6 +500,7 @@ impl<const N: usize> Listener<N> {
                     first_sent: now,
                     next_retransmit: now,
                     retransmits: 0,
+                    acked: false,
                 };
                 let hs = self.handshake(&e, seg, None, false);
                 return self.hand_out(hs);
@@ -498,30 +542,52 @@ impl<const N: usize> Listener<N> {
         }
     }
 
-    /// Expire half-open entries whose SYN-ACK retransmissions ran out.
+    /// Expire half-open entries whose SYN-ACK retransmissions ran out (Linux
+    /// `syn_ack_recalc`: under `TCP_DEFER_ACCEPT` an entry whose ACK was dropped also
+    /// lasts until the deferral period is over).
     pub fn on_timer(&mut self, now: Instant) {
-        let max = self.cfg.synack_retries;
+        let (max, defer) = (self.cfg.synack_retries, self.cfg.defer_accept);
         for slot in self.entries.iter_mut() {
-            if slot.is_some_and(|e| e.next_retransmit <= now && e.retransmits >= max) {
+            let expired = |e: &SynEntry| {
+                e.next_retransmit <= now
+                    && e.retransmits >= max
+                    && (defer == 0 || !e.acked || e.retransmits >= defer)
+            };
+            if slot.is_some_and(|e| expired(&e)) {
                 *slot = None;
             }
         }
     }
 
     /// The next SYN-ACK retransmission due by `now` (RFC 6298 5.4/5.5 applied to the
-    /// SYN-ACK: doubled timeout each time). Call until `None`.
+    /// SYN-ACK: doubled timeout each time). Call until `None`. Under `TCP_DEFER_ACCEPT`
+    /// an entry whose ACK was dropped times out without a SYN-ACK until the last
+    /// timeout of the deferral period, whose SYN-ACK gives the peer a last chance
+    /// (Linux `syn_ack_recalc`: `resend = !acked || num_timeout >= defer - 1`).
     #[must_use]
     pub fn poll_transmit(&mut self, now: Instant) -> Option<ListenerTransmit> {
         self.on_timer(now);
-        let i = self
-            .entries
-            .iter()
-            .position(|e| e.is_some_and(|e| e.next_retransmit <= now))?;
-        let mut e = self.entries[i]?;
-        e.retransmits = e.retransmits.saturating_add(1);
-        let factor = 1u64.checked_shl(e.retransmits.min(32)).unwrap_or(u64::MAX);
-        e.next_retransmit = now + Duration(self.cfg.synack_rto.0.saturating_mul(factor));
-        self.entries[i] = Some(e);
+        let defer = self.cfg.defer_accept;
+        // Each pass moves one due entry's deadline past `now` (or sends): at most one
+        // pass per entry and timeout, bounded for a zero RTO too.
+        let mut sent = None;
+        for _ in 0..N.saturating_mul(2).saturating_add(1) {
+            let i = self
+                .entries
+                .iter()
+                .position(|e| e.is_some_and(|e| e.next_retransmit <= now))?;
+            let mut e = self.entries[i]?;
+            let resend = defer == 0 || !e.acked || e.retransmits.saturating_add(1) >= defer;
+            e.retransmits = e.retransmits.saturating_add(1);
+            let factor = 1u64.checked_shl(e.retransmits.min(32)).unwrap_or(u64::MAX);
+            e.next_retransmit = now + Duration(self.cfg.synack_rto.0.saturating_mul(factor));
+            self.entries[i] = Some(e);
+            if resend {
+                sent = Some(e);
+                break;
+            }
+        }
+        let e = sent?;
         self.stats.rto_retransmits = self.stats.rto_retransmits.saturating_add(1);
         self.stats.segments_out = self.stats.segments_out.saturating_add(1);
         Some(ListenerTransmit {

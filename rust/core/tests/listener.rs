@@ -580,3 +580,58 @@ fn synack_scale_follows_the_window_space() {
     let sa = reply(l.on_segment(T0, REMOTE, &syn(linux_opts())));
     assert_eq!(sa.options.window_scale, Some(2));
 }
+
+// ----- TCP_DEFER_ACCEPT (Linux tcp_check_req, syn_ack_recalc) -----
+
+/// A listener deferring for one SYN-ACK timeout (TCP_DEFER_ACCEPT 1 s).
+fn deferring() -> (Listener<8>, TcpRepr) {
+    let mut l = listener(ListenerConfig {
+        defer_accept: 1,
+        ..cfg()
+    });
+    let sa = reply(l.on_segment(T0, REMOTE, &syn(linux_opts())));
+    (l, sa)
+}
+
+#[test]
+fn defer_accept_drops_a_bare_ack_and_accepts_data() {
+    let (mut l, sa) = deferring();
+    let t = T0 + Duration::from_millis(10);
+    assert_eq!(
+        l.on_segment(t, REMOTE, &final_ack(&sa, REMOTE.port, IRS, 0)),
+        ListenerAction::Consumed
+    );
+    // Data completes the handshake at once.
+    let hs = established(l.on_segment(t, REMOTE, &final_ack(&sa, REMOTE.port, IRS, 10)));
+    assert_eq!(hs.irs, IRS);
+}
+
+#[test]
+fn defer_accept_resends_the_synack_at_the_end_of_the_period() {
+    let (mut l, sa) = deferring();
+    let t = T0 + Duration::from_millis(10);
+    let _ = l.on_segment(t, REMOTE, &final_ack(&sa, REMOTE.port, IRS, 0));
+    // The first timeout is the period's last: its SYN-ACK gives the peer a last chance,
+    // and the ACK that answers it makes the connection, without data.
+    let t1 = T0 + Duration::from_secs(1);
+    assert!(l.poll_transmit(t1).is_some());
+    let hs = established(l.on_segment(t1, REMOTE, &final_ack(&sa, REMOTE.port, IRS, 0)));
+    assert_eq!(hs.irs, IRS);
+}
+
+#[test]
+fn defer_accept_stays_silent_before_the_last_timeout() {
+    let mut l = listener(ListenerConfig {
+        defer_accept: 3,
+        ..cfg()
+    });
+    let sa = reply(l.on_segment(T0, REMOTE, &syn(linux_opts())));
+    let _ = l.on_segment(T0, REMOTE, &final_ack(&sa, REMOTE.port, IRS, 0));
+    // Timeouts at 1 s and 3 s pass without a SYN-ACK; the one at 7 s sends it.
+    assert!(l.poll_transmit(T0 + Duration::from_secs(1)).is_none());
+    assert!(l.poll_transmit(T0 + Duration::from_secs(3)).is_none());
+    assert!(l.poll_transmit(T0 + Duration::from_secs(7)).is_some());
+    let t = T0 + Duration::from_secs(7);
+    let hs = established(l.on_segment(t, REMOTE, &final_ack(&sa, REMOTE.port, IRS, 0)));
+    assert_eq!(hs.irs, IRS);
+}

@@ -64,6 +64,7 @@ static PROTO_OPS: Table<bindings::proto_ops> = Table(UnsafeCell::new(bindings::p
     sendmsg: Some(sendmsg),
     recvmsg: Some(recvmsg),
     mmap: Some(mmap),
+    set_rcvlowat: Some(set_rcvlowat),
     // SAFETY: `proto_ops` is a C struct of integers and nullable function pointers, for
     // which all-zero is valid (NULL means "not supported" to the socket layer).
     ..unsafe { core::mem::zeroed() }
@@ -328,6 +329,7 @@ unsafe extern "C" fn accept(sock: *mut bindings::socket, newsock: *mut bindings:
                 return Err(e);
             }
         };
+        newps.inherit(ps);
         newps.attach(c);
         // SAFETY: `newsock` is valid.
         unsafe { (*newsock).state = bindings::socket_state_SS_CONNECTED };
@@ -411,25 +413,99 @@ fn sockptr_int(optval: bindings::sockptr_t, optlen: c_uint) -> Result<c_int> {
         return Err(EINVAL);
     }
     let mut b = [0u8; 4];
-    if optval.is_kernel() {
-        // SAFETY: A kernel sockptr points to at least `optlen` readable bytes.
-        unsafe { ptr::copy_nonoverlapping(optval.__bindgen_anon_1.kernel.cast::<u8>(), b.as_mut_ptr(), 4) };
-    } else {
-        // SAFETY: Reading the union's user member of a user sockptr.
-        let user = unsafe { optval.__bindgen_anon_1.user };
-        UserSlice::new(UserPtr::from_ptr(user), 4).reader().read_slice(&mut b)?;
-    }
+    sockptr_bytes(optval, &mut b)?;
     Ok(c_int::from_ne_bytes(b))
 }
 
+// include/uapi/linux/tcp.h and include/uapi/linux/in.h.
 const TCP_NODELAY: c_int = 1;
 const TCP_MAXSEG: c_int = 2;
+const TCP_CORK: c_int = 3;
 const TCP_KEEPIDLE: c_int = 4;
 const TCP_KEEPINTVL: c_int = 5;
 const TCP_KEEPCNT: c_int = 6;
+const TCP_SYNCNT: c_int = 7;
+const TCP_LINGER2: c_int = 8;
+const TCP_DEFER_ACCEPT: c_int = 9;
+const TCP_WINDOW_CLAMP: c_int = 10;
 const TCP_INFO: c_int = 11;
+const TCP_QUICKACK: c_int = 12;
 const TCP_CONGESTION: c_int = 13;
 const TCP_USER_TIMEOUT: c_int = 18;
+const TCP_NOTSENT_LOWAT: c_int = 25;
+const TCP_INQ: c_int = 36;
+/// The control message TCP_INQ adds to recvmsg (`TCP_CM_INQ`).
+const TCP_CM_INQ: c_int = TCP_INQ;
+const SOL_IP: c_int = 0;
+const IP_TOS: c_int = 1;
+const IP_TTL: c_int = 2;
+/// `TCP_CA_NAME_MAX`.
+const TCP_CA_NAME_MAX: usize = 16;
+
+/// An IP-level option's int as `do_ip_setsockopt` reads it: an int if `optlen` holds
+/// one, else one unsigned byte, else (optlen 0) 0.
+fn sockptr_ip_int(optval: bindings::sockptr_t, optlen: c_uint) -> Result<c_int> {
+    if optlen as usize >= core::mem::size_of::<c_int>() {
+        return sockptr_int(optval, optlen);
+    }
+    if optlen == 0 {
+        return Ok(0);
+    }
+    let mut b = [0u8; 1];
+    sockptr_bytes(optval, &mut b)?;
+    Ok(c_int::from(b[0]))
+}
+
+/// Copies `buf.len()` bytes (the caller checked `optlen`) from a sockptr.
+fn sockptr_bytes(optval: bindings::sockptr_t, buf: &mut [u8]) -> Result {
+    if optval.is_kernel() {
+        // SAFETY: A kernel sockptr points to at least `optlen >= buf.len()` readable
+        // bytes.
+        unsafe { ptr::copy_nonoverlapping(optval.__bindgen_anon_1.kernel.cast::<u8>(), buf.as_mut_ptr(), buf.len()) };
+    } else {
+        // SAFETY: Reading the union's user member of a user sockptr.
+        let user = unsafe { optval.__bindgen_anon_1.user };
+        UserSlice::new(UserPtr::from_ptr(user), buf.len()).reader().read_slice(buf)?;
+    }
+    Ok(())
+}
+
+/// `setsockopt(SOL_IP)`: IP_TOS and IP_TTL; other IP options ENOPROTOOPT (the IPv4
+/// options partcp does not implement).
+fn set_ip_option(ps: &PartcpSock, optname: c_int, optval: bindings::sockptr_t, optlen: c_uint) -> Result {
+    match optname {
+        IP_TOS => ps.set_tos(sockptr_ip_int(optval, optlen)?),
+        IP_TTL => {
+            if optlen < 1 {
+                return Err(EINVAL);
+            }
+            ps.set_ttl(sockptr_ip_int(optval, optlen)?)?
+        }
+        _ => return Err(err(bindings::ENOPROTOOPT)),
+    }
+    Ok(())
+}
+
+/// `getsockopt(SOL_IP)`, written as `do_ip_getsockopt`'s `copyval`: one byte if the
+/// caller's length is below an int and the value fits, else up to an int.
+fn get_ip_option(ps: &PartcpSock, optname: c_int, optval: *mut c_char, optlen: *mut c_int, len: c_int) -> Result {
+    let val = match optname {
+        IP_TOS => ps.tos(),
+        IP_TTL => ps.ttl(),
+        _ => return Err(err(bindings::ENOPROTOOPT)),
+    };
+    let (bytes, n) = if (1..4).contains(&len) && (0..=255).contains(&val) {
+        // CAST: checked to fit a byte.
+        ([val as u8, 0, 0, 0], 1)
+    } else {
+        // CAST: non-negative (checked by the caller), at most 4.
+        (val.to_ne_bytes(), (len as usize).min(4))
+    };
+    UserSlice::new(UserPtr::from_ptr(optval.cast()), n).writer().write_slice(&bytes[..n])?;
+    // CAST: at most 4.
+    UserSlice::new(UserPtr::from_ptr(optlen.cast()), 4).writer().write_slice(&(n as c_int).to_ne_bytes())?;
+    Ok(())
+}
 
 /// `setsockopt()` for levels other than SOL_SOCKET (which the socket core handles).
 ///
@@ -440,12 +516,35 @@ unsafe extern "C" fn setsockopt(sock: *mut bindings::socket, level: c_int, optna
     from_result(|| {
         // SAFETY: By the function's precondition.
         let ps = unsafe { sock_state(sock) };
+        if level == SOL_IP {
+            set_ip_option(ps, optname, optval, optlen)?;
+            return Ok(0);
+        }
         // CAST: SOL_TCP is a small constant.
         if level != bindings::SOL_TCP as c_int {
             return Err(err(bindings::ENOPROTOOPT));
         }
+        // As do_tcp_setsockopt: the string option first, then every other takes an int.
+        if optname == TCP_CONGESTION {
+            if optlen < 1 {
+                return Err(EINVAL);
+            }
+            let mut name = [0u8; TCP_CA_NAME_MAX - 1];
+            let n = (optlen as usize).min(name.len());
+            sockptr_bytes(optval, &mut name[..n])?;
+            ps.set_congestion(&name[..n])?;
+            return Ok(0);
+        }
         match optname {
             TCP_NODELAY => ps.set_nodelay(sockptr_int(optval, optlen)? != 0),
+            TCP_CORK => ps.set_cork(sockptr_int(optval, optlen)? != 0),
+            TCP_SYNCNT => ps.set_syncnt(sockptr_int(optval, optlen)?)?,
+            TCP_LINGER2 => ps.set_linger2(sockptr_int(optval, optlen)?),
+            TCP_WINDOW_CLAMP => ps.set_window_clamp(sockptr_int(optval, optlen)?)?,
+            TCP_DEFER_ACCEPT => ps.set_defer_accept(sockptr_int(optval, optlen)?),
+            TCP_QUICKACK => ps.set_quickack(sockptr_int(optval, optlen)?),
+            TCP_NOTSENT_LOWAT => ps.set_notsent_lowat(sockptr_int(optval, optlen)?),
+            TCP_INQ => ps.set_inq(sockptr_int(optval, optlen)?)?,
             TCP_MAXSEG => ps.set_maxseg(sockptr_int(optval, optlen)?)?,
             TCP_KEEPIDLE => ps.set_keep(0, sockptr_int(optval, optlen)?)?,
             TCP_KEEPINTVL => ps.set_keep(1, sockptr_int(optval, optlen)?)?,
@@ -467,7 +566,7 @@ unsafe extern "C" fn getsockopt(sock: *mut bindings::socket, level: c_int, optna
         // SAFETY: By the function's precondition.
         let ps = unsafe { sock_state(sock) };
         // CAST: SOL_TCP is a small constant.
-        if level != bindings::SOL_TCP as c_int {
+        if level != bindings::SOL_TCP as c_int && level != SOL_IP {
             return Err(err(bindings::ENOPROTOOPT));
         }
         let mut lenbuf = [0u8; 4];
@@ -475,6 +574,10 @@ unsafe extern "C" fn getsockopt(sock: *mut bindings::socket, level: c_int, optna
         let len = c_int::from_ne_bytes(lenbuf);
         if len < 0 {
             return Err(EINVAL);
+        }
+        if level == SOL_IP {
+            get_ip_option(ps, optname, optval, optlen, len)?;
+            return Ok(0);
         }
         // CAST: checked non-negative.
         let len = len as usize;
@@ -503,6 +606,35 @@ unsafe extern "C" fn getsockopt(sock: *mut bindings::socket, level: c_int, optna
                 int = ps.user_timeout().to_ne_bytes();
                 &int
             }
+            TCP_CORK | TCP_QUICKACK | TCP_INQ => {
+                let on = match optname {
+                    TCP_CORK => ps.cork(),
+                    TCP_QUICKACK => ps.quickack(),
+                    _ => ps.inq(),
+                };
+                int = c_int::from(on).to_ne_bytes();
+                &int
+            }
+            TCP_SYNCNT => {
+                int = ps.syncnt().to_ne_bytes();
+                &int
+            }
+            TCP_LINGER2 => {
+                int = ps.linger2().to_ne_bytes();
+                &int
+            }
+            TCP_WINDOW_CLAMP => {
+                int = ps.window_clamp().to_ne_bytes();
+                &int
+            }
+            TCP_DEFER_ACCEPT => {
+                int = ps.defer_accept().to_ne_bytes();
+                &int
+            }
+            TCP_NOTSENT_LOWAT => {
+                int = ps.notsent_lowat().to_ne_bytes();
+                &int
+            }
             // As Linux: up to TCP_CA_NAME_MAX bytes of the name, NUL-padded.
             TCP_CONGESTION => {
                 name = ps.congestion();
@@ -512,7 +644,7 @@ unsafe extern "C" fn getsockopt(sock: *mut bindings::socket, level: c_int, optna
         };
         let n = len.min(data.len());
         UserSlice::new(UserPtr::from_ptr(optval.cast()), n).writer().write_slice(&data[..n])?;
-        // CAST: at most 104.
+        // CAST: at most TCP_INFO_LEN.
         UserSlice::new(UserPtr::from_ptr(optlen.cast()), 4).writer().write_slice(&(n as c_int).to_ne_bytes())?;
         Ok(0)
     })
@@ -548,6 +680,14 @@ unsafe extern "C" fn recvmsg(sock: *mut bindings::socket, m: *mut bindings::msgh
         let iter = unsafe { &raw mut (*m).msg_iter };
         // CAST: flags are a bit set.
         let n = ps.recv(iter, len, flags as u32)?;
+        // TCP_INQ: tcp_recvmsg adds the bytes left to read after a successful read.
+        if let Some(mut inq) = ps.inq_hint() {
+            // CAST: SOL_TCP is a small constant; the payload is one int.
+            let (level, size) = (bindings::SOL_TCP as c_int, core::mem::size_of::<c_int>() as c_int);
+            // SAFETY: `m` is the call's valid msghdr; put_cmsg copies `size` bytes from
+            // `inq` (or sets MSG_CTRUNC if the caller's buffer is too small).
+            unsafe { bindings::put_cmsg(m, level, TCP_CM_INQ, size, (&raw mut inq).cast()) };
+        }
         Ok(c_int::try_from(n).unwrap_or(c_int::MAX))
     })
 }
@@ -568,6 +708,25 @@ unsafe extern "C" fn socketpair(_a: *mut bindings::socket, _b: *mut bindings::so
 /// Called by the socket layer with valid arguments.
 unsafe extern "C" fn mmap(_file: *mut bindings::file, _sock: *mut bindings::socket, _vma: *mut bindings::vm_area_struct) -> c_int {
     -(bindings::ENODEV as c_int)
+}
+
+/// `proto_ops.set_rcvlowat`: SO_RCVLOWAT, capped as Linux's `tcp_set_rcvlowat` (half
+/// the receive buffer if SO_RCVBUF set it, else half of `tcp_rmem[2]`; 0 is 1), then
+/// readers are woken in case the data already there now suffices.
+///
+/// # Safety
+///
+/// Called by `sock_setsockopt` with a live partcp sock (its socket is open).
+unsafe extern "C" fn set_rcvlowat(sk: *mut bindings::sock, val: c_int) -> c_int {
+    // SAFETY: `sk` belongs to an open socket, so its private pointer is the live
+    // `PartcpSock` (set before the socket is reachable from user space).
+    let p = unsafe { shim::partcp_sk_priv(sk) }.cast::<PartcpSock>();
+    if p.is_null() {
+        return -(bindings::EINVAL as c_int);
+    }
+    // SAFETY: As above; the socket layer calls setsockopt between create and release.
+    unsafe { &*p }.set_rcvlowat(val);
+    0
 }
 
 /// `struct proto.keepalive`: the socket core calls it when SO_KEEPALIVE changes.

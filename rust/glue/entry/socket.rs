@@ -26,7 +26,7 @@ use crate::glue::kernel::handles::{NetRef, SockRef};
 use crate::glue::kernel::rxq::{ReadPiece, RecvQueue};
 use crate::glue::kernel::txq::{Chunk, SendQueue};
 use crate::buffer::{RecvBuffer as _, SendBuffer as _};
-use crate::glue::kernel::shim;
+use crate::glue::kernel::shim::{self, TxMeta};
 use crate::glue::obj::stack::{stack, ConnKey, ListenKey, Stack};
 use crate::congestion::CongestionAlgorithm;
 use crate::connection::{Config, Connection, Endpoint, Error as TcpError, State};
@@ -192,11 +192,115 @@ pub(crate) struct PartcpSock {
     keepidle: Atomic<u32>,
     keepintvl: Atomic<u32>,
     keepcnt: Atomic<u32>,
+    /// `TCP_CORK`.
+    cork: Atomic<bool>,
+    /// `TCP_NOTSENT_LOWAT` (0: not set, no limit; Linux's `tcp_notsent_lowat` sysctl
+    /// default, UINT_MAX, is not read).
+    notsent_lowat: Atomic<u32>,
+    /// Linux's `inet_csk_in_pingpong_mode`, which `TCP_QUICKACK` reads as its negation
+    /// and sets (partcp has no pingpong mode of its own: the value is what was set).
+    pingpong: Atomic<bool>,
+    /// `TCP_INQ`: recvmsg adds a `TCP_CM_INQ` control message.
+    inq: Atomic<bool>,
+    /// `TCP_LINGER2` in seconds: 0 not set (the namespace's `tcp_fin_timeout`),
+    /// negative as Linux stores it (-1).
+    linger2: Atomic<i32>,
+    /// `TCP_SYNCNT` (0: not set, the namespace's `tcp_syn_retries`).
+    syncnt: Atomic<u32>,
+    /// `TCP_CONGESTION` set by the socket: 0 not set, 1 + the algorithm's index
+    /// ([`cc_code`]).
+    user_cc: Atomic<u32>,
+    /// `TCP_WINDOW_CLAMP` (0: none).
+    window_clamp: Atomic<u32>,
+    /// `TCP_DEFER_ACCEPT` in SYN-ACK timeouts, as Linux keeps it.
+    defer_accept: Atomic<u32>,
+    /// `IP_TOS`.
+    tos: Atomic<u32>,
+    /// `IP_TTL` (-1: the route's).
+    ttl: Atomic<i32>,
     /// The namespace's TCP sysctls when the socket was created: Linux's `tcp_init_sock`
     /// takes the RTO bounds (`tcp_rto_min_us`, `tcp_rto_max_ms`) and the congestion
     /// control (`tcp_congestion_control`) then; the other sysctls are read when the
     /// socket connects or listens.
     created: TcpSysctls,
+}
+
+/// Size of Linux 7.3's `struct tcp_info`.
+pub(crate) const TCP_INFO_LEN: usize = 280;
+
+/// Lays `i` out as `struct tcp_info` (offsets of `include/uapi/linux/tcp.h` on a
+/// little-endian 64-bit machine; the wscale bitfields share byte 6, send scale in the
+/// low nibble).
+fn tcp_info_layout(i: &crate::connection::Info, b: &mut [u8; TCP_INFO_LEN]) {
+    let mut put32 = |off: usize, v: u32| b[off..off + 4].copy_from_slice(&v.to_ne_bytes());
+    for (off, v) in [
+        (8, i.rto),
+        (12, i.ato),
+        (16, i.snd_mss),
+        (20, i.rcv_mss),
+        (24, i.unacked),
+        (28, i.sacked),
+        (32, i.lost),
+        (36, i.retrans),
+        (44, i.last_data_sent_ms),
+        (52, i.last_data_recv_ms),
+        (56, i.last_ack_recv_ms),
+        (60, i.pmtu),
+        (64, i.rcv_ssthresh),
+        (68, i.rtt),
+        (72, i.rttvar),
+        (76, i.snd_ssthresh),
+        (80, i.snd_cwnd),
+        (84, i.advmss),
+        (88, i.reordering),
+        (100, i.total_retrans),
+        (136, i.segs_out),
+        (140, i.segs_in),
+        (144, i.notsent_bytes),
+        (148, i.min_rtt),
+        (152, i.data_segs_in),
+        (156, i.data_segs_out),
+        (192, i.delivered),
+        (216, i.dsack_dups),
+        (224, i.rcv_ooopack),
+        (228, i.snd_wnd),
+        (232, i.rcv_wnd),
+    ] {
+        put32(off, v);
+    }
+    for (off, v) in [(120, i.bytes_acked), (128, i.bytes_received), (200, i.bytes_sent), (208, i.bytes_retrans)] {
+        b[off..off + 8].copy_from_slice(&v.to_ne_bytes());
+    }
+    b[240..242].copy_from_slice(&i.total_rto.to_ne_bytes());
+    b[..7].copy_from_slice(&[
+        i.state,
+        i.ca_state,
+        i.retransmits,
+        i.probes,
+        i.backoff,
+        i.options,
+        (i.snd_wscale & 15) | (i.rcv_wscale << 4),
+    ]);
+}
+
+/// The ECN bits of the TOS byte (`INET_ECN_MASK`).
+const INET_ECN_MASK: u8 = 3;
+
+/// [`PartcpSock::user_cc`]'s code for `alg`.
+fn cc_code(alg: CongestionAlgorithm) -> u32 {
+    match alg {
+        CongestionAlgorithm::NewReno => 1,
+        CongestionAlgorithm::Cubic => 2,
+    }
+}
+
+/// The algorithm of a [`cc_code`], `None` for 0 (not set).
+fn cc_of(code: u32) -> Option<CongestionAlgorithm> {
+    match code {
+        1 => Some(CongestionAlgorithm::NewReno),
+        2 => Some(CongestionAlgorithm::Cubic),
+        _ => None,
+    }
 }
 
 /// A user-visible `struct sockaddr_in`.
@@ -267,6 +371,17 @@ impl PartcpSock {
                 keepidle: Atomic::new(0),
                 keepintvl: Atomic::new(0),
                 keepcnt: Atomic::new(0),
+                cork: Atomic::new(false),
+                notsent_lowat: Atomic::new(0),
+                pingpong: Atomic::new(false),
+                inq: Atomic::new(false),
+                linger2: Atomic::new(0),
+                syncnt: Atomic::new(0),
+                user_cc: Atomic::new(0),
+                window_clamp: Atomic::new(0),
+                defer_accept: Atomic::new(0),
+                tos: Atomic::new(0),
+                ttl: Atomic::new(-1),
                 created,
             }),
             GFP_KERNEL,
@@ -301,6 +416,19 @@ impl PartcpSock {
         s.apply_connect(&mut cfg, rcvbuf_locked);
         cfg.mss = mss;
         cfg.nodelay = self.nodelay.load(Relaxed);
+        cfg.cork = self.cork.load(Relaxed);
+        if let Some(alg) = cc_of(self.user_cc.load(Relaxed)) {
+            cfg.congestion = alg;
+        }
+        match self.syncnt.load(Relaxed) {
+            0 => {}
+            n => cfg.syn_retries = n,
+        }
+        cfg.window_clamp = match self.window_clamp.load(Relaxed) {
+            0 => None,
+            // CAST: u32 to usize does not truncate on the targets partcp builds for.
+            v => Some(v as usize),
+        };
         cfg.tso_max = TSO_MAX;
         cfg.keepalive = self.keepalive_with(self.sk.keepalive(), s);
         cfg.user_timeout = match self.user_timeout_ms.load(Relaxed) {
@@ -409,11 +537,319 @@ impl PartcpSock {
             SockState::Listening(l) => Some(l.inner.lock().core.config().conn.congestion),
             _ => None,
         }
+        .or_else(|| cc_of(self.user_cc.load(Relaxed)))
         .unwrap_or_else(|| self.created.congestion.unwrap_or(CongestionAlgorithm::Cubic));
         let mut name = [0u8; 16];
         let n = alg.name().len().min(name.len());
         name[..n].copy_from_slice(&alg.name().as_bytes()[..n]);
         name
+    }
+
+    /// Sets TCP_CONGESTION to the algorithm named `name` (up to the first NUL): ENOENT
+    /// for one partcp does not have, as Linux's `tcp_set_congestion_control` for one
+    /// its kernel does not have. A connection switches at once, a listener's future
+    /// connections take it (`tcp_ca_openreq_child`).
+    pub(crate) fn set_congestion(&self, name: &[u8]) -> Result {
+        let name = name.split(|&b| b == 0).next().unwrap_or(&[]);
+        let alg = CongestionAlgorithm::from_name(name).ok_or(err(bindings::ENOENT))?;
+        self.user_cc.store(cc_code(alg), Relaxed);
+        match &*self.state.lock() {
+            SockState::Connected(c) => dispatch::with_conn(c, |inner, _| inner.tcp.set_congestion(alg))?,
+            SockState::Listening(l) => {
+                let mut g = l.inner.lock();
+                g.core.set_congestion(alg);
+                g.ca_set = true;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Sets TCP_CORK (Linux `__tcp_sock_set_cork`: removing it pushes what it held).
+    pub(crate) fn set_cork(&self, on: bool) {
+        self.cork.store(on, Relaxed);
+        if let Some(c) = self.conn() {
+            let _ = dispatch::with_conn(&c, |inner, _| inner.tcp.set_cork(on));
+        }
+    }
+
+    /// TCP_CORK.
+    pub(crate) fn cork(&self) -> bool {
+        self.cork.load(Relaxed)
+    }
+
+    /// Sets TCP_NOTSENT_LOWAT (any value; Linux stores the int as `u32`) and wakes
+    /// writers, who may now be able to write (`sk_write_space`).
+    pub(crate) fn set_notsent_lowat(&self, v: c_int) {
+        // CAST: Linux's `tp->notsent_lowat` is a u32 written from the int.
+        self.notsent_lowat.store(v as u32, Relaxed);
+        self.sk.write_space();
+    }
+
+    /// TCP_NOTSENT_LOWAT as set (0 by default).
+    pub(crate) fn notsent_lowat(&self) -> c_int {
+        // CAST: read back as the int it was written from.
+        self.notsent_lowat.load(Relaxed) as c_int
+    }
+
+    /// The limit on bytes queued but not sent, as `tcp_notsent_lowat` (none if not
+    /// set).
+    fn notsent_limit(&self) -> usize {
+        match self.notsent_lowat.load(Relaxed) {
+            0 => usize::MAX,
+            // CAST: u32 to usize does not truncate on the targets partcp builds for.
+            v => v as usize,
+        }
+    }
+
+    /// Sets TCP_QUICKACK (Linux `__tcp_sock_set_quickack`): 0 enters pingpong mode;
+    /// non-zero leaves it and sends a delayed ACK now, then re-enters it if the value is
+    /// even.
+    pub(crate) fn set_quickack(&self, v: c_int) {
+        if v == 0 {
+            self.pingpong.store(true, Relaxed);
+            return;
+        }
+        self.pingpong.store(false, Relaxed);
+        if let Some(c) = self.conn() {
+            let _ = dispatch::with_conn(&c, |inner, _| inner.tcp.quickack());
+        }
+        if v & 1 == 0 {
+            self.pingpong.store(true, Relaxed);
+        }
+    }
+
+    /// TCP_QUICKACK: `!inet_csk_in_pingpong_mode`.
+    pub(crate) fn quickack(&self) -> bool {
+        !self.pingpong.load(Relaxed)
+    }
+
+    /// Sets TCP_INQ (0 or 1, else EINVAL).
+    pub(crate) fn set_inq(&self, v: c_int) -> Result {
+        if !(0..=1).contains(&v) {
+            return Err(EINVAL);
+        }
+        self.inq.store(v == 1, Relaxed);
+        Ok(())
+    }
+
+    /// TCP_INQ.
+    pub(crate) fn inq(&self) -> bool {
+        self.inq.load(Relaxed)
+    }
+
+    /// The `TCP_CM_INQ` value after a read, if TCP_INQ is on (Linux `tcp_inq_hint`:
+    /// the bytes left to read, or 1 if none are left and the peer's FIN arrived).
+    pub(crate) fn inq_hint(&self) -> Option<c_int> {
+        if !self.inq.load(Relaxed) {
+            return None;
+        }
+        let c = self.conn()?;
+        let (left, fin) = dispatch::read(&c, |g| (g.tcp.recv_buffer().len(), g.tcp.read_closed())).ok()?;
+        let v = if left == 0 && fin { 1 } else { left };
+        Some(c_int::try_from(v).unwrap_or(c_int::MAX))
+    }
+
+    /// Sets TCP_LINGER2 (Linux: negative stored as -1, above 120 s capped at 120 s).
+    pub(crate) fn set_linger2(&self, v: c_int) {
+        self.linger2.store(v.clamp(-1, 120), Relaxed);
+    }
+
+    /// TCP_LINGER2: the value set, else the namespace's `tcp_fin_timeout`, in seconds.
+    pub(crate) fn linger2(&self) -> c_int {
+        match self.linger2.load(Relaxed) {
+            0 => c_int::try_from(self.sk.tcp_sysctls().fin_timeout_ms / 1000).unwrap_or(c_int::MAX),
+            v => v,
+        }
+    }
+
+    /// SO_RCVLOWAT through `proto_ops.set_rcvlowat` (see `family::set_rcvlowat`).
+    /// Linux also grows an unlocked receive buffer to hold the mark; partcp's buffers are
+    /// fixed, so poll treats a full receive buffer as readable whatever the mark.
+    pub(crate) fn set_rcvlowat(&self, val: c_int) {
+        let (_, rcvbuf, _, locked) = self.sk.bufs();
+        let cap = if locked { rcvbuf >> 1 } else { c_int::try_from(self.sk.tcp_sysctls().rmem[2] >> 1).unwrap_or(c_int::MAX) };
+        let v = val.min(cap);
+        self.sk.set_rcvlowat(if v == 0 { 1 } else { v });
+        self.sk.data_ready();
+    }
+
+    /// Sets TCP_WINDOW_CLAMP as Linux's `tcp_set_window_clamp`: 0 removes the clamp,
+    /// only before connecting (else EINVAL); other values are raised to half of
+    /// `SOCK_MIN_RCVBUF`. A connection's window stops growing past it at once, a
+    /// listener's SYN-ACKs and connections offer at most it.
+    pub(crate) fn set_window_clamp(&self, val: c_int) -> Result {
+        let st = self.state.lock();
+        if val == 0 {
+            if matches!(&*st, SockState::Connected(_) | SockState::Listening(_)) {
+                return Err(EINVAL);
+            }
+            self.window_clamp.store(0, Relaxed);
+            return Ok(());
+        }
+        // SOCK_MIN_RCVBUF is TCP_SKB_MIN_TRUESIZE: 2048 + SKB_DATA_ALIGN(sizeof(struct
+        // sk_buff)), aligned to the cache line (64 bytes on x86).
+        let min_rcvbuf = 2048 + core::mem::size_of::<bindings::sk_buff>().next_multiple_of(64);
+        // CAST: a few KB.
+        let v = val.max(min_rcvbuf as c_int / 2);
+        // CAST: positive.
+        self.window_clamp.store(v as u32, Relaxed);
+        // CAST: u32 to usize does not truncate on the targets partcp builds for.
+        let clamp = Some(v as usize);
+        match &*st {
+            SockState::Connected(c) => dispatch::with_conn(c, |inner, _| inner.tcp.set_window_clamp(clamp))?,
+            SockState::Listening(l) => l.inner.lock().core.set_window_clamp(clamp),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// TCP_WINDOW_CLAMP: the value set; 0 on a fresh socket, as Linux. Linux's
+    /// connection without one reports the clamp its buffer autotuning computed; partcp's
+    /// reports its receive buffer's size, the most it ever offers.
+    pub(crate) fn window_clamp(&self) -> c_int {
+        match self.window_clamp.load(Relaxed) {
+            0 => match self.conn() {
+                Some(c) => {
+                    use crate::buffer::RecvBuffer as _;
+                    let cap = dispatch::read(&c, |g| g.tcp.recv_buffer().capacity()).unwrap_or(0);
+                    c_int::try_from(cap).unwrap_or(c_int::MAX)
+                }
+                None => 0,
+            },
+            // CAST: stored from a positive int.
+            v => v as c_int,
+        }
+    }
+
+    /// Sets TCP_DEFER_ACCEPT: seconds, kept as the number of SYN-ACK timeouts (from 1 s,
+    /// doubling up to 120 s) that first covers them (Linux `secs_to_retrans`).
+    pub(crate) fn set_defer_accept(&self, secs: c_int) {
+        let (mut n, mut timeout, mut period) = (0u32, 1, 1);
+        if secs > 0 {
+            n = 1;
+            while secs > period && n < 255 {
+                n += 1;
+                timeout = (timeout * 2).min(120);
+                period += timeout;
+            }
+        }
+        self.defer_accept.store(n, Relaxed);
+        if let SockState::Listening(l) = &*self.state.lock() {
+            l.inner.lock().core.set_defer_accept(n);
+        }
+    }
+
+    /// TCP_DEFER_ACCEPT: the seconds those timeouts take (Linux `retrans_to_secs`).
+    pub(crate) fn defer_accept(&self) -> c_int {
+        let n = self.defer_accept.load(Relaxed);
+        let (mut timeout, mut period) = (1, 0);
+        if n > 0 {
+            period = 1;
+            for _ in 1..n {
+                timeout = (timeout * 2).min(120);
+                period += timeout;
+            }
+        }
+        period
+    }
+
+    /// Sets TCP_SYNCNT (1..=127, else EINVAL: `tcp_sock_set_syncnt`).
+    pub(crate) fn set_syncnt(&self, v: c_int) -> Result {
+        if !(1..=127).contains(&v) {
+            return Err(EINVAL);
+        }
+        // CAST: range checked.
+        self.syncnt.store(v as u32, Relaxed);
+        Ok(())
+    }
+
+    /// TCP_SYNCNT: the value set, else the namespace's `tcp_syn_retries`.
+    pub(crate) fn syncnt(&self) -> c_int {
+        match self.syncnt.load(Relaxed) {
+            0 => c_int::from(self.sk.tcp_sysctls().syn_retries),
+            // CAST: at most 127.
+            v => v as c_int,
+        }
+    }
+
+    /// The connection's or listener's IP header options, from the socket's.
+    fn tx_meta(&self) -> TxMeta {
+        let (priority, mark) = self.sk.priority_mark();
+        // CAST: only a u8 is stored.
+        TxMeta { priority, mark, ttl: self.ttl.load(Relaxed), tos: self.tos.load(Relaxed) as u8 }
+    }
+
+    /// Pushes the socket's IP header options to its connection or listener.
+    fn apply_tx(&self) {
+        let m = self.tx_meta();
+        match &*self.state.lock() {
+            SockState::Connected(c) => c.tx.set(m),
+            SockState::Listening(l) => l.tx.set(m),
+            _ => {}
+        }
+    }
+
+    /// Sets IP_TOS (Linux `__ip_sock_set_tos` for a stream socket: the ECN bits stay
+    /// the stack's, which are 0 here; the priority follows the TOS).
+    pub(crate) fn set_tos(&self, v: c_int) {
+        // CAST: the TOS byte is the value's low 8 bits, as Linux's u8 field keeps.
+        let tos = (v as u8) & !INET_ECN_MASK;
+        if u32::from(tos) != self.tos.load(Relaxed) {
+            self.tos.store(u32::from(tos), Relaxed);
+            self.sk.set_tos_priority(tos);
+        }
+        self.apply_tx();
+    }
+
+    /// IP_TOS.
+    pub(crate) fn tos(&self) -> c_int {
+        // CAST: at most 255.
+        self.tos.load(Relaxed) as c_int
+    }
+
+    /// Sets IP_TTL: -1 (the route's) or 1..=255, else EINVAL (`do_ip_setsockopt`).
+    pub(crate) fn set_ttl(&self, v: c_int) -> Result {
+        if v != -1 && !(1..=255).contains(&v) {
+            return Err(EINVAL);
+        }
+        self.ttl.store(v, Relaxed);
+        self.apply_tx();
+        Ok(())
+    }
+
+    /// IP_TTL: the value set, else the namespace's `ip_default_ttl`.
+    pub(crate) fn ttl(&self) -> c_int {
+        match self.ttl.load(Relaxed) {
+            v if v < 0 => self.sk.default_ttl(),
+            v => v,
+        }
+    }
+
+    /// An accepted socket starts with its listener's options (Linux `sk_clone_lock`
+    /// copies the listening socket).
+    pub(crate) fn inherit(&self, from: &PartcpSock) {
+        for (to, f) in [(&self.nodelay, &from.nodelay), (&self.cork, &from.cork), (&self.inq, &from.inq)] {
+            to.store(f.load(Relaxed), Relaxed);
+        }
+        for (to, f) in [
+            (&self.user_timeout_ms, &from.user_timeout_ms),
+            (&self.keepidle, &from.keepidle),
+            (&self.keepintvl, &from.keepintvl),
+            (&self.keepcnt, &from.keepcnt),
+            (&self.notsent_lowat, &from.notsent_lowat),
+            (&self.syncnt, &from.syncnt),
+            (&self.user_cc, &from.user_cc),
+            (&self.window_clamp, &from.window_clamp),
+            (&self.defer_accept, &from.defer_accept),
+            (&self.tos, &from.tos),
+        ] {
+            to.store(f.load(Relaxed), Relaxed);
+        }
+        self.linger2.store(from.linger2.load(Relaxed), Relaxed);
+        self.ttl.store(from.ttl.load(Relaxed), Relaxed);
+        let (priority, mark) = from.sk.priority_mark();
+        self.sk.set_priority_mark(priority, mark);
     }
 
     /// Clears `sk_err`: the error it mirrors was just returned by a call.
@@ -549,6 +985,7 @@ impl PartcpSock {
         cfg.backlog = backlog;
         cfg.recv_buffer = buf_size(rcv / 2);
         s.apply_listener(&mut cfg, rcv_locked);
+        cfg.defer_accept = self.defer_accept.load(Relaxed);
         let local = Endpoint { addr, port };
         let mut accept_q = KVec::with_capacity(backlog, GFP_KERNEL)?;
         accept_q.clear();
@@ -559,10 +996,12 @@ impl PartcpSock {
             sndbuf: buf_size(snd / 2),
             rcvbuf: buf_size(rcv / 2),
             closed: false,
+            ca_set: self.user_cc.load(Relaxed) != 0,
         };
         let key = ListenKey { net: net as usize, lport: port, laddr: u32::from_be_bytes(addr.0) };
         let l = Listen::new(key, self.net_ref()?, inner)?;
         l.reuse.store(self.sk.reuse(), Relaxed);
+        l.tx.set(self.tx_meta());
         if let Err(l) = stack.insert_listener(l.clone()) {
             let _ = self.bind_listen(false);
             drop(l);
@@ -598,9 +1037,12 @@ impl PartcpSock {
     /// Attaches an accepted connection to this (new) socket.
     pub(crate) fn attach(&self, c: ConnRef) {
         let nodelay = self.nodelay.load(Relaxed);
+        let cork = self.cork.load(Relaxed);
+        c.tx.set(self.tx_meta());
         let bufs = dispatch::with_conn(&c, |inner, _| {
             inner.sk = self.sock_ref();
             inner.tcp.set_nodelay(nodelay);
+            inner.tcp.set_cork(cork);
             (inner.tcp.send_buffer().capacity(), inner.tcp.recv_buffer().capacity())
         });
         if let Ok((snd, rcv)) = bufs {
@@ -662,7 +1104,7 @@ impl PartcpSock {
             let mut saddr = bound.map_or(0, |(a, _)| u32::from_ne_bytes(a.0));
             crate::glue::kernel::stats::count(crate::glue::kernel::stats::Counter::RouteLookups);
             // SAFETY: `net` is the socket's namespace; `saddr` is valid for writes.
-            let mtu = unsafe { shim::partcp_route_mtu(net, u32::from_ne_bytes(daddr.0), &mut saddr) };
+            let mtu = unsafe { shim::partcp_route_mtu(net, u32::from_ne_bytes(daddr.0), &mut saddr, self.sk.priority_mark().1) };
             if mtu == 0 {
                 return Err(err(bindings::ENETUNREACH));
             }
@@ -701,6 +1143,7 @@ impl PartcpSock {
                 crate::glue::kernel::trace::set_state(&tcp, State::Closed);
                 let c = Conn::new(key, self.net_ref()?, tcp, self.sock_ref(), GFP_KERNEL)?;
                 c.reuse.store(self.sk.reuse(), Relaxed);
+                c.tx.set(self.tx_meta());
                 match stack.insert_conn(c.clone()) {
                     Ok(()) => {
                         made = Some(c);
@@ -806,6 +1249,10 @@ impl PartcpSock {
         let nonblock = flags & bindings::MSG_DONTWAIT != 0;
         let _writer = self.send_lock.lock();
         let mut timeo = self.sk.timeo(false, nonblock);
+        let lowat = self.notsent_limit();
+        // MSG_MORE: the tail of this call waits as under TCP_CORK (Linux `tcp_push`
+        // with TCP_NAGLE_CORK); a call without it pushes what an earlier one held.
+        let more = flags & bindings::MSG_MORE != 0;
         // SAFETY: `iter` is the `msg_iter` of the sendmsg call, an ITER_SOURCE iterator
         // valid for this call.
         let src = unsafe { kernel::iov::IovIterSource::from_raw(iter) };
@@ -826,8 +1273,12 @@ impl PartcpSock {
                 if matches!(g.tcp.state(), State::SynSent | State::SynReceived) {
                     return None;
                 }
+                // As tcp_sendmsg_locked: wait while the send buffer is full or, with
+                // TCP_NOTSENT_LOWAT, while the unsent bytes reach it
+                // (`sk_stream_memory_free` -> `tcp_stream_memory_free`).
                 let free = g.tcp.send_buffer().free();
-                if free == 0 { None } else { Some(Ok(free)) }
+                let room = free.min(lowat.saturating_sub(g.tcp.notsent_bytes()));
+                if room == 0 { None } else { Some(Ok(room)) }
                 })
             });
             let room = match room {
@@ -852,6 +1303,7 @@ impl PartcpSock {
             };
             let mut chunk = Some(chunk);
             let queued = dispatch::with_conn(&c, |inner, _| {
+                inner.tcp.set_more(more);
                 inner.tcp.send_with(|s| chunk.take().map_or(0, |c| s.append(c))).map_err(tcp_err)
             });
             match queued.and_then(|q| q) {
@@ -902,6 +1354,9 @@ impl PartcpSock {
         // at) but not copied, and its length returned.
         let trunc = flags & bindings::MSG_TRUNC != 0;
         let waitall = flags & bindings::MSG_WAITALL != 0 && !peek;
+        // sock_rcvlowat: wait for at least SO_RCVLOWAT bytes (all of them with
+        // MSG_WAITALL), never more than asked for.
+        let target = if waitall { len } else { self.sk.rcvlowat().min(len) };
         let mut guard = self.recv_lock.lock();
         let pieces: &mut KVec<ReadPiece> = &mut guard;
         if pieces.capacity() < READ_PIECES {
@@ -979,17 +1434,18 @@ impl PartcpSock {
                 break;
             }
             // More than one round's pieces may be readable: go on, without waiting
-            // unless MSG_WAITALL (an empty queue then ends the call with what it has).
+            // once SO_RCVLOWAT (or, with MSG_WAITALL, everything asked for) is met (an
+            // empty queue then ends the call with what it has).
             if !peek && full {
-                if !waitall {
+                if done >= target {
                     timeo = 0;
                 }
                 continue;
             }
-            if peek || !waitall {
+            if peek || done >= target {
                 break;
             }
-            // MSG_WAITALL: keep waiting for the rest.
+            // MSG_WAITALL or SO_RCVLOWAT: keep waiting for the rest.
         }
         Ok(done)
     }
@@ -1080,6 +1536,8 @@ impl PartcpSock {
         const EPOLLWRNORM: u32 = 0x100;
         const EPOLLRDHUP: u32 = 0x2000;
         let mut m = 0;
+        let lowat = self.notsent_limit();
+        let rcvlowat = self.sk.rcvlowat();
         match &*self.state.lock() {
             SockState::Listening(l) => {
                 if !l.inner.lock().accept_q.is_empty() {
@@ -1099,10 +1557,17 @@ impl PartcpSock {
                     m |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP;
                 }
                 if !matches!(t.state(), State::SynSent | State::SynReceived) {
-                    if !t.recv_buffer().is_empty() {
+                    // tcp_epollin_ready: at least SO_RCVLOWAT bytes, or a full buffer
+                    // (Linux: the receive window is down to an MSS).
+                    let rb = t.recv_buffer();
+                    let free = rb.capacity().saturating_sub(rb.len());
+                    if !rb.is_empty() && (rb.len() >= rcvlowat || free < t.max_segment_size()) {
                         m |= EPOLLIN | EPOLLRDNORM;
                     }
-                    if snd_shut || t.writable() {
+                    // __sk_stream_is_writeable(sk, 1): with TCP_NOTSENT_LOWAT, writable
+                    // once the unsent bytes are below half of it.
+                    let lowat_ok = t.notsent_bytes().saturating_mul(2) < lowat;
+                    if snd_shut || (t.writable() && lowat_ok) {
                         m |= EPOLLOUT | EPOLLWRNORM;
                     }
                 }
@@ -1134,11 +1599,8 @@ impl PartcpSock {
                 let n = match which {
                     Queued::Readable => t.recv_buffer().len(),
                     Queued::NotAcked => t.send_buffer().len(),
-                    // Linux: write_seq - snd_nxt (0 before the handshake completes). Linux's
-                    // snd_nxt never goes back; partcp's does after a timeout (go-back-N),
-                    // so the highest sequence number sent, SND.MAX, is its counterpart.
-                    Queued::NotSent if matches!(t.state(), State::SynSent | State::SynReceived) => 0,
-                    Queued::NotSent => t.send_buffer().len().saturating_sub(t.snd_max().since(t.snd_una())),
+                    // Linux: write_seq - snd_nxt (0 before the handshake completes).
+                    Queued::NotSent => t.notsent_bytes(),
                 };
                 i32::try_from(n).unwrap_or(i32::MAX)
             }),
@@ -1183,36 +1645,25 @@ impl PartcpSock {
         }
     }
 
-    /// A `struct tcp_info` prefix (through `tcpi_total_retrans`, 104 bytes).
-    pub(crate) fn tcp_info(&self) -> [u8; 104] {
-        let mut b = [0u8; 104];
-        let put = |b: &mut [u8; 104], off: usize, v: u32| {
-            if let Some(d) = b.get_mut(off..off + 4) {
-                d.copy_from_slice(&v.to_ne_bytes());
-            }
-        };
+    /// `struct tcp_info` of Linux 7.3 (`include/uapi/linux/tcp.h`, 280 bytes), from the
+    /// core's [`crate::connection::Info`]: the fields partcp has no mechanism for
+    /// (pacing and delivery rates, busy/limited times, receiver RTT, ECN counters) read
+    /// 0, `tcpi_max_pacing_rate` ~0 (no limit), as Linux for a socket without them.
+    pub(crate) fn tcp_info(&self) -> [u8; TCP_INFO_LEN] {
+        let mut b = [0u8; TCP_INFO_LEN];
         match &*self.state.lock() {
+            // TCP_LISTEN (10) and TCP_CLOSE (7), as `tcp_get_info` reports them.
             SockState::Listening(_) => b[0] = 10,
             SockState::Connected(c) => {
-                let _ = dispatch::read(c, |g| {
-                let t = &g.tcp;
-                b[0] = t.state().linux_number();
-                let st = t.stats();
-                b[2] = 0;
-                let mss = t.max_segment_size().max(1);
-                put(&mut b, 8, t.rto().micros() as u32);
-                put(&mut b, 16, mss as u32);
-                put(&mut b, 20, mss as u32);
-                put(&mut b, 24, (t.bytes_in_flight() / mss) as u32);
-                put(&mut b, 68, t.srtt().map_or(0, |d| d.micros() as u32));
-                put(&mut b, 76, (t.ssthresh() / mss).min(u32::MAX as usize) as u32);
-                put(&mut b, 80, (t.cwnd() / mss).min(u32::MAX as usize) as u32);
-                put(&mut b, 84, mss as u32);
-                put(&mut b, 100, (st.fast_retransmits + st.rto_retransmits).min(u64::from(u32::MAX)) as u32);
-                });
+                let now = clock::now();
+                if let Ok(i) = dispatch::read(c, |g| g.tcp.info(now)) {
+                    tcp_info_layout(&i, &mut b);
+                }
             }
             _ => b[0] = 7,
         }
+        // tcpi_max_pacing_rate: sk_max_pacing_rate, ~0 unless SO_MAX_PACING_RATE.
+        b[112..120].copy_from_slice(&u64::MAX.to_ne_bytes());
         b
     }
 
@@ -1224,8 +1675,15 @@ impl PartcpSock {
                 // If the call cannot run (a stopped protocol thread: see
                 // `dispatch::run_sync`), nothing will run on this connection again, so
                 // its stale `sk` is never used.
+                // TCP_LINGER2 is read at close (Linux `tcp_fin_time`); a negative value
+                // (no FIN-WAIT-2 at all) is not followed: the namespace's timeout applies.
+                let linger2 = self.linger2.load(Relaxed);
                 let _ = dispatch::with_conn(&c, |inner, now| {
                     inner.sk = None;
+                    if linger2 > 0 {
+                        let t = crate::time::Duration::from_secs(linger2.unsigned_abs().into());
+                        inner.tcp.set_fin_wait2_timeout(Some(t));
+                    }
                     if linger_zero {
                         inner.tcp.abort(now);
                     } else {

@@ -16,7 +16,7 @@
 
 use crate::glue::kernel::handles::NetRef;
 use crate::glue::kernel::route::{Flow, Route};
-use crate::glue::kernel::shim;
+use crate::glue::kernel::shim::{self, TxMeta};
 use crate::glue::kernel::stats::{self, Counter};
 use crate::glue::kernel::trace;
 use crate::glue::kernel::txq::SendQueue;
@@ -37,14 +37,15 @@ pub(crate) fn from_be32(v: u32) -> Ipv4Addr {
 const MAX_HEADER: usize = 60;
 
 /// Builds and sends one segment of no connection (a listener's reply, a reset): `repr`'s
-/// header and no payload, routed with a FIB lookup of its own.
-pub(crate) fn send(net: &NetRef, src: Ipv4Addr, dst: Ipv4Addr, repr: &TcpRepr) {
-    xmit(net, None, Segment { src, dst, repr, payload: None, payload_len: 0, gso_size: 0 })
+/// header and no payload, with `meta`'s IP header fields and skb metadata, routed with a
+/// FIB lookup of its own.
+pub(crate) fn send(net: &NetRef, src: Ipv4Addr, dst: Ipv4Addr, repr: &TcpRepr, meta: &TxMeta) {
+    xmit(net, None, Segment { src, dst, repr, payload: None, payload_len: 0, gso_size: 0, meta })
 }
 
 /// One segment (or GSO super-segment) to send: `repr`'s header followed by
 /// `payload_len` bytes of the send queue from the given offset (from SND.UNA), from
-/// `src` to `dst`.
+/// `src` to `dst`, with the socket options' IP header fields and skb metadata.
 struct Segment<'a> {
     src: Ipv4Addr,
     dst: Ipv4Addr,
@@ -52,6 +53,7 @@ struct Segment<'a> {
     payload: Option<(&'a SendQueue, usize)>,
     payload_len: usize,
     gso_size: usize,
+    meta: &'a TxMeta,
 }
 
 /// The addresses and ports of `repr`, sent from `src` to `dst`.
@@ -61,7 +63,7 @@ fn flow(src: Ipv4Addr, dst: Ipv4Addr, repr: &TcpRepr) -> Flow {
 
 /// Builds and sends `seg`, along `route` if given.
 fn xmit(net: &NetRef, route: Option<&mut Route>, seg: Segment<'_>) {
-    let Segment { src, dst, repr, payload, payload_len, gso_size } = seg;
+    let Segment { src, dst, repr, payload, payload_len, gso_size, meta } = seg;
     let mut hdr = [0u8; MAX_HEADER];
     let hlen = match repr.emit(&mut hdr) {
         Ok(n) => n,
@@ -106,12 +108,12 @@ fn xmit(net: &NetRef, route: Option<&mut Route>, seg: Segment<'_>) {
     let r = match route {
         // SAFETY: `skb` is ours, from `partcp_tx_alloc` with the segment in its data;
         // the call consumes it.
-        Some(route) => unsafe { route.send(net, flow(src, dst, repr), skb, gso as u32) },
+        Some(route) => unsafe { route.send(net, flow(src, dst, repr), skb, gso as u32, meta) },
         None => {
             stats::count(Counter::RouteLookups);
             // SAFETY: `net` is a live namespace (the caller holds a reference); `skb`
-            // is ours and is consumed by the call.
-            unsafe { shim::partcp_tx_send(net.as_ptr(), skb, be32(src), be32(dst), gso as u32) }
+            // is ours and is consumed by the call; `meta` is read during the call only.
+            unsafe { shim::partcp_tx_send(net.as_ptr(), skb, be32(src), be32(dst), gso as u32, meta) }
         }
     };
     if r < 0 {
@@ -129,9 +131,10 @@ pub(crate) fn send_transmit(
     dst: Ipv4Addr,
     t: &Transmit,
     queue: &SendQueue,
+    meta: &TxMeta,
 ) {
     let payload = if t.payload_len > 0 { Some((queue, t.payload_offset)) } else { None };
-    let seg = Segment { src, dst, repr: &t.repr, payload, payload_len: t.payload_len, gso_size: t.gso_size };
+    let seg = Segment { src, dst, repr: &t.repr, payload, payload_len: t.payload_len, gso_size: t.gso_size, meta };
     xmit(net, Some(route), seg);
 }
 

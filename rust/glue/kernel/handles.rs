@@ -128,6 +128,45 @@ impl SockRef {
         unsafe { shim::partcp_sock_keepalive(self.0.as_ptr()) }
     }
 
+    /// SO_RCVLOWAT (`sk_rcvlowat`, at least 1).
+    pub(crate) fn rcvlowat(&self) -> usize {
+        // SAFETY: Live (type invariants).
+        let v = unsafe { shim::partcp_sock_rcvlowat(self.0.as_ptr()) };
+        usize::try_from(v).unwrap_or(1).max(1)
+    }
+
+    /// Sets SO_RCVLOWAT (`sk_rcvlowat`).
+    pub(crate) fn set_rcvlowat(&self, v: c_int) {
+        // SAFETY: Live (type invariants).
+        unsafe { shim::partcp_sock_set_rcvlowat(self.0.as_ptr(), v) };
+    }
+
+    /// The namespace's `ip_default_ttl`.
+    pub(crate) fn default_ttl(&self) -> c_int {
+        // SAFETY: Live (type invariants).
+        unsafe { shim::partcp_sock_default_ttl(self.0.as_ptr()) }
+    }
+
+    /// SO_PRIORITY and SO_MARK (`sk_priority`, `sk_mark`).
+    pub(crate) fn priority_mark(&self) -> (u32, u32) {
+        let (mut priority, mut mark) = (0, 0);
+        // SAFETY: Live (type invariants); the out pointers are valid for writes.
+        unsafe { shim::partcp_sock_priority_mark(self.0.as_ptr(), &mut priority, &mut mark) };
+        (priority, mark)
+    }
+
+    /// Sets SO_PRIORITY and SO_MARK (an accepted socket inherits its listener's).
+    pub(crate) fn set_priority_mark(&self, priority: u32, mark: u32) {
+        // SAFETY: Live (type invariants).
+        unsafe { shim::partcp_sock_set_priority_mark(self.0.as_ptr(), priority, mark) };
+    }
+
+    /// Sets `sk_priority` from a TOS byte, as `IP_TOS` does (`rt_tos2priority`).
+    pub(crate) fn set_tos_priority(&self, tos: u8) {
+        // SAFETY: Live (type invariants).
+        unsafe { shim::partcp_sock_set_tos_priority(self.0.as_ptr(), tos) };
+    }
+
     /// SO_REUSEADDR.
     pub(crate) fn reuse(&self) -> bool {
         // SAFETY: Live (type invariants).

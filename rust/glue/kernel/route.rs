@@ -17,6 +17,9 @@
 //! hashes it unless XPS maps the sending CPU) and the receiver's RPS CPU stay the
 //! connection's without dissecting each skb.
 //!
+//! The route is looked up with the socket's SO_MARK, and again when the mark changes
+//! (as `sock_set_mark` resets `sk_dst_cache`).
+//!
 //! Lookups are counted (`stats` `route_lookups`, and `route_refreshes` for cached routes
 //! found stale), so a test can check that a bulk transfer does a constant number of them.
 
@@ -24,7 +27,7 @@ use kernel::bindings;
 use kernel::ffi::c_int;
 
 use crate::glue::kernel::handles::NetRef;
-use crate::glue::kernel::shim;
+use crate::glue::kernel::shim::{self, TxMeta};
 use crate::glue::kernel::stats::{self, Counter};
 
 /// One connection's cached route and flow hash. Used only under the connection's
@@ -37,6 +40,8 @@ use crate::glue::kernel::stats::{self, Counter};
 pub(crate) struct Route {
     dst: *mut bindings::dst_entry,
     hash: u32,
+    /// The SO_MARK `dst` was looked up with.
+    mark: u32,
 }
 
 // SAFETY: A counted `dst_entry` reference may be used and released from any context.
@@ -60,12 +65,17 @@ impl Route {
         // SAFETY: No preconditions.
         let h = unsafe { bindings::get_random_u32() };
         // INVARIANT: no reference held; the hash is not zero (as `net_tx_rndhash`).
-        Route { dst: core::ptr::null_mut(), hash: if h == 0 { 1 } else { h } }
+        Route { dst: core::ptr::null_mut(), hash: if h == 0 { 1 } else { h }, mark: 0 }
     }
 
-    /// The route for `flow` in `net`: the cached one if `dst_check` still accepts it,
-    /// else a new lookup (cached). Null if the destination is unroutable.
-    fn dst(&mut self, net: &NetRef, flow: Flow) -> *mut bindings::dst_entry {
+    /// The route for `flow` in `net` with SO_MARK `mark`: the cached one if it was
+    /// looked up with that mark and `dst_check` still accepts it, else a new lookup
+    /// (cached). Null if the destination is unroutable.
+    fn dst(&mut self, net: &NetRef, flow: Flow, mark: u32) -> *mut bindings::dst_entry {
+        if !self.dst.is_null() && self.mark != mark {
+            stats::count(Counter::RouteRefreshes);
+            self.forget();
+        }
         if !self.dst.is_null() {
             // SAFETY: `self.dst` is a counted reference (type invariants).
             if unsafe { shim::partcp_dst_valid(self.dst) } {
@@ -76,9 +86,10 @@ impl Route {
         }
         stats::count(Counter::RouteLookups);
         // SAFETY: `net` is a live namespace (the reference `NetRef` holds).
-        let dst = unsafe { shim::partcp_route_lookup(net.as_ptr(), flow.saddr, flow.daddr, flow.sport, flow.dport) };
+        let dst = unsafe { shim::partcp_route_lookup(net.as_ptr(), flow.saddr, flow.daddr, flow.sport, flow.dport, mark) };
         // INVARIANT: the lookup returned a counted reference, now ours (or null).
         self.dst = dst;
+        self.mark = mark;
         dst
     }
 
@@ -104,7 +115,7 @@ impl Route {
     }
 
     /// Sends `skb` (a TCP segment, data at the TCP header) along the connection's
-    /// route, with its flow hash. Returns `ip_local_out`'s result, or `-EHOSTUNREACH`
+    /// route, with its flow hash and the socket options in `meta`. Returns `ip_local_out`'s result, or `-EHOSTUNREACH`
     /// (the skb freed) if there is no route.
     ///
     /// # Safety
@@ -117,8 +128,9 @@ impl Route {
         flow: Flow,
         skb: *mut bindings::sk_buff,
         gso_size: u32,
+        meta: &TxMeta,
     ) -> c_int {
-        let dst = self.dst(net, flow);
+        let dst = self.dst(net, flow, meta.mark);
         if dst.is_null() {
             // SAFETY: The caller gave us `skb`.
             unsafe { shim::partcp_kfree_skb(skb) };
@@ -126,8 +138,8 @@ impl Route {
         }
         // SAFETY: `skb` is ours to consume (function precondition); `dst` is the
         // reference this value holds, alive for the call (no per-skb reference is
-        // taken: see the shim); `net` is live.
-        unsafe { shim::partcp_tx_send_dst(net.as_ptr(), skb, dst, flow.saddr, flow.daddr, gso_size, self.hash) }
+        // taken: see the shim); `net` is live; `meta` is read during the call only.
+        unsafe { shim::partcp_tx_send_dst(net.as_ptr(), skb, dst, flow.saddr, flow.daddr, gso_size, self.hash, meta) }
     }
 }
 

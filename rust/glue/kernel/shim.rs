@@ -16,6 +16,28 @@ use kernel::ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void};
 use crate::glue::kernel::rcu_table::RawHNode;
 use crate::glue::kernel::sysctl::RawTcpSysctls;
 
+/// Mirror of `struct partcp_tx_meta` in `partcp_shim.h`: the IP header fields and skb
+/// metadata of a socket's segments, as Linux takes them at each transmit
+/// (`__ip_queue_xmit`: `inet->tos`, `ip_select_ttl` from `uc_ttl`, `sk_priority`,
+/// `sk_mark`).
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TxMeta {
+    /// `SO_PRIORITY` (`skb->priority`).
+    pub(crate) priority: u32,
+    /// `SO_MARK` (`skb->mark`, and the route lookup's `flowi4_mark`).
+    pub(crate) mark: u32,
+    /// `IP_TTL`; -1: the route's hop limit.
+    pub(crate) ttl: c_int,
+    /// `IP_TOS`: the whole TOS byte.
+    pub(crate) tos: u8,
+}
+
+impl TxMeta {
+    /// A fresh socket's.
+    pub(crate) const DEFAULT: TxMeta = TxMeta { priority: 0, mark: 0, ttl: -1, tos: 0 };
+}
+
 /// Mirror of `struct partcp_rx` in `partcp_shim.h`.
 #[repr(C)]
 pub(crate) struct PartcpRx {
@@ -136,6 +158,12 @@ unsafe extern "C" {
     pub(crate) fn partcp_sk_set_state(sk: *mut bindings::sock, state: c_int);
     pub(crate) fn partcp_sock_linger_zero(sk: *const bindings::sock) -> bool;
     pub(crate) fn partcp_sock_keepalive(sk: *const bindings::sock) -> bool;
+    pub(crate) fn partcp_sock_rcvlowat(sk: *const bindings::sock) -> c_int;
+    pub(crate) fn partcp_sock_set_rcvlowat(sk: *mut bindings::sock, val: c_int);
+    pub(crate) fn partcp_sock_default_ttl(sk: *const bindings::sock) -> c_int;
+    pub(crate) fn partcp_sock_priority_mark(sk: *const bindings::sock, priority: *mut u32, mark: *mut u32);
+    pub(crate) fn partcp_sock_set_priority_mark(sk: *mut bindings::sock, priority: u32, mark: u32);
+    pub(crate) fn partcp_sock_set_tos_priority(sk: *mut bindings::sock, tos: u8);
     pub(crate) fn partcp_accept_flags(arg: *const bindings::proto_accept_arg) -> c_int;
     pub(crate) fn partcp_addr_is_local(net: *mut bindings::net, addr: u32) -> bool;
     pub(crate) fn partcp_tcp_sysctls(net: *const bindings::net, out: *mut RawTcpSysctls);
@@ -200,6 +228,7 @@ unsafe extern "C" {
         saddr: u32,
         daddr: u32,
         gso_size: c_uint,
+        meta: *const TxMeta,
     ) -> c_int;
     // Cached routes (`route.rs`).
     pub(crate) fn partcp_route_lookup(
@@ -208,6 +237,7 @@ unsafe extern "C" {
         daddr: u32,
         sport: u16,
         dport: u16,
+        mark: u32,
     ) -> *mut bindings::dst_entry;
     pub(crate) fn partcp_dst_valid(dst: *mut bindings::dst_entry) -> bool;
     pub(crate) fn partcp_dst_release(dst: *mut bindings::dst_entry);
@@ -219,9 +249,10 @@ unsafe extern "C" {
         daddr: u32,
         gso_size: c_uint,
         hash: u32,
+        meta: *const TxMeta,
     ) -> c_int;
     pub(crate) fn partcp_route_update_pmtu(net: *mut bindings::net, saddr: u32, daddr: u32, mtu: c_uint);
-    pub(crate) fn partcp_route_mtu(net: *mut bindings::net, daddr: u32, saddr: *mut u32) -> c_uint;
+    pub(crate) fn partcp_route_mtu(net: *mut bindings::net, daddr: u32, saddr: *mut u32, mark: u32) -> c_uint;
 
     // Per-CPU counters (`percpu.rs`): `this_cpu_*` are macros.
     fn partcp_pcpu_add(word: c_uint, v: i64);

@@ -33,6 +33,7 @@ use crate::glue::kernel::txq::SendQueue;
 use crate::glue::kernel::lock::{lock_class, new_bh_lock, BhLock};
 use crate::glue::kernel::rcu_table::{HashNode, Hashed};
 use crate::glue::kernel::route::Route;
+pub(crate) use crate::glue::kernel::shim::TxMeta;
 use crate::glue::obj::stack::{ConnKey, ListenKey};
 use crate::glue::strategy::connp_l::GroupCell;
 use crate::glue::obj::work::{Work as ThreadWork, Worker};
@@ -47,6 +48,47 @@ lock_class!(ListenLockClass, "listener");
 
 /// The TCP core's connection type in the kernel.
 pub(crate) type Tcp = Connection<SendQueue, RecvQueue>;
+
+/// A connection's or listener's [`TxMeta`], written by its socket's `setsockopt`
+/// (any context may read it, so each field is its own atomic: a transmit racing with
+/// a change sees the old or the new value of each).
+pub(crate) struct TxOpts {
+    tos: Atomic<u32>,
+    ttl: Atomic<i32>,
+    priority: Atomic<u32>,
+    mark: Atomic<u32>,
+}
+
+impl TxOpts {
+    pub(crate) fn new() -> Self {
+        let d = TxMeta::DEFAULT;
+        TxOpts {
+            tos: Atomic::new(u32::from(d.tos)),
+            ttl: Atomic::new(d.ttl),
+            priority: Atomic::new(d.priority),
+            mark: Atomic::new(d.mark),
+        }
+    }
+
+    pub(crate) fn get(&self) -> TxMeta {
+        use kernel::sync::atomic::Relaxed;
+        TxMeta {
+            // CAST: only a u8 is stored.
+            tos: self.tos.load(Relaxed) as u8,
+            ttl: self.ttl.load(Relaxed),
+            priority: self.priority.load(Relaxed),
+            mark: self.mark.load(Relaxed),
+        }
+    }
+
+    pub(crate) fn set(&self, m: TxMeta) {
+        use kernel::sync::atomic::Relaxed;
+        self.tos.store(u32::from(m.tos), Relaxed);
+        self.ttl.store(m.ttl, Relaxed);
+        self.priority.store(m.priority, Relaxed);
+        self.mark.store(m.mark, Relaxed);
+    }
+}
 
 /// A connection's protocol state: reachable only through its strategy's guard
 /// ([`ConnState`]).
@@ -141,6 +183,9 @@ pub(crate) struct Conn {
     /// The socket that made it had SO_REUSEADDR (for `bind()` conflicts with its
     /// TIME-WAIT remains, as Linux).
     pub(crate) reuse: Atomic<bool>,
+    /// What its segments carry in the IP header and skb (its socket's options; a
+    /// listener's for an accepted connection until `accept`).
+    pub(crate) tx: TxOpts,
     /// ConnP-T: a timer expiry is queued to the protocol thread (the destructor waits
     /// for it to be consumed).
     pub(crate) timer_queued: HandOff,
@@ -200,6 +245,7 @@ impl Conn {
                 hnode: HashNode::new(key.words()),
                 timer_queued: HandOff::new(),
                 reuse: Atomic::new(false),
+                tx: TxOpts::new(),
                 timer <- Timer::new(conn_timer),
                 reap <- new_work!("Conn::reap"),
             }),
@@ -328,6 +374,9 @@ pub(crate) struct ListenInner {
     pub(crate) rcvbuf: usize,
     /// The socket was closed: drop everything that arrives.
     pub(crate) closed: bool,
+    /// The listening socket set TCP_CONGESTION: its connections keep that algorithm
+    /// instead of taking the namespace's at the handshake (`tcp_ca_openreq_child`).
+    pub(crate) ca_set: bool,
 }
 
 
@@ -344,6 +393,8 @@ pub(crate) struct Listen {
     pub(crate) hnode: HashNode,
     /// The listening socket had SO_REUSEADDR; its connections inherit it.
     pub(crate) reuse: Atomic<bool>,
+    /// What its SYN-ACKs carry; its connections inherit it (Linux `sk_clone_lock`).
+    pub(crate) tx: TxOpts,
     /// ConnP-T: an expiry of `timer` is queued to protocol thread 0 (as
     /// [`Conn::timer_queued`]).
     pub(crate) timer_queued: HandOff,
@@ -397,6 +448,7 @@ impl Listen {
                 live,
                 hnode: HashNode::new(key.words()),
                 reuse: Atomic::new(false),
+                tx: TxOpts::new(),
                 timer_queued: HandOff::new(),
                 inner <- new_bh_lock!(inner, c"Listen::inner"),
                 timer <- Timer::new(listen_timer),

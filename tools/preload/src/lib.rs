@@ -257,8 +257,7 @@ pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut sockl
     accepted(fd, unsafe { real::accept4(fd, addr, len, flags) })
 }
 
-/// Interposed getsockopt(2): SO_DOMAIN of a partcp socket reads AF_INET; options
-/// partcp refuses may be answered by `sockopt::get_refused`.
+/// Interposed getsockopt(2): SO_DOMAIN of a partcp socket reads AF_INET.
 ///
 /// # Safety
 ///
@@ -291,19 +290,8 @@ pub unsafe extern "C" fn getsockopt(
         }
         return 0;
     }
-    let e = errno();
-    // SAFETY: the caller's arguments.
-    match unsafe { sockopt::get_refused(level, name, val, len, e) } {
-        Some(Ok(())) => 0,
-        Some(Err(e2)) => {
-            set_errno(e2);
-            -1
-        }
-        None => {
-            set_errno(e);
-            -1
-        }
-    }
+    // Every option partcp refuses to read, it does not have: its error stands.
+    r
 }
 
 /// Interposed setsockopt(2): options partcp refuses may be accepted by
@@ -320,7 +308,7 @@ pub unsafe extern "C" fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *
         return r;
     }
     let e = errno();
-    match sockopt::set_refused(level, name, val, len, e) {
+    match sockopt::set_refused(level, name, len, e) {
         Some(Ok(())) => 0,
         Some(Err(e2)) => {
             set_errno(e2);

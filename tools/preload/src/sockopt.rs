@@ -1,112 +1,44 @@
-//! Socket options across the boundary: what the program reads back from a partcp
-//! socket, the options partcp does not implement that the shim accepts anyway, and
-//! the options carried over when a socket is switched to partcp at `bind`/`connect`.
+//! Socket options across the boundary: the options partcp does not implement that
+//! the shim accepts anyway, and the options carried over when a socket is switched to
+//! partcp at `bind`/`connect`.
 //!
-//! The shim asks partcp first; only an option partcp refuses (ENOPROTOOPT, or
+//! The shim asks partcp first; only an option partcp refuses to set (ENOPROTOOPT, or
 //! EOPNOTSUPP from the socket core) is looked up here, so an option partcp implements
-//! later passes straight through. The per-option decisions and their reasons are in
-//! README.md.
+//! later passes straight through. Reads are never answered here: partcp's answer (or
+//! error) stands. The per-option decisions and their reasons are in README.md.
 
-use libc::{c_int, c_void, socklen_t};
+use libc::{c_int, socklen_t};
 
 use crate::real::{self, errno, set_errno};
 
-/// The congestion control partcp runs (its core's default, CUBIC).
-pub const CONGESTION: &[u8] = b"cubic";
-
 const TCP_CORK: c_int = 3;
+const TCP_SYNCNT: c_int = 7;
+const TCP_LINGER2: c_int = 8;
 const TCP_DEFER_ACCEPT: c_int = 9;
-const TCP_QUICKACK: c_int = 12;
+const TCP_WINDOW_CLAMP: c_int = 10;
 const TCP_CONGESTION: c_int = 13;
 const TCP_FASTOPEN: c_int = 23;
 const TCP_NOTSENT_LOWAT: c_int = 25;
 const TCP_FASTOPEN_CONNECT: c_int = 30;
+const TCP_INQ: c_int = 36;
 const IP_TOS: c_int = 1;
+const IP_TTL: c_int = 2;
 const IP_BIND_ADDRESS_NO_PORT: c_int = 24;
 
 /// What to answer a `setsockopt` that partcp refused with `err`: `Some(result)` to
 /// answer it here, `None` to pass partcp's error on.
-pub fn set_refused(
-    level: c_int,
-    name: c_int,
-    val: *const c_void,
-    len: socklen_t,
-    err: c_int,
-) -> Option<Result<(), c_int>> {
+pub fn set_refused(level: c_int, name: c_int, len: socklen_t, err: c_int) -> Option<Result<(), c_int>> {
     let int_ok = || if (len as usize) < std::mem::size_of::<c_int>() { Err(libc::EINVAL) } else { Ok(()) };
     match (level, name, err) {
-        // Hints whose absence changes no result the program can observe.
-        (libc::SOL_TCP, TCP_CORK | TCP_DEFER_ACCEPT | TCP_QUICKACK | TCP_NOTSENT_LOWAT, libc::ENOPROTOOPT) => {
-            Some(int_ok())
-        }
         // TCP Fast Open is opportunistic: without it, a server accepts and a client
         // connects with an ordinary handshake.
         (libc::SOL_TCP, TCP_FASTOPEN | TCP_FASTOPEN_CONNECT, libc::ENOPROTOOPT) => Some(int_ok()),
-        (libc::SOL_TCP, TCP_CONGESTION, libc::ENOPROTOOPT) => Some(set_congestion(val, len)),
-        (libc::SOL_IP, IP_TOS | IP_BIND_ADDRESS_NO_PORT, libc::ENOPROTOOPT) => Some(int_ok()),
+        (libc::SOL_IP, IP_BIND_ADDRESS_NO_PORT, libc::ENOPROTOOPT) => Some(int_ok()),
         // A single listener that sets it "just in case" works; a second listener on the
         // same port still fails, at bind().
         (libc::SOL_SOCKET, libc::SO_REUSEPORT, libc::EOPNOTSUPP) => Some(int_ok()),
         _ => None,
     }
-}
-
-/// TCP_CONGESTION: the algorithm partcp runs is accepted, any other is unknown
-/// (ENOENT, as Linux answers for an algorithm it does not have).
-fn set_congestion(val: *const c_void, len: socklen_t) -> Result<(), c_int> {
-    if val.is_null() {
-        return Err(libc::EFAULT);
-    }
-    // SAFETY: the caller passed `len` readable bytes at `val` (setsockopt's contract).
-    let name = unsafe { std::slice::from_raw_parts(val.cast::<u8>(), len as usize) };
-    let name = name.split(|&b| b == 0).next().unwrap_or(&[]);
-    if name == CONGESTION {
-        Ok(())
-    } else {
-        Err(libc::ENOENT)
-    }
-}
-
-/// What to answer a `getsockopt` that partcp refused with `err` (`Some` answered here).
-///
-/// # Safety
-///
-/// `val` and `len` as getsockopt's contract wants: `*len` writable bytes at `val`.
-pub unsafe fn get_refused(
-    level: c_int,
-    name: c_int,
-    val: *mut c_void,
-    len: *mut socklen_t,
-    err: c_int,
-) -> Option<Result<(), c_int>> {
-    let data: &[u8] = match (level, name, err) {
-        // The name, NUL-padded to TCP_CA_NAME_MAX as Linux returns it.
-        (libc::SOL_TCP, TCP_CONGESTION, libc::ENOPROTOOPT) => b"cubic\0\0\0\0\0\0\0\0\0\0\0",
-        // What partcp puts on the wire.
-        (libc::SOL_IP, IP_TOS, libc::ENOPROTOOPT) => &[0, 0, 0, 0],
-        _ => return None,
-    };
-    // SAFETY: by this function's contract.
-    Some(unsafe { write_opt(val, len, data) })
-}
-
-/// Copies `data` (cut to `*len`) out as getsockopt does.
-///
-/// # Safety
-///
-/// As [`get_refused`].
-unsafe fn write_opt(val: *mut c_void, len: *mut socklen_t, data: &[u8]) -> Result<(), c_int> {
-    if len.is_null() || val.is_null() {
-        return Err(libc::EFAULT);
-    }
-    // SAFETY: `len` is readable and writable (checked non-null; the caller's contract).
-    let want = unsafe { *len } as usize;
-    let n = want.min(data.len());
-    // SAFETY: `val` holds `*len` >= n writable bytes.
-    unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), val.cast::<u8>(), n) };
-    // SAFETY: as above. CAST: n <= 16.
-    unsafe { *len = n as socklen_t };
-    Ok(())
 }
 
 /// The options carried from an AF_INET socket to the partcp socket that replaces it.
@@ -129,6 +61,16 @@ const CARRIED: &[(c_int, c_int)] = &[
     (libc::SOL_TCP, libc::TCP_KEEPINTVL),
     (libc::SOL_TCP, libc::TCP_KEEPCNT),
     (libc::SOL_TCP, libc::TCP_USER_TIMEOUT),
+    (libc::SOL_TCP, TCP_CORK),
+    (libc::SOL_TCP, TCP_SYNCNT),
+    (libc::SOL_TCP, TCP_LINGER2),
+    (libc::SOL_TCP, TCP_WINDOW_CLAMP),
+    (libc::SOL_TCP, TCP_DEFER_ACCEPT),
+    (libc::SOL_TCP, TCP_NOTSENT_LOWAT),
+    (libc::SOL_TCP, TCP_INQ),
+    (libc::SOL_TCP, TCP_CONGESTION),
+    (libc::SOL_IP, IP_TOS),
+    (libc::SOL_IP, IP_TTL),
 ];
 
 /// Reads an option of up to 16 bytes (an int, `struct linger`, `struct timeval`).

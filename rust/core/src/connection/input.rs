@@ -136,7 +136,14 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
 
     /// The window to advertise in a SYN or SYN-ACK (unscaled, RFC 7323 2.2).
     pub(crate) fn syn_window(&self) -> usize {
-        self.recv_free().min(usize::from(u16::MAX))
+        self.window_room().min(usize::from(u16::MAX))
+    }
+
+    /// The free receive space the window may offer: `recv_free` within
+    /// `TCP_WINDOW_CLAMP`.
+    pub(crate) fn window_room(&self) -> usize {
+        self.recv_free()
+            .min(self.cfg.window_clamp.unwrap_or(usize::MAX))
     }
 
     /// With timestamps, the handshake's RTT comes from TSecr (RFC 7323 4.1) and is valid
@@ -515,6 +522,9 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         let data_acked = advanced.min(self.send_buf.len());
         self.send_buf.consume_acked(data_acked);
         self.snd_una = ack;
+        // MSG_MORE corks only the push of its own send: an ACK that frees the window
+        // runs Linux's tcp_data_snd_check with the socket's own Nagle setting.
+        self.more = false;
         if self.snd_nxt < ack {
             self.snd_nxt = ack;
         }
@@ -761,6 +771,12 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         let offset = start.since(self.rcv_nxt);
         // "full-sized" for the delayed-ACK rule: the largest segment seen, at most our MSS.
         self.rcv_mss = self.rcv_mss.max(len.min(usize::from(self.cfg.mss)));
+        // TCP_INFO: a GRO-merged segment counts as the wire segments it was (Linux
+        // counts `gso_segs`).
+        let wire = len.div_ceil(self.rcv_mss.max(1)) as u64;
+        self.data_segs_in = self.data_segs_in.saturating_add(wire);
+        self.segs_in_merged = self.segs_in_merged.saturating_add(wire.saturating_sub(1));
+        self.last_data_recv = Some(now);
 
         if offset == 0 {
             if !self.recv_buf.write_at(0, payload, payload_offset, take) {

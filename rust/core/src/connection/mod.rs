@@ -22,9 +22,11 @@
 //! RFC 6675 section 4 (NextSeg rule 4).
 
 mod icmp;
+pub mod info;
 mod input;
 mod output;
 pub mod sack;
+pub use info::Info;
 mod timers;
 
 #[cfg(test)]
@@ -219,6 +221,11 @@ pub struct Config {
     pub tso_max: usize,
     /// Disable Nagle's algorithm (`TCP_NODELAY`).
     pub nodelay: bool,
+    /// `TCP_CORK`: hold a partial segment until a full one can go, the cork is removed,
+    /// or nothing is in flight for one RTO (Linux `tcp_nagle_check` with
+    /// `TCP_NAGLE_CORK`; the held tail then leaves through the probe timer,
+    /// `tcp_check_probe_timer` / `tcp_write_wakeup`). Off by default.
+    pub cork: bool,
     /// Delayed-ACK timeout (RFC 9293 3.8.6.3: "MUST be less than 0.5 seconds"); `None`
     /// acknowledges every segment immediately. Default 40 ms.
     pub delayed_ack: Option<Duration>,
@@ -274,6 +281,10 @@ pub struct Config {
     /// `tcp_rmem[2]` and `net.core.rmem_max`, unless `SO_RCVBUF` fixed the buffer).
     /// `None` (the default): the receive buffer alone.
     pub window_space: Option<usize>,
+    /// `TCP_WINDOW_CLAMP`: the largest window offered, which also bounds the window
+    /// scale when set before the handshake (Linux `tcp_select_initial_window`: `space =
+    /// min(window_clamp, space)`). `None` (the default): no clamp.
+    pub window_clamp: Option<usize>,
     /// RFC 5681 section 4.1: after an idle period longer than the RTO, restart from the
     /// initial window (Linux `tcp_slow_start_after_idle`, on by default).
     pub slow_start_after_idle: bool,
@@ -293,6 +304,7 @@ impl Default for Config {
             mss: 1460,
             tso_max: 0,
             nodelay: false,
+            cork: false,
             delayed_ack: Some(Duration::from_millis(40)),
             time_wait: Duration::from_secs(60),
             fin_wait2_timeout: Some(Duration::from_secs(60)),
@@ -307,6 +319,7 @@ impl Default for Config {
             congestion: CongestionAlgorithm::Cubic,
             window_scale: true,
             window_space: None,
+            window_clamp: None,
             slow_start_after_idle: true,
             sack: true,
             dsack: true,
@@ -512,6 +525,15 @@ pub struct Connection<S, R> {
     /// timeout).
     pub(crate) probes_since: Option<Instant>,
     pub(crate) delack_deadline: Option<Instant>,
+    /// A corked partial segment waits with nothing in flight: when it goes anyway (Linux's
+    /// probe timer, `tcp_probe_timer` -> `tcp_write_wakeup`).
+    pub(crate) cork_deadline: Option<Instant>,
+    /// The cork deadline passed: the next new-data segment may be partial.
+    pub(crate) cork_flush: bool,
+    /// The last send asked for more (`MSG_MORE`): its partial tail is held as under
+    /// `TCP_CORK` until the next send without it, an ACK of new data, or the cork
+    /// deadline (Linux `tcp_push` with `TCP_NAGLE_CORK` for that call only).
+    pub(crate) more: bool,
     pub(crate) keepalive_deadline: Option<Instant>,
     pub(crate) keepalive_probes: u32,
     /// TIME-WAIT expiry, or the orphaned FIN-WAIT-2 timeout.
@@ -523,6 +545,16 @@ pub struct Connection<S, R> {
     pub(crate) rtx_stamp: Option<Instant>,
     pub(crate) last_recv: Instant,
     pub(crate) last_data_send: Option<Instant>,
+    /// When in-window data last arrived (`TCP_INFO` `tcpi_last_data_recv`).
+    pub(crate) last_data_recv: Option<Instant>,
+    /// Wire segments sent, a TSO super-segment counting each segment it becomes
+    /// (Linux `segs_out`, `tcp_skb_pcount`), and data segments sent and received
+    /// (`data_segs_out`, `data_segs_in`).
+    pub(crate) segs_out: u64,
+    pub(crate) data_segs_out: u64,
+    pub(crate) data_segs_in: u64,
+    /// Wire segments beyond the first of GRO-merged segments received (`segs_in`).
+    pub(crate) segs_in_merged: u64,
     pub(crate) challenge_window: Instant,
     pub(crate) challenge_count: u32,
 
@@ -644,6 +676,9 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             probes_unanswered: 0,
             probes_since: None,
             delack_deadline: None,
+            cork_deadline: None,
+            cork_flush: false,
+            more: false,
             keepalive_deadline: None,
             keepalive_probes: 0,
             close_deadline: None,
@@ -651,6 +686,11 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             rtx_stamp: None,
             last_recv: now,
             last_data_send: None,
+            last_data_recv: None,
+            segs_out: 0,
+            data_segs_out: 0,
+            data_segs_in: 0,
+            segs_in_merged: 0,
             challenge_window: now,
             challenge_count: 0,
             error: None,
@@ -701,7 +741,8 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         c.high_rxt = iss;
         c.ts_offset = ts_offset;
         c.rcv_wscale = if cfg.window_scale {
-            window_shift_for(c.recv_buf.capacity().max(cfg.window_space.unwrap_or(0)))
+            let space = c.recv_buf.capacity().max(cfg.window_space.unwrap_or(0));
+            window_shift_for(space.min(cfg.window_clamp.unwrap_or(usize::MAX)))
         } else {
             0
         };
@@ -1108,11 +1149,65 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         self.cfg.nodelay = nodelay;
     }
 
+    /// `TCP_CORK`. Removing the cork lets a held partial segment go as Nagle allows
+    /// (Linux `__tcp_sock_set_cork` -> `tcp_push_pending_frames`).
+    pub fn set_cork(&mut self, cork: bool) {
+        self.cfg.cork = cork;
+    }
+
+    /// `MSG_MORE` on the send about to be made (false: a send without it, which pushes
+    /// what an earlier `MSG_MORE` held).
+    pub fn set_more(&mut self, more: bool) {
+        self.more = more;
+    }
+
+    /// `TCP_QUICKACK` set: an ACK the delayed-ACK timer holds goes out now (Linux
+    /// `__tcp_sock_set_quickack` -> `tcp_cleanup_rbuf` with `ICSK_ACK_PUSHED`, in
+    /// ESTABLISHED and CLOSE-WAIT when an ACK is scheduled).
+    pub fn quickack(&mut self) {
+        if matches!(self.state, State::Established | State::CloseWait)
+            && self.delack_deadline.is_some()
+        {
+            self.ack_now = true;
+        }
+    }
+
+    /// Whether a partial segment is held now (`TCP_CORK` or `MSG_MORE`).
+    pub(crate) fn corked(&self) -> bool {
+        (self.cfg.cork || self.more) && !self.cork_flush
+    }
+
+    /// Bytes queued but never sent (Linux `write_seq - snd_nxt`, for
+    /// `TCP_NOTSENT_LOWAT` and `SIOCOUTQNSD`). partcp's SND.NXT goes back after a
+    /// timeout (go-back-N); Linux's does not, so SND.MAX is its counterpart. 0 before the
+    /// handshake completes.
+    pub fn notsent_bytes(&self) -> usize {
+        if matches!(self.state, State::SynSent | State::SynReceived) {
+            return 0;
+        }
+        self.send_buf
+            .len()
+            .saturating_sub(self.snd_max.since(self.snd_una))
+    }
+
     /// `SO_KEEPALIVE` with `TCP_KEEPIDLE`/`TCP_KEEPINTVL`/`TCP_KEEPCNT`.
     pub fn set_keepalive(&mut self, keepalive: Option<Keepalive>) {
         self.cfg.keepalive = keepalive;
         self.keepalive_deadline = None;
         self.keepalive_probes = 0;
+    }
+
+    /// `TCP_WINDOW_CLAMP` on an open connection: the window offered from now on is at
+    /// most `clamp` (the right edge already offered never moves back, RFC 9293
+    /// 3.8.6.2.2).
+    pub fn set_window_clamp(&mut self, clamp: Option<usize>) {
+        self.cfg.window_clamp = clamp;
+    }
+
+    /// `TCP_LINGER2`: how long an orphan may stay in FIN-WAIT-2 (Linux reads
+    /// `tp->linger2` when the socket is closed, `tcp_fin_time`).
+    pub fn set_fin_wait2_timeout(&mut self, timeout: Option<Duration>) {
+        self.cfg.fin_wait2_timeout = timeout;
     }
 
     /// `TCP_USER_TIMEOUT`.

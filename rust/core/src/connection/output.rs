@@ -28,6 +28,15 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         let t = self.next_transmit(now);
         if let Some(t) = &t {
             self.stats.segments_out = self.stats.segments_out.saturating_add(1);
+            let wire = if t.payload_len > 0 {
+                t.payload_len.div_ceil(t.gso_size.max(1)) as u64
+            } else {
+                1
+            };
+            self.segs_out = self.segs_out.saturating_add(wire);
+            if t.payload_len > 0 {
+                self.data_segs_out = self.data_segs_out.saturating_add(wire);
+            }
             if t.repr.flags.contains(TcpFlags::RST) {
                 self.stats.rsts_out = self.stats.rsts_out.saturating_add(1);
             } else if t.repr.flags.contains(TcpFlags::ACK) {
@@ -242,7 +251,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         let shift = self.rcv_wscale;
         let max = usize::from(u16::MAX) << shift;
         let cur = self.rcv_wnd();
-        let mut wnd = self.recv_free().min(max);
+        let mut wnd = self.window_room().min(max);
         if wnd > cur && wnd - cur < self.sws_threshold() {
             wnd = cur;
         }
@@ -269,7 +278,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
     pub(crate) fn window_update_worthwhile(&self) -> bool {
         let max = usize::from(u16::MAX) << self.rcv_wscale;
         let cur = self.rcv_wnd();
-        let free = self.recv_free().min(max);
+        let free = self.window_room().min(max);
         free > cur && free - cur >= self.sws_threshold() && free >= cur.saturating_mul(2)
     }
 
@@ -473,6 +482,11 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             // Keep super-segments a multiple of the segment size.
             len -= len.checked_rem(per_segment).unwrap_or(0);
         }
+        if len == unsent && !fin_unsent && self.corked() {
+            // TCP_CORK / MSG_MORE (Linux tcp_nagle_check: `partial && (nonagle &
+            // TCP_NAGLE_CORK)`): full segments only; the partial tail waits.
+            len -= len.checked_rem(per_segment).unwrap_or(0);
+        }
         if len < unsent && len < per_segment {
             // RFC 9293 3.8.6.2.1 (sender SWS avoidance): send only if a full segment can
             // go, or all queued data (below), or "at least a fraction Fs of the maximum
@@ -541,6 +555,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                 }
                 self.stats.bytes_out = self.stats.bytes_out.saturating_add(len as u64);
                 self.snd_nxt = end;
+                self.cork_flush = false;
                 self.last_data_send = Some(now);
             }
             SendKind::GoBack => {

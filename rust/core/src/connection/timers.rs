@@ -45,6 +45,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             self.rto_deadline,
             self.persist_deadline,
             self.delack_deadline,
+            self.cork_deadline,
             self.keepalive_deadline,
             self.close_deadline,
         ]
@@ -76,6 +77,10 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                 self.delack_fired = true;
             }
             self.ack_now = true;
+        }
+        if due(self.cork_deadline, now) {
+            self.cork_deadline = None;
+            self.cork_flush = true;
         }
         if due(self.keepalive_deadline, now) {
             self.keepalive_deadline = None;
@@ -324,6 +329,16 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             if self.snd_wnd != 0 {
                 self.persist_backoff = 0;
             }
+        }
+
+        // Cork: a held partial segment with nothing in flight and an open window goes
+        // after one RTO (Linux tcp_check_probe_timer arms ICSK_TIME_PROBE0 when
+        // tcp_write_xmit leaves data queued and nothing is in flight).
+        let held = sending_state && waiting && !outstanding && self.snd_wnd != 0 && self.corked();
+        if !held {
+            self.cork_deadline = None;
+        } else if self.cork_deadline.is_none() {
+            self.cork_deadline = Some(now + self.rtt.rto());
         }
 
         // Keepalive: only on an idle connection with nothing to send (as Linux).

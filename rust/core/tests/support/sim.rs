@@ -373,7 +373,7 @@ impl Sim {
                     return;
                 }
                 match self.listener.on_segment(now, A, &repr) {
-                    ListenerAction::None => {}
+                    ListenerAction::None | ListenerAction::Consumed => {}
                     ListenerAction::Reply(r) => {
                         let t = Transmit {
                             repr: r,

@@ -232,6 +232,9 @@ fn icmp_message(
 /// A TCP segment partcp sent, parsed from an IPv4 packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reply {
+    /// The IPv4 header's TOS byte and TTL.
+    pub tos: u8,
+    pub ttl: u8,
     pub src: Ipv4Addr,
     pub dst: Ipv4Addr,
     pub sport: u16,
@@ -313,6 +316,8 @@ impl Reply {
             }
         }
         Some(Reply {
+            tos: p[1],
+            ttl: p[8],
             src: Ipv4Addr::new(p[12], p[13], p[14], p[15]),
             dst: Ipv4Addr::new(p[16], p[17], p[18], p[19]),
             sport: u16::from_be_bytes([t[0], t[1]]),

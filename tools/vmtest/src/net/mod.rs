@@ -19,6 +19,7 @@ pub mod calls;
 pub mod concurrency;
 pub mod impair;
 pub mod io;
+pub mod options;
 pub mod poll;
 pub mod raw;
 pub mod route;
@@ -290,6 +291,21 @@ pub struct NetTest {
 /// A static table of network tests with the default time limit.
 pub type Table = &'static [(&'static str, fn(Family) -> TestResult)];
 
+/// A network test with its own time limit: its name, the limit in seconds (at least
+/// the default) and its body.
+pub type Timed = (&'static str, u64, fn(Family) -> TestResult);
+
+/// The tests of a [`Timed`] table.
+pub fn from_timed(t: &[Timed]) -> Vec<NetTest> {
+    t.iter()
+        .map(|&(name, secs, run)| NetTest {
+            name: name.to_string(),
+            timeout: Duration::from_secs(secs).max(DEFAULT_TIMEOUT),
+            run: Box::new(run),
+        })
+        .collect()
+}
+
 fn from_table(t: Table) -> impl Iterator<Item = NetTest> {
     t.iter().map(|&(name, run)| NetTest { name: name.to_string(), timeout: DEFAULT_TIMEOUT, run: Box::new(run) })
 }
@@ -315,7 +331,8 @@ fn named_cases(kind: Kind, opts: Opts, prefix: &str) -> Vec<Case> {
         .chain(from_table(concurrency::TESTS))
         .chain(from_table(impair::TESTS))
         .chain(from_table(route::TESTS))
-        .chain(sysctl::tests());
+        .chain(sysctl::tests())
+        .chain(options::tests());
     all.filter(|t| {
         let gap = matches!(kind, Kind::Partcp).then(|| PARTCP_GAPS.iter().find(|(n, _)| *n == t.name)).flatten();
         if let Some((n, why)) = gap {

@@ -26,14 +26,21 @@ const SOL: i32 = libc::SOL_SOCKET;
 const TCP: i32 = libc::IPPROTO_TCP;
 
 /// Fails unless option `name` reads `want`.
-fn expect_int(fd: &impl std::os::fd::AsRawFd, level: i32, name: i32, what: &str, want: i32) -> TestResult {
+pub(super) fn expect_int(fd: &impl std::os::fd::AsRawFd, level: i32, name: i32, what: &str, want: i32) -> TestResult {
     let v = raw::get_int(fd, level, name, what)?;
     ensure!(v == want, "{what} = {v}, want {want}");
     Ok(())
 }
 
 /// Sets `v` and reads back `want`.
-fn round_trip(fd: &impl std::os::fd::AsRawFd, level: i32, name: i32, what: &str, v: i32, want: i32) -> TestResult {
+pub(super) fn round_trip(
+    fd: &impl std::os::fd::AsRawFd,
+    level: i32,
+    name: i32,
+    what: &str,
+    v: i32,
+    want: i32,
+) -> TestResult {
     raw::set_int(fd, level, name, v, what)?;
     expect_int(fd, level, name, &format!("{what} after setting {v}"), want)
 }

@@ -20,13 +20,10 @@ use super::raw::{self, check};
 use super::{accept, f_client, in_ns, next_port, Family, NetTest, Ns, A};
 use crate::hostile::craft::{flag_names, Reply, Seg, ACK, FIN, PSH, RST, SYN};
 use crate::hostile::link::{next_hport, Link, RawConn, H};
-use crate::{ensure, TestResult, DEFAULT_TIMEOUT};
-
-/// A case: its name, its time limit in seconds and its body.
-type Timed = (&'static str, u64, fn(Family) -> TestResult);
+use crate::{ensure, TestResult};
 
 pub fn tests() -> Vec<NetTest> {
-    let t: &[Timed] = &[
+    let t: &[super::Timed] = &[
         ("sysctl_syn_options", 60, syn_options),
         ("sysctl_synack_options", 60, synack_options),
         ("sysctl_tcp_syn_retries", 60, syn_retries),
@@ -44,18 +41,12 @@ pub fn tests() -> Vec<NetTest> {
         ("sysctl_tcp_slow_start_after_idle", 90, slow_start_after_idle),
         ("sysctl_tcp_congestion_control", 60, congestion_control),
     ];
-    t.iter()
-        .map(|&(name, secs, run)| NetTest {
-            name: name.to_string(),
-            timeout: Duration::from_secs(secs).max(DEFAULT_TIMEOUT),
-            run: Box::new(run),
-        })
-        .collect()
+    super::from_timed(t)
 }
 
 /// A sysctl of `ptcp_a`, set for the lifetime of the guard and restored when it is
 /// dropped, whichever way the case ends.
-struct Sysctl {
+pub(super) struct Sysctl {
     path: String,
     old: String,
 }
@@ -93,7 +84,7 @@ impl Drop for Sysctl {
 }
 
 /// Sets every `(name, value)`; the guards restore them in reverse order.
-fn set_all(settings: &[(&str, &str)]) -> Result<Vec<Sysctl>, String> {
+pub(super) fn set_all(settings: &[(&str, &str)]) -> Result<Vec<Sysctl>, String> {
     settings.iter().map(|(n, v)| Sysctl::set(n, v)).collect()
 }
 
@@ -146,7 +137,11 @@ const OPTION_SETTINGS: &[&[(&str, &str)]] = &[
 
 /// The SYN a socket of `fam` in `ptcp_a` sends to the blackhole [`H`] (`prepare` runs on
 /// the socket before connect).
-fn capture_syn(fam: Family, link: &Link, prepare: impl FnOnce(&crate::sys::Fd) -> TestResult) -> Result<Reply, String> {
+pub(super) fn capture_syn(
+    fam: Family,
+    link: &Link,
+    prepare: impl FnOnce(&crate::sys::Fd) -> TestResult,
+) -> Result<Reply, String> {
     let fd = fam.socket_in(Ns::A, libc::SOCK_NONBLOCK)?;
     prepare(&fd)?;
     let to = SocketAddrV4::new(H, next_port());
@@ -185,7 +180,7 @@ const FULL_SYN_OPTIONS: &[u8] = &[2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 
 
 /// Sends a SYN from `src` (an address routed to the hostile link) to `to` and returns
 /// the SYN-ACK, if one comes within `wait`.
-fn syn_to(
+pub(super) fn syn_to(
     link: &Link,
     src: (std::net::Ipv4Addr, u16),
     to: SocketAddrV4,
@@ -199,13 +194,13 @@ fn syn_to(
 
 /// Resets the half-open connection a SYN-ACK `sa` belongs to (RST at exactly the
 /// expected sequence number, RFC 5961).
-fn reset_half_open(link: &Link, sa: &Reply) -> TestResult {
+pub(super) fn reset_half_open(link: &Link, sa: &Reply) -> TestResult {
     link.send(&Seg::new((sa.dst, sa.dport), (sa.src, sa.sport), sa.ack, 0, RST).packet())
 }
 
 /// A listener of `fam` in `ptcp_a` with `backlog`, made after the sysctls were set
 /// (partcp reads them at listen(); Linux at each SYN).
-fn listener_with(
+pub(super) fn listener_with(
     fam: Family,
     backlog: i32,
     prepare: impl FnOnce(&crate::sys::Fd) -> TestResult + Send,
@@ -242,12 +237,18 @@ fn synack_options(fam: Family) -> TestResult {
 }
 
 /// The SYNs of a connect (times since it started), how it ended, and when.
-type Attempt = (Vec<Duration>, Result<(), i32>, Duration);
+pub(super) type Attempt = (Vec<Duration>, Result<(), i32>, Duration);
 
 /// A blocking connect to the blackhole under `settings`.
-fn syn_attempts(fam: Family, link: &Link, settings: &[(&str, &str)]) -> Result<Attempt, String> {
+pub(super) fn syn_attempts(
+    fam: Family,
+    link: &Link,
+    settings: &[(&str, &str)],
+    prepare: impl FnOnce(&crate::sys::Fd) -> TestResult,
+) -> Result<Attempt, String> {
     let _g = set_all(settings)?;
     let fd = fam.socket_in(Ns::A, 0)?;
+    prepare(&fd)?;
     let to = SocketAddrV4::new(H, next_port());
     let start = Instant::now();
     std::thread::scope(|s| {
@@ -278,7 +279,7 @@ fn syn_retries(fam: Family) -> TestResult {
     let link = Link::open()?;
     for (linear, want_syns) in [("4", 3usize), ("0", 2)] {
         let settings = [("net.ipv4.tcp_syn_retries", "1"), ("net.ipv4.tcp_syn_linear_timeouts", linear)];
-        let (syns, r, took) = syn_attempts(fam, &link, &settings)?;
+        let (syns, r, took) = syn_attempts(fam, &link, &settings, |_| Ok(()))?;
         let what = format!("tcp_syn_retries=1 tcp_syn_linear_timeouts={linear}");
         ensure!(r == Err(libc::ETIMEDOUT), "{what}: connect {r:?}, want ETIMEDOUT");
         ensure!(syns.len() == want_syns, "{what}: {} SYNs at {syns:?}, want {want_syns}", syns.len());
@@ -404,7 +405,7 @@ fn max_syn_backlog(fam: Family) -> TestResult {
 /// A connection from the hand-driven peer to a listener of `fam` made under the
 /// current sysctls (the listener with SO_KEEPALIVE if `keepalive`): the raw end and
 /// the accepted socket.
-fn raw_connection<'a>(
+pub(super) fn raw_connection<'a>(
     fam: Family,
     link: &'a Link,
     syn_options: &[u8],
@@ -536,9 +537,23 @@ fn orphan_retries(fam: Family) -> TestResult {
 fn fin_timeout(fam: Family) -> TestResult {
     let link = Link::open()?;
     let _g = set_all(&[("net.ipv4.tcp_fin_timeout", "2")])?;
+    fin_wait2_lasts_2s(fam, &link, "tcp_fin_timeout=2", |_| Ok(()))
+}
+
+/// Closes two accepted connections of `fam` (after `prepare` on each) whose FIN the
+/// hand-driven peer acknowledges, then sends the peer's FIN to the first orphan after 1
+/// s (acknowledged: still in FIN-WAIT-2) and to the second after 3 s (reset or, except
+/// for Linux, dropped: gone), as a FIN-WAIT-2 lifetime of 2 s wants.
+pub(super) fn fin_wait2_lasts_2s(
+    fam: Family,
+    link: &Link,
+    what: &str,
+    prepare: impl Fn(&TcpStream) -> TestResult,
+) -> TestResult {
     let mut pairs = Vec::new();
     for _ in 0..2 {
-        let (mut c, app, l) = raw_connection(fam, &link, &[], false)?;
+        let (mut c, app, l) = raw_connection(fam, link, &[], false)?;
+        prepare(&app)?;
         drop(app);
         let fin = c.expect("FIN", |r| r.has(FIN))?;
         c.rcv_nxt = fin.seq.wrapping_add(1);
@@ -561,7 +576,7 @@ fn fin_timeout(fam: Family) -> TestResult {
         };
         ensure!(
             ok,
-            "tcp_fin_timeout=2: the peer's FIN after {wait:?} got {got:?}, want {}",
+            "{what}: the peer's FIN after {wait:?} got {got:?}, want {}",
             if want_rst { "RST" } else { "its ACK" }
         );
         c.snd_nxt = c.snd_nxt.wrapping_add(1);

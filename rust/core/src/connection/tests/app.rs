@@ -124,7 +124,128 @@ fn nodelay_sends_immediately() {
     assert_eq!(o.payload, b"b");
 }
 
+// ----- TCP_CORK and MSG_MORE (Linux tcp_nagle_check with TCP_NAGLE_CORK) -----
+
+#[test]
+fn cork_holds_partial_segments_until_uncorked() {
+    let mut c = established();
+    c.set_nodelay(true);
+    c.set_cork(true);
+    send(&mut c, &pattern(0, 1000)).unwrap();
+    output_none(&mut c, ms(20));
+    // A full segment goes as soon as there is one; the rest waits.
+    send(&mut c, &pattern(1000, 1000)).unwrap();
+    let o = output_one(&mut c, ms(21));
+    assert_eq!(o.payload.len(), 1460);
+    output_none(&mut c, ms(21));
+    c.set_cork(false);
+    let o = output_one(&mut c, ms(22));
+    assert_eq!(o.payload.len(), 540);
+}
+
+#[test]
+fn cork_releases_after_one_rto_with_nothing_in_flight() {
+    let mut c = established();
+    c.set_cork(true);
+    send(&mut c, b"abc").unwrap();
+    output_none(&mut c, ms(20));
+    let d = c.next_deadline().expect("cork deadline");
+    assert_eq!(d, ms(20) + c.rto());
+    c.on_timer(d);
+    let o = output_one(&mut c, d);
+    assert_eq!(o.payload, b"abc");
+    // Still corked: the next partial segment waits again.
+    send(&mut c, b"de").unwrap();
+    output_none(&mut c, d);
+}
+
+#[test]
+fn msg_more_holds_the_tail_until_a_send_without_it() {
+    let mut c = established();
+    c.set_nodelay(true);
+    c.set_more(true);
+    send(&mut c, b"head").unwrap();
+    output_none(&mut c, ms(20));
+    c.set_more(false);
+    send(&mut c, b"tail").unwrap();
+    let o = output_one(&mut c, ms(21));
+    assert_eq!(o.payload, b"headtail");
+}
+
+#[test]
+fn msg_more_ends_with_an_ack_of_new_data() {
+    let mut c = established();
+    c.set_nodelay(true);
+    send(&mut c, b"a").unwrap();
+    let _ = output_one(&mut c, ms(20));
+    c.set_more(true);
+    send(&mut c, b"b").unwrap();
+    output_none(&mut c, ms(21));
+    input0(&mut c, ms(30), ack(r1(), l1() + 1));
+    let o = output_one(&mut c, ms(30));
+    assert_eq!(o.payload, b"b");
+}
+
+#[test]
+fn notsent_bytes_counts_unsent_data() {
+    let mut c = established();
+    c.set_cork(true);
+    send(&mut c, &pattern(0, 2000)).unwrap();
+    assert_eq!(c.notsent_bytes(), 2000);
+    let _ = output_one(&mut c, ms(20));
+    assert_eq!(c.notsent_bytes(), 540);
+}
+
+// ----- TCP_WINDOW_CLAMP -----
+
+#[test]
+fn window_clamp_bounds_the_syn_and_later_windows() {
+    let cfg = Config {
+        window_scale: true,
+        window_space: Some(6 << 20),
+        window_clamp: Some(8192),
+        ..plain_cfg()
+    };
+    let mut c = connecting(cfg, BUF, BUF);
+    let syn = output_one(&mut c, T0);
+    assert_eq!(syn.repr.options.window_scale, Some(0));
+    assert_eq!(syn.repr.window, 8192);
+    let mut c = established();
+    c.set_window_clamp(Some(4000));
+    input_data(&mut c, ms(20), r1(), l1(), 0, 100);
+    let a = output_one(&mut c, ms(20));
+    // The edge offered before (BUF bytes from r1) stays: the clamp only stops growth.
+    assert!(usize::from(a.repr.window) <= BUF);
+    recv_all(&mut c).unwrap();
+    // Past the old edge, the window offered is the clamp's.
+    let mut seq = r1() + 100;
+    let mut last = None;
+    for t in [30, 40] {
+        input_data(&mut c, ms(t), seq, l1(), 0, 8000);
+        seq += 8000;
+        recv_all(&mut c).unwrap();
+        while let Some(a) = c.poll_transmit(ms(t)) {
+            last = Some(a.repr.window);
+        }
+    }
+    let w = usize::from(last.expect("an ACK"));
+    assert!((284..=4000).contains(&w), "window {w}");
+}
+
 // ----- Delayed ACK -----
+
+#[test]
+fn quickack_sends_a_delayed_ack_now() {
+    let mut c = established_with(delack_cfg(), synack());
+    input_data(&mut c, ms(20), r1(), l1(), 0, 100);
+    output_none(&mut c, ms(20));
+    c.quickack();
+    let a = output_one(&mut c, ms(21));
+    check_ack(&a, l1(), r1() + 100);
+    // Nothing scheduled: nothing to send.
+    c.quickack();
+    output_none(&mut c, ms(22));
+}
 
 #[test]
 fn single_segment_ack_is_delayed() {
@@ -192,4 +313,42 @@ fn gro_segment_counts_as_several_full_segments() {
     input_data(&mut c, ms(20), r1(), l1(), 0, 5000);
     let a = output_one(&mut c, ms(20));
     check_ack(&a, l1(), r1() + 5000);
+}
+
+// ----- TCP_INFO -----
+
+#[test]
+fn info_reports_state_windows_and_counters() {
+    let mut c = established();
+    c.set_nodelay(true);
+    send(&mut c, &pattern(0, 3000)).unwrap();
+    let v = output(&mut c, ms(20));
+    assert_eq!(
+        v.iter().map(|o| o.payload.len()).collect::<Vec<_>>(),
+        [1460, 1460, 80]
+    );
+    input0(&mut c, ms(30), ack(r1(), l1() + 1460));
+    input_data(&mut c, ms(40), r1(), l1() + 1460, 0, 100);
+    let i = c.info(ms(50));
+    let states = (i.state, i.ca_state, i.options);
+    assert_eq!(states, (1, info::TCP_CA_OPEN, 0));
+    let segments = (
+        i.snd_mss,
+        i.unacked,
+        i.data_segs_out,
+        i.data_segs_in,
+        i.total_retrans,
+    );
+    assert_eq!(segments, (1460, 2, 3, 1, 0));
+    let bytes = (
+        i.bytes_acked,
+        i.bytes_sent,
+        i.bytes_received,
+        i.notsent_bytes,
+    );
+    assert_eq!(bytes, (1460, 3000, 100, 0));
+    let times = (i.last_data_recv_ms, i.last_data_sent_ms);
+    assert_eq!(times, (10, 30));
+    assert!(i.rtt > 0);
+    assert_eq!(i.snd_wnd, usize::from(PEER_WIN) as u32);
 }
