@@ -14,8 +14,9 @@
 //! Arguments (`-plugin PATH,out=FILE[,ranges=FILE][,cache=1]`):
 //! - `out=FILE`: where the lines go (required);
 //! - `ranges=FILE`: `START END sched|wake` lines (hex) from the kernel's System.map;
-//! - `cache=1`: run the cache model (every memory access; needs `-accel
-//!   tcg,thread=single` for the model to see one consistent order, and is much slower).
+//! - `cache=1`: run the cache model on every load and store. The model sits behind one
+//!   mutex, so under multi-threaded TCG the vCPUs' accesses reach it in one real
+//!   interleaved order (fine-grained, as on hardware); every access pays for the lock.
 //!
 //! Output lines (`key=value` words):
 //! `icount install version=1 vcpus=N ranges=K cache=0|1`, then per marker
@@ -83,13 +84,25 @@ struct Plugin {
     vcpus: Vec<Vcpu>,
     cache: Option<Mutex<cache::System>>,
     seq: AtomicU64,
+    /// One leaked `TbCounts` per distinct count vector, shared by every block that has
+    /// it (blocks are translated again after each code-cache flush: without sharing,
+    /// memory would grow with every flush). The value is the `TbCounts` address.
+    interned: Mutex<std::collections::HashMap<[u32; 4], usize>>,
 }
 
 static PLUGIN: OnceLock<Plugin> = OnceLock::new();
 
-/// Instructions of one translation block per class (leaked: lives as long as QEMU may
-/// still run the block).
+/// Instructions of one translation block per class (leaked and interned: lives as long
+/// as QEMU may still run a block that has it).
 struct TbCounts([u32; 4]);
+
+impl Plugin {
+    /// The `TbCounts` for `counts`, shared.
+    fn tb_counts(&self, counts: [u32; 4]) -> *mut c_void {
+        let mut m = self.interned.lock().unwrap_or_else(|e| e.into_inner());
+        *m.entry(counts).or_insert_with(|| Box::into_raw(Box::new(TbCounts(counts))) as usize) as *mut c_void
+    }
+}
 
 impl Plugin {
     /// The counter words of a line.
@@ -183,8 +196,7 @@ extern "C" fn on_tb_trans(_id: ffi::PluginId, tb: *mut ffi::Tb) {
                 (api.register_vcpu_mem_cb)(insn, on_mem, ffi::CB_NO_REGS, ffi::MEM_RW, std::ptr::null_mut());
             }
         }
-        let udata = Box::into_raw(Box::new(TbCounts(counts)));
-        (api.register_vcpu_tb_exec_cb)(tb, on_tb_exec, ffi::CB_NO_REGS, udata as *mut c_void);
+        (api.register_vcpu_tb_exec_cb)(tb, on_tb_exec, ffi::CB_NO_REGS, p.tb_counts(counts));
     }
 }
 
@@ -216,6 +228,7 @@ fn install(info: &ffi::Info, args: &[&str]) -> Result<(), String> {
         vcpus: (0..vcpus).map(|_| Vcpu::default()).collect(),
         cache: a.cache.then(|| Mutex::new(cache::System::new(vcpus, cache::L1, cache::L2))),
         seq: AtomicU64::new(0),
+        interned: Mutex::new(std::collections::HashMap::new()),
         ranges,
     };
     p.line(&format!("icount install version=1 vcpus={vcpus} ranges={} cache={}", p.ranges.len(), u8::from(a.cache)));
