@@ -39,6 +39,8 @@ client options:
                          if it exists its counters are read before and after the
                          measured window, for every family alike
   --tag KEY=VALUE        copied into the report line (repeatable)
+  --mark-id N            before the window, execute the run-identifying marker N
+                         times, so a TCG plugin can tell the runs apart (default 0)
 
 sink options:
   --family inet|partcp|unix  (default inet)
@@ -103,6 +105,7 @@ pub struct Opts {
     pub connect_timeout: f64,
     pub debugfs: PathBuf,
     pub tags: Vec<String>,
+    pub mark_id: u64,
     pub port: u16,
     pub addr: std::net::Ipv4Addr,
     pub echo: bool,
@@ -129,6 +132,7 @@ fn parse(args: Vec<String>) -> Result<Opts, String> {
         connect_timeout: 60.0,
         debugfs: PathBuf::from(partcp_stats::DEFAULT_DIR),
         tags: Vec::new(),
+        mark_id: 0,
         port: 5001,
         addr: std::net::Ipv4Addr::UNSPECIFIED,
         echo: false,
@@ -167,6 +171,7 @@ fn parse(args: Vec<String>) -> Result<Opts, String> {
         "--connect-timeout",
         "--debugfs",
         "--tag",
+        "--mark-id",
     ];
     const SINK_ONLY: &[&str] = &["--port", "--addr", "--echo", "--ready-file"];
     const IDLE: &[&str] = &["--family", "--dest", "--conns", "--connect-timeout", "--ready-file"];
@@ -212,6 +217,7 @@ fn parse(args: Vec<String>) -> Result<Opts, String> {
                     _ => return Err(format!("--tag: want KEY=VALUE without spaces, got {t:?}")),
                 }
             }
+            "--mark-id" => o.mark_id = num(&a, it.next())?,
             "--port" => o.port = num(&a, it.next())?,
             "--addr" => o.addr = num(&a, it.next())?,
             "--echo" => o.echo = true,
@@ -239,6 +245,9 @@ fn parse(args: Vec<String>) -> Result<Opts, String> {
     }
     if o.idle && o.family == Family::Unix {
         return Err("idle needs --family inet or partcp".into());
+    }
+    if o.mark_id > 1_000_000 {
+        return Err("--mark-id must be at most 1000000".into());
     }
     if o.port == 0 {
         return Err("--port must be 1..=65535".into());
@@ -308,6 +317,7 @@ mod tests {
         let o = p("sink --family unix --unix-path /tmp/u.sock").unwrap();
         assert!(o.sink && o.family == super::Family::Unix && o.unix_path.to_str() == Some("/tmp/u.sock"));
         assert_eq!(p("--family unix").unwrap().family, super::Family::Unix);
+        assert_eq!(p("--mark-id 17").unwrap().mark_id, 17);
         let o = p("idle --family partcp --dest 198.18.0.2:5002 --conns 1000 --ready-file /tmp/r").unwrap();
         assert!(o.idle && !o.sink && o.family == super::Family::Partcp && o.conns == 1000 && o.ready_file.is_some());
         for bad in [
@@ -327,6 +337,9 @@ mod tests {
             "idle --port 5002",
             "idle --rr",
             "idle --family unix",
+            "--mark-id -1",
+            "--mark-id 2000000",
+            "sink --mark-id 3",
             "--family tcp",
         ] {
             assert!(p(bad).is_err(), "{bad} accepted");

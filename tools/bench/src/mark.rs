@@ -3,7 +3,9 @@
 //! 32-bit displacement) whose displacement spells `PTCS` (start) or `PTCE` (end) in
 //! ASCII. A CPU executes it as a no-op (it reads no memory); the plugin recognizes the
 //! eight bytes when it translates them and snapshots its counters each time one runs.
-//! Each client run executes `start` then `end` once, from its main thread.
+//! Each client run executes `start` then `end` once, from its main thread; before
+//! `start`, `id(n)` executes a third marker (`PTCI`) n times, which the plugin counts to
+//! tell which run the window belongs to (`--mark-id`).
 
 /// Whether this build executes the markers (x86-64 only).
 pub const AVAILABLE: bool = cfg!(target_arch = "x86_64");
@@ -20,6 +22,14 @@ macro_rules! marker {
             );
         }
     };
+}
+
+/// Identifies the next window: `n` executions of the `PTCI` marker.
+#[inline(never)]
+pub fn id(n: u64) {
+    for _ in 0..n {
+        marker!("0x49");
+    }
 }
 
 /// The start of the measured window (`PTCS`).

@@ -97,6 +97,7 @@ pub fn client(o: &Opts, family: libc::c_int) -> Line {
         // Order: snapshot, then the window's counters and clock; at the end the clock and
         // counters, then the snapshot. The window holds nothing but the sleep.
         let d0 = dbg_on.then(|| partcp_stats::read_dir(&o.debugfs).unwrap_or_default());
+        crate::mark::id(o.mark_id);
         crate::mark::start();
         let c0 = shared.sum();
         let cpu0 = CpuStat::read();

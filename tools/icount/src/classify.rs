@@ -73,13 +73,30 @@ impl Ranges {
     }
 }
 
-/// Which window marker an instruction is: `nopl disp32(%rax,%rax,1)` with the
-/// displacement `PTCS` (start, 0) or `PTCE` (end, 1); see tools/bench/src/mark.rs.
-pub fn marker(bytes: &[u8]) -> Option<usize> {
-    match bytes {
-        [0x0f, 0x1f, 0x84, 0x00, b'P', b'T', b'C', b'S'] => Some(0),
-        [0x0f, 0x1f, 0x84, 0x00, b'P', b'T', b'C', b'E'] => Some(1),
-        _ => None,
+/// A window marker: `nopl disp32(%rax,%rax,1)` with the displacement `PTCS`, `PTCE` or
+/// `PTCI`; see tools/bench/src/mark.rs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Marker {
+    Start = 1,
+    End = 2,
+    /// One tick of the next window's run id.
+    Id = 3,
+}
+
+impl Marker {
+    /// The marker an instruction's bytes are, if any.
+    pub fn of(bytes: &[u8]) -> Option<Marker> {
+        match bytes {
+            [0x0f, 0x1f, 0x84, 0x00, b'P', b'T', b'C', b'S'] => Some(Marker::Start),
+            [0x0f, 0x1f, 0x84, 0x00, b'P', b'T', b'C', b'E'] => Some(Marker::End),
+            [0x0f, 0x1f, 0x84, 0x00, b'P', b'T', b'C', b'I'] => Some(Marker::Id),
+            _ => None,
+        }
+    }
+
+    /// From the callback's user data (`self as usize`).
+    pub fn from_udata(u: usize) -> Option<Marker> {
+        [Marker::Start, Marker::End, Marker::Id].into_iter().find(|&m| m as usize == u)
     }
 }
 
@@ -114,10 +131,15 @@ mod tests {
 
     #[test]
     fn markers() {
-        assert_eq!(marker(&[0x0f, 0x1f, 0x84, 0x00, 0x50, 0x54, 0x43, 0x53]), Some(0));
-        assert_eq!(marker(&[0x0f, 0x1f, 0x84, 0x00, 0x50, 0x54, 0x43, 0x45]), Some(1));
+        assert_eq!(Marker::of(&[0x0f, 0x1f, 0x84, 0x00, 0x50, 0x54, 0x43, 0x53]), Some(Marker::Start));
+        assert_eq!(Marker::of(&[0x0f, 0x1f, 0x84, 0x00, 0x50, 0x54, 0x43, 0x45]), Some(Marker::End));
+        assert_eq!(Marker::of(&[0x0f, 0x1f, 0x84, 0x00, 0x50, 0x54, 0x43, 0x49]), Some(Marker::Id));
         // The ordinary 8-byte NOP (displacement 0) and other lengths are not markers.
-        assert_eq!(marker(&[0x0f, 0x1f, 0x84, 0x00, 0, 0, 0, 0]), None);
-        assert_eq!(marker(&[0x0f, 0x1f, 0x84, 0x00, 0x50, 0x54, 0x43]), None);
+        assert_eq!(Marker::of(&[0x0f, 0x1f, 0x84, 0x00, 0, 0, 0, 0]), None);
+        assert_eq!(Marker::of(&[0x0f, 0x1f, 0x84, 0x00, 0x50, 0x54, 0x43]), None);
+        for m in [Marker::Start, Marker::End, Marker::Id] {
+            assert_eq!(Marker::from_udata(m as usize), Some(m));
+        }
+        assert_eq!(Marker::from_udata(0), None);
     }
 }

@@ -20,7 +20,9 @@
 //!
 //! Output lines (`key=value` words):
 //! `icount install version=1 vcpus=N ranges=K cache=0|1`, then per marker
-//! `icount mark=start|end seq=S vcpu=V user=.. kernel=.. sched=.. wake=..` and, with the
+//! `icount mark=start id=I seq=S vcpu=V user=.. kernel=.. sched=.. wake=..` (I: the `PTCI`
+//! markers executed since the previous start, partcp-bench's `--mark-id`) or
+//! `icount mark=end seq=S vcpu=V ...` and, with the
 //! model, `accesses= l1_misses= l2_misses= remote= invalidations=`; `icount exit ...`
 //! with the same counters when QEMU exits.
 
@@ -84,6 +86,8 @@ struct Plugin {
     vcpus: Vec<Vcpu>,
     cache: Option<Mutex<cache::System>>,
     seq: AtomicU64,
+    /// `PTCI` markers executed since the last window started: the next window's run id.
+    pending_id: AtomicU64,
     /// One leaked `TbCounts` per distinct count vector, shared by every block that has
     /// it (blocks are translated again after each code-cache flush: without sharing,
     /// memory would grow with every flush). The value is the `TbCounts` address.
@@ -150,7 +154,15 @@ extern "C" fn on_tb_exec(vcpu: c_uint, udata: *mut c_void) {
 
 extern "C" fn on_marker(vcpu: c_uint, udata: *mut c_void) {
     let Some(p) = PLUGIN.get() else { return };
-    let kind = if udata.is_null() { "start" } else { "end" };
+    let kind = match classify::Marker::from_udata(udata as usize) {
+        Some(classify::Marker::Id) => {
+            p.pending_id.fetch_add(1, Relaxed);
+            return;
+        }
+        Some(classify::Marker::Start) => format!("start id={}", p.pending_id.swap(0, Relaxed)),
+        Some(classify::Marker::End) => "end".to_string(),
+        None => return,
+    };
     let seq = p.seq.fetch_add(1, Relaxed) + 1;
     p.line(&format!("icount mark={kind} seq={seq} vcpu={vcpu}{}", p.counters()));
 }
@@ -187,9 +199,8 @@ extern "C" fn on_tb_trans(_id: ffi::PluginId, tb: *mut ffi::Tb) {
             let size = (api.insn_size)(insn);
             let data = (api.insn_data)(insn) as *const u8;
             if size == 8 && !data.is_null() {
-                if let Some(kind) = classify::marker(std::slice::from_raw_parts(data, size)) {
-                    // udata: null for the start, non-null for the end.
-                    (api.register_vcpu_insn_exec_cb)(insn, on_marker, ffi::CB_NO_REGS, kind as *mut c_void);
+                if let Some(m) = classify::Marker::of(std::slice::from_raw_parts(data, size)) {
+                    (api.register_vcpu_insn_exec_cb)(insn, on_marker, ffi::CB_NO_REGS, m as usize as *mut c_void);
                 }
             }
             if p.cache.is_some() {
@@ -228,6 +239,7 @@ fn install(info: &ffi::Info, args: &[&str]) -> Result<(), String> {
         vcpus: (0..vcpus).map(|_| Vcpu::default()).collect(),
         cache: a.cache.then(|| Mutex::new(cache::System::new(vcpus, cache::L1, cache::L2))),
         seq: AtomicU64::new(0),
+        pending_id: AtomicU64::new(0),
         interned: Mutex::new(std::collections::HashMap::new()),
         ranges,
     };
