@@ -106,9 +106,7 @@ impl Plugin {
         let mut m = self.interned.lock().unwrap_or_else(|e| e.into_inner());
         *m.entry(counts).or_insert_with(|| Box::into_raw(Box::new(TbCounts(counts))) as usize) as *mut c_void
     }
-}
 
-impl Plugin {
     /// The counter words of a line.
     fn counters(&self) -> String {
         let mut t = [0u64; 4];
