@@ -1,9 +1,11 @@
 //! `partcp-bench`: the transmit microbenchmark of Willmann, Rixner and Cox (USENIX ATC
-//! 2006), a sink for it, and a request/response variant, for AF_PARTCP and Linux TCP.
+//! 2006), a sink for it, and a request/response variant, for AF_PARTCP and Linux TCP,
+//! and for AF_UNIX streams as the floor (the same copies, no protocol).
 //!
 //! Every client run prints one line of `key=value` words (see `USAGE`), so scripts can
 //! collect runs with `grep`. `scripts/bench` (`make bench`) drives it inside the test VM.
 
+mod mark;
 mod measure;
 mod sys;
 mod work;
@@ -19,8 +21,10 @@ usage: partcp-bench [OPTIONS]            transmit benchmark (or --rr) against a 
                                          SIGTERM/SIGINT, then abort them (RST)
 
 client options:
-  --family inet|partcp   socket family (default inet)
+  --family inet|partcp|unix  socket family (default inet); unix: an AF_UNIX stream to
+                         the sink's --unix-path (the copy-only floor)
   --dest ADDR:PORT       sink address (default 198.18.0.2:5001)
+  --unix-path PATH       AF_UNIX sink path (default /tmp/partcp-bench.sock)
   --conns N              connections (default 6), spread round-robin over the threads
   --threads N            event-loop threads, one pinned per CPU (default: online CPUs)
   --seconds S            measured duration (default 10)
@@ -31,11 +35,16 @@ client options:
   --msg-size BYTES       request and response size for --rr (default 64)
   --churn N              with --rr: reconnect after N transactions (default 0: never)
   --connect-timeout S    give up if connections are not all up by then (default 60)
-  --debugfs DIR          partcp debugfs directory (default /sys/kernel/debug/partcp)
+  --debugfs DIR          partcp debugfs directory (default /sys/kernel/debug/partcp);
+                         if it exists its counters are read before and after the
+                         measured window, for every family alike
   --tag KEY=VALUE        copied into the report line (repeatable)
+  --mark-id N            before the window, execute the run-identifying marker N
+                         times, so a TCG plugin can tell the runs apart (default 0)
 
 sink options:
-  --family inet|partcp   (default inet)
+  --family inet|partcp|unix  (default inet)
+  --unix-path PATH       for --family unix (default /tmp/partcp-bench.sock)
   --port P               (default 5001)
   --addr ADDR            bind address (default 0.0.0.0)
   --threads N            (default: online CPUs)
@@ -51,15 +60,39 @@ idle options: --family, --dest, --conns, --connect-timeout as for the client, an
 
 report line (client): mode family conns threads seconds write_size bytes mbps
   wire_bytes wire_mbps [transactions tps reconnects] cpu_util cpu_user cpu_sys cpu_softirq
-  ctxt ctxt_per_kb conn_errors status [reason] [tags] [dbg.FILE.COUNTER=delta ...]";
+  ctxt ctxt_per_kb conn_errors marks status [reason] [tags] [dbg.FILE.COUNTER=delta ...]
+  marks=1: the window's start and end executed the marker instructions a TCG plugin
+  (tools/icount) recognizes.";
+
+/// The socket family a run uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// Linux TCP.
+    Inet,
+    /// AF_PARTCP.
+    Partcp,
+    /// AF_UNIX streams: the floor (copies, no protocol).
+    Unix,
+}
+
+impl Family {
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Inet => "inet",
+            Family::Partcp => "partcp",
+            Family::Unix => "unix",
+        }
+    }
+}
 
 /// Parsed command line.
 #[derive(Clone, Debug)]
 pub struct Opts {
     pub sink: bool,
     pub idle: bool,
-    pub partcp: bool,
+    pub family: Family,
     pub dest: SocketAddrV4,
+    pub unix_path: PathBuf,
     pub conns: usize,
     pub threads: usize,
     pub seconds: f64,
@@ -72,6 +105,7 @@ pub struct Opts {
     pub connect_timeout: f64,
     pub debugfs: PathBuf,
     pub tags: Vec<String>,
+    pub mark_id: u64,
     pub port: u16,
     pub addr: std::net::Ipv4Addr,
     pub echo: bool,
@@ -83,8 +117,9 @@ fn parse(args: Vec<String>) -> Result<Opts, String> {
     let mut o = Opts {
         sink: false,
         idle: false,
-        partcp: false,
+        family: Family::Inet,
         dest: "198.18.0.2:5001".parse().unwrap(),
+        unix_path: PathBuf::from("/tmp/partcp-bench.sock"),
         conns: 6,
         threads: sys::online_cpus(),
         seconds: 10.0,
@@ -97,6 +132,7 @@ fn parse(args: Vec<String>) -> Result<Opts, String> {
         connect_timeout: 60.0,
         debugfs: PathBuf::from(partcp_stats::DEFAULT_DIR),
         tags: Vec::new(),
+        mark_id: 0,
         port: 5001,
         addr: std::net::Ipv4Addr::UNSPECIFIED,
         echo: false,
@@ -135,6 +171,7 @@ fn parse(args: Vec<String>) -> Result<Opts, String> {
         "--connect-timeout",
         "--debugfs",
         "--tag",
+        "--mark-id",
     ];
     const SINK_ONLY: &[&str] = &["--port", "--addr", "--echo", "--ready-file"];
     const IDLE: &[&str] = &["--family", "--dest", "--conns", "--connect-timeout", "--ready-file"];
@@ -150,10 +187,11 @@ fn parse(args: Vec<String>) -> Result<Opts, String> {
         }
         match a.as_str() {
             "--family" => {
-                o.partcp = match it.next().as_deref() {
-                    Some("inet") => false,
-                    Some("partcp") => true,
-                    _ => return Err("--family must be inet or partcp".into()),
+                o.family = match it.next().as_deref() {
+                    Some("inet") => Family::Inet,
+                    Some("partcp") => Family::Partcp,
+                    Some("unix") => Family::Unix,
+                    _ => return Err("--family must be inet, partcp or unix".into()),
                 }
             }
             "--threads" => o.threads = num(&a, it.next())?,
@@ -168,6 +206,7 @@ fn parse(args: Vec<String>) -> Result<Opts, String> {
             "--msg-size" => o.msg_size = num(&a, it.next())?,
             "--churn" => o.churn = num(&a, it.next())?,
             "--connect-timeout" => o.connect_timeout = secs(&a, it.next(), false)?,
+            "--unix-path" => o.unix_path = PathBuf::from(it.next().ok_or("--unix-path needs a value")?),
             "--debugfs" => o.debugfs = PathBuf::from(it.next().ok_or("--debugfs needs a value")?),
             "--tag" => {
                 let t = it.next().ok_or("--tag needs KEY=VALUE")?;
@@ -178,6 +217,7 @@ fn parse(args: Vec<String>) -> Result<Opts, String> {
                     _ => return Err(format!("--tag: want KEY=VALUE without spaces, got {t:?}")),
                 }
             }
+            "--mark-id" => o.mark_id = num(&a, it.next())?,
             "--port" => o.port = num(&a, it.next())?,
             "--addr" => o.addr = num(&a, it.next())?,
             "--echo" => o.echo = true,
@@ -203,6 +243,12 @@ fn parse(args: Vec<String>) -> Result<Opts, String> {
     if o.churn > 0 && !o.rr {
         return Err("--churn needs --rr".into());
     }
+    if o.idle && o.family == Family::Unix {
+        return Err("idle needs --family inet or partcp".into());
+    }
+    if o.mark_id > 1_000_000 {
+        return Err("--mark-id must be at most 1000000".into());
+    }
     if o.port == 0 {
         return Err("--port must be 1..=65535".into());
     }
@@ -226,16 +272,16 @@ fn main() -> ExitCode {
     // wait for `sigwait`.
     let term_signals = o.idle.then(sys::block_term_signals);
     sys::raise_nofile();
-    let family = if o.partcp {
-        match sys::partcp_family() {
+    let family = match o.family {
+        Family::Partcp => match sys::partcp_family() {
             Ok(f) => f,
             Err(e) => {
                 eprintln!("partcp-bench: AF_PARTCP unavailable (is partcp loaded?): {e}");
                 return ExitCode::from(1);
             }
-        }
-    } else {
-        libc::AF_INET
+        },
+        Family::Inet => libc::AF_INET,
+        Family::Unix => libc::AF_UNIX,
     };
     if o.sink {
         return match work::sink(&o, family) {
@@ -266,10 +312,14 @@ mod tests {
     #[test]
     fn accepts_and_rejects() {
         let o = p("--family partcp --conns 192 --threads 2 --seconds 3 --tag strategy=msgp").unwrap();
-        assert!(o.partcp && o.conns == 192 && o.threads == 2 && o.seconds == 3.0);
+        assert!(o.family == super::Family::Partcp && o.conns == 192 && o.threads == 2 && o.seconds == 3.0);
         assert!(p("sink --port 5002 --echo").unwrap().echo);
+        let o = p("sink --family unix --unix-path /tmp/u.sock").unwrap();
+        assert!(o.sink && o.family == super::Family::Unix && o.unix_path.to_str() == Some("/tmp/u.sock"));
+        assert_eq!(p("--family unix").unwrap().family, super::Family::Unix);
+        assert_eq!(p("--mark-id 17").unwrap().mark_id, 17);
         let o = p("idle --family partcp --dest 198.18.0.2:5002 --conns 1000 --ready-file /tmp/r").unwrap();
-        assert!(o.idle && !o.sink && o.partcp && o.conns == 1000 && o.ready_file.is_some());
+        assert!(o.idle && !o.sink && o.family == super::Family::Partcp && o.conns == 1000 && o.ready_file.is_some());
         for bad in [
             "--family udp",
             "--conns 0",
@@ -286,6 +336,11 @@ mod tests {
             "idle --seconds 3",
             "idle --port 5002",
             "idle --rr",
+            "idle --family unix",
+            "--mark-id -1",
+            "--mark-id 2000000",
+            "sink --mark-id 3",
+            "--family tcp",
         ] {
             assert!(p(bad).is_err(), "{bad} accepted");
         }

@@ -60,22 +60,65 @@ pub fn so_error(fd: RawFd) -> i32 {
     }
 }
 
-fn sockaddr(a: SocketAddrV4) -> libc::sockaddr_in {
-    libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: a.port().to_be(),
-        sin_addr: libc::in_addr { s_addr: u32::from(*a.ip()).to_be() },
-        sin_zero: [0; 8],
+/// Where a stream socket connects or binds: an IPv4 address (AF_INET and AF_PARTCP) or
+/// a filesystem path (AF_UNIX, the benchmark's copy-only floor).
+#[derive(Clone, Debug)]
+pub enum Addr {
+    Inet(SocketAddrV4),
+    Unix(std::path::PathBuf),
+}
+
+/// A socket address of either kind, with its length.
+enum RawAddr {
+    Inet(libc::sockaddr_in),
+    Unix(libc::sockaddr_un),
+}
+
+impl RawAddr {
+    fn new(a: &Addr) -> io::Result<RawAddr> {
+        match a {
+            Addr::Inet(a) => Ok(RawAddr::Inet(libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr { s_addr: u32::from(*a.ip()).to_be() },
+                sin_zero: [0; 8],
+            })),
+            Addr::Unix(p) => {
+                use std::os::unix::ffi::OsStrExt;
+                // SAFETY: sockaddr_un is plain old data; all zeroes is a valid value.
+                let mut sa: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+                sa.sun_family = libc::AF_UNIX as libc::sa_family_t;
+                let b = p.as_os_str().as_bytes();
+                // One byte stays zero: the path's terminator.
+                if b.is_empty() || b.len() >= sa.sun_path.len() || b.contains(&0) {
+                    return Err(io::Error::new(io::ErrorKind::InvalidInput, "bad AF_UNIX path"));
+                }
+                for (d, &c) in sa.sun_path.iter_mut().zip(b) {
+                    *d = c as libc::c_char;
+                }
+                Ok(RawAddr::Unix(sa))
+            }
+        }
+    }
+
+    fn as_ptr(&self) -> (*const libc::sockaddr, libc::socklen_t) {
+        match self {
+            RawAddr::Inet(sa) => {
+                (sa as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t)
+            }
+            RawAddr::Unix(sa) => {
+                (sa as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t)
+            }
+        }
     }
 }
 
 /// Starts a non-blocking connect: `Ok(true)` connected, `Ok(false)` in progress.
-pub fn connect(fd: RawFd, a: SocketAddrV4) -> io::Result<bool> {
-    let sa = sockaddr(a);
-    // SAFETY: `sa` is a valid sockaddr_in and its size is passed.
-    let r = unsafe {
-        libc::connect(fd, &sa as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_in>() as u32)
-    };
+pub fn connect(fd: RawFd, a: &Addr) -> io::Result<bool> {
+    let sa = RawAddr::new(a)?;
+    let (p, len) = sa.as_ptr();
+    // SAFETY: `p` points to a socket address of `len` bytes that lives across the call.
+    let r = unsafe { libc::connect(fd, p, len) };
     if r == 0 {
         return Ok(true);
     }
@@ -87,13 +130,11 @@ pub fn connect(fd: RawFd, a: SocketAddrV4) -> io::Result<bool> {
     }
 }
 
-pub fn bind(fd: RawFd, a: SocketAddrV4) -> io::Result<()> {
-    let sa = sockaddr(a);
+pub fn bind(fd: RawFd, a: &Addr) -> io::Result<()> {
+    let sa = RawAddr::new(a)?;
+    let (p, len) = sa.as_ptr();
     // SAFETY: as in `connect`.
-    check(unsafe {
-        libc::bind(fd, &sa as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_in>() as u32)
-    })
-    .map(|_| ())
+    check(unsafe { libc::bind(fd, p, len) }).map(|_| ())
 }
 
 pub fn listen(fd: RawFd, backlog: i32) -> io::Result<()> {

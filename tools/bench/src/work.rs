@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::measure::{wire_tx, CpuStat};
 use crate::sys::{self, Epoll, Io};
-use crate::Opts;
+use crate::{Family, Opts};
 
 const IN: u32 = libc::EPOLLIN as u32;
 const OUT: u32 = libc::EPOLLOUT as u32;
@@ -75,14 +75,18 @@ pub fn client(o: &Opts, family: libc::c_int) -> Line {
     let setup_error = shared.error.lock().unwrap().clone();
     let mut fields: Vec<String> = vec![
         format!("mode={}", if o.rr { "rr" } else { "tx" }),
-        format!("family={}", if o.partcp { "partcp" } else { "inet" }),
+        format!("family={}", o.family.name()),
         format!("conns={}", o.conns),
         format!("threads={threads}"),
         format!("cpus={ncpu}"),
         format!("seconds={:.2}", o.seconds),
         format!("write_size={}", if o.rr { o.msg_size } else { o.write_size }),
     ];
-    let dbg_on = o.partcp && o.debugfs.is_dir();
+    // The debugfs snapshot is taken for every family alike when the directory exists
+    // (it does in the sweep's VM, partcp loaded, whichever family runs), and only outside
+    // the measured window: reading it can take seconds (`conn_stats` locks every
+    // connection), during which the senders keep sending.
+    let dbg_on = o.debugfs.is_dir();
     let mut ok = setup_error.is_none();
     if let Some(e) = &setup_error {
         shared.stop.store(true, Relaxed);
@@ -90,16 +94,21 @@ pub fn client(o: &Opts, family: libc::c_int) -> Line {
         fields.push(format!("reason={}", e.replace(char::is_whitespace, "_")));
     } else {
         std::thread::sleep(Duration::from_secs_f64(o.warmup));
+        // Order: snapshot, then the window's counters and clock; at the end the clock and
+        // counters, then the snapshot. The window holds nothing but the sleep.
+        let d0 = dbg_on.then(|| partcp_stats::read_dir(&o.debugfs).unwrap_or_default());
+        crate::mark::id(o.mark_id);
+        crate::mark::start();
         let c0 = shared.sum();
         let cpu0 = CpuStat::read();
         let w0 = wire_tx();
-        let d0 = dbg_on.then(|| partcp_stats::read_dir(&o.debugfs).unwrap_or_default());
         let t0 = Instant::now();
         std::thread::sleep(Duration::from_secs_f64(o.seconds));
         let c1 = shared.sum();
         let dt = t0.elapsed().as_secs_f64();
         let cpu1 = CpuStat::read();
         let w1 = wire_tx();
+        crate::mark::end();
         let d1 = dbg_on.then(|| partcp_stats::read_dir(&o.debugfs).unwrap_or_default());
         shared.stop.store(true, Relaxed);
         let bytes = c1[0] - c0[0];
@@ -135,7 +144,8 @@ pub fn client(o: &Opts, family: libc::c_int) -> Line {
         } else {
             fields.push("status=ok".into());
         }
-        if o.partcp && !dbg_on {
+        fields.push(format!("marks={}", u8::from(crate::mark::AVAILABLE)));
+        if o.family == Family::Partcp && !dbg_on {
             fields.push(format!("dbg=unavailable:{}_not_a_directory", o.debugfs.display()));
         }
         if let (Some(a), Some(b)) = (d0, d1) {
@@ -186,7 +196,11 @@ fn open_conn(o: &Opts, family: libc::c_int) -> Result<(RawFd, bool), String> {
     if o.rr {
         let _ = sys::setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1);
     }
-    match sys::connect(fd, o.dest) {
+    let dest = match o.family {
+        Family::Unix => sys::Addr::Unix(o.unix_path.clone()),
+        Family::Inet | Family::Partcp => sys::Addr::Inet(o.dest),
+    };
+    match sys::connect(fd, &dest) {
         Ok(done) => Ok((fd, done)),
         Err(e) => {
             sys::close(fd);
@@ -277,11 +291,8 @@ pub fn idle(o: &Opts, family: libc::c_int, term: &libc::sigset_t) -> Line {
             None => Ok(()),
         });
     let setup_s = t0.elapsed().as_secs_f64();
-    let head = format!(
-        "partcp-bench mode=idle family={} conns={} setup_seconds={setup_s:.2}",
-        if o.partcp { "partcp" } else { "inet" },
-        o.conns
-    );
+    let head =
+        format!("partcp-bench mode=idle family={} conns={} setup_seconds={setup_s:.2}", o.family.name(), o.conns);
     let line = match setup {
         Err(e) => Line { text: format!("{head} status=failed reason={e}"), ok: false },
         Ok(()) => {
@@ -484,8 +495,15 @@ fn listener(o: &Opts, family: libc::c_int, reuseport: bool) -> Result<RawFd, Str
             return Err(format!("SO_REUSEPORT: {e}"));
         }
     }
-    let addr = std::net::SocketAddrV4::new(o.addr, o.port);
-    sys::bind(fd, addr).map_err(|e| format!("bind {addr}: {e}"))?;
+    let addr = match o.family {
+        Family::Unix => {
+            // A path left by an earlier sink would make bind fail with EADDRINUSE.
+            let _ = std::fs::remove_file(&o.unix_path);
+            sys::Addr::Unix(o.unix_path.clone())
+        }
+        Family::Inet | Family::Partcp => sys::Addr::Inet(std::net::SocketAddrV4::new(o.addr, o.port)),
+    };
+    sys::bind(fd, &addr).map_err(|e| format!("bind {addr:?}: {e}"))?;
     sys::listen(fd, 4096).map_err(|e| format!("listen: {e}"))?;
     Ok(fd)
 }
@@ -493,18 +511,24 @@ fn listener(o: &Opts, family: libc::c_int, reuseport: bool) -> Result<RawFd, Str
 /// Runs the sink until killed (or `--seconds`).
 pub fn sink(o: &Opts, family: libc::c_int) -> Result<(), String> {
     // One SO_REUSEPORT listener per thread (Linux spreads connections over them); if
-    // the family lacks SO_REUSEPORT, one listener shared by every thread.
+    // the family lacks SO_REUSEPORT, one listener shared by every thread. AF_UNIX
+    // paths cannot be shared: one listener.
     let mut lfds = Vec::new();
-    match listener(o, family, o.threads > 1) {
-        Ok(fd) => {
-            lfds.push(fd);
-            for _ in 1..o.threads {
-                lfds.push(listener(o, family, true)?);
+    if o.family == Family::Unix {
+        let fd = listener(o, family, false)?;
+        lfds.resize(o.threads, fd);
+    } else {
+        match listener(o, family, o.threads > 1) {
+            Ok(fd) => {
+                lfds.push(fd);
+                for _ in 1..o.threads {
+                    lfds.push(listener(o, family, true)?);
+                }
             }
-        }
-        Err(_) => {
-            let fd = listener(o, family, false)?;
-            lfds.resize(o.threads, fd);
+            Err(_) => {
+                let fd = listener(o, family, false)?;
+                lfds.resize(o.threads, fd);
+            }
         }
     }
     if let Some(p) = &o.ready_file {
