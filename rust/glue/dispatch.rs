@@ -67,8 +67,11 @@ fn after(conn: &Conn, inner: &mut ConnInner, now: Instant) -> bool {
             sk.set_err(e.errno());
         }
         // Wake readers when something readable happened (new bytes, end of stream,
-        // close, error, handshake done), writers when acknowledged data freed room: as
-        // Linux's sk_data_ready/sk_write_space, once per change.
+        // close, error, handshake done), once per change, as Linux's sk_data_ready.
+        // Writers are woken on a state change, or when acknowledged data made the
+        // socket writable again after a writer found no room (tcp_check_space ->
+        // sk_stream_write_space: only with SOCK_NOSPACE set, and only once a third of
+        // the buffer is free), not for every ACK.
         let t = &inner.tcp;
         let now_ready = conn::Readiness {
             rx: crate::buffer::RecvBuffer::len(t.recv_buffer()),
@@ -82,7 +85,9 @@ fn after(conn: &Conn, inner: &mut ConnInner, now: Instant) -> bool {
         if now_ready.rx > was.rx || now_ready.flags != was.flags {
             sk.data_ready();
         }
-        if (now_ready.tx < was.tx || now_ready.flags != was.flags) && t.writable() {
+        let freed = now_ready.tx < was.tx && inner.nospace && t.stream_writeable();
+        if freed || (now_ready.flags != was.flags && t.writable()) {
+            inner.nospace = false;
             sk.write_space();
         }
         inner.woke = now_ready;

@@ -1278,7 +1278,13 @@ impl PartcpSock {
                 // (`sk_stream_memory_free` -> `tcp_stream_memory_free`).
                 let free = g.tcp.send_buffer().free();
                 let room = free.min(lowat.saturating_sub(g.tcp.notsent_bytes()));
-                if room == 0 { None } else { Some(Ok(room)) }
+                if room == 0 {
+                    // Sleep until acknowledgements make room (SOCK_NOSPACE).
+                    g.nospace = true;
+                    None
+                } else {
+                    Some(Ok(room))
+                }
                 })
             });
             let room = match room {
@@ -1567,8 +1573,11 @@ impl PartcpSock {
                     // __sk_stream_is_writeable(sk, 1): with TCP_NOTSENT_LOWAT, writable
                     // once the unsent bytes are below half of it.
                     let lowat_ok = t.notsent_bytes().saturating_mul(2) < lowat;
-                    if snd_shut || (t.writable() && lowat_ok) {
+                    if snd_shut || (t.stream_writeable() && lowat_ok) {
                         m |= EPOLLOUT | EPOLLWRNORM;
+                    } else {
+                        // As tcp_poll: ask for a wake-up when room appears.
+                        g.nospace = true;
                     }
                 }
                 });

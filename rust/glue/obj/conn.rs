@@ -104,6 +104,10 @@ pub(crate) struct ConnInner {
     /// What readers and writers were last told (see `dispatch::after`): wakeups are
     /// edge-driven, as Linux's, so edge-triggered epoll reports each change once.
     pub(crate) woke: Readiness,
+    /// A writer found the send buffer without room, or poll reported the socket not
+    /// writable (Linux's `SOCK_NOSPACE`): the next time acknowledged data makes it
+    /// writable again, writers are woken, once.
+    pub(crate) nospace: bool,
     /// The cached route and flow hash its segments leave with (`kernel/route.rs`).
     pub(crate) route: Route,
 }
@@ -233,7 +237,7 @@ impl Conn {
         let live = LiveToken::acquire()?;
         let home = live.strategy().ok_or(EAGAIN)?.slot(key.laddr, key.lport, key.raddr, key.rport);
         let inner =
-            ConnInner { tcp, sk, unhashed: false, err_reported: false, woke: Readiness::default(), route: Route::new() };
+            ConnInner { tcp, sk, unhashed: false, err_reported: false, woke: Readiness::default(), nospace: false, route: Route::new() };
         let state = ConnState::new(&live, home, inner, flags)?;
         let conn = Arc::pin_init(
             pin_init!(Conn {

@@ -1082,9 +1082,20 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             || matches!(self.state, State::Closed | State::TimeWait)
     }
 
-    /// True if `send_with` can queue at least one byte (POLLOUT).
+    /// True if `send_with` can queue at least one byte.
     pub fn writable(&self) -> bool {
         self.send_open() && self.send_buf.len() < self.send_buf.capacity()
+    }
+
+    /// True if the send buffer has enough room to report the socket writable (POLLOUT)
+    /// and to wake a writer: the free space is at least half the queued bytes, i.e. at
+    /// least a third of the buffer is free (Linux `__sk_stream_is_writeable`:
+    /// `sk_stream_wspace() >= sk_stream_min_wspace()`). The hysteresis keeps a writer
+    /// from being woken for every ACK that frees a few bytes.
+    pub fn stream_writeable(&self) -> bool {
+        let queued = self.send_buf.len();
+        let free = self.send_buf.capacity().saturating_sub(queued);
+        self.send_open() && free > 0 && free >= queued / 2
     }
 
     /// The peer will send nothing more (POLLRDHUP): its FIN arrived, or the connection

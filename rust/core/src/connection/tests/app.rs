@@ -352,3 +352,22 @@ fn info_reports_state_windows_and_counters() {
     assert!(i.rtt > 0);
     assert_eq!(i.snd_wnd, usize::from(PEER_WIN) as u32);
 }
+
+#[test]
+fn stream_writeable_needs_a_third_of_the_buffer_free() {
+    let mut c = established();
+    assert!(c.stream_writeable());
+    assert_eq!(send(&mut c, &pattern(0, 11_000)).unwrap(), 11_000);
+    // 5384 bytes free, less than half of the 11000 queued: a byte still fits, but the
+    // socket is not reported writable (Linux sk_stream_min_wspace).
+    assert!(c.writable());
+    assert!(!c.stream_writeable());
+    assert!(!output(&mut c, ms(20)).is_empty());
+    // The peer acknowledges 1000 bytes: 10000 queued, 6384 free >= 5000.
+    input0(&mut c, ms(30), ack(r1(), l1() + 1000usize));
+    assert!(c.stream_writeable());
+    // A full buffer is never writeable, an empty one always.
+    let mut d = established();
+    assert_eq!(send(&mut d, &pattern(0, BUF)).unwrap(), BUF);
+    assert!(!d.writable() && !d.stream_writeable());
+}
