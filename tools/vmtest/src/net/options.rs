@@ -715,7 +715,9 @@ fn info_after_transfer(fam: Family) -> Result<Info, String> {
 /// TCP_INFO complete: after the same transfer (1 MB out, 100 KB in, on a clean link),
 /// every field partcp computes is compared with Linux's within its stated tolerance
 /// (`INFO_FIELDS`); `Documentation/sockopts.md` lists the fields that read 0.
-fn tcp_info_transfer(fam: Family) -> TestResult {
+/// One comparison of [`tcp_info_transfer`]: the mismatches, and whether the side under
+/// test retransmitted (`bytes_retrans`).
+fn tcp_info_compare(fam: Family) -> Result<(Vec<String>, bool), String> {
     let got = info_after_transfer(fam)?;
     let linux = if fam == Family::Inet { None } else { Some(info_after_transfer(Family::Inet)?) };
     let mut bad = Vec::new();
@@ -749,6 +751,22 @@ fn tcp_info_transfer(fam: Family) -> TestResult {
         if v != want {
             bad.push(format!("{name} {v}, want {want}"));
         }
+    }
+    Ok((bad, got.u64(208) > 0))
+}
+
+/// TCP_INFO complete (see [`tcp_info_compare`]). The link is clean, so a retransmission
+/// means the emulator stalled the ACK clock past the RTO: Linux undoes such a spurious
+/// timeout (F-RTO) and resends little, partcp (no F-RTO) resends the flight. A run that
+/// retransmitted is repeated once; a second one must match.
+fn tcp_info_transfer(fam: Family) -> TestResult {
+    let (mut bad, retransmitted) = tcp_info_compare(fam)?;
+    if !bad.is_empty() && retransmitted {
+        println!(
+            "# note: tcp_info_transfer retransmitted on a clean link (a stall?), repeated once: {}",
+            bad.join("; ")
+        );
+        bad = tcp_info_compare(fam)?.0;
     }
     ensure!(bad.is_empty(), "TCP_INFO after the transfer: {}", bad.join("; "));
     Ok(())
