@@ -76,7 +76,9 @@ pub enum ListenerAction {
     /// Nothing to send.
     None,
     /// Nothing to send, and the segment was this listener's (a handshake-completing ACK
-    /// held back by `TCP_DEFER_ACCEPT`): the glue must not hand it to another stack.
+    /// held back by `TCP_DEFER_ACCEPT` or dropped because the accept queue is full, or
+    /// an out-of-window segment for a queued entry): the glue must not hand it to
+    /// another stack, which would answer it with a reset.
     Consumed,
     /// Send this segment to the segment's source (SYN-ACK or RST).
     Reply(TcpRepr),
@@ -447,7 +449,7 @@ impl<const N: usize> Listener<N> {
                     return self.reply_rst(seg);
                 }
                 if seg.seq != e.irs + 1 {
-                    return ListenerAction::None;
+                    return ListenerAction::Consumed;
                 }
                 let bare = seg.payload_len == 0 && !seg.flags.contains(TcpFlags::FIN);
                 if bare && e.retransmits < self.cfg.defer_accept {
@@ -460,7 +462,7 @@ impl<const N: usize> Listener<N> {
                     // Linux: drop the ACK, keep the entry; the SYN-ACK retransmission
                     // gives the application time to accept.
                     self.stats.listen_overflows = self.stats.listen_overflows.saturating_add(1);
-                    return ListenerAction::None;
+                    return ListenerAction::Consumed;
                 }
                 self.entries[i] = None;
                 let synack_sent = (e.retransmits == 0).then_some(e.first_sent);
@@ -480,8 +482,9 @@ impl<const N: usize> Listener<N> {
                 now,
             ) {
                 if self.accept_pending >= self.cfg.backlog {
+                    // As above; the cookie stays valid for the peer's next ACK.
                     self.stats.listen_overflows = self.stats.listen_overflows.saturating_add(1);
-                    return ListenerAction::None;
+                    return ListenerAction::Consumed;
                 }
                 self.stats.syncookies_ok = self.stats.syncookies_ok.saturating_add(1);
                 let c = &self.cfg.conn;

@@ -483,19 +483,27 @@ fn stale_cookie_is_rejected() {
     assert_eq!(rst.flags, TcpFlags::RST);
 }
 
-#[test]
-fn full_accept_queue_drops_syns_and_final_acks() {
-    let mut l = listener(ListenerConfig {
-        backlog: 1,
-        ..cfg()
-    });
+/// A listener with `backlog` 1 that completed one handshake and got a second final ACK
+/// with its accept queue full: the ACK is dropped (and kept from Linux's stack, which
+/// would reset the connection). Returns the listener and that ACK.
+fn overflowed(c: ListenerConfig) -> (Listener<8>, TcpRepr) {
+    let mut l = listener(ListenerConfig { backlog: 1, ..c });
     let sa = reply(l.on_segment(T0, REMOTE, &syn(linux_opts())));
     let sb = reply(l.on_segment(T0, remote(1001), &syn_from(1001, IRS, linux_opts())));
     let _ = established(l.on_segment(T0, REMOTE, &final_ack(&sa, REMOTE.port, IRS, 0)));
-    // The accept queue is full: the second final ACK is dropped, its entry kept...
     let b_ack = final_ack(&sb, 1001, IRS, 0);
-    assert_eq!(l.on_segment(T0, remote(1001), &b_ack), ListenerAction::None);
+    assert_eq!(
+        l.on_segment(T0, remote(1001), &b_ack),
+        ListenerAction::Consumed
+    );
     assert_eq!(l.stats().listen_overflows, 1);
+    (l, b_ack)
+}
+
+#[test]
+fn full_accept_queue_drops_syns_and_final_acks() {
+    let (mut l, b_ack) = overflowed(cfg());
+    // The dropped final ACK's entry is kept...
     assert_eq!(l.syn_queue_len(), 1);
     // ...and new SYNs are dropped.
     assert_eq!(
@@ -506,6 +514,31 @@ fn full_accept_queue_drops_syns_and_final_acks() {
     // Once the application accepts, the retransmitted final ACK gets through.
     l.accepted();
     let _ = established(l.on_segment(T0, remote(1001), &b_ack));
+}
+
+#[test]
+fn full_accept_queue_drops_valid_cookie_acks() {
+    // With cookies only, the second handshake has no entry: its valid cookie is dropped
+    // the same way and stays valid for the next ACK.
+    let (mut l, b_ack) = overflowed(ListenerConfig {
+        syncookies: SynCookies::Always,
+        ..cfg()
+    });
+    assert_eq!(l.syn_queue_len(), 0);
+    assert_eq!(l.stats().syncookies_ok, 1);
+    l.accepted();
+    let _ = established(l.on_segment(T0, remote(1001), &b_ack));
+}
+
+#[test]
+fn out_of_window_ack_for_queued_entry_is_consumed() {
+    let mut l = listener(cfg());
+    let sa = reply(l.on_segment(T0, REMOTE, &syn(linux_opts())));
+    let mut a = final_ack(&sa, REMOTE.port, IRS, 0);
+    a.seq += 100;
+    assert_eq!(l.on_segment(T0, REMOTE, &a), ListenerAction::Consumed);
+    assert_eq!(l.syn_queue_len(), 1);
+    assert_eq!(l.accept_queue_len(), 0);
 }
 
 #[test]

@@ -1,15 +1,15 @@
 //! bind, listen, accept, connect, getsockname/getpeername: errnos and results, checked
 //! against what Linux TCP returns (the `net.inet.*` run is the proof).
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use super::raw::{self, check, expect_err, sin};
 use super::setup::{self, BLACKHOLE, NO_NEIGHBOUR};
-use super::{accept, f_client, next_port, pass, peer_connect, peer_listener, stream, Family, Ns, Table};
+use super::{accept, f_client, guarded, next_port, pass, peer_connect, peer_listener, stream, Family, Ns, Table};
 use super::{A, B};
-use crate::sys::Fd;
+use crate::sys::{errname, Fd};
 use crate::{ensure, TestResult};
 
 pub const TESTS: Table = &[
@@ -28,6 +28,7 @@ pub const TESTS: Table = &[
     ("accept_not_listening_einval", accept_not_listening),
     ("accept4_flags", accept4_flags),
     ("accept_nonblock_eagain", accept_nonblock_eagain),
+    ("accept_queue_overflow_no_reset", accept_queue_overflow),
     ("connect_refused", connect_refused),
     ("connect_retry_after_refused", connect_retry_after_refused),
     ("connect_nonblock_inprogress", connect_nonblock),
@@ -235,6 +236,53 @@ fn accept_nonblock_eagain(fam: Family) -> TestResult {
     let fd = fam.socket_in(Ns::A, libc::SOCK_NONBLOCK)?;
     check("listen", raw::listen(&fd, 8))?;
     expect_err("accept on a SOCK_NONBLOCK listener", raw::accept4(&fd, 0).map(|(_, a)| a), libc::EAGAIN)
+}
+
+/// More handshakes at once than `listen(fd, 1)` admits: all SYNs arrive while the
+/// accept queue is empty, so every client gets its SYN-ACK, but only two final ACKs find
+/// room. Linux (tcp_abort_on_overflow 0) drops the others and lets the SYN-ACK
+/// retransmission (or the client's data retransmission) complete them once the
+/// application accepts; no client is reset. Each client sends a byte as soon as its
+/// connect completes: every byte must arrive on an accepted socket.
+fn accept_queue_overflow(fam: Family) -> TestResult {
+    const CLIENTS: u8 = 4;
+    let addr = SocketAddrV4::new(A, next_port());
+    let fd = fam.socket_in(Ns::A, 0)?;
+    check("bind", raw::bind(&fd, addr))?;
+    check("listen", raw::listen(&fd, 1))?;
+    let l = super::listener(fd);
+    let mut peers = Vec::new();
+    for i in 0..CLIENTS {
+        let c = Family::Inet.socket_in(Ns::B, libc::SOCK_NONBLOCK)?;
+        expect_err(&format!("client {i}: non-blocking connect"), raw::connect(&c, addr), libc::EINPROGRESS)?;
+        peers.push(c);
+    }
+    let mut clients = Vec::new();
+    for (i, c) in peers.into_iter().enumerate() {
+        let r = raw::poll1(&c, libc::POLLOUT, 10_000);
+        ensure!(r == Ok(libc::POLLOUT), "client {i}: connect did not complete ({:?})", r.map_err(errname));
+        raw::set_nonblocking(&c, false)?;
+        let mut s = guarded(stream(c))?;
+        s.write_all(&[b'a' + i as u8]).map_err(|e| format!("client {i}: write: {e}"))?;
+        clients.push(s);
+    }
+    // Let the final ACKs that found the queue full be dropped before anything is accepted.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut got = Vec::new();
+    for n in 0..CLIENTS {
+        let mut s = accept(&l).map_err(|e| format!("connection {n} of {CLIENTS}: {e}"))?;
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).map_err(|e| format!("accepted connection {n}: read: {e}"))?;
+        got.push(b[0]);
+    }
+    got.sort_unstable();
+    ensure!(got == (0..CLIENTS).map(|i| b'a' + i).collect::<Vec<_>>(), "bytes received: {got:?}");
+    // No client was reset.
+    for (i, c) in clients.iter().enumerate() {
+        let e = raw::get_int(c, libc::SOL_SOCKET, libc::SO_ERROR, "SO_ERROR")?;
+        ensure!(e == 0, "client {i}: SO_ERROR {}", errname(e));
+    }
+    Ok(())
 }
 
 /// A port on the peer's address where nothing listens.
