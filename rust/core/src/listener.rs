@@ -37,7 +37,8 @@ pub struct ListenerConfig {
     /// the window scale we offer.
     pub recv_buffer: usize,
     /// Accept queue limit (`listen(fd, backlog)`): connections handed out and not yet
-    /// accepted by the application.
+    /// accepted by the application beyond which the queue is full (it holds
+    /// `backlog + 1`, as Linux's).
     pub backlog: usize,
     /// Half-open connections kept, at most the listener's `N`.
     pub syn_backlog: usize,
@@ -303,7 +304,7 @@ impl<const N: usize> Listener<N> {
             // A new incarnation: forget the old half-open entry.
             self.entries[i] = None;
         }
-        if self.accept_pending >= self.cfg.backlog {
+        if self.accept_queue_full() {
             // Linux drops SYNs while the accept queue is full.
             self.stats.listen_drops = self.stats.listen_drops.saturating_add(1);
             return ListenerAction::None;
@@ -458,7 +459,7 @@ impl<const N: usize> Listener<N> {
                     self.entries[i] = Some(SynEntry { acked: true, ..e });
                     return ListenerAction::Consumed;
                 }
-                if self.accept_pending >= self.cfg.backlog {
+                if self.accept_queue_full() {
                     // Linux: drop the ACK, keep the entry; the SYN-ACK retransmission
                     // gives the application time to accept.
                     self.stats.listen_overflows = self.stats.listen_overflows.saturating_add(1);
@@ -481,7 +482,7 @@ impl<const N: usize> Listener<N> {
                 cookie,
                 now,
             ) {
-                if self.accept_pending >= self.cfg.backlog {
+                if self.accept_queue_full() {
                     // As above; the cookie stays valid for the peer's next ACK.
                     self.stats.listen_overflows = self.stats.listen_overflows.saturating_add(1);
                     return ListenerAction::Consumed;
@@ -511,6 +512,13 @@ impl<const N: usize> Listener<N> {
             self.stats.syncookies_failed = self.stats.syncookies_failed.saturating_add(1);
         }
         self.reply_rst(seg)
+    }
+
+    /// The accept queue is full: it holds more than the backlog, as Linux's
+    /// `sk_acceptq_is_full` (`sk_ack_backlog > sk_max_ack_backlog`), so `listen(fd, 1)`
+    /// admits two connections before SYNs and final ACKs are dropped.
+    fn accept_queue_full(&self) -> bool {
+        self.accept_pending > self.cfg.backlog
     }
 
     fn hand_out(&mut self, hs: Handshake) -> ListenerAction {

@@ -483,11 +483,12 @@ fn stale_cookie_is_rejected() {
     assert_eq!(rst.flags, TcpFlags::RST);
 }
 
-/// A listener with `backlog` 1 that completed one handshake and got a second final ACK
-/// with its accept queue full: the ACK is dropped (and kept from Linux's stack, which
-/// would reset the connection). Returns the listener and that ACK.
+/// A listener with `backlog` 0 (room for one connection, as Linux's) that completed one
+/// handshake and got a second final ACK with its accept queue full: the ACK is dropped
+/// (and kept from Linux's stack, which would reset the connection). Returns the
+/// listener and that ACK.
 fn overflowed(c: ListenerConfig) -> (Listener<8>, TcpRepr) {
-    let mut l = listener(ListenerConfig { backlog: 1, ..c });
+    let mut l = listener(ListenerConfig { backlog: 0, ..c });
     let sa = reply(l.on_segment(T0, REMOTE, &syn(linux_opts())));
     let sb = reply(l.on_segment(T0, remote(1001), &syn_from(1001, IRS, linux_opts())));
     let _ = established(l.on_segment(T0, REMOTE, &final_ack(&sa, REMOTE.port, IRS, 0)));
@@ -545,11 +546,32 @@ fn out_of_window_ack_for_queued_entry_is_consumed() {
 fn set_backlog_takes_effect() {
     let mut l = listener(cfg());
     l.set_backlog(0);
+    // Backlog 0 holds one connection (Linux: full when more than the backlog wait).
+    let sa = reply(l.on_segment(T0, REMOTE, &syn(linux_opts())));
+    let _ = established(l.on_segment(T0, REMOTE, &final_ack(&sa, REMOTE.port, IRS, 0)));
     assert_eq!(
-        l.on_segment(T0, REMOTE, &syn(linux_opts())),
+        l.on_segment(T0, remote(1001), &syn_from(1001, IRS, linux_opts())),
         ListenerAction::None
     );
+    assert_eq!(l.stats().listen_drops, 1);
     assert_eq!(l.local(), LOCAL);
+}
+
+#[test]
+fn backlog_one_holds_two_connections() {
+    let mut l = listener(ListenerConfig {
+        backlog: 1,
+        ..cfg()
+    });
+    for port in [1001, 1002] {
+        let sa = reply(l.on_segment(T0, remote(port), &syn_from(port, IRS, linux_opts())));
+        let _ = established(l.on_segment(T0, remote(port), &final_ack(&sa, port, IRS, 0)));
+    }
+    assert_eq!(l.accept_queue_len(), 2);
+    assert_eq!(
+        l.on_segment(T0, remote(1003), &syn_from(1003, IRS, linux_opts())),
+        ListenerAction::None
+    );
 }
 
 #[test]

@@ -962,9 +962,20 @@ impl PartcpSock {
         let (addr, port) = match &*st {
             SockState::Listening(l) => {
                 let syn_backlog = self.sysctls().syn_backlog(backlog);
+                // A larger backlog needs a larger queue: allocated here, outside the
+                // listener's lock, and moved in under it.
+                let mut fresh = KVec::with_capacity(backlog + 1, GFP_KERNEL)?;
                 let mut g = l.inner.lock();
+                if g.accept_q.capacity() < backlog + 1 {
+                    for c in g.accept_q.drain_all() {
+                        // Cannot fail: the old queue held fewer than its capacity.
+                        let _ = fresh.push_within_capacity(c);
+                    }
+                    core::mem::swap(&mut g.accept_q, &mut fresh);
+                }
                 g.core.set_backlog(backlog);
                 g.core.set_syn_backlog(syn_backlog);
+                drop(g);
                 return Ok(());
             }
             SockState::Unconnected { bound: Some(b) } => *b,
@@ -987,7 +998,8 @@ impl PartcpSock {
         s.apply_listener(&mut cfg, rcv_locked);
         cfg.defer_accept = self.defer_accept.load(Relaxed);
         let local = Endpoint { addr, port };
-        let mut accept_q = KVec::with_capacity(backlog, GFP_KERNEL)?;
+        // The core's accept queue holds backlog + 1 connections, as Linux's.
+        let mut accept_q = KVec::with_capacity(backlog + 1, GFP_KERNEL)?;
         accept_q.clear();
         let inner = ListenInner {
             core: Listener::new(cfg, local, stack.isn_secret, stack.cookie_secret),

@@ -238,12 +238,11 @@ fn accept_nonblock_eagain(fam: Family) -> TestResult {
     expect_err("accept on a SOCK_NONBLOCK listener", raw::accept4(&fd, 0).map(|(_, a)| a), libc::EAGAIN)
 }
 
-/// More handshakes at once than `listen(fd, 1)` admits: all SYNs arrive while the
-/// accept queue is empty, so every client gets its SYN-ACK, but only two final ACKs find
-/// room. Linux (tcp_abort_on_overflow 0) drops the others and lets the SYN-ACK
-/// retransmission (or the client's data retransmission) complete them once the
-/// application accepts; no client is reset. Each client sends a byte as soon as its
-/// connect completes: every byte must arrive on an accepted socket.
+/// More handshakes than `listen(fd, 1)` admits. Linux's accept queue holds backlog + 1
+/// connections (`sk_acceptq_is_full`: more than the backlog); SYNs and final ACKs that
+/// find it full are dropped (tcp_abort_on_overflow 0), never answered with a reset, and
+/// the clients' retransmissions complete the handshakes once the application accepts.
+/// Every client then sends a byte: each must arrive on an accepted socket.
 fn accept_queue_overflow(fam: Family) -> TestResult {
     const CLIENTS: u8 = 4;
     let addr = SocketAddrV4::new(A, next_port());
@@ -257,31 +256,35 @@ fn accept_queue_overflow(fam: Family) -> TestResult {
         expect_err(&format!("client {i}: non-blocking connect"), raw::connect(&c, addr), libc::EINPROGRESS)?;
         peers.push(c);
     }
-    let mut clients = Vec::new();
+    std::thread::sleep(Duration::from_millis(1500));
+    // Two connections wait in the queue of a listener with backlog 1.
+    raw::set_nonblocking(&l, true)?;
+    let mut accepted = Vec::new();
+    for n in 0..2 {
+        let (s, _) = check(&format!("non-blocking accept {n} (backlog 1 holds two)"), raw::accept4(&l, 0))?;
+        accepted.push(guarded(stream(s))?);
+    }
+    raw::set_nonblocking(&l, false)?;
+    for n in 2..CLIENTS {
+        accepted.push(accept(&l).map_err(|e| format!("connection {n} of {CLIENTS}: {e}"))?);
+    }
+    // No client was reset: each connected and can send.
     for (i, c) in peers.into_iter().enumerate() {
         let r = raw::poll1(&c, libc::POLLOUT, 10_000);
-        ensure!(r == Ok(libc::POLLOUT), "client {i}: connect did not complete ({:?})", r.map_err(errname));
+        ensure!(r.is_ok_and(|ev| ev & libc::POLLOUT != 0), "client {i}: not connected ({:?})", r.map_err(errname));
+        let e = raw::get_int(&c, libc::SOL_SOCKET, libc::SO_ERROR, "SO_ERROR")?;
+        ensure!(e == 0, "client {i}: SO_ERROR {}", errname(e));
         raw::set_nonblocking(&c, false)?;
-        let mut s = guarded(stream(c))?;
-        s.write_all(&[b'a' + i as u8]).map_err(|e| format!("client {i}: write: {e}"))?;
-        clients.push(s);
+        guarded(stream(c))?.write_all(&[b'a' + i as u8]).map_err(|e| format!("client {i}: write: {e}"))?;
     }
-    // Let the final ACKs that found the queue full be dropped before anything is accepted.
-    std::thread::sleep(Duration::from_millis(300));
     let mut got = Vec::new();
-    for n in 0..CLIENTS {
-        let mut s = accept(&l).map_err(|e| format!("connection {n} of {CLIENTS}: {e}"))?;
+    for (n, s) in accepted.iter_mut().enumerate() {
         let mut b = [0u8; 1];
         s.read_exact(&mut b).map_err(|e| format!("accepted connection {n}: read: {e}"))?;
         got.push(b[0]);
     }
     got.sort_unstable();
     ensure!(got == (0..CLIENTS).map(|i| b'a' + i).collect::<Vec<_>>(), "bytes received: {got:?}");
-    // No client was reset.
-    for (i, c) in clients.iter().enumerate() {
-        let e = raw::get_int(c, libc::SOL_SOCKET, libc::SO_ERROR, "SO_ERROR")?;
-        ensure!(e == 0, "client {i}: SO_ERROR {}", errname(e));
-    }
     Ok(())
 }
 
