@@ -5,6 +5,7 @@
 use super::{Connection, Error, Recovery, SegmentAction, State, PAWS_IDLE_LIMIT};
 use crate::buffer::{RecvBuffer, SendBuffer, WriteAt};
 use crate::congestion::CongestionControl;
+use crate::connection::frto::FrtoAck;
 use crate::connection::sack::BlockOutcome;
 use crate::seq::SeqNum;
 use crate::time::{Duration, Instant};
@@ -442,6 +443,25 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         let flight_before = self.flight_size();
         let smss = self.smss();
 
+        // F-RTO (RFC 5682): data sent once before the timeout and not retransmitted
+        // since lies from the end of the retransmissions to "recover"; note whether this
+        // ACK covers such data not SACKed before, or SACKs more of it.
+        let una_before = self.snd_una;
+        let frto_range = self
+            .frto
+            .as_ref()
+            .map(|f| (self.frto_rtx_end(f), f.recover));
+        let mut orig_acked = false;
+        let mut orig_sacked = 0;
+        if let Some((rtx_end, recover)) = frto_range {
+            let lo = rtx_end.max(self.snd_una);
+            let hi = ack.min(recover);
+            orig_acked = hi > lo && self.scoreboard.unsacked_within(lo, hi) > 0;
+            if recover > rtx_end {
+                orig_sacked = self.scoreboard.sacked_within(rtx_end, recover);
+            }
+        }
+
         // SACK information (RFC 2018 section 4, RFC 2883 D-SACK detection).
         let mut sack_new = false;
         if self.sack_ok {
@@ -477,7 +497,14 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             }
         }
 
+        if let Some((rtx_end, recover)) = frto_range {
+            if recover > rtx_end && self.scoreboard.sacked_within(rtx_end, recover) > orig_sacked {
+                orig_acked = true;
+            }
+        }
+
         let new_wnd = usize::from(seg.window) << self.snd_wscale;
+        let mut dup = false;
         if ack > self.snd_una {
             self.on_new_ack(now, seg, flight_before, smss);
         } else if ack == self.snd_una {
@@ -488,7 +515,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                 && seg.payload_len == 0
                 && !seg.flags.contains(TcpFlags::FIN)
                 && new_wnd == self.snd_wnd;
-            let dup = classic && (!self.sack_ok || sack_new || seg.options.sack_count == 0);
+            dup = classic && (!self.sack_ok || sack_new || seg.options.sack_count == 0);
             if dup {
                 self.on_dupack(now, smss);
             }
@@ -509,6 +536,13 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                 self.persist_deadline = None;
             }
         }
+
+        self.frto_on_ack(FrtoAck {
+            orig_acked,
+            advanced: self.snd_una > una_before,
+            dup,
+            sacked_new: sack_new,
+        });
     }
 
     /// An ACK that advances SND.UNA.

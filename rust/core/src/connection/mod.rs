@@ -21,6 +21,7 @@
 //! `SO_OOBINLINE`), ECN (RFC 3168), TCP Fast Open and the rescue retransmission of
 //! RFC 6675 section 4 (NextSeg rule 4).
 
+mod frto;
 mod icmp;
 pub mod info;
 mod input;
@@ -292,6 +293,9 @@ pub struct Config {
     pub sack: bool,
     /// Send D-SACK blocks for duplicate segments (RFC 2883).
     pub dsack: bool,
+    /// Detect spurious retransmission timeouts with F-RTO (RFC 5682; Linux
+    /// `tcp_frto`, on by default) and undo their congestion response.
+    pub frto: bool,
     /// Offer timestamps (RFC 7323 sections 3-5).
     pub timestamps: bool,
     /// Challenge ACKs per second (RFC 5961 section 7). Default 1000.
@@ -323,6 +327,7 @@ impl Default for Config {
             slow_start_after_idle: true,
             sack: true,
             dsack: true,
+            frto: true,
             timestamps: true,
             challenge_ack_limit: 1000,
         }
@@ -491,6 +496,8 @@ pub struct Connection<S, R> {
     pub(crate) high_rxt: SeqNum,
     /// Retransmit the first unacknowledged segment now (fast retransmit, partial ACK).
     pub(crate) rtx_first_pending: bool,
+    /// F-RTO after a retransmission timeout, until it decides (RFC 5682).
+    pub(crate) frto: Option<frto::Frto>,
     pub(crate) cc: Congestion,
     pub(crate) rtt: RttEstimator,
     /// The segment being timed for an RTT sample without timestamps: (seq, sent at).
@@ -656,6 +663,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             dupacks: 0,
             high_rxt: SeqNum(0),
             rtx_first_pending: false,
+            frto: None,
             cc: Congestion::new(cfg.congestion, mss),
             rtt: RttEstimator::new(cfg.rtt),
             rtt_timed: None,

@@ -285,6 +285,11 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
     /// Bytes counted against cwnd: RFC 6675 pipe when SACK is in use, else the data
     /// between SND.UNA and SND.NXT.
     pub(crate) fn cwnd_flight(&self) -> usize {
+        if let (true, Some(f)) = (self.frto_step3(), &self.frto) {
+            // F-RTO step 3 (RFC 5682 2.1 step 2b): the flight sent before the timeout
+            // counts as lost until the next ACK decides; only the new data is in flight.
+            return self.scoreboard.unsacked_within(f.recover, self.snd_max);
+        }
         if !self.sack_ok {
             return self.snd_nxt.since(self.snd_una);
         }
@@ -307,6 +312,11 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
     /// data does not exceed cwnd + 2*SMSS".
     fn usable_cwnd(&self, smss: usize) -> usize {
         let mut cwnd = self.cc.cwnd();
+        if self.frto_step3() {
+            // RFC 5682 2.1 step 2b: "transmit up to two new (previously unsent)
+            // segments".
+            return cwnd.min(smss.saturating_mul(2));
+        }
         // With SACK, pipe already discounts SACKed segments: RFC 6675 section 5 (1.3)
         // limits limited transmit by cwnd - pipe alone.
         // Limited transmit applies to the first DupThresh - 1 duplicate ACKs.
