@@ -144,7 +144,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             snd_wscale,
             rcv_wscale,
             rto: sat32(self.rtt.rto().micros()),
-            ato: self.cfg.delayed_ack.map_or(0, |d| sat32(d.micros())),
+            ato: sat32(self.ato().micros()),
             snd_mss: usize32(mss),
             // The largest segment seen, as payload (Linux caps its estimate at advmss,
             // which excludes the timestamp option; a GRO-merged segment is larger).

@@ -300,6 +300,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             if seg.payload_len > 0 && end <= self.rcv_nxt {
                 self.stats.duplicate_segments = self.stats.duplicate_segments.saturating_add(1);
                 self.note_dsack(seg.seq, end);
+                self.enter_quickack_mode();
             } else {
                 self.stats.out_of_window = self.stats.out_of_window.saturating_add(1);
             }
@@ -794,6 +795,9 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             // Entirely duplicate or beyond the window: acknowledge at once.
             if seg_end <= self.rcv_nxt {
                 self.stats.duplicate_segments = self.stats.duplicate_segments.saturating_add(1);
+                // Linux tcp_data_queue: "A retransmit ... Force an immediate ack",
+                // and quick ACKs for what follows.
+                self.enter_quickack_mode();
             } else {
                 self.stats.ooo_dropped = self.stats.ooo_dropped.saturating_add(1);
             }
@@ -829,6 +833,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             }
             self.refresh_sack_recent();
             self.unacked_bytes = self.unacked_bytes.saturating_add(take);
+            self.delack_on_data(now);
             if had_holes {
                 // RFC 5681 4.2: "an immediate ACK SHOULD be generated when a segment
                 // fills in all or part of a gap in the sequence space".
@@ -863,19 +868,6 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             self.stats.ooo_queued = self.stats.ooo_queued.saturating_add(1);
             self.stats.bytes_in = self.stats.bytes_in.saturating_add(take as u64);
             self.note_sack_block(start);
-        }
-    }
-
-    /// RFC 9293 3.8.6.3 / RFC 1122 4.2.3.2: acknowledge at least every second full-sized
-    /// segment, otherwise within the delayed-ACK timeout.
-    fn schedule_ack(&mut self, now: Instant) {
-        match self.cfg.delayed_ack {
-            Some(delay) if self.unacked_bytes < self.rcv_mss.saturating_mul(2) => {
-                if self.delack_deadline.is_none() {
-                    self.delack_deadline = Some(now + delay);
-                }
-            }
-            _ => self.ack_now = true,
         }
     }
 

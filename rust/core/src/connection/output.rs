@@ -53,6 +53,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         self.delack_fired = false;
         self.window_update_pending = false;
         self.delack_deadline = None;
+        self.delack_on_ack_sent();
         self.unacked_bytes = 0;
         self.dsack = None;
         self.last_ack_sent = self.rcv_nxt;
@@ -555,6 +556,9 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         repr.window = self.advertise_window();
         repr.payload_len = len;
         let end = seq + len + usize::from(fin);
+        if len > 0 {
+            self.delack_on_data_sent(now);
+        }
         match kind {
             SendKind::New => {
                 // Timed even with timestamps: the timestamp clock ticks in

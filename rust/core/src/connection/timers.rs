@@ -76,6 +76,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             if !self.ack_now {
                 self.delack_fired = true;
             }
+            self.delack_on_timer();
             self.ack_now = true;
         }
         if due(self.cork_deadline, now) {

@@ -11,6 +11,7 @@ use std::vec::Vec;
 mod app;
 mod close_states;
 mod closed;
+mod delack;
 mod established;
 mod frto;
 mod icmp;
