@@ -556,6 +556,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         }
         let data_acked = advanced.min(self.send_buf.len());
         self.send_buf.consume_acked(data_acked);
+        let una_before = self.snd_una;
         self.snd_una = ack;
         // MSG_MORE corks only the push of its own send: an ACK that frees the window
         // runs Linux's tcp_data_snd_check with the socket's own Nagle setting.
@@ -569,23 +570,24 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         self.scoreboard.on_cumulative_ack(ack);
         self.dupacks = 0;
 
-        // RTT: RFC 7323 4.1 (timestamps, any ACK advancing the left edge) or RFC 6298
-        // with Karn's algorithm (the timed segment was never retransmitted: any
-        // retransmission cancels the timing).
-        // The timed segment's sample (microseconds, Karn-valid) is preferred to the
-        // timestamp sample (millisecond clock) when both exist.
-        let mut sample = None;
-        if let Some((seq, sent)) = self.rtt_timed {
-            if ack > seq {
-                sample = Some(now - sent);
-                self.rtt_timed = None;
+        // RTT: RFC 6298 from the send time of the oldest newly acknowledged data, in
+        // the connection's microsecond clock (Linux `seq_rtt_us`), unless the ACK may be
+        // for retransmitted data (Karn's rule, RFC 6298 section 3); then RFC 7323 4.1,
+        // the echoed timestamp, whose millisecond clock is too coarse to be preferred
+        // (Linux uses it only when it has no `seq_rtt_us` either).
+        let sent = self.send_times.on_ack(una_before, ack, now);
+        let sample = match self.rtx_high {
+            None => sent.map(|at| now - at),
+            Some(high) => {
+                if ack >= high {
+                    self.rtx_high = None;
+                }
+                match (self.ts_ok, seg.options.timestamps) {
+                    (true, Some(ts)) => self.ts_rtt(now, ts.tsecr),
+                    _ => None,
+                }
             }
-        }
-        if sample.is_none() {
-            if let (true, Some(ts)) = (self.ts_ok, seg.options.timestamps) {
-                sample = self.ts_rtt(now, ts.tsecr);
-            }
-        }
+        };
         match sample {
             Some(rtt) => self.rtt.on_sample(rtt),
             None => self.rtt.clear_backoff(),

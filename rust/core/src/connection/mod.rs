@@ -28,6 +28,7 @@ pub mod info;
 mod input;
 mod output;
 pub mod sack;
+mod send_times;
 pub use info::Info;
 mod timers;
 
@@ -515,8 +516,13 @@ pub struct Connection<S, R> {
     pub(crate) frto: Option<frto::Frto>,
     pub(crate) cc: Congestion,
     pub(crate) rtt: RttEstimator,
-    /// The segment being timed for an RTT sample without timestamps: (seq, sent at).
-    pub(crate) rtt_timed: Option<(SeqNum, Instant)>,
+    /// When the new data in flight was sent, for RTT samples (RFC 6298 with Karn's
+    /// rule; Linux `tcp_skb_timestamp_us`).
+    pub(crate) send_times: send_times::SendTimes,
+    /// One past the highest octet retransmitted and not yet cumulatively acknowledged:
+    /// while set, an ACK may be for a retransmission, so Karn's rule forbids a sample
+    /// from `send_times` (the echoed timestamp is used instead, RFC 7323 4.1).
+    pub(crate) rtx_high: Option<SeqNum>,
     /// When the SYN (or SYN-ACK) went out, while it was sent only once.
     pub(crate) syn_sent_at: Option<Instant>,
     pub(crate) syn_retransmitted: bool,
@@ -685,7 +691,8 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             frto: None,
             cc: Congestion::new(cfg.congestion, mss),
             rtt: RttEstimator::new(cfg.rtt),
-            rtt_timed: None,
+            send_times: send_times::SendTimes::default(),
+            rtx_high: None,
             syn_sent_at: None,
             syn_retransmitted: false,
             syn_retransmits: 0,

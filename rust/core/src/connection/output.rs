@@ -564,9 +564,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                 // Timed even with timestamps: the timestamp clock ticks in
                 // milliseconds, too coarse for sub-millisecond paths, while this sample
                 // has the caller's microsecond resolution.
-                if self.rtt_timed.is_none() {
-                    self.rtt_timed = Some((seq, now));
-                }
+                self.send_times.on_send(seq, end, now);
                 self.stats.bytes_out = self.stats.bytes_out.saturating_add(len as u64);
                 self.snd_nxt = end;
                 self.cork_flush = false;
@@ -577,8 +575,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                 self.stats.bytes_retransmitted =
                     self.stats.bytes_retransmitted.saturating_add(len as u64);
                 self.snd_nxt = end;
-                // Karn (RFC 6298 section 3): no sample from retransmitted data.
-                self.rtt_timed = None;
+                self.note_retransmitted(end);
             }
             SendKind::Fast => {
                 self.stats.fast_retransmits = self.stats.fast_retransmits.saturating_add(1);
@@ -587,7 +584,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                 if end > self.high_rxt {
                     self.high_rxt = end;
                 }
-                self.rtt_timed = None;
+                self.note_retransmitted(end);
             }
         }
         if end > self.snd_max {
@@ -603,6 +600,14 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                 SendKind::GoBack => Some(Retransmit::Timeout),
                 SendKind::Fast => Some(Retransmit::Fast),
             },
+        }
+    }
+
+    /// Data up to `end` was sent again: Karn (RFC 6298 section 3), "RTT samples MUST
+    /// NOT be made using segments that were retransmitted", until it is acknowledged.
+    fn note_retransmitted(&mut self, end: SeqNum) {
+        if self.rtx_high.is_none_or(|h| end > h) {
+            self.rtx_high = Some(end);
         }
     }
 

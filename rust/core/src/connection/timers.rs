@@ -236,7 +236,6 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         self.rtx_first_pending = false;
         self.snd_nxt = self.snd_una;
         self.high_rxt = self.snd_una;
-        self.rtt_timed = None;
     }
 
     /// The persist timer expired (RFC 9293 3.8.6.1): probe the zero window.
