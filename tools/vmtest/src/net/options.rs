@@ -756,9 +756,9 @@ fn tcp_info_compare(fam: Family) -> Result<(Vec<String>, bool), String> {
 }
 
 /// TCP_INFO complete (see [`tcp_info_compare`]). The link is clean, so a retransmission
-/// means the emulator stalled the ACK clock past the RTO: Linux undoes such a spurious
-/// timeout (F-RTO) and resends little, partcp (no F-RTO) resends the flight. A run that
-/// retransmitted is repeated once; a second one must match.
+/// means the emulator stalled the ACK clock past the RTO: both stacks undo such a
+/// spurious timeout (F-RTO) and resend little, but the counts still depend on when the
+/// stall came. A run that retransmitted is repeated once; a second one must match.
 fn tcp_info_transfer(fam: Family) -> TestResult {
     let (mut bad, retransmitted) = tcp_info_compare(fam)?;
     if !bad.is_empty() && retransmitted {
