@@ -25,6 +25,7 @@ pub fn tests() -> Vec<NetTest> {
         ("option_msg_more", 60, msg_more),
         ("option_tcp_notsent_lowat", 60, notsent_lowat),
         ("option_tcp_quickack", 60, quickack),
+        ("option_tcp_quickack_pingpong", 60, quickack_pingpong),
         ("option_tcp_syncnt", 60, syncnt),
         ("option_tcp_linger2", 60, linger2),
         ("option_tcp_congestion", 60, congestion),
@@ -207,6 +208,20 @@ fn quickack(fam: Family) -> TestResult {
     // The connection still carries data both ways.
     super::pass(&peer, &f, b"quick")?;
     super::pass(&f, &peer, b"ack")
+}
+
+/// TCP_QUICKACK reads the stack's own pingpong (interactive) mode: a reply sent within
+/// the delayed-ACK timeout of the data it answers enters it (reads 0), and a request
+/// left unanswered until the delayed-ACK timer fires leaves it (reads 1 again).
+fn quickack_pingpong(fam: Family) -> TestResult {
+    let (f, peer) = f_client(fam)?;
+    expect_int(&f, TCP, libc::TCP_QUICKACK, "TCP_QUICKACK on a new connection", 1)?;
+    super::pass(&peer, &f, b"request")?;
+    super::pass(&f, &peer, b"reply")?;
+    expect_int(&f, TCP, libc::TCP_QUICKACK, "TCP_QUICKACK after a prompt reply", 0)?;
+    super::pass(&peer, &f, b"unanswered")?;
+    std::thread::sleep(Duration::from_millis(500));
+    expect_int(&f, TCP, libc::TCP_QUICKACK, "TCP_QUICKACK after the delayed ACK fired", 1)
 }
 
 /// TCP_SYNCNT: its default is tcp_syn_retries, 0 and 128 are EINVAL, and a connect to
