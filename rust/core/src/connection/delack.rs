@@ -10,13 +10,14 @@
 //!   `tcp_enter_quickack_mode`);
 //! * the delayed-ACK timeout (ATO) adapts to the spacing of arriving segments: it starts
 //!   at 40 ms, halves towards 40 ms while segments come closer than 20 ms apart, grows
-//!   with larger gaps and doubles when the timer fires, and is bounded when armed by the
-//!   smoothed RTT (at least 40 ms) and by the maximum delay (`Config::delayed_ack`,
-//!   Linux `TCP_DELACK_MAX` 200 ms);
+//!   with larger gaps and doubles when the timer fires (at most the RTO and 200 ms), and
+//!   is bounded when armed by the smoothed RTT (at least 40 ms) and by the maximum delay
+//!   (`Config::delayed_ack`, Linux `TCP_DELACK_MAX` 200 ms);
 //! * pingpong (interactive) mode: once the connection answers received data within the
-//!   ATO `pingpong_thresh` times (Linux `tcp_pingpong_thresh`), or the application sets
-//!   `TCP_QUICKACK` to 0, quick-ACK mode is suspended so that ACKs ride on replies; a
-//!   delayed-ACK timer that fires anyway leaves the mode.
+//!   ATO `pingpong_thresh` times (Linux `tcp_pingpong_thresh`), the peer's FIN arrives
+//!   in ESTABLISHED, or the application sets `TCP_QUICKACK` to 0, quick-ACK mode is
+//!   suspended so that ACKs ride on replies; a delayed-ACK timer that fires anyway
+//!   leaves the mode.
 
 use super::Connection;
 use crate::buffer::{RecvBuffer, SendBuffer};
@@ -48,7 +49,9 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             if gap <= Duration(ATO_MIN.micros() / 2) {
                 self.ato = Duration(self.ato.micros() / 2 + ATO_MIN.micros() / 2);
             } else if gap < self.ato {
-                self.ato = (Duration(self.ato.micros() / 2) + gap).min(rto);
+                self.ato = (Duration(self.ato.micros() / 2) + gap)
+                    .min(rto)
+                    .min(DELACK_MAX);
             } else if gap > rto {
                 // A gap longer than the RTO: the sender restarts from a small window.
                 self.incr_quickack(MAX_QUICKACKS);
@@ -76,6 +79,12 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         self.incr_quickack(MAX_QUICKACKS);
         self.pingpong = 0;
         self.ato = ATO_MIN;
+    }
+
+    /// Linux `inet_csk_enter_pingpong_mode`: `TCP_QUICKACK` 0, or the peer's FIN in
+    /// ESTABLISHED (`tcp_fin`: the rest of the exchange is the application's answer).
+    pub(crate) fn enter_pingpong_mode(&mut self) {
+        self.pingpong = self.cfg.pingpong_thresh.max(1);
     }
 
     /// True in pingpong (interactive) mode (Linux `inet_csk_in_pingpong_mode`).
@@ -148,7 +157,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             self.pingpong = 0;
             self.ato = ATO_MIN;
         } else {
-            self.ato = self.ato.doubled().min(self.rtt.rto());
+            self.ato = self.ato.doubled().min(self.rtt.rto()).min(DELACK_MAX);
         }
     }
 
@@ -166,7 +175,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
     /// is even.
     pub fn set_quickack(&mut self, val: i32) {
         if val == 0 {
-            self.pingpong = self.cfg.pingpong_thresh.max(1);
+            self.enter_pingpong_mode();
             return;
         }
         self.pingpong = 0;
@@ -177,7 +186,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         {
             self.ack_now = true;
             if val & 1 == 0 {
-                self.pingpong = self.cfg.pingpong_thresh.max(1);
+                self.enter_pingpong_mode();
             }
         }
     }

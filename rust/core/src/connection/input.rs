@@ -757,7 +757,10 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         self.rcv_nxt += 1;
         self.ack_now = true;
         match self.state {
-            State::SynReceived | State::Established => self.set_state(State::CloseWait, now),
+            State::SynReceived | State::Established => {
+                self.set_state(State::CloseWait, now);
+                self.enter_pingpong_mode();
+            }
             // FIN-WAIT-1: "If our FIN has been ACKed (perhaps in this segment), then enter
             // TIME-WAIT, start the time-wait timer, turn off the other timers; otherwise,
             // enter the CLOSING state."

@@ -278,3 +278,15 @@ fn gro_segment_counts_as_several_full_segments() {
     let a = output_one(&mut c, ms(20));
     check_ack(&a, l1(), r1() + 5000);
 }
+
+#[test]
+fn fin_enters_pingpong_mode() {
+    let mut c = established_with(delack_cfg(), synack());
+    input0(
+        &mut c,
+        ms(20),
+        seg(TcpFlags::FIN | TcpFlags::ACK, r1(), l1()),
+    );
+    assert_eq!(c.state(), State::CloseWait);
+    assert!(c.pingpong_mode());
+}
