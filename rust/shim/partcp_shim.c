@@ -436,6 +436,8 @@ void partcp_tcp_sysctls(const struct net *net, struct partcp_tcp_sysctls *out)
 	out->reordering = READ_ONCE(n->sysctl_tcp_reordering);
 	out->early_retrans = READ_ONCE(n->sysctl_tcp_early_retrans);
 	out->recovery = READ_ONCE(n->sysctl_tcp_recovery);
+	out->frto = READ_ONCE(n->sysctl_tcp_frto);
+	out->pingpong_thresh = READ_ONCE(n->sysctl_tcp_pingpong_thresh);
 	for (i = 0; i < 3; i++)
 		out->rmem[i] = READ_ONCE(n->sysctl_tcp_rmem[i]);
 	out->rmem_max = READ_ONCE(sysctl_rmem_max);

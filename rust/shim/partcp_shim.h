@@ -148,6 +148,7 @@ struct partcp_tcp_sysctls {
 	int syncookies, max_syn_backlog;
 	int rto_min_us, rto_max_ms;
 	int slow_start_after_idle, reordering, early_retrans, recovery;
+	int frto, pingpong_thresh;
 	int rmem[3];
 	unsigned int rmem_max;			/* net.core.rmem_max (global) */
 	int port_lo, port_hi;			/* ip_local_port_range */

@@ -47,6 +47,9 @@ stats_struct! {
     rto_retransmits,
     /// Retransmission timer expirations (each counted once).
     rto_expirations,
+    /// Retransmission timeouts F-RTO found spurious and undid (RFC 5682; Linux
+    /// `TCPSpuriousRTOs`).
+    spurious_rtos,
     /// Connections aborted because retransmissions or the user timeout ran out
     /// (ETIMEDOUT), including keepalive failures.
     timeouts,

@@ -37,6 +37,12 @@ pub struct TcpSysctls {
     pub sack: bool,
     /// `tcp_dsack`.
     pub dsack: bool,
+    /// `tcp_pingpong_thresh`: replies within the delayed-ACK timeout that make a
+    /// connection interactive (pingpong mode).
+    pub pingpong_thresh: u8,
+    /// `tcp_frto`: F-RTO (RFC 5682) on when nonzero (Linux 7.3 has one variant, the
+    /// SACK-enhanced one with SACK; its default is 2).
+    pub frto: u8,
     /// `tcp_syn_retries`.
     pub syn_retries: u8,
     /// `tcp_syn_linear_timeouts`.
@@ -92,6 +98,8 @@ impl Default for TcpSysctls {
             window_scaling: true,
             sack: true,
             dsack: true,
+            frto: 2,
+            pingpong_thresh: 1,
             syn_retries: 6,
             syn_linear_timeouts: 4,
             synack_retries: 5,
@@ -193,6 +201,8 @@ impl TcpSysctls {
         };
         cfg.sack = self.sack;
         cfg.dsack = self.dsack;
+        cfg.frto = self.frto != 0;
+        cfg.pingpong_thresh = self.pingpong_thresh.max(1);
         cfg.syn_retries = u32::from(self.syn_retries);
         cfg.syn_linear_timeouts = u32::from(self.syn_linear_timeouts);
         cfg.max_retries = u32::from(self.retries2);
@@ -269,17 +279,21 @@ mod tests {
             window_scaling: false,
             sack: false,
             dsack: false,
+            frto: 0,
+            pingpong_thresh: 3,
             ..TcpSysctls::default()
         };
         let mut cfg = Config::default();
         s.apply_connect(&mut cfg, false);
-        assert!(!cfg.timestamps && !cfg.window_scale && !cfg.sack && !cfg.dsack);
+        assert_eq!(cfg.pingpong_thresh, 3);
+        assert!(!cfg.timestamps && !cfg.window_scale && !cfg.sack && !cfg.dsack && !cfg.frto);
         let s = TcpSysctls {
             timestamps: 2,
+            frto: 1,
             ..TcpSysctls::default()
         };
         s.apply_connect(&mut cfg, false);
-        assert!(cfg.timestamps && cfg.window_scale && cfg.sack && cfg.dsack);
+        assert!(cfg.timestamps && cfg.window_scale && cfg.sack && cfg.dsack && cfg.frto);
     }
 
     #[test]

@@ -265,6 +265,59 @@ fn lossy_ack_path_only() {
     assert_eq!(o.b_received, 300_000);
 }
 
+/// An ACK path stalled past the RTO in the middle of a bulk transfer: the timeout is
+/// spurious, and F-RTO (RFC 5682) undoes it and resends next to nothing, where go-back-N
+/// (`tcp_frto` 0) resends the flight. With and without SACK.
+#[test]
+fn stalled_ack_path_spurious_timeout() {
+    for sack in [true, false] {
+        let run = |frto: bool| {
+            let mut sc = Scenario::new(475, path(0), 2_000_000, 0);
+            sc.cfg.frto = frto;
+            sc.cfg.sack = sack;
+            sc.buf = 256 * 1024;
+            let mut sim = Sim::new(sc);
+            let t = sim.now;
+            // Bottlenecks space the data segments (so that the receiver acknowledges
+            // every second one) and the ACKs the stall held.
+            for (dir, bps) in [(Dir::AtoB, 20_000_000), (Dir::BtoA, 1_000_000)] {
+                let p = PathConfig {
+                    bandwidth_bps: Some(bps),
+                    queue_bytes: 1 << 20,
+                    ..path(0)
+                };
+                sim.link.set_config(dir, p);
+            }
+            sim.link.set_stall(
+                Dir::BtoA,
+                t + Duration::from_millis(200),
+                t + Duration::from_millis(700),
+            );
+            let o = sim.run();
+            assert!(o.errors.is_empty(), "{o:#?}");
+            assert_eq!(o.b_received, 2_000_000);
+            assert!(o.a_stats.rto_expirations >= 1, "no timeout: {o:#?}");
+            o
+        };
+        let on = run(true);
+        let off = run(false);
+        assert!(
+            on.a_stats.spurious_rtos >= 1,
+            "sack {sack}: {:#?}",
+            on.a_stats
+        );
+        assert_eq!(off.a_stats.spurious_rtos, 0);
+        // F-RTO: the first segment alone (1448 bytes); go-back-N: about 250 KB.
+        assert!(
+            on.a_stats.bytes_retransmitted <= 2 * 1448
+                && on.a_stats.bytes_retransmitted * 20 < off.a_stats.bytes_retransmitted,
+            "sack {sack}: F-RTO resent {} bytes, go-back-N {}",
+            on.a_stats.bytes_retransmitted,
+            off.a_stats.bytes_retransmitted
+        );
+    }
+}
+
 #[test]
 fn tail_drop_bottleneck() {
     let p = PathConfig {

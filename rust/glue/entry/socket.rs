@@ -197,8 +197,9 @@ pub(crate) struct PartcpSock {
     /// `TCP_NOTSENT_LOWAT` (0: not set, no limit; Linux's `tcp_notsent_lowat` sysctl
     /// default, UINT_MAX, is not read).
     notsent_lowat: Atomic<u32>,
-    /// Linux's `inet_csk_in_pingpong_mode`, which `TCP_QUICKACK` reads as its negation
-    /// and sets (partcp has no pingpong mode of its own: the value is what was set).
+    /// `TCP_QUICKACK` as set before a connection exists (Linux's
+    /// `inet_csk_in_pingpong_mode`, which `TCP_QUICKACK` reads as its negation); on a
+    /// connection the core's pingpong mode is read instead.
     pingpong: Atomic<bool>,
     /// `TCP_INQ`: recvmsg adds a `TCP_CM_INQ` control message.
     inq: Atomic<bool>,
@@ -604,24 +605,21 @@ impl PartcpSock {
 
     /// Sets TCP_QUICKACK (Linux `__tcp_sock_set_quickack`): 0 enters pingpong mode;
     /// non-zero leaves it and sends a delayed ACK now, then re-enters it if the value is
-    /// even.
+    /// even. On a connection the core keeps the mode (it also enters and leaves it by
+    /// itself); before one, the socket remembers it for `getsockopt`.
     pub(crate) fn set_quickack(&self, v: c_int) {
-        if v == 0 {
-            self.pingpong.store(true, Relaxed);
-            return;
-        }
-        self.pingpong.store(false, Relaxed);
+        self.pingpong.store(v == 0, Relaxed);
         if let Some(c) = self.conn() {
-            let _ = dispatch::with_conn(&c, |inner, _| inner.tcp.quickack());
-        }
-        if v & 1 == 0 {
-            self.pingpong.store(true, Relaxed);
+            let _ = dispatch::with_conn(&c, |inner, _| inner.tcp.set_quickack(v));
         }
     }
 
     /// TCP_QUICKACK: `!inet_csk_in_pingpong_mode`.
     pub(crate) fn quickack(&self) -> bool {
-        !self.pingpong.load(Relaxed)
+        match self.conn() {
+            Some(c) => dispatch::read(&c, |inner| !inner.tcp.pingpong_mode()).unwrap_or(true),
+            None => !self.pingpong.load(Relaxed),
+        }
     }
 
     /// Sets TCP_INQ (0 or 1, else EINVAL).
@@ -1151,7 +1149,11 @@ impl PartcpSock {
                 }
                 let (Some(s), Some(r)) = (send.take(), recv.take()) else { break };
                 let local = Endpoint { addr: laddr, port: lport };
-                let tcp: Tcp = Connection::connect(cfg, local, remote, &stack.isn_secret, s, r, clock::now());
+                let mut tcp: Tcp = Connection::connect(cfg, local, remote, &stack.isn_secret, s, r, clock::now());
+                if self.pingpong.load(Relaxed) {
+                    // TCP_QUICKACK 0 before connect(): the connection starts in pingpong mode.
+                    tcp.set_quickack(0);
+                }
                 crate::glue::kernel::trace::set_state(&tcp, State::Closed);
                 let c = Conn::new(key, self.net_ref()?, tcp, self.sock_ref(), GFP_KERNEL)?;
                 c.reuse.store(self.sk.reuse(), Relaxed);

@@ -94,8 +94,9 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         let st = &self.stats;
         let ca_state = if self.recovery.is_some() {
             TCP_CA_RECOVERY
-        } else if self.snd_nxt < self.snd_max {
-            // Go-back-N after a retransmission timeout (Linux TCP_CA_Loss).
+        } else if self.snd_nxt < self.snd_max || self.frto.is_some() {
+            // Go-back-N after a retransmission timeout, or F-RTO deciding whether it
+            // was spurious (Linux TCP_CA_Loss).
             TCP_CA_LOSS
         } else if self.dupacks > 0 {
             TCP_CA_DISORDER
@@ -143,7 +144,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             snd_wscale,
             rcv_wscale,
             rto: sat32(self.rtt.rto().micros()),
-            ato: self.cfg.delayed_ack.map_or(0, |d| sat32(d.micros())),
+            ato: sat32(self.ato().micros()),
             snd_mss: usize32(mss),
             // The largest segment seen, as payload (Linux caps its estimate at advmss,
             // which excludes the timestamp option; a GRO-merged segment is larger).

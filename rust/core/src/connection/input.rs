@@ -5,6 +5,7 @@
 use super::{Connection, Error, Recovery, SegmentAction, State, PAWS_IDLE_LIMIT};
 use crate::buffer::{RecvBuffer, SendBuffer, WriteAt};
 use crate::congestion::CongestionControl;
+use crate::connection::frto::FrtoAck;
 use crate::connection::sack::BlockOutcome;
 use crate::seq::SeqNum;
 use crate::time::{Duration, Instant};
@@ -299,6 +300,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             if seg.payload_len > 0 && end <= self.rcv_nxt {
                 self.stats.duplicate_segments = self.stats.duplicate_segments.saturating_add(1);
                 self.note_dsack(seg.seq, end);
+                self.enter_quickack_mode();
             } else {
                 self.stats.out_of_window = self.stats.out_of_window.saturating_add(1);
             }
@@ -442,6 +444,25 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         let flight_before = self.flight_size();
         let smss = self.smss();
 
+        // F-RTO (RFC 5682): data sent once before the timeout and not retransmitted
+        // since lies from the end of the retransmissions to "recover"; note whether this
+        // ACK covers such data not SACKed before, or SACKs more of it.
+        let una_before = self.snd_una;
+        let frto_range = self
+            .frto
+            .as_ref()
+            .map(|f| (self.frto_rtx_end(f), f.recover));
+        let mut orig_acked = false;
+        let mut orig_sacked = 0;
+        if let Some((rtx_end, recover)) = frto_range {
+            let lo = rtx_end.max(self.snd_una);
+            let hi = ack.min(recover);
+            orig_acked = hi > lo && self.scoreboard.unsacked_within(lo, hi) > 0;
+            if recover > rtx_end {
+                orig_sacked = self.scoreboard.sacked_within(rtx_end, recover);
+            }
+        }
+
         // SACK information (RFC 2018 section 4, RFC 2883 D-SACK detection).
         let mut sack_new = false;
         if self.sack_ok {
@@ -477,7 +498,14 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             }
         }
 
+        if let Some((rtx_end, recover)) = frto_range {
+            if recover > rtx_end && self.scoreboard.sacked_within(rtx_end, recover) > orig_sacked {
+                orig_acked = true;
+            }
+        }
+
         let new_wnd = usize::from(seg.window) << self.snd_wscale;
+        let mut dup = false;
         if ack > self.snd_una {
             self.on_new_ack(now, seg, flight_before, smss);
         } else if ack == self.snd_una {
@@ -488,7 +516,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                 && seg.payload_len == 0
                 && !seg.flags.contains(TcpFlags::FIN)
                 && new_wnd == self.snd_wnd;
-            let dup = classic && (!self.sack_ok || sack_new || seg.options.sack_count == 0);
+            dup = classic && (!self.sack_ok || sack_new || seg.options.sack_count == 0);
             if dup {
                 self.on_dupack(now, smss);
             }
@@ -509,6 +537,13 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                 self.persist_deadline = None;
             }
         }
+
+        self.frto_on_ack(FrtoAck {
+            orig_acked,
+            advanced: self.snd_una > una_before,
+            dup,
+            sacked_new: sack_new,
+        });
     }
 
     /// An ACK that advances SND.UNA.
@@ -521,6 +556,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         }
         let data_acked = advanced.min(self.send_buf.len());
         self.send_buf.consume_acked(data_acked);
+        let una_before = self.snd_una;
         self.snd_una = ack;
         // MSG_MORE corks only the push of its own send: an ACK that frees the window
         // runs Linux's tcp_data_snd_check with the socket's own Nagle setting.
@@ -534,23 +570,24 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         self.scoreboard.on_cumulative_ack(ack);
         self.dupacks = 0;
 
-        // RTT: RFC 7323 4.1 (timestamps, any ACK advancing the left edge) or RFC 6298
-        // with Karn's algorithm (the timed segment was never retransmitted: any
-        // retransmission cancels the timing).
-        // The timed segment's sample (microseconds, Karn-valid) is preferred to the
-        // timestamp sample (millisecond clock) when both exist.
-        let mut sample = None;
-        if let Some((seq, sent)) = self.rtt_timed {
-            if ack > seq {
-                sample = Some(now - sent);
-                self.rtt_timed = None;
+        // RTT: RFC 6298 from the send time of the oldest newly acknowledged data, in
+        // the connection's microsecond clock (Linux `seq_rtt_us`), unless the ACK may be
+        // for retransmitted data (Karn's rule, RFC 6298 section 3); then RFC 7323 4.1,
+        // the echoed timestamp, whose millisecond clock is too coarse to be preferred
+        // (Linux uses it only when it has no `seq_rtt_us` either).
+        let sent = self.send_times.on_ack(una_before, ack, now);
+        let sample = match self.rtx_high {
+            None => sent.map(|at| now - at),
+            Some(high) => {
+                if ack >= high {
+                    self.rtx_high = None;
+                }
+                match (self.ts_ok, seg.options.timestamps) {
+                    (true, Some(ts)) => self.ts_rtt(now, ts.tsecr),
+                    _ => None,
+                }
             }
-        }
-        if sample.is_none() {
-            if let (true, Some(ts)) = (self.ts_ok, seg.options.timestamps) {
-                sample = self.ts_rtt(now, ts.tsecr);
-            }
-        }
+        };
         match sample {
             Some(rtt) => self.rtt.on_sample(rtt),
             None => self.rtt.clear_backoff(),
@@ -720,7 +757,10 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         self.rcv_nxt += 1;
         self.ack_now = true;
         match self.state {
-            State::SynReceived | State::Established => self.set_state(State::CloseWait, now),
+            State::SynReceived | State::Established => {
+                self.set_state(State::CloseWait, now);
+                self.enter_pingpong_mode();
+            }
             // FIN-WAIT-1: "If our FIN has been ACKed (perhaps in this segment), then enter
             // TIME-WAIT, start the time-wait timer, turn off the other timers; otherwise,
             // enter the CLOSING state."
@@ -760,6 +800,9 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             // Entirely duplicate or beyond the window: acknowledge at once.
             if seg_end <= self.rcv_nxt {
                 self.stats.duplicate_segments = self.stats.duplicate_segments.saturating_add(1);
+                // Linux tcp_data_queue: "A retransmit ... Force an immediate ack",
+                // and quick ACKs for what follows.
+                self.enter_quickack_mode();
             } else {
                 self.stats.ooo_dropped = self.stats.ooo_dropped.saturating_add(1);
             }
@@ -795,6 +838,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             }
             self.refresh_sack_recent();
             self.unacked_bytes = self.unacked_bytes.saturating_add(take);
+            self.delack_on_data(now);
             if had_holes {
                 // RFC 5681 4.2: "an immediate ACK SHOULD be generated when a segment
                 // fills in all or part of a gap in the sequence space".
@@ -829,19 +873,6 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             self.stats.ooo_queued = self.stats.ooo_queued.saturating_add(1);
             self.stats.bytes_in = self.stats.bytes_in.saturating_add(take as u64);
             self.note_sack_block(start);
-        }
-    }
-
-    /// RFC 9293 3.8.6.3 / RFC 1122 4.2.3.2: acknowledge at least every second full-sized
-    /// segment, otherwise within the delayed-ACK timeout.
-    fn schedule_ack(&mut self, now: Instant) {
-        match self.cfg.delayed_ack {
-            Some(delay) if self.unacked_bytes < self.rcv_mss.saturating_mul(2) => {
-                if self.delack_deadline.is_none() {
-                    self.delack_deadline = Some(now + delay);
-                }
-            }
-            _ => self.ack_now = true,
         }
     }
 

@@ -21,11 +21,14 @@
 //! `SO_OOBINLINE`), ECN (RFC 3168), TCP Fast Open and the rescue retransmission of
 //! RFC 6675 section 4 (NextSeg rule 4).
 
+mod delack;
+mod frto;
 mod icmp;
 pub mod info;
 mod input;
 mod output;
 pub mod sack;
+mod send_times;
 pub use info::Info;
 mod timers;
 
@@ -226,9 +229,14 @@ pub struct Config {
     /// `TCP_NAGLE_CORK`; the held tail then leaves through the probe timer,
     /// `tcp_check_probe_timer` / `tcp_write_wakeup`). Off by default.
     pub cork: bool,
-    /// Delayed-ACK timeout (RFC 9293 3.8.6.3: "MUST be less than 0.5 seconds"); `None`
-    /// acknowledges every segment immediately. Default 40 ms.
+    /// The longest an ACK may be delayed (Linux `icsk_delack_max`, `TCP_DELACK_MAX`;
+    /// RFC 9293 3.8.6.3: "MUST be less than 0.5 seconds"): the delay itself adapts
+    /// from 40 ms (see `delack.rs`). `None` acknowledges every segment immediately.
+    /// Default 200 ms.
     pub delayed_ack: Option<Duration>,
+    /// Replies within the delayed-ACK timeout that put the connection in pingpong
+    /// (interactive) mode (Linux `tcp_pingpong_thresh`, default 1).
+    pub pingpong_thresh: u8,
     /// TIME-WAIT duration, 2*MSL (RFC 9293 3.3.2). Default 60 s.
     pub time_wait: Duration,
     /// After [`Connection::close`], how long FIN-WAIT-2 may last (Linux
@@ -292,6 +300,9 @@ pub struct Config {
     pub sack: bool,
     /// Send D-SACK blocks for duplicate segments (RFC 2883).
     pub dsack: bool,
+    /// Detect spurious retransmission timeouts with F-RTO (RFC 5682; Linux
+    /// `tcp_frto`, on by default) and undo their congestion response.
+    pub frto: bool,
     /// Offer timestamps (RFC 7323 sections 3-5).
     pub timestamps: bool,
     /// Challenge ACKs per second (RFC 5961 section 7). Default 1000.
@@ -305,7 +316,8 @@ impl Default for Config {
             tso_max: 0,
             nodelay: false,
             cork: false,
-            delayed_ack: Some(Duration::from_millis(40)),
+            delayed_ack: Some(delack::DELACK_MAX),
+            pingpong_thresh: 1,
             time_wait: Duration::from_secs(60),
             fin_wait2_timeout: Some(Duration::from_secs(60)),
             keepalive: None,
@@ -323,6 +335,7 @@ impl Default for Config {
             slow_start_after_idle: true,
             sack: true,
             dsack: true,
+            frto: true,
             timestamps: true,
             challenge_ack_limit: 1000,
         }
@@ -465,6 +478,14 @@ pub struct Connection<S, R> {
     pub(crate) rcv_mss: usize,
     /// Bytes received in order since the last ACK we sent.
     pub(crate) unacked_bytes: usize,
+    /// The delayed-ACK timeout (Linux `icsk_ack.ato`), zero until data arrives.
+    pub(crate) ato: Duration,
+    /// When in-order data last arrived, for the ATO (Linux `icsk_ack.lrcvtime`).
+    pub(crate) ato_lrcv: Instant,
+    /// Quick ACKs left (Linux `icsk_ack.quick`).
+    pub(crate) quick: u32,
+    /// Replies within the ATO (Linux `icsk_ack.pingpong`).
+    pub(crate) pingpong: u8,
 
     // Negotiated options.
     pub(crate) sack_ok: bool,
@@ -491,10 +512,17 @@ pub struct Connection<S, R> {
     pub(crate) high_rxt: SeqNum,
     /// Retransmit the first unacknowledged segment now (fast retransmit, partial ACK).
     pub(crate) rtx_first_pending: bool,
+    /// F-RTO after a retransmission timeout, until it decides (RFC 5682).
+    pub(crate) frto: Option<frto::Frto>,
     pub(crate) cc: Congestion,
     pub(crate) rtt: RttEstimator,
-    /// The segment being timed for an RTT sample without timestamps: (seq, sent at).
-    pub(crate) rtt_timed: Option<(SeqNum, Instant)>,
+    /// When the new data in flight was sent, for RTT samples (RFC 6298 with Karn's
+    /// rule; Linux `tcp_skb_timestamp_us`).
+    pub(crate) send_times: send_times::SendTimes,
+    /// One past the highest octet retransmitted and not yet cumulatively acknowledged:
+    /// while set, an ACK may be for a retransmission, so Karn's rule forbids a sample
+    /// from `send_times` (the echoed timestamp is used instead, RFC 7323 4.1).
+    pub(crate) rtx_high: Option<SeqNum>,
     /// When the SYN (or SYN-ACK) went out, while it was sent only once.
     pub(crate) syn_sent_at: Option<Instant>,
     pub(crate) syn_retransmitted: bool,
@@ -641,6 +669,10 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             app_closed: false,
             rcv_mss: mss.min(usize::from(cfg.mss)).max(1),
             unacked_bytes: 0,
+            ato: Duration::ZERO,
+            ato_lrcv: now,
+            quick: 0,
+            pingpong: 0,
             sack_ok: false,
             ts_ok: false,
             ts_recent: 0,
@@ -656,9 +688,11 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             dupacks: 0,
             high_rxt: SeqNum(0),
             rtx_first_pending: false,
+            frto: None,
             cc: Congestion::new(cfg.congestion, mss),
             rtt: RttEstimator::new(cfg.rtt),
-            rtt_timed: None,
+            send_times: send_times::SendTimes::default(),
+            rtx_high: None,
             syn_sent_at: None,
             syn_retransmitted: false,
             syn_retransmits: 0,
@@ -1170,17 +1204,6 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
     /// what an earlier `MSG_MORE` held).
     pub fn set_more(&mut self, more: bool) {
         self.more = more;
-    }
-
-    /// `TCP_QUICKACK` set: an ACK the delayed-ACK timer holds goes out now (Linux
-    /// `__tcp_sock_set_quickack` -> `tcp_cleanup_rbuf` with `ICSK_ACK_PUSHED`, in
-    /// ESTABLISHED and CLOSE-WAIT when an ACK is scheduled).
-    pub fn quickack(&mut self) {
-        if matches!(self.state, State::Established | State::CloseWait)
-            && self.delack_deadline.is_some()
-        {
-            self.ack_now = true;
-        }
     }
 
     /// Whether a partial segment is held now (`TCP_CORK` or `MSG_MORE`).

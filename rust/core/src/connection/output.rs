@@ -53,6 +53,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         self.delack_fired = false;
         self.window_update_pending = false;
         self.delack_deadline = None;
+        self.delack_on_ack_sent();
         self.unacked_bytes = 0;
         self.dsack = None;
         self.last_ack_sent = self.rcv_nxt;
@@ -285,6 +286,11 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
     /// Bytes counted against cwnd: RFC 6675 pipe when SACK is in use, else the data
     /// between SND.UNA and SND.NXT.
     pub(crate) fn cwnd_flight(&self) -> usize {
+        if let (true, Some(f)) = (self.frto_step3(), &self.frto) {
+            // F-RTO step 3 (RFC 5682 2.1 step 2b): the flight sent before the timeout
+            // counts as lost until the next ACK decides; only the new data is in flight.
+            return self.scoreboard.unsacked_within(f.recover, self.snd_max);
+        }
         if !self.sack_ok {
             return self.snd_nxt.since(self.snd_una);
         }
@@ -307,6 +313,11 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
     /// data does not exceed cwnd + 2*SMSS".
     fn usable_cwnd(&self, smss: usize) -> usize {
         let mut cwnd = self.cc.cwnd();
+        if self.frto_step3() {
+            // RFC 5682 2.1 step 2b: "transmit up to two new (previously unsent)
+            // segments".
+            return cwnd.min(smss.saturating_mul(2));
+        }
         // With SACK, pipe already discounts SACKed segments: RFC 6675 section 5 (1.3)
         // limits limited transmit by cwnd - pipe alone.
         // Limited transmit applies to the first DupThresh - 1 duplicate ACKs.
@@ -545,14 +556,15 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         repr.window = self.advertise_window();
         repr.payload_len = len;
         let end = seq + len + usize::from(fin);
+        if len > 0 {
+            self.delack_on_data_sent(now);
+        }
         match kind {
             SendKind::New => {
                 // Timed even with timestamps: the timestamp clock ticks in
                 // milliseconds, too coarse for sub-millisecond paths, while this sample
                 // has the caller's microsecond resolution.
-                if self.rtt_timed.is_none() {
-                    self.rtt_timed = Some((seq, now));
-                }
+                self.send_times.on_send(seq, end, now);
                 self.stats.bytes_out = self.stats.bytes_out.saturating_add(len as u64);
                 self.snd_nxt = end;
                 self.cork_flush = false;
@@ -563,8 +575,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                 self.stats.bytes_retransmitted =
                     self.stats.bytes_retransmitted.saturating_add(len as u64);
                 self.snd_nxt = end;
-                // Karn (RFC 6298 section 3): no sample from retransmitted data.
-                self.rtt_timed = None;
+                self.note_retransmitted(end);
             }
             SendKind::Fast => {
                 self.stats.fast_retransmits = self.stats.fast_retransmits.saturating_add(1);
@@ -573,7 +584,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                 if end > self.high_rxt {
                     self.high_rxt = end;
                 }
-                self.rtt_timed = None;
+                self.note_retransmitted(end);
             }
         }
         if end > self.snd_max {
@@ -589,6 +600,14 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                 SendKind::GoBack => Some(Retransmit::Timeout),
                 SendKind::Fast => Some(Retransmit::Fast),
             },
+        }
+    }
+
+    /// Data up to `end` was sent again: Karn (RFC 6298 section 3), "RTT samples MUST
+    /// NOT be made using segments that were retransmitted", until it is acknowledged.
+    fn note_retransmitted(&mut self, end: SeqNum) {
+        if self.rtx_high.is_none_or(|h| end > h) {
+            self.rtx_high = Some(end);
         }
     }
 

@@ -76,6 +76,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             if !self.ack_now {
                 self.delack_fired = true;
             }
+            self.delack_on_timer();
             self.ack_now = true;
         }
         if due(self.cork_deadline, now) {
@@ -176,16 +177,24 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                     return;
                 }
                 let smss = self.smss();
+                let repeated = self.rtt.backoff_count() > 0;
+                let prior = (self.cc.clone(), self.recover);
                 // RFC 5681 3.1 equation (4) and "LW": ssthresh and cwnd on a timeout.
                 self.cc.on_rto(now, self.flight_size(), smss);
-                if self.rtt.backoff_count() > 0 {
+                if repeated {
                     // RFC 2018 section 8: after a timeout the receiver may have reneged;
                     // on a repeated timeout forget the SACK information entirely.
                     self.scoreboard.clear();
                 }
                 // RFC 6298 5.5: "set RTO <- RTO * 2".
                 self.rtt.on_timeout();
+                // RFC 5682 step 1: "retransmit the first unacknowledged segment", which
+                // go-back-N with a cwnd of one segment does; F-RTO then watches the
+                // ACKs before the rest is sent again.
+                let frto = self.frto.take();
                 self.go_back_to_una();
+                self.frto = frto;
+                self.frto_on_timeout(prior, repeated);
             }
         }
     }
@@ -221,12 +230,12 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
     /// follows as cwnd allows. Karn: no RTT sample from what is sent again.
     pub(crate) fn go_back_to_una(&mut self) {
         self.recovery = None;
+        self.frto = None;
         self.recover = self.snd_max;
         self.dupacks = 0;
         self.rtx_first_pending = false;
         self.snd_nxt = self.snd_una;
         self.high_rxt = self.snd_una;
-        self.rtt_timed = None;
     }
 
     /// The persist timer expired (RFC 9293 3.8.6.1): probe the zero window.

@@ -249,6 +249,9 @@ pub struct Link {
     queue: BinaryHeap<InFlight>,
     next_order: u64,
     filter: Option<DropFilter>,
+    /// A stall: packets sent in this direction from the first instant until the
+    /// second leave at the second (an ACK path stalled past the RTO).
+    stall: Option<(Dir, Instant, Instant)>,
 }
 
 impl Link {
@@ -270,6 +273,7 @@ impl Link {
             queue: BinaryHeap::new(),
             next_order: 0,
             filter: None,
+            stall: None,
         }
     }
 
@@ -282,6 +286,12 @@ impl Link {
     /// schedule).
     pub fn set_config(&mut self, dir: Dir, cfg: PathConfig) {
         self.paths[dir.index()].cfg = cfg;
+    }
+
+    /// Stall direction `dir` from `from` until `until`: what is sent meanwhile enters
+    /// the path at `until`, in order (spaced by its bottleneck, if any).
+    pub fn set_stall(&mut self, dir: Dir, from: Instant, until: Instant) {
+        self.stall = Some((dir, from, until));
     }
 
     /// Install a scripted drop filter, consulted before the random processes; e.g. drop
@@ -334,6 +344,11 @@ impl Link {
             return;
         }
 
+        // A stalled direction sends nothing before the stall ends.
+        let now = match self.stall {
+            Some((d, from, until)) if d == dir && now >= from && now < until => until,
+            _ => now,
+        };
         // Bottleneck: the bytes still waiting at `now` are those the transmitter will
         // need until `tx_free_at` to send.
         let departure = match cfg.bandwidth_bps {

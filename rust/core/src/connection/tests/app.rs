@@ -3,13 +3,6 @@
 
 use super::*;
 
-fn delack_cfg() -> Config {
-    Config {
-        delayed_ack: Some(Duration::from_millis(40)),
-        ..plain_cfg()
-    }
-}
-
 #[test]
 fn errno_values() {
     assert_eq!(Error::NotConnected.errno(), 107);
@@ -230,89 +223,6 @@ fn window_clamp_bounds_the_syn_and_later_windows() {
     }
     let w = usize::from(last.expect("an ACK"));
     assert!((284..=4000).contains(&w), "window {w}");
-}
-
-// ----- Delayed ACK -----
-
-#[test]
-fn quickack_sends_a_delayed_ack_now() {
-    let mut c = established_with(delack_cfg(), synack());
-    input_data(&mut c, ms(20), r1(), l1(), 0, 100);
-    output_none(&mut c, ms(20));
-    c.quickack();
-    let a = output_one(&mut c, ms(21));
-    check_ack(&a, l1(), r1() + 100);
-    // Nothing scheduled: nothing to send.
-    c.quickack();
-    output_none(&mut c, ms(22));
-}
-
-#[test]
-fn single_segment_ack_is_delayed() {
-    let mut c = established_with(delack_cfg(), synack());
-    input_data(&mut c, ms(20), r1(), l1(), 0, 100);
-    output_none(&mut c, ms(20));
-    assert_eq!(c.next_deadline(), Some(ms(60)));
-    c.on_timer(ms(60));
-    let a = output_one(&mut c, ms(60));
-    check_ack(&a, l1(), r1() + 100);
-    assert_eq!(c.stats().delayed_acks, 1);
-}
-
-#[test]
-fn every_second_full_segment_is_acked_at_once() {
-    let mut c = established_with(delack_cfg(), synack());
-    input_data(&mut c, ms(20), r1(), l1(), 0, 1460);
-    output_none(&mut c, ms(20));
-    input_data(&mut c, ms(21), r1() + 1460, l1(), 1460, 1460);
-    let a = output_one(&mut c, ms(21));
-    check_ack(&a, l1(), r1() + 2920);
-    assert_eq!(c.next_deadline(), None);
-    assert_eq!(c.stats().delayed_acks, 0);
-}
-
-#[test]
-fn delayed_ack_piggybacks_on_data() {
-    let mut c = established_with(delack_cfg(), synack());
-    input_data(&mut c, ms(20), r1(), l1(), 0, 100);
-    output_none(&mut c, ms(20));
-    send(&mut c, b"answer").unwrap();
-    let o = output_one(&mut c, ms(25));
-    assert_eq!(o.repr.ack, r1() + 100);
-    // The delayed-ACK timer is gone; only the retransmission timer remains.
-    assert_eq!(c.next_deadline(), Some(ms(225)));
-}
-
-#[test]
-fn delay_is_configurable() {
-    let mut c = established_with(delack_cfg(), synack());
-    c.set_delayed_ack(Some(Duration::from_millis(10)));
-    input_data(&mut c, ms(20), r1(), l1(), 0, 100);
-    assert_eq!(c.next_deadline(), Some(ms(30)));
-    c.set_delayed_ack(None);
-    input_data(&mut c, ms(21), r1() + 100, l1(), 100, 100);
-    let a = output_one(&mut c, ms(21));
-    check_ack(&a, l1(), r1() + 200);
-}
-
-#[test]
-fn fin_is_acked_immediately() {
-    let mut c = established_with(delack_cfg(), synack());
-    input0(
-        &mut c,
-        ms(20),
-        seg(TcpFlags::FIN | TcpFlags::ACK, r1(), l1()),
-    );
-    let a = output_one(&mut c, ms(20));
-    check_ack(&a, l1(), r1() + 1);
-}
-
-#[test]
-fn gro_segment_counts_as_several_full_segments() {
-    let mut c = established_with(delack_cfg(), synack());
-    input_data(&mut c, ms(20), r1(), l1(), 0, 5000);
-    let a = output_one(&mut c, ms(20));
-    check_ack(&a, l1(), r1() + 5000);
 }
 
 // ----- TCP_INFO -----

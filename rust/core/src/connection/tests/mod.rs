@@ -11,7 +11,9 @@ use std::vec::Vec;
 mod app;
 mod close_states;
 mod closed;
+mod delack;
 mod established;
+mod frto;
 mod icmp;
 mod keepalive;
 mod linux_knobs;
@@ -212,6 +214,25 @@ pub(super) fn check(o: &Out, flags: TcpFlags, seq: SeqNum, ackn: SeqNum) {
 pub(super) fn check_ack(o: &Out, seq: SeqNum, ackn: SeqNum) {
     check(o, TcpFlags::ACK, seq, ackn);
     assert_eq!(o.repr.payload_len, 0);
+}
+
+/// Sequence number of our full-sized (1460-byte) segment `i`.
+pub(super) fn s(i: usize) -> SeqNum {
+    l1() + i * 1460
+}
+
+/// An ACK of our segment `ack_seg` with SACK blocks given as segment ranges (see
+/// [`s`]).
+pub(super) fn sack_ack(ack_seg: usize, blocks: &[(usize, usize)]) -> TcpRepr {
+    let mut a = ack(r1(), s(ack_seg));
+    for (i, &(l, r)) in blocks.iter().enumerate() {
+        a.options.sack_blocks[i] = crate::wire::SackBlock {
+            left: s(l),
+            right: s(r),
+        };
+    }
+    a.options.sack_count = blocks.len() as u8;
+    a
 }
 
 /// Append `data` to the connection's send buffer.

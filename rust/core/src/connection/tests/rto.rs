@@ -2,6 +2,7 @@
 //! timeout (RFC 5681 3.1), user timeout and max retransmissions.
 
 use super::*;
+use crate::wire::Timestamps;
 
 #[test]
 fn data_is_retransmitted_after_rto() {
@@ -173,6 +174,54 @@ fn only_one_segment_is_timed_at_a_time() {
     // The ACK of the second segment arrives at 60: the timed one is the first (40 ms).
     input0(&mut c, ms(60), ack(r1(), l1() + 6));
     assert_eq!(c.srtt(), Some(Duration::from_micros(13_750)));
+}
+
+#[test]
+fn every_ack_samples_the_send_time_not_the_millisecond_timestamp() {
+    // Two segments out at 20 ms, acknowledged 300 and 400 us later, each ACK echoing
+    // the TSval of the same millisecond: the samples are 300 and 400 us, not 0 ms.
+    let mut c = established_full();
+    c.set_nodelay(true);
+    // The window of the SYN-ACK was not scaled: the peer's first ACK opens it.
+    let mut w = ack(r1(), l1());
+    w.window = 512;
+    input0(&mut c, ms(15), w);
+    send(&mut c, &pattern(0, 2000)).unwrap();
+    let out = output(&mut c, ms(20));
+    assert_eq!(out.len(), 2, "{out:#?}");
+    let tsval = out[0].repr.options.timestamps.unwrap().tsval;
+    for (acked, us) in [(1000, 300), (2000, 400)] {
+        let mut a = ack(r1(), l1() + acked);
+        a.window = 512;
+        a.options.timestamps = Some(Timestamps {
+            tsval: 5001,
+            tsecr: tsval,
+        });
+        input0(&mut c, ms(20) + Duration::from_micros(us), a);
+    }
+    let mut want = crate::rtt::RttEstimator::default();
+    for rtt in [10_000, 300, 400] {
+        want.on_sample(Duration::from_micros(rtt));
+    }
+    assert_eq!(c.srtt(), want.srtt());
+}
+
+#[test]
+fn karn_ack_covering_a_retransmission_gives_no_clock_sample() {
+    let mut c = established();
+    c.set_nodelay(true);
+    send(&mut c, &pattern(0, 2920)).unwrap();
+    let _ = output(&mut c, ms(20));
+    c.on_timer(ms(220));
+    let _ = output_one(&mut c, ms(220));
+    // Both segments acknowledged at 230: the first was sent twice, so no sample.
+    input0(&mut c, ms(230), ack(r1(), l1() + 2920));
+    assert_eq!(c.srtt(), Some(Duration::from_millis(10)));
+    // Data sent after the retransmission was acknowledged is sampled again.
+    send(&mut c, b"x").unwrap();
+    let _ = output_one(&mut c, ms(240));
+    input0(&mut c, ms(270), ack(r1(), l1() + 2921));
+    assert_eq!(c.srtt(), Some(Duration::from_micros(12_500)));
 }
 
 #[test]

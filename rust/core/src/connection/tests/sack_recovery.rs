@@ -15,24 +15,6 @@ fn in_flight(extra: usize) -> TestConn {
     c
 }
 
-/// Sequence number of our segment `i`.
-fn s(i: usize) -> SeqNum {
-    l1() + i * SEG
-}
-
-/// An ACK of segment `ack_seg` with SACK blocks given as segment ranges.
-fn sack_ack(ack_seg: usize, blocks: &[(usize, usize)]) -> TcpRepr {
-    let mut a = ack(r1(), s(ack_seg));
-    for (i, &(l, r)) in blocks.iter().enumerate() {
-        a.options.sack_blocks[i] = SackBlock {
-            left: s(l),
-            right: s(r),
-        };
-    }
-    a.options.sack_count = blocks.len() as u8;
-    a
-}
-
 /// Feed an ACK and return the segment indices sent in response.
 fn step(c: &mut TestConn, t: Instant, a: TcpRepr) -> Vec<usize> {
     input0(c, t, a);

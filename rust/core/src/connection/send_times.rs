@@ -1,0 +1,134 @@
+//! When data sent once went out, for RTT samples in the connection's own (microsecond)
+//! clock, as Linux samples from `tcp_skb_timestamp_us` of the acknowledged skbs: every
+//! ACK of new data yields a sample, not only the ACK of one timed segment per RTT, and
+//! the timestamps option's millisecond clock (which reads 0 ms on a fast path) is needed
+//! only where Karn's rule forbids this one (RFC 6298 section 3, RFC 7323 4.1).
+//!
+//! A fixed number of ranges is kept, one per transmission of new data; while all are in
+//! use further transmissions are not timed (their ACKs then sample from the ranges
+//! still held, or not at all), so the memory is bounded.
+
+use crate::seq::SeqNum;
+use crate::time::Instant;
+
+/// Ranges kept. A TSO super-segment is one range.
+const SLOTS: usize = 8;
+
+/// One transmission of new data: sequence range `start..end`, sent at `at`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+struct Sent {
+    start: SeqNum,
+    end: SeqNum,
+    at: Instant,
+}
+
+/// Send times of the ranges of new data in flight, oldest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) struct SendTimes {
+    slots: [Sent; SLOTS],
+    len: usize,
+}
+
+impl SendTimes {
+    /// New data `start..end` went out at `at` (ignored when every slot is in use or
+    /// the range is empty or not after the newest range).
+    pub(crate) fn on_send(&mut self, start: SeqNum, end: SeqNum, at: Instant) {
+        if end <= start {
+            return;
+        }
+        if let Some(last) = self.len.checked_sub(1).and_then(|i| self.slots.get(i)) {
+            if start < last.end {
+                return;
+            }
+        }
+        if let Some(slot) = self.slots.get_mut(self.len) {
+            *slot = Sent { start, end, at };
+            self.len += 1;
+        }
+    }
+
+    /// The cumulative ACK moved from `una` to `ack` at `now`: the RTT of the oldest timed
+    /// range among the newly acknowledged bytes (Linux's `seq_rtt_us` from the first
+    /// acknowledged skb, so that the delay of a delayed ACK is in it), and forget the
+    /// ranges acknowledged. The caller applies Karn's rule.
+    pub(crate) fn on_ack(&mut self, una: SeqNum, ack: SeqNum, now: Instant) -> Option<Instant> {
+        let sent = self
+            .slots
+            .iter()
+            .take(self.len)
+            .find(|s| s.end > una && s.start < ack)
+            .map(|s| s.at);
+        let done = self
+            .slots
+            .iter()
+            .take(self.len)
+            .take_while(|s| s.end <= ack)
+            .count();
+        self.slots.copy_within(done..self.len, 0);
+        self.len -= done;
+        sent.filter(|&at| at <= now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(ms: u64) -> Instant {
+        Instant(ms * 1000)
+    }
+
+    #[test]
+    fn ack_samples_the_oldest_acknowledged_range() {
+        let mut s = SendTimes::default();
+        s.on_send(SeqNum(0), SeqNum(100), t(1));
+        s.on_send(SeqNum(100), SeqNum(200), t(2));
+        s.on_send(SeqNum(200), SeqNum(300), t(3));
+        assert_eq!(s.on_ack(SeqNum(0), SeqNum(200), t(10)), Some(t(1)));
+        // A partial ACK of a range samples it and keeps it.
+        assert_eq!(s.on_ack(SeqNum(200), SeqNum(250), t(11)), Some(t(3)));
+        assert_eq!(s.on_ack(SeqNum(250), SeqNum(300), t(12)), Some(t(3)));
+        assert_eq!(s.on_ack(SeqNum(300), SeqNum(301), t(13)), None);
+    }
+
+    #[test]
+    fn untimed_data_is_skipped_when_the_slots_are_full() {
+        let mut s = SendTimes::default();
+        for i in 0..SLOTS as u32 + 2 {
+            s.on_send(SeqNum(i * 10), SeqNum(i * 10 + 10), t(u64::from(i)));
+        }
+        // The last two ranges were not recorded: their ACK gives no sample.
+        let end = SLOTS as u32 * 10;
+        assert_eq!(s.on_ack(SeqNum(0), SeqNum(end), t(50)), Some(t(0)));
+        assert_eq!(s.on_ack(SeqNum(end), SeqNum(end + 20), t(51)), None);
+        // Room again: recorded.
+        s.on_send(SeqNum(end + 20), SeqNum(end + 30), t(52));
+        assert_eq!(
+            s.on_ack(SeqNum(end + 20), SeqNum(end + 30), t(60)),
+            Some(t(52))
+        );
+    }
+
+    #[test]
+    fn out_of_order_or_empty_ranges_are_ignored() {
+        let mut s = SendTimes::default();
+        s.on_send(SeqNum(100), SeqNum(200), t(1));
+        s.on_send(SeqNum(50), SeqNum(150), t(2));
+        s.on_send(SeqNum(200), SeqNum(200), t(3));
+        assert_eq!(s.len, 1);
+        assert_eq!(s.on_ack(SeqNum(100), SeqNum(200), t(9)), Some(t(1)));
+        assert_eq!(s.len, 0);
+    }
+
+    #[test]
+    fn sequence_numbers_wrap() {
+        let mut s = SendTimes::default();
+        s.on_send(SeqNum(u32::MAX - 10), SeqNum(5), t(1));
+        s.on_send(SeqNum(5), SeqNum(20), t(2));
+        assert_eq!(
+            s.on_ack(SeqNum(u32::MAX - 10), SeqNum(10), t(5)),
+            Some(t(1))
+        );
+        assert_eq!(s.on_ack(SeqNum(10), SeqNum(20), t(6)), Some(t(2)));
+    }
+}
