@@ -449,6 +449,41 @@ void partcp_tcp_sysctls(const struct net *net, struct partcp_tcp_sysctls *out)
 	rcu_read_unlock();
 }
 
+u32 partcp_tcp_notsent_lowat(const struct net *net)
+{
+	return READ_ONCE(net->ipv4.sysctl_tcp_notsent_lowat);
+}
+
+/*
+ * Linux keeps the allowed list as a flag on each registered algorithm
+ * (TCP_CONG_NON_RESTRICTED, tcp_cong.c), and exports no lookup by name. Its own answer
+ * is asked instead: a throwaway Linux TCP socket of @net, which starts with the
+ * namespace's default algorithm. If that is @name, its flag is read; otherwise the
+ * socket is given @name with the caller's credentials, and tcp_set_congestion_control()
+ * applies the same test as it would to any TCP socket.
+ */
+int partcp_tcp_ca_permitted(struct net *net, const char *name)
+{
+	const struct tcp_congestion_ops *ca;
+	struct socket *sock;
+	int err;
+
+	/* do_tcp_setsockopt: sockopt_ns_capable(sock_net(sk)->user_ns, CAP_NET_ADMIN). */
+	if (ns_capable(net->user_ns, CAP_NET_ADMIN))
+		return 0;
+	err = sock_create_kern(net, AF_INET, SOCK_STREAM, IPPROTO_TCP, &sock);
+	if (err)
+		return err;
+	ca = READ_ONCE(inet_csk(sock->sk)->icsk_ca_ops);
+	if (strncmp(ca->name, name, TCP_CA_NAME_MAX) == 0)
+		err = (READ_ONCE(ca->flags) & TCP_CONG_NON_RESTRICTED) ? 0 : -EPERM;
+	else
+		err = sock->ops->setsockopt(sock, SOL_TCP, TCP_CONGESTION,
+					    KERNEL_SOCKPTR((void *)name), strnlen(name, TCP_CA_NAME_MAX));
+	sock_release(sock);
+	return err;
+}
+
 struct net *partcp_get_net(struct net *net)
 {
 	return get_net(net);

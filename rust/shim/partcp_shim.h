@@ -156,6 +156,14 @@ struct partcp_tcp_sysctls {
 };
 /* Fills @out with @net's TCP sysctls. */
 void partcp_tcp_sysctls(const struct net *net, struct partcp_tcp_sysctls *out);
+/* @net's tcp_notsent_lowat (tcp_notsent_lowat() in include/net/tcp.h reads it at each use). */
+u32 partcp_tcp_notsent_lowat(const struct net *net);
+/*
+ * 0 if the calling task may give a TCP socket of @net congestion control @name
+ * (NUL-terminated), -EPERM if Linux's TCP_CONGESTION would refuse it for lack of
+ * CAP_NET_ADMIN (tcp_allowed_congestion_control), another -errno if that cannot be told.
+ */
+int partcp_tcp_ca_permitted(struct net *net, const char *name);
 
 /* Network namespace references (get_net/put_net are static inlines). */
 struct net *partcp_get_net(struct net *net);

@@ -182,6 +182,13 @@ impl<const N: usize> Listener<N> {
         self.cfg.defer_accept = timeouts;
     }
 
+    /// `TCP_SYNCNT` on the listening socket: SYN-ACK retransmissions of its half-open
+    /// entries, present and future, instead of `tcp_synack_retries` (Linux
+    /// `reqsk_timer_handler`: `icsk_syn_retries ? : sysctl_tcp_synack_retries`).
+    pub fn set_synack_retries(&mut self, retries: u32) {
+        self.cfg.synack_retries = retries;
+    }
+
     /// Change the accept queue limit (`listen()` called again).
     pub fn set_backlog(&mut self, backlog: usize) {
         self.cfg.backlog = backlog;

@@ -339,6 +339,24 @@ fn synack_retransmission_backs_off_then_expires() {
 }
 
 #[test]
+fn set_synack_retries_applies_to_waiting_entries() {
+    // TCP_SYNCNT 1 set after the SYN arrived: one retransmission, then the entry expires.
+    let mut l = listener(cfg());
+    let _ = reply(l.on_segment(T0, REMOTE, &syn(linux_opts())));
+    l.set_synack_retries(1);
+    let mut t = T0;
+    let mut sent = 0;
+    while let Some(d) = l.next_deadline() {
+        t = d;
+        l.on_timer(t);
+        sent += usize::from(l.poll_transmit(t).is_some());
+    }
+    assert_eq!(sent, 1);
+    assert_eq!(t - T0, Duration::from_secs(3));
+    assert_eq!(l.syn_queue_len(), 0);
+}
+
+#[test]
 fn handshake_after_synack_retransmission_has_no_rtt_sample() {
     let mut l = listener(cfg());
     let sa = reply(l.on_segment(T0, REMOTE, &syn(TcpOptions::default())));

@@ -533,26 +533,38 @@ impl PartcpSock {
     /// connection made now would get (the namespace's `tcp_congestion_control` when the
     /// socket was created), as Linux's `icsk_ca_ops->name`.
     pub(crate) fn congestion(&self) -> [u8; 16] {
-        let alg = match &*self.state.lock() {
-            SockState::Connected(c) => dispatch::read(c, |g| g.tcp.config().congestion).ok(),
-            SockState::Listening(l) => Some(l.inner.lock().core.config().conn.congestion),
-            _ => None,
-        }
-        .or_else(|| cc_of(self.user_cc.load(Relaxed)))
-        .unwrap_or_else(|| self.created.congestion.unwrap_or(CongestionAlgorithm::Cubic));
+        let alg = self.current_congestion();
         let mut name = [0u8; 16];
         let n = alg.name().len().min(name.len());
         name[..n].copy_from_slice(&alg.name().as_bytes()[..n]);
         name
     }
 
+    /// The algorithm [`Self::congestion`] names.
+    fn current_congestion(&self) -> CongestionAlgorithm {
+        match &*self.state.lock() {
+            SockState::Connected(c) => dispatch::read(c, |g| g.tcp.config().congestion).ok(),
+            SockState::Listening(l) => Some(l.inner.lock().core.config().conn.congestion),
+            _ => None,
+        }
+        .or_else(|| cc_of(self.user_cc.load(Relaxed)))
+        .unwrap_or_else(|| self.created.congestion.unwrap_or(CongestionAlgorithm::Cubic))
+    }
+
     /// Sets TCP_CONGESTION to the algorithm named `name` (up to the first NUL): ENOENT
     /// for one partcp does not have, as Linux's `tcp_set_congestion_control` for one
-    /// its kernel does not have. A connection switches at once, a listener's future
-    /// connections take it (`tcp_ca_openreq_child`).
+    /// its kernel does not have; EPERM for one not in `tcp_allowed_congestion_control`
+    /// if the caller lacks CAP_NET_ADMIN in the namespace's user namespace. A
+    /// connection switches at once, a listener's future connections take it
+    /// (`tcp_ca_openreq_child`).
     pub(crate) fn set_congestion(&self, name: &[u8]) -> Result {
         let name = name.split(|&b| b == 0).next().unwrap_or(&[]);
         let alg = CongestionAlgorithm::from_name(name).ok_or(err(bindings::ENOENT))?;
+        // `tcp_set_congestion_control`: asking for the algorithm the socket has is no
+        // change and is not checked; another must be allowed.
+        if alg != self.current_congestion() && self.sk.tcp_ca_permitted(alg) == Err(EPERM) {
+            return Err(EPERM);
+        }
         self.user_cc.store(cc_code(alg), Relaxed);
         match &*self.state.lock() {
             SockState::Connected(c) => dispatch::with_conn(c, |inner, _| inner.tcp.set_congestion(alg))?,
@@ -593,14 +605,15 @@ impl PartcpSock {
         self.notsent_lowat.load(Relaxed) as c_int
     }
 
-    /// The limit on bytes queued but not sent, as `tcp_notsent_lowat` (none if not
-    /// set).
+    /// The limit on bytes queued but not sent, as `tcp_notsent_lowat()`: the value set,
+    /// else the namespace's `tcp_notsent_lowat` now (UINT_MAX by default, no limit).
     fn notsent_limit(&self) -> usize {
-        match self.notsent_lowat.load(Relaxed) {
-            0 => usize::MAX,
-            // CAST: u32 to usize does not truncate on the targets partcp builds for.
-            v => v as usize,
-        }
+        let v = match self.notsent_lowat.load(Relaxed) {
+            0 => self.sk.tcp_notsent_lowat(),
+            v => v,
+        };
+        // CAST: u32 to usize does not truncate on the targets partcp builds for.
+        v as usize
     }
 
     /// Sets TCP_QUICKACK (Linux `__tcp_sock_set_quickack`): 0 enters pingpong mode;
@@ -759,6 +772,12 @@ impl PartcpSock {
         }
         // CAST: range checked.
         self.syncnt.store(v as u32, Relaxed);
+        // On a listener it counts SYN-ACK retransmissions, from the next timeout on
+        // (Linux `reqsk_timer_handler` reads `icsk_syn_retries` at each).
+        if let SockState::Listening(l) = &*self.state.lock() {
+            // CAST: range checked above.
+            l.inner.lock().core.set_synack_retries(v as u32);
+        }
         Ok(())
     }
 
@@ -994,6 +1013,12 @@ impl PartcpSock {
         cfg.backlog = backlog;
         cfg.recv_buffer = buf_size(rcv / 2);
         s.apply_listener(&mut cfg, rcv_locked);
+        // TCP_SYNCNT, when set, replaces `tcp_synack_retries` for the SYN-ACKs
+        // (`reqsk_timer_handler`: `icsk_syn_retries ? : sysctl_tcp_synack_retries`).
+        match self.syncnt.load(Relaxed) {
+            0 => {}
+            n => cfg.synack_retries = n,
+        }
         cfg.defer_accept = self.defer_accept.load(Relaxed);
         let local = Endpoint { addr, port };
         // The core's accept queue holds backlog + 1 connections, as Linux's.
@@ -1699,13 +1724,15 @@ impl PartcpSock {
                 // `dispatch::run_sync`), nothing will run on this connection again, so
                 // its stale `sk` is never used.
                 // TCP_LINGER2 is read at close (Linux `tcp_fin_time`); a negative value
-                // (no FIN-WAIT-2 at all) is not followed: the namespace's timeout applies.
+                // means no FIN-WAIT-2 for the orphan at all (`__tcp_close`).
                 let linger2 = self.linger2.load(Relaxed);
                 let _ = dispatch::with_conn(&c, |inner, now| {
                     inner.sk = None;
                     if linger2 > 0 {
                         let t = crate::time::Duration::from_secs(linger2.unsigned_abs().into());
                         inner.tcp.set_fin_wait2_timeout(Some(t));
+                    } else if linger2 < 0 {
+                        inner.tcp.set_fin_wait2_reset(true);
                     }
                     if linger_zero {
                         inner.tcp.abort(now);

@@ -167,6 +167,8 @@ unsafe extern "C" {
     pub(crate) fn partcp_accept_flags(arg: *const bindings::proto_accept_arg) -> c_int;
     pub(crate) fn partcp_addr_is_local(net: *mut bindings::net, addr: u32) -> bool;
     pub(crate) fn partcp_tcp_sysctls(net: *const bindings::net, out: *mut RawTcpSysctls);
+    pub(crate) fn partcp_tcp_notsent_lowat(net: *const bindings::net) -> u32;
+    pub(crate) fn partcp_tcp_ca_permitted(net: *mut bindings::net, name: *const c_char) -> c_int;
     pub(crate) fn partcp_get_net(net: *mut bindings::net) -> *mut bindings::net;
     pub(crate) fn partcp_put_net(net: *mut bindings::net);
 

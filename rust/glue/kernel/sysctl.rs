@@ -9,6 +9,7 @@
 //! `Documentation/sysctls.md`.
 
 use kernel::ffi::{c_int, c_uint};
+use kernel::prelude::*;
 
 use crate::congestion::CongestionAlgorithm;
 use crate::glue::kernel::handles::{NetRef, SockRef};
@@ -143,5 +144,28 @@ impl SockRef {
         // namespace is live; `raw` is a valid, writable `struct partcp_tcp_sysctls`.
         unsafe { shim::partcp_tcp_sysctls(self.net_ptr(), &mut raw) };
         raw.plain()
+    }
+
+    /// `tcp_notsent_lowat` of the socket's namespace now, the default of
+    /// `TCP_NOTSENT_LOWAT` (Linux `tcp_notsent_lowat()` reads it at each use, so it is
+    /// read apart from the others).
+    pub(crate) fn tcp_notsent_lowat(&self) -> u32 {
+        // SAFETY: The sock is live (`SockRef` invariants) and holds its namespace.
+        unsafe { shim::partcp_tcp_notsent_lowat(self.net_ptr()) }
+    }
+
+    /// Whether the calling task may choose `alg` for a TCP socket of this socket's
+    /// namespace: `Err(EPERM)` if it is not in `tcp_allowed_congestion_control` and the
+    /// task lacks CAP_NET_ADMIN in the namespace's user namespace, as Linux's
+    /// `tcp_set_congestion_control` decides; another error if that could not be told.
+    /// Process context (it may allocate and sleep).
+    pub(crate) fn tcp_ca_permitted(&self, alg: CongestionAlgorithm) -> Result {
+        let mut name = [0u8; 16];
+        let n = alg.name().len().min(name.len() - 1);
+        name[..n].copy_from_slice(&alg.name().as_bytes()[..n]);
+        // SAFETY: The sock is live (`SockRef` invariants) and holds its namespace; `name`
+        // is NUL-terminated and outlives the call.
+        let r = unsafe { shim::partcp_tcp_ca_permitted(self.net_ptr(), name.as_ptr().cast()) };
+        kernel::error::to_result(r)
     }
 }

@@ -60,7 +60,7 @@ fn debugfs_modes() -> TestResult {
 
 /// Runs `child` in a forked process; returns the i32s it wrote to the pipe. `child`
 /// must only make system calls (the parent is multi-threaded): no allocation.
-fn in_child(child: impl FnOnce(&mut dyn FnMut(i32))) -> Result<Vec<i32>, String> {
+pub(crate) fn in_child(child: impl FnOnce(&mut dyn FnMut(i32))) -> Result<Vec<i32>, String> {
     let mut p = [0i32; 2];
     // SAFETY: `p` has room for two descriptors.
     if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -159,7 +159,7 @@ const CAPS: [u32; 2] = [12, 21];
 
 /// Drops CAP_NET_ADMIN and CAP_SYS_ADMIN from the bounding, effective, permitted and
 /// inheritable sets of the calling process; 0 or the errno.
-fn drop_caps() -> i32 {
+pub(crate) fn drop_caps() -> i32 {
     #[repr(C)]
     struct Header {
         version: u32,

@@ -633,6 +633,13 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
 
         if fin_acked {
             match self.state {
+                // Linux `tcp_rcv_state_process`, `TCP_FIN_WAIT1`, for an orphan with
+                // `linger2 < 0`: `tcp_done`, and the segment is answered with a RST
+                // (`tcp_v4_send_reset`: `<SEQ=SEG.ACK><CTL=RST>`).
+                State::FinWait1 if self.app_closed && self.cfg.fin_wait2_reset => {
+                    self.pending_rst = super::reset_for(seg);
+                    self.set_state(State::Closed, now);
+                }
                 // RFC 9293 3.10.7.4 FIN-WAIT-1: "if the FIN segment is now acknowledged,
                 // then enter FIN-WAIT-2 and continue processing in that state."
                 State::FinWait1 => self.set_state(State::FinWait2, now),

@@ -243,6 +243,12 @@ pub struct Config {
     /// `tcp_fin_timeout`), never less than 3.5 times the RTO (as Linux's
     /// `tcp_fin_time`). `None` waits forever. Default 60 s.
     pub fin_wait2_timeout: Option<Duration>,
+    /// Linux `TCP_LINGER2` negative: an orphan does not stay in FIN-WAIT-2 at all.
+    /// [`Connection::close`] in FIN-WAIT-2 resets the connection, and the ACK of an
+    /// orphan's FIN in FIN-WAIT-1 is answered with a RST; either way the connection is
+    /// CLOSED at once, without TIME-WAIT (Linux `__tcp_close` and the `TCP_FIN_WAIT1`
+    /// case of `tcp_rcv_state_process`). Off by default.
+    pub fin_wait2_reset: bool,
     /// Keepalive, off (`None`) by default (RFC 1122 4.2.3.6: "MUST default to off").
     pub keepalive: Option<Keepalive>,
     /// Linux `TCP_USER_TIMEOUT`: give up when data stays unacknowledged this long under
@@ -320,6 +326,7 @@ impl Default for Config {
             pingpong_thresh: 1,
             time_wait: Duration::from_secs(60),
             fin_wait2_timeout: Some(Duration::from_secs(60)),
+            fin_wait2_reset: false,
             keepalive: None,
             user_timeout: None,
             max_retries: 15,
@@ -1036,7 +1043,12 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             }
             _ => {
                 let _ = self.shutdown_write();
-                if self.state == State::FinWait2 {
+                if self.state == State::FinWait2 && self.cfg.fin_wait2_reset {
+                    // Linux `__tcp_close` with `linger2 < 0`: "tcp_set_state(sk,
+                    // TCP_CLOSE); tcp_send_active_reset(...)".
+                    self.queue_active_reset();
+                    self.set_state(State::Closed, now);
+                } else if self.state == State::FinWait2 {
                     self.set_state(State::FinWait2, now);
                 }
             }
@@ -1242,6 +1254,11 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
     /// `tp->linger2` when the socket is closed, `tcp_fin_time`).
     pub fn set_fin_wait2_timeout(&mut self, timeout: Option<Duration>) {
         self.cfg.fin_wait2_timeout = timeout;
+    }
+
+    /// Negative `TCP_LINGER2`: no FIN-WAIT-2 for the orphan ([`Config::fin_wait2_reset`]).
+    pub fn set_fin_wait2_reset(&mut self, on: bool) {
+        self.cfg.fin_wait2_reset = on;
     }
 
     /// `TCP_USER_TIMEOUT`.

@@ -3,7 +3,9 @@
 //! (`hostile::link`) or through the API: segment sizes under TCP_CORK and MSG_MORE,
 //! writability and epoll wakeups under TCP_NOTSENT_LOWAT, the TCP_INQ control message,
 //! the TOS byte and TTL of segments, SYNs under TCP_SYNCNT, the FIN-WAIT-2 timeout under
-//! TCP_LINGER2, reads under SO_RCVLOWAT, and each option's values and errnos. The
+//! TCP_LINGER2 (and the resets under a negative one), SYN-ACKs under a listener's
+//! TCP_SYNCNT, TCP_CONGESTION for a process without CAP_NET_ADMIN, reads under
+//! SO_RCVLOWAT, and each option's values and errnos. The
 //! `net.inet` run proves every expectation is Linux's.
 
 use std::io::{Read, Write};
@@ -13,10 +15,13 @@ use std::time::{Duration, Instant};
 
 use super::raw::{self, check, expect_err};
 use super::sockopt::{expect_int, round_trip};
-use super::sysctl::{capture_syn, fin_wait2_lasts_2s, listener_with, reset_half_open, set_all, syn_attempts, syn_to};
+use super::sysctl::{
+    capture_syn, fin_wait2_lasts_2s, listener_with, one_synack_retransmission, raw_connection, reset_half_open,
+    set_all, set_global, syn_attempts, syn_to,
+};
 use super::{f_client, Family, NetTest, Ns};
-use crate::hostile::craft::Reply;
-use crate::hostile::link::{next_hport, Link, H};
+use crate::hostile::craft::{flag_names, Reply, ACK, FIN, RST};
+use crate::hostile::link::{next_hport, Link, RawConn, H};
 use crate::{ensure, TestResult};
 
 pub fn tests() -> Vec<NetTest> {
@@ -27,8 +32,11 @@ pub fn tests() -> Vec<NetTest> {
         ("option_tcp_quickack", 60, quickack),
         ("option_tcp_quickack_pingpong", 60, quickack_pingpong),
         ("option_tcp_syncnt", 60, syncnt),
+        ("option_tcp_syncnt_listener", 60, syncnt_listener),
         ("option_tcp_linger2", 60, linger2),
+        ("option_tcp_linger2_negative", 60, linger2_negative),
         ("option_tcp_congestion", 60, congestion),
+        ("option_tcp_congestion_allowed", 60, congestion_allowed),
         ("option_tcp_inq", 60, inq),
         ("option_ip_tos_ttl", 60, tos_ttl),
         ("option_so_rcvlowat", 60, rcvlowat),
@@ -144,12 +152,20 @@ fn msg_more(fam: Family) -> TestResult {
 /// EPOLLOUT, and once the peer reads, an edge-triggered epoll reports EPOLLOUT when the
 /// unsent bytes fall below half the mark.
 fn notsent_lowat(fam: Family) -> TestResult {
-    const LOWAT: i32 = 8192;
+    notsent_stops_writes(fam, 8192, true)
+}
+
+/// The unsent-bytes mark `lowat` applies to a connection of `fam` (see
+/// [`notsent_lowat`]); with `set`, the socket sets it as TCP_NOTSENT_LOWAT, else it is
+/// the namespace's `tcp_notsent_lowat` and the option reads 0.
+pub(super) fn notsent_stops_writes(fam: Family, lowat: i32, set: bool) -> TestResult {
     let (l, addr) = super::peer_listener()?;
     let fd = fam.bounded_socket(Ns::A)?;
     raw::set_int(&fd, libc::SOL_SOCKET, libc::SO_SNDBUF, 1 << 20, "SO_SNDBUF")?;
     expect_int(&fd, TCP, libc::TCP_NOTSENT_LOWAT, "default TCP_NOTSENT_LOWAT", 0)?;
-    round_trip(&fd, TCP, libc::TCP_NOTSENT_LOWAT, "TCP_NOTSENT_LOWAT", LOWAT, LOWAT)?;
+    if set {
+        round_trip(&fd, TCP, libc::TCP_NOTSENT_LOWAT, "TCP_NOTSENT_LOWAT", lowat, lowat)?;
+    }
     check("connect", raw::connect(&fd, addr))?;
     let mut peer = super::accept(&l)?;
     let f = super::stream(fd);
@@ -168,8 +184,8 @@ fn notsent_lowat(fam: Family) -> TestResult {
     }
     let notsent = check("SIOCOUTQNSD", raw::ioctl_int(&f, SIOCOUTQNSD))?;
     ensure!(
-        (LOWAT..LOWAT + 70_000).contains(&notsent),
-        "EAGAIN with {notsent} unsent bytes ({written} written), want at least the mark {LOWAT}"
+        (lowat..lowat + 70_000).contains(&notsent),
+        "EAGAIN with {notsent} unsent bytes ({written} written), want at least the mark {lowat}"
     );
     let ev = check("poll", raw::poll1(&f, libc::POLLOUT, 0))?;
     ensure!(ev & libc::POLLOUT == 0, "POLLOUT with {notsent} bytes unsent above the mark");
@@ -192,7 +208,7 @@ fn notsent_lowat(fam: Family) -> TestResult {
         "no EPOLLOUT after the peer read everything ({evs:?})"
     );
     let notsent = check("SIOCOUTQNSD", raw::ioctl_int(&f, SIOCOUTQNSD))?;
-    ensure!(notsent * 2 < LOWAT, "EPOLLOUT with {notsent} bytes unsent");
+    ensure!(notsent * 2 < lowat, "EPOLLOUT with {notsent} bytes unsent");
     Ok(())
 }
 
@@ -265,6 +281,87 @@ fn linger2(fam: Family) -> TestResult {
     fin_wait2_lasts_2s(fam, &link, "TCP_LINGER2=2", |app| raw::set_int(app, TCP, libc::TCP_LINGER2, 2, "TCP_LINGER2"))
 }
 
+/// TCP_SYNCNT on a listener counts its SYN-ACK retransmissions in place of
+/// tcp_synack_retries (5 here), set before listen() or on the listening socket: 1 sends
+/// the SYN-ACK and one retransmission, then the half-open connection is gone.
+fn syncnt_listener(fam: Family) -> TestResult {
+    let link = Link::open()?;
+    let _g = set_all(&[("net.ipv4.tcp_synack_retries", "5")])?;
+    let set = |fd: &dyn AsRawFd| raw::set_int(&fd.as_raw_fd(), TCP, libc::TCP_SYNCNT, 1, "TCP_SYNCNT");
+    one_synack_retransmission(fam, &link, "TCP_SYNCNT=1 before listen()", |fd| set(fd), |_| Ok(()))?;
+    one_synack_retransmission(fam, &link, "TCP_SYNCNT=1 on the listener", |_| Ok(()), |l| set(l))
+}
+
+/// The TCP state `tcpi_state` of `fd`.
+fn tcp_state(fd: &impl AsRawFd) -> Result<u8, String> {
+    let (b, _) = check("getsockopt TCP_INFO", raw::getsockopt::<[u8; 8]>(fd, TCP, libc::TCP_INFO))?;
+    Ok(b[0])
+}
+
+/// After the side under test reset `c`, the peer's FIN finds no connection: a RST (or,
+/// for partcp under ConnP-T, which drops segments of unknown connections, nothing).
+fn peer_fin_finds_nothing(fam: Family, c: &mut RawConn, what: &str) -> TestResult {
+    c.link.send(&c.seg(FIN | ACK).packet())?;
+    let r = c.link.recv(Duration::from_secs(1), |r| c.ours(r));
+    let ok = match &r {
+        Some(r) => r.has(RST),
+        None => fam != Family::Inet,
+    };
+    ensure!(ok, "{what}: the peer's FIN then got {:?}, want RST", r.map(|r| flag_names(r.flags)));
+    Ok(())
+}
+
+/// TCP_LINGER2 -1: no FIN-WAIT-2 for an orphan. A socket shut down for writing, whose
+/// FIN the peer acknowledged (FIN-WAIT-2), resets the connection when it is closed
+/// (`<SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK>`); an orphan in FIN-WAIT-1 answers the
+/// ACK of its FIN with `<SEQ=SEG.ACK><CTL=RST>`. Neither lingers in FIN-WAIT-2 or
+/// TIME-WAIT: the peer's FIN then finds no connection.
+fn linger2_negative(fam: Family) -> TestResult {
+    let link = Link::open()?;
+    let (mut c, app, _l) = raw_connection(fam, &link, &[], false)?;
+    raw::set_int(&app, TCP, libc::TCP_LINGER2, -1, "TCP_LINGER2")?;
+    app.shutdown(std::net::Shutdown::Write).map_err(|e| format!("shutdown: {e}"))?;
+    let fin = c.expect("FIN", |r| r.has(FIN))?;
+    c.rcv_nxt = fin.seq.wrapping_add(1);
+    c.send(ACK, b"")?;
+    let end = Instant::now() + Duration::from_secs(2);
+    // TCP_FIN_WAIT2 (5).
+    while tcp_state(&app)? != 5 {
+        ensure!(Instant::now() < end, "no FIN-WAIT-2 after the peer acknowledged the FIN");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(app);
+    let what = "close() in FIN-WAIT-2";
+    let r = c.link.recv(Duration::from_secs(1), |r| c.ours(r)).ok_or_else(|| format!("{what}: nothing sent"))?;
+    ensure!(
+        r.has(RST) && r.has(ACK) && r.seq == c.rcv_nxt && r.ack == c.snd_nxt,
+        "{what}: {} seq {} ack {}, want RST|ACK seq {} ack {}",
+        flag_names(r.flags),
+        r.seq,
+        r.ack,
+        c.rcv_nxt,
+        c.snd_nxt
+    );
+    peer_fin_finds_nothing(fam, &mut c, what)?;
+
+    let (mut c, app, _l) = raw_connection(fam, &link, &[], false)?;
+    raw::set_int(&app, TCP, libc::TCP_LINGER2, -1, "TCP_LINGER2")?;
+    drop(app);
+    let fin = c.expect("FIN", |r| r.has(FIN))?;
+    c.rcv_nxt = fin.seq.wrapping_add(1);
+    c.send(ACK, b"")?;
+    let what = "the ACK of an orphan's FIN";
+    let r = c.link.recv(Duration::from_secs(1), |r| c.ours(r)).ok_or_else(|| format!("{what}: no answer"))?;
+    ensure!(
+        r.flags & (RST | ACK) == RST && r.seq == c.rcv_nxt,
+        "{what}: answered {} seq {}, want RST seq {}",
+        flag_names(r.flags),
+        r.seq,
+        c.rcv_nxt
+    );
+    peer_fin_finds_nothing(fam, &mut c, what)
+}
+
 /// The TCP_CONGESTION name of `fd`.
 fn ca_name(fd: &impl AsRawFd) -> Result<String, String> {
     let (name, len) = check("getsockopt TCP_CONGESTION", raw::getsockopt::<[u8; 16]>(fd, TCP, libc::TCP_CONGESTION))?;
@@ -302,6 +399,35 @@ fn congestion(fam: Family) -> TestResult {
     let _c = super::peer_connect(addr)?;
     let a = super::accept(&l)?;
     ensure!(ca_name(&a)? == "reno", "accepted connection of a reno listener: {:?}", ca_name(&a)?);
+    Ok(())
+}
+
+/// tcp_allowed_congestion_control (global) only "reno": a process without CAP_NET_ADMIN
+/// may keep the algorithm its socket has (cubic, the namespace's default, which the
+/// list no longer allows: no change) and switch to reno, but not back to cubic (EPERM);
+/// root may.
+fn congestion_allowed(fam: Family) -> TestResult {
+    let _g = set_all(&[("net.ipv4.tcp_congestion_control", "cubic")])?;
+    let _allowed = set_global("net.ipv4.tcp_allowed_congestion_control", "reno")?;
+    let fd = fam.socket_in(Ns::A, 0)?;
+    let errno = |r: Result<(), i32>| r.err().unwrap_or(0);
+    let got = crate::perm::in_child(|send| {
+        let dropped = crate::perm::drop_caps();
+        send(dropped);
+        if dropped != 0 {
+            return;
+        }
+        send(errno(set_ca(&fd, b"cubic")));
+        send(errno(set_ca(&fd, b"reno")));
+        send(errno(set_ca(&fd, b"cubic")));
+    })?;
+    ensure!(
+        got == [0, 0, 0, libc::EPERM],
+        "without CAP_NET_ADMIN: dropping it, then TCP_CONGESTION cubic (kept), reno, cubic: {got:?}, want [0, 0, 0, EPERM]"
+    );
+    ensure!(ca_name(&fd)? == "reno", "TCP_CONGESTION after the refused change: {:?}", ca_name(&fd)?);
+    check("root: TCP_CONGESTION cubic", set_ca(&fd, b"cubic"))?;
+    ensure!(ca_name(&fd)? == "cubic", "TCP_CONGESTION after root set cubic: {:?}", ca_name(&fd)?);
     Ok(())
 }
 

@@ -40,15 +40,18 @@ pub fn tests() -> Vec<NetTest> {
         ("sysctl_tcp_reordering", 60, reordering),
         ("sysctl_tcp_slow_start_after_idle", 90, slow_start_after_idle),
         ("sysctl_tcp_congestion_control", 60, congestion_control),
+        ("sysctl_tcp_notsent_lowat", 60, notsent_lowat),
     ];
     super::from_timed(t)
 }
 
-/// A sysctl of `ptcp_a`, set for the lifetime of the guard and restored when it is
-/// dropped, whichever way the case ends.
+/// A sysctl of `ptcp_a` (or a global one, read and written from the initial
+/// namespace), set for the lifetime of the guard and restored when it is dropped,
+/// whichever way the case ends.
 pub(super) struct Sysctl {
     path: String,
     old: String,
+    ns: Option<Ns>,
 }
 
 /// `/proc/sys` path of a sysctl named with dots.
@@ -56,36 +59,55 @@ fn proc_path(name: &str) -> String {
     format!("/proc/sys/{}", name.replace('.', "/"))
 }
 
-/// The value of sysctl `name` in `ptcp_a`, whitespace-normalized.
-fn get(name: &str) -> Result<String, String> {
+/// Runs `f` in `ns`, or in the calling thread's namespace (the initial one) for `None`.
+fn at<T: Send>(ns: Option<Ns>, f: impl FnOnce() -> Result<T, String> + Send) -> Result<T, String> {
+    match ns {
+        Some(ns) => in_ns(ns, f),
+        None => f(),
+    }
+}
+
+/// The value of sysctl `name` in `ns`, whitespace-normalized.
+fn get_at(ns: Option<Ns>, name: &str) -> Result<String, String> {
     let path = proc_path(name);
-    in_ns(Ns::A, || {
+    at(ns, || {
         let v = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
         Ok(v.split_whitespace().collect::<Vec<_>>().join(" "))
     })
 }
 
+/// The value of sysctl `name` in `ptcp_a`, whitespace-normalized.
+fn get(name: &str) -> Result<String, String> {
+    get_at(Some(Ns::A), name)
+}
+
 impl Sysctl {
-    fn set(name: &str, value: &str) -> Result<Sysctl, String> {
+    fn set(ns: Option<Ns>, name: &str, value: &str) -> Result<Sysctl, String> {
         let path = proc_path(name);
-        let old = get(name)?;
-        in_ns(Ns::A, || std::fs::write(&path, value).map_err(|e| format!("{name}={value}: {e}")))?;
-        Ok(Sysctl { path, old })
+        let old = get_at(ns, name)?;
+        at(ns, || std::fs::write(&path, value).map_err(|e| format!("{name}={value}: {e}")))?;
+        Ok(Sysctl { path, old, ns })
     }
 }
 
 impl Drop for Sysctl {
     fn drop(&mut self) {
-        let r = in_ns(Ns::A, || std::fs::write(&self.path, &self.old).map_err(|e| e.to_string()));
+        let r = at(self.ns, || std::fs::write(&self.path, &self.old).map_err(|e| e.to_string()));
         if let Err(e) = r {
             println!("# restoring {} to {:?}: {e}", self.path, self.old);
         }
     }
 }
 
-/// Sets every `(name, value)`; the guards restore them in reverse order.
+/// Sets every `(name, value)` in `ptcp_a`; the guards restore them in reverse order.
 pub(super) fn set_all(settings: &[(&str, &str)]) -> Result<Vec<Sysctl>, String> {
-    settings.iter().map(|(n, v)| Sysctl::set(n, v)).collect()
+    settings.iter().map(|(n, v)| Sysctl::set(Some(Ns::A), n, v)).collect()
+}
+
+/// Sets the global sysctl `name` (one value for every namespace) from the initial
+/// namespace, as [`set_all`] does for `ptcp_a`'s.
+pub(super) fn set_global(name: &str, value: &str) -> Result<Sysctl, String> {
+    Sysctl::set(None, name, value)
 }
 
 /// The window scale Linux offers for a socket whose SO_RCVBUF is not set
@@ -302,28 +324,43 @@ fn syn_retries(fam: Family) -> TestResult {
 fn synack_retries(fam: Family) -> TestResult {
     let link = Link::open()?;
     let _g = set_all(&[("net.ipv4.tcp_synack_retries", "1")])?;
-    let (l, addr) = listener_with(fam, 16, |_| Ok(()))?;
+    one_synack_retransmission(fam, &link, "tcp_synack_retries=1", |_| Ok(()), |_| Ok(()))
+}
+
+/// A listener of `fam` (`before` applied to its socket before listen(), `after` to the
+/// listening socket) answers a SYN never completed with the SYN-ACK and one
+/// retransmission 1 s later, then drops the half-open connection (at 3 s): its final
+/// ACK makes no connection.
+pub(super) fn one_synack_retransmission(
+    fam: Family,
+    link: &Link,
+    what: &str,
+    before: impl FnOnce(&crate::sys::Fd) -> TestResult + Send,
+    after: impl FnOnce(&TcpListener) -> TestResult,
+) -> TestResult {
+    let (l, addr) = listener_with(fam, 16, before)?;
+    after(&l)?;
     let src = (H, next_hport());
     let start = Instant::now();
-    let sa = syn_to(&link, src, addr, Duration::from_secs(3))?.ok_or("no SYN-ACK")?;
+    let sa = syn_to(link, src, addr, Duration::from_secs(3))?.ok_or("no SYN-ACK")?;
     let mut synacks = vec![start.elapsed()];
     let until = start + Duration::from_millis(3600);
     while let Some(_r) = link.recv(until.saturating_duration_since(Instant::now()), |r| r.dport == src.1 && r.has(SYN))
     {
         synacks.push(start.elapsed());
     }
-    ensure!(synacks.len() == 2, "tcp_synack_retries=1: SYN-ACKs at {synacks:?}, want 2");
+    ensure!(synacks.len() == 2, "{what}: SYN-ACKs at {synacks:?}, want 2");
     let ack = Seg::new(src, (*addr.ip(), addr.port()), 0x2000_0001, sa.seq.wrapping_add(1), ACK);
     link.send(&ack.packet())?;
     let r = link.recv(Duration::from_millis(500), |r| r.dport == src.1);
     ensure!(
         r.as_ref().is_none_or(|r| r.has(RST)),
-        "final ACK after expiry answered with {:?}",
+        "{what}: final ACK after expiry answered with {:?}",
         r.map(|r| flag_names(r.flags))
     );
     raw::set_nonblocking(&l, true)?;
     let a = l.accept();
-    ensure!(a.is_err(), "final ACK after the half-open connection expired: a connection was accepted");
+    ensure!(a.is_err(), "{what}: final ACK after the half-open connection expired: a connection was accepted");
     Ok(())
 }
 
@@ -400,6 +437,13 @@ fn max_syn_backlog(fam: Family) -> TestResult {
     let n = synacks_for(fam, &link, &settings, 128, 12, 103)?;
     ensure!(n == 7, "tcp_max_syn_backlog=8 without cookies: {n} of 12 SYNs answered, want 7");
     Ok(())
+}
+
+/// tcp_notsent_lowat: the unsent-bytes mark of sockets that do not set
+/// TCP_NOTSENT_LOWAT (which still reads 0): 8192 stops writes as the option would.
+fn notsent_lowat(fam: Family) -> TestResult {
+    let _g = set_all(&[("net.ipv4.tcp_notsent_lowat", "8192")])?;
+    super::options::notsent_stops_writes(fam, 8192, false)
 }
 
 /// A connection from the hand-driven peer to a listener of `fam` made under the

@@ -1,6 +1,7 @@
 //! The knobs Linux's TCP sysctls map onto ([`crate::sysctl`]): the window scale offered
 //! for a window space beyond the buffer, retry limits as Linux's time budgets, the
-//! FIN-WAIT-2 floor and slow start after idle.
+//! FIN-WAIT-2 floor, no FIN-WAIT-2 under a negative `TCP_LINGER2`, and slow start after
+//! idle.
 
 use super::*;
 use crate::connection::timers::{model_timeout, LINUX_RTO_BASE};
@@ -188,6 +189,52 @@ fn fin_wait_2_timeout_is_at_least_three_and_a_half_rto() {
     assert_eq!(c.next_deadline(), Some(ms(30) + Duration::from_millis(700)));
     c.on_timer(ms(730));
     assert_eq!(c.state(), State::Closed);
+}
+
+#[test]
+fn negative_linger2_resets_on_close_in_fin_wait_2() {
+    // Shut down and acknowledged while the application still holds the socket: it
+    // stays in FIN-WAIT-2; close() then resets the connection (Linux `__tcp_close`).
+    let mut c = fin_wait_2();
+    c.set_fin_wait2_reset(true);
+    c.close(ms(40));
+    assert_eq!(c.state(), State::Closed);
+    let rst = output_one(&mut c, ms(40));
+    check(&rst, TcpFlags::RST | TcpFlags::ACK, l1() + 1, r1());
+    output_none(&mut c, ms(40));
+    assert_eq!(c.next_deadline(), None);
+}
+
+#[test]
+fn negative_linger2_ends_an_orphan_when_its_fin_is_acked() {
+    // Linux `tcp_rcv_state_process`, FIN-WAIT-1 of an orphan: no FIN-WAIT-2, and the
+    // ACK of the FIN gets `<SEQ=SEG.ACK><CTL=RST>`.
+    let mut c = established();
+    c.set_fin_wait2_reset(true);
+    c.close(ms(20));
+    assert_eq!(c.state(), State::FinWait1);
+    check(
+        &output_one(&mut c, ms(20)),
+        TcpFlags::FIN | TcpFlags::ACK,
+        l1(),
+        r1(),
+    );
+    input0(&mut c, ms(30), ack(r1(), l1() + 1));
+    assert_eq!(c.state(), State::Closed);
+    check(&output_one(&mut c, ms(30)), TcpFlags::RST, l1() + 1, r1());
+    output_none(&mut c, ms(30));
+}
+
+#[test]
+fn negative_linger2_leaves_an_open_socket_in_fin_wait_2() {
+    // Not an orphan: the application may still read, FIN-WAIT-2 as usual.
+    let mut c = established();
+    c.set_fin_wait2_reset(true);
+    c.shutdown_write().unwrap();
+    let _ = output_one(&mut c, ms(20));
+    input0(&mut c, ms(30), ack(r1(), l1() + 1));
+    assert_eq!(c.state(), State::FinWait2);
+    output_none(&mut c, ms(30));
 }
 
 /// ESTABLISHED with `cfg`; a transfer grows cwnd past the initial window, then the
