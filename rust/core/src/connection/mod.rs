@@ -21,11 +21,13 @@
 //! `SO_OOBINLINE`), ECN (RFC 3168), TCP Fast Open and the rescue retransmission of
 //! RFC 6675 section 4 (NextSeg rule 4).
 
+pub mod autotune;
 mod icmp;
 pub mod info;
 mod input;
 mod output;
 pub mod sack;
+pub use autotune::{RcvBufAuto, SndBufAuto};
 pub use info::Info;
 mod timers;
 
@@ -296,6 +298,12 @@ pub struct Config {
     pub timestamps: bool,
     /// Challenge ACKs per second (RFC 5961 section 7). Default 1000.
     pub challenge_ack_limit: u32,
+    /// Receive buffer autotuning (`connection::autotune`; Linux `tcp_moderate_rcvbuf`
+    /// without `SO_RCVBUF`). `None` (the default): the buffer keeps its size.
+    pub rcvbuf_auto: Option<RcvBufAuto>,
+    /// Send buffer autotuning (`connection::autotune`; Linux without `SO_SNDBUF`).
+    /// `None` (the default): the buffer keeps its size.
+    pub sndbuf_auto: Option<SndBufAuto>,
 }
 
 impl Default for Config {
@@ -325,6 +333,8 @@ impl Default for Config {
             dsack: true,
             timestamps: true,
             challenge_ack_limit: 1000,
+            rcvbuf_auto: None,
+            sndbuf_auto: None,
         }
     }
 }
@@ -557,6 +567,8 @@ pub struct Connection<S, R> {
     pub(crate) segs_in_merged: u64,
     pub(crate) challenge_window: Instant,
     pub(crate) challenge_count: u32,
+    /// Receive buffer autotuning's measurement (`autotune`).
+    pub(crate) rcv_space: autotune::RcvSpace,
 
     pub(crate) error: Option<Error>,
     /// The last ICMP error on a synchronized connection (Linux `sk_err_soft`): reported
@@ -693,6 +705,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             segs_in_merged: 0,
             challenge_window: now,
             challenge_count: 0,
+            rcv_space: autotune::RcvSpace::default(),
             error: None,
             soft_error: None,
             stats: Stats::default(),
@@ -818,6 +831,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         self.syn_pending = false;
         self.last_recv = now;
         self.state = State::Established;
+        self.buffers_established(now);
         if self.fin_queued {
             self.fin_seq = Some(self.snd_una + self.send_buf.len());
             self.state = State::FinWait1;
@@ -948,6 +962,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         if readable > 0 {
             let n = f(&self.recv_buf).min(readable);
             self.recv_buf.consume(n);
+            self.rcv_space_adjust(self.last_recv);
             self.after_read();
             return Ok(n);
         }
