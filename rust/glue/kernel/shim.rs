@@ -147,6 +147,7 @@ unsafe extern "C" {
     pub(crate) fn partcp_sock_rcvbuf(sk: *const bindings::sock) -> c_int;
     pub(crate) fn partcp_sock_sndbuf(sk: *const bindings::sock) -> c_int;
     pub(crate) fn partcp_sock_set_bufs(sk: *mut bindings::sock, sndbuf: c_int, rcvbuf: c_int);
+    pub(crate) fn partcp_sock_grow_bufs(sk: *mut bindings::sock, sndbuf: c_int, rcvbuf: c_int);
     pub(crate) fn partcp_sk_data_ready(sk: *mut bindings::sock);
     pub(crate) fn partcp_sk_write_space(sk: *mut bindings::sock);
     pub(crate) fn partcp_sk_sleep(sk: *mut bindings::sock) -> *mut bindings::wait_queue_head;
@@ -167,6 +168,8 @@ unsafe extern "C" {
     pub(crate) fn partcp_accept_flags(arg: *const bindings::proto_accept_arg) -> c_int;
     pub(crate) fn partcp_addr_is_local(net: *mut bindings::net, addr: u32) -> bool;
     pub(crate) fn partcp_tcp_sysctls(net: *const bindings::net, out: *mut RawTcpSysctls);
+    pub(crate) fn partcp_tcp_mem(out: *mut core::ffi::c_long);
+    pub(crate) fn partcp_seg_mem(head: *mut c_uint, skb: *mut c_uint);
     pub(crate) fn partcp_get_net(net: *mut bindings::net) -> *mut bindings::net;
     pub(crate) fn partcp_put_net(net: *mut bindings::net);
 
