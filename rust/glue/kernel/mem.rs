@@ -130,7 +130,7 @@ impl fmt::Debug for MemoryView {
 }
 
 /// KUnit: reservations in quanta, released when unused and when dropped.
-#[kunit_tests(partcp_mem)]
+#[kernel::prelude::kunit_tests(partcp_mem)]
 mod tests {
     use super::*;
 

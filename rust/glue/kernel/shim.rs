@@ -168,7 +168,7 @@ unsafe extern "C" {
     pub(crate) fn partcp_accept_flags(arg: *const bindings::proto_accept_arg) -> c_int;
     pub(crate) fn partcp_addr_is_local(net: *mut bindings::net, addr: u32) -> bool;
     pub(crate) fn partcp_tcp_sysctls(net: *const bindings::net, out: *mut RawTcpSysctls);
-    pub(crate) fn partcp_tcp_mem(out: *mut core::ffi::c_long);
+    pub(crate) fn partcp_tcp_mem(out: *mut c_long);
     pub(crate) fn partcp_seg_mem(head: *mut c_uint, skb: *mut c_uint);
     pub(crate) fn partcp_get_net(net: *mut bindings::net) -> *mut bindings::net;
     pub(crate) fn partcp_put_net(net: *mut bindings::net);
