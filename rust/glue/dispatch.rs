@@ -91,12 +91,26 @@ fn after(conn: &Conn, inner: &mut ConnInner, now: Instant) -> bool {
             sk.write_space();
         }
         inner.woke = now_ready;
+        let snd = crate::buffer::SendBuffer::capacity(inner.tcp.send_buffer());
+        let rcv = crate::buffer::RecvBuffer::capacity(inner.tcp.recv_buffer());
+        sync_bufs(snd, rcv, &mut inner.shown_bufs, sk);
     }
     if inner.tcp.is_closed() && !inner.unhashed {
         inner.unhashed = true;
         return true;
     }
     false
+}
+
+/// Buffer autotuning grew the send (`snd`) or receive (`rcv`) buffer past what the
+/// socket shows (`shown`): raise `sk_sndbuf`/`sk_rcvbuf` to twice the payload
+/// capacity (partcp's `SO_*BUF` convention), unless the user set them.
+fn sync_bufs(snd: usize, rcv: usize, shown: &mut (usize, usize), sk: &SockRef) {
+    if (snd, rcv) != *shown {
+        *shown = (snd, rcv);
+        let dbl = |n: usize| kernel::ffi::c_int::try_from(n.saturating_mul(2)).unwrap_or(kernel::ffi::c_int::MAX);
+        sk.grow_bufs(dbl(snd), dbl(rcv));
+    }
 }
 
 /// What `conn`'s segments carry (`TxMeta`): its socket's IP_TOS/IP_TTL (kept in

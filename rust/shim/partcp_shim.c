@@ -307,6 +307,16 @@ void partcp_sock_set_bufs(struct sock *sk, int sndbuf, int rcvbuf)
 	WRITE_ONCE(sk->sk_rcvbuf, rcvbuf);
 }
 
+void partcp_sock_grow_bufs(struct sock *sk, int sndbuf, int rcvbuf)
+{
+	u8 locks = READ_ONCE(sk->sk_userlocks);
+
+	if (!(locks & SOCK_SNDBUF_LOCK) && sndbuf > READ_ONCE(sk->sk_sndbuf))
+		WRITE_ONCE(sk->sk_sndbuf, sndbuf);
+	if (!(locks & SOCK_RCVBUF_LOCK) && rcvbuf > READ_ONCE(sk->sk_rcvbuf))
+		WRITE_ONCE(sk->sk_rcvbuf, rcvbuf);
+}
+
 void partcp_sk_data_ready(struct sock *sk)
 {
 	sk->sk_data_ready(sk);
@@ -441,6 +451,10 @@ void partcp_tcp_sysctls(const struct net *net, struct partcp_tcp_sysctls *out)
 	for (i = 0; i < 3; i++)
 		out->rmem[i] = READ_ONCE(n->sysctl_tcp_rmem[i]);
 	out->rmem_max = READ_ONCE(sysctl_rmem_max);
+	for (i = 0; i < 3; i++)
+		out->wmem[i] = READ_ONCE(n->sysctl_tcp_wmem[i]);
+	out->moderate_rcvbuf = READ_ONCE(n->sysctl_tcp_moderate_rcvbuf);
+	out->rcvbuf_low_rtt_us = READ_ONCE(n->sysctl_tcp_rcvbuf_low_rtt);
 	inet_get_local_port_range(net, &out->port_lo, &out->port_hi);
 	/* As tcp_get_default_congestion_control(), which is not exported. */
 	rcu_read_lock();
@@ -482,6 +496,21 @@ int partcp_tcp_ca_permitted(struct net *net, const char *name)
 					    KERNEL_SOCKPTR((void *)name), strnlen(name, TCP_CA_NAME_MAX));
 	sock_release(sock);
 	return err;
+}
+
+void partcp_tcp_mem(long out[3])
+{
+	int i;
+
+	/* sysctl_tcp_mem is not exported; tcp_prot points at it (sk_prot_mem_limits). */
+	for (i = 0; i < 3; i++)
+		out[i] = READ_ONCE(tcp_prot.sysctl_mem[i]);
+}
+
+void partcp_seg_mem(unsigned int *head, unsigned int *skb)
+{
+	*head = MAX_TCP_HEADER + SKB_DATA_ALIGN(sizeof(struct skb_shared_info));
+	*skb = SKB_DATA_ALIGN(sizeof(struct sk_buff));
 }
 
 struct net *partcp_get_net(struct net *net)

@@ -103,6 +103,11 @@ int partcp_sock_rcvbuf(const struct sock *sk);
 int partcp_sock_sndbuf(const struct sock *sk);
 /* Sets sk_sndbuf and sk_rcvbuf (an accepted socket reports its connection's rings). */
 void partcp_sock_set_bufs(struct sock *sk, int sndbuf, int rcvbuf);
+/*
+ * Raises sk_sndbuf / sk_rcvbuf to @sndbuf / @rcvbuf where that is larger and the user
+ * did not set it (SOCK_SNDBUF_LOCK / SOCK_RCVBUF_LOCK): autotuning grew the buffer.
+ */
+void partcp_sock_grow_bufs(struct sock *sk, int sndbuf, int rcvbuf);
 void partcp_sk_data_ready(struct sock *sk);
 void partcp_sk_write_space(struct sock *sk);
 /* The socket's wait queue head (sk_sleep). */
@@ -151,6 +156,8 @@ struct partcp_tcp_sysctls {
 	int frto, pingpong_thresh;
 	int rmem[3];
 	unsigned int rmem_max;			/* net.core.rmem_max (global) */
+	int wmem[3];
+	int moderate_rcvbuf, rcvbuf_low_rtt_us;
 	int port_lo, port_hi;			/* ip_local_port_range */
 	char congestion[16];			/* tcp_congestion_control, NUL-terminated */
 };
@@ -164,6 +171,13 @@ u32 partcp_tcp_notsent_lowat(const struct net *net);
  * CAP_NET_ADMIN (tcp_allowed_congestion_control), another -errno if that cannot be told.
  */
 int partcp_tcp_ca_permitted(struct net *net, const char *name);
+/* tcp_mem (pages; global, init_net's, as Linux's sk_prot_mem_limits) into @out. */
+void partcp_tcp_mem(long out[3]);
+/*
+ * Per-segment memory tcp_sndbuf_expand counts beyond the payload: the head's room
+ * (MAX_TCP_HEADER + aligned skb_shared_info) and the aligned struct sk_buff.
+ */
+void partcp_seg_mem(unsigned int *head, unsigned int *skb);
 
 /* Network namespace references (get_net/put_net are static inlines). */
 struct net *partcp_get_net(struct net *net);

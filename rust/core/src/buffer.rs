@@ -37,6 +37,12 @@ pub trait SendBuffer {
     }
     /// The oldest `n` bytes were cumulatively acknowledged by the peer: drop them.
     fn consume_acked(&mut self, n: usize);
+    /// The core would like the capacity to be `want` (more than now; send buffer
+    /// autotuning, `crate::connection::autotune`). The buffer grows to at most that, or
+    /// not at all (the default: a fixed buffer); it never shrinks.
+    fn grow(&mut self, want: usize) {
+        let _ = want;
+    }
 }
 
 /// Storage for incoming data: readable in-order bytes followed by room for
@@ -58,6 +64,13 @@ pub trait RecvBuffer {
     fn commit(&mut self, n: usize);
     /// The application consumed the oldest `n` readable bytes (`n <= len()`).
     fn consume(&mut self, n: usize);
+    /// The core would like the capacity to be `want` (more than now; receive buffer
+    /// autotuning, `crate::connection::autotune`). The buffer grows to at most that, or
+    /// not at all (the default: a fixed buffer); it never shrinks, so the window offered
+    /// from it never shrinks either.
+    fn grow(&mut self, want: usize) {
+        let _ = want;
+    }
 }
 
 /// Writing a segment's payload (of the glue's payload type `P`) into a [`RecvBuffer`].

@@ -20,7 +20,7 @@
 //! lists every `net.ipv4.tcp_*` sysctl of Linux 7.3 and what partcp does with it.
 
 use crate::congestion::CongestionAlgorithm;
-use crate::connection::{Config, Keepalive};
+use crate::connection::{Config, Keepalive, RcvBufAuto, SndBufAuto};
 use crate::listener::{ListenerConfig, SynCookies};
 use crate::time::Duration;
 
@@ -83,6 +83,12 @@ pub struct TcpSysctls {
     pub rmem: [u32; 3],
     /// `net.core.rmem_max`.
     pub rmem_max: u32,
+    /// `tcp_wmem`: minimum, default and maximum send buffer.
+    pub wmem: [u32; 3],
+    /// `tcp_moderate_rcvbuf`: receive buffer autotuning.
+    pub moderate_rcvbuf: bool,
+    /// `tcp_rcvbuf_low_rtt`, in microseconds.
+    pub rcvbuf_low_rtt_us: u32,
     /// `ip_local_port_range` (read, not used: partcp's ephemeral ports are its own, see
     /// `Documentation/design.md`, "Coexistence with Linux TCP").
     pub local_port_range: (u16, u16),
@@ -120,6 +126,9 @@ impl Default for TcpSysctls {
             recovery: 1,
             rmem: [4096, 131_072, 6 << 20],
             rmem_max: 4 << 20,
+            wmem: [4096, 16384, 4 << 20],
+            moderate_rcvbuf: true,
+            rcvbuf_low_rtt_us: 1000,
             local_port_range: (32768, 60999),
             congestion: Some(CongestionAlgorithm::Cubic),
         }
@@ -209,6 +218,41 @@ impl TcpSysctls {
         cfg.orphan_retries = u32::from(self.orphan_retries);
         cfg.fin_wait2_timeout = Some(Duration::from_millis(u64::from(self.fin_timeout_ms)));
         cfg.slow_start_after_idle = self.slow_start_after_idle;
+    }
+
+    /// Buffer autotuning (`crate::connection::autotune`) as Linux decides it for a
+    /// socket: the receive buffer is tuned up to `tcp_rmem[2]` while
+    /// `tcp_moderate_rcvbuf` is on and `SO_RCVBUF` is not set (`rcvbuf_locked`), the
+    /// send buffer up to `tcp_wmem[2]` while `SO_SNDBUF` is not set (`sndbuf_locked`;
+    /// `seg`: the send buffer's per-segment memory, see [`SndBufAuto`]). Capacities are
+    /// payload bytes, half of the socket buffer sizes the sysctls give. Read at
+    /// `connect()` and `listen()`, as the other sysctls (Linux reads `tcp_rmem[2]` and
+    /// `tcp_moderate_rcvbuf` at each growth, `tcp_wmem[2]` at each expansion).
+    pub fn apply_buffers(
+        &self,
+        cfg: &mut Config,
+        rcvbuf_locked: bool,
+        sndbuf_locked: bool,
+        seg: SndBufAuto,
+    ) {
+        // CAST: u32 to usize does not truncate on the targets partcp builds for.
+        cfg.rcvbuf_auto = (self.moderate_rcvbuf && !rcvbuf_locked).then(|| RcvBufAuto {
+            max: self.rmem[2] as usize / 2,
+            low_rtt: Duration::from_micros(u64::from(self.rcvbuf_low_rtt_us)),
+        });
+        cfg.sndbuf_auto = (!sndbuf_locked).then(|| SndBufAuto {
+            max: self.wmem[2] as usize / 2,
+            ..seg
+        });
+    }
+
+    /// The payload capacities a socket's send and receive buffers start with when
+    /// `SO_SNDBUF`/`SO_RCVBUF` did not set them: half of `tcp_wmem[1]` and
+    /// `tcp_rmem[1]` (the sizes Linux's `tcp_init_sock` gives `sk_sndbuf` and
+    /// `sk_rcvbuf`).
+    pub fn initial_buffers(&self) -> (usize, usize) {
+        // CAST: u32 to usize does not truncate on the targets partcp builds for.
+        (self.wmem[1] as usize / 2, self.rmem[1] as usize / 2)
     }
 
     /// The listener settings: those of [`TcpSysctls::apply_connect`] for the connections
@@ -312,6 +356,45 @@ mod tests {
         // SO_RCVBUF set: the buffer alone.
         s.apply_connect(&mut cfg, true);
         assert_eq!(cfg.window_space, None);
+    }
+
+    #[test]
+    fn buffers_follow_moderate_rcvbuf_and_locks() {
+        let seg = SndBufAuto {
+            max: 0,
+            seg_head: 640,
+            seg_skb: 256,
+        };
+        let mut s = TcpSysctls::default();
+        let mut cfg = Config::default();
+        s.apply_buffers(&mut cfg, false, false, seg);
+        assert_eq!(
+            cfg.rcvbuf_auto,
+            Some(RcvBufAuto {
+                max: 3 << 20,
+                low_rtt: Duration::from_millis(1)
+            })
+        );
+        assert_eq!(
+            cfg.sndbuf_auto,
+            Some(SndBufAuto {
+                max: 2 << 20,
+                ..seg
+            })
+        );
+        assert_eq!(s.initial_buffers(), (8192, 65536));
+        // SO_RCVBUF / SO_SNDBUF: that buffer is not tuned.
+        s.apply_buffers(&mut cfg, true, false, seg);
+        assert!(cfg.rcvbuf_auto.is_none() && cfg.sndbuf_auto.is_some());
+        s.apply_buffers(&mut cfg, false, true, seg);
+        assert!(cfg.rcvbuf_auto.is_some() && cfg.sndbuf_auto.is_none());
+        // tcp_moderate_rcvbuf=0: the receive buffer is not tuned.
+        s.moderate_rcvbuf = false;
+        s.rmem[2] = 1 << 20;
+        s.wmem[2] = 1 << 20;
+        s.apply_buffers(&mut cfg, false, false, seg);
+        assert!(cfg.rcvbuf_auto.is_none());
+        assert_eq!(cfg.sndbuf_auto.map(|a| a.max), Some(512 << 10));
     }
 
     #[test]

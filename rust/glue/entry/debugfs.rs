@@ -11,6 +11,7 @@ use kernel::prelude::*;
 
 use crate::glue::obj::conn::{ConnRef, ListenRef};
 use crate::stats::Stats;
+use crate::glue::kernel::mem::MemoryView;
 use crate::glue::kernel::stats::{CountersView, SocketStatsView};
 use crate::glue::strategy::connp_l::GroupLockClass;
 use crate::glue::strategy::connp_t::QueueLockClass;
@@ -289,6 +290,7 @@ pub(crate) struct DebugFs {
     _percpu: Pin<KBox<File<PerCpuView>>>,
     _conn_stats: Pin<KBox<File<ConnStatsView>>>,
     _reset: Pin<KBox<File<Reset>>>,
+    _memory: Pin<KBox<File<MemoryView>>>,
     _dir: Dir,
 }
 
@@ -308,6 +310,7 @@ impl DebugFs {
         let percpu = KBox::pin_init(dir.read_only_file(c"percpu", PerCpuView), GFP_KERNEL)?;
         let conn_stats = KBox::pin_init(dir.read_only_file(c"conn_stats", ConnStatsView), GFP_KERNEL)?;
         let reset = KBox::pin_init(dir.write_only_file(c"reset", Reset), GFP_KERNEL)?;
+        let memory = KBox::pin_init(dir.read_only_file(c"memory", MemoryView), GFP_KERNEL)?;
         Ok(DebugFs {
             _locks: locks,
             _strategy: strategy,
@@ -316,6 +319,7 @@ impl DebugFs {
             _percpu: percpu,
             _conn_stats: conn_stats,
             _reset: reset,
+            _memory: memory,
             _stats: stats,
             _version: version,
             _family: family,

@@ -23,6 +23,7 @@ use crate::glue::kernel::clock;
 use crate::glue::obj::conn::{self, Conn, ConnRef, ListenInner, Listen, ListenRef, Tcp};
 use crate::glue::dispatch;
 use crate::glue::kernel::handles::{NetRef, SockRef};
+use crate::glue::kernel::mem;
 use crate::glue::kernel::rxq::{ReadPiece, RecvQueue};
 use crate::glue::kernel::txq::{Chunk, SendQueue};
 use crate::buffer::{RecvBuffer as _, SendBuffer as _};
@@ -133,14 +134,11 @@ fn tcp_err(e: TcpError) -> Error {
 /// Pieces of received data one `recvmsg` round copies to the user (each a run of bytes
 /// in one skb).
 const READ_PIECES: usize = 128;
-/// Smallest buffer a connection gets, whatever SO_SNDBUF/SO_RCVBUF say.
+/// Smallest buffer a connection gets, whatever SO_SNDBUF/SO_RCVBUF or the sysctls say.
 const MIN_BUF: usize = 4096;
-/// Largest buffer a connection gets (bounds kvmalloc).
+/// Largest buffer SO_SNDBUF/SO_RCVBUF or `tcp_wmem[1]`/`tcp_rmem[1]` give a connection
+/// to start with (autotuning may grow it up to `tcp_wmem[2]`/`tcp_rmem[2]`).
 const MAX_BUF: usize = 4 << 20;
-/// Send ring size when SO_SNDBUF was not set.
-const DEFAULT_SNDBUF: usize = 256 * 1024;
-/// Receive ring size when SO_RCVBUF was not set (Linux's tcp_rmem[1] is 128 KB).
-const DEFAULT_RCVBUF: usize = 128 * 1024;
 /// Largest TSO/GSO super-segment payload.
 const TSO_MAX: usize = 65536 - 256;
 
@@ -248,6 +246,7 @@ fn tcp_info_layout(i: &crate::connection::Info, b: &mut [u8; TCP_INFO_LEN]) {
         (56, i.last_ack_recv_ms),
         (60, i.pmtu),
         (64, i.rcv_ssthresh),
+        (96, i.rcv_space),
         (68, i.rtt),
         (72, i.rttvar),
         (76, i.snd_ssthresh),
@@ -413,8 +412,11 @@ impl PartcpSock {
         s.apply_socket_init(&mut cfg);
         // SO_RCVBUF fixes the window scale to what the buffer needs (Linux
         // tcp_connect_init and tcp_openreq_init_rwin clamp the window to the buffer).
-        let (_, _, _, rcvbuf_locked) = self.sk.bufs();
+        let (_, _, sndbuf_locked, rcvbuf_locked) = self.sk.bufs();
         s.apply_connect(&mut cfg, rcvbuf_locked);
+        // Buffer autotuning unless SO_SNDBUF/SO_RCVBUF fixed the buffer (Linux
+        // SOCK_SNDBUF_LOCK/SOCK_RCVBUF_LOCK).
+        s.apply_buffers(&mut cfg, rcvbuf_locked, sndbuf_locked, mem::seg_mem());
         cfg.mss = mss;
         cfg.nodelay = self.nodelay.load(Relaxed);
         cfg.cork = self.cork.load(Relaxed);
@@ -879,13 +881,15 @@ impl PartcpSock {
         (SendQueue::new(snd), RecvQueue::new(rcv))
     }
 
-    /// Ring sizes: a size the user set (SO_SNDBUF/SO_RCVBUF, which the socket core
-    /// doubled for bookkeeping) gives half of it to payload, as Linux does; otherwise
-    /// partcp uses fixed defaults (it does not autotune buffers).
+    /// Initial buffer sizes (payload bytes): a size the user set (SO_SNDBUF/SO_RCVBUF,
+    /// which the socket core doubled for bookkeeping) gives half of it to payload, as
+    /// Linux does, and stays; otherwise half of the namespace's `tcp_wmem[1]` and
+    /// `tcp_rmem[1]`, which autotuning then grows (`crate::connection::autotune`).
     fn buffer_sizes(&self) -> (usize, usize) {
         let (snd, rcv, snd_locked, rcv_locked) = self.sk.bufs();
-        let snd = if snd_locked { buf_size(snd / 2) } else { DEFAULT_SNDBUF };
-        let rcv = if rcv_locked { buf_size(rcv / 2) } else { DEFAULT_RCVBUF };
+        let (snd0, rcv0) = self.sk.tcp_sysctls().initial_buffers();
+        let snd = if snd_locked { buf_size(snd / 2) } else { snd0.clamp(MIN_BUF, MAX_BUF) };
+        let rcv = if rcv_locked { buf_size(rcv / 2) } else { rcv0.clamp(MIN_BUF, MAX_BUF) };
         (snd, rcv)
     }
 
@@ -1004,14 +1008,15 @@ impl PartcpSock {
             _ => return Err(EINVAL),
         };
         self.bind_listen(true)?;
-        let (snd, rcv, _, rcv_locked) = self.sk.bufs();
+        let (_, _, _, rcv_locked) = self.sk.bufs();
+        let (snd, rcv) = self.buffer_sizes();
         // The namespace's sysctls at listen() (Linux reads the option sysctls and the
         // SYN queue limits at each SYN, `tcp_synack_retries` at each SYN-ACK timeout).
         let s = self.sysctls();
         let mut cfg = ListenerConfig::default();
         cfg.conn = self.conn_config(1460, &s);
         cfg.backlog = backlog;
-        cfg.recv_buffer = buf_size(rcv / 2);
+        cfg.recv_buffer = rcv;
         s.apply_listener(&mut cfg, rcv_locked);
         // TCP_SYNCNT, when set, replaces `tcp_synack_retries` for the SYN-ACKs
         // (`reqsk_timer_handler`: `icsk_syn_retries ? : sysctl_tcp_synack_retries`).
@@ -1028,8 +1033,8 @@ impl PartcpSock {
             core: Listener::new(cfg, local, stack.isn_secret, stack.cookie_secret),
             accept_q,
             sk: self.sock_ref(),
-            sndbuf: buf_size(snd / 2),
-            rcvbuf: buf_size(rcv / 2),
+            sndbuf: snd,
+            rcvbuf: rcv,
             closed: false,
             ca_set: self.user_cc.load(Relaxed) != 0,
         };

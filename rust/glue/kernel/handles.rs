@@ -193,6 +193,14 @@ impl SockRef {
         unsafe { shim::partcp_sock_set_bufs(self.0.as_ptr(), snd, rcv) };
     }
 
+    /// Raises `sk_sndbuf` and `sk_rcvbuf` to `snd` and `rcv` where that is larger and
+    /// the user did not set them (buffer autotuning: `getsockopt(SO_SNDBUF/SO_RCVBUF)`
+    /// reports the grown sizes, as Linux's).
+    pub(crate) fn grow_bufs(&self, snd: c_int, rcv: c_int) {
+        // SAFETY: Live (type invariants).
+        unsafe { shim::partcp_sock_grow_bufs(self.0.as_ptr(), snd, rcv) };
+    }
+
     /// The receive (`rcv`) or send timeout, 0 for a nonblocking call.
     pub(crate) fn timeo(&self, rcv: bool, nonblock: bool) -> c_long {
         // SAFETY: Live (type invariants).

@@ -6,6 +6,7 @@
 pub(crate) mod clock;
 pub(crate) mod handles;
 pub(crate) mod lock;
+pub(crate) mod mem;
 pub(crate) mod percpu;
 pub(crate) mod rcu_table;
 pub(crate) mod route;

@@ -18,10 +18,16 @@
 //! never refused for memory: the window bounds it, and when keeping its skb would pass
 //! the limit it is copied densely instead, so a peer cannot wedge the connection by
 //! filling the queue with out-of-order data.
+//!
+//! The charge also goes to the module's account (`kernel/mem.rs`, Linux's
+//! `tcp_memory_allocated`): above `tcp_mem[2]` out-of-order text is refused whatever
+//! the queue's own limit. The capacity grows when the core asks (receive buffer
+//! autotuning) unless the module is under memory pressure; it never shrinks.
 
 use kernel::prelude::*;
 
 use crate::buffer::{RecvBuffer, WriteAt};
+use crate::glue::kernel::mem::{self, Charge};
 use crate::glue::kernel::skb::{RxPayload, SkbRef};
 
 /// Data room of the queue's own compact skbs (with `struct skb_shared_info` this fits
@@ -85,7 +91,7 @@ impl ReadPiece {
 /// # Invariants
 ///
 /// `pieces` is sorted by `pos` and pieces do not overlap; every piece has `len > 0` and
-/// `pos >= base`; `mem` is the sum of the pieces' charges.
+/// `pos >= base`; `mem` is the sum of the pieces' charges, and `charge` covers it.
 pub(crate) struct RecvQueue {
     cap: usize,
     pieces: KVec<Piece>,
@@ -93,6 +99,12 @@ pub(crate) struct RecvQueue {
     len: usize,
     mem: usize,
     limit: usize,
+    charge: Charge,
+}
+
+/// The memory a queue of capacity `cap` may be charged.
+fn mem_limit(cap: usize) -> usize {
+    cap.saturating_mul(2).saturating_add(MEM_SLACK)
 }
 
 impl RecvQueue {
@@ -105,7 +117,8 @@ impl RecvQueue {
             base: 0,
             len: 0,
             mem: 0,
-            limit: cap.saturating_mul(2).saturating_add(MEM_SLACK),
+            limit: mem_limit(cap),
+            charge: Charge::new(),
         }
     }
 
@@ -150,6 +163,9 @@ impl RecvQueue {
     /// outside the readable range and holds the stream's own bytes).
     fn fill(&mut self, mut i: usize, from: u64, to: u64, payload: &RxPayload, poff: usize, in_order: bool) -> Option<usize> {
         let n = usize::try_from(to - from).ok()?;
+        if !in_order && mem::over_limit() {
+            return None;
+        }
         let ts = payload.truesize();
         if ts <= n.saturating_mul(2).saturating_add(KEEP_SLACK) && self.mem.saturating_add(ts) <= self.limit {
             let p = Piece { pos: from, skb: payload.keep()?, off: payload.data_offset(poff), len: n, charge: ts, own: false };
@@ -193,6 +209,7 @@ impl RecvQueue {
         let charge = p.charge;
         self.pieces.insert_within_capacity(i, p).ok()?;
         self.mem = self.mem.saturating_add(charge);
+        self.charge.cover(self.mem);
         Some(())
     }
 }
@@ -237,6 +254,14 @@ impl RecvBuffer for RecvQueue {
             k > drop
         });
         self.mem = self.mem.saturating_sub(freed);
+        self.charge.cover(self.mem);
+    }
+
+    fn grow(&mut self, want: usize) {
+        if want > self.cap && !mem::under_pressure() {
+            self.cap = want;
+            self.limit = mem_limit(want);
+        }
     }
 }
 
@@ -364,6 +389,24 @@ mod tests {
         // Appended to one compact skb.
         assert!(q.pieces() == 1);
         assert!(q.mem() < 8 * 1024);
+        Ok(())
+    }
+
+    #[test]
+    fn capacity_grows_never_shrinks_and_memory_is_charged() -> Result {
+        let base = mem::allocated();
+        let mut q = RecvQueue::new(16 * 1024);
+        q.grow(64 * 1024);
+        assert!(q.capacity() == 64 * 1024 && q.limit == mem_limit(64 * 1024));
+        q.grow(32 * 1024);
+        assert!(q.capacity() == 64 * 1024);
+        // Queued skbs are charged to the module's account, and released when read.
+        let s = seg(0, 1000, 1000)?;
+        assert!(q.write_at(0, &s.payload(), 0, 1000));
+        q.commit(1000);
+        assert!(mem::allocated() >= base + q.mem() && q.mem() > 0);
+        q.consume(1000);
+        assert!(mem::allocated() == base);
         Ok(())
     }
 

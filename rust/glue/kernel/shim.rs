@@ -147,6 +147,7 @@ unsafe extern "C" {
     pub(crate) fn partcp_sock_rcvbuf(sk: *const bindings::sock) -> c_int;
     pub(crate) fn partcp_sock_sndbuf(sk: *const bindings::sock) -> c_int;
     pub(crate) fn partcp_sock_set_bufs(sk: *mut bindings::sock, sndbuf: c_int, rcvbuf: c_int);
+    pub(crate) fn partcp_sock_grow_bufs(sk: *mut bindings::sock, sndbuf: c_int, rcvbuf: c_int);
     pub(crate) fn partcp_sk_data_ready(sk: *mut bindings::sock);
     pub(crate) fn partcp_sk_write_space(sk: *mut bindings::sock);
     pub(crate) fn partcp_sk_sleep(sk: *mut bindings::sock) -> *mut bindings::wait_queue_head;
@@ -169,6 +170,8 @@ unsafe extern "C" {
     pub(crate) fn partcp_tcp_sysctls(net: *const bindings::net, out: *mut RawTcpSysctls);
     pub(crate) fn partcp_tcp_notsent_lowat(net: *const bindings::net) -> u32;
     pub(crate) fn partcp_tcp_ca_permitted(net: *mut bindings::net, name: *const c_char) -> c_int;
+    pub(crate) fn partcp_tcp_mem(out: *mut c_long);
+    pub(crate) fn partcp_seg_mem(head: *mut c_uint, skb: *mut c_uint);
     pub(crate) fn partcp_get_net(net: *mut bindings::net) -> *mut bindings::net;
     pub(crate) fn partcp_put_net(net: *mut bindings::net);
 

@@ -27,6 +27,7 @@ use kernel::bindings;
 use kernel::prelude::*;
 
 use crate::buffer::SendBuffer;
+use crate::glue::kernel::mem::{self, Charge};
 use crate::glue::kernel::shim;
 
 /// A counted reference to a page of send data (compound or not).
@@ -125,18 +126,21 @@ impl Chunk {
 ///
 /// # Invariants
 ///
-/// `len` is the sum of the chunks' lengths, every chunk has `len > 0`, and `len <= cap`.
+/// `len` is the sum of the chunks' lengths, every chunk has `len > 0`, and `len <= cap`;
+/// `charge` covers `len` in the module's memory account (`kernel/mem.rs`).
 pub(crate) struct SendQueue {
     cap: usize,
     chunks: KVec<Chunk>,
     len: usize,
+    charge: Charge,
 }
 
 impl SendQueue {
-    /// An empty queue for `cap` bytes (SO_SNDBUF's payload share). It allocates nothing
-    /// until data is queued.
+    /// An empty queue for `cap` bytes (SO_SNDBUF's payload share; it grows when the
+    /// core asks, send buffer autotuning, unless the module is under memory pressure).
+    /// It allocates nothing until data is queued.
     pub(crate) fn new(cap: usize) -> Self {
-        SendQueue { cap, chunks: KVec::new(), len: 0 }
+        SendQueue { cap, chunks: KVec::new(), len: 0, charge: Charge::new() }
     }
 
     /// Room for more bytes.
@@ -161,6 +165,7 @@ impl SendQueue {
                 // The next bytes of the same page: extend (and drop the extra reference).
                 last.len += c.len;
                 self.len += c.len;
+                self.charge.cover(self.len);
                 return c.len;
             }
         }
@@ -169,6 +174,7 @@ impl SendQueue {
             return 0;
         }
         self.len += n;
+        self.charge.cover(self.len);
         n
     }
 
@@ -283,6 +289,13 @@ impl SendBuffer for SendQueue {
             k += 1;
             k > drop
         });
+        self.charge.cover(self.len);
+    }
+
+    fn grow(&mut self, want: usize) {
+        if want > self.cap && !mem::under_pressure() {
+            self.cap = want;
+        }
     }
 }
 
@@ -367,6 +380,21 @@ mod tests {
         check(&q, 50_000, 0, written - 50_000)?;
         // A segment of at most 64 KB never needs more fragments than an skb has.
         assert!(q.linear_bytes(0, 64 * 1024) == 0);
+        Ok(())
+    }
+
+    #[test]
+    fn capacity_grows_never_shrinks_and_memory_is_charged() -> Result {
+        let base = mem::allocated();
+        let mut q = SendQueue::new(500);
+        assert!(put(&mut q, 0, 400)? == 400);
+        assert!(mem::allocated() >= base + 400);
+        q.grow(1000);
+        assert!(q.free() == 600);
+        q.grow(700);
+        assert!(q.capacity() == 1000);
+        q.consume_acked(400);
+        assert!(mem::allocated() == base);
         Ok(())
     }
 

@@ -110,6 +110,9 @@ pub(crate) struct ConnInner {
     pub(crate) nospace: bool,
     /// The cached route and flow hash its segments leave with (`kernel/route.rs`).
     pub(crate) route: Route,
+    /// The send and receive buffer capacities the socket's `sk_sndbuf`/`sk_rcvbuf` were
+    /// last raised for (`dispatch::after`; buffer autotuning).
+    pub(crate) shown_bufs: (usize, usize),
 }
 
 /// The readiness a socket's waiters were last woken for.
@@ -236,8 +239,9 @@ impl Conn {
     pub(crate) fn new(key: ConnKey, net: NetRef, tcp: Tcp, sk: Option<SockRef>, flags: kernel::alloc::Flags) -> Result<ConnRef> {
         let live = LiveToken::acquire()?;
         let home = live.strategy().ok_or(EAGAIN)?.slot(key.laddr, key.lport, key.raddr, key.rport);
+        let shown_bufs = (crate::buffer::SendBuffer::capacity(tcp.send_buffer()), crate::buffer::RecvBuffer::capacity(tcp.recv_buffer()));
         let inner =
-            ConnInner { tcp, sk, unhashed: false, err_reported: false, woke: Readiness::default(), nospace: false, route: Route::new() };
+            ConnInner { tcp, sk, unhashed: false, err_reported: false, woke: Readiness::default(), nospace: false, route: Route::new(), shown_bufs };
         let state = ConnState::new(&live, home, inner, flags)?;
         let conn = Arc::pin_init(
             pin_init!(Conn {

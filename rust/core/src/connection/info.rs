@@ -49,6 +49,9 @@ pub struct Info {
     pub last_ack_recv_ms: u32,
     pub pmtu: u32,
     pub rcv_ssthresh: u32,
+    /// The most the application read in one RTT (receive buffer autotuning's
+    /// measurement, Linux `rcvq_space.space`).
+    pub rcv_space: u32,
     pub rtt: u32,
     pub rttvar: u32,
     pub snd_ssthresh: u32,
@@ -161,6 +164,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             last_ack_recv_ms: ms_since(now, Some(self.last_recv)),
             pmtu: usize32(usize::from(self.cfg.mss) + 40),
             rcv_ssthresh: usize32(self.rcv_wnd()),
+            rcv_space: usize32(self.rcv_space.space),
             rtt: self.rtt.srtt().map_or(0, |d| sat32(d.micros())),
             rttvar: sat32(self.rtt.rttvar().micros()),
             snd_ssthresh,

@@ -630,6 +630,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             }
             None => {}
         }
+        self.sndbuf_after_ack();
 
         if fin_acked {
             match self.state {

@@ -23,12 +23,14 @@
 
 mod delack;
 mod frto;
+pub mod autotune;
 mod icmp;
 pub mod info;
 mod input;
 mod output;
 pub mod sack;
 mod send_times;
+pub use autotune::{RcvBufAuto, SndBufAuto};
 pub use info::Info;
 mod timers;
 
@@ -313,6 +315,12 @@ pub struct Config {
     pub timestamps: bool,
     /// Challenge ACKs per second (RFC 5961 section 7). Default 1000.
     pub challenge_ack_limit: u32,
+    /// Receive buffer autotuning (`connection::autotune`; Linux `tcp_moderate_rcvbuf`
+    /// without `SO_RCVBUF`). `None` (the default): the buffer keeps its size.
+    pub rcvbuf_auto: Option<RcvBufAuto>,
+    /// Send buffer autotuning (`connection::autotune`; Linux without `SO_SNDBUF`).
+    /// `None` (the default): the buffer keeps its size.
+    pub sndbuf_auto: Option<SndBufAuto>,
 }
 
 impl Default for Config {
@@ -345,6 +353,8 @@ impl Default for Config {
             frto: true,
             timestamps: true,
             challenge_ack_limit: 1000,
+            rcvbuf_auto: None,
+            sndbuf_auto: None,
         }
     }
 }
@@ -592,6 +602,8 @@ pub struct Connection<S, R> {
     pub(crate) segs_in_merged: u64,
     pub(crate) challenge_window: Instant,
     pub(crate) challenge_count: u32,
+    /// Receive buffer autotuning's measurement (`autotune`).
+    pub(crate) rcv_space: autotune::RcvSpace,
 
     pub(crate) error: Option<Error>,
     /// The last ICMP error on a synchronized connection (Linux `sk_err_soft`): reported
@@ -734,6 +746,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             segs_in_merged: 0,
             challenge_window: now,
             challenge_count: 0,
+            rcv_space: autotune::RcvSpace::default(),
             error: None,
             soft_error: None,
             stats: Stats::default(),
@@ -859,6 +872,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         self.syn_pending = false;
         self.last_recv = now;
         self.state = State::Established;
+        self.buffers_established(now);
         if self.fin_queued {
             self.fin_seq = Some(self.snd_una + self.send_buf.len());
             self.state = State::FinWait1;
@@ -989,6 +1003,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         if readable > 0 {
             let n = f(&self.recv_buf).min(readable);
             self.recv_buf.consume(n);
+            self.rcv_space_adjust(self.last_recv);
             self.after_read();
             return Ok(n);
         }

@@ -41,6 +41,10 @@ pub fn tests() -> Vec<NetTest> {
         ("sysctl_tcp_slow_start_after_idle", 90, slow_start_after_idle),
         ("sysctl_tcp_congestion_control", 60, congestion_control),
         ("sysctl_tcp_notsent_lowat", 60, notsent_lowat),
+        ("sysctl_tcp_rmem_autotune", 90, rmem_autotune),
+        ("sysctl_tcp_moderate_rcvbuf", 60, moderate_rcvbuf),
+        ("sysctl_tcp_wmem_autotune", 60, wmem_autotune),
+        ("sysctl_so_bufs_lock_autotune", 60, bufs_locked),
     ];
     super::from_timed(t)
 }
@@ -852,4 +856,102 @@ fn congestion_name(fd: &impl AsRawFd) -> Result<String, String> {
     let (v, len) =
         check("getsockopt TCP_CONGESTION", raw::getsockopt::<[u8; 16]>(fd, libc::IPPROTO_TCP, libc::TCP_CONGESTION))?;
     Ok(String::from_utf8_lossy(&v[..len]).trim_end_matches('\0').to_string())
+}
+
+/// Bytes the buffer cases move: enough round trips for autotuning to grow a buffer.
+const AUTOTUNE_BYTES: usize = 16 << 20;
+
+/// `SO_RCVBUF` (`rcv`) or `SO_SNDBUF` of `fd`.
+fn sock_buf(fd: &impl AsRawFd, rcv: bool) -> Result<i32, String> {
+    let (name, what) = if rcv { (libc::SO_RCVBUF, "SO_RCVBUF") } else { (libc::SO_SNDBUF, "SO_SNDBUF") };
+    raw::get_int(fd, libc::SOL_SOCKET, name, what)
+}
+
+/// Field `i` of a three-value sysctl of `ptcp_a` (`tcp_rmem`, `tcp_wmem`).
+fn triple(name: &str, i: usize) -> Result<i32, String> {
+    get(name)?.split_whitespace().nth(i).and_then(|v| v.parse().ok()).ok_or_else(|| format!("{name}[{i}]"))
+}
+
+/// SO_RCVBUF of the side under test after it received [`AUTOTUNE_BYTES`] from Linux,
+/// as the client (`f_client`) and as the accepted server (`f_server`).
+fn rcvbuf_after_transfer(fam: Family) -> Result<[i32; 2], String> {
+    let mut out = [0; 2];
+    for (i, server) in [false, true].into_iter().enumerate() {
+        let (f, peer) = if server { super::f_server(fam)? } else { f_client(fam)? };
+        one_way(&peer, &f, AUTOTUNE_BYTES)?;
+        out[i] = sock_buf(&f, true)?;
+    }
+    Ok(out)
+}
+
+/// tcp_rmem: a receiving socket's buffer starts at tcp_rmem[1] and grows with what the
+/// application reads per round trip (dynamic right-sizing, Linux
+/// tcp_rcv_space_adjust), up to tcp_rmem[2]; SO_RCVBUF reports the grown size.
+fn rmem_autotune(fam: Family) -> TestResult {
+    let rmem1 = triple("net.ipv4.tcp_rmem", 1)?;
+    let rmem2 = triple("net.ipv4.tcp_rmem", 2)?;
+    let fresh = fam.socket_in(Ns::A, 0)?;
+    let v = sock_buf(&fresh, true)?;
+    ensure!(v == rmem1, "new socket: SO_RCVBUF {v}, want tcp_rmem[1] {rmem1}");
+    for (side, v) in ["client", "server"].iter().zip(rcvbuf_after_transfer(fam)?) {
+        println!("# {side}: SO_RCVBUF {v} after {AUTOTUNE_BYTES} bytes (tcp_rmem {rmem1} .. {rmem2})");
+        ensure!(v > rmem1 && v <= rmem2, "{side}: SO_RCVBUF {v} after a bulk transfer, want in ({rmem1}, {rmem2}]");
+    }
+    // A lower maximum caps the growth.
+    let cap = 2 * rmem1;
+    let _g = set_all(&[("net.ipv4.tcp_rmem", &format!("4096 {rmem1} {cap}"))])?;
+    for (side, v) in ["client", "server"].iter().zip(rcvbuf_after_transfer(fam)?) {
+        println!("# {side}: SO_RCVBUF {v} with tcp_rmem[2] {cap}");
+        ensure!(v > rmem1 && v <= cap, "{side}, tcp_rmem[2]={cap}: SO_RCVBUF {v}, want in ({rmem1}, {cap}]");
+    }
+    Ok(())
+}
+
+/// tcp_moderate_rcvbuf=0: no receive buffer autotuning, SO_RCVBUF stays tcp_rmem[1].
+fn moderate_rcvbuf(fam: Family) -> TestResult {
+    let rmem1 = triple("net.ipv4.tcp_rmem", 1)?;
+    let _g = set_all(&[("net.ipv4.tcp_moderate_rcvbuf", "0")])?;
+    for (side, v) in ["client", "server"].iter().zip(rcvbuf_after_transfer(fam)?) {
+        ensure!(v == rmem1, "{side}, tcp_moderate_rcvbuf=0: SO_RCVBUF {v} after a bulk transfer, want {rmem1}");
+    }
+    Ok(())
+}
+
+/// tcp_wmem: a sending socket's buffer starts at tcp_wmem[1] and grows with the
+/// congestion window (Linux tcp_sndbuf_expand), up to tcp_wmem[2]; a lower maximum caps it.
+fn wmem_autotune(fam: Family) -> TestResult {
+    let wmem1 = triple("net.ipv4.tcp_wmem", 1)?;
+    let wmem2 = triple("net.ipv4.tcp_wmem", 2)?;
+    let fresh = fam.socket_in(Ns::A, 0)?;
+    let v = sock_buf(&fresh, false)?;
+    ensure!(v == wmem1, "new socket: SO_SNDBUF {v}, want tcp_wmem[1] {wmem1}");
+    for cap in [wmem2, 8 * wmem1] {
+        let _g = set_all(&[("net.ipv4.tcp_wmem", &format!("4096 {wmem1} {cap}"))])?;
+        let (f, peer) = f_client(fam)?;
+        one_way(&f, &peer, AUTOTUNE_BYTES)?;
+        let v = sock_buf(&f, false)?;
+        println!("# SO_SNDBUF {v} after sending {AUTOTUNE_BYTES} bytes (tcp_wmem {wmem1} .. {cap})");
+        ensure!(v > wmem1 && v <= cap, "tcp_wmem[2]={cap}: SO_SNDBUF {v} after a bulk send, want in ({wmem1}, {cap}]");
+    }
+    Ok(())
+}
+
+/// SO_RCVBUF / SO_SNDBUF set before connect() lock the buffers (Linux
+/// SOCK_RCVBUF_LOCK / SOCK_SNDBUF_LOCK): no autotuning, the doubled value stays.
+fn bufs_locked(fam: Family) -> TestResult {
+    let (l, addr) = super::peer_listener()?;
+    let fd = fam.bounded_socket(Ns::A)?;
+    raw::set_int(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF, 65536, "SO_RCVBUF")?;
+    raw::set_int(&fd, libc::SOL_SOCKET, libc::SO_SNDBUF, 65536, "SO_SNDBUF")?;
+    check("connect", raw::connect(&fd, addr))?;
+    let f = super::stream(fd);
+    let peer = accept(&l)?;
+    one_way(&peer, &f, AUTOTUNE_BYTES)?;
+    one_way(&f, &peer, AUTOTUNE_BYTES)?;
+    for rcv in [true, false] {
+        let v = sock_buf(&f, rcv)?;
+        let what = if rcv { "SO_RCVBUF" } else { "SO_SNDBUF" };
+        ensure!(v == 131072, "{what} set to 65536 before connect: {v} after bulk transfers, want 131072");
+    }
+    Ok(())
 }

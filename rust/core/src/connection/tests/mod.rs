@@ -9,6 +9,7 @@ use std::vec;
 use std::vec::Vec;
 
 mod app;
+mod autotune;
 mod close_states;
 mod closed;
 mod delack;
