@@ -5,6 +5,7 @@
 //! Every client run prints one line of `key=value` words (see `USAGE`), so scripts can
 //! collect runs with `grep`. `scripts/bench` (`make bench`) drives it inside the test VM.
 
+mod hist;
 mod mark;
 mod measure;
 mod sys;
@@ -59,8 +60,12 @@ idle options: --family, --dest, --conns, --connect-timeout as for the client, an
   readable while they should have been idle.
 
 report line (client): mode family conns threads seconds write_size bytes mbps
-  wire_bytes wire_mbps [transactions tps reconnects] cpu_util cpu_user cpu_sys cpu_softirq
+  wire_bytes wire_mbps [transactions tps latency_us lat_p50_us lat_p99_us reconnects
+  [cps]] cpu_util cpu_user cpu_sys cpu_softirq
   ctxt ctxt_per_kb conn_errors marks status [reason] [tags] [dbg.FILE.COUNTER=delta ...]
+  latency_us: mean transaction time; lat_p50_us, lat_p99_us: percentiles from a
+  log-linear histogram (bucket midpoints, within 1.6%); cps (--churn): connections
+  set up per second of the window.
   marks=1: the window's start and end executed the marker instructions a TCG plugin
   (tools/icount) recognizes.";
 

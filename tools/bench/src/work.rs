@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::hist::{Hist, Snapshot};
 use crate::measure::{wire_tx, CpuStat};
 use crate::sys::{self, Epoll, Io};
 use crate::{Family, Opts};
@@ -28,6 +29,8 @@ struct Counters {
     lat_ns: AtomicU64,
     reconnects: AtomicU64,
     conn_errors: AtomicU64,
+    /// Transaction latencies (request/response mode).
+    lat_hist: Hist,
 }
 
 struct Shared {
@@ -46,6 +49,15 @@ impl Shared {
             s[2] += c.lat_ns.load(Relaxed);
             s[3] += c.reconnects.load(Relaxed);
             s[4] += c.conn_errors.load(Relaxed);
+        }
+        s
+    }
+
+    /// Every thread's latency histogram, added up.
+    fn lat_hist(&self) -> Snapshot {
+        let mut s = Snapshot::default();
+        for c in &self.counters {
+            s.add(&c.lat_hist.snapshot());
         }
         s
     }
@@ -100,11 +112,13 @@ pub fn client(o: &Opts, family: libc::c_int) -> Line {
         crate::mark::id(o.mark_id);
         crate::mark::start();
         let c0 = shared.sum();
+        let h0 = o.rr.then(|| shared.lat_hist());
         let cpu0 = CpuStat::read();
         let w0 = wire_tx();
         let t0 = Instant::now();
         std::thread::sleep(Duration::from_secs_f64(o.seconds));
         let c1 = shared.sum();
+        let h1 = o.rr.then(|| shared.lat_hist());
         let dt = t0.elapsed().as_secs_f64();
         let cpu1 = CpuStat::read();
         let w1 = wire_tx();
@@ -124,7 +138,23 @@ pub fn client(o: &Opts, family: libc::c_int) -> Line {
             fields.push(format!("transactions={txns}"));
             fields.push(format!("tps={:.1}", txns as f64 / dt));
             fields.push(format!("latency_us={:.1}", (c1[2] - c0[2]) as f64 / 1e3 / txns.max(1) as f64));
-            fields.push(format!("reconnects={}", c1[3] - c0[3]));
+            // Percentiles from the window's histogram (bucket midpoints, within 1.6%).
+            let h = match (&h0, &h1) {
+                (Some(a), Some(b)) => b.delta(a),
+                _ => Snapshot::default(),
+            };
+            for (name, q) in [("lat_p50_us", 0.5), ("lat_p99_us", 0.99)] {
+                match h.quantile(q) {
+                    Some(ns) => fields.push(format!("{name}={:.1}", ns / 1e3)),
+                    None => fields.push(format!("{name}=-")),
+                }
+            }
+            let reconnects = c1[3] - c0[3];
+            fields.push(format!("reconnects={reconnects}"));
+            if o.churn > 0 {
+                // Connections set up (and, churn transactions later, closed) per second.
+                fields.push(format!("cps={:.1}", reconnects as f64 / dt));
+            }
         }
         fields.push(format!("cpu_util={busy:.3}"));
         fields.push(format!("cpu_user={user:.3}"));
@@ -429,7 +459,9 @@ fn rr_loop(o: &Opts, family: libc::c_int, ep: &Epoll, fds: &mut [RawFd], c: &Cou
                             s.got = 0;
                             s.txns += 1;
                             txns += 1;
-                            lat += s.started.elapsed().as_nanos() as u64;
+                            let ns = s.started.elapsed().as_nanos() as u64;
+                            lat += ns;
+                            c.lat_hist.record(ns);
                             if o.churn > 0 && s.txns.is_multiple_of(o.churn) {
                                 reconnect = true;
                                 break;
