@@ -21,9 +21,9 @@
 //! `SO_OOBINLINE`), ECN (RFC 3168), TCP Fast Open and the rescue retransmission of
 //! RFC 6675 section 4 (NextSeg rule 4).
 
+pub mod autotune;
 mod delack;
 mod frto;
-pub mod autotune;
 mod icmp;
 pub mod info;
 mod input;
