@@ -60,7 +60,7 @@ pub struct TransmitUndo {
     cc: Congestion,
     segs_out: u64,
     data_segs_out: u64,
-    stats: Stats,
+    counters: PollCounters,
     rto_deadline: Option<Instant>,
     persist_deadline: Option<Instant>,
     persist_backoff: u32,
@@ -69,6 +69,55 @@ pub struct TransmitUndo {
     keepalive_probes: u32,
     tx_retry_deadline: Option<Instant>,
     tx_failures: u32,
+}
+
+/// The [`Stats`] counters a poll may add to (the rest of `Stats` is left alone, and
+/// saving only these keeps the undo small: it lives on the kernel stack).
+#[derive(Clone, Copy, Debug)]
+struct PollCounters {
+    segments_out: u64,
+    rsts_out: u64,
+    pure_acks_out: u64,
+    delayed_acks: u64,
+    window_updates: u64,
+    zero_window_probes: u64,
+    keepalives: u64,
+    bytes_out: u64,
+    rto_retransmits: u64,
+    fast_retransmits: u64,
+    bytes_retransmitted: u64,
+}
+
+impl PollCounters {
+    fn of(s: &Stats) -> Self {
+        PollCounters {
+            segments_out: s.segments_out,
+            rsts_out: s.rsts_out,
+            pure_acks_out: s.pure_acks_out,
+            delayed_acks: s.delayed_acks,
+            window_updates: s.window_updates,
+            zero_window_probes: s.zero_window_probes,
+            keepalives: s.keepalives,
+            bytes_out: s.bytes_out,
+            rto_retransmits: s.rto_retransmits,
+            fast_retransmits: s.fast_retransmits,
+            bytes_retransmitted: s.bytes_retransmitted,
+        }
+    }
+
+    fn restore(self, s: &mut Stats) {
+        s.segments_out = self.segments_out;
+        s.rsts_out = self.rsts_out;
+        s.pure_acks_out = self.pure_acks_out;
+        s.delayed_acks = self.delayed_acks;
+        s.window_updates = self.window_updates;
+        s.zero_window_probes = self.zero_window_probes;
+        s.keepalives = self.keepalives;
+        s.bytes_out = self.bytes_out;
+        s.rto_retransmits = self.rto_retransmits;
+        s.fast_retransmits = self.fast_retransmits;
+        s.bytes_retransmitted = self.bytes_retransmitted;
+    }
 }
 
 impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
@@ -131,7 +180,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             cc: self.cc.clone(),
             segs_out: self.segs_out,
             data_segs_out: self.data_segs_out,
-            stats: self.stats,
+            counters: PollCounters::of(&self.stats),
             rto_deadline: self.rto_deadline,
             persist_deadline: self.persist_deadline,
             persist_backoff: self.persist_backoff,
@@ -169,7 +218,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         self.cc = u.cc;
         self.segs_out = u.segs_out;
         self.data_segs_out = u.data_segs_out;
-        self.stats = u.stats;
+        u.counters.restore(&mut self.stats);
         self.rto_deadline = u.rto_deadline;
         self.persist_deadline = u.persist_deadline;
         self.persist_backoff = u.persist_backoff;

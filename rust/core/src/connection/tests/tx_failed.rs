@@ -376,10 +376,16 @@ fn reset_of_a_closed_connection_gets_no_retry() {
     let mut c = established();
     c.abort(ms(20));
     assert_eq!(c.state(), State::Closed);
+    let before = dump(&c);
     let (t, undo) = c.poll_transmit_undoable(ms(20)).unwrap();
     assert!(t.repr.flags.contains(TcpFlags::RST));
     c.transmit_failed(undo, ms(20));
     assert_eq!(c.next_deadline(), None);
+    assert_eq!(
+        dump(&c),
+        before,
+        "the RST is still pending, nothing counted"
+    );
 }
 
 // ----- The retry timer -----
