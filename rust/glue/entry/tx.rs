@@ -102,7 +102,7 @@ fn xmit(net: &NetRef, route: Option<&mut Route>, seg: Segment<'_>) -> Result<(),
     if let Some((q, offset)) = payload {
         // SAFETY: `skb` is ours, unshared, from `partcp_tx_alloc`, with linear room for
         // the `lin` bytes `linear_bytes` asked for and no fragments yet.
-        if !unsafe { q.append_to_skb(skb, offset, payload_len) } {
+        if !unsafe { q.append_to_skb(skb, offset, payload_len, lin) } {
             // SAFETY: Ours, never sent.
             unsafe { shim::partcp_kfree_skb(skb) };
             stats::count(Counter::TxErrors);

@@ -3,15 +3,27 @@
 //! puts the family under test at both ends, so that one stream is sent from its send
 //! queue's pages (retransmissions reference the same pages) and received into its
 //! skb-holding receive queue (out-of-order pieces, duplicates trimmed against it).
+//!
+//! `tx_alloc_failures_4M` impairs the sender itself: every seventh skb partcp allocates
+//! to transmit fails (module parameter `fail_tx_alloc`). A segment that could not be
+//! built was not sent, so it must not be taken for lost: the streams arrive byte-exact
+//! with nothing retransmitted, as Linux's on the clean link, and a failure costs a
+//! millisecond's retry, not a retransmission timeout.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use super::options::bytes_retrans;
 use super::setup::{dev, run};
 use super::transfer::{sequential, simultaneous};
 use super::{accept, f_client, f_server, Family, Ns, Table};
-use crate::TestResult;
+use crate::sys::debugfs_counter;
+use crate::{ensure, TestResult};
 
-pub const TESTS: Table = &[("impaired_link_4M", impaired), ("impaired_link_f_f_4M", impaired_f_f)];
+pub const TESTS: Table = &[
+    ("impaired_link_4M", impaired),
+    ("impaired_link_f_f_4M", impaired_f_f),
+    ("tx_alloc_failures_4M", tx_alloc_failures),
+];
 
 /// The impairment of each direction (tc-netem(8)): reordering needs the delay.
 const NETEM: &str = "loss 2% reorder 10% 50% duplicate 1% delay 1ms";
@@ -65,5 +77,73 @@ fn impaired_f_f(fam: Family) -> TestResult {
     let _netem = Netem::add()?;
     sequential(&c1, &s1, SIZE).map_err(|e| format!("sequential: {e}"))?;
     simultaneous(&c2, &s2, SIZE).map_err(|e| format!("simultaneous: {e}"))?;
+    Ok(())
+}
+
+/// `fail_tx_alloc` while alive: every `n`th transmit skb allocation of partcp fails; 0
+/// (none) again on drop, also when the test fails.
+struct FailTxAlloc;
+
+const FAIL_TX_ALLOC: &str = "/sys/module/partcp/parameters/fail_tx_alloc";
+
+impl FailTxAlloc {
+    fn every(n: u32) -> Result<FailTxAlloc, String> {
+        std::fs::write(FAIL_TX_ALLOC, n.to_string()).map_err(|e| format!("write {n} to {FAIL_TX_ALLOC}: {e}"))?;
+        Ok(FailTxAlloc)
+    }
+}
+
+impl Drop for FailTxAlloc {
+    fn drop(&mut self) {
+        let _ = std::fs::write(FAIL_TX_ALLOC, "0");
+    }
+}
+
+/// Every how many transmit allocations one fails.
+const FAIL_EVERY: u32 = 7;
+
+/// The shortest RTO (Linux's and partcp's): what a failure taken for a loss could cost.
+const RTO_MIN: Duration = Duration::from_millis(200);
+
+/// One run of [`tx_alloc_failures`]: the side under test as client of a Linux server
+/// (both directions in turn) and at both ends of a second connection (both directions
+/// at once, so its ACKs fail too), with the injection on for partcp. Returns the bytes
+/// retransmitted, the allocations that failed and the time taken.
+fn tx_alloc_failures_once(fam: Family) -> Result<(u64, i64, Duration), String> {
+    let (f, peer) = f_client(fam)?;
+    let (l, addr) = fam.listener(Ns::A)?;
+    let c = fam.connect(Ns::B, addr)?;
+    let s = accept(&l)?;
+    let partcp = matches!(fam, Family::Partcp(_));
+    let nomem = || if partcp { debugfs_counter("stats", "tx_nomem") } else { Ok(0) };
+    let before = nomem()?;
+    let inject = if partcp { Some(FailTxAlloc::every(FAIL_EVERY)?) } else { None };
+    let t = Instant::now();
+    sequential(&f, &peer, SIZE).map_err(|e| format!("to and from a Linux peer: {e}"))?;
+    simultaneous(&c, &s, SIZE).map_err(|e| format!("both ends {fam:?}, simultaneous: {e}"))?;
+    let took = t.elapsed();
+    drop(inject);
+    let failed = nomem()? - before;
+    let retrans = bytes_retrans(&f)? + bytes_retrans(&c)? + bytes_retrans(&s)?;
+    Ok((retrans, failed, took))
+}
+
+fn tx_alloc_failures(fam: Family) -> TestResult {
+    let (mut retrans, mut failed, mut took) = tx_alloc_failures_once(fam)?;
+    if retrans > 0 {
+        // The link is clean: a retransmission is either a failure taken for a loss, or
+        // the emulator stalling the ACK clock past the RTO (see tcp_info_transfer). A
+        // second run must not retransmit.
+        println!("# note: {retrans} bytes retransmitted ({failed} allocations failed, {took:?}), repeated once");
+        (retrans, failed, took) = tx_alloc_failures_once(fam)?;
+    }
+    println!("# {failed} transmit allocations failed, {retrans} bytes retransmitted, {took:?}");
+    ensure!(retrans == 0, "{retrans} bytes retransmitted on a clean link ({failed} allocations failed)");
+    if matches!(fam, Family::Partcp(_)) {
+        ensure!(failed >= 50, "only {failed} transmit allocations failed: the injection did not work");
+        // CAST: a count of failures well below u32::MAX.
+        let rto_each = RTO_MIN * failed as u32;
+        ensure!(took < rto_each / 2, "{took:?} for {failed} failures: close to an RTO each ({rto_each:?})");
+    }
     Ok(())
 }
