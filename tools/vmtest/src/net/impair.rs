@@ -210,7 +210,15 @@ fn tx_alloc_failures(fam: Family) -> TestResult {
     );
     if matches!(fam, Family::Partcp(_)) {
         ensure!(failed >= 50, "only {failed} transmit allocations failed: the injection did not work");
-        ensure!(fast == 0, "{fast} fast retransmissions on a clean link: failed transmits taken for losses");
+        // MsgP and ConnP-L send from several CPUs (the syscall, NAPI, the retry timer) and
+        // veth delivers each CPU's segments through that CPU's backlog, so a few arrive
+        // reordered and are resent (observed: 15 to 23 for about 270 failures; none under
+        // ConnP-T, which sends from one thread). A failure taken for a loss would be
+        // resent every time.
+        ensure!(
+            fast * 4 < failed.unsigned_abs(),
+            "{fast} fast retransmissions for {failed} failures: failed transmits taken for losses"
+        );
         // CAST: a count of failures well below u32::MAX.
         let rto_each = RTO_MIN * failed as u32;
         ensure!(took < rto_each / 2, "{took:?} for {failed} failures: close to an RTO each ({rto_each:?})");
