@@ -53,10 +53,16 @@ fn after(conn: &Conn, inner: &mut ConnInner, now: Instant) -> bool {
     let local = inner.tcp.local().addr;
     let remote = inner.tcp.remote().addr;
     let mut meta = None;
-    while let Some(t) = inner.tcp.poll_transmit(now) {
+    while let Some((t, undo)) = inner.tcp.poll_transmit_undoable(now) {
         trace::retransmit(&inner.tcp, &t);
         let m = *meta.get_or_insert_with(|| tx_meta(conn, inner.sk.as_ref()));
-        tx::send_transmit(&conn.net, &mut inner.route, local, remote, &t, inner.tcp.send_buffer(), &m);
+        if tx::send_transmit(&conn.net, &mut inner.route, local, remote, &t, inner.tcp.send_buffer(), &m).is_err() {
+            // Not built (no memory): not sent either, as Linux's tcp_write_xmit stops
+            // with SND.NXT unchanged. The core takes the segment back and arms a short
+            // retry; polling on here would only fail again.
+            inner.tcp.transmit_failed(undo, now);
+            break;
+        }
     }
     if let Some(d) = inner.tcp.next_deadline() {
         conn.timer.arm_usecs(d.0.saturating_sub(now.0));

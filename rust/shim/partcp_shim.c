@@ -839,10 +839,25 @@ int partcp_rxq_copy_bits(const struct sk_buff *skb, unsigned int off, void *to, 
 
 /* ---- Transmit ---- */
 
+/*
+ * Fault injection for tests: fail every Nth transmit skb allocation (0, the default:
+ * none), so that a segment whose skb cannot be allocated can be seen to be taken back
+ * and sent again rather than lost (Documentation/hardening.md).
+ */
+static unsigned int fail_tx_alloc;
+module_param(fail_tx_alloc, uint, 0644);
+MODULE_PARM_DESC(fail_tx_alloc,
+		 "Fault injection: fail every Nth transmit skb allocation (default 0: never; writable at run time)");
+
+static atomic_t partcp_tx_allocs = ATOMIC_INIT(0);
+
 struct sk_buff *partcp_tx_alloc(unsigned int len)
 {
+	unsigned int every = READ_ONCE(fail_tx_alloc);
 	struct sk_buff *skb;
 
+	if (unlikely(every) && (unsigned int)atomic_inc_return(&partcp_tx_allocs) % every == 0)
+		return NULL;
 	skb = alloc_skb(MAX_TCP_HEADER + len, GFP_ATOMIC | __GFP_NOWARN);
 	if (!skb)
 		return NULL;

@@ -290,7 +290,8 @@ int partcp_rxq_copy_to_iter(const struct sk_buff *skb, unsigned int off, struct 
 int partcp_rxq_copy_bits(const struct sk_buff *skb, unsigned int off, void *to, unsigned int len);
 
 /* ---- Transmit. ---- */
-/* A linear skb with headroom for IP and link headers and room for @len bytes. */
+/* A linear skb with headroom for IP and link headers and room for @len bytes; NULL if
+ * there is no memory (or the fail_tx_alloc fault injection failed it). */
 struct sk_buff *partcp_tx_alloc(unsigned int len);
 /* Appends @len bytes to a partcp_tx_alloc() skb. */
 void partcp_tx_append(struct sk_buff *skb, const void *data, unsigned int len);

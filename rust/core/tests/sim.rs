@@ -416,3 +416,37 @@ fn heavy_duplication() {
     let o = run_and_check(Scenario::new(550, p, 200_000, 20_000));
     assert!(total(&o).duplicate_segments > 0);
 }
+
+// ----- Transmits that cannot be built -----
+
+#[test]
+fn transmits_not_built_are_not_losses() {
+    // A tenth of the transmits fail to be built on a clean link: the streams arrive
+    // exact, nothing is retransmitted and no timer expires (a failure taken for a loss
+    // would be resent).
+    for seed in 0..6 {
+        let mut sc = Scenario::new(700 + seed, path(0), 1 << 20, 300_000);
+        sc.tx_fail = Prob::percent(10);
+        let o = run_and_check(sc);
+        let t = total(&o);
+        assert!(
+            o.tx_failed > 50,
+            "seed {seed}: only {} failures",
+            o.tx_failed
+        );
+        assert_eq!(t.bytes_retransmitted, 0, "seed {seed}: {o:#?}");
+        assert_eq!(t.rto_expirations, 0, "seed {seed}: {o:#?}");
+    }
+}
+
+#[test]
+fn transmits_not_built_on_a_harsh_path() {
+    // Failures on top of loss, reordering, duplication and corruption: exact streams,
+    // clean closes.
+    for seed in 0..6 {
+        let mut sc = Scenario::new(720 + seed, harsh(3), 300_000, 200_000);
+        sc.tx_fail = Prob::percent(20);
+        let o = run_and_check(sc);
+        assert!(o.tx_failed > 0, "seed {seed}");
+    }
+}

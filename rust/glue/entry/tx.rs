@@ -40,7 +40,9 @@ const MAX_HEADER: usize = 60;
 /// header and no payload, with `meta`'s IP header fields and skb metadata, routed with a
 /// FIB lookup of its own.
 pub(crate) fn send(net: &NetRef, src: Ipv4Addr, dst: Ipv4Addr, repr: &TcpRepr, meta: &TxMeta) {
-    xmit(net, None, Segment { src, dst, repr, payload: None, payload_len: 0, gso_size: 0, meta })
+    // Not built (no memory): a listener's SYN-ACK is resent by its timer, a reset of no
+    // connection is not resent (Linux neither).
+    let _ = xmit(net, None, Segment { src, dst, repr, payload: None, payload_len: 0, gso_size: 0, meta });
 }
 
 /// One segment (or GSO super-segment) to send: `repr`'s header followed by
@@ -61,15 +63,20 @@ fn flow(src: Ipv4Addr, dst: Ipv4Addr, repr: &TcpRepr) -> Flow {
     Flow { saddr: be32(src), daddr: be32(dst), sport: repr.src_port, dport: repr.dst_port }
 }
 
-/// Builds and sends `seg`, along `route` if given.
-fn xmit(net: &NetRef, route: Option<&mut Route>, seg: Segment<'_>) {
+/// Why a segment was not built.
+pub(crate) struct NotBuilt;
+
+/// Builds and sends `seg`, along `route` if given. `Err` if it could not be built (no
+/// memory for the skb, or the payload did not fit it): nothing left, and the caller
+/// may try again. `Ok` once the skb is handed to IP, whatever IP then does with it.
+fn xmit(net: &NetRef, route: Option<&mut Route>, seg: Segment<'_>) -> Result<(), NotBuilt> {
     let Segment { src, dst, repr, payload, payload_len, gso_size, meta } = seg;
     let mut hdr = [0u8; MAX_HEADER];
     let hlen = match repr.emit(&mut hdr) {
         Ok(n) => n,
         Err(_) => {
             stats::count(Counter::TxErrors);
-            return;
+            return Err(NotBuilt);
         }
     };
     // The linear head: the header, and payload bytes only if the segment would need
@@ -77,17 +84,17 @@ fn xmit(net: &NetRef, route: Option<&mut Route>, seg: Segment<'_>) {
     let lin = payload.map_or(0, |(q, off)| q.linear_bytes(off, payload_len));
     if u32::try_from(payload_len).is_err() {
         stats::count(Counter::TxErrors);
-        return;
+        return Err(NotBuilt);
     }
     let Ok(total32) = u32::try_from(hlen + lin) else {
         stats::count(Counter::TxErrors);
-        return;
+        return Err(NotBuilt);
     };
     // SAFETY: Plain allocation; may be called from any context (GFP_ATOMIC).
     let skb = unsafe { shim::partcp_tx_alloc(total32) };
     if skb.is_null() {
         stats::count(Counter::TxNoMem);
-        return;
+        return Err(NotBuilt);
     }
     // SAFETY: `skb` has room for `hlen + lin` bytes (allocated just above); `hdr` holds
     // `hlen` initialized bytes.
@@ -95,11 +102,11 @@ fn xmit(net: &NetRef, route: Option<&mut Route>, seg: Segment<'_>) {
     if let Some((q, offset)) = payload {
         // SAFETY: `skb` is ours, unshared, from `partcp_tx_alloc`, with linear room for
         // the `lin` bytes `linear_bytes` asked for and no fragments yet.
-        if !unsafe { q.append_to_skb(skb, offset, payload_len) } {
+        if !unsafe { q.append_to_skb(skb, offset, payload_len, lin) } {
             // SAFETY: Ours, never sent.
             unsafe { shim::partcp_kfree_skb(skb) };
             stats::count(Counter::TxErrors);
-            return;
+            return Err(NotBuilt);
         }
     }
     let gso = if payload_len > gso_size && gso_size > 0 { gso_size } else { 0 };
@@ -121,9 +128,11 @@ fn xmit(net: &NetRef, route: Option<&mut Route>, seg: Segment<'_>) {
     } else {
         stats::count(Counter::TxSegments);
     }
+    Ok(())
 }
 
-/// Sends a core [`Transmit`] of a connection along its cached `route`.
+/// Sends a core [`Transmit`] of a connection along its cached `route`. `Err` if it could
+/// not be built: the caller gives it back to the core (`Connection::transmit_failed`).
 pub(crate) fn send_transmit(
     net: &NetRef,
     route: &mut Route,
@@ -132,10 +141,10 @@ pub(crate) fn send_transmit(
     t: &Transmit,
     queue: &SendQueue,
     meta: &TxMeta,
-) {
+) -> Result<(), NotBuilt> {
     let payload = if t.payload_len > 0 { Some((queue, t.payload_offset)) } else { None };
     let seg = Segment { src, dst, repr: &t.repr, payload, payload_len: t.payload_len, gso_size: t.gso_size, meta };
-    xmit(net, Some(route), seg);
+    xmit(net, Some(route), seg)
 }
 
 /// A connection accepted a fragmentation-needed error (the core lowered its MSS): the

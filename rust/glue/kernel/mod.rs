@@ -4,6 +4,7 @@
 //! about connections or strategies.
 
 pub(crate) mod clock;
+pub(crate) mod frontvec;
 pub(crate) mod handles;
 pub(crate) mod lock;
 pub(crate) mod mem;

@@ -27,6 +27,7 @@
 use kernel::prelude::*;
 
 use crate::buffer::{RecvBuffer, WriteAt};
+use crate::glue::kernel::frontvec::{FrontVec, Span};
 use crate::glue::kernel::mem::{self, Charge};
 use crate::glue::kernel::skb::{RxPayload, SkbRef};
 
@@ -57,6 +58,18 @@ struct Piece {
 impl Piece {
     fn end(&self) -> u64 {
         self.pos + self.len as u64
+    }
+}
+
+impl Span for Piece {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn trim_front(&mut self, n: usize) {
+        self.pos += n as u64;
+        self.off += n;
+        self.len -= n;
     }
 }
 
@@ -94,7 +107,7 @@ impl ReadPiece {
 /// `pos >= base`; `mem` is the sum of the pieces' charges, and `charge` covers it.
 pub(crate) struct RecvQueue {
     cap: usize,
-    pieces: KVec<Piece>,
+    pieces: FrontVec<Piece>,
     base: u64,
     len: usize,
     mem: usize,
@@ -113,7 +126,7 @@ impl RecvQueue {
     pub(crate) fn new(cap: usize) -> Self {
         RecvQueue {
             cap,
-            pieces: KVec::new(),
+            pieces: FrontVec::new(),
             base: 0,
             len: 0,
             mem: 0,
@@ -136,6 +149,12 @@ impl RecvQueue {
     /// has spare capacity for (it never allocates: callers hold the connection's
     /// guard). Returns the bytes referenced. The bytes stay queued: the reader copies
     /// them without the guard and then consumes what it copied.
+    ///
+    /// One reference per piece, and no fewer would do: two adjacent pieces never share
+    /// an skb (a payload filling several gaps is split around the pieces between them,
+    /// and a compact skb grows as one piece), and the reference is what keeps NAPI from
+    /// appending to a compact skb while it is being copied (`SkbRef::append` wants it
+    /// unshared) and the skb alive if the connection goes meanwhile.
     pub(crate) fn collect(&self, max: usize, out: &mut KVec<ReadPiece>) -> usize {
         let want = max.min(self.len);
         let mut at = self.base;
@@ -205,9 +224,8 @@ impl RecvQueue {
 
     /// Inserts `p` at index `i`, charging it. `None` if the index array cannot grow.
     fn insert(&mut self, i: usize, p: Piece) -> Option<()> {
-        self.pieces.reserve(1, GFP_ATOMIC | __GFP_NOWARN).ok()?;
         let charge = p.charge;
-        self.pieces.insert_within_capacity(i, p).ok()?;
+        self.pieces.insert(i, p, GFP_ATOMIC | __GFP_NOWARN)?;
         self.mem = self.mem.saturating_add(charge);
         self.charge.cover(self.mem);
         Some(())
@@ -228,31 +246,11 @@ impl RecvBuffer for RecvQueue {
     }
 
     fn consume(&mut self, n: usize) {
-        let mut left = n.min(self.len);
-        self.len -= left;
-        self.base += left as u64;
-        let mut drop = 0usize;
+        let n = n.min(self.len);
+        self.len -= n;
+        self.base += n as u64;
         let mut freed = 0usize;
-        for p in self.pieces.iter_mut() {
-            if left == 0 {
-                break;
-            }
-            if p.len <= left {
-                left -= p.len;
-                freed = freed.saturating_add(p.charge);
-                drop += 1;
-            } else {
-                p.pos += left as u64;
-                p.off += left;
-                p.len -= left;
-                left = 0;
-            }
-        }
-        let mut k = 0usize;
-        self.pieces.retain(|_| {
-            k += 1;
-            k > drop
-        });
+        self.pieces.consume_bytes(n, |p| freed = freed.saturating_add(p.charge));
         self.mem = self.mem.saturating_sub(freed);
         self.charge.cover(self.mem);
     }
@@ -270,8 +268,9 @@ impl WriteAt<RxPayload> for RecvQueue {
         let start = self.base + self.len as u64 + offset as u64;
         let end = start + len as u64;
         // The first piece that ends after `start` (usually none: text arrives in order).
+        // Pieces are sorted and do not overlap, so their ends are sorted too.
         let mut i = match self.pieces.last() {
-            Some(p) if p.end() > start => self.pieces.iter().position(|p| p.end() > start).unwrap_or(0),
+            Some(p) if p.end() > start => self.pieces.partition_point(|p| p.end() <= start),
             _ => self.pieces.len(),
         };
         let mut cur = start;
@@ -372,6 +371,38 @@ mod tests {
         q.commit(100);
         assert!(check_readable(&q, 0)? == 3100);
         q.consume(3100);
+        assert!(q.pieces() == 0 && q.mem() == 0);
+        Ok(())
+    }
+
+    #[test]
+    fn reads_from_a_long_queue_then_out_of_order_inserts() -> Result {
+        let mut q = RecvQueue::new(256 * 1024);
+        // Forty pieces of 1000 bytes, read in steps that end inside pieces.
+        for k in 0..40 {
+            assert!(q.write_at(0, &seg(k * 1000, 1000, 1000)?.payload(), 0, 1000));
+            q.commit(1000);
+        }
+        assert!(q.pieces() == 40);
+        let mut read = 0usize;
+        for step in [1500, 3000, 700, 10_300] {
+            q.consume(step);
+            read += step;
+            assert!(check_readable(&q, read)? == 40_000 - read);
+        }
+        assert!(q.pieces() == 40 - read / 1000);
+        // Out of order after the readable bytes, found by position among the pieces
+        // left: 44000..45000 and 42000..43000, then a retransmission over both and the
+        // holes around them (41000..46000 as one payload).
+        // (`write_at` offsets count from the end of the readable bytes, 40000.)
+        assert!(q.write_at(4000, &seg(44_000, 1000, 1000)?.payload(), 0, 1000));
+        assert!(q.write_at(2000, &seg(42_000, 1000, 1000)?.payload(), 0, 1000));
+        assert!(q.write_at(1000, &seg(41_000, 5000, 5000)?.payload(), 0, 5000));
+        assert!(q.len() == 40_000 - read);
+        assert!(q.write_at(0, &seg(40_000, 1000, 1000)?.payload(), 0, 1000));
+        q.commit(6000);
+        assert!(check_readable(&q, read)? == 46_000 - read);
+        q.consume(q.len());
         assert!(q.pieces() == 0 && q.mem() == 0);
         Ok(())
     }

@@ -27,6 +27,7 @@ use kernel::bindings;
 use kernel::prelude::*;
 
 use crate::buffer::SendBuffer;
+use crate::glue::kernel::frontvec::{FrontVec, Span};
 use crate::glue::kernel::mem::{self, Charge};
 use crate::glue::kernel::shim;
 
@@ -62,6 +63,18 @@ pub(crate) struct Chunk {
     page: PageRef,
     off: usize,
     len: usize,
+}
+
+impl Span for Chunk {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn trim_front(&mut self, n: usize) {
+        // INVARIANT: A sub-range of the chunk's range.
+        self.off += n;
+        self.len -= n;
+    }
 }
 
 impl Chunk {
@@ -122,6 +135,10 @@ impl Chunk {
     }
 }
 
+/// The most fragment slots [`SendQueue::linear_bytes`] counts on (Linux's
+/// `CONFIG_MAX_SKB_FRAGS` is at most 45; the default is 17).
+const FRAG_RING: usize = 48;
+
 /// The bytes from SND.UNA on, acknowledged or not yet sent, as chunks of pages.
 ///
 /// # Invariants
@@ -130,7 +147,7 @@ impl Chunk {
 /// `charge` covers `len` in the module's memory account (`kernel/mem.rs`).
 pub(crate) struct SendQueue {
     cap: usize,
-    chunks: KVec<Chunk>,
+    chunks: FrontVec<Chunk>,
     len: usize,
     charge: Charge,
 }
@@ -140,7 +157,7 @@ impl SendQueue {
     /// core asks, send buffer autotuning, unless the module is under memory pressure).
     /// It allocates nothing until data is queued.
     pub(crate) fn new(cap: usize) -> Self {
-        SendQueue { cap, chunks: KVec::new(), len: 0, charge: Charge::new() }
+        SendQueue { cap, chunks: FrontVec::new(), len: 0, charge: Charge::new() }
     }
 
     /// Room for more bytes.
@@ -200,34 +217,48 @@ impl SendQueue {
     }
 
     /// Bytes of `offset..offset + len` that a segment must carry in its linear head
-    /// because the rest already takes every fragment slot of an skb.
+    /// because the rest already takes every fragment slot of an skb: the pieces before
+    /// the last `MAX_SKB_FRAGS`, found in one walk (the lengths of the last pieces seen
+    /// wait in a ring, and a piece pushed out of it is counted as linear).
     pub(crate) fn linear_bytes(&self, offset: usize, len: usize) -> usize {
         // SAFETY: A constant; no preconditions.
-        let max = usize::try_from(unsafe { shim::partcp_max_skb_frags() }).unwrap_or(1);
-        let count = self.pieces(offset, len).count();
-        self.pieces(offset, len).take(count.saturating_sub(max)).map(|(_, _, n)| n).sum()
+        let frags = unsafe { shim::partcp_max_skb_frags() };
+        // More slots than the ring holds are used as the ring's size: more bytes go
+        // linear than needed, never fewer.
+        let max = usize::try_from(frags).unwrap_or(1).clamp(1, FRAG_RING);
+        let mut last = [0usize; FRAG_RING];
+        let mut lin = 0usize;
+        for (k, (_, _, n)) in self.pieces(offset, len).enumerate() {
+            if let Some(slot) = last.get_mut(k % max) {
+                if k >= max {
+                    lin += *slot;
+                }
+                *slot = n;
+            }
+        }
+        lin
     }
 
-    /// Appends bytes `offset..offset + len` to `skb`: the first [`Self::linear_bytes`]
-    /// copied into its linear part, the rest as page fragments. False if it ran out of
-    /// fragment slots (then the skb must be discarded).
+    /// Appends bytes `offset..offset + len` to `skb`: the pieces within the first `lin`
+    /// bytes ([`Self::linear_bytes`]) copied into its linear part, the rest as page
+    /// fragments. False if it ran out of fragment slots (then the skb must be
+    /// discarded).
     ///
     /// # Safety
     ///
     /// `skb` is an unshared skb from `partcp_tx_alloc` owned by the caller, with linear
-    /// room for [`Self::linear_bytes`] more bytes, no fragments yet and nothing after
-    /// its linear data.
-    pub(crate) unsafe fn append_to_skb(&self, skb: *mut bindings::sk_buff, offset: usize, len: usize) -> bool {
-        let lin = self.linear_bytes(offset, len);
+    /// room for `lin` more bytes, no fragments yet and nothing after its linear data.
+    pub(crate) unsafe fn append_to_skb(&self, skb: *mut bindings::sk_buff, offset: usize, len: usize, lin: usize) -> bool {
         let mut at = 0usize;
         for (chunk, off, n) in self.pieces(offset, len) {
             let (Ok(o), Ok(n32)) = (u32::try_from(off), u32::try_from(n)) else {
                 return false;
             };
             let p = chunk.page.0.as_ptr();
-            if at < lin {
-                // SAFETY: `skb` has linear room for the first `lin` bytes (caller); the
-                // page is valid and the range inside it (queue invariants).
+            if at + n <= lin {
+                // SAFETY: `skb` has linear room for the first `lin` bytes (caller), and
+                // these end within them; the page is valid and the range inside it
+                // (queue invariants).
                 unsafe { shim::partcp_tx_append_page(skb, p, o, n32) };
             } else {
                 // SAFETY: `skb` is the caller's unshared skb whose data ends with its
@@ -268,27 +299,9 @@ impl SendBuffer for SendQueue {
     }
 
     fn consume_acked(&mut self, n: usize) {
-        let mut left = n.min(self.len);
-        self.len -= left;
-        let mut drop = 0usize;
-        for c in self.chunks.iter_mut() {
-            if left == 0 {
-                break;
-            }
-            if c.len <= left {
-                left -= c.len;
-                drop += 1;
-            } else {
-                c.off += left;
-                c.len -= left;
-                left = 0;
-            }
-        }
-        let mut k = 0usize;
-        self.chunks.retain(|_| {
-            k += 1;
-            k > drop
-        });
+        let n = n.min(self.len);
+        self.len -= n;
+        self.chunks.consume_bytes(n, |_| {});
         self.charge.cover(self.len);
     }
 
@@ -380,6 +393,51 @@ mod tests {
         check(&q, 50_000, 0, written - 50_000)?;
         // A segment of at most 64 KB never needs more fragments than an skb has.
         assert!(q.linear_bytes(0, 64 * 1024) == 0);
+        Ok(())
+    }
+
+    /// `linear_bytes` as it was first written: count the pieces, then add up all but
+    /// the last `MAX_SKB_FRAGS`.
+    fn linear_bytes_two_walks(q: &SendQueue, offset: usize, len: usize) -> usize {
+        // SAFETY: A constant.
+        let max = usize::try_from(unsafe { shim::partcp_max_skb_frags() }).unwrap_or(1);
+        let count = q.pieces(offset, len).count();
+        q.pieces(offset, len).take(count.saturating_sub(max)).map(|(_, _, n)| n).sum()
+    }
+
+    #[test]
+    fn many_chunks_need_linear_bytes_and_are_acked_in_steps() -> Result {
+        // Two queues written in turn from the task's page fragment: neither queue's
+        // writes are contiguous, so each write is a chunk of its own.
+        let mut q = SendQueue::new(256 * 1024);
+        let mut other = SendQueue::new(256 * 1024);
+        for k in 0..60 {
+            assert!(put(&mut q, k * 100, 100)? == 100);
+            assert!(put(&mut other, 0, 37)? == 37);
+        }
+        assert!(q.chunks() >= 60 && q.len() == 6000);
+        // SAFETY: A constant.
+        let max = usize::try_from(unsafe { shim::partcp_max_skb_frags() }).unwrap_or(1);
+        // All but the last `max` pieces go in the head: what is left after them takes
+        // exactly every fragment slot.
+        let lin = q.linear_bytes(0, 6000);
+        assert!(q.pieces(0, 6000).count() > max && lin > 0);
+        assert!(q.pieces(lin, 6000 - lin).count() == max);
+        for (off, len) in [(0, 6000), (150, 2000), (50, 50), (0, 100 * max), (99, 100 * max + 2), (5999, 1)] {
+            assert!(q.linear_bytes(off, len) == linear_bytes_two_walks(&q, off, len));
+        }
+        check(&q, 0, 0, 6000)?;
+        // Acknowledgements that end inside chunks, dropping a few whole ones each time.
+        let mut acked = 0usize;
+        while acked < 6000 {
+            let n = 730.min(6000 - acked);
+            q.consume_acked(n);
+            acked += n;
+            assert!(q.len() == 6000 - acked);
+            check(&q, acked, 0, 6000 - acked)?;
+            assert!(q.linear_bytes(0, q.len()) == linear_bytes_two_walks(&q, 0, q.len()));
+        }
+        assert!(q.chunks() == 0);
         Ok(())
     }
 

@@ -33,6 +33,8 @@ mod send_times;
 pub use autotune::{RcvBufAuto, SndBufAuto};
 pub use info::Info;
 mod timers;
+mod undo;
+pub use undo::{TransmitUndo, TX_RETRY_MAX, TX_RETRY_MIN};
 
 #[cfg(test)]
 mod tests;
@@ -583,6 +585,11 @@ pub struct Connection<S, R> {
     pub(crate) keepalive_probes: u32,
     /// TIME-WAIT expiry, or the orphaned FIN-WAIT-2 timeout.
     pub(crate) close_deadline: Option<Instant>,
+    /// A transmit could not be built ([`Connection::transmit_failed`]): when to poll
+    /// again.
+    pub(crate) tx_retry_deadline: Option<Instant>,
+    /// Transmits that could not be built in a row (the retry backs off).
+    pub(crate) tx_failures: u32,
     /// Start of the current streak of retransmission timeouts (user timeout).
     pub(crate) retrans_since: Option<Instant>,
     /// When the first retransmission of the current streak went out (Linux
@@ -735,6 +742,8 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             keepalive_deadline: None,
             keepalive_probes: 0,
             close_deadline: None,
+            tx_retry_deadline: None,
+            tx_failures: 0,
             retrans_since: None,
             rtx_stamp: None,
             last_recv: now,
@@ -925,6 +934,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             }
             State::Closed => {
                 self.close_deadline = None;
+                self.tx_retry_deadline = None;
                 self.rto_deadline = None;
                 self.persist_deadline = None;
                 self.delack_deadline = None;

@@ -27,6 +27,10 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
         let t = self.next_transmit(now);
         if let Some(t) = &t {
+            // Sent (unless the glue takes it back with `transmit_failed`): no retry
+            // pending any more.
+            self.tx_retry_deadline = None;
+            self.tx_failures = 0;
             self.stats.segments_out = self.stats.segments_out.saturating_add(1);
             let wire = if t.payload_len > 0 {
                 t.payload_len.div_ceil(t.gso_size.max(1)) as u64

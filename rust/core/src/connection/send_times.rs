@@ -22,7 +22,8 @@ struct Sent {
     at: Instant,
 }
 
-/// Send times of the ranges of new data in flight, oldest first.
+/// Send times of the ranges of new data in flight, oldest first; the slots past `len`
+/// hold the default value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub(crate) struct SendTimes {
     slots: [Sent; SLOTS],
@@ -47,6 +48,19 @@ impl SendTimes {
         }
     }
 
+    /// Ranges held.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Forgets the ranges after the first `len` (taking back the transmissions that
+    /// appended them, `Connection::transmit_failed`).
+    pub(crate) fn truncate(&mut self, len: usize) {
+        let len = self.len.min(len);
+        self.slots[len..self.len].fill(Sent::default());
+        self.len = len;
+    }
+
     /// The cumulative ACK moved from `una` to `ack` at `now`: the RTT of the oldest timed
     /// range among the newly acknowledged bytes (Linux's `seq_rtt_us` from the first
     /// acknowledged skb, so that the delay of a delayed ACK is in it), and forget the
@@ -65,6 +79,9 @@ impl SendTimes {
             .take_while(|s| s.end <= ack)
             .count();
         self.slots.copy_within(done..self.len, 0);
+        // Slots past `len` are kept at their default, so that equal histories compare
+        // equal (`Connection::transmit_failed` is checked that way).
+        self.slots[self.len - done..self.len].fill(Sent::default());
         self.len -= done;
         sent.filter(|&at| at <= now)
     }

@@ -1,6 +1,7 @@
 //! Timers: retransmission (RFC 6298), persist (RFC 9293 3.8.6.1), delayed ACK (RFC 9293
 //! 3.8.6.3), keepalive (RFC 1122 4.2.3.6), TIME-WAIT (RFC 9293 3.3.2) and the orphaned
-//! FIN-WAIT-2 timeout. All are deadlines stored in the connection; the glue arms one
+//! FIN-WAIT-2 timeout, and the retry of a transmit the glue could not build (`undo.rs`).
+//! All are deadlines stored in the connection; the glue arms one
 //! system timer for [`Connection::next_deadline`].
 
 use super::{Connection, Error, State};
@@ -48,6 +49,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             self.cork_deadline,
             self.keepalive_deadline,
             self.close_deadline,
+            self.tx_retry_deadline,
         ]
         .into_iter()
         .flatten()
@@ -86,6 +88,10 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         if due(self.keepalive_deadline, now) {
             self.keepalive_deadline = None;
             self.on_keepalive(now);
+        }
+        if due(self.tx_retry_deadline, now) {
+            // A transmit could not be built: the poll that follows builds it again.
+            self.tx_retry_deadline = None;
         }
         self.update_timers(now);
     }

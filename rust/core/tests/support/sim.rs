@@ -8,10 +8,13 @@
 //! (corrupted segments are counted and dropped, as the kernel would), then
 //! `on_segment`. Both applications write a pseudo-random byte stream, read with random
 //! chunk sizes, shut down their write side when done, and close after reading EOF.
+//! A share of the connections' transmits may fail to be built (`Scenario::tx_fail`):
+//! they are given back with `transmit_failed`, as the kernel glue does when it has no
+//! memory for the skb.
 
 #![allow(dead_code)]
 
-use super::link::{Dir, Link, PathConfig, Rng};
+use super::link::{Dir, Link, PathConfig, Prob, Rng};
 use partcp_core::buffer::{Ring, SendBuffer};
 use partcp_core::connection::{Config, Connection, Endpoint, SegmentAction, State, Transmit};
 use partcp_core::isn::IsnSecret;
@@ -65,6 +68,8 @@ pub struct Scenario {
     pub time_limit: Duration,
     /// The server's SYN cookie policy.
     pub cookies: SynCookies,
+    /// Chance that a connection's transmit cannot be built (and is given back).
+    pub tx_fail: Prob,
 }
 
 impl Scenario {
@@ -86,6 +91,7 @@ impl Scenario {
             app_chunk: 65536,
             time_limit: Duration::from_secs(3 * 3600),
             cookies: SynCookies::WhenFull,
+            tx_fail: Prob::NEVER,
         }
     }
 }
@@ -218,6 +224,8 @@ pub struct Outcome {
     pub bad_segments: u64,
     /// Link counters.
     pub link: super::link::LinkStats,
+    /// Transmits that could not be built (`Scenario::tx_fail`).
+    pub tx_failed: u64,
 }
 
 /// The running simulation.
@@ -229,6 +237,7 @@ pub struct Sim {
     a: Side,
     b: Side,
     listener: Listener<16>,
+    tx_failed: u64,
 }
 
 /// Serialize `t` from `from` to `to`, splitting TSO super-segments, with the payload
@@ -307,6 +316,7 @@ impl Sim {
             a,
             b,
             listener,
+            tx_failed: 0,
         }
     }
 
@@ -319,7 +329,14 @@ impl Sim {
         ] {
             if let Some(c) = side.conn.as_mut() {
                 let mut n = 0;
-                while let Some(t) = c.poll_transmit(now) {
+                while let Some((t, undo)) = c.poll_transmit_undoable(now) {
+                    if self.rng.chance(self.sc.tx_fail) {
+                        // Not built: given back; the connection's retry timer (or the
+                        // next event) sends it.
+                        c.transmit_failed(undo, now);
+                        self.tx_failed += 1;
+                        break;
+                    }
                     for bytes in emit(&t, c.send_buffer(), from, to) {
                         self.link.send(now, dir, bytes);
                     }
@@ -472,6 +489,7 @@ impl Sim {
             errors,
             bad_segments: self.a.bad_segments + self.b.bad_segments,
             link: self.link.stats(),
+            tx_failed: self.tx_failed,
         }
     }
 

@@ -768,6 +768,11 @@ impl Info {
     }
 }
 
+/// `tcpi_bytes_retrans` of a connected socket: the bytes it has sent again.
+pub fn bytes_retrans(fd: &impl AsRawFd) -> Result<u64, String> {
+    Ok(Info::get(fd)?.u64(208))
+}
+
 /// How a field of partcp's TCP_INFO must compare with Linux's on the same transfer.
 #[derive(Clone, Copy, Debug)]
 enum Tol {

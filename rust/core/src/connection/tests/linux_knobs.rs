@@ -243,14 +243,7 @@ fn cwnd_across_idle(cfg: Config) -> (usize, usize) {
     let mut c = established_bufs(cfg, synack(), 100 * SEG, BUF);
     c.set_nodelay(true);
     send(&mut c, &pattern(0, 40 * SEG)).unwrap();
-    let mut t = ms(20);
-    while !c.send_buffer().is_empty() {
-        let out = output(&mut c, t);
-        t += Duration::from_millis(10);
-        for o in out {
-            input0(&mut c, t, ack(r1(), o.repr.seq + o.payload.len()));
-        }
-    }
+    let mut t = send_all_acked(&mut c, ms(20));
     let before = c.cwnd();
     t += Duration::from_secs(2);
     send(&mut c, &pattern(0, 10 * SEG)).unwrap();

@@ -29,6 +29,7 @@ mod sack_gen;
 mod sack_recovery;
 mod syn_received;
 mod syn_sent;
+mod tx_failed;
 mod window;
 
 /// The connection type used throughout.
@@ -427,17 +428,21 @@ pub(super) fn last_ack() -> TestConn {
     c
 }
 
-/// SYN-RECEIVED via simultaneous open, SYN-ACK taken.
-pub(super) fn syn_received() -> TestConn {
-    let mut c = syn_sent();
-    let syn = TcpRepr {
+/// The peer's SYN of a simultaneous open (MSS option only).
+pub(super) fn peer_syn() -> TcpRepr {
+    TcpRepr {
         options: TcpOptions {
             mss: Some(1460),
             ..TcpOptions::default()
         },
         ..seg(TcpFlags::SYN, REMOTE_ISS, SeqNum(0))
-    };
-    input0(&mut c, ms(5), syn);
+    }
+}
+
+/// SYN-RECEIVED via simultaneous open, SYN-ACK taken.
+pub(super) fn syn_received() -> TestConn {
+    let mut c = syn_sent();
+    input0(&mut c, ms(5), peer_syn());
     assert_eq!(c.state(), State::SynReceived);
     let sa = output_one(&mut c, ms(5));
     check(&sa, TcpFlags::SYN | TcpFlags::ACK, LOCAL_ISS, r1());
@@ -465,6 +470,19 @@ pub(super) fn one_byte_in_flight_3_retries() -> TestConn {
     send(&mut c, b"x").unwrap();
     let _ = output_one(&mut c, ms(20));
     c
+}
+
+/// Sends everything queued from `t` on, the peer acknowledging each flight 10 ms after
+/// it went out; returns the time of the last acknowledgement.
+pub(super) fn send_all_acked(c: &mut TestConn, mut t: Instant) -> Instant {
+    while !c.send_buffer().is_empty() {
+        let out = output(c, t);
+        t += Duration::from_millis(10);
+        for o in out {
+            input0(c, t, ack(r1(), o.repr.seq + o.payload.len()));
+        }
+    }
+    t
 }
 
 /// Runs every deadline while the connection stays ESTABLISHED; returns how many segments

@@ -1,0 +1,247 @@
+//! Taking back a transmit the glue could not build.
+//!
+//! [`Connection::poll_transmit`] commits a segment as it hands it out: SND.NXT moves
+//! past new data, a fast retransmission raises HighRxt, an ACK clears the delayed-ACK
+//! state, the timers follow. If the glue then cannot build the segment (no memory for
+//! the skb), the segment must not count as sent, or the sender would take its own
+//! allocation failure for a loss on the path and wait a retransmission timeout for it.
+//! Linux's `tcp_write_xmit` stops at such a failure with SND.NXT unchanged and tries
+//! again later; so does partcp: [`Connection::poll_transmit_undoable`] also returns a
+//! [`TransmitUndo`], the values the poll changed as they were before it, and
+//! [`Connection::transmit_failed`] puts them back, which makes the connection exactly
+//! what it was before the poll (the host tests compare the whole connection), and arms
+//! a short retry: the next poll builds the same segment again.
+
+use super::{Connection, State, Transmit};
+use crate::buffer::{RecvBuffer, SendBuffer};
+use crate::congestion::Congestion;
+use crate::seq::SeqNum;
+use crate::stats::Stats;
+use crate::time::{Duration, Instant};
+use crate::wire::{SackBlock, TcpRepr};
+
+/// The first retry after a transmit could not be built; it doubles with each failure
+/// in a row.
+pub const TX_RETRY_MIN: Duration = Duration::from_millis(1);
+
+/// The longest wait between retries: Linux's `TCP_RESOURCE_PROBE_INTERVAL` (HZ / 2),
+/// its retry interval when a transmission fails for lack of local resources.
+pub const TX_RETRY_MAX: Duration = Duration::from_millis(500);
+
+/// Everything [`Connection::poll_transmit`] may change, as it was before the poll that
+/// returned the transmit this undo goes with. Only [`Connection::transmit_failed`] uses
+/// it, and only right after that poll, before any other call on the connection.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct TransmitUndo {
+    pending_rst: Option<TcpRepr>,
+    syn_pending: bool,
+    syn_rto_pending: bool,
+    syn_sent_at: Option<Instant>,
+    snd_nxt: SeqNum,
+    snd_max: SeqNum,
+    rcv_adv: SeqNum,
+    last_ack_sent: SeqNum,
+    zwp_pending: bool,
+    keepalive_pending: bool,
+    ack_now: bool,
+    delack_fired: bool,
+    window_update_pending: bool,
+    delack_deadline: Option<Instant>,
+    unacked_bytes: usize,
+    dsack: Option<SackBlock>,
+    rtx_first_pending: bool,
+    high_rxt: SeqNum,
+    /// Ranges timed for RTT samples: a poll only appends one (`SendTimes::on_send`).
+    send_times_len: usize,
+    /// Karn's rule: the end of the data retransmitted (a retransmission raises it).
+    rtx_high: Option<SeqNum>,
+    /// Delayed-ACK state: quick ACKs left and the ATO (an ACK sent uses a quick ACK),
+    /// pingpong mode (data sent counts towards it).
+    quick: u32,
+    ato: Duration,
+    pingpong: u8,
+    cork_flush: bool,
+    last_data_send: Option<Instant>,
+    /// The idle restart (RFC 5681 4.1) is decided at the poll and must be decided
+    /// again at the retry, from the same congestion state.
+    cc: Congestion,
+    segs_out: u64,
+    data_segs_out: u64,
+    counters: PollCounters,
+    rto_deadline: Option<Instant>,
+    persist_deadline: Option<Instant>,
+    persist_backoff: u32,
+    cork_deadline: Option<Instant>,
+    keepalive_deadline: Option<Instant>,
+    keepalive_probes: u32,
+    tx_retry_deadline: Option<Instant>,
+    tx_failures: u32,
+}
+
+/// The [`Stats`] counters a poll may add to (the rest of `Stats` is left alone, and
+/// saving only these keeps the undo small: it lives on the kernel stack).
+#[derive(Clone, Copy, Debug)]
+struct PollCounters {
+    segments_out: u64,
+    rsts_out: u64,
+    pure_acks_out: u64,
+    delayed_acks: u64,
+    window_updates: u64,
+    zero_window_probes: u64,
+    keepalives: u64,
+    bytes_out: u64,
+    rto_retransmits: u64,
+    fast_retransmits: u64,
+    bytes_retransmitted: u64,
+}
+
+impl PollCounters {
+    fn of(s: &Stats) -> Self {
+        PollCounters {
+            segments_out: s.segments_out,
+            rsts_out: s.rsts_out,
+            pure_acks_out: s.pure_acks_out,
+            delayed_acks: s.delayed_acks,
+            window_updates: s.window_updates,
+            zero_window_probes: s.zero_window_probes,
+            keepalives: s.keepalives,
+            bytes_out: s.bytes_out,
+            rto_retransmits: s.rto_retransmits,
+            fast_retransmits: s.fast_retransmits,
+            bytes_retransmitted: s.bytes_retransmitted,
+        }
+    }
+
+    fn restore(self, s: &mut Stats) {
+        s.segments_out = self.segments_out;
+        s.rsts_out = self.rsts_out;
+        s.pure_acks_out = self.pure_acks_out;
+        s.delayed_acks = self.delayed_acks;
+        s.window_updates = self.window_updates;
+        s.zero_window_probes = self.zero_window_probes;
+        s.keepalives = self.keepalives;
+        s.bytes_out = self.bytes_out;
+        s.rto_retransmits = self.rto_retransmits;
+        s.fast_retransmits = self.fast_retransmits;
+        s.bytes_retransmitted = self.bytes_retransmitted;
+    }
+}
+
+impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
+    /// [`Connection::poll_transmit`], with what it takes to undo the transmit if the glue
+    /// cannot build it ([`Connection::transmit_failed`]).
+    #[must_use]
+    pub fn poll_transmit_undoable(&mut self, now: Instant) -> Option<(Transmit, TransmitUndo)> {
+        let undo = self.undo_record();
+        self.poll_transmit(now).map(|t| (t, undo))
+    }
+
+    /// The transmit that came with `undo` was not sent (the glue could not build it):
+    /// the connection goes back to what it was before that poll, as if it had not
+    /// happened, and retries after [`TX_RETRY_MIN`], doubled per failure in a row up to
+    /// [`TX_RETRY_MAX`] (any other event that polls retries sooner). Call it right
+    /// after the poll, before any other call; the glue then stops polling until the
+    /// next event, so that a failing allocation is not retried in a loop.
+    pub fn transmit_failed(&mut self, undo: TransmitUndo, now: Instant) {
+        self.restore(undo);
+        if self.state == State::Closed {
+            // A closed connection's last segment (a RST) gets no retry timer: Linux's
+            // tcp_send_active_reset does not retry either.
+            return;
+        }
+        let exp = self.tx_failures.min(16);
+        let wait = Duration(
+            TX_RETRY_MIN
+                .micros()
+                .saturating_mul(1u64 << exp)
+                .min(TX_RETRY_MAX.micros()),
+        );
+        self.tx_failures = self.tx_failures.saturating_add(1);
+        self.tx_retry_deadline = Some(now + wait);
+    }
+
+    /// The current values of everything a poll may change.
+    fn undo_record(&self) -> TransmitUndo {
+        TransmitUndo {
+            pending_rst: self.pending_rst,
+            syn_pending: self.syn_pending,
+            syn_rto_pending: self.syn_rto_pending,
+            syn_sent_at: self.syn_sent_at,
+            snd_nxt: self.snd_nxt,
+            snd_max: self.snd_max,
+            rcv_adv: self.rcv_adv,
+            last_ack_sent: self.last_ack_sent,
+            zwp_pending: self.zwp_pending,
+            keepalive_pending: self.keepalive_pending,
+            ack_now: self.ack_now,
+            delack_fired: self.delack_fired,
+            window_update_pending: self.window_update_pending,
+            delack_deadline: self.delack_deadline,
+            unacked_bytes: self.unacked_bytes,
+            dsack: self.dsack,
+            rtx_first_pending: self.rtx_first_pending,
+            high_rxt: self.high_rxt,
+            send_times_len: self.send_times.len(),
+            rtx_high: self.rtx_high,
+            quick: self.quick,
+            ato: self.ato,
+            pingpong: self.pingpong,
+            cork_flush: self.cork_flush,
+            last_data_send: self.last_data_send,
+            cc: self.cc.clone(),
+            segs_out: self.segs_out,
+            data_segs_out: self.data_segs_out,
+            counters: PollCounters::of(&self.stats),
+            rto_deadline: self.rto_deadline,
+            persist_deadline: self.persist_deadline,
+            persist_backoff: self.persist_backoff,
+            cork_deadline: self.cork_deadline,
+            keepalive_deadline: self.keepalive_deadline,
+            keepalive_probes: self.keepalive_probes,
+            tx_retry_deadline: self.tx_retry_deadline,
+            tx_failures: self.tx_failures,
+        }
+    }
+
+    /// Puts back the values `u` recorded.
+    fn restore(&mut self, u: TransmitUndo) {
+        self.pending_rst = u.pending_rst;
+        self.syn_pending = u.syn_pending;
+        self.syn_rto_pending = u.syn_rto_pending;
+        self.syn_sent_at = u.syn_sent_at;
+        self.snd_nxt = u.snd_nxt;
+        self.snd_max = u.snd_max;
+        self.rcv_adv = u.rcv_adv;
+        self.last_ack_sent = u.last_ack_sent;
+        self.zwp_pending = u.zwp_pending;
+        self.keepalive_pending = u.keepalive_pending;
+        self.ack_now = u.ack_now;
+        self.delack_fired = u.delack_fired;
+        self.window_update_pending = u.window_update_pending;
+        self.delack_deadline = u.delack_deadline;
+        self.unacked_bytes = u.unacked_bytes;
+        self.dsack = u.dsack;
+        self.rtx_first_pending = u.rtx_first_pending;
+        self.high_rxt = u.high_rxt;
+        self.send_times.truncate(u.send_times_len);
+        self.rtx_high = u.rtx_high;
+        self.quick = u.quick;
+        self.ato = u.ato;
+        self.pingpong = u.pingpong;
+        self.cork_flush = u.cork_flush;
+        self.last_data_send = u.last_data_send;
+        self.cc = u.cc;
+        self.segs_out = u.segs_out;
+        self.data_segs_out = u.data_segs_out;
+        u.counters.restore(&mut self.stats);
+        self.rto_deadline = u.rto_deadline;
+        self.persist_deadline = u.persist_deadline;
+        self.persist_backoff = u.persist_backoff;
+        self.cork_deadline = u.cork_deadline;
+        self.keepalive_deadline = u.keepalive_deadline;
+        self.keepalive_probes = u.keepalive_probes;
+        self.tx_retry_deadline = u.tx_retry_deadline;
+        self.tx_failures = u.tx_failures;
+    }
+}
