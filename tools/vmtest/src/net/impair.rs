@@ -212,11 +212,12 @@ fn tx_alloc_failures(fam: Family) -> TestResult {
         ensure!(failed >= 50, "only {failed} transmit allocations failed: the injection did not work");
         // MsgP and ConnP-L send from several CPUs (the syscall, NAPI, the retry timer) and
         // veth delivers each CPU's segments through that CPU's backlog, so a few arrive
-        // reordered and are resent (observed: 15 to 23 for about 270 failures; none under
+        // reordered and are resent (observed: 15 to 23 for about 270 failures, 46 for 136
+        // with quick ACKs at connection start, which acknowledge every segment; none under
         // ConnP-T, which sends from one thread). A failure taken for a loss would be
-        // resent every time.
+        // resent every time, so fewer than one per two failures proves none was.
         ensure!(
-            fast * 4 < failed.unsigned_abs(),
+            fast * 2 < failed.unsigned_abs(),
             "{fast} fast retransmissions for {failed} failures: failed transmits taken for losses"
         );
         // CAST: a count of failures well below u32::MAX.
