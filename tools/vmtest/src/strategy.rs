@@ -411,15 +411,21 @@ fn lock_counts(name: &'static str) -> TestResult {
         // for the few acquisitions that depend on timing rather than on the bytes carried
         // (a segment racing its connection's creation and looked up again, a retransmitted
         // handshake segment). A lock per segment would add one acquisition per extra
-        // segment: at least `rs` of them (checked first), far more than 10% of a count that
-        // itself includes the small run's `rs` segments.
+        // segment: at least half of `rs` and four times the tolerance (checked first).
         let (rs, rl) = (small.stat("rx_segments"), large.stat("rx_segments"));
         let (ts, tl) = (small.acq("table"), large.acq("table"));
-        check(
-            rl >= 2 * rs,
-            format!("inconclusive: the {kl} KB run received {rl} segments, not twice the {ks} KB run's {rs}"),
-        );
         let tolerance = 2 + ts / 10;
+        // Conclusive when the large run's extra segments are many times the tolerance
+        // (segments grow with the window, so four times the bytes need not be four times
+        // the segments: 123 and 242 were seen with buffer autotuning).
+        check(
+            2 * rl >= 3 * rs && rl - rs >= 4 * tolerance,
+            format!(
+                "inconclusive: the {kl} KB run received {rl} segments, the {ks} KB run {rs}: want 1.5 times as \
+                 many and {} more",
+                4 * tolerance
+            ),
+        );
         check(
             tl.abs_diff(ts) <= tolerance,
             format!(
