@@ -677,6 +677,11 @@ fn keepalive(fam: Family) -> TestResult {
         (Duration::from_millis(2700)..Duration::from_millis(3800)).contains(&rst),
         "reset at {rst:?}, want about 3 s"
     );
+    // The reset is on the wire before the socket reports the error (Linux too:
+    // tcp_keepalive_timer sends it, then tcp_write_err); an application learns of it
+    // by POLLERR, so wait for that before reading SO_ERROR.
+    let ev = raw::check("poll", raw::poll1(&app, libc::POLLIN, 2000))?;
+    ensure!(ev & libc::POLLERR != 0, "no POLLERR within 2 s of the keepalive reset: {}", raw::events(ev as u32));
     let e = raw::get_int(&app, libc::SOL_SOCKET, libc::SO_ERROR, "SO_ERROR")?;
     ensure!(e == libc::ETIMEDOUT, "SO_ERROR {} after the keepalive reset, want ETIMEDOUT", crate::sys::errname(e));
     Ok(())
