@@ -32,6 +32,9 @@
 //!
 //! `--long` adds 256 MB transfers to the network suite (default: up to 64 MB).
 //!
+//! `--time-scale N` multiplies every case's time limit by N (`make test-debug` and
+//! `make test-kasan` pass it: their kernels run several times slower under the emulator).
+//!
 //! `partcp-vmtest demo [--mb N] [--conns N] [--strategies S,S,...]` is not a test run:
 //! it is what `make run` shows (`demo.rs`): partcp and Linux TCP moving checked data
 //! under each strategy, with the counters that moved.
@@ -135,11 +138,12 @@ fn main() {
     // The partcp network suite is part of the default run (and so of `make test`).
     let mut opts = Opts { partcp_net: true, ..Opts::default() };
     let mut list = false;
+    let mut time_scale = 1u32;
     let mut filters = Vec::new();
     let mut strategies: Vec<String> = net::STRATEGIES.iter().map(|s| s.0.to_string()).collect();
     let usage = || {
         eprintln!(
-            "usage: partcp-vmtest [--list] [--partcp-net|--no-partcp-net] [--long] [--strategies S,S,...] [FILTER...]"
+            "usage: partcp-vmtest [--list] [--partcp-net|--no-partcp-net] [--long] [--time-scale N] [--strategies S,S,...] [FILTER...]"
         );
         std::process::exit(2);
     };
@@ -153,6 +157,10 @@ fn main() {
                     usage();
                 }
             }
+            "--time-scale" => match it.next().and_then(|v| v.parse::<u32>().ok()) {
+                Some(n) if (1..=100).contains(&n) => time_scale = n,
+                _ => usage(),
+            },
             "--list" => list = true,
             "--partcp-net" => opts.partcp_net = true,
             "--no-partcp-net" => opts.partcp_net = false,
@@ -192,7 +200,11 @@ fn main() {
     let (mut passed, mut failed) = (0, 0);
     let mut times = Vec::new();
     let start = std::time::Instant::now();
-    for (i, t) in tests.into_iter().enumerate() {
+    if time_scale > 1 {
+        println!("# time limits scaled by {time_scale}");
+    }
+    for (i, mut t) in tests.into_iter().enumerate() {
+        t.timeout *= time_scale;
         let name = t.name.clone();
         let t0 = std::time::Instant::now();
         let r = run_case(t);
