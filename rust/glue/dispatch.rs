@@ -57,9 +57,10 @@ fn after(conn: &Conn, inner: &mut ConnInner, now: Instant) -> bool {
         trace::retransmit(&inner.tcp, &t);
         let m = *meta.get_or_insert_with(|| tx_meta(conn, inner.sk.as_ref()));
         if tx::send_transmit(&conn.net, &mut inner.route, local, remote, &t, inner.tcp.send_buffer(), &m).is_err() {
-            // Not built (no memory): not sent either, as Linux's tcp_write_xmit stops
-            // with SND.NXT unchanged. The core takes the segment back and arms a short
-            // retry; polling on here would only fail again.
+            // Not built (no memory) or refused by IP (no route, a qdisc drop): not
+            // sent, as Linux's tcp_write_xmit stops with SND.NXT unchanged. The core
+            // takes the segment back and arms a short retry; polling on here would only
+            // fail again.
             inner.tcp.transmit_failed(undo, now);
             break;
         }

@@ -1036,7 +1036,7 @@ int partcp_tx_send(struct net *net, struct sk_buff *skb, u32 saddr, u32 daddr,
 	}
 	partcp_tx_headers(skb, &rt->dst, saddr ? saddr : fl4.saddr, daddr, gso_size, meta);
 	skb_dst_set(skb, &rt->dst);
-	return ip_local_out(net, NULL, skb);
+	return net_xmit_eval(ip_local_out(net, NULL, skb));
 }
 
 /* ---- Cached routes (a connection's, as Linux's sk_dst_cache) ---- */
@@ -1087,7 +1087,7 @@ int partcp_tx_send_dst(struct net *net, struct sk_buff *skb, struct dst_entry *d
 	skb_dst_set_noref(skb, dst);
 	err = ip_local_out(net, NULL, skb);
 	rcu_read_unlock();
-	return err;
+	return net_xmit_eval(err);
 }
 
 void partcp_route_update_pmtu(struct net *net, u32 saddr, u32 daddr, unsigned int mtu)

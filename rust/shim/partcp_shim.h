@@ -333,7 +333,9 @@ void partcp_tx_append_page(struct sk_buff *skb, struct page *page, unsigned int 
  * header and payload are in @skb's data: IPv4 header (TOS and TTL from @meta),
  * checksum offload (CHECKSUM_PARTIAL), GSO when @gso_size is non-zero and the payload
  * is larger, then ip_local_out(). Consumes @skb. For segments of no connection
- * (listener replies, resets).
+ * (listener replies, resets). Returns 0 if the segment went out (congestion
+ * notified, NET_XMIT_CN, included: net_xmit_eval(), as tcp_transmit_skb reads it),
+ * NET_XMIT_DROP or a negative errno if it did not.
  */
 int partcp_tx_send(struct net *net, struct sk_buff *skb, u32 saddr, u32 daddr,
 		   unsigned int gso_size, const struct partcp_tx_meta *meta);

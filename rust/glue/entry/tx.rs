@@ -63,20 +63,23 @@ fn flow(src: Ipv4Addr, dst: Ipv4Addr, repr: &TcpRepr) -> Flow {
     Flow { saddr: be32(src), daddr: be32(dst), sport: repr.src_port, dport: repr.dst_port }
 }
 
-/// Why a segment was not built.
-pub(crate) struct NotBuilt;
+/// Why a segment did not go out: it could not be built, or IP refused it.
+pub(crate) struct NotSent;
 
 /// Builds and sends `seg`, along `route` if given. `Err` if it could not be built (no
-/// memory for the skb, or the payload did not fit it): nothing left, and the caller
-/// may try again. `Ok` once the skb is handed to IP, whatever IP then does with it.
-fn xmit(net: &NetRef, route: Option<&mut Route>, seg: Segment<'_>) -> Result<(), NotBuilt> {
+/// memory for the skb, or the payload did not fit it) or IP refused it (no route, a
+/// qdisc drop): nothing left, and the caller may try again. As Linux's
+/// `tcp_transmit_skb`, which counts a transmission only when `net_xmit_eval` of
+/// `ip_queue_xmit`'s result is 0: congestion notified (`NET_XMIT_CN`) is sent, a drop is
+/// not, and `tcp_write_xmit` stops there with SND.NXT unchanged.
+fn xmit(net: &NetRef, route: Option<&mut Route>, seg: Segment<'_>) -> Result<(), NotSent> {
     let Segment { src, dst, repr, payload, payload_len, gso_size, meta } = seg;
     let mut hdr = [0u8; MAX_HEADER];
     let hlen = match repr.emit(&mut hdr) {
         Ok(n) => n,
         Err(_) => {
             stats::count(Counter::TxErrors);
-            return Err(NotBuilt);
+            return Err(NotSent);
         }
     };
     // The linear head: the header, and payload bytes only if the segment would need
@@ -84,17 +87,17 @@ fn xmit(net: &NetRef, route: Option<&mut Route>, seg: Segment<'_>) -> Result<(),
     let lin = payload.map_or(0, |(q, off)| q.linear_bytes(off, payload_len));
     if u32::try_from(payload_len).is_err() {
         stats::count(Counter::TxErrors);
-        return Err(NotBuilt);
+        return Err(NotSent);
     }
     let Ok(total32) = u32::try_from(hlen + lin) else {
         stats::count(Counter::TxErrors);
-        return Err(NotBuilt);
+        return Err(NotSent);
     };
     // SAFETY: Plain allocation; may be called from any context (GFP_ATOMIC).
     let skb = unsafe { shim::partcp_tx_alloc(total32) };
     if skb.is_null() {
         stats::count(Counter::TxNoMem);
-        return Err(NotBuilt);
+        return Err(NotSent);
     }
     // SAFETY: `skb` has room for `hlen + lin` bytes (allocated just above); `hdr` holds
     // `hlen` initialized bytes.
@@ -106,7 +109,7 @@ fn xmit(net: &NetRef, route: Option<&mut Route>, seg: Segment<'_>) -> Result<(),
             // SAFETY: Ours, never sent.
             unsafe { shim::partcp_kfree_skb(skb) };
             stats::count(Counter::TxErrors);
-            return Err(NotBuilt);
+            return Err(NotSent);
         }
     }
     let gso = if payload_len > gso_size && gso_size > 0 { gso_size } else { 0 };
@@ -123,16 +126,17 @@ fn xmit(net: &NetRef, route: Option<&mut Route>, seg: Segment<'_>) -> Result<(),
             unsafe { shim::partcp_tx_send(net.as_ptr(), skb, be32(src), be32(dst), gso as u32, meta) }
         }
     };
-    if r < 0 {
+    if r != 0 {
         stats::count(Counter::TxErrors);
-    } else {
-        stats::count(Counter::TxSegments);
+        return Err(NotSent);
     }
+    stats::count(Counter::TxSegments);
     Ok(())
 }
 
 /// Sends a core [`Transmit`] of a connection along its cached `route`. `Err` if it could
-/// not be built: the caller gives it back to the core (`Connection::transmit_failed`).
+/// not be built or IP refused it: the caller gives it back to the core
+/// (`Connection::transmit_failed`).
 pub(crate) fn send_transmit(
     net: &NetRef,
     route: &mut Route,
@@ -141,7 +145,7 @@ pub(crate) fn send_transmit(
     t: &Transmit,
     queue: &SendQueue,
     meta: &TxMeta,
-) -> Result<(), NotBuilt> {
+) -> Result<(), NotSent> {
     let payload = if t.payload_len > 0 { Some((queue, t.payload_offset)) } else { None };
     let seg = Segment { src, dst, repr: &t.repr, payload, payload_len: t.payload_len, gso_size: t.gso_size, meta };
     xmit(net, Some(route), seg)

@@ -115,8 +115,9 @@ impl Route {
     }
 
     /// Sends `skb` (a TCP segment, data at the TCP header) along the connection's
-    /// route, with its flow hash and the socket options in `meta`. Returns `ip_local_out`'s result, or `-EHOSTUNREACH`
-    /// (the skb freed) if there is no route.
+    /// route, with its flow hash and the socket options in `meta`. Returns 0 if it went
+    /// out (`net_xmit_eval` of `ip_local_out`'s result), `NET_XMIT_DROP` or a negative
+    /// errno if not, `-EHOSTUNREACH` (the skb freed) if there is no route.
     ///
     /// # Safety
     ///

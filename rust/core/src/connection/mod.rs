@@ -590,6 +590,9 @@ pub struct Connection<S, R> {
     pub(crate) tx_retry_deadline: Option<Instant>,
     /// Transmits that could not be built in a row (the retry backs off).
     pub(crate) tx_failures: u32,
+    /// When the current streak of failed transmits began (the give-up budget runs
+    /// from it).
+    pub(crate) tx_failing_since: Option<Instant>,
     /// Start of the current streak of retransmission timeouts (user timeout).
     pub(crate) retrans_since: Option<Instant>,
     /// When the first retransmission of the current streak went out (Linux
@@ -744,6 +747,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             close_deadline: None,
             tx_retry_deadline: None,
             tx_failures: 0,
+            tx_failing_since: None,
             retrans_since: None,
             rtx_stamp: None,
             last_recv: now,

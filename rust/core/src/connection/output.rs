@@ -31,6 +31,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             // pending any more.
             self.tx_retry_deadline = None;
             self.tx_failures = 0;
+            self.tx_failing_since = None;
             self.stats.segments_out = self.stats.segments_out.saturating_add(1);
             let wire = if t.payload_len > 0 {
                 t.payload_len.div_ceil(t.gso_size.max(1)) as u64

@@ -98,7 +98,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
 
     /// Give up on the connection: `ETIMEDOUT`, or the ICMP error that explains it
     /// (Linux `tcp_write_err`: `sk_err_soft ?: ETIMEDOUT`).
-    fn time_out(&mut self, now: Instant) {
+    pub(super) fn time_out(&mut self, now: Instant) {
         self.stats.timeouts = self.stats.timeouts.saturating_add(1);
         let err = self.soft_error.take().unwrap_or(Error::TimedOut);
         self.fail(err, now);
@@ -218,7 +218,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
     /// Linux `tcp_orphan_retries()`: the retry limit of an orphan. `alive` says the
     /// backed-off interval is still below the maximum RTO. The configured 0 means 8 while
     /// alive, none after; an ICMP error (a soft error) also means none once not alive.
-    fn orphan_retries(&self, alive: bool) -> u32 {
+    pub(super) fn orphan_retries(&self, alive: bool) -> u32 {
         let mut retries = self.cfg.orphan_retries;
         if self.soft_error.is_some() && !alive {
             retries = 0;

@@ -12,6 +12,7 @@
 //! what it was before the poll (the host tests compare the whole connection), and arms
 //! a short retry: the next poll builds the same segment again.
 
+use super::timers::{model_timeout, LINUX_RTO_BASE};
 use super::{Connection, State, Transmit};
 use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::congestion::Congestion;
@@ -77,6 +78,7 @@ pub struct TransmitUndo {
     keepalive_probes: u32,
     tx_retry_deadline: Option<Instant>,
     tx_failures: u32,
+    tx_failing_since: Option<Instant>,
 }
 
 /// The [`Stats`] counters a poll may add to (the rest of `Stats` is left alone, and
@@ -143,11 +145,33 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
     /// [`TX_RETRY_MAX`] (any other event that polls retries sooner). Call it right
     /// after the poll, before any other call; the glue then stops polling until the
     /// next event, so that a failing allocation is not retried in a loop.
+    ///
+    /// A connection whose transmits keep failing gives up (`ETIMEDOUT`, or the soft
+    /// error that explains it) once they have failed for as long as `max_retries` (an
+    /// orphan's: `orphan_retries`) backed-off probes take in Linux, or `user_timeout`
+    /// if set. Linux's `tcp_send_probe0` retries a head segment it cannot send on the
+    /// probe timer, backing off from the RTO up to the maximum RTO (every
+    /// `TCP_RESOURCE_PROBE_INTERVAL` after a qdisc drop), and `tcp_probe_timer` aborts
+    /// after `tcp_retries2` probes or the user timeout; its retransmission timer, when
+    /// data is in flight, keeps its own budget of the same length. partcp retries
+    /// sooner (a failed allocation is usually brief) and gives up after the slowest of
+    /// those budgets, from the first failure of the streak: 924.6 s with the default
+    /// 15. Without this bound a retransmission that can never be built would keep a
+    /// connection forever: the failed poll takes back the retransmission timer it
+    /// armed, so only the retry timer is left.
     pub fn transmit_failed(&mut self, undo: TransmitUndo, now: Instant) {
         self.restore(undo);
         if self.state == State::Closed {
             // A closed connection's last segment (a RST) gets no retry timer: Linux's
             // tcp_send_active_reset does not retry either.
+            return;
+        }
+        let since = *self.tx_failing_since.get_or_insert(now);
+        if now - since >= self.tx_give_up_after() {
+            self.tx_failures = 0;
+            self.tx_failing_since = None;
+            self.tx_retry_deadline = None;
+            self.time_out(now);
             return;
         }
         let exp = self.tx_failures.min(16);
@@ -159,6 +183,23 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         );
         self.tx_failures = self.tx_failures.saturating_add(1);
         self.tx_retry_deadline = Some(now + wait);
+    }
+
+    /// How long transmits may keep failing: the time Linux's
+    /// `tcp_probe_timer` takes at most to abort (`max_probes` probes backed off from
+    /// 200 ms up to the maximum RTO; `max_probes` is `tcp_retries2`, for an orphan
+    /// `tcp_orphan_retries`, whose "alive" limit applies while the probe interval is
+    /// below the maximum RTO), or the user timeout.
+    fn tx_give_up_after(&self) -> Duration {
+        if let Some(limit) = self.cfg.user_timeout {
+            return limit;
+        }
+        let probes = if self.app_closed {
+            self.orphan_retries(true)
+        } else {
+            self.cfg.max_retries
+        };
+        model_timeout(probes, LINUX_RTO_BASE, self.rtt.config().max_rto)
     }
 
     /// The current values of everything a poll may change.
@@ -201,6 +242,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             keepalive_probes: self.keepalive_probes,
             tx_retry_deadline: self.tx_retry_deadline,
             tx_failures: self.tx_failures,
+            tx_failing_since: self.tx_failing_since,
         }
     }
 
@@ -243,5 +285,6 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         self.keepalive_probes = u.keepalive_probes;
         self.tx_retry_deadline = u.tx_retry_deadline;
         self.tx_failures = u.tx_failures;
+        self.tx_failing_since = u.tx_failing_since;
     }
 }

@@ -5,6 +5,7 @@
 //! by state.
 
 use super::*;
+use crate::connection::timers::{model_timeout, LINUX_RTO_BASE};
 use std::format;
 use std::string::String;
 
@@ -36,6 +37,7 @@ fn fail_then_retry(c: &mut TestConn, now: Instant) -> Vec<Out> {
     let mut cmp = c.clone();
     cmp.tx_retry_deadline = twin.tx_retry_deadline;
     cmp.tx_failures = twin.tx_failures;
+    cmp.tx_failing_since = twin.tx_failing_since;
     assert_eq!(dump(&cmp), before, "the failed poll left a trace");
 
     c.on_timer(retry);
@@ -448,4 +450,177 @@ fn retry_timer_alone_sends_nothing_twice() {
     // The retry deadline went with the send; nothing is due at the old instant.
     c.on_timer(ms(20) + TX_RETRY_MIN);
     output_none(&mut c, ms(20) + TX_RETRY_MIN);
+}
+
+// ----- Giving up -----
+
+/// Fails every transmit of `c` from `now` on, following its retry timer, until it stops
+/// retrying; returns the failures and the instant of the last one.
+fn fail_until_given_up(c: &mut TestConn, mut now: Instant) -> (u32, Instant) {
+    let mut failures = 0;
+    while let Some((_, undo)) = c.poll_transmit_undoable(now) {
+        c.transmit_failed(undo, now);
+        failures += 1;
+        assert!(failures < 10_000, "still retrying after 10000 failures");
+        let Some(d) = c.tx_retry_deadline else { break };
+        c.on_timer(d);
+        now = d;
+    }
+    (failures, now)
+}
+
+/// ESTABLISHED with one segment queued and nothing in flight, from `cfg`.
+fn head_queued(cfg: Config) -> TestConn {
+    let mut c = established_with(cfg, synack());
+    c.set_nodelay(true);
+    send(&mut c, &pattern(0, SEG)).unwrap();
+    c
+}
+
+#[test]
+fn unsendable_head_with_nothing_in_flight_times_out() {
+    let mut c = head_queued(plain_cfg());
+    let start = ms(20);
+    let (failures, at) = fail_until_given_up(&mut c, start);
+    // tcp_retries2 = 15 probes of Linux's probe timer at most: 924.6 s, retried every
+    // 500 ms once the ramp is over.
+    let budget = model_timeout(15, LINUX_RTO_BASE, c.rtt.config().max_rto);
+    assert_eq!(budget, Duration::from_millis(924_600));
+    assert!(
+        at - start >= budget && at - start < budget + TX_RETRY_MAX,
+        "gave up after {:?}",
+        at - start
+    );
+    assert_eq!(failures, 9 + 1 + (924_600 - 511) / 500 + 1);
+    assert_eq!(c.state(), State::Closed);
+    assert_eq!(c.error(), Some(Error::TimedOut));
+    assert_eq!(c.stats().timeouts, 1);
+    assert_eq!(c.tx_retry_deadline, None);
+    assert_eq!(
+        c.next_deadline(),
+        None,
+        "a closed connection keeps no timer"
+    );
+    output_none(&mut c, at);
+}
+
+/// Fails every transmit of a connection with `cfg` until it gives up: it must take
+/// `want` (within one retry at the resource interval) and end with ETIMEDOUT.
+#[track_caller]
+fn gives_up_after(cfg: Config, want: Duration) {
+    let mut c = head_queued(cfg);
+    let (_, at) = fail_until_given_up(&mut c, ms(20));
+    let took = at - ms(20);
+    assert!(
+        took >= want && took < want + TX_RETRY_MAX,
+        "gave up after {took:?}, want {want:?}"
+    );
+    assert_eq!(c.error(), Some(Error::TimedOut));
+}
+
+#[test]
+fn retries2_sets_the_give_up_time() {
+    let mut cfg = plain_cfg();
+    cfg.max_retries = 3;
+    // Linux tcp_model_timeout(3, 200 ms): (2^4 - 1) x 200 ms.
+    gives_up_after(cfg, Duration::from_millis(3000));
+}
+
+#[test]
+fn user_timeout_sets_the_give_up_time() {
+    let mut cfg = plain_cfg();
+    cfg.user_timeout = Some(Duration::from_millis(2000));
+    gives_up_after(cfg, Duration::from_millis(2000));
+}
+
+#[test]
+fn unsendable_orphan_gives_up_after_orphan_retries() {
+    let mut c = head_queued(plain_cfg());
+    c.close(ms(20));
+    let (_, at) = fail_until_given_up(&mut c, ms(20));
+    // tcp_orphan_retries 0: 8 probes while the interval is below the maximum RTO.
+    let budget = model_timeout(8, LINUX_RTO_BASE, c.rtt.config().max_rto);
+    let took = at - ms(20);
+    assert!(
+        took >= budget && took < budget + TX_RETRY_MAX,
+        "{took:?} for {budget:?}"
+    );
+    assert_eq!(c.state(), State::Closed);
+}
+
+#[test]
+fn a_transmit_that_goes_out_restarts_the_budget() {
+    let mut cfg = plain_cfg();
+    cfg.max_retries = 3;
+    let mut c = head_queued(cfg);
+    let mut now = ms(20);
+    for _ in 0..12 {
+        let (_, undo) = c.poll_transmit_undoable(now).unwrap();
+        c.transmit_failed(undo, now);
+        now = c.tx_retry_deadline.unwrap();
+        c.on_timer(now);
+    }
+    assert!(now - ms(20) > Duration::from_millis(1400));
+    assert_ne!(
+        c.state(),
+        State::Closed,
+        "the budget is checked at a failure"
+    );
+    // The segment goes out and is acknowledged; a new one then fails: a new streak.
+    let o = output_one(&mut c, now);
+    input0(
+        &mut c,
+        now + Duration::from_millis(1),
+        ack(r1(), o.repr.seq + o.payload.len()),
+    );
+    send(&mut c, &pattern(SEG, SEG)).unwrap();
+    now += Duration::from_millis(1);
+    let (_, undo) = c.poll_transmit_undoable(now).unwrap();
+    c.transmit_failed(undo, now);
+    assert_ne!(c.state(), State::Closed);
+    assert_eq!(c.tx_failing_since, Some(now));
+}
+
+#[test]
+fn a_retransmission_that_cannot_be_built_gives_up_in_time() {
+    let mut cfg = plain_cfg();
+    cfg.max_retries = 3;
+    let mut c = established_with(cfg, synack());
+    c.set_nodelay(true);
+    send(&mut c, &pattern(0, SEG)).unwrap();
+    let _ = output_one(&mut c, ms(20));
+    send(&mut c, &pattern(SEG, SEG)).unwrap();
+    let mut now = ms(20);
+    let mut first_failure = None;
+    // Every transmit fails: the new segment, then the timeout's retransmission, whose
+    // failed poll takes back the retransmission timer it armed. The failures' own
+    // budget (three probes: 3 s) still ends the connection.
+    loop {
+        if let Some((_, undo)) = c.poll_transmit_undoable(now) {
+            first_failure.get_or_insert(now);
+            c.transmit_failed(undo, now);
+        }
+        if c.state() == State::Closed {
+            break;
+        }
+        now = c.next_deadline().expect("a timer while data is unsent");
+        c.on_timer(now);
+        if c.state() == State::Closed {
+            break;
+        }
+        assert!(
+            now - ms(20) < Duration::from_secs(60),
+            "no timeout after 60 s"
+        );
+    }
+    assert_eq!(c.error(), Some(Error::TimedOut));
+    assert!(
+        c.stats().rto_expirations >= 1,
+        "the retransmission timer fired"
+    );
+    let took = now - first_failure.unwrap();
+    assert!(
+        took >= Duration::from_millis(3000) && took < Duration::from_millis(3500),
+        "{took:?}"
+    );
 }
