@@ -10,19 +10,28 @@
 //!   it (netem `loss 100%` on `va`): the transfer completes byte-exact only if the
 //!   connection leaves by the new route, and what was written after the change must
 //!   have crossed `ra`.
+//! - `unreachable_route_not_a_loss`: the peer becomes unreachable (an `unreachable` /32
+//!   route) while the side under test has data to send: the writes are accepted, nothing
+//!   reaches the peer, and once the route is removed the data arrives intact without a
+//!   single retransmission (`tcpi_total_retrans` 0; partcp counts the refusals in
+//!   `tx_errors`): a segment IP refused was not sent, so it is not a loss.
 
 use std::io::Write;
 use std::net::{Shutdown, TcpStream};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use super::raw::{self, check};
 use super::setup::run;
-use super::transfer::{fill, one_way, receive};
+use super::transfer::{fill, next_seed, one_way, receive};
 use super::{f_client, f_server, wait_until, Family, Ns, Table, B};
 use crate::{ensure, sys, TestResult};
 
-pub const TESTS: Table =
-    &[("route_lookups_per_connection", lookups_per_connection), ("route_change_followed", change_followed)];
+pub const TESTS: Table = &[
+    ("route_lookups_per_connection", lookups_per_connection),
+    ("route_change_followed", change_followed),
+    ("unreachable_route_not_a_loss", unreachable_not_a_loss),
+];
 
 /// Bytes each transfer of `route_lookups_per_connection` carries.
 const LOOKUP_BYTES: usize = 8 << 20;
@@ -174,5 +183,65 @@ fn change_followed(fam: Family) -> TestResult {
         ra >= (CHANGE_BYTES - quarter) as u64,
         "{ra} bytes left by the new route (ra), {va} by the old (va), of {CHANGE_BYTES}: the connection did not follow"
     );
+    Ok(())
+}
+
+/// Bytes written while the peer is unreachable.
+const UNREACHABLE_BYTES: usize = 64 << 10;
+
+/// An `unreachable` route to the peer in `ptcp_a`, removed on drop.
+struct Unreachable;
+
+impl Unreachable {
+    fn add() -> Result<Unreachable, String> {
+        run(&format!("ip -n ptcp_a route add unreachable {B}/32"))?;
+        Ok(Unreachable)
+    }
+}
+
+impl Drop for Unreachable {
+    fn drop(&mut self) {
+        let _ = run(&format!("ip -n ptcp_a route del unreachable {B}/32"));
+    }
+}
+
+/// `tcpi_total_retrans` of `s` (offset 100 of Linux's struct tcp_info).
+fn total_retrans(s: &TcpStream) -> Result<u32, String> {
+    let (b, len) = check("getsockopt TCP_INFO", raw::getsockopt::<[u8; 104]>(s, libc::IPPROTO_TCP, libc::TCP_INFO))?;
+    ensure!(len >= 104, "TCP_INFO length {len}");
+    Ok(u32::from_ne_bytes([b[100], b[101], b[102], b[103]]))
+}
+
+fn unreachable_not_a_loss(fam: Family) -> TestResult {
+    let partcp = matches!(fam, Family::Partcp(_));
+    let (f, peer) = f_client(fam)?;
+    one_way(&f, &peer, 1 << 20).map_err(|e| format!("before: {e}"))?;
+    let retrans0 = total_retrans(&f)?;
+    let errors0 = if partcp { sys::debugfs_counter("stats", "tx_errors")? } else { 0 };
+    let seed = next_seed();
+    let mut buf = vec![0u8; UNREACHABLE_BYTES];
+    fill(seed, 0, &mut buf);
+    let route = Unreachable::add()?;
+    (&f).write_all(&buf).map_err(|e| format!("write while unreachable: {e}"))?;
+    f.shutdown(Shutdown::Write).map_err(|e| format!("shutdown(SHUT_WR): {e}"))?;
+    std::thread::sleep(Duration::from_millis(1500));
+    peer.set_nonblocking(true).map_err(|e| format!("nonblocking: {e}"))?;
+    let mut probe = [0u8; 1];
+    let early = std::io::Read::read(&mut &peer, &mut probe);
+    ensure!(
+        early.as_ref().is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock),
+        "the peer read {early:?} while unreachable"
+    );
+    peer.set_nonblocking(false).map_err(|e| format!("blocking: {e}"))?;
+    let refused = if partcp { sys::debugfs_counter("stats", "tx_errors")? - errors0 } else { 0 };
+    drop(route);
+    peer.set_read_timeout(Some(Duration::from_secs(20))).map_err(|e| format!("SO_RCVTIMEO: {e}"))?;
+    let got = receive(&peer, seed, UNREACHABLE_BYTES).map_err(|e| format!("after the route came back: {e}"))?;
+    ensure!(got.len == UNREACHABLE_BYTES as u64, "received {} of {UNREACHABLE_BYTES} bytes", got.len);
+    ensure!(got.first_bad.is_none(), "corrupted from byte {:?}", got.first_bad);
+    let retrans = total_retrans(&f)? - retrans0;
+    println!("# {retrans} retransmissions; {refused} segments refused by IP");
+    ensure!(retrans == 0, "{retrans} retransmissions of data that IP refused to send, want 0");
+    ensure!(!partcp || refused > 0, "tx_errors did not count the refused segments");
     Ok(())
 }

@@ -121,7 +121,8 @@ fn compare(sent: Result<Digest, String>, got: Result<Digest, String>, size: usiz
     Ok(())
 }
 
-fn next_seed() -> u64 {
+/// A fresh stream seed for [`fill`] and [`receive`].
+pub fn next_seed() -> u64 {
     static SEED: AtomicU64 = AtomicU64::new(0x5eed);
     SEED.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
