@@ -1028,6 +1028,7 @@ int partcp_tx_send(struct net *net, struct sk_buff *skb, u32 saddr, u32 daddr,
 {
 	struct flowi4 fl4;
 	struct rtable *rt;
+	int err;
 
 	rt = partcp_route(net, &fl4, daddr, saddr, meta->mark);
 	if (IS_ERR(rt)) {
@@ -1036,7 +1037,9 @@ int partcp_tx_send(struct net *net, struct sk_buff *skb, u32 saddr, u32 daddr,
 	}
 	partcp_tx_headers(skb, &rt->dst, saddr ? saddr : fl4.saddr, daddr, gso_size, meta);
 	skb_dst_set(skb, &rt->dst);
-	return net_xmit_eval(ip_local_out(net, NULL, skb));
+	/* net_xmit_eval() evaluates its argument twice: never pass it a call. */
+	err = ip_local_out(net, NULL, skb);
+	return net_xmit_eval(err);
 }
 
 /* ---- Cached routes (a connection's, as Linux's sk_dst_cache) ---- */
