@@ -186,8 +186,10 @@ fn change_followed(fam: Family) -> TestResult {
     Ok(())
 }
 
-/// Bytes written while the peer is unreachable.
-const UNREACHABLE_BYTES: usize = 64 << 10;
+/// Bytes written while the peer is unreachable: within the send buffer a fresh
+/// connection has (partcp: the initial window's share of Linux's `tcp_sndbuf_expand`,
+/// about 23 KB at MSS 1448), so that the writes complete while nothing can leave.
+const UNREACHABLE_BYTES: usize = 16 << 10;
 
 /// An `unreachable` route to the peer in `ptcp_a`, removed on drop.
 struct Unreachable;
@@ -215,7 +217,9 @@ fn total_retrans(s: &TcpStream) -> Result<u32, String> {
 fn unreachable_not_a_loss(fam: Family) -> TestResult {
     let partcp = matches!(fam, Family::Partcp(_));
     let (f, peer) = f_client(fam)?;
-    one_way(&f, &peer, 1 << 20).map_err(|e| format!("before: {e}"))?;
+    // The peer first sends on the fresh connection (a transfer the other way would shut
+    // down the side under test's writing), so both ends have exchanged data.
+    one_way(&peer, &f, 1 << 20).map_err(|e| format!("before, from the peer: {e}"))?;
     let retrans0 = total_retrans(&f)?;
     let errors0 = if partcp { sys::debugfs_counter("stats", "tx_errors")? } else { 0 };
     let seed = next_seed();
