@@ -187,8 +187,9 @@ fn change_followed(fam: Family) -> TestResult {
 }
 
 /// Bytes written while the peer is unreachable: within the send buffer a fresh
-/// connection has (partcp: the initial window's share of Linux's `tcp_sndbuf_expand`,
-/// about 23 KB at MSS 1448), so that the writes complete while nothing can leave.
+/// connection has (partcp: the payload half of Linux's `tcp_sndbuf_expand` for the
+/// initial window, about 43 KB at MSS 1448; 64 KB blocked), so that the writes complete
+/// while nothing can leave.
 const UNREACHABLE_BYTES: usize = 16 << 10;
 
 /// An `unreachable` route to the peer in `ptcp_a`, removed on drop.
