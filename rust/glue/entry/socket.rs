@@ -246,6 +246,7 @@ fn tcp_info_layout(i: &crate::connection::Info, b: &mut [u8; TCP_INFO_LEN]) {
         (56, i.last_ack_recv_ms),
         (60, i.pmtu),
         (64, i.rcv_ssthresh),
+        (92, i.rcv_rtt),
         (96, i.rcv_space),
         (68, i.rtt),
         (72, i.rttvar),

@@ -52,6 +52,9 @@ pub struct Info {
     /// The most the application read in one RTT (receive buffer autotuning's
     /// measurement, Linux `rcvq_space.space`).
     pub rcv_space: u32,
+    /// The receiver's RTT estimate (Linux `rcv_rtt_est.rtt_us >> 3`), 0 before any
+    /// sample.
+    pub rcv_rtt: u32,
     pub rtt: u32,
     pub rttvar: u32,
     pub snd_ssthresh: u32,
@@ -165,6 +168,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             pmtu: usize32(usize::from(self.cfg.mss) + 40),
             rcv_ssthresh: usize32(self.rcv_wnd()),
             rcv_space: usize32(self.rcv_space.space),
+            rcv_rtt: self.rcv_rtt.us(),
             rtt: self.rtt.srtt().map_or(0, |d| sat32(d.micros())),
             rttvar: sat32(self.rtt.rttvar().micros()),
             snd_ssthresh,

@@ -719,6 +719,13 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         let len = seg.payload_len;
         let fin = seg.flags.contains(TcpFlags::FIN);
         if len > 0 {
+            // Linux `tcp_rcv_established` -> `tcp_rcv_rtt_measure_ts` (ESTABLISHED only;
+            // the segment is acceptable).
+            if let (true, State::Established, Some(ts)) =
+                (self.ts_ok, self.state, seg.options.timestamps)
+            {
+                self.rcv_rtt_measure_ts(now, ts.tsecr, len);
+            }
             if self.synchronized_receiving() {
                 if self.app_closed && data_seq + len > self.rcv_nxt {
                     // Linux (tcp_rcv_state_process): new data after close() cannot be
@@ -837,6 +844,10 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             }
             let had_holes = !self.assembler.is_empty();
             self.rcv_nxt = end;
+            // Linux `tcp_event_data_recv` -> `tcp_rcv_rtt_measure`, after
+            // `tcp_queue_rcv` moved RCV.NXT past this segment (before the out-of-order
+            // queue is drained).
+            self.rcv_rtt_measure(now);
             self.recv_buf.commit(take);
             self.stats.bytes_in = self.stats.bytes_in.saturating_add(take as u64);
             while let Some(next) = self.assembler.pop_contiguous(self.rcv_nxt) {

@@ -28,6 +28,7 @@ mod icmp;
 pub mod info;
 mod input;
 mod output;
+mod rcv_rtt;
 pub mod sack;
 mod send_times;
 pub use autotune::{RcvBufAuto, SndBufAuto};
@@ -614,6 +615,8 @@ pub struct Connection<S, R> {
     pub(crate) challenge_count: u32,
     /// Receive buffer autotuning's measurement (`autotune`).
     pub(crate) rcv_space: autotune::RcvSpace,
+    /// The receiver's RTT estimate (`rcv_rtt`).
+    pub(crate) rcv_rtt: rcv_rtt::RcvRtt,
 
     pub(crate) error: Option<Error>,
     /// The last ICMP error on a synchronized connection (Linux `sk_err_soft`): reported
@@ -760,6 +763,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             challenge_window: now,
             challenge_count: 0,
             rcv_space: autotune::RcvSpace::default(),
+            rcv_rtt: rcv_rtt::RcvRtt::default(),
             error: None,
             soft_error: None,
             stats: Stats::default(),

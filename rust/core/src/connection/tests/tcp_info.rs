@@ -1,0 +1,125 @@
+//! `TCP_INFO` fields computed by their own mechanisms (`connection::info`), one section
+//! per field, checked against values worked out by hand from Linux's formulas:
+//! `tcpi_rcv_rtt` (`rcv_rtt`: Linux `tcp_rcv_rtt_measure`, `tcp_rcv_rtt_measure_ts`).
+
+use super::*;
+
+// ----- rcv_rtt: the receiver's RTT estimate, state ESTABLISHED -----
+
+/// ESTABLISHED (plain options: no timestamps) with an 8000-byte receive buffer, so the
+/// window offered is 8000 bytes.
+fn small_window() -> TestConn {
+    established_bufs(plain_cfg(), synack(), BUF, 8000)
+}
+
+/// Peer data of `len` bytes at stream offset `off` arrives at `t`; the application
+/// reads it and the connection sends what it has (the ACK, a window update).
+fn deliver(c: &mut TestConn, t: u64, off: usize, len: usize) {
+    input_data(c, ms(t), r1() + off, l1(), off, len);
+    recv_all(c).unwrap();
+    let _ = output(c, ms(t));
+}
+
+#[test]
+fn rcv_rtt_is_the_time_a_window_of_data_takes() {
+    let mut c = small_window();
+    assert_eq!(c.info(ms(10)).rcv_rtt, 0, "no sample before data");
+    // The first in-order data starts a measurement: it ends once RCV.NXT reaches
+    // 1000 + the 8000-byte window last advertised.
+    deliver(&mut c, 20, 0, 1000);
+    deliver(&mut c, 25, 1000, 7000);
+    assert_eq!(c.info(ms(25)).rcv_rtt, 0, "8000 < 9000: not yet");
+    // RCV.NXT reaches 9000 at ms(32): 12 ms after the measurement started.
+    deliver(&mut c, 32, 8000, 1000);
+    assert_eq!(c.info(ms(32)).rcv_rtt, 12_000);
+    assert_eq!(c.rcv_rtt(), 12_000);
+}
+
+#[test]
+fn rcv_rtt_window_samples_only_lower_the_estimate() {
+    let mut c = small_window();
+    // The measurement started at ms(20) ends with the segment reaching 9000 (12 ms);
+    // each later one with the next segment, a full 8000-byte window on.
+    deliver(&mut c, 20, 0, 1000);
+    deliver(&mut c, 32, 1000, 8000);
+    assert_eq!(c.rcv_rtt(), 12_000);
+    // A window taking 30 ms (the sender was idle): an upper bound, ignored.
+    deliver(&mut c, 62, 9000, 8000);
+    assert_eq!(c.rcv_rtt(), 12_000);
+    // 5 ms: taken at once.
+    deliver(&mut c, 67, 17_000, 8000);
+    assert_eq!(c.rcv_rtt(), 5_000);
+}
+
+#[test]
+fn rcv_rtt_out_of_order_data_does_not_end_a_measurement() {
+    let mut c = small_window();
+    input_data(&mut c, ms(20), r1(), l1(), 0, 1000);
+    let _ = output(&mut c, ms(20));
+    recv_all(&mut c).unwrap();
+    // Beyond a hole: RCV.NXT stays at 1000.
+    input_data(&mut c, ms(30), r1() + 2000, l1(), 2000, 6000);
+    assert_eq!(c.rcv_rtt(), 0);
+    // The hole fills at ms(40): RCV.NXT jumps to 8000, still short of 9000.
+    input_data(&mut c, ms(40), r1() + 1000, l1(), 1000, 1000);
+    assert_eq!(c.rcv_rtt(), 0);
+}
+
+/// ESTABLISHED with timestamps, SACK and window scaling (`established_full`), our
+/// TSval clock read at `t`.
+fn tsval(c: &TestConn, t: Instant) -> u32 {
+    c.ts_now(t)
+}
+
+/// Peer data of `len` bytes at offset `off`, arriving at `now` and echoing `tsecr`.
+fn ts_data(c: &mut TestConn, now: Instant, off: usize, len: usize, tsval: u32, tsecr: u32) {
+    let mut d = data(r1() + off, l1(), len);
+    d.options.timestamps = Some(Timestamps { tsval, tsecr });
+    let p = pattern(off, len);
+    let _ = input(c, now, d, &p);
+}
+
+#[test]
+fn rcv_rtt_from_echoed_timestamps_is_smoothed() {
+    let mut c = established_full();
+    // A full-sized segment echoing our TSval of ms(10), 25 ms later: 25 ms.
+    let echo = tsval(&c, ms(10));
+    ts_data(&mut c, ms(35), 0, 1460, 5001, echo);
+    assert_eq!(c.info(ms(35)).rcv_rtt, 25_000);
+    // The same echo again: one sample per TSecr.
+    let echo2 = tsval(&c, ms(20));
+    ts_data(&mut c, ms(36), 1460, 1460, 5002, echo);
+    assert_eq!(c.rcv_rtt(), 25_000);
+    // A larger one (33 ms) is smoothed in by 1/8: 8 * 25 000 - 25 000 + 33 000
+    // = 208 000, >> 3 = 26 000.
+    ts_data(&mut c, ms(53), 2920, 1460, 5003, echo2);
+    assert_eq!(c.rcv_rtt(), 26_000);
+}
+
+#[test]
+fn rcv_rtt_ignores_short_segments_and_zero_ms_echoes() {
+    let mut c = established_full();
+    let _ = output(&mut c, ms(30));
+    // Shorter than the receive MSS: no sample (but the echo is used up).
+    let echo = tsval(&c, ms(10));
+    ts_data(&mut c, ms(30), 0, 100, 5001, echo);
+    assert_eq!(c.rcv_rtt(), 0);
+    // A 0 ms echo is below the clock's resolution: no sample (Linux 6.16's
+    // `tcp_rtt_tsopt_us(tp, 0)`).
+    let now_ts = tsval(&c, ms(30));
+    ts_data(&mut c, ms(30), 100, 1460, 5002, now_ts);
+    assert_eq!(c.rcv_rtt(), 0);
+}
+
+#[test]
+fn rcv_rtt_drives_receive_autotuning_not_the_senders_srtt() {
+    // No data received: there is no receiver estimate, so reading does not measure,
+    // whatever the sender's SRTT (10 ms from the handshake).
+    let mut c = small_window();
+    assert!(c.info(ms(10)).rtt > 0);
+    input_data(&mut c, ms(40), r1(), l1(), 0, 1000);
+    recv_all(&mut c).unwrap();
+    // rcv_space stays at its initial value (the buffer, below 10 MSS).
+    assert_eq!(c.info(ms(40)).rcv_space, 8000);
+    assert_eq!(c.rcv_rtt(), 0);
+}
