@@ -269,7 +269,13 @@ fn tcp_info_layout(i: &crate::connection::Info, b: &mut [u8; TCP_INFO_LEN]) {
     ] {
         put32(off, v);
     }
-    for (off, v) in [(120, i.bytes_acked), (128, i.bytes_received), (200, i.bytes_sent), (208, i.bytes_retrans)] {
+    for (off, v) in [
+        (104, i.pacing_rate),
+        (120, i.bytes_acked),
+        (128, i.bytes_received),
+        (200, i.bytes_sent),
+        (208, i.bytes_retrans),
+    ] {
         b[off..off + 8].copy_from_slice(&v.to_ne_bytes());
     }
     b[240..242].copy_from_slice(&i.total_rto.to_ne_bytes());

@@ -1,6 +1,7 @@
 //! `TCP_INFO` fields computed by their own mechanisms (`connection::info`), one section
 //! per field, checked against values worked out by hand from Linux's formulas:
-//! `tcpi_rcv_rtt` (`rcv_rtt`: Linux `tcp_rcv_rtt_measure`, `tcp_rcv_rtt_measure_ts`).
+//! `tcpi_rcv_rtt` (`rcv_rtt`: Linux `tcp_rcv_rtt_measure`, `tcp_rcv_rtt_measure_ts`),
+//! `tcpi_pacing_rate` (Linux `tcp_update_pacing_rate`).
 
 use super::*;
 
@@ -122,4 +123,41 @@ fn rcv_rtt_drives_receive_autotuning_not_the_senders_srtt() {
     // rcv_space stays at its initial value (the buffer, below 10 MSS).
     assert_eq!(c.info(ms(40)).rcv_space, 8000);
     assert_eq!(c.rcv_rtt(), 0);
+}
+
+// ----- pacing_rate: tcp_update_pacing_rate -----
+
+const SEG: usize = 1460;
+
+#[test]
+fn pacing_rate_is_unset_before_an_rtt_sample() {
+    let c = syn_sent();
+    assert_eq!(c.info(T0).pacing_rate, u64::MAX);
+}
+
+#[test]
+fn pacing_rate_in_slow_start_is_twice_cwnd_per_srtt() {
+    // SRTT 10 ms (the handshake), cwnd 10 segments, ssthresh infinite: slow start,
+    // 200 %: 1460 * 10 / 0.010 s * 2 = 2 920 000 bytes/s.
+    let c = established();
+    let i = c.info(ms(10));
+    assert_eq!((i.rtt, i.snd_cwnd), (10_000, 10));
+    assert_eq!(i.pacing_rate, 2_920_000);
+}
+
+#[test]
+fn pacing_rate_after_a_loss_is_120_percent_of_the_larger_of_cwnd_and_flight() {
+    let mut c = established_bufs(plain_cfg(), synack(), 10 * SEG, BUF);
+    c.set_nodelay(true);
+    send(&mut c, &pattern(0, 10 * SEG)).unwrap();
+    assert_eq!(output(&mut c, ms(20)).len(), 10);
+    for t in 30..33 {
+        input0(&mut c, ms(t), ack(r1(), l1()));
+        let _ = output(&mut c, ms(t));
+    }
+    // Recovery: ssthresh 5, cwnd 8 (>= 5 / 2: the 120 % ratio), 10 segments out
+    // (max(cwnd, packets_out) = 10), SRTT still 10 ms: 1460 * 10 / 0.010 * 1.2.
+    let i = c.info(ms(33));
+    assert_eq!((i.snd_ssthresh, i.snd_cwnd, i.unacked), (5, 8, 10));
+    assert_eq!(i.pacing_rate, 1_752_000);
 }
