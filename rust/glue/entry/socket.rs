@@ -271,6 +271,7 @@ fn tcp_info_layout(i: &crate::connection::Info, b: &mut [u8; TCP_INFO_LEN]) {
     }
     for (off, v) in [
         (104, i.pacing_rate),
+        (160, i.delivery_rate),
         (120, i.bytes_acked),
         (128, i.bytes_received),
         (200, i.bytes_sent),
@@ -288,6 +289,9 @@ fn tcp_info_layout(i: &crate::connection::Info, b: &mut [u8; TCP_INFO_LEN]) {
         i.options,
         (i.snd_wscale & 15) | (i.rcv_wscale << 4),
     ]);
+    // tcpi_delivery_rate_app_limited:1, tcpi_fastopen_client_fail:2 (bit fields from
+    // the least significant bit, as the kernel's little-endian x86-64 layout).
+    b[7] = u8::from(i.delivery_rate_app_limited);
 }
 
 /// The ECN bits of the TOS byte (`INET_ECN_MASK`).

@@ -79,6 +79,11 @@ pub struct Info {
     pub data_segs_in: u32,
     pub data_segs_out: u32,
     pub delivered: u32,
+    /// The kept delivery-rate sample in bytes per second (Linux
+    /// `tcp_compute_delivery_rate`), 0 before one; whether it was application-limited
+    /// (`tcpi_delivery_rate_app_limited`).
+    pub delivery_rate: u64,
+    pub delivery_rate_app_limited: bool,
     pub bytes_sent: u64,
     pub bytes_retrans: u64,
     pub dsack_dups: u32,
@@ -254,6 +259,8 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                     .saturating_sub(flight as u64)
                     .div_ceil(mss as u64),
             ),
+            delivery_rate: self.rate.delivery_rate(),
+            delivery_rate_app_limited: self.rate.app_limited(),
             bytes_sent: st.bytes_out.saturating_add(st.bytes_retransmitted),
             bytes_retrans: st.bytes_retransmitted,
             dsack_dups: sat32(st.dsacks_in),

@@ -28,6 +28,7 @@ mod icmp;
 pub mod info;
 mod input;
 mod output;
+mod rate;
 mod rcv_rtt;
 pub mod sack;
 mod send_times;
@@ -617,6 +618,8 @@ pub struct Connection<S, R> {
     pub(crate) rcv_space: autotune::RcvSpace,
     /// The receiver's RTT estimate (`rcv_rtt`).
     pub(crate) rcv_rtt: rcv_rtt::RcvRtt,
+    /// Delivery-rate sampling (`rate`).
+    pub(crate) rate: rate::Rate,
 
     pub(crate) error: Option<Error>,
     /// The last ICMP error on a synchronized connection (Linux `sk_err_soft`): reported
@@ -764,6 +767,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             challenge_count: 0,
             rcv_space: autotune::RcvSpace::default(),
             rcv_rtt: rcv_rtt::RcvRtt::default(),
+            rate: rate::Rate::new(now),
             error: None,
             soft_error: None,
             stats: Stats::default(),
@@ -1005,6 +1009,8 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         if self.send_buf.len() >= self.send_buf.capacity() {
             return Err(Error::WouldBlock);
         }
+        // Linux `tcp_sendmsg_locked`: "is sending application-limited?"
+        self.rate_check_app_limited();
         Ok(f(&mut self.send_buf))
     }
 

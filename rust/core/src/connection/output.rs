@@ -569,7 +569,8 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                 // Timed even with timestamps: the timestamp clock ticks in
                 // milliseconds, too coarse for sub-millisecond paths, while this sample
                 // has the caller's microsecond resolution.
-                self.send_times.on_send(seq, end, now);
+                let snap = self.rate_on_send(now);
+                self.send_times.on_send(seq, end, now, snap);
                 self.stats.bytes_out = self.stats.bytes_out.saturating_add(len as u64);
                 self.snd_nxt = end;
                 self.cork_flush = false;

@@ -1,7 +1,8 @@
 //! `TCP_INFO` fields computed by their own mechanisms (`connection::info`), one section
 //! per field, checked against values worked out by hand from Linux's formulas:
 //! `tcpi_rcv_rtt` (`rcv_rtt`: Linux `tcp_rcv_rtt_measure`, `tcp_rcv_rtt_measure_ts`),
-//! `tcpi_pacing_rate` (Linux `tcp_update_pacing_rate`).
+//! `tcpi_pacing_rate` (Linux `tcp_update_pacing_rate`), `tcpi_delivery_rate` and
+//! `tcpi_delivery_rate_app_limited` (Linux `net/ipv4/tcp_rate.c`).
 
 use super::*;
 
@@ -160,4 +161,97 @@ fn pacing_rate_after_a_loss_is_120_percent_of_the_larger_of_cwnd_and_flight() {
     let i = c.info(ms(33));
     assert_eq!((i.snd_ssthresh, i.snd_cwnd, i.unacked), (5, 8, 10));
     assert_eq!(i.pacing_rate, 1_752_000);
+}
+
+// ----- delivery_rate: tcp_rate.c sampling -----
+
+/// ESTABLISHED (plain, SRTT and min RTT 10 ms from the handshake) with room for 64
+/// segments to send, Nagle off.
+fn sender() -> TestConn {
+    let mut c = established_bufs(plain_cfg(), synack(), 64 * SEG, BUF);
+    c.set_nodelay(true);
+    c
+}
+
+/// Sends what the window allows at `t`; returns the bytes sent.
+fn flush(c: &mut TestConn, t: Instant) -> usize {
+    output(c, t).iter().map(|o| o.payload.len()).sum()
+}
+
+#[test]
+fn delivery_rate_first_flight_is_application_limited() {
+    let mut c = sender();
+    let i = c.info(ms(20));
+    assert_eq!((i.delivery_rate, i.delivery_rate_app_limited), (0, true));
+    // Ten segments at ms(20) into an empty pipe (Linux tcp_rate_check_app_limited
+    // marks the bubble), all acknowledged at ms(40): 14 600 bytes over the ACK phase
+    // of 20 ms = 730 000 bytes/s, application-limited.
+    send(&mut c, &pattern(0, 10 * SEG)).unwrap();
+    assert_eq!(flush(&mut c, ms(20)), 10 * SEG);
+    input0(&mut c, ms(40), ack(r1(), l1() + 10 * SEG));
+    let i = c.info(ms(40));
+    assert_eq!(
+        (i.delivery_rate, i.delivery_rate_app_limited),
+        (730_000, true)
+    );
+}
+
+#[test]
+fn delivery_rate_of_a_full_pipe_is_kept_over_a_slower_app_limited_one() {
+    let mut c = sender();
+    send(&mut c, &pattern(0, 40 * SEG)).unwrap();
+    assert_eq!(flush(&mut c, ms(20)), 10 * SEG);
+    input0(&mut c, ms(40), ack(r1(), l1() + 10 * SEG));
+    // Slow start: cwnd 12 segments; 17 520 bytes sent at ms(40) with 14 600
+    // delivered, the send phase starting at ms(20) (the newest delivered range's
+    // send time), the ACK phase at ms(40).
+    assert_eq!(c.info(ms(40)).snd_cwnd, 12);
+    assert_eq!(flush(&mut c, ms(40)), 12 * SEG);
+    input0(&mut c, ms(60), ack(r1(), l1() + 22 * SEG));
+    // max(send 20 ms, ACK 20 ms): 17 520 bytes / 20 ms, not application-limited.
+    let i = c.info(ms(60));
+    assert_eq!(
+        (i.delivery_rate, i.delivery_rate_app_limited),
+        (876_000, false)
+    );
+    // The rest goes; then the pipe drains and one more segment is written into the
+    // empty pipe: application-limited, 1460 bytes / 10 ms = 146 000 bytes/s, lower
+    // than the sample kept, so not kept.
+    let (mut t, mut acked) = (60, 22 * SEG);
+    while acked < 40 * SEG {
+        acked += flush(&mut c, ms(t));
+        t += 20;
+        input0(&mut c, ms(t), ack(r1(), l1() + acked));
+    }
+    assert_eq!(t, 100);
+    // The last flight: 4 segments sent at ms(80), the send phase from ms(60):
+    // 5840 bytes / 20 ms, not application-limited (kept though lower).
+    let kept = c.info(ms(100));
+    assert_eq!(
+        (kept.delivery_rate, kept.delivery_rate_app_limited),
+        (292_000, false)
+    );
+    send(&mut c, &pattern(40 * SEG, SEG)).unwrap();
+    assert_eq!(flush(&mut c, ms(100)), SEG);
+    input0(&mut c, ms(110), ack(r1(), l1() + 41 * SEG));
+    let i = c.info(ms(110));
+    assert_eq!(
+        (i.delivery_rate, i.delivery_rate_app_limited),
+        (kept.delivery_rate, false)
+    );
+}
+
+#[test]
+fn delivery_rate_no_sample_from_an_ack_that_may_be_for_a_retransmission() {
+    let mut c = sender();
+    send(&mut c, &pattern(0, 10 * SEG)).unwrap();
+    assert_eq!(flush(&mut c, ms(20)), 10 * SEG);
+    // The retransmission timer (200 ms) expires; the first segment goes again.
+    c.on_timer(ms(220));
+    assert_eq!(flush(&mut c, ms(220)), SEG);
+    // Its ACK cannot tell which transmission arrived (the range's snapshot is the
+    // original's): no sample, as no RTT sample either (Karn).
+    input0(&mut c, ms(230), ack(r1(), l1() + SEG));
+    let i = c.info(ms(230));
+    assert_eq!((i.delivery_rate, i.delivery_rate_app_limited), (0, true));
 }
