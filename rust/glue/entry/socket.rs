@@ -272,6 +272,9 @@ fn tcp_info_layout(i: &crate::connection::Info, b: &mut [u8; TCP_INFO_LEN]) {
     for (off, v) in [
         (104, i.pacing_rate),
         (160, i.delivery_rate),
+        (168, i.busy_time),
+        (176, i.rwnd_limited),
+        (184, i.sndbuf_limited),
         (120, i.bytes_acked),
         (128, i.bytes_received),
         (200, i.bytes_sent),
@@ -1334,8 +1337,10 @@ impl PartcpSock {
                 let free = g.tcp.send_buffer().free();
                 let room = free.min(lowat.saturating_sub(g.tcp.notsent_bytes()));
                 if room == 0 {
-                    // Sleep until acknowledgements make room (SOCK_NOSPACE).
+                    // Sleep until acknowledgements make room (SOCK_NOSPACE); the
+                    // core's send-buffer-limited chronograph runs from here.
                     g.nospace = true;
+                    g.tcp.note_nospace();
                     None
                 } else {
                     Some(Ok(room))
@@ -1633,6 +1638,7 @@ impl PartcpSock {
                     } else {
                         // As tcp_poll: ask for a wake-up when room appears.
                         g.nospace = true;
+                        g.tcp.note_nospace();
                     }
                 }
                 });
@@ -1710,9 +1716,9 @@ impl PartcpSock {
     }
 
     /// `struct tcp_info` of Linux 7.3 (`include/uapi/linux/tcp.h`, 280 bytes), from the
-    /// core's [`crate::connection::Info`]: the fields partcp has no mechanism for
-    /// (pacing and delivery rates, busy/limited times, receiver RTT, ECN counters) read
-    /// 0, `tcpi_max_pacing_rate` ~0 (no limit), as Linux for a socket without them.
+    /// core's [`crate::connection::Info`]: the fields partcp has no mechanism for (ECN
+    /// counters, PLB, fastopen) read 0, `tcpi_max_pacing_rate` ~0 (no limit), as Linux
+    /// for a socket without them.
     pub(crate) fn tcp_info(&self) -> [u8; TCP_INFO_LEN] {
         let mut b = [0u8; TCP_INFO_LEN];
         match &*self.state.lock() {

@@ -84,6 +84,11 @@ pub struct Info {
     /// (`tcpi_delivery_rate_app_limited`).
     pub delivery_rate: u64,
     pub delivery_rate_app_limited: bool,
+    /// Microseconds with data queued or in flight, and within them limited by the
+    /// peer's window or by the send buffer (Linux's chronographs).
+    pub busy_time: u64,
+    pub rwnd_limited: u64,
+    pub sndbuf_limited: u64,
     pub bytes_sent: u64,
     pub bytes_retrans: u64,
     pub dsack_dups: u32,
@@ -203,6 +208,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         // `advmss` and `snd_mss` exclude them.
         let opts = if self.ts_ok { 12 } else { 0 };
         let handshaking = matches!(self.state, State::SynSent | State::SynReceived);
+        let chrono = self.chrono.stats(now);
         Info {
             state: self.state.linux_number(),
             ca_state,
@@ -261,6 +267,9 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             ),
             delivery_rate: self.rate.delivery_rate(),
             delivery_rate_app_limited: self.rate.app_limited(),
+            busy_time: chrono.busy,
+            rwnd_limited: chrono.rwnd_limited,
+            sndbuf_limited: chrono.sndbuf_limited,
             bytes_sent: st.bytes_out.saturating_add(st.bytes_retransmitted),
             bytes_retrans: st.bytes_retransmitted,
             dsack_dups: sat32(st.dsacks_in),

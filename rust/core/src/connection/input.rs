@@ -549,6 +549,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         });
         // Linux `tcp_ack` -> `tcp_rate_gen`.
         self.rate_gen(now, delivered_before, rate_newest);
+        self.chrono_after_ack(now);
     }
 
     /// An ACK that advances SND.UNA. Returns the most recently sent range it delivers

@@ -22,6 +22,7 @@
 //! RFC 6675 section 4 (NextSeg rule 4).
 
 pub mod autotune;
+mod chrono;
 mod delack;
 mod frto;
 mod icmp;
@@ -620,6 +621,8 @@ pub struct Connection<S, R> {
     pub(crate) rcv_rtt: rcv_rtt::RcvRtt,
     /// Delivery-rate sampling (`rate`).
     pub(crate) rate: rate::Rate,
+    /// Busy and limited times (`chrono`).
+    pub(crate) chrono: chrono::Chrono,
 
     pub(crate) error: Option<Error>,
     /// The last ICMP error on a synchronized connection (Linux `sk_err_soft`): reported
@@ -768,6 +771,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             rcv_space: autotune::RcvSpace::default(),
             rcv_rtt: rcv_rtt::RcvRtt::default(),
             rate: rate::Rate::new(now),
+            chrono: chrono::Chrono::default(),
             error: None,
             soft_error: None,
             stats: Stats::default(),
@@ -1011,7 +1015,12 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         }
         // Linux `tcp_sendmsg_locked`: "is sending application-limited?"
         self.rate_check_app_limited();
-        Ok(f(&mut self.send_buf))
+        let first = self.chrono_before_queue();
+        let n = f(&mut self.send_buf);
+        if n > 0 && first {
+            self.chrono_queued();
+        }
+        Ok(n)
     }
 
     /// Read data: `f` reads from the receive buffer through the buffer's own API (without

@@ -57,6 +57,8 @@ pub struct TransmitUndo {
     send_times_len: usize,
     /// Delivery-rate phases: new data sent with nothing in flight restarts them.
     rate: super::rate::Rate,
+    /// Chronographs: a poll starts busy, and its end may start or stop the others.
+    chrono: super::chrono::Chrono,
     /// Karn's rule: the end of the data retransmitted (a retransmission raises it).
     rtx_high: Option<SeqNum>,
     /// Delayed-ACK state: quick ACKs left and the ATO (an ACK sent uses a quick ACK),
@@ -227,6 +229,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             high_rxt: self.high_rxt,
             send_times_len: self.send_times.len(),
             rate: self.rate,
+            chrono: self.chrono,
             rtx_high: self.rtx_high,
             quick: self.quick,
             ato: self.ato,
@@ -271,6 +274,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         self.high_rxt = u.high_rxt;
         self.send_times.truncate(u.send_times_len);
         self.rate = u.rate;
+        self.chrono = u.chrono;
         self.rtx_high = u.rtx_high;
         self.quick = u.quick;
         self.ato = u.ato;

@@ -2,7 +2,9 @@
 //! per field, checked against values worked out by hand from Linux's formulas:
 //! `tcpi_rcv_rtt` (`rcv_rtt`: Linux `tcp_rcv_rtt_measure`, `tcp_rcv_rtt_measure_ts`),
 //! `tcpi_pacing_rate` (Linux `tcp_update_pacing_rate`), `tcpi_delivery_rate` and
-//! `tcpi_delivery_rate_app_limited` (Linux `net/ipv4/tcp_rate.c`).
+//! `tcpi_delivery_rate_app_limited` (Linux `net/ipv4/tcp_rate.c`), `tcpi_busy_time`,
+//! `tcpi_rwnd_limited`, `tcpi_sndbuf_limited` (Linux's chronographs,
+//! `tcp_chrono_start` / `tcp_chrono_stop`).
 
 use super::*;
 
@@ -254,4 +256,94 @@ fn delivery_rate_no_sample_from_an_ack_that_may_be_for_a_retransmission() {
     input0(&mut c, ms(230), ack(r1(), l1() + SEG));
     let i = c.info(ms(230));
     assert_eq!((i.delivery_rate, i.delivery_rate_app_limited), (0, true));
+}
+
+// ----- busy_time, rwnd_limited, sndbuf_limited: the chronographs -----
+
+/// (busy, rwnd-limited, send-buffer-limited) microseconds at `t`.
+fn chrono(c: &TestConn, t: Instant) -> (u64, u64, u64) {
+    let i = c.info(t);
+    (i.busy_time, i.rwnd_limited, i.sndbuf_limited)
+}
+
+#[test]
+fn busy_time_runs_while_data_is_queued_or_in_flight() {
+    let mut c = sender();
+    assert_eq!(chrono(&c, ms(20)), (0, 0, 0));
+    // Queued at ms(20) (busy starts at the transmit), acknowledged at ms(45).
+    send(&mut c, &pattern(0, 2 * SEG)).unwrap();
+    assert_eq!(flush(&mut c, ms(20)), 2 * SEG);
+    assert_eq!(chrono(&c, ms(30)), (10_000, 0, 0), "running");
+    input0(&mut c, ms(35), ack(r1(), l1() + SEG));
+    assert_eq!(chrono(&c, ms(40)), (20_000, 0, 0), "still data in flight");
+    input0(&mut c, ms(45), ack(r1(), l1() + 2 * SEG));
+    assert_eq!(
+        chrono(&c, ms(100)),
+        (25_000, 0, 0),
+        "stopped: all acknowledged"
+    );
+    // Again from ms(200) to ms(210): the times add up.
+    send(&mut c, &pattern(2 * SEG, 100)).unwrap();
+    assert_eq!(flush(&mut c, ms(200)), 100);
+    input0(&mut c, ms(210), ack(r1(), l1() + 2 * SEG + 100));
+    assert_eq!(chrono(&c, ms(300)), (35_000, 0, 0));
+}
+
+#[test]
+fn rwnd_limited_while_the_peers_window_holds_new_data_back() {
+    // The peer offers 2 segments; cwnd is 10.
+    let sa = TcpRepr {
+        window: 2 * SEG as u16,
+        ..synack()
+    };
+    let mut c = established_bufs(plain_cfg(), sa, 64 * SEG, BUF);
+    c.set_nodelay(true);
+    send(&mut c, &pattern(0, 10 * SEG)).unwrap();
+    assert_eq!(flush(&mut c, ms(20)), 2 * SEG);
+    // The next segment does not fit: receive-window-limited from ms(20).
+    assert_eq!(chrono(&c, ms(30)), (10_000, 10_000, 0));
+    let mut a = ack(r1(), l1() + 2 * SEG);
+    a.window = 2 * SEG as u16;
+    input0(&mut c, ms(40), a);
+    assert_eq!(flush(&mut c, ms(40)), 2 * SEG);
+    // The window opens at ms(60): the rest goes, busy only.
+    let mut a = ack(r1(), l1() + 4 * SEG);
+    a.window = u16::MAX;
+    input0(&mut c, ms(60), a);
+    assert_eq!(flush(&mut c, ms(60)), 6 * SEG);
+    assert_eq!(chrono(&c, ms(70)), (50_000, 40_000, 0));
+    input0(&mut c, ms(80), ack(r1(), l1() + 10 * SEG));
+    // busy_time includes the limited time (Linux sums the three).
+    assert_eq!(chrono(&c, ms(90)), (60_000, 40_000, 0));
+}
+
+#[test]
+fn sndbuf_limited_while_the_application_waits_with_everything_sent() {
+    // A 4-segment send buffer, below the 10-segment cwnd.
+    let mut c = established_bufs(plain_cfg(), synack(), 4 * SEG, BUF);
+    c.set_nodelay(true);
+    assert_eq!(send(&mut c, &pattern(0, 8 * SEG)), Ok(4 * SEG));
+    // The application waits for room (the glue sets SOCK_NOSPACE).
+    c.note_nospace();
+    assert_eq!(flush(&mut c, ms(20)), 4 * SEG);
+    // All sent, not cwnd-limited, the application waiting: send-buffer-limited.
+    assert_eq!(chrono(&c, ms(30)), (10_000, 0, 10_000));
+    // Half acknowledged at ms(40): a third of the buffer is free, the writer is
+    // woken, busy again.
+    input0(&mut c, ms(40), ack(r1(), l1() + 2 * SEG));
+    assert!(c.stream_writeable());
+    assert_eq!(chrono(&c, ms(45)), (25_000, 0, 20_000));
+    input0(&mut c, ms(50), ack(r1(), l1() + 4 * SEG));
+    assert_eq!(chrono(&c, ms(60)), (30_000, 0, 20_000));
+}
+
+#[test]
+fn sndbuf_limited_needs_the_application_to_be_waiting() {
+    // Same, but the application does not wait for room: busy only.
+    let mut c = established_bufs(plain_cfg(), synack(), 4 * SEG, BUF);
+    c.set_nodelay(true);
+    assert_eq!(send(&mut c, &pattern(0, 4 * SEG)), Ok(4 * SEG));
+    assert_eq!(flush(&mut c, ms(20)), 4 * SEG);
+    input0(&mut c, ms(40), ack(r1(), l1() + 4 * SEG));
+    assert_eq!(chrono(&c, ms(60)), (20_000, 0, 0));
 }
