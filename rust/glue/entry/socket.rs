@@ -1370,7 +1370,10 @@ impl PartcpSock {
             let mut chunk = Some(chunk);
             let queued = dispatch::with_conn(&c, |inner, _| {
                 inner.tcp.set_more(more);
-                inner.tcp.send_with(|s| chunk.take().map_or(0, |c| s.append(c))).map_err(tcp_err)
+                let append = |s: &mut SendQueue| chunk.take().map_or(0, |c| s.append(c));
+                // One sendmsg: the delivery-rate app-limited check once, at its start.
+                let r = if sent == 0 { inner.tcp.send_with(append) } else { inner.tcp.send_continued_with(append) };
+                r.map_err(tcp_err)
             });
             match queued.and_then(|q| q) {
                 // The queue's index could not grow (atomic allocation).

@@ -998,7 +998,30 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
     /// Errors: the pending connection error (once), [`Error::BrokenPipe`] after
     /// `shutdown_write`/`close` or once closed, [`Error::WouldBlock`] while connecting or
     /// when the buffer is full.
+    ///
+    /// One call is one application send (`sendmsg`): it starts by checking whether the
+    /// application leaves the pipe partly empty (delivery-rate sampling); a send the
+    /// glue splits into several calls continues with
+    /// [`Connection::send_continued_with`].
     pub fn send_with<F: FnOnce(&mut S) -> usize>(&mut self, f: F) -> Result<usize, Error> {
+        self.send_inner(true, f)
+    }
+
+    /// [`Connection::send_with`] for the rest of an application send already begun
+    /// (Linux's `tcp_sendmsg_locked` checks `tcp_rate_check_app_limited` once, at its
+    /// start, not after waiting for room).
+    pub fn send_continued_with<F: FnOnce(&mut S) -> usize>(
+        &mut self,
+        f: F,
+    ) -> Result<usize, Error> {
+        self.send_inner(false, f)
+    }
+
+    fn send_inner<F: FnOnce(&mut S) -> usize>(
+        &mut self,
+        call_start: bool,
+        f: F,
+    ) -> Result<usize, Error> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
@@ -1014,7 +1037,9 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             return Err(Error::WouldBlock);
         }
         // Linux `tcp_sendmsg_locked`: "is sending application-limited?"
-        self.rate_check_app_limited();
+        if call_start {
+            self.rate_check_app_limited();
+        }
         let first = self.chrono_before_queue();
         let n = f(&mut self.send_buf);
         if n > 0 && first {

@@ -347,3 +347,35 @@ fn sndbuf_limited_needs_the_application_to_be_waiting() {
     input0(&mut c, ms(40), ack(r1(), l1() + 4 * SEG));
     assert_eq!(chrono(&c, ms(60)), (20_000, 0, 0));
 }
+
+#[test]
+fn delivery_rate_app_limited_is_checked_once_per_application_send() {
+    // A 4-segment send buffer: the application waits for room, and ACKs free it. Only
+    // the start of an application send checks for a bubble (Linux checks at the start
+    // of `tcp_sendmsg_locked`), so the rest of the same send is not app-limited; a
+    // new send into a pipe the window is not filling is.
+    for continued in [true, false] {
+        let mut c = established_bufs(plain_cfg(), synack(), 4 * SEG, BUF);
+        c.set_nodelay(true);
+        assert_eq!(send(&mut c, &pattern(0, 4 * SEG)), Ok(4 * SEG));
+        assert_eq!(flush(&mut c, ms(20)), 4 * SEG);
+        input0(&mut c, ms(40), ack(r1(), l1() + 2 * SEG));
+        let more = pattern(4 * SEG, 2 * SEG);
+        let n = if continued {
+            c.send_continued_with(|b| b.enqueue_slice(&more))
+        } else {
+            send(&mut c, &more)
+        };
+        assert_eq!(n, Ok(2 * SEG));
+        assert_eq!(flush(&mut c, ms(40)), 2 * SEG);
+        input0(&mut c, ms(60), ack(r1(), l1() + 6 * SEG));
+        let i = c.info(ms(60));
+        // 4 segments delivered since the ms(40) sends (ACK phase 20 ms).
+        assert_eq!(
+            i.delivery_rate,
+            4 * SEG as u64 * 50,
+            "continued {continued}"
+        );
+        assert_eq!(i.delivery_rate_app_limited, !continued);
+    }
+}
