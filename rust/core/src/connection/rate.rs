@@ -80,12 +80,13 @@ fn us32(d: crate::time::Duration) -> u32 {
 
 impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
     /// Bytes delivered so far (Linux `tp->delivered`, in bytes): cumulatively
-    /// acknowledged, plus SACKed beyond SND.UNA.
+    /// acknowledged, plus SACKed beyond SND.UNA. A FIN in flight is not data.
     pub(crate) fn delivered_bytes(&self) -> u64 {
-        let acked = self
-            .stats
-            .bytes_out
-            .saturating_sub(self.flight_size() as u64);
+        let fin_in_flight = self
+            .fin_seq
+            .is_some_and(|f| self.snd_una <= f && f < self.snd_max);
+        let data_in_flight = self.flight_size() - usize::from(fin_in_flight);
+        let acked = self.stats.bytes_out.saturating_sub(data_in_flight as u64);
         let sacked = if self.sack_ok {
             self.scoreboard.sacked_within(self.snd_una, self.snd_max)
         } else {
@@ -177,7 +178,8 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         // compression, a spurious retransmission) is no sample; neither is any before
         // an RTT sample (Linux's `tcp_min_rtt` is then ~0).
         let min_rtt = self.rtt.min_rtt().map_or(u32::MAX, us32);
-        if interval_us < min_rtt || rs_delivered == 0 {
+        // Nothing delivered since (a FIN-only range), or less (wrapped): no sample.
+        if interval_us < min_rtt || (rs_delivered as i32) <= 0 {
             return;
         }
         let keep = !snap.app_limited

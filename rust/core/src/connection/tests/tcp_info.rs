@@ -379,3 +379,19 @@ fn delivery_rate_app_limited_is_checked_once_per_application_send() {
         assert_eq!(i.delivery_rate_app_limited, !continued);
     }
 }
+
+#[test]
+fn delivery_rate_does_not_count_the_fin() {
+    let mut c = sender();
+    send(&mut c, &pattern(0, 1000)).unwrap();
+    c.shutdown_write().unwrap();
+    let out = output(&mut c, ms(20));
+    assert_eq!(out.len(), 1);
+    assert!(out[0].repr.flags.contains(TcpFlags::FIN));
+    // The data acknowledged, the FIN not yet: 1000 bytes over 20 ms.
+    input0(&mut c, ms(40), ack(r1(), l1() + 1000));
+    assert_eq!(c.info(ms(40)).delivery_rate, 50_000);
+    // The FIN's ACK delivers no data: no new sample.
+    input0(&mut c, ms(50), ack(r1(), l1() + 1001));
+    assert_eq!(c.info(ms(50)).delivery_rate, 50_000);
+}
