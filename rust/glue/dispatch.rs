@@ -80,6 +80,8 @@ fn after(conn: &Conn, inner: &mut ConnInner, now: Instant) -> bool {
         // sk_stream_write_space: only with SOCK_NOSPACE set, and only once a third of
         // the buffer is free), not for every ACK.
         let t = &inner.tcp;
+        // Before the wake-ups: a writer they wake finds the room published.
+        publish_snd_hint(conn, t);
         let now_ready = conn::Readiness {
             rx: crate::buffer::RecvBuffer::len(t.recv_buffer()),
             tx: crate::buffer::SendBuffer::len(t.send_buffer()),
@@ -107,6 +109,26 @@ fn after(conn: &Conn, inner: &mut ConnInner, now: Instant) -> bool {
         return true;
     }
     false
+}
+
+/// ConnP-T: publishes the send buffer's state for `sendmsg()` ([`Conn::snd_hint`]), so
+/// that a writer finding room sizes its copy from it and hands the thread one request
+/// per chunk (the append) instead of two (asking for room, then appending). Free space
+/// is published as 0 unless `send_with` could queue data now; it only grows between
+/// publications (acknowledgements, autotuning) except by the writer's own appends,
+/// which publish again before the writer continues.
+fn publish_snd_hint(conn: &Conn, t: &Tcp) {
+    if !matches!(conn.state, ConnState::ConnPT(_)) {
+        return;
+    }
+    let clamp = |n: usize| i64::try_from(n.min(0x7fff_ffff)).unwrap_or(0);
+    let buf = t.send_buffer();
+    let free = if t.writable() && t.error().is_none() {
+        crate::buffer::SendBuffer::capacity(buf).saturating_sub(crate::buffer::SendBuffer::len(buf))
+    } else {
+        0
+    };
+    conn.snd_hint.store(clamp(free) << 32 | clamp(t.notsent_bytes()), Relaxed);
 }
 
 /// Buffer autotuning grew the send (`snd`) or receive (`rcv`) buffer past what the
