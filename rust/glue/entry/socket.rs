@@ -1312,16 +1312,26 @@ impl PartcpSock {
         let src = unsafe { kernel::iov::IovIterSource::from_raw(iter) };
         let mut sent = 0usize;
         // ConnP-T: the room the protocol thread published (`Conn::snd_hint`) sizes the
-        // copy without a round trip to the thread; the append, on the thread, checks it
-        // again. Any doubt (no room published, or the append's check failing) takes the
-        // general path below for that chunk, which asks the thread.
+        // copy without a round trip to the thread, before and after a wait; the append,
+        // on the thread, checks it again. Any doubt (no room published, or the append's
+        // check failing) takes the general condition below, which asks the thread (and
+        // sets SOCK_NOSPACE there before the writer sleeps).
         let hinted_path = matches!(c.state, conn::ConnState::ConnPT(_));
         let mut ask = false;
         while sent < len {
-            let hinted = if hinted_path && !ask && !self.wr_shutdown.load(Relaxed) { hint_room(&c, lowat) } else { 0 };
+            let use_hint = hinted_path && !ask;
             ask = false;
+            let hinted = core::cell::Cell::new(false);
             // Wait for room (or an error).
-            let room = if hinted > 0 { Ok(hinted) } else { self.sk.wait(&mut timeo, || {
+            let room = self.sk.wait(&mut timeo, || {
+                if use_hint && !self.wr_shutdown.load(Relaxed) {
+                    // Published before the thread wakes writers (`dispatch::after`).
+                    let r = hint_room(&c, lowat);
+                    if r > 0 {
+                        hinted.set(true);
+                        return Some(Ok(r));
+                    }
+                }
                 read_cond(&c, |g| {
                 if let Some(e) = g.tcp.take_error() {
                     self.error_reported();
@@ -1348,7 +1358,8 @@ impl PartcpSock {
                     Some(Ok(room))
                 }
                 })
-            }) };
+            });
+            let hinted = hinted.get();
             let room = match room {
                 Ok(r) => r,
                 Err(e) => {
@@ -1373,7 +1384,7 @@ impl PartcpSock {
             let mut chunk = Some(chunk);
             let queued = dispatch::with_conn(&c, |inner, _| {
                 let t = &mut inner.tcp;
-                if hinted > 0 {
+                if hinted {
                     // What the wait's condition would have checked, without taking a
                     // pending error: if the chunk cannot go in whole, the general path
                     // decides (and reports) instead.
@@ -1384,7 +1395,7 @@ impl PartcpSock {
                 }
                 t.set_more(more);
                 match t.send_with(|s| chunk.take().map_or(0, |c| s.append(c))) {
-                    Err(_) if hinted > 0 => None,
+                    Err(_) if hinted => None,
                     r => Some(r.map_err(tcp_err)),
                 }
             });
