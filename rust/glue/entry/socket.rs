@@ -1382,7 +1382,7 @@ impl PartcpSock {
             };
             let clen = chunk.len();
             let mut chunk = Some(chunk);
-            let queued = dispatch::with_conn(&c, |inner, _| {
+            let queued = dispatch::with_conn_send(&c, |inner, _| {
                 let t = &mut inner.tcp;
                 if hinted {
                     // What the wait's condition would have checked, without taking a
