@@ -129,24 +129,6 @@ fn publish_snd_hint(conn: &Conn, t: &Tcp) {
         0
     };
     conn.snd_hint.store(clamp(free) << 32 | clamp(t.notsent_bytes()), Relaxed);
-    // What `poll_mask` reads on the thread (`entry/socket.rs`), in the case it decides
-    // from these figures.
-    let closed = t.is_closed() || t.state() == State::TimeWait;
-    let plain = !closed && !t.read_closed() && !matches!(t.state(), State::SynSent | State::SynReceived);
-    let rb = t.recv_buffer();
-    let rlen = crate::buffer::RecvBuffer::len(rb);
-    let rfree = crate::buffer::RecvBuffer::capacity(rb).saturating_sub(rlen);
-    let mut p = clamp(rlen);
-    if plain {
-        p |= conn::POLL_PLAIN;
-    }
-    if t.stream_writeable() {
-        p |= conn::POLL_WRITEABLE;
-    }
-    if rfree < t.max_segment_size() {
-        p |= conn::POLL_RCV_LOW;
-    }
-    conn.poll_hint.store(p, Relaxed);
 }
 
 /// Buffer autotuning grew the send (`snd`) or receive (`rcv`) buffer past what the

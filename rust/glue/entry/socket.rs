@@ -1658,9 +1658,6 @@ impl PartcpSock {
                 }
             }
             SockState::Connected(c) => {
-                if let Some(hm) = self.poll_from_hints(c, lowat, rcvlowat) {
-                    m |= hm;
-                } else {
                 let r = dispatch::read(c, |g| {
                 let t = &g.tcp;
                 let closed = t.is_closed() || t.state() == State::TimeWait;
@@ -1694,7 +1691,6 @@ impl PartcpSock {
                 if r.is_err() {
                     m |= EPOLLERR | EPOLLHUP;
                 }
-                }
             }
             // A fresh or disconnected socket is TCP_CLOSE: both directions shut.
             SockState::Unconnected { .. } | SockState::Dead => {
@@ -1709,46 +1705,6 @@ impl PartcpSock {
             m |= EPOLLERR;
         }
         m
-    }
-
-    /// ConnP-T: `poll_mask`'s answer for a connection from the figures its thread
-    /// published (`Conn::poll_hint`, `Conn::snd_hint`), the same as the thread would
-    /// compute, or `None` where the thread must be asked: during the handshake, once
-    /// closed or shut by the peer, or when the socket is not writable (the thread then
-    /// sets SOCK_NOSPACE for the wake-up, as tcp_poll).
-    fn poll_from_hints(&self, c: &Conn, lowat: usize, rcvlowat: usize) -> Option<u32> {
-        const EPOLLIN: u32 = 0x001;
-        const EPOLLOUT: u32 = 0x004;
-        const EPOLLHUP: u32 = 0x010;
-        const EPOLLRDNORM: u32 = 0x040;
-        const EPOLLWRNORM: u32 = 0x100;
-        const EPOLLRDHUP: u32 = 0x2000;
-        if !matches!(c.state, conn::ConnState::ConnPT(_)) {
-            return None;
-        }
-        let p = c.poll_hint.load(Relaxed);
-        if p & conn::POLL_PLAIN == 0 {
-            return None;
-        }
-        let notsent = usize::try_from(c.snd_hint.load(Relaxed) & 0x7fff_ffff).unwrap_or(usize::MAX);
-        let rcv_shut = self.rd_shutdown.load(Relaxed);
-        let snd_shut = self.wr_shutdown.load(Relaxed);
-        let lowat_ok = notsent.saturating_mul(2) < lowat;
-        if !(snd_shut || (p & conn::POLL_WRITEABLE != 0 && lowat_ok)) {
-            return None;
-        }
-        let mut m = EPOLLOUT | EPOLLWRNORM;
-        if rcv_shut && snd_shut {
-            m |= EPOLLHUP;
-        }
-        if rcv_shut {
-            m |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP;
-        }
-        let rlen = usize::try_from(p & 0x7fff_ffff).unwrap_or(0);
-        if rlen > 0 && (rlen >= rcvlowat || p & conn::POLL_RCV_LOW != 0) {
-            m |= EPOLLIN | EPOLLRDNORM;
-        }
-        Some(m)
     }
 
     /// A queue length for `ioctl()` (see [`Queued`]).

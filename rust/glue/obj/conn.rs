@@ -171,15 +171,6 @@ impl ConnState {
     }
 }
 
-/// `Conn::poll_hint`: the connection is past the handshake and neither closed, in
-/// TIME-WAIT, nor shut for reading by the peer (FIN received): the published figures
-/// decide `poll()` alone.
-pub(crate) const POLL_PLAIN: i64 = 1 << 62;
-/// `Conn::poll_hint`: the send buffer is writeable in `stream_writeable`'s sense.
-pub(crate) const POLL_WRITEABLE: i64 = 1 << 61;
-/// `Conn::poll_hint`: the receive buffer's free space is below an MSS.
-pub(crate) const POLL_RCV_LOW: i64 = 1 << 60;
-
 /// A connection.
 #[pin_data(PinnedDrop)]
 pub(crate) struct Conn {
@@ -212,10 +203,6 @@ pub(crate) struct Conn {
     /// every piece of work on the connection (`dispatch::after`); only a hint, which
     /// the append on the thread checks again.
     pub(crate) snd_hint: Atomic<i64>,
-    /// ConnP-T: what `poll()` needs besides `snd_hint`, published with it, so that a
-    /// poll of an established connection takes no round trip to the thread: the
-    /// `POLL_*` bits below and the readable bytes in the low 32 bits.
-    pub(crate) poll_hint: Atomic<i64>,
     /// Retransmission, delayed-ACK, persist, keepalive and TIME-WAIT timer.
     #[pin]
     pub(crate) timer: Timer,
@@ -273,7 +260,6 @@ impl Conn {
                 hnode: HashNode::new(key.words()),
                 timer_queued: HandOff::new(),
                 snd_hint: Atomic::new(0),
-                poll_hint: Atomic::new(0),
                 reuse: Atomic::new(false),
                 tx: TxOpts::new(),
                 timer <- Timer::new(conn_timer),
