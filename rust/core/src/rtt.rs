@@ -195,6 +195,16 @@ impl RttEstimator {
         }
     }
 
+    /// The smoothed round-trip time in microseconds scaled by 8 (Linux `srtt_us`), 0
+    /// before the first sample.
+    pub fn srtt_us8(&self) -> u64 {
+        if self.have_sample {
+            self.srtt8
+        } else {
+            0
+        }
+    }
+
     /// The round-trip time variation (zero before the first sample).
     pub fn rttvar(&self) -> Duration {
         Duration(self.rttvar4 / 4)

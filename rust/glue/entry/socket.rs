@@ -247,6 +247,7 @@ fn tcp_info_layout(i: &crate::connection::Info, b: &mut [u8; TCP_INFO_LEN]) {
         (56, i.last_ack_recv_ms),
         (60, i.pmtu),
         (64, i.rcv_ssthresh),
+        (92, i.rcv_rtt),
         (96, i.rcv_space),
         (68, i.rtt),
         (72, i.rttvar),
@@ -269,7 +270,17 @@ fn tcp_info_layout(i: &crate::connection::Info, b: &mut [u8; TCP_INFO_LEN]) {
     ] {
         put32(off, v);
     }
-    for (off, v) in [(120, i.bytes_acked), (128, i.bytes_received), (200, i.bytes_sent), (208, i.bytes_retrans)] {
+    for (off, v) in [
+        (104, i.pacing_rate),
+        (160, i.delivery_rate),
+        (168, i.busy_time),
+        (176, i.rwnd_limited),
+        (184, i.sndbuf_limited),
+        (120, i.bytes_acked),
+        (128, i.bytes_received),
+        (200, i.bytes_sent),
+        (208, i.bytes_retrans),
+    ] {
         b[off..off + 8].copy_from_slice(&v.to_ne_bytes());
     }
     b[240..242].copy_from_slice(&i.total_rto.to_ne_bytes());
@@ -282,6 +293,9 @@ fn tcp_info_layout(i: &crate::connection::Info, b: &mut [u8; TCP_INFO_LEN]) {
         i.options,
         (i.snd_wscale & 15) | (i.rcv_wscale << 4),
     ]);
+    // tcpi_delivery_rate_app_limited:1, tcpi_fastopen_client_fail:2 (bit fields from
+    // the least significant bit, as the kernel's little-endian x86-64 layout).
+    b[7] = u8::from(i.delivery_rate_app_limited);
 }
 
 /// The ECN bits of the TOS byte (`INET_ECN_MASK`).
@@ -1351,8 +1365,10 @@ impl PartcpSock {
                 let free = g.tcp.send_buffer().free();
                 let room = free.min(lowat.saturating_sub(g.tcp.notsent_bytes()));
                 if room == 0 {
-                    // Sleep until acknowledgements make room (SOCK_NOSPACE).
+                    // Sleep until acknowledgements make room (SOCK_NOSPACE); the
+                    // core's send-buffer-limited chronograph runs from here.
                     g.nospace = true;
+                    g.tcp.note_nospace();
                     None
                 } else {
                     Some(Ok(room))
@@ -1394,7 +1410,10 @@ impl PartcpSock {
                     }
                 }
                 t.set_more(more);
-                match t.send_with(|s| chunk.take().map_or(0, |c| s.append(c))) {
+                let append = |s: &mut SendQueue| chunk.take().map_or(0, |c| s.append(c));
+                // One sendmsg: the delivery-rate app-limited check once, at its start.
+                let r = if sent == 0 { t.send_with(append) } else { t.send_continued_with(append) };
+                match r {
                     Err(_) if hinted => None,
                     r => Some(r.map_err(tcp_err)),
                 }
@@ -1685,6 +1704,7 @@ impl PartcpSock {
                     } else {
                         // As tcp_poll: ask for a wake-up when room appears.
                         g.nospace = true;
+                        g.tcp.note_nospace();
                     }
                 }
                 });
@@ -1762,9 +1782,9 @@ impl PartcpSock {
     }
 
     /// `struct tcp_info` of Linux 7.3 (`include/uapi/linux/tcp.h`, 280 bytes), from the
-    /// core's [`crate::connection::Info`]: the fields partcp has no mechanism for
-    /// (pacing and delivery rates, busy/limited times, receiver RTT, ECN counters) read
-    /// 0, `tcpi_max_pacing_rate` ~0 (no limit), as Linux for a socket without them.
+    /// core's [`crate::connection::Info`]: the fields partcp has no mechanism for (ECN
+    /// counters, PLB, fastopen) read 0, `tcpi_max_pacing_rate` ~0 (no limit), as Linux
+    /// for a socket without them.
     pub(crate) fn tcp_info(&self) -> [u8; TCP_INFO_LEN] {
         let mut b = [0u8; TCP_INFO_LEN];
         match &*self.state.lock() {

@@ -135,11 +135,23 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
     /// After the application read (Linux `tcp_rcv_space_adjust`, called with the time
     /// of the last segment, as Linux uses its cached `tcp_mstamp`): once per RTT, if it
     /// read more than ever before in one RTT, grow the receive buffer to
-    /// [`rcv_target`]. Without an RTT estimate nothing is measured.
+    /// [`rcv_target`]. The RTT is the receiver's estimate (`rcv_rtt`), as Linux's:
+    ///
+    /// ```c
+    /// if (unlikely(!tp->rcv_rtt_est.rtt_us))
+    ///         return;
+    /// time = tcp_stamp_us_delta(tp->tcp_mstamp, tp->rcvq_space.time);
+    /// if (time < (tp->rcv_rtt_est.rtt_us >> 3))
+    ///         return;
+    /// ```
+    ///
+    /// Without an estimate nothing is measured.
     pub(crate) fn rcv_space_adjust(&mut self, now: Instant) {
-        let Some(rtt) = self.rtt.srtt() else {
+        if self.rcv_rtt.rtt_us8 == 0 {
             return;
-        };
+        }
+        // `tcp_rcvbuf_grow` also uses `rcv_rtt_est.rtt_us >> 3`.
+        let rtt = Duration::from_micros(u64::from(self.rcv_rtt.us()));
         if now.saturating_since(self.rcv_space.time) < rtt {
             return;
         }

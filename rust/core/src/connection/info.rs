@@ -21,6 +21,12 @@ pub const TCP_CA_LOSS: u8 = 4;
 /// Linux's `TCP_INFINITE_SSTHRESH`, reported while ssthresh is still "infinite".
 pub const INFINITE_SSTHRESH: u32 = 0x7fff_ffff;
 
+/// `net.ipv4.tcp_pacing_ss_ratio` and `tcp_pacing_ca_ratio` at their defaults (percent
+/// of the current rate `cwnd * mss / srtt` that `tcp_update_pacing_rate` sets in and
+/// after slow start).
+pub const PACING_SS_RATIO: u64 = 200;
+pub const PACING_CA_RATIO: u64 = 120;
+
 /// What `TCP_INFO` reports, field by field (`tcpi_` names without the prefix; times in
 /// microseconds unless named otherwise; counts of segments are MSS-sized units as
 /// Linux's `packets_out` for the byte-based quantities partcp keeps).
@@ -52,6 +58,9 @@ pub struct Info {
     /// The most the application read in one RTT (receive buffer autotuning's
     /// measurement, Linux `rcvq_space.space`).
     pub rcv_space: u32,
+    /// The receiver's RTT estimate (Linux `rcv_rtt_est.rtt_us >> 3`), 0 before any
+    /// sample.
+    pub rcv_rtt: u32,
     pub rtt: u32,
     pub rttvar: u32,
     pub snd_ssthresh: u32,
@@ -59,6 +68,8 @@ pub struct Info {
     pub advmss: u32,
     pub reordering: u32,
     pub total_retrans: u32,
+    /// Bytes per second (Linux `sk_pacing_rate`); `u64::MAX` before an RTT sample.
+    pub pacing_rate: u64,
     pub bytes_acked: u64,
     pub bytes_received: u64,
     pub segs_out: u32,
@@ -68,6 +79,16 @@ pub struct Info {
     pub data_segs_in: u32,
     pub data_segs_out: u32,
     pub delivered: u32,
+    /// The kept delivery-rate sample in bytes per second (Linux
+    /// `tcp_compute_delivery_rate`), 0 before one; whether it was application-limited
+    /// (`tcpi_delivery_rate_app_limited`).
+    pub delivery_rate: u64,
+    pub delivery_rate_app_limited: bool,
+    /// Microseconds with data queued or in flight, and within them limited by the
+    /// peer's window or by the send buffer (Linux's chronographs).
+    pub busy_time: u64,
+    pub rwnd_limited: u64,
+    pub sndbuf_limited: u64,
     pub bytes_sent: u64,
     pub bytes_retrans: u64,
     pub dsack_dups: u32,
@@ -90,6 +111,56 @@ fn ms_since(now: Instant, then: Option<Instant>) -> u32 {
 }
 
 impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
+    /// The pacing rate Linux would set, in bytes per second (`tcp_update_pacing_rate`,
+    /// `net/ipv4/tcp_input.c`), though partcp does not pace (Linux sets and reports it
+    /// without the fq qdisc too):
+    ///
+    /// ```c
+    /// /* set sk_pacing_rate to 200 % of current rate (mss * cwnd / srtt) */
+    /// rate = (u64)tp->mss_cache * ((USEC_PER_SEC / 100) << 3);
+    /// if (tcp_snd_cwnd(tp) < tp->snd_ssthresh / 2)
+    ///         rate *= READ_ONCE(sock_net(sk)->ipv4.sysctl_tcp_pacing_ss_ratio);
+    /// else
+    ///         rate *= READ_ONCE(sock_net(sk)->ipv4.sysctl_tcp_pacing_ca_ratio);
+    /// rate *= max(tcp_snd_cwnd(tp), tp->packets_out);
+    /// if (likely(tp->srtt_us))
+    ///         do_div(rate, tp->srtt_us);
+    /// WRITE_ONCE(sk->sk_pacing_rate,
+    ///            min_t(u64, rate, READ_ONCE(sk->sk_max_pacing_rate)));
+    /// ```
+    ///
+    /// Linux recomputes it on every ACK (`tcp_cong_control`); partcp computes it when
+    /// asked, from the same state, which differs only after a retransmission timeout
+    /// cut the window before the next ACK. `sk_max_pacing_rate` is ~0 (partcp has no
+    /// `SO_MAX_PACING_RATE`). Before the first RTT sample (no ACK processed), `~0` as
+    /// Linux's initial `sk_pacing_rate`.
+    pub fn pacing_rate(&self) -> u64 {
+        let srtt8 = self.rtt.srtt_us8();
+        if srtt8 == 0 {
+            return u64::MAX;
+        }
+        let mss = self.smss().max(1);
+        let cwnd = self.cc.cwnd().div_ceil(mss) as u64;
+        let packets_out = self.flight_size().div_ceil(mss) as u64;
+        let ssthresh = self.cc.ssthresh();
+        let ssthresh = if ssthresh >= usize::MAX / 2 {
+            u64::from(INFINITE_SSTHRESH)
+        } else {
+            ssthresh.div_ceil(mss) as u64
+        };
+        let ratio = if cwnd < ssthresh / 2 {
+            PACING_SS_RATIO
+        } else {
+            PACING_CA_RATIO
+        };
+        // CAST: usize to u64 does not truncate.
+        (mss as u64)
+            .saturating_mul((1_000_000 / 100) << 3)
+            .saturating_mul(ratio)
+            .saturating_mul(cwnd.max(packets_out))
+            / srtt8
+    }
+
     /// The connection's `TCP_INFO` at `now` (Linux `tcp_get_info`).
     pub fn info(&self, now: Instant) -> Info {
         let mss = self.smss().max(1);
@@ -137,6 +208,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         // `advmss` and `snd_mss` exclude them.
         let opts = if self.ts_ok { 12 } else { 0 };
         let handshaking = matches!(self.state, State::SynSent | State::SynReceived);
+        let chrono = self.chrono.stats(now);
         Info {
             state: self.state.linux_number(),
             ca_state,
@@ -165,6 +237,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             pmtu: usize32(usize::from(self.cfg.mss) + 40),
             rcv_ssthresh: usize32(self.rcv_wnd()),
             rcv_space: usize32(self.rcv_space.space),
+            rcv_rtt: self.rcv_rtt.us(),
             rtt: self.rtt.srtt().map_or(0, |d| sat32(d.micros())),
             rttvar: sat32(self.rtt.rttvar().micros()),
             snd_ssthresh,
@@ -172,6 +245,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             advmss: usize32(usize::from(self.cfg.mss).saturating_sub(opts)),
             reordering: self.cfg.dupthresh,
             total_retrans: sat32(st.fast_retransmits.saturating_add(st.rto_retransmits)),
+            pacing_rate: self.pacing_rate(),
             bytes_acked: st.bytes_out.saturating_sub(flight as u64),
             bytes_received: st.bytes_in,
             segs_out: sat32(self.segs_out),
@@ -191,6 +265,11 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                     .saturating_sub(flight as u64)
                     .div_ceil(mss as u64),
             ),
+            delivery_rate: self.rate.delivery_rate(),
+            delivery_rate_app_limited: self.rate.app_limited(),
+            busy_time: chrono.busy,
+            rwnd_limited: chrono.rwnd_limited,
+            sndbuf_limited: chrono.sndbuf_limited,
             bytes_sent: st.bytes_out.saturating_add(st.bytes_retransmitted),
             bytes_retrans: st.bytes_retransmitted,
             dsack_dups: sat32(st.dsacks_in),

@@ -7,6 +7,7 @@ use crate::buffer::{RecvBuffer, SendBuffer, WriteAt};
 use crate::congestion::CongestionControl;
 use crate::connection::frto::FrtoAck;
 use crate::connection::sack::BlockOutcome;
+use crate::connection::send_times::RateSnap;
 use crate::seq::SeqNum;
 use crate::time::{Duration, Instant};
 use crate::wire::{SackBlock, TcpFlags, TcpRepr};
@@ -448,6 +449,8 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         // since lies from the end of the retransmissions to "recover"; note whether this
         // ACK covers such data not SACKed before, or SACKs more of it.
         let una_before = self.snd_una;
+        let delivered_before = self.delivered_bytes();
+        let mut rate_newest = None;
         let frto_range = self
             .frto
             .as_ref()
@@ -507,7 +510,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         let new_wnd = usize::from(seg.window) << self.snd_wscale;
         let mut dup = false;
         if ack > self.snd_una {
-            self.on_new_ack(now, seg, flight_before, smss);
+            rate_newest = self.on_new_ack(now, seg, flight_before, smss);
         } else if ack == self.snd_una {
             // RFC 5681 section 2, DUPLICATE ACKNOWLEDGMENT: outstanding data, no data, no
             // SYN/FIN, ACK = SND.UNA, same advertised window. RFC 6675 section 2 counts an
@@ -544,10 +547,20 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             dup,
             sacked_new: sack_new,
         });
+        // Linux `tcp_ack` -> `tcp_rate_gen`.
+        self.rate_gen(now, delivered_before, rate_newest);
+        self.chrono_after_ack(now);
     }
 
-    /// An ACK that advances SND.UNA.
-    fn on_new_ack(&mut self, now: Instant, seg: &TcpRepr, flight_before: usize, smss: usize) {
+    /// An ACK that advances SND.UNA. Returns the most recently sent range it delivers
+    /// and that range's rate snapshot, unless the ACK may be for a retransmission.
+    fn on_new_ack(
+        &mut self,
+        now: Instant,
+        seg: &TcpRepr,
+        flight_before: usize,
+        smss: usize,
+    ) -> Option<(Instant, RateSnap)> {
         let ack = seg.ack;
         let mut advanced = ack.since(self.snd_una);
         let fin_acked = self.fin_seq.is_some_and(|f| ack > f);
@@ -575,9 +588,10 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         // for retransmitted data (Karn's rule, RFC 6298 section 3); then RFC 7323 4.1,
         // the echoed timestamp, whose millisecond clock is too coarse to be preferred
         // (Linux uses it only when it has no `seq_rtt_us` either).
-        let sent = self.send_times.on_ack(una_before, ack, now);
+        let acked = self.send_times.on_ack(una_before, ack, now);
+        let rate_newest = acked.newest.filter(|_| self.rtx_high.is_none());
         let sample = match self.rtx_high {
-            None => sent.map(|at| now - at),
+            None => acked.oldest.map(|at| now - at),
             Some(high) => {
                 if ack >= high {
                     self.rtx_high = None;
@@ -652,6 +666,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                 _ => {}
             }
         }
+        rate_newest
     }
 
     /// A duplicate ACK (RFC 5681 3.2, RFC 6582, RFC 6675 section 5, RFC 3042).
@@ -719,6 +734,13 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         let len = seg.payload_len;
         let fin = seg.flags.contains(TcpFlags::FIN);
         if len > 0 {
+            // Linux `tcp_rcv_established` -> `tcp_rcv_rtt_measure_ts` (ESTABLISHED only;
+            // the segment is acceptable).
+            if let (true, State::Established, Some(ts)) =
+                (self.ts_ok, self.state, seg.options.timestamps)
+            {
+                self.rcv_rtt_measure_ts(now, ts.tsecr, len);
+            }
             if self.synchronized_receiving() {
                 if self.app_closed && data_seq + len > self.rcv_nxt {
                     // Linux (tcp_rcv_state_process): new data after close() cannot be
@@ -837,6 +859,10 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             }
             let had_holes = !self.assembler.is_empty();
             self.rcv_nxt = end;
+            // Linux `tcp_event_data_recv` -> `tcp_rcv_rtt_measure`, after
+            // `tcp_queue_rcv` moved RCV.NXT past this segment (before the out-of-order
+            // queue is drained).
+            self.rcv_rtt_measure(now);
             self.recv_buf.commit(take);
             self.stats.bytes_in = self.stats.bytes_in.saturating_add(take as u64);
             while let Some(next) = self.assembler.pop_contiguous(self.rcv_nxt) {

@@ -22,12 +22,15 @@
 //! RFC 6675 section 4 (NextSeg rule 4).
 
 pub mod autotune;
+mod chrono;
 mod delack;
 mod frto;
 mod icmp;
 pub mod info;
 mod input;
 mod output;
+mod rate;
+mod rcv_rtt;
 pub mod sack;
 mod send_times;
 pub use autotune::{RcvBufAuto, SndBufAuto};
@@ -614,6 +617,12 @@ pub struct Connection<S, R> {
     pub(crate) challenge_count: u32,
     /// Receive buffer autotuning's measurement (`autotune`).
     pub(crate) rcv_space: autotune::RcvSpace,
+    /// The receiver's RTT estimate (`rcv_rtt`).
+    pub(crate) rcv_rtt: rcv_rtt::RcvRtt,
+    /// Delivery-rate sampling (`rate`).
+    pub(crate) rate: rate::Rate,
+    /// Busy and limited times (`chrono`).
+    pub(crate) chrono: chrono::Chrono,
 
     pub(crate) error: Option<Error>,
     /// The last ICMP error on a synchronized connection (Linux `sk_err_soft`): reported
@@ -760,6 +769,9 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             challenge_window: now,
             challenge_count: 0,
             rcv_space: autotune::RcvSpace::default(),
+            rcv_rtt: rcv_rtt::RcvRtt::default(),
+            rate: rate::Rate::new(now),
+            chrono: chrono::Chrono::default(),
             error: None,
             soft_error: None,
             stats: Stats::default(),
@@ -986,7 +998,30 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
     /// Errors: the pending connection error (once), [`Error::BrokenPipe`] after
     /// `shutdown_write`/`close` or once closed, [`Error::WouldBlock`] while connecting or
     /// when the buffer is full.
+    ///
+    /// One call is one application send (`sendmsg`): it starts by checking whether the
+    /// application leaves the pipe partly empty (delivery-rate sampling); a send the
+    /// glue splits into several calls continues with
+    /// [`Connection::send_continued_with`].
     pub fn send_with<F: FnOnce(&mut S) -> usize>(&mut self, f: F) -> Result<usize, Error> {
+        self.send_inner(true, f)
+    }
+
+    /// [`Connection::send_with`] for the rest of an application send already begun
+    /// (Linux's `tcp_sendmsg_locked` checks `tcp_rate_check_app_limited` once, at its
+    /// start, not after waiting for room).
+    pub fn send_continued_with<F: FnOnce(&mut S) -> usize>(
+        &mut self,
+        f: F,
+    ) -> Result<usize, Error> {
+        self.send_inner(false, f)
+    }
+
+    fn send_inner<F: FnOnce(&mut S) -> usize>(
+        &mut self,
+        call_start: bool,
+        f: F,
+    ) -> Result<usize, Error> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
@@ -1001,7 +1036,16 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         if self.send_buf.len() >= self.send_buf.capacity() {
             return Err(Error::WouldBlock);
         }
-        Ok(f(&mut self.send_buf))
+        // Linux `tcp_sendmsg_locked`: "is sending application-limited?"
+        if call_start {
+            self.rate_check_app_limited();
+        }
+        let first = self.chrono_before_queue();
+        let n = f(&mut self.send_buf);
+        if n > 0 && first {
+            self.chrono_queued();
+        }
+        Ok(n)
     }
 
     /// Read data: `f` reads from the receive buffer through the buffer's own API (without

@@ -25,6 +25,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
     /// other call; segments come out in the order they must be sent.
     #[must_use]
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        self.chrono_poll(now);
         let t = self.next_transmit(now);
         if let Some(t) = &t {
             // Sent (unless the glue takes it back with `transmit_failed`): no retry
@@ -47,6 +48,8 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             } else if t.repr.flags.contains(TcpFlags::ACK) {
                 self.ack_sent();
             }
+        } else {
+            self.chrono_xmit_end(now);
         }
         self.update_timers(now);
         t
@@ -569,7 +572,11 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                 // Timed even with timestamps: the timestamp clock ticks in
                 // milliseconds, too coarse for sub-millisecond paths, while this sample
                 // has the caller's microsecond resolution.
-                self.send_times.on_send(seq, end, now);
+                let snap = self.rate_on_send(now);
+                self.send_times.on_send(seq, end, now, snap);
+                if len > 0 {
+                    self.chrono_sent();
+                }
                 self.stats.bytes_out = self.stats.bytes_out.saturating_add(len as u64);
                 self.snd_nxt = end;
                 self.cork_flush = false;

@@ -55,6 +55,10 @@ pub struct TransmitUndo {
     high_rxt: SeqNum,
     /// Ranges timed for RTT samples: a poll only appends one (`SendTimes::on_send`).
     send_times_len: usize,
+    /// Delivery-rate phases: new data sent with nothing in flight restarts them.
+    rate: super::rate::Rate,
+    /// Chronographs: a poll starts busy, and its end may start or stop the others.
+    chrono: super::chrono::Chrono,
     /// Karn's rule: the end of the data retransmitted (a retransmission raises it).
     rtx_high: Option<SeqNum>,
     /// Delayed-ACK state: quick ACKs left and the ATO (an ACK sent uses a quick ACK),
@@ -224,6 +228,8 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             rtx_first_pending: self.rtx_first_pending,
             high_rxt: self.high_rxt,
             send_times_len: self.send_times.len(),
+            rate: self.rate,
+            chrono: self.chrono,
             rtx_high: self.rtx_high,
             quick: self.quick,
             ato: self.ato,
@@ -267,6 +273,8 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         self.rtx_first_pending = u.rtx_first_pending;
         self.high_rxt = u.high_rxt;
         self.send_times.truncate(u.send_times_len);
+        self.rate = u.rate;
+        self.chrono = u.chrono;
         self.rtx_high = u.rtx_high;
         self.quick = u.quick;
         self.ato = u.ato;

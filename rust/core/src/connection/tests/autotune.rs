@@ -113,6 +113,16 @@ fn auto_cfg(rcv: Option<RcvBufAuto>, snd: Option<SndBufAuto>) -> Config {
     }
 }
 
+/// For the receive side: timestamps too (the receiver's RTT estimate comes from the
+/// echoed TSval, Linux `tcp_rcv_rtt_measure_ts`), the receive buffer tuned as `rcv`
+/// says.
+fn rcv_cfg(rcv: Option<RcvBufAuto>) -> Config {
+    Config {
+        timestamps: true,
+        ..auto_cfg(rcv, None)
+    }
+}
+
 /// ESTABLISHED at ms(10) after a SYN at T0 (a 10 ms handshake RTT), peer shift 7.
 fn established_auto(cfg: Config) -> AutoConn {
     let mut c = Connection::connect_with_iss(
@@ -128,20 +138,37 @@ fn established_auto(cfg: Config) -> AutoConn {
     assert!(c.poll_transmit(T0).is_some(), "SYN");
     let mut sa = synack();
     sa.options.window_scale = Some(7);
+    if cfg.timestamps {
+        sa.options.timestamps = Some(Timestamps {
+            tsval: 5000,
+            tsecr: c.ts_now(T0),
+        });
+    }
     let _ = c.on_segment(ms(10), &sa, &[][..]);
     assert_eq!(c.state(), State::Established);
     while c.poll_transmit(ms(10)).is_some() {}
     c
 }
 
+/// The path's round-trip time: the peer's segments echo the TSval we sent this long
+/// before they arrive.
+const PATH_RTT: Duration = Duration::from_millis(10);
+
 /// The peer sends `len` bytes from stream offset `off` at `now`, in MSS-sized
-/// segments; returns the window field of the last segment we send in answer.
+/// segments echoing our TSval of [`PATH_RTT`] before; returns the window field of the
+/// last segment we send in answer.
 fn peer_sends(c: &mut AutoConn, now: Instant, off: usize, len: usize) -> u16 {
     let mut at = 0;
+    let ts = Timestamps {
+        tsval: 5000 + (now - T0).millis() as u32,
+        tsecr: c.ts_now(Instant(now.micros() - PATH_RTT.micros())),
+    };
     while at < len {
         let n = (len - at).min(1460);
         let p = pattern(off + at, n);
-        let _ = c.on_segment(now, &data(r1() + off + at, l1(), n), &p[..]);
+        let mut d = data(r1() + off + at, l1(), n);
+        d.options.timestamps = c.ts_ok.then_some(ts);
+        let _ = c.on_segment(now, &d, &p[..]);
         at += n;
     }
     let mut win = None;
@@ -220,7 +247,7 @@ fn snd_target_is_linux_sndbuf_expand_halved() {
 
 #[test]
 fn receive_buffer_grows_once_per_rtt_with_what_was_read() {
-    let mut c = established_auto(auto_cfg(Some(RCV_AUTO), None));
+    let mut c = established_auto(rcv_cfg(Some(RCV_AUTO)));
     // tcp_init_buffer_space: the first measurement expects at most 10 segments.
     assert_eq!(c.rcv_space(), 14_600);
     let w0 = peer_sends(&mut c, ms(15), 0, 30_000);
@@ -243,7 +270,7 @@ fn receive_buffer_grows_once_per_rtt_with_what_was_read() {
 
 #[test]
 fn receive_buffer_does_not_grow_for_a_slower_reader() {
-    let mut c = established_auto(auto_cfg(Some(RCV_AUTO), None));
+    let mut c = established_auto(rcv_cfg(Some(RCV_AUTO)));
     let _ = peer_sends(&mut c, ms(21), 0, 10_000);
     app_reads(&mut c, ms(21));
     // 10 000 bytes in an RTT is no more than the 14 600 expected.
@@ -259,7 +286,7 @@ fn receive_buffer_does_not_grow_for_a_slower_reader() {
 #[test]
 fn receive_buffer_is_fixed_without_autotuning_but_still_measured() {
     // SO_RCVBUF or tcp_moderate_rcvbuf=0: Linux keeps measuring rcvq_space.
-    let mut c = established_auto(auto_cfg(None, None));
+    let mut c = established_auto(rcv_cfg(None));
     let _ = peer_sends(&mut c, ms(21), 0, 50_000);
     app_reads(&mut c, ms(21));
     assert_eq!(c.rcv_space(), 50_000);
@@ -273,7 +300,7 @@ fn receive_buffer_stops_at_tcp_rmem_max() {
         max: 100_000,
         ..RCV_AUTO
     };
-    let mut c = established_auto(auto_cfg(Some(auto), None));
+    let mut c = established_auto(rcv_cfg(Some(auto)));
     let _ = peer_sends(&mut c, ms(21), 0, 60_000);
     app_reads(&mut c, ms(21));
     assert_eq!(rcap(&c), 100_000);
@@ -287,7 +314,7 @@ fn receive_buffer_stops_at_tcp_rmem_max() {
 #[test]
 fn receive_window_never_shrinks_while_the_buffer_grows() {
     // RFC 7323 2.4 / RFC 9293 3.8.6: the right edge never moves left.
-    let mut c = established_auto(auto_cfg(Some(RCV_AUTO), None));
+    let mut c = established_auto(rcv_cfg(Some(RCV_AUTO)));
     let mut edge = r1();
     let mut off = 0;
     for k in 1..8u64 {

@@ -29,6 +29,7 @@ mod sack_gen;
 mod sack_recovery;
 mod syn_received;
 mod syn_sent;
+mod tcp_info;
 mod tx_failed;
 mod window;
 
