@@ -80,6 +80,8 @@ fn after(conn: &Conn, inner: &mut ConnInner, now: Instant) -> bool {
         // sk_stream_write_space: only with SOCK_NOSPACE set, and only once a third of
         // the buffer is free), not for every ACK.
         let t = &inner.tcp;
+        // Before the wake-ups: a writer they wake finds the room published.
+        publish_snd_hint(conn, t);
         let now_ready = conn::Readiness {
             rx: crate::buffer::RecvBuffer::len(t.recv_buffer()),
             tx: crate::buffer::SendBuffer::len(t.send_buffer()),
@@ -107,6 +109,26 @@ fn after(conn: &Conn, inner: &mut ConnInner, now: Instant) -> bool {
         return true;
     }
     false
+}
+
+/// ConnP-T: publishes the send buffer's state for `sendmsg()` ([`Conn::snd_hint`]), so
+/// that a writer finding room sizes its copy from it and hands the thread one request
+/// per chunk (the append) instead of two (asking for room, then appending). Free space
+/// is published as 0 unless `send_with` could queue data now; it only grows between
+/// publications (acknowledgements, autotuning) except by the writer's own appends,
+/// which publish again before the writer continues.
+fn publish_snd_hint(conn: &Conn, t: &Tcp) {
+    if !matches!(conn.state, ConnState::ConnPT(_)) {
+        return;
+    }
+    let clamp = |n: usize| i64::try_from(n.min(0x7fff_ffff)).unwrap_or(0);
+    let buf = t.send_buffer();
+    let free = if t.writable() && t.error().is_none() {
+        crate::buffer::SendBuffer::capacity(buf).saturating_sub(crate::buffer::SendBuffer::len(buf))
+    } else {
+        0
+    };
+    conn.snd_hint.store(clamp(free) << 32 | clamp(t.notsent_bytes()), Relaxed);
 }
 
 /// Buffer autotuning grew the send (`snd`) or receive (`rcv`) buffer past what the
@@ -180,12 +202,13 @@ unsafe fn trampoline<B: FnMut(&mut ConnInner, Instant)>(data: *mut (), inner: &m
 
 /// Runs `body` on `conn`'s protocol thread `w` and sleeps (uninterruptibly) until it
 /// has. Returns false if the thread stopped before running it.
-fn call<B: FnMut(&mut ConnInner, Instant) + Send>(w: &Worker, conn: &Conn, body: &mut B) -> bool {
+fn call<B: FnMut(&mut ConnInner, Instant) + Send>(w: &Worker, conn: &Conn, body: &mut B, then_after: Option<ConnRef>) -> bool {
     pin_init::stack_pin_init!(let req = pin_init!(CallReq {
         conn,
         data: (body as *mut B).cast::<()>(),
         run: trampoline::<B>,
         ran: Atomic::new(false),
+        then_after: core::cell::Cell::new(then_after),
         done <- kernel::sync::Completion::new(),
     }));
     let p: *const CallReq = &*req;
@@ -212,6 +235,18 @@ fn call<B: FnMut(&mut ConnInner, Instant) + Send>(w: &Worker, conn: &Conn, body:
 /// ENODEV only if the connection's protocol thread has stopped (the module is being
 /// unloaded, which no socket call can overlap: a broken invariant, warned about).
 fn run_sync<R: Send>(conn: &Conn, with_after: bool, f: impl FnOnce(&mut ConnInner, Instant) -> R + Send) -> Result<R> {
+    run_sync_then(conn, with_after, None, f)
+}
+
+/// [`run_sync`]; under ConnP-T with `then_after` (the connection's reference), the
+/// thread signals the caller once `f` has run and then transmits/re-arms/wakes on its
+/// own, publishing the send room (`Conn::snd_hint`) before signalling.
+fn run_sync_then<R: Send>(
+    conn: &Conn,
+    with_after: bool,
+    then_after: Option<ConnRef>,
+    f: impl FnOnce(&mut ConnInner, Instant) -> R + Send,
+) -> Result<R> {
     let mut f = Some(f);
     let mut out: Option<R> = None;
     let mut closed = false;
@@ -230,7 +265,21 @@ fn run_sync<R: Send>(conn: &Conn, with_after: bool, f: impl FnOnce(&mut ConnInne
         let now = clock::now();
         if exclusive(None, conn, |inner| body(inner, now)).is_none() {
             if let Some(w) = conn.state.worker() {
-                call(w, conn, &mut body);
+                match then_after {
+                    Some(keep) => {
+                        // `after` runs on the thread once the caller is signalled.
+                        let mut only = |inner: &mut ConnInner, now: Instant| {
+                            if let Some(f) = f.take() {
+                                out = Some(f(inner, now));
+                                publish_snd_hint(conn, &inner.tcp);
+                            }
+                        };
+                        call(w, conn, &mut only, Some(keep));
+                    }
+                    None => {
+                        call(w, conn, &mut body, None);
+                    }
+                }
             }
         }
     }
@@ -249,6 +298,16 @@ fn run_sync<R: Send>(conn: &Conn, with_after: bool, f: impl FnOnce(&mut ConnInne
 /// Under ConnP-T `f` runs on the connection's protocol thread while the caller sleeps.
 pub(crate) fn with_conn<R: Send>(conn: &ConnRef, f: impl FnOnce(&mut ConnInner, Instant) -> R + Send) -> Result<R> {
     run_sync(conn, true, f)
+}
+
+/// [`with_conn`] for `sendmsg()`'s append: under ConnP-T the caller is signalled as soon
+/// as `f` has run, and the thread transmits (and wakes, re-arms) afterwards, while the
+/// caller copies its next chunk, instead of keeping the caller asleep through the
+/// transmit and whatever the device runs inline (veth: the peer's receive softirq).
+/// MsgP and ConnP-L: [`with_conn`].
+pub(crate) fn with_conn_send<R: Send>(conn: &ConnRef, f: impl FnOnce(&mut ConnInner, Instant) -> R + Send) -> Result<R> {
+    let keep = matches!(conn.state, ConnState::ConnPT(_)).then(|| conn.clone());
+    run_sync_then(conn, true, keep, f)
 }
 
 /// Reads (or takes errors from) a connection's state from syscall context, without the
@@ -465,12 +524,22 @@ fn thread_work(ctx: &mut ThreadCtx, work: Work) {
             // SAFETY: As above.
             let conn = unsafe { &*r.conn };
             let now = clock::now();
+            // The caller's frame keeps the request alive until `complete`; the
+            // reference for the deferred `after` moves to this thread first.
+            let keep = r.then_after.take();
             let ran = exclusive(Some(ctx), conn, |inner| {
                 // SAFETY: `data`/`run` were built together by `call` for this closure.
                 unsafe { (r.run)(r.data, inner, now) };
             });
             // SAFETY: Last access to the request.
             unsafe { CallReq::complete(req, ran.is_some()) };
+            if let (Some(c), Some(())) = (keep, ran) {
+                // Still the owning thread: the transmit/re-arm/wake step the caller
+                // did not wait for.
+                if exclusive(Some(ctx), &c, |inner| after(&c, inner, now)) == Some(true) {
+                    unhash(stack, &c);
+                }
+            }
         }
     }
 }

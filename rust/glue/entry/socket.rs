@@ -26,6 +26,7 @@ use crate::glue::kernel::handles::{NetRef, SockRef};
 use crate::glue::kernel::mem;
 use crate::glue::kernel::rxq::{ReadPiece, RecvQueue};
 use crate::glue::kernel::txq::{Chunk, SendQueue};
+use crate::glue::kernel::frontvec::Span as _;
 use crate::buffer::{RecvBuffer as _, SendBuffer as _};
 use crate::glue::kernel::shim::{self, TxMeta};
 use crate::glue::obj::stack::{stack, ConnKey, ListenKey, Stack};
@@ -337,6 +338,15 @@ pub(crate) fn parse_sockaddr(raw: &[u8]) -> Result<(Ipv4Addr, u16, u16)> {
     let port = u16::from_be_bytes([raw[2], raw[3]]);
     let addr = Ipv4Addr([raw[4], raw[5], raw[6], raw[7]]);
     Ok((addr, port, family))
+}
+
+/// ConnP-T: the room `Conn::snd_hint` shows for a writer with TCP_NOTSENT_LOWAT limit
+/// `lowat` (the wait's condition in `send`, from the published figures), 0 if none.
+fn hint_room(c: &Conn, lowat: usize) -> usize {
+    let h = c.snd_hint.load(Relaxed);
+    let free = usize::try_from(h >> 32).unwrap_or(0);
+    let notsent = usize::try_from(h & 0x7fff_ffff).unwrap_or(usize::MAX);
+    free.min(lowat.saturating_sub(notsent))
 }
 
 /// A `wait_for` condition evaluated on a connection's state: a call that cannot run
@@ -1315,9 +1325,27 @@ impl PartcpSock {
         // valid for this call.
         let src = unsafe { kernel::iov::IovIterSource::from_raw(iter) };
         let mut sent = 0usize;
+        // ConnP-T: the room the protocol thread published (`Conn::snd_hint`) sizes the
+        // copy without a round trip to the thread, before and after a wait; the append,
+        // on the thread, checks it again. Any doubt (no room published, or the append's
+        // check failing) takes the general condition below, which asks the thread (and
+        // sets SOCK_NOSPACE there before the writer sleeps).
+        let hinted_path = matches!(c.state, conn::ConnState::ConnPT(_));
+        let mut ask = false;
         while sent < len {
+            let use_hint = hinted_path && !ask;
+            ask = false;
+            let hinted = core::cell::Cell::new(false);
             // Wait for room (or an error).
             let room = self.sk.wait(&mut timeo, || {
+                if use_hint && !self.wr_shutdown.load(Relaxed) {
+                    // Published before the thread wakes writers (`dispatch::after`).
+                    let r = hint_room(&c, lowat);
+                    if r > 0 {
+                        hinted.set(true);
+                        return Some(Ok(r));
+                    }
+                }
                 read_cond(&c, |g| {
                 if let Some(e) = g.tcp.take_error() {
                     self.error_reported();
@@ -1347,6 +1375,7 @@ impl PartcpSock {
                 }
                 })
             });
+            let hinted = hinted.get();
             let room = match room {
                 Ok(r) => r,
                 Err(e) => {
@@ -1367,15 +1396,49 @@ impl PartcpSock {
                 Ok(None) => return Err(EFAULT),
                 Err(e) => return Err(e),
             };
+            let clen = chunk.len();
             let mut chunk = Some(chunk);
-            let queued = dispatch::with_conn(&c, |inner, _| {
-                inner.tcp.set_more(more);
+            let queued = dispatch::with_conn_send(&c, |inner, _| {
+                let t = &mut inner.tcp;
+                if hinted {
+                    // What the wait's condition would have checked, without taking a
+                    // pending error: if the chunk cannot go in whole, the general path
+                    // decides (and reports) instead.
+                    let room = t.send_buffer().free().min(lowat.saturating_sub(t.notsent_bytes()));
+                    if t.error().is_some() || !matches!(t.state(), State::Established | State::CloseWait) || room < clen {
+                        return None;
+                    }
+                }
+                t.set_more(more);
                 let append = |s: &mut SendQueue| chunk.take().map_or(0, |c| s.append(c));
                 // One sendmsg: the delivery-rate app-limited check once, at its start.
-                let r = if sent == 0 { inner.tcp.send_with(append) } else { inner.tcp.send_continued_with(append) };
-                r.map_err(tcp_err)
+                let r = if sent == 0 { t.send_with(append) } else { t.send_continued_with(append) };
+                match r {
+                    Err(_) if hinted => None,
+                    r => Some(r.map_err(tcp_err)),
+                }
             });
-            match queued.and_then(|q| q) {
+            let queued = match queued {
+                Ok(None) => {
+                    // SAFETY: The chunk's `clen` bytes were just taken from `src`, none
+                    // of them queued: this goes back to where the copy started.
+                    unsafe { src.revert(clen) };
+                    ask = true;
+                    continue;
+                }
+                Ok(Some(r)) => r,
+                Err(e) => Err(e),
+            };
+            if let Ok(q) = queued {
+                if q < clen {
+                    // Bytes copied but not queued (a short append) are not sent: the
+                    // iterator goes back to the first of them.
+                    // SAFETY: `q < clen` and the chunk's `clen` bytes were just taken
+                    // from `src`: this stays inside what the copy consumed.
+                    unsafe { src.revert(clen - q) };
+                }
+            }
+            match queued {
                 // The queue's index could not grow (atomic allocation).
                 Ok(0) if sent == 0 => return Err(ENOMEM),
                 Ok(0) => break,

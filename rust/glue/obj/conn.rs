@@ -196,6 +196,13 @@ pub(crate) struct Conn {
     /// ConnP-T: a timer expiry is queued to the protocol thread (the destructor waits
     /// for it to be consumed).
     pub(crate) timer_queued: HandOff,
+    /// ConnP-T: the send buffer as the protocol thread last left it, for `sendmsg()` to
+    /// size its copy without a round trip to the thread: free bytes in the high 32 bits
+    /// (0 unless data can be queued: established or CLOSE-WAIT, no FIN queued, no error
+    /// pending), bytes queued but never sent in the low 32. Published by the thread after
+    /// every piece of work on the connection (`dispatch::after`); only a hint, which
+    /// the append on the thread checks again.
+    pub(crate) snd_hint: Atomic<i64>,
     /// Retransmission, delayed-ACK, persist, keepalive and TIME-WAIT timer.
     #[pin]
     pub(crate) timer: Timer,
@@ -252,6 +259,7 @@ impl Conn {
                 state,
                 hnode: HashNode::new(key.words()),
                 timer_queued: HandOff::new(),
+                snd_hint: Atomic::new(0),
                 reuse: Atomic::new(false),
                 tx: TxOpts::new(),
                 timer <- Timer::new(conn_timer),

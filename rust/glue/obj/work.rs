@@ -36,6 +36,11 @@ pub(crate) struct CallReq {
     pub(crate) run: unsafe fn(*mut (), &mut ConnInner, Instant),
     /// Set by the thread when it ran the request (false: discarded at thread stop).
     pub(crate) ran: Atomic<bool>,
+    /// A request whose transmit/re-arm/wake step (`dispatch::after`) the thread runs
+    /// after signalling `done`, holding this reference for it. Taken by the thread
+    /// before `done` (the caller, asleep until then, does not touch it meanwhile); the
+    /// caller's frame drops it if the request is discarded instead.
+    pub(crate) then_after: core::cell::Cell<Option<ConnRef>>,
     #[pin]
     pub(crate) done: Completion,
 }
