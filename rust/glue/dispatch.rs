@@ -122,9 +122,9 @@ fn publish_snd_hint(conn: &Conn, t: &Tcp) {
         return;
     }
     let clamp = |n: usize| i64::try_from(n.min(0x7fff_ffff)).unwrap_or(0);
-    let buf = t.send_buffer();
     let free = if t.writable() && t.error().is_none() {
-        crate::buffer::SendBuffer::capacity(buf).saturating_sub(crate::buffer::SendBuffer::len(buf))
+        // The room sendmsg's own wait condition reads.
+        t.send_buffer().free()
     } else {
         0
     };

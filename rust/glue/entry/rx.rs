@@ -13,9 +13,10 @@
 //! connection or listener looked up, under RCU with no lock (MsgP: under the table lock,
 //! its defining global lock; see `stack.rs`).
 //!
-//! GRO-merged and non-linear skbs are handled by copying payload with `skb_copy_bits`
-//! straight into the connection's receive ring; checksums are validated per `ip_summed`
-//! (the shim follows `tcp_v4_rcv`).
+//! GRO-merged and non-linear skbs are kept whole: the payload stays in the skb, which
+//! the connection's receive queue references (`kernel/rxq.rs`) until `recvmsg` copies
+//! it to the user; checksums are validated per `ip_summed` (the shim follows
+//! `tcp_v4_rcv`).
 //!
 //! A claimed segment becomes an [`RxSeg`], which owns the skb and its descriptor: the
 //! strategy may process it right here or queue it to a protocol thread (ConnP-T), and
