@@ -132,13 +132,14 @@ fn publish_snd_hint(conn: &Conn, t: &Tcp) {
 }
 
 /// Buffer autotuning grew the send (`snd`) or receive (`rcv`) buffer past what the
-/// socket shows (`shown`): raise `sk_sndbuf`/`sk_rcvbuf` to twice the payload
-/// capacity (partcp's `SO_*BUF` convention), unless the user set them.
+/// socket shows (`shown`): raise `sk_sndbuf` to the send payload capacity and
+/// `sk_rcvbuf` to twice the receive one (`crate::connection::autotune` says why),
+/// unless the user set them.
 fn sync_bufs(snd: usize, rcv: usize, shown: &mut (usize, usize), sk: &SockRef) {
     if (snd, rcv) != *shown {
         *shown = (snd, rcv);
-        let dbl = |n: usize| kernel::ffi::c_int::try_from(n.saturating_mul(2)).unwrap_or(kernel::ffi::c_int::MAX);
-        sk.grow_bufs(dbl(snd), dbl(rcv));
+        let int = |n: usize| kernel::ffi::c_int::try_from(n).unwrap_or(kernel::ffi::c_int::MAX);
+        sk.grow_bufs(int(snd), int(rcv.saturating_mul(2)));
     }
 }
 

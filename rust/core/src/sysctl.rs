@@ -225,7 +225,8 @@ impl TcpSysctls {
     /// `tcp_moderate_rcvbuf` is on and `SO_RCVBUF` is not set (`rcvbuf_locked`), the
     /// send buffer up to `tcp_wmem[2]` while `SO_SNDBUF` is not set (`sndbuf_locked`;
     /// `seg`: the send buffer's per-segment memory, see [`SndBufAuto`]). Capacities are
-    /// payload bytes, half of the socket buffer sizes the sysctls give. Read at
+    /// payload bytes: half of the receive buffer size the sysctls give, all of the send
+    /// buffer size (`crate::connection::autotune` says why). Read at
     /// `connect()` and `listen()`, as the other sysctls (Linux reads `tcp_rmem[2]` and
     /// `tcp_moderate_rcvbuf` at each growth, `tcp_wmem[2]` at each expansion).
     pub fn apply_buffers(
@@ -241,18 +242,18 @@ impl TcpSysctls {
             low_rtt: Duration::from_micros(u64::from(self.rcvbuf_low_rtt_us)),
         });
         cfg.sndbuf_auto = (!sndbuf_locked).then(|| SndBufAuto {
-            max: self.wmem[2] as usize / 2,
+            max: self.wmem[2] as usize,
             ..seg
         });
     }
 
     /// The payload capacities a socket's send and receive buffers start with when
-    /// `SO_SNDBUF`/`SO_RCVBUF` did not set them: half of `tcp_wmem[1]` and
+    /// `SO_SNDBUF`/`SO_RCVBUF` did not set them: `tcp_wmem[1]` and half of
     /// `tcp_rmem[1]` (the sizes Linux's `tcp_init_sock` gives `sk_sndbuf` and
-    /// `sk_rcvbuf`).
+    /// `sk_rcvbuf`; see [`TcpSysctls::apply_buffers`]).
     pub fn initial_buffers(&self) -> (usize, usize) {
         // CAST: u32 to usize does not truncate on the targets partcp builds for.
-        (self.wmem[1] as usize / 2, self.rmem[1] as usize / 2)
+        (self.wmem[1] as usize, self.rmem[1] as usize / 2)
     }
 
     /// The listener settings: those of [`TcpSysctls::apply_connect`] for the connections
@@ -378,11 +379,11 @@ mod tests {
         assert_eq!(
             cfg.sndbuf_auto,
             Some(SndBufAuto {
-                max: 2 << 20,
+                max: 4 << 20,
                 ..seg
             })
         );
-        assert_eq!(s.initial_buffers(), (8192, 65536));
+        assert_eq!(s.initial_buffers(), (16384, 65536));
         // SO_RCVBUF / SO_SNDBUF: that buffer is not tuned.
         s.apply_buffers(&mut cfg, true, false, seg);
         assert!(cfg.rcvbuf_auto.is_none() && cfg.sndbuf_auto.is_some());
@@ -394,7 +395,7 @@ mod tests {
         s.wmem[2] = 1 << 20;
         s.apply_buffers(&mut cfg, false, false, seg);
         assert!(cfg.rcvbuf_auto.is_none());
-        assert_eq!(cfg.sndbuf_auto.map(|a| a.max), Some(512 << 10));
+        assert_eq!(cfg.sndbuf_auto.map(|a| a.max), Some(1 << 20));
     }
 
     #[test]

@@ -906,13 +906,14 @@ impl PartcpSock {
     }
 
     /// Initial buffer sizes (payload bytes): a size the user set (SO_SNDBUF/SO_RCVBUF,
-    /// which the socket core doubled for bookkeeping) gives half of it to payload, as
-    /// Linux does, and stays; otherwise half of the namespace's `tcp_wmem[1]` and
-    /// `tcp_rmem[1]`, which autotuning then grows (`crate::connection::autotune`).
+    /// which the socket core doubled for bookkeeping) stays; of a receive buffer half is
+    /// payload, of a send buffer all of it, as Linux charges them
+    /// (`crate::connection::autotune`). Otherwise `tcp_wmem[1]` and half of
+    /// `tcp_rmem[1]` of the namespace, which autotuning then grows.
     fn buffer_sizes(&self) -> (usize, usize) {
         let (snd, rcv, snd_locked, rcv_locked) = self.sk.bufs();
         let (snd0, rcv0) = self.sk.tcp_sysctls().initial_buffers();
-        let snd = if snd_locked { buf_size(snd / 2) } else { snd0.clamp(MIN_BUF, MAX_BUF) };
+        let snd = if snd_locked { buf_size(snd) } else { snd0.clamp(MIN_BUF, MAX_BUF) };
         let rcv = if rcv_locked { buf_size(rcv / 2) } else { rcv0.clamp(MIN_BUF, MAX_BUF) };
         (snd, rcv)
     }
@@ -1110,11 +1111,11 @@ impl PartcpSock {
             (inner.tcp.send_buffer().capacity(), inner.tcp.recv_buffer().capacity())
         });
         if let Ok((snd, rcv)) = bufs {
-            // SO_SNDBUF/SO_RCVBUF report the rings the listener gave the connection,
-            // doubled as the socket core keeps them (a Linux socket inherits its
-            // listener's sizes).
-            let dbl = |n: usize| i32::try_from(n.saturating_mul(2)).unwrap_or(i32::MAX);
-            self.sk.set_bufs(dbl(snd), dbl(rcv));
+            // SO_SNDBUF/SO_RCVBUF report the buffers the listener gave the connection
+            // (a Linux socket inherits its listener's sizes): the send buffer's payload
+            // capacity, and the receive buffer's doubled (`crate::connection::autotune`).
+            let int = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+            self.sk.set_bufs(int(snd), int(rcv.saturating_mul(2)));
         }
         *self.state.lock() = SockState::Connected(c);
     }

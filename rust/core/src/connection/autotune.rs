@@ -6,9 +6,12 @@
 //! The core decides how large each buffer should be; the buffer decides how much of
 //! that it can have ([`crate::buffer::RecvBuffer::grow`],
 //! [`crate::buffer::SendBuffer::grow`]: the kernel glue refuses while the module's
-//! memory is under pressure). Capacities are payload bytes; the socket's `SO_RCVBUF`
-//! and `SO_SNDBUF` report twice them, as Linux's default receive `scaling_ratio` (half of
-//! a buffer's memory is payload) and partcp's `SO_*BUF` convention say. A buffer never
+//! memory is under pressure). Capacities are payload bytes. The socket's `SO_RCVBUF`
+//! reports twice the receive capacity, as Linux's default receive `scaling_ratio` (half
+//! of a buffer's memory is payload) says. `SO_SNDBUF` reports the send capacity itself:
+//! Linux charges a queued skb's truesize against `sk_sndbuf` (`sk_wmem_queued`), and
+//! `tcp_sendmsg_locked` fills skbs of up to 64 KB of payload in page fragments, so all
+//! of `sk_sndbuf` but one skb head (about 1 KB) per 64 KB is payload. A buffer never
 //! shrinks, so the window offered never shrinks either (RFC 7323 2.4, RFC 9293 3.8.6:
 //! the right edge must not move left).
 
@@ -33,7 +36,7 @@ pub struct RcvBufAuto {
 /// (`SO_SNDBUF` not set).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SndBufAuto {
-    /// The largest capacity, in payload bytes (half of `tcp_wmem[2]`).
+    /// The largest capacity, in payload bytes (`tcp_wmem[2]`).
     pub max: usize,
     /// Memory a segment's head takes beyond its payload: the headers' room and the
     /// shared info (Linux `MAX_TCP_HEADER + SKB_DATA_ALIGN(sizeof(struct
@@ -90,8 +93,10 @@ pub(crate) fn rcv_target(
 /// The send capacity for a congestion window of `cwnd_segs` segments of `mss` bytes
 /// (Linux `tcp_sndbuf_expand`: twice the memory of the larger of that window, the
 /// initial window and DupThresh + 1 segments, counting each segment as a non-GSO skb
-/// would take it: its payload and head rounded up to a power of two, plus the `sk_buff`;
-/// the payload share is half of it). At most `auto.max`.
+/// would take it: its payload and head rounded up to a power of two, plus the `sk_buff`).
+/// All of it is payload capacity, as it is for Linux's `tcp_sendmsg_locked`, whose
+/// 64 KB skbs of page fragments are charged little more than their payload (see the
+/// module documentation). At most `auto.max`.
 pub(crate) fn snd_target(
     mss: usize,
     cwnd_segs: usize,
@@ -104,9 +109,8 @@ pub(crate) fn snd_target(
         .unwrap_or(usize::MAX)
         .saturating_add(auto.seg_skb);
     let segs = cwnd_segs.max(INIT_CWND).max(dupthresh.saturating_add(1));
-    // Linux's sndmem is 2 * segs * per_seg (CUBIC and Reno: `sndbuf_expand` factor 2);
-    // the payload share is half of it.
-    segs.saturating_mul(per_seg).min(auto.max)
+    // Linux's sndmem is 2 * segs * per_seg (CUBIC and Reno: `sndbuf_expand` factor 2).
+    segs.saturating_mul(per_seg).saturating_mul(2).min(auto.max)
 }
 
 impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {

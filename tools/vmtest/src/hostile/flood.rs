@@ -114,8 +114,8 @@ fn fill(s: &TcpStream, settle: Duration) -> Result<usize, String> {
     Ok(total)
 }
 
-/// The send buffer partcp grants for SO_SNDBUF `v` (the ring is half the doubled
-/// value: `v` itself), as getsockopt reports it.
+/// The SO_SNDBUF the flood tests set: partcp's send buffer holds the doubled value,
+/// as getsockopt reports it.
 const SNDBUF: i32 = 65536;
 
 /// A partcp client sends to a Linux server that never reads: partcp may hold at most

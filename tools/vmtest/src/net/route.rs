@@ -15,6 +15,12 @@
 //!   reaches the peer, and once the route is removed the data arrives intact without a
 //!   single retransmission (`tcpi_total_retrans` 0; partcp counts the refusals in
 //!   `tx_errors`): a segment IP refused was not sent, so it is not a loss.
+//! - `fresh_send_buffer_holds_linux_bytes`: with the peer unreachable, a nonblocking
+//!   writer fills a fresh connection's send buffer until `EAGAIN`, and then a Linux
+//!   TCP connection's on the same path: partcp's `SO_SNDBUF` must be Linux's
+//!   (`tcp_sndbuf_expand` for the initial window) and the bytes it took between 90% of
+//!   that and 110% of what Linux took (Linux may overshoot its `sk_sndbuf` by up to one
+//!   skb's size goal).
 
 use std::io::Write;
 use std::net::{Shutdown, TcpStream};
@@ -31,6 +37,7 @@ pub const TESTS: Table = &[
     ("route_lookups_per_connection", lookups_per_connection),
     ("route_change_followed", change_followed),
     ("unreachable_route_not_a_loss", unreachable_not_a_loss),
+    ("fresh_send_buffer_holds_linux_bytes", fresh_send_buffer),
 ];
 
 /// Bytes each transfer of `route_lookups_per_connection` carries.
@@ -187,8 +194,8 @@ fn change_followed(fam: Family) -> TestResult {
 }
 
 /// Bytes written while the peer is unreachable: within the send buffer a fresh
-/// connection has (partcp: the payload half of Linux's `tcp_sndbuf_expand` for the
-/// initial window, about 43 KB at MSS 1448; 64 KB blocked), so that the writes complete
+/// connection has (Linux's `tcp_sndbuf_expand` for the initial window, about 87 KB at
+/// MSS 1448, for partcp all of it payload), so that the writes complete
 /// while nothing can leave.
 const UNREACHABLE_BYTES: usize = 16 << 10;
 
@@ -206,6 +213,44 @@ impl Drop for Unreachable {
     fn drop(&mut self) {
         let _ = run(&format!("ip -n ptcp_a route del unreachable {B}/32"));
     }
+}
+
+/// Fills the send buffer of a fresh connection of `fam` to an unreachable peer with
+/// nonblocking 4 KB writes until `EAGAIN`: the bytes taken and `SO_SNDBUF` then.
+fn fill_fresh(fam: Family) -> Result<(usize, usize), String> {
+    let (f, _peer) = f_client(fam)?;
+    let route = Unreachable::add()?;
+    f.set_nonblocking(true).map_err(|e| format!("nonblocking: {e}"))?;
+    let chunk = [0x5au8; 4096];
+    let mut taken = 0usize;
+    loop {
+        match (&f).write(&chunk) {
+            Ok(n) => taken += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => return Err(format!("write after {taken} bytes: {e}")),
+        }
+        ensure!(taken <= 64 << 20, "{taken} bytes taken without EAGAIN");
+    }
+    drop(route);
+    let sndbuf = raw::get_int(&f, libc::SOL_SOCKET, libc::SO_SNDBUF, "SO_SNDBUF")?;
+    Ok((taken, usize::try_from(sndbuf).unwrap_or(0)))
+}
+
+fn fresh_send_buffer(fam: Family) -> TestResult {
+    let (taken, sndbuf) = fill_fresh(fam)?;
+    println!("# {fam:?}: a fresh connection took {taken} bytes before EAGAIN, SO_SNDBUF {sndbuf}");
+    if !matches!(fam, Family::Partcp(_)) {
+        return Ok(());
+    }
+    // Linux on the same path, as the reference.
+    let (l_taken, l_sndbuf) = fill_fresh(Family::Inet)?;
+    println!("# Linux: took {l_taken} bytes, SO_SNDBUF {l_sndbuf}");
+    ensure!(sndbuf == l_sndbuf, "SO_SNDBUF {sndbuf} after the handshake, Linux's {l_sndbuf}");
+    // Linux takes its sk_sndbuf less skb heads, plus whatever fills its last skb up to
+    // the size goal (tcp_sendmsg_locked checks the memory only to start an skb).
+    let (lo, hi) = (l_sndbuf * 9 / 10, l_taken.max(l_sndbuf) * 11 / 10);
+    ensure!((lo..=hi).contains(&taken), "took {taken} bytes before EAGAIN, want {lo}..={hi}");
+    Ok(())
 }
 
 /// `tcpi_total_retrans` of `s` (offset 100 of Linux's struct tcp_info).

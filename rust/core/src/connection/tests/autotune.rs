@@ -98,8 +98,8 @@ const SND_AUTO: SndBufAuto = SndBufAuto {
 /// Linux's per-segment memory for an MSS of 1460 with those overheads:
 /// roundup_pow_of_two(1460 + 640) + 256.
 const PER_SEG: usize = 4096 + 256;
-/// Initial capacities (half of Linux's default `tcp_wmem[1]` and `tcp_rmem[1]`).
-const SND0: usize = 8192;
+/// Initial capacities (Linux's default `tcp_wmem[1]` and half of `tcp_rmem[1]`).
+const SND0: usize = 16384;
 const RCV0: usize = 65536;
 
 /// Plain options but window scaling, both buffers tuned as `rcv`/`snd` say.
@@ -233,13 +233,13 @@ fn rcv_target_adds_out_of_order_bytes_and_stops_at_the_maximum() {
 }
 
 #[test]
-fn snd_target_is_linux_sndbuf_expand_halved() {
+fn snd_target_is_linux_sndbuf_expand() {
     // tcp_sndbuf_expand: sndmem = 2 * max(cwnd, 10, reordering + 1) * per_mss.
-    assert_eq!(snd_target(1460, 0, 3, &SND_AUTO), 10 * PER_SEG);
-    assert_eq!(snd_target(1460, 40, 3, &SND_AUTO), 40 * PER_SEG);
-    assert_eq!(snd_target(1460, 4, 20, &SND_AUTO), 21 * PER_SEG);
+    assert_eq!(snd_target(1460, 0, 3, &SND_AUTO), 2 * 10 * PER_SEG);
+    assert_eq!(snd_target(1460, 40, 3, &SND_AUTO), 2 * 40 * PER_SEG);
+    assert_eq!(snd_target(1460, 4, 20, &SND_AUTO), 2 * 21 * PER_SEG);
     // A larger MSS crosses a power of two.
-    assert_eq!(snd_target(9000, 10, 3, &SND_AUTO), 10 * (16384 + 256));
+    assert_eq!(snd_target(9000, 10, 3, &SND_AUTO), 2 * 10 * (16384 + 256));
     assert_eq!(snd_target(1460, 10_000, 3, &SND_AUTO), 1 << 20);
 }
 
@@ -345,7 +345,7 @@ fn app_writes(c: &mut AutoConn, n: usize) -> usize {
 fn send_buffer_is_expanded_at_establishment() {
     let c = established_auto(auto_cfg(None, Some(SND_AUTO)));
     // tcp_init_buffer_space -> tcp_sndbuf_expand with the initial window.
-    assert_eq!(scap(&c), 10 * PER_SEG);
+    assert_eq!(scap(&c), 2 * 10 * PER_SEG);
     let c = established_auto(auto_cfg(None, None));
     assert_eq!(scap(&c), SND0);
 }
@@ -375,7 +375,7 @@ fn send_buffer_grows_with_the_congestion_window() {
     }
     let segs = c.cwnd() / 1460;
     assert!(segs > 10, "slow start grew cwnd to {segs} segments");
-    assert_eq!(scap(&c), segs * PER_SEG);
+    assert_eq!(scap(&c), 2 * segs * PER_SEG);
     // Never asked for less than it had.
     let asked = &c.send_buffer().asked;
     assert!(asked.windows(2).all(|w| w[0] < w[1]));
