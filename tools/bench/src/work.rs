@@ -96,9 +96,12 @@ pub fn client(o: &Opts, family: libc::c_int) -> Line {
     ];
     // The debugfs snapshot is taken for every family alike when the directory exists
     // (it does in the sweep's VM, partcp loaded, whichever family runs), and only outside
-    // the measured window: reading it can take seconds (`conn_stats` locks every
-    // connection), during which the senders keep sending.
+    // the measured window. It leaves out the per-connection files: `conn_stats` takes
+    // each connection's exclusion in turn (under ConnP-T a round trip to its protocol
+    // thread, behind the traffic queued there), so with 16384 busy connections one read
+    // took minutes, and its rows are not used by the report.
     let dbg_on = o.debugfs.is_dir();
+    let snapshot = || partcp_stats::read_dir_except(&o.debugfs, partcp_stats::PER_CONNECTION_FILES).unwrap_or_default();
     let mut ok = setup_error.is_none();
     if let Some(e) = &setup_error {
         shared.stop.store(true, Relaxed);
@@ -108,7 +111,7 @@ pub fn client(o: &Opts, family: libc::c_int) -> Line {
         std::thread::sleep(Duration::from_secs_f64(o.warmup));
         // Order: snapshot, then the window's counters and clock; at the end the clock and
         // counters, then the snapshot. The window holds nothing but the sleep.
-        let d0 = dbg_on.then(|| partcp_stats::read_dir(&o.debugfs).unwrap_or_default());
+        let d0 = dbg_on.then(snapshot);
         crate::mark::id(o.mark_id);
         crate::mark::start();
         let c0 = shared.sum();
@@ -123,7 +126,7 @@ pub fn client(o: &Opts, family: libc::c_int) -> Line {
         let cpu1 = CpuStat::read();
         let w1 = wire_tx();
         crate::mark::end();
-        let d1 = dbg_on.then(|| partcp_stats::read_dir(&o.debugfs).unwrap_or_default());
+        let d1 = dbg_on.then(snapshot);
         shared.stop.store(true, Relaxed);
         let bytes = c1[0] - c0[0];
         let wire = w1.0.saturating_sub(w0.0);

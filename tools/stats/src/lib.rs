@@ -135,10 +135,21 @@ pub fn parse_file(file: &str, text: &str, out: &mut Snapshot) {
 /// Reads every regular, readable file in `dir` (sorted by name; subdirectories and
 /// write-only files such as `reset` are skipped).
 pub fn read_dir(dir: &Path) -> io::Result<Snapshot> {
+    read_dir_except(dir, &[])
+}
+
+/// Files whose size grows with the number of connections: `conn_stats` has a row per
+/// connection, read under each connection's exclusion (under ConnP-T a round trip to its
+/// protocol thread per connection).
+pub const PER_CONNECTION_FILES: &[&str] = &["conn_stats"];
+
+/// [`read_dir`] without the files named in `skip`.
+pub fn read_dir_except(dir: &Path, skip: &[&str]) -> io::Result<Snapshot> {
     let mut names: Vec<String> = fs::read_dir(dir)?
         .filter_map(|e| e.ok())
         .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
         .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !skip.contains(&n.as_str()))
         .collect();
     names.sort();
     let mut snap = Snapshot::default();
@@ -188,6 +199,20 @@ mod tests {
         assert!(s.text.contains(&("strategy".to_string(), "connp-l 64".to_string())));
         assert!(s.text.contains(&("version".to_string(), "0.1.0".to_string())));
         assert!(s.text.contains(&("sched.strategy".to_string(), "msgp".to_string())));
+    }
+
+    #[test]
+    fn read_dir_except_skips_the_named_files() {
+        let dir = std::env::temp_dir().join(format!("partcp-stats-test-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("stats"), "rx_segments 3\n").unwrap();
+        fs::write(dir.join("conn_stats"), "local remote segments_in\n1.2.3.4:5 6.7.8.9:10 7\n").unwrap();
+        let all = read_dir(&dir).unwrap();
+        let some = read_dir_except(&dir, PER_CONNECTION_FILES).unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+        assert!(all.map().keys().any(|k| k.starts_with("conn_stats.")));
+        assert!(!some.map().keys().any(|k| k.starts_with("conn_stats.")));
+        assert_eq!(some.map()["stats.rx_segments"], 3);
     }
 
     #[test]
