@@ -497,3 +497,12 @@ pub(super) fn run_timers_while_established(c: &mut TestConn) -> usize {
     }
     sent
 }
+
+#[test]
+fn zz_sizes_dump() {
+    use core::mem::size_of;
+    macro_rules! p { ($($t:ty),*) => { $( std::println!("{:40} {}", stringify!($t), size_of::<$t>()); )* } }
+    p!(TestConn, Config, State, Endpoint, Assembler, Scoreboard, Recovery, crate::connection::frto::Frto, Congestion, RttEstimator,
+       send_times::SendTimes, TcpRepr, crate::connection::autotune::RcvSpace, rcv_rtt::RcvRtt, rate::Rate, chrono::Chrono, Error, Stats,
+       Option<Instant>, Option<SeqNum>, Option<SackBlock>, [SackBlock; 4], Option<TcpRepr>, Option<Error>, Ring<Vec<u8>>);
+}
