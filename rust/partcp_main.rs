@@ -54,13 +54,20 @@ impl kernel::Module for Partcp {
             pr_err!("port_lo={} port_hi={}: need 1024 <= port_lo <= port_hi <= 65535\n", lo, hi);
             return Err(EINVAL);
         }
+        // The connection-state cache, destroyed last (`teardown`).
+        let (size, align) = glue::obj::conn::STATE_LAYOUT;
+        glue::kernel::mem::state_cache_create(size, align)?;
         // The strategy first: connections and listeners take a share of it.
-        glue::strategy::init()?;
+        if let Err(e) = glue::strategy::init() {
+            glue::kernel::mem::state_cache_destroy();
+            return Err(e);
+        }
         glue::entry::socket::init_binds();
         // CAST: range checked above.
         if let Err(e) = glue::obj::stack::init(lo as u16, hi as u16) {
             glue::strategy::quiesce();
             glue::strategy::exit();
+            glue::kernel::mem::state_cache_destroy();
             return Err(e);
         }
         let registration = match glue::entry::family::Registration::new(module, family) {
@@ -104,12 +111,13 @@ impl kernel::Module for Partcp {
 /// Tears down what the socket family and receive hooks leave behind, in order: the
 /// protocol threads stop (no new segments can arrive: the hooks are gone; queued work is
 /// discarded), then the remaining connections and listeners go, then the strategy's
-/// resources.
+/// resources, and last the connection-state cache (empty by then).
 fn teardown() {
     glue::strategy::quiesce();
     glue::obj::stack::exit();
     glue::strategy::exit();
     glue::entry::socket::exit_binds();
+    glue::kernel::mem::state_cache_destroy();
 }
 
 impl Drop for Partcp {

@@ -185,12 +185,44 @@ static struct proto partcp_proto = {
 
 int partcp_proto_register(void)
 {
-	return proto_register(&partcp_proto, 0);
+	/*
+	 * alloc_slab = 1: the socks come from a cache of their own ("PARTCP", objects of
+	 * exactly sizeof(struct partcp_sock)), as tcp_prot's from "TCP", not from the next
+	 * kmalloc bucket (net/core/sock.c, proto_register: "if (alloc_slab) {
+	 * prot->slab = kmem_cache_create_usercopy(prot->name, prot->obj_size, ...").
+	 */
+	return proto_register(&partcp_proto, 1);
 }
 
 void partcp_proto_unregister(void)
 {
 	proto_unregister(&partcp_proto);
+}
+
+static struct kmem_cache *partcp_state_cache;
+
+int partcp_state_cache_create(size_t size, size_t align)
+{
+	partcp_state_cache = kmem_cache_create("partcp_conn", size, align, 0, NULL);
+	return partcp_state_cache ? 0 : -ENOMEM;
+}
+
+void partcp_state_cache_destroy(void)
+{
+	kmem_cache_destroy(partcp_state_cache);
+	partcp_state_cache = NULL;
+}
+
+void *partcp_state_alloc(gfp_t flags)
+{
+	if (!partcp_state_cache)
+		return NULL;
+	return kmem_cache_alloc(partcp_state_cache, flags);
+}
+
+void partcp_state_free(void *obj)
+{
+	kmem_cache_free(partcp_state_cache, obj);
 }
 
 struct sock *partcp_sk_alloc(struct net *net, struct socket *sock, int family,

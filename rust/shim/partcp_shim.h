@@ -51,6 +51,16 @@ int partcp_proto_register(void);
 void partcp_proto_unregister(void);
 
 /*
+ * The slab cache of connection states (glue/kernel/mem.rs, StateAlloc): objects of
+ * exactly @size bytes, aligned to @align, instead of kmalloc's power-of-two buckets.
+ * partcp_state_alloc() returns NULL on failure or before the cache exists.
+ */
+int partcp_state_cache_create(size_t size, size_t align);
+void partcp_state_cache_destroy(void);
+void *partcp_state_alloc(gfp_t flags);
+void partcp_state_free(void *obj);
+
+/*
  * Allocates a struct sock of partcp's proto for @sock (sk_alloc +
  * sock_init_data). Takes a reference on this module for the sock's lifetime.
  * Returns NULL on allocation failure.

@@ -155,11 +155,35 @@ impl CongestionAlgorithm {
     }
 }
 
+/// The sysctls Linux reads when a socket is created (`tcp_init_sock`), as a socket
+/// keeps them until it connects or listens (a fifth of the whole [`TcpSysctls`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SocketInit {
+    /// `tcp_rto_min_us`.
+    pub rto_min_us: u32,
+    /// `tcp_rto_max_ms`.
+    pub rto_max_ms: u32,
+    /// `tcp_reordering`.
+    pub reordering: u32,
+    /// `tcp_congestion_control`.
+    pub congestion: Option<CongestionAlgorithm>,
+}
+
 impl TcpSysctls {
+    /// What a socket created now keeps ([`SocketInit`]).
+    pub fn socket_init(&self) -> SocketInit {
+        SocketInit {
+            rto_min_us: self.rto_min_us,
+            rto_max_ms: self.rto_max_ms,
+            reordering: self.reordering,
+            congestion: self.congestion,
+        }
+    }
+
     /// The values Linux reads when a socket is created (`tcp_init_sock`) taken from
     /// `created`, the rest from `self`: a connection made now by a socket created then.
     #[must_use]
-    pub fn with_socket_init(self, created: &TcpSysctls) -> TcpSysctls {
+    pub fn with_socket_init(self, created: &SocketInit) -> TcpSysctls {
         TcpSysctls {
             rto_min_us: created.rto_min_us,
             rto_max_ms: created.rto_max_ms,
@@ -451,7 +475,7 @@ mod tests {
             congestion: Some(CongestionAlgorithm::NewReno),
             ..TcpSysctls::default()
         };
-        let now = TcpSysctls::default().with_socket_init(&created);
+        let now = TcpSysctls::default().with_socket_init(&created.socket_init());
         assert_eq!(now.rto_min_us, 1_000_000);
         let mut cfg = Config::default();
         now.apply_socket_init(&mut cfg);

@@ -240,7 +240,7 @@ impl fmt::Debug for ConnStatsView {
         let mut r = Ok(());
         for c in v.drain_all() {
             if r.is_ok() {
-                if let Ok(st) = crate::glue::dispatch::read(&c, |g| *g.tcp.stats()) {
+                if let Ok(st) = crate::glue::dispatch::read(&c, |g| g.tcp.stats()) {
                     let k = &c.key;
                     r = Self::row(f, (k.laddr, k.lport), format_args!("{}:{}", Ip(k.raddr), k.rport), &st);
                 }

@@ -33,7 +33,7 @@ use crate::glue::obj::stack::{stack, ConnKey, ListenKey, Stack};
 use crate::congestion::CongestionAlgorithm;
 use crate::connection::{Config, Connection, Endpoint, Error as TcpError, State};
 use crate::listener::{Listener, ListenerConfig};
-use crate::sysctl::TcpSysctls;
+use crate::sysctl::{SocketInit, TcpSysctls};
 use crate::wire::Ipv4Addr;
 
 /// Socket identifiers, unique for the module's lifetime (debugging aid).
@@ -219,10 +219,12 @@ pub(crate) struct PartcpSock {
     /// `IP_TTL` (-1: the route's).
     ttl: Atomic<i32>,
     /// The namespace's TCP sysctls when the socket was created: Linux's `tcp_init_sock`
-    /// takes the RTO bounds (`tcp_rto_min_us`, `tcp_rto_max_ms`) and the congestion
-    /// control (`tcp_congestion_control`) then; the other sysctls are read when the
-    /// socket connects or listens.
-    created: TcpSysctls,
+    /// takes the RTO bounds (`tcp_rto_min_us`, `tcp_rto_max_ms`), the reordering degree
+    /// and the congestion control (`tcp_congestion_control`) then; the other sysctls are
+    /// read when the socket connects or listens. Only those four are kept (not the whole
+    /// `TcpSysctls`): with them this value is 208 bytes and takes kmalloc's 256-byte
+    /// bucket, not the 512-byte one (Documentation/design.md, per-connection memory).
+    created: SocketInit,
 }
 
 /// Size of Linux 7.3's `struct tcp_info`.
@@ -379,7 +381,7 @@ impl PartcpSock {
     /// The Rust state of a new socket whose sock is `sk`.
     pub(crate) fn new(sk: SockRef, state: SockState) -> Result<Pin<KBox<Self>>> {
         let id = NEXT_ID.fetch_add(1, Relaxed);
-        let created = sk.tcp_sysctls();
+        let created = sk.tcp_sysctls().socket_init();
         KBox::pin_init(
             pin_init!(PartcpSock {
                 id,

@@ -17,9 +17,15 @@
 //! forward allocation: the counter is touched about once per [`QUANTUM`] bytes queued
 //! or released, not once per skb, and an empty queue holds nothing.
 
+use core::alloc::Layout;
 use core::fmt;
+use core::ptr::NonNull;
 
+use kernel::alloc::{flags, AllocError, Allocator, Flags, NumaNode};
+use kernel::bindings;
+use kernel::error::to_result;
 use kernel::ffi::c_long;
+use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Relaxed};
 
 use crate::connection::SndBufAuto;
@@ -113,6 +119,93 @@ pub(crate) fn seg_mem() -> SndBufAuto {
     unsafe { shim::partcp_seg_mem(&mut head, &mut skb) };
     // CAST: u32 to usize does not truncate on the targets partcp builds for.
     SndBufAuto { max: 0, seg_head: head as usize, seg_skb: skb as usize }
+}
+
+/// Object size of the connection-state cache (0 while it does not exist).
+static STATE_SIZE: Atomic<usize> = Atomic::new(0);
+/// Alignment of its objects.
+static STATE_ALIGN: Atomic<usize> = Atomic::new(0);
+
+/// The allocator of connection states (`obj/conn.rs`, `ConnState`): a slab cache of its
+/// own whose objects have exactly the state's size, as Linux's `tcp_sock`s come from the
+/// "TCP" cache. From kmalloc the state (about 2.7 KB) would take a whole 4 KB bucket.
+///
+/// Only allocations that fit the cache's object ([`state_cache_create`]) succeed; an
+/// allocation is never resized. Zero-sized allocations are refused (no user needs one).
+pub(crate) struct StateAlloc;
+
+/// The raw GFP bits of `f`: the union of the named flag sets it contains. Every `Flags`
+/// partcp passes is such a union (`GFP_KERNEL`, `GFP_ATOMIC`, `| __GFP_NOWARN`...), so
+/// this is exact for them (`Flags::as_raw` is private to the `kernel` crate).
+fn gfp(f: Flags) -> bindings::gfp_t {
+    [
+        (flags::GFP_KERNEL, bindings::GFP_KERNEL),
+        (flags::GFP_KERNEL_ACCOUNT, bindings::GFP_KERNEL_ACCOUNT),
+        (flags::GFP_ATOMIC, bindings::GFP_ATOMIC),
+        (flags::GFP_NOWAIT, bindings::GFP_NOWAIT),
+        (flags::__GFP_NOWARN, bindings::__GFP_NOWARN),
+        (flags::__GFP_ZERO, bindings::__GFP_ZERO),
+        (flags::__GFP_HIGHMEM, bindings::__GFP_HIGHMEM),
+    ]
+    .into_iter()
+    .filter(|&(named, _)| f.contains(named))
+    .fold(0, |raw, (_, bits)| raw | bits)
+}
+
+// SAFETY: Memory comes from `kmem_cache_alloc` on the state cache and stays valid until
+// `free`/`realloc` gives it back with `kmem_cache_free` (the cache outlives every state:
+// it is destroyed after `stack::exit`, which waits for the last connection). Every
+// pointer returned is aligned to at least 8 (`ARCH_SLAB_MINALIGN`) and to the cache's
+// alignment, which `realloc` checks covers the layout; sizes are checked likewise.
+unsafe impl Allocator for StateAlloc {
+    const MIN_ALIGN: usize = 8;
+
+    unsafe fn realloc(
+        ptr: Option<NonNull<u8>>,
+        layout: Layout,
+        old_layout: Layout,
+        flags: Flags,
+        _nid: NumaNode,
+    ) -> Result<NonNull<[u8]>, AllocError> {
+        let old = ptr.filter(|_| old_layout.size() != 0);
+        if let Some(p) = old {
+            if layout.size() != 0 {
+                // No resizing: the existing object stays valid.
+                return Err(AllocError);
+            }
+            // SAFETY: By the caller's contract `p` is a live allocation of this
+            // allocator, i.e. an object of the state cache, not used again.
+            unsafe { shim::partcp_state_free(p.as_ptr().cast()) };
+            return Ok(NonNull::slice_from_raw_parts(NonNull::dangling(), 0));
+        }
+        if layout.size() == 0 || layout.size() > STATE_SIZE.load(Relaxed) || layout.align() > STATE_ALIGN.load(Relaxed)
+        {
+            return Err(AllocError);
+        }
+        // SAFETY: Plain allocation; returns NULL on failure or without the cache.
+        let p = unsafe { shim::partcp_state_alloc(gfp(flags)) };
+        let p = NonNull::new(p.cast::<u8>()).ok_or(AllocError)?;
+        Ok(NonNull::slice_from_raw_parts(p, layout.size()))
+    }
+}
+
+/// Creates the cache of connection states, objects of `size` bytes aligned to `align`.
+pub(crate) fn state_cache_create(size: usize, align: usize) -> Result {
+    let align = align.max(StateAlloc::MIN_ALIGN);
+    // SAFETY: Called once at module init, before any connection exists.
+    to_result(unsafe { shim::partcp_state_cache_create(size, align) })?;
+    STATE_ALIGN.store(align, Relaxed);
+    STATE_SIZE.store(size, Relaxed);
+    Ok(())
+}
+
+/// Destroys the cache of connection states: at module exit, after the last connection
+/// was freed (a leaked state makes `kmem_cache_destroy` complain).
+pub(crate) fn state_cache_destroy() {
+    STATE_SIZE.store(0, Relaxed);
+    // SAFETY: No state is allocated any more (see above); also fine if the cache was
+    // never created.
+    unsafe { shim::partcp_state_cache_destroy() };
 }
 
 /// Contents of the `memory` debugfs file.

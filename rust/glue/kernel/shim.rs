@@ -120,6 +120,10 @@ unsafe extern "C" {
     fn partcp_param_stats() -> c_int;
     pub(crate) fn partcp_proto_register() -> c_int;
     pub(crate) fn partcp_proto_unregister();
+    pub(crate) fn partcp_state_cache_create(size: usize, align: usize) -> c_int;
+    pub(crate) fn partcp_state_cache_destroy();
+    pub(crate) fn partcp_state_alloc(flags: bindings::gfp_t) -> *mut c_void;
+    pub(crate) fn partcp_state_free(obj: *mut c_void);
     pub(crate) fn partcp_sk_alloc(
         net: *mut bindings::net,
         sock: *mut bindings::socket,

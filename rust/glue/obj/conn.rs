@@ -21,6 +21,7 @@
 
 use core::mem::ManuallyDrop;
 
+use kernel::alloc::Box;
 use kernel::bindings;
 use kernel::prelude::*;
 use kernel::sync::atomic::Atomic;
@@ -31,6 +32,7 @@ use crate::glue::kernel::handles::{NetRef, SockRef};
 use crate::glue::kernel::rxq::RecvQueue;
 use crate::glue::kernel::txq::SendQueue;
 use crate::glue::kernel::lock::{lock_class, new_bh_lock, BhLock};
+use crate::glue::kernel::mem::StateAlloc;
 use crate::glue::kernel::rcu_table::{HashNode, Hashed};
 use crate::glue::kernel::route::Route;
 pub(crate) use crate::glue::kernel::shim::TxMeta;
@@ -38,7 +40,7 @@ use crate::glue::obj::stack::{ConnKey, ListenKey};
 use crate::glue::strategy::connp_l::GroupCell;
 use crate::glue::obj::work::{Work as ThreadWork, Worker};
 use crate::glue::strategy::connp_t::ThreadCell;
-use crate::glue::strategy::msgp::MsgPCell;
+use crate::glue::strategy::msgp::{self, MsgPCell};
 use crate::glue::strategy::{Kind, LiveToken};
 use crate::glue::kernel::timer::{HandOff, Timer};
 use crate::connection::Connection;
@@ -130,17 +132,26 @@ pub(crate) struct Readiness {
 /// A connection's state behind the guard of the strategy it was created under: the
 /// only way to reach a [`ConnInner`].
 ///
-/// The state (about 2 KB, most of it the TCP core's) is a separate allocation under
-/// every strategy, so that a [`Conn`] stays small (a few hundred bytes): inline, it
-/// would push each connection object into the 4 KB slab bucket.
+/// The state (about 2.7 KB, most of it the TCP core's) is a separate allocation under
+/// every strategy, so that a [`Conn`] stays small (a few hundred bytes), from a slab
+/// cache of its own ([`StateAlloc`], objects of [`STATE_LAYOUT`]): from kmalloc it
+/// would take a whole 4 KB bucket.
 pub(crate) enum ConnState {
     /// MsgP: a per-connection lock that owns the state.
     MsgP(MsgPCell<ConnInner>),
     /// ConnP-L: locked by the connection's group lock.
-    ConnPL(GroupCell<KBox<ConnInner>>),
+    ConnPL(GroupCell<Box<ConnInner, StateAlloc>>),
     /// ConnP-T: opened only on the connection's protocol thread.
-    ConnPT(ThreadCell<KBox<ConnInner>, ThreadWork>),
+    ConnPT(ThreadCell<Box<ConnInner, StateAlloc>, ThreadWork>),
 }
+
+/// Size and alignment of the connection-state cache's objects: the largest state
+/// allocation of any strategy (MsgP's lock with the state, or the state alone).
+pub(crate) const STATE_LAYOUT: (usize, usize) = {
+    let (lock_size, lock_align) = msgp::cell_layout::<ConnInner>();
+    let (size, align) = (core::mem::size_of::<ConnInner>(), core::mem::align_of::<ConnInner>());
+    (if lock_size > size { lock_size } else { size }, if lock_align > align { lock_align } else { align })
+};
 
 impl ConnState {
     /// The state `inner` under the active strategy's guard for the slot `home`.
@@ -148,8 +159,8 @@ impl ConnState {
         let s = live.strategy().ok_or(EAGAIN)?;
         Ok(match s.cfg.kind {
             Kind::MsgP => ConnState::MsgP(MsgPCell::new(inner, flags)?),
-            Kind::ConnPL => ConnState::ConnPL(GroupCell::new(s.groups.get(home).ok_or(EINVAL)?, KBox::new(inner, flags)?)),
-            Kind::ConnPT => ConnState::ConnPT(ThreadCell::new(s.threads.get(home).ok_or(EINVAL)?, KBox::new(inner, flags)?)),
+            Kind::ConnPL => ConnState::ConnPL(GroupCell::new(s.groups.get(home).ok_or(EINVAL)?, Box::new(inner, flags)?)),
+            Kind::ConnPT => ConnState::ConnPT(ThreadCell::new(s.threads.get(home).ok_or(EINVAL)?, Box::new(inner, flags)?)),
         })
     }
 

@@ -165,7 +165,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
     pub fn info(&self, now: Instant) -> Info {
         let mss = self.smss().max(1);
         let segs = |bytes: usize| usize32(bytes.div_ceil(mss));
-        let st = &self.stats;
+        let st = self.stats.widen();
         let ca_state = if self.recovery.is_some() {
             TCP_CA_RECOVERY
         } else if self.snd_nxt < self.snd_max || self.frto.is_some() {

@@ -32,7 +32,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             State::Closed | State::Listen => {
                 // RFC 9293 3.10.7.1: a segment for a closed connection gets a RST.
                 if self.pending_rst.is_none() {
-                    self.pending_rst = super::reset_for(seg);
+                    self.pending_rst = super::PendingRst::answering(seg);
                 }
                 SegmentAction::Done
             }
@@ -85,7 +85,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         // (unless the RST bit is set, if so drop the segment and return)".
         if has_ack && (seg.ack <= self.iss || seg.ack > self.snd_max) {
             if !rst {
-                self.pending_rst = super::reset_for(seg);
+                self.pending_rst = super::PendingRst::answering(seg);
             }
             return;
         }
@@ -333,7 +333,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             if self.snd_una < seg.ack && seg.ack <= self.snd_max {
                 self.complete_syn_received(now, seg);
             } else {
-                self.pending_rst = super::reset_for(seg);
+                self.pending_rst = super::PendingRst::answering(seg);
                 return SegmentAction::Done;
             }
         }
@@ -652,7 +652,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                 // `linger2 < 0`: `tcp_done`, and the segment is answered with a RST
                 // (`tcp_v4_send_reset`: `<SEQ=SEG.ACK><CTL=RST>`).
                 State::FinWait1 if self.app_closed && self.cfg.fin_wait2_reset => {
-                    self.pending_rst = super::reset_for(seg);
+                    self.pending_rst = super::PendingRst::answering(seg);
                     self.set_state(State::Closed, now);
                 }
                 // RFC 9293 3.10.7.4 FIN-WAIT-1: "if the FIN segment is now acknowledged,

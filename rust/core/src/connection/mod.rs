@@ -48,7 +48,7 @@ use crate::congestion::{Congestion, CongestionAlgorithm, CongestionControl};
 use crate::isn::{self, IsnSecret};
 use crate::rtt::{RttConfig, RttEstimator};
 use crate::seq::SeqNum;
-use crate::stats::Stats;
+use crate::stats::{ConnStats, Stats};
 use crate::time::{Duration, Instant};
 use crate::wire::ipv4::Ipv4Addr;
 use crate::wire::{SackBlock, TcpFlags, TcpRepr};
@@ -562,7 +562,7 @@ pub struct Connection<S, R> {
     pub(crate) window_update_pending: bool,
     pub(crate) zwp_pending: bool,
     pub(crate) keepalive_pending: bool,
-    pub(crate) pending_rst: Option<TcpRepr>,
+    pub(crate) pending_rst: Option<PendingRst>,
 
     // Timers.
     pub(crate) rto_deadline: Option<Instant>,
@@ -629,7 +629,45 @@ pub struct Connection<S, R> {
     /// instead of `ETIMEDOUT` if the connection times out, forgotten when new data is
     /// acknowledged (RFC 1122 4.2.3.9, RFC 5927 section 4.1).
     pub(crate) soft_error: Option<Error>,
-    pub(crate) stats: Stats,
+    pub(crate) stats: ConnStats,
+}
+
+/// A RST waiting to be sent: the only fields a reset of [`reset_for`] or
+/// [`Connection::queue_active_reset`] sets (the rest of its [`TcpRepr`] is the default:
+/// no window, no options, no payload): a quarter of the 88 bytes of an `Option<TcpRepr>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PendingRst {
+    src_port: u16,
+    dst_port: u16,
+    seq: SeqNum,
+    ack: SeqNum,
+    flags: TcpFlags,
+}
+
+impl PendingRst {
+    /// The RST `reset_for(seg)` answers `seg` with, if any.
+    fn answering(seg: &TcpRepr) -> Option<PendingRst> {
+        let r = reset_for(seg)?;
+        Some(PendingRst {
+            src_port: r.src_port,
+            dst_port: r.dst_port,
+            seq: r.seq,
+            ack: r.ack,
+            flags: r.flags,
+        })
+    }
+
+    /// The segment.
+    fn repr(self) -> TcpRepr {
+        TcpRepr {
+            src_port: self.src_port,
+            dst_port: self.dst_port,
+            seq: self.seq,
+            ack: self.ack,
+            flags: self.flags,
+            ..TcpRepr::default()
+        }
+    }
 }
 
 /// The window shift to offer for a receive buffer of `capacity` bytes: the smallest shift
@@ -774,7 +812,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             chrono: chrono::Chrono::default(),
             error: None,
             soft_error: None,
-            stats: Stats::default(),
+            stats: ConnStats::default(),
         }
     }
 
@@ -975,13 +1013,12 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
     /// Queue a RST|ACK for the current connection (ABORT, RFC 9293 3.10.4:
     /// `<SEQ=SND.NXT><CTL=RST>`; like Linux we also acknowledge RCV.NXT).
     pub(crate) fn queue_active_reset(&mut self) {
-        self.pending_rst = Some(TcpRepr {
+        self.pending_rst = Some(PendingRst {
             src_port: self.local.port,
             dst_port: self.remote.port,
             seq: self.snd_max,
             ack: self.rcv_nxt,
             flags: TcpFlags::RST | TcpFlags::ACK,
-            ..TcpRepr::default()
         });
     }
 
@@ -1248,12 +1285,12 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
     }
 
     /// The counters.
-    pub fn stats(&self) -> &Stats {
-        &self.stats
+    pub fn stats(&self) -> Stats {
+        self.stats.widen()
     }
 
     /// Mutable counters, for the glue's own events (checksum failures...).
-    pub fn stats_mut(&mut self) -> &mut Stats {
+    pub fn stats_mut(&mut self) -> &mut ConnStats {
         &mut self.stats
     }
 

@@ -70,7 +70,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
     fn next_transmit(&mut self, now: Instant) -> Option<Transmit> {
         if let Some(rst) = self.pending_rst.take() {
             return Some(Transmit {
-                repr: rst,
+                repr: rst.repr(),
                 payload_offset: 0,
                 payload_len: 0,
                 gso_size: 0,

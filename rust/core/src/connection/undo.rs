@@ -17,9 +17,9 @@ use super::{Connection, State, Transmit};
 use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::congestion::Congestion;
 use crate::seq::SeqNum;
-use crate::stats::Stats;
+use crate::stats::ConnStats;
 use crate::time::{Duration, Instant};
-use crate::wire::{SackBlock, TcpRepr};
+use crate::wire::SackBlock;
 
 /// The first retry after a transmit could not be built; it doubles with each failure
 /// in a row.
@@ -35,7 +35,7 @@ pub const TX_RETRY_MAX: Duration = Duration::from_millis(500);
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct TransmitUndo {
-    pending_rst: Option<TcpRepr>,
+    pending_rst: Option<super::PendingRst>,
     syn_pending: bool,
     syn_rto_pending: bool,
     syn_sent_at: Option<Instant>,
@@ -90,20 +90,20 @@ pub struct TransmitUndo {
 #[derive(Clone, Copy, Debug)]
 struct PollCounters {
     segments_out: u64,
-    rsts_out: u64,
+    rsts_out: u32,
     pure_acks_out: u64,
     delayed_acks: u64,
     window_updates: u64,
-    zero_window_probes: u64,
-    keepalives: u64,
+    zero_window_probes: u32,
+    keepalives: u32,
     bytes_out: u64,
-    rto_retransmits: u64,
-    fast_retransmits: u64,
+    rto_retransmits: u32,
+    fast_retransmits: u32,
     bytes_retransmitted: u64,
 }
 
 impl PollCounters {
-    fn of(s: &Stats) -> Self {
+    fn of(s: &ConnStats) -> Self {
         PollCounters {
             segments_out: s.segments_out,
             rsts_out: s.rsts_out,
@@ -119,7 +119,7 @@ impl PollCounters {
         }
     }
 
-    fn restore(self, s: &mut Stats) {
+    fn restore(self, s: &mut ConnStats) {
         s.segments_out = self.segments_out;
         s.rsts_out = self.rsts_out;
         s.pure_acks_out = self.pure_acks_out;

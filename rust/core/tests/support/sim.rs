@@ -474,7 +474,7 @@ impl Sim {
         let stats = |s: &Side| {
             let mut st = s.stats;
             if let Some(c) = s.conn.as_ref() {
-                st.add(c.stats());
+                st.add(&c.stats());
             }
             st
         };

@@ -394,7 +394,7 @@ fn send_buffer_full_would_block() {
 #[test]
 fn counters_track_segments() {
     let mut c = established();
-    let before = *c.stats();
+    let before = c.stats();
     input_data(&mut c, ms(20), r1(), l1(), 0, 10);
     let _ = output(&mut c, ms(20));
     assert_eq!(c.stats().segments_in, before.segments_in + 1);

@@ -497,3 +497,19 @@ pub(super) fn run_timers_while_established(c: &mut TestConn) -> usize {
     }
     sent
 }
+
+/// A connection's size, most of what an idle connection costs in the kernel
+/// (Documentation/design.md, "Per-connection memory"): the glue allocates it, with its
+/// lock and a few words, from a slab cache of exactly that size. The bound is Linux's
+/// `struct tcp_sock` (2304 bytes in the test kernel's "TCP" cache, which also holds the
+/// `struct sock` partcp allocates apart); a regression shows here first.
+#[test]
+fn connection_size_bound() {
+    use core::mem::size_of;
+    // The buffers are the glue's (its queues are 56 and 80 bytes); count them out.
+    let core = size_of::<TestConn>() - 2 * size_of::<Ring<Vec<u8>>>();
+    assert!(core <= 2304, "Connection without its buffers: {core} bytes");
+    // The parts compacted for it.
+    assert!(size_of::<crate::stats::ConnStats>() <= 208);
+    assert!(size_of::<Option<PendingRst>>() <= 24);
+}
