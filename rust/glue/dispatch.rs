@@ -153,6 +153,18 @@ fn publish_snd_hint(conn: &Conn, inner: &mut ConnInner) {
     conn.snd_open.store(t.writable() && t.error().is_none(), Relaxed);
 }
 
+/// ConnP-T: the room a writer with TCP_NOTSENT_LOWAT limit `lowat` could reserve now
+/// ([`send_async`]), 0 if none or if the connection cannot take data as far as the
+/// thread last published. A wait's condition: true room appeared (the thread publishes
+/// before it wakes writers, `after`).
+pub(crate) fn send_room(conn: &Conn, lowat: usize) -> usize {
+    if !conn.snd_open.load(Relaxed) {
+        return 0;
+    }
+    let (room, unsent) = hint_figures(conn.snd_hint.load(Relaxed));
+    usize::try_from(room.min(hint_clamp(lowat) - unsent)).unwrap_or(0)
+}
+
 /// ConnP-T `sendmsg()` without waiting for the thread: if the connection can take data
 /// and `Conn::snd_hint` shows room (for a writer with TCP_NOTSENT_LOWAT limit
 /// `lowat`), reserves up to `want` bytes of it, copies that many from `src` once into

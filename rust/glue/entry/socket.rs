@@ -1338,6 +1338,12 @@ impl PartcpSock {
             }
             // Wait for room (or an error).
             let room = self.sk.wait(&mut timeo, || {
+                // ConnP-T: room published after a wake-up (acknowledgements freed it)
+                // ends the wait without asking the thread; the asynchronous path above
+                // then takes it (0: "go back to it").
+                if async_path && !self.wr_shutdown.load(Relaxed) && dispatch::send_room(&c, lowat) > 0 {
+                    return Some(Ok(0));
+                }
                 read_cond(&c, |g| {
                 if let Some(e) = g.tcp.take_error() {
                     self.error_reported();
@@ -1368,6 +1374,8 @@ impl PartcpSock {
                 })
             });
             let room = match room {
+                // Published room (see above): the asynchronous path.
+                Ok(0) => continue,
                 Ok(r) => r,
                 Err(e) => {
                     if sent > 0 {
