@@ -921,3 +921,91 @@ fn listen_process(stack: &Stack, mut ctx: Option<&mut ThreadCtx>, l: ListenRef, 
     input(stack, ctx, c, seg);
     None
 }
+
+/// KUnit: the arithmetic of `Conn::snd_hint` (ConnP-T's send reservations): the word is
+/// linear in its two figures; and a model connection (a writer reserving and giving
+/// back, the thread appending, transmitting, freeing acknowledged bytes and
+/// publishing, in a pseudo-random order of whole steps) keeps the word at `(free -
+/// reserved, unsent + reserved)`, so every reserved item fits the queue whole.
+#[kunit_tests(partcp_snd_hint)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn word_is_linear() -> Result {
+        for &(r, u) in &[(0i64, 0i64), (1, 0), (0, 1), (0x7fff_ffff, 0x7fff_ffff), (-5, 7), (12345, 0x7fff_fffe)] {
+            assert!(hint_figures(hint_word(r, u)) == (r, u));
+            for &(dr, du) in &[(-1i64, 1i64), (3, -3), (-r, 1), (100, 0), (-100, -1)] {
+                let (r2, u2) = (r + dr, u + du);
+                // The word's domain: room a signed 32-bit value, unsent in 0..2^31.
+                if !(0..0x8000_0000).contains(&u2) || !(-0x8000_0000..0x8000_0000).contains(&r2) {
+                    continue;
+                }
+                let w = hint_word(r, u).wrapping_add(hint_word(dr, du));
+                assert!(hint_figures(w) == (r2, u2));
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn reservations_are_kept() -> Result {
+        const CAP: i64 = 65536;
+        let word = Atomic::new(0i64);
+        // The queue: bytes held and bytes never sent; the thread's `snd_pub`; the
+        // reserved items queued to the thread (oldest at `head`).
+        let (mut len, mut unsent) = (0i64, 0i64);
+        let mut snd_pub = (0i64, 0i64);
+        let mut items: KVec<i64> = KVec::new();
+        let mut head = 0usize;
+        let publish = |snd_pub: &mut (i64, i64), len: i64, unsent: i64| {
+            word.add(hint_word(CAP - len - snd_pub.0, unsent - snd_pub.1), Relaxed);
+            *snd_pub = (CAP - len, unsent);
+        };
+        publish(&mut snd_pub, len, unsent);
+        let mut x: u32 = 12345;
+        for _ in 0..20000u32 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let reserved: i64 = items.iter().skip(head).sum();
+            let (room, u) = hint_figures(word.load(Relaxed));
+            assert!(room == CAP - len - reserved && u == unsent + reserved);
+            assert!(room >= 0);
+            match (x >> 16) % 4 {
+                // The writer reserves (a short copy gives part back) and queues an item.
+                0 | 1 => {
+                    let r = room.min(i64::from((x >> 3) % 20000 + 1));
+                    if r > 0 {
+                        let cur = word.load(Relaxed);
+                        assert!(word.cmpxchg(cur, cur.wrapping_add(hint_word(-r, r)), Relaxed).is_ok());
+                        let used = if x & 1 == 0 { r } else { r / 2 };
+                        if r > used {
+                            word.add(hint_word(r - used, used - r), Relaxed);
+                        }
+                        if used > 0 {
+                            items.push(used, GFP_KERNEL)?;
+                        }
+                    }
+                }
+                // The thread runs the oldest item: it fits whole.
+                2 => {
+                    if let Some(&k) = items.get(head) {
+                        head += 1;
+                        snd_pub.0 -= k;
+                        snd_pub.1 += k;
+                        assert!(k <= CAP - len);
+                        len += k;
+                        unsent += k;
+                        publish(&mut snd_pub, len, unsent);
+                    }
+                }
+                // The thread transmits, and acknowledgements free sent bytes.
+                _ => {
+                    unsent -= unsent.min(i64::from(x % 30000));
+                    len -= (len - unsent).min(i64::from((x >> 5) % 30000));
+                    publish(&mut snd_pub, len, unsent);
+                }
+            }
+        }
+        Ok(())
+    }
+}
