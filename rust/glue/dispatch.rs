@@ -68,6 +68,8 @@ fn after(conn: &Conn, inner: &mut ConnInner, now: Instant) -> bool {
     if let Some(d) = inner.tcp.next_deadline() {
         conn.timer.arm_usecs(d.0.saturating_sub(now.0));
     }
+    // Before the wake-ups below: a writer they wake finds the room published.
+    publish_snd_hint(conn, inner);
     if let Some(sk) = &inner.sk {
         if let (Some(e), false) = (inner.tcp.error(), inner.err_reported) {
             inner.err_reported = true;
@@ -80,8 +82,6 @@ fn after(conn: &Conn, inner: &mut ConnInner, now: Instant) -> bool {
         // sk_stream_write_space: only with SOCK_NOSPACE set, and only once a third of
         // the buffer is free), not for every ACK.
         let t = &inner.tcp;
-        // Before the wake-ups: a writer they wake finds the room published.
-        publish_snd_hint(conn, t);
         let now_ready = conn::Readiness {
             rx: crate::buffer::RecvBuffer::len(t.recv_buffer()),
             tx: crate::buffer::SendBuffer::len(t.send_buffer()),
@@ -111,24 +111,186 @@ fn after(conn: &Conn, inner: &mut ConnInner, now: Instant) -> bool {
     false
 }
 
-/// ConnP-T: publishes the send buffer's state for `sendmsg()` ([`Conn::snd_hint`]), so
-/// that a writer finding room sizes its copy from it and hands the thread one request
-/// per chunk (the append) instead of two (asking for room, then appending). Free space
-/// is published as 0 unless `send_with` could queue data now; it only grows between
-/// publications (acknowledgements, autotuning) except by the writer's own appends,
-/// which publish again before the writer continues.
-fn publish_snd_hint(conn: &Conn, t: &Tcp) {
+/// `Conn::snd_hint`'s word for `room` (high half, signed) and `unsent` (low 32 bits,
+/// in `0..2^31`). Linear: the word of a sum is the (wrapping) sum of the words, so
+/// changes to both figures are one atomic addition.
+fn hint_word(room: i64, unsent: i64) -> i64 {
+    room.wrapping_shl(32).wrapping_add(unsent)
+}
+
+/// The `(room, unsent)` of a `Conn::snd_hint` word.
+fn hint_figures(w: i64) -> (i64, i64) {
+    let room = w >> 32;
+    (room, w.wrapping_sub(room.wrapping_shl(32)))
+}
+
+/// A byte count as the hint counts it (at most `i32::MAX`, like the figures).
+fn hint_clamp(n: usize) -> i64 {
+    i64::try_from(n.min(0x7fff_ffff)).unwrap_or(0)
+}
+
+/// ConnP-T: brings `Conn::snd_hint` up to date with the send queue after a piece of
+/// work on the connection's thread (exclusive access to `inner`). Adds the change in
+/// the queue's free and unsent bytes since the last publication (`ConnInner::snd_pub`)
+/// to the word, with one atomic addition, so that writers' concurrent reservations are
+/// kept: the word's room stays `free - reserved` and its unsent count `unsent +
+/// reserved`, where `reserved` is what writers reserved and the thread has not yet
+/// consumed. Then publishes whether the connection can take data (`Conn::snd_open`).
+/// Before the wake-ups of `after`: a writer they wake finds the room published.
+fn publish_snd_hint(conn: &Conn, inner: &mut ConnInner) {
     if !matches!(conn.state, ConnState::ConnPT(_)) {
         return;
     }
-    let clamp = |n: usize| i64::try_from(n.min(0x7fff_ffff)).unwrap_or(0);
-    let free = if t.writable() && t.error().is_none() {
-        // The room sendmsg's own wait condition reads.
-        t.send_buffer().free()
-    } else {
-        0
+    let t = &inner.tcp;
+    // The room sendmsg's own wait condition reads.
+    let free = hint_clamp(t.send_buffer().free());
+    let unsent = hint_clamp(t.notsent_bytes());
+    let (pf, pu) = inner.snd_pub;
+    if (free, unsent) != (pf, pu) {
+        conn.snd_hint.add(hint_word(free - pf, unsent - pu), Relaxed);
+        inner.snd_pub = (free, unsent);
+    }
+    conn.snd_open.store(t.writable() && t.error().is_none(), Relaxed);
+}
+
+/// ConnP-T: the room a writer with TCP_NOTSENT_LOWAT limit `lowat` could reserve now
+/// ([`send_async`]), 0 if none or if the connection cannot take data as far as the
+/// thread last published. A wait's condition: true room appeared (the thread publishes
+/// before it wakes writers, `after`).
+pub(crate) fn send_room(conn: &Conn, lowat: usize) -> usize {
+    if !conn.snd_open.load(Relaxed) {
+        return 0;
+    }
+    let (room, unsent) = hint_figures(conn.snd_hint.load(Relaxed));
+    usize::try_from(room.min(hint_clamp(lowat) - unsent)).unwrap_or(0)
+}
+
+/// ConnP-T `sendmsg()` without waiting for the thread: if the connection can take data
+/// and `Conn::snd_hint` shows room (for a writer with TCP_NOTSENT_LOWAT limit
+/// `lowat`), reserves up to `want` bytes of it, copies that many from `src` once into
+/// the task's page fragment, and queues the bytes to the connection's thread, which
+/// appends them to the send queue ([`Work::Send`]). Returns the bytes queued, 0 if there
+/// was no room (or the connection cannot take data now, as far as the thread last
+/// published): then the caller takes the blocking path, which decides and reports.
+/// EFAULT if nothing could be copied, ENOMEM if no page could be had. Process context;
+/// the caller holds the socket's writer lock, so it is the connection's only writer.
+pub(crate) fn send_async(
+    conn: &ConnRef,
+    src: &mut kernel::iov::IovIterSource<'_>,
+    want: usize,
+    lowat: usize,
+    start: bool,
+    more: bool,
+) -> Result<usize> {
+    let Some(w) = conn.state.worker() else { return Ok(0) };
+    if !conn.snd_open.load(Relaxed) {
+        return Ok(0);
+    }
+    let lowat = hint_clamp(lowat);
+    let want = hint_clamp(want);
+    // Reserve: the room less what the thread has yet to consume, and the unsent bytes
+    // plus it, change together in one compare-and-exchange against the thread's
+    // additions.
+    let mut cur = conn.snd_hint.load(Relaxed);
+    let r = loop {
+        let (room, unsent) = hint_figures(cur);
+        let r = room.min(lowat - unsent).min(want);
+        if r <= 0 {
+            return Ok(0);
+        }
+        match conn.snd_hint.cmpxchg(cur, cur.wrapping_add(hint_word(-r, r)), Relaxed) {
+            Ok(_) => break r,
+            Err(now) => cur = now,
+        }
     };
-    conn.snd_hint.store(clamp(free) << 32 | clamp(t.notsent_bytes()), Relaxed);
+    let give_back = |n: i64| {
+        if n > 0 {
+            conn.snd_hint.add(hint_word(n, -n), Relaxed);
+        }
+    };
+    // The one copy, with no lock held, as on the blocking path.
+    let chunk = match crate::glue::kernel::txq::Chunk::from_iter(usize::try_from(r).unwrap_or(0), src) {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            give_back(r);
+            return Err(EFAULT);
+        }
+        Err(e) => {
+            give_back(r);
+            return Err(e);
+        }
+    };
+    let n = crate::glue::kernel::frontvec::Span::len(&chunk);
+    // A short copy (a fault part-way) keeps only what it copied reserved.
+    give_back(r - hint_clamp(n));
+    let mut work = Work::Send(conn.clone(), crate::glue::obj::work::AsyncSend { chunk, start, more });
+    loop {
+        match w.push(work, Sched::HandoffsCall) {
+            Ok(()) => break,
+            Err(PushError::Full(back)) => {
+                // Queue full: wait for the thread to take a batch, then queue again (the
+                // reservation is kept; nothing of this writer is queued meanwhile, so the
+                // order holds).
+                sched_add(Sched::CallRetries, 1);
+                w.wait_for_room();
+                work = back;
+            }
+            Err(PushError::Stopped(back)) => {
+                // The thread is stopping (unload, which no socket call overlaps).
+                drop(back);
+                kernel::pr_warn_once!("partcp: a socket call found its protocol thread stopped\n");
+                return Err(ENODEV);
+            }
+        }
+    }
+    sched_add(Sched::AsyncSends, 1);
+    Ok(n)
+}
+
+/// Runs an asynchronous send on the connection's thread: appends the bytes (the room
+/// was reserved for them) and transmits, as the blocking path's append; or, if the
+/// connection can no longer take data (an error pending, reset, closed, FIN queued),
+/// drops them, leaving the error to the next call.
+fn send_async_run(stack: &Stack, ctx: &mut ThreadCtx, c: ConnRef, s: crate::glue::obj::work::AsyncSend) {
+    let now = clock::now();
+    let n = crate::glue::kernel::frontvec::Span::len(&s.chunk);
+    let mut chunk = Some(s.chunk);
+    let closed = exclusive(Some(ctx), &c, |inner| {
+        // The reservation is consumed now, whatever happens to the bytes: the room the
+        // hint shows stays `free - reserved` (see `publish_snd_hint`).
+        let k = hint_clamp(n);
+        inner.snd_pub.0 -= k;
+        inner.snd_pub.1 += k;
+        let t = &mut inner.tcp;
+        let mut queued = 0;
+        // As the blocking path's append (`socket.rs`), but without taking the pending
+        // error: it stays for the next call to report.
+        if t.error().is_none() && matches!(t.state(), State::Established | State::CloseWait) {
+            t.set_more(s.more);
+            // May sleep (a kthread with no lock held): the bytes were promised.
+            let append = |q: &mut SendQueue| chunk.take().map_or(0, |ch| q.append_gfp(ch, GFP_KERNEL));
+            let r = if s.start { t.send_with(append) } else { t.send_continued_with(append) };
+            queued = r.unwrap_or(0);
+        }
+        if queued < n {
+            sched_add(Sched::AsyncSendDrops, 1);
+            if queued > 0 || t.error().is_none() && matches!(t.state(), State::Established | State::CloseWait) {
+                // Part of the stream lost (the index could not grow even with
+                // GFP_KERNEL; the room was reserved): the connection cannot go on
+                // without a hole in it. Reset it and report ENOMEM.
+                t.abort(now);
+                if let Some(sk) = &inner.sk {
+                    sk.set_err(ENOMEM.to_errno().wrapping_neg());
+                }
+            }
+        }
+        after(&c, inner, now)
+    });
+    drop(chunk);
+    if closed == Some(true) {
+        unhash(stack, &c);
+    }
+    drop(c);
 }
 
 /// Buffer autotuning grew the send (`snd`) or receive (`rcv`) buffer past what the
@@ -272,7 +434,7 @@ fn run_sync_then<R: Send>(
                         let mut only = |inner: &mut ConnInner, now: Instant| {
                             if let Some(f) = f.take() {
                                 out = Some(f(inner, now));
-                                publish_snd_hint(conn, &inner.tcp);
+                                publish_snd_hint(conn, inner);
                             }
                         };
                         call(w, conn, &mut only, Some(keep));
@@ -518,6 +680,7 @@ fn thread_work(ctx: &mut ThreadCtx, work: Work) {
         }
         Work::Abort(c) => abort(stack, Some(ctx), c),
         Work::Icmp(c, seq, icmp) => icmp_input(stack, Some(ctx), c, seq, icmp),
+        Work::Send(c, s) => send_async_run(stack, ctx, c, s),
         Work::Call(req) => {
             // SAFETY: The caller sleeps in `call` until `complete` below; until then the
             // request and the connection it borrows are alive.
@@ -581,6 +744,11 @@ fn discard(work: Work) {
             unsafe { (*p).timer_queued.done() };
         }
         Work::Abort(c) | Work::Icmp(c, ..) => drop(c),
+        // The bytes (a page reference) go; the connection is being torn down.
+        Work::Send(c, s) => {
+            drop(s);
+            drop(c);
+        }
         // SAFETY: The caller sleeps until completion; `ran = false` tells it.
         Work::Call(req) => unsafe { CallReq::complete(req, false) },
     }
@@ -753,4 +921,92 @@ fn listen_process(stack: &Stack, mut ctx: Option<&mut ThreadCtx>, l: ListenRef, 
     // (under ConnP-T on its own thread: a hand-off unless that is this thread).
     input(stack, ctx, c, seg);
     None
+}
+
+/// KUnit: the arithmetic of `Conn::snd_hint` (ConnP-T's send reservations): the word is
+/// linear in its two figures; and a model connection (a writer reserving and giving
+/// back, the thread appending, transmitting, freeing acknowledged bytes and
+/// publishing, in a pseudo-random order of whole steps) keeps the word at `(free -
+/// reserved, unsent + reserved)`, so every reserved item fits the queue whole.
+#[kunit_tests(partcp_snd_hint)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn word_is_linear() -> Result {
+        for &(r, u) in &[(0i64, 0i64), (1, 0), (0, 1), (0x7fff_ffff, 0x7fff_ffff), (-5, 7), (12345, 0x7fff_fffe)] {
+            assert!(hint_figures(hint_word(r, u)) == (r, u));
+            for &(dr, du) in &[(-1i64, 1i64), (3, -3), (-r, 1), (100, 0), (-100, -1)] {
+                let (r2, u2) = (r + dr, u + du);
+                // The word's domain: room a signed 32-bit value, unsent in 0..2^31.
+                if !(0..0x8000_0000).contains(&u2) || !(-0x8000_0000..0x8000_0000).contains(&r2) {
+                    continue;
+                }
+                let w = hint_word(r, u).wrapping_add(hint_word(dr, du));
+                assert!(hint_figures(w) == (r2, u2));
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn reservations_are_kept() -> Result {
+        const CAP: i64 = 65536;
+        let word = Atomic::new(0i64);
+        // The queue: bytes held and bytes never sent; the thread's `snd_pub`; the
+        // reserved items queued to the thread (oldest at `head`).
+        let (mut len, mut unsent) = (0i64, 0i64);
+        let mut snd_pub = (0i64, 0i64);
+        let mut items: KVec<i64> = KVec::new();
+        let mut head = 0usize;
+        let publish = |snd_pub: &mut (i64, i64), len: i64, unsent: i64| {
+            word.add(hint_word(CAP - len - snd_pub.0, unsent - snd_pub.1), Relaxed);
+            *snd_pub = (CAP - len, unsent);
+        };
+        publish(&mut snd_pub, len, unsent);
+        let mut x: u32 = 12345;
+        for _ in 0..20000u32 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let reserved: i64 = items.iter().skip(head).sum();
+            let (room, u) = hint_figures(word.load(Relaxed));
+            assert!(room == CAP - len - reserved && u == unsent + reserved);
+            assert!(room >= 0);
+            match (x >> 16) % 4 {
+                // The writer reserves (a short copy gives part back) and queues an item.
+                0 | 1 => {
+                    let r = room.min(i64::from((x >> 3) % 20000 + 1));
+                    if r > 0 {
+                        let cur = word.load(Relaxed);
+                        assert!(word.cmpxchg(cur, cur.wrapping_add(hint_word(-r, r)), Relaxed).is_ok());
+                        let used = if x & 1 == 0 { r } else { r / 2 };
+                        if r > used {
+                            word.add(hint_word(r - used, used - r), Relaxed);
+                        }
+                        if used > 0 {
+                            items.push(used, GFP_KERNEL)?;
+                        }
+                    }
+                }
+                // The thread runs the oldest item: it fits whole.
+                2 => {
+                    if let Some(&k) = items.get(head) {
+                        head += 1;
+                        snd_pub.0 -= k;
+                        snd_pub.1 += k;
+                        assert!(k <= CAP - len);
+                        len += k;
+                        unsent += k;
+                        publish(&mut snd_pub, len, unsent);
+                    }
+                }
+                // The thread transmits, and acknowledgements free sent bytes.
+                _ => {
+                    unsent -= unsent.min(i64::from(x % 30000));
+                    len -= (len - unsent).min(i64::from((x >> 5) % 30000));
+                    publish(&mut snd_pub, len, unsent);
+                }
+            }
+        }
+        Ok(())
+    }
 }

@@ -342,15 +342,6 @@ pub(crate) fn parse_sockaddr(raw: &[u8]) -> Result<(Ipv4Addr, u16, u16)> {
     Ok((addr, port, family))
 }
 
-/// ConnP-T: the room `Conn::snd_hint` shows for a writer with TCP_NOTSENT_LOWAT limit
-/// `lowat` (the wait's condition in `send`, from the published figures), 0 if none.
-fn hint_room(c: &Conn, lowat: usize) -> usize {
-    let h = c.snd_hint.load(Relaxed);
-    let free = usize::try_from(h >> 32).unwrap_or(0);
-    let notsent = usize::try_from(h & 0x7fff_ffff).unwrap_or(usize::MAX);
-    free.min(lowat.saturating_sub(notsent))
-}
-
 /// A `wait_for` condition evaluated on a connection's state: a call that cannot run
 /// (see `dispatch::read`) ends the wait with its error.
 fn read_cond<R: Send>(c: &ConnRef, f: impl FnOnce(&mut conn::ConnInner) -> Option<Result<R>> + Send) -> Option<Result<R>> {
@@ -1328,26 +1319,33 @@ impl PartcpSock {
         // valid for this call.
         let src = unsafe { kernel::iov::IovIterSource::from_raw(iter) };
         let mut sent = 0usize;
-        // ConnP-T: the room the protocol thread published (`Conn::snd_hint`) sizes the
-        // copy without a round trip to the thread, before and after a wait; the append,
-        // on the thread, checks it again. Any doubt (no room published, or the append's
-        // check failing) takes the general condition below, which asks the thread (and
-        // sets SOCK_NOSPACE there before the writer sleeps).
-        let hinted_path = matches!(c.state, conn::ConnState::ConnPT(_));
-        let mut ask = false;
+        // ConnP-T: while the room the protocol thread published (`Conn::snd_hint`)
+        // allows, the bytes are copied once, the room reserved and the bytes queued to
+        // the thread without waiting for it (`dispatch::send_async`). Without room, or
+        // when the connection cannot take data as far as the thread last published,
+        // the blocking path below asks the thread, waits (SO_SNDTIMEO, MSG_DONTWAIT,
+        // signals, SOCK_NOSPACE) and reports errors, as under MsgP and ConnP-L; being
+        // queued after the asynchronous sends, it sees their bytes in the queue.
+        let async_path = matches!(c.state, conn::ConnState::ConnPT(_));
         while sent < len {
-            let use_hint = hinted_path && !ask;
-            ask = false;
-            let hinted = core::cell::Cell::new(false);
+            if async_path && !self.wr_shutdown.load(Relaxed) {
+                match dispatch::send_async(&c, src, len - sent, lowat, sent == 0, more) {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        sent += n;
+                        continue;
+                    }
+                    Err(_) if sent > 0 => break,
+                    Err(e) => return Err(e),
+                }
+            }
             // Wait for room (or an error).
             let room = self.sk.wait(&mut timeo, || {
-                if use_hint && !self.wr_shutdown.load(Relaxed) {
-                    // Published before the thread wakes writers (`dispatch::after`).
-                    let r = hint_room(&c, lowat);
-                    if r > 0 {
-                        hinted.set(true);
-                        return Some(Ok(r));
-                    }
+                // ConnP-T: room published after a wake-up (acknowledgements freed it)
+                // ends the wait without asking the thread; the asynchronous path above
+                // then takes it (0: "go back to it").
+                if async_path && !self.wr_shutdown.load(Relaxed) && dispatch::send_room(&c, lowat) > 0 {
+                    return Some(Ok(0));
                 }
                 read_cond(&c, |g| {
                 if let Some(e) = g.tcp.take_error() {
@@ -1378,8 +1376,9 @@ impl PartcpSock {
                 }
                 })
             });
-            let hinted = hinted.get();
             let room = match room {
+                // Published room (see above): the asynchronous path.
+                Ok(0) => continue,
                 Ok(r) => r,
                 Err(e) => {
                     if sent > 0 {
@@ -1403,35 +1402,12 @@ impl PartcpSock {
             let mut chunk = Some(chunk);
             let queued = dispatch::with_conn_send(&c, |inner, _| {
                 let t = &mut inner.tcp;
-                if hinted {
-                    // What the wait's condition would have checked, without taking a
-                    // pending error: if the chunk cannot go in whole, the general path
-                    // decides (and reports) instead.
-                    let room = t.send_buffer().free().min(lowat.saturating_sub(t.notsent_bytes()));
-                    if t.error().is_some() || !matches!(t.state(), State::Established | State::CloseWait) || room < clen {
-                        return None;
-                    }
-                }
                 t.set_more(more);
                 let append = |s: &mut SendQueue| chunk.take().map_or(0, |c| s.append(c));
                 // One sendmsg: the delivery-rate app-limited check once, at its start.
-                let r = if sent == 0 { t.send_with(append) } else { t.send_continued_with(append) };
-                match r {
-                    Err(_) if hinted => None,
-                    r => Some(r.map_err(tcp_err)),
-                }
-            });
-            let queued = match queued {
-                Ok(None) => {
-                    // SAFETY: The chunk's `clen` bytes were just taken from `src`, none
-                    // of them queued: this goes back to where the copy started.
-                    unsafe { src.revert(clen) };
-                    ask = true;
-                    continue;
-                }
-                Ok(Some(r)) => r,
-                Err(e) => Err(e),
-            };
+                if sent == 0 { t.send_with(append) } else { t.send_continued_with(append) }.map_err(tcp_err)
+            })
+            .and_then(|r| r);
             if let Ok(q) = queued {
                 if q < clen {
                     // Bytes copied but not queued (a short append) are not sent: the

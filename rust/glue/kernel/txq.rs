@@ -172,7 +172,14 @@ impl SendQueue {
 
     /// Queues the chunk's bytes after the others (as many as there is room for): the
     /// number queued, 0 if the index cannot grow (atomic allocation).
-    pub(crate) fn append(&mut self, mut c: Chunk) -> usize {
+    pub(crate) fn append(&mut self, c: Chunk) -> usize {
+        self.append_gfp(c, GFP_ATOMIC | __GFP_NOWARN)
+    }
+
+    /// [`Self::append`], growing the index with `flags` (GFP_KERNEL on a ConnP-T
+    /// protocol thread, which may sleep: an asynchronous send's bytes were promised to
+    /// the application and must not be lost to an atomic allocation's failure).
+    pub(crate) fn append_gfp(&mut self, mut c: Chunk, flags: kernel::alloc::Flags) -> usize {
         c.len = c.len.min(self.free());
         if c.len == 0 {
             return 0;
@@ -187,7 +194,7 @@ impl SendQueue {
             }
         }
         let n = c.len;
-        if self.chunks.push(c, GFP_ATOMIC | __GFP_NOWARN).is_err() {
+        if self.chunks.push(c, flags).is_err() {
             return 0;
         }
         self.len += n;

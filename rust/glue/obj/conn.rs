@@ -115,6 +115,10 @@ pub(crate) struct ConnInner {
     /// The send and receive buffer capacities the socket's `sk_sndbuf`/`sk_rcvbuf` were
     /// last raised for (`dispatch::after`; buffer autotuning).
     pub(crate) shown_bufs: (usize, usize),
+    /// ConnP-T: the send queue's free bytes and unsent bytes as `Conn::snd_hint` last
+    /// accounted for them, less (free) and plus (unsent) the bytes of asynchronous
+    /// sends the thread has consumed since (`dispatch::publish_snd_hint`).
+    pub(crate) snd_pub: (i64, i64),
 }
 
 /// The readiness a socket's waiters were last woken for.
@@ -207,13 +211,17 @@ pub(crate) struct Conn {
     /// ConnP-T: a timer expiry is queued to the protocol thread (the destructor waits
     /// for it to be consumed).
     pub(crate) timer_queued: HandOff,
-    /// ConnP-T: the send buffer as the protocol thread last left it, for `sendmsg()` to
-    /// size its copy without a round trip to the thread: free bytes in the high 32 bits
-    /// (0 unless data can be queued: established or CLOSE-WAIT, no FIN queued, no error
-    /// pending), bytes queued but never sent in the low 32. Published by the thread after
-    /// every piece of work on the connection (`dispatch::after`); only a hint, which
-    /// the append on the thread checks again.
+    /// ConnP-T: the send room `sendmsg()` may reserve without a round trip to the
+    /// thread. High 32 bits (signed): the send queue's free bytes less the bytes
+    /// reserved by writers and not yet consumed by the thread; low 32 bits: the queue's
+    /// unsent bytes plus those reserved bytes (for TCP_NOTSENT_LOWAT). Writers reserve
+    /// with a compare-and-exchange (`dispatch::send_async`); the thread adds what
+    /// changed after every piece of work (`dispatch::publish_snd_hint`), never
+    /// overwriting, so a reservation is never lost. See Documentation/strategies.md.
     pub(crate) snd_hint: Atomic<i64>,
+    /// ConnP-T: the connection can take data now (established or CLOSE-WAIT, no FIN
+    /// queued, no error pending), as the thread last published it with `snd_hint`.
+    pub(crate) snd_open: Atomic<bool>,
     /// Retransmission, delayed-ACK, persist, keepalive and TIME-WAIT timer.
     #[pin]
     pub(crate) timer: Timer,
@@ -259,7 +267,7 @@ impl Conn {
         let home = live.strategy().ok_or(EAGAIN)?.slot(key.laddr, key.lport, key.raddr, key.rport);
         let shown_bufs = (crate::buffer::SendBuffer::capacity(tcp.send_buffer()), crate::buffer::RecvBuffer::capacity(tcp.recv_buffer()));
         let inner =
-            ConnInner { tcp, sk, unhashed: false, err_reported: false, woke: Readiness::default(), nospace: false, route: Route::new(), shown_bufs };
+            ConnInner { tcp, sk, unhashed: false, err_reported: false, woke: Readiness::default(), nospace: false, route: Route::new(), shown_bufs, snd_pub: (0, 0) };
         let state = ConnState::new(&live, home, inner, flags)?;
         let conn = Arc::pin_init(
             pin_init!(Conn {
@@ -271,6 +279,7 @@ impl Conn {
                 hnode: HashNode::new(key.words()),
                 timer_queued: HandOff::new(),
                 snd_hint: Atomic::new(0),
+                snd_open: Atomic::new(false),
                 reuse: Atomic::new(false),
                 tx: TxOpts::new(),
                 timer <- Timer::new(conn_timer),

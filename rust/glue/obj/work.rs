@@ -13,6 +13,7 @@ use kernel::sync::Completion;
 
 use crate::connection::IcmpError;
 use crate::glue::kernel::skb::RxSeg;
+use crate::glue::kernel::txq::Chunk;
 use crate::glue::obj::conn::{Conn, ConnInner, ConnRef, Listen, ListenRef};
 use crate::glue::strategy::connp_t;
 use crate::seq::SeqNum;
@@ -82,6 +83,24 @@ pub(crate) enum Work {
     Icmp(ConnRef, SeqNum, IcmpError),
     /// A syscall's request (see [`CallReq`]).
     Call(*const CallReq),
+    /// `sendmsg()`'s bytes, appended without the caller waiting (see [`AsyncSend`]).
+    Send(ConnRef, AsyncSend),
+}
+
+/// ConnP-T: bytes `sendmsg()` copied once, into page fragments it owns (the send
+/// queue's own representation, [`Chunk`]), within send-buffer room it reserved in
+/// `Conn::snd_hint`; the connection's thread appends them to the send queue without
+/// copying again. The writer returned as soon as this was queued: if the thread finds
+/// the connection unable to take them (an error, reset, closed), it drops them and the
+/// error is reported by the next call, as Linux reports an asynchronous error.
+pub(crate) struct AsyncSend {
+    /// The bytes (a page reference).
+    pub(crate) chunk: Chunk,
+    /// The first chunk of its `sendmsg()` call (the delivery-rate app-limited check runs
+    /// once per call, at its start: `Connection::send_with`).
+    pub(crate) start: bool,
+    /// The call had MSG_MORE.
+    pub(crate) more: bool,
 }
 
 // SAFETY: Every variant is owned data (`Arc`s, an exclusively owned skb) or a pointer

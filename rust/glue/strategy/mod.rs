@@ -395,6 +395,8 @@ crate::glue::kernel::stats::counter_enum! {
         CallRetries => "queue_full_syscall_waits",
         Remote => "work_on_other_cpu",
         Inline => "work_inline",
+        AsyncSends => "async_sends",
+        AsyncSendDrops => "async_send_drops",
     }
 }
 
