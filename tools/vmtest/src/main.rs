@@ -55,7 +55,18 @@ mod strategy;
 mod sys;
 mod trace;
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
+
+/// `--time-scale`: the factor for every case's time limit, and for the windows inside
+/// cases that bound a rate rather than detect a hang (setting up 16384 connections),
+/// on the slower kernels (2 for the debug flavour, 5 for KASAN).
+static TIME_SCALE: AtomicU32 = AtomicU32::new(1);
+
+/// `d` multiplied by `--time-scale`.
+pub(crate) fn scaled(d: Duration) -> Duration {
+    d * TIME_SCALE.load(Ordering::Relaxed)
+}
 
 /// A test's outcome: `Err` carries the reason.
 pub type TestResult = Result<(), String>;
@@ -203,6 +214,7 @@ fn main() {
     if time_scale > 1 {
         println!("# time limits scaled by {time_scale}");
     }
+    TIME_SCALE.store(time_scale, Ordering::Relaxed);
     for (i, mut t) in tests.into_iter().enumerate() {
         t.timeout *= time_scale;
         let name = t.name.clone();

@@ -231,8 +231,13 @@ fn fill_fresh(fam: Family) -> Result<(usize, usize), String> {
         }
         ensure!(taken <= 64 << 20, "{taken} bytes taken without EAGAIN");
     }
-    drop(route);
+    // Read while the peer is still unreachable: once the route is back, a probe or a
+    // retransmission can be acknowledged and grow the congestion window, and with it
+    // the buffer (Linux's tcp_new_space; seen under KASAN, whose `ip route del` is slow).
     let sndbuf = raw::get_int(&f, libc::SOL_SOCKET, libc::SO_SNDBUF, "SO_SNDBUF")?;
+    let (mss, cwnd) = (tcp_info_u32(&f, TCPI_SND_MSS)?, tcp_info_u32(&f, TCPI_SND_CWND)?);
+    println!("# {fam:?}: snd_mss {mss}, snd_cwnd {cwnd}");
+    drop(route);
     Ok((taken, usize::try_from(sndbuf).unwrap_or(0)))
 }
 
@@ -253,11 +258,21 @@ fn fresh_send_buffer(fam: Family) -> TestResult {
     Ok(())
 }
 
-/// `tcpi_total_retrans` of `s` (offset 100 of Linux's struct tcp_info).
-fn total_retrans(s: &TcpStream) -> Result<u32, String> {
+/// Offsets of `struct tcp_info` fields (include/uapi/linux/tcp.h).
+const TCPI_SND_MSS: usize = 16;
+const TCPI_SND_CWND: usize = 80;
+const TCPI_TOTAL_RETRANS: usize = 100;
+
+/// The `u32` field of `s`'s `TCP_INFO` at byte offset `off`.
+fn tcp_info_u32(s: &TcpStream, off: usize) -> Result<u32, String> {
     let (b, len) = check("getsockopt TCP_INFO", raw::getsockopt::<[u8; 104]>(s, libc::IPPROTO_TCP, libc::TCP_INFO))?;
-    ensure!(len >= 104, "TCP_INFO length {len}");
-    Ok(u32::from_ne_bytes([b[100], b[101], b[102], b[103]]))
+    ensure!(len >= off + 4, "TCP_INFO length {len}");
+    Ok(u32::from_ne_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]]))
+}
+
+/// `tcpi_total_retrans` of `s`.
+fn total_retrans(s: &TcpStream) -> Result<u32, String> {
+    tcp_info_u32(s, TCPI_TOTAL_RETRANS)
 }
 
 fn unreachable_not_a_loss(fam: Family) -> TestResult {
