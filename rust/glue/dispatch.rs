@@ -300,8 +300,7 @@ fn send_async_run(stack: &Stack, ctx: &mut ThreadCtx, c: ConnRef, s: crate::glue
 fn sync_bufs(snd: usize, rcv: usize, shown: &mut (usize, usize), sk: &SockRef) {
     if (snd, rcv) != *shown {
         *shown = (snd, rcv);
-        let int = |n: usize| kernel::ffi::c_int::try_from(n).unwrap_or(kernel::ffi::c_int::MAX);
-        sk.grow_bufs(int(snd), int(rcv.saturating_mul(2)));
+        sk.grow_bufs(snd, rcv);
     }
 }
 

@@ -364,8 +364,9 @@ impl PartcpSock {
     }
 }
 
-fn buf_size(v: c_int) -> usize {
-    usize::try_from(v).unwrap_or(MIN_BUF).clamp(MIN_BUF, MAX_BUF)
+/// A buffer size the user set, within the sizes partcp's queues take.
+fn buf_size(v: usize) -> usize {
+    v.clamp(MIN_BUF, MAX_BUF)
 }
 
 impl PartcpSock {
@@ -697,8 +698,9 @@ impl PartcpSock {
     /// Linux also grows an unlocked receive buffer to hold the mark; partcp's buffers are
     /// fixed, so poll treats a full receive buffer as readable whatever the mark.
     pub(crate) fn set_rcvlowat(&self, val: c_int) {
-        let (_, rcvbuf, _, locked) = self.sk.bufs();
-        let cap = if locked { rcvbuf >> 1 } else { c_int::try_from(self.sk.tcp_sysctls().rmem[2] >> 1).unwrap_or(c_int::MAX) };
+        // CAST: u32 to usize does not truncate on the targets partcp builds for.
+        let rcv = self.sk.locked_payload().1.unwrap_or(self.sk.tcp_sysctls().rmem[2] as usize >> 1);
+        let cap = c_int::try_from(rcv).unwrap_or(c_int::MAX);
         let v = val.min(cap);
         self.sk.set_rcvlowat(if v == 0 { 1 } else { v });
         self.sk.data_ready();
@@ -898,16 +900,14 @@ impl PartcpSock {
         (SendQueue::new(snd), RecvQueue::new(rcv))
     }
 
-    /// Initial buffer sizes (payload bytes): a size the user set (SO_SNDBUF/SO_RCVBUF,
-    /// which the socket core doubled for bookkeeping) stays; of a receive buffer half is
-    /// payload, of a send buffer all of it, as Linux charges them
-    /// (`crate::connection::autotune`). Otherwise `tcp_wmem[1]` and half of
+    /// Initial buffer sizes (payload bytes): a size the user set (SO_SNDBUF/SO_RCVBUF)
+    /// stays (`BufShown`: its payload part); otherwise `tcp_wmem[1]` and half of
     /// `tcp_rmem[1]` of the namespace, which autotuning then grows.
     fn buffer_sizes(&self) -> (usize, usize) {
-        let (snd, rcv, snd_locked, rcv_locked) = self.sk.bufs();
+        let (snd, rcv) = self.sk.locked_payload();
         let (snd0, rcv0) = self.sk.tcp_sysctls().initial_buffers();
-        let snd = if snd_locked { buf_size(snd) } else { snd0.clamp(MIN_BUF, MAX_BUF) };
-        let rcv = if rcv_locked { buf_size(rcv / 2) } else { rcv0.clamp(MIN_BUF, MAX_BUF) };
+        let snd = snd.map_or(snd0.clamp(MIN_BUF, MAX_BUF), buf_size);
+        let rcv = rcv.map_or(rcv0.clamp(MIN_BUF, MAX_BUF), buf_size);
         (snd, rcv)
     }
 
@@ -1105,10 +1105,8 @@ impl PartcpSock {
         });
         if let Ok((snd, rcv)) = bufs {
             // SO_SNDBUF/SO_RCVBUF report the buffers the listener gave the connection
-            // (a Linux socket inherits its listener's sizes): the send buffer's payload
-            // capacity, and the receive buffer's doubled (`crate::connection::autotune`).
-            let int = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
-            self.sk.set_bufs(int(snd), int(rcv.saturating_mul(2)));
+            // (a Linux socket inherits its listener's sizes).
+            self.sk.set_bufs(snd, rcv);
         }
         *self.state.lock() = SockState::Connected(c);
     }

@@ -187,18 +187,29 @@ impl SockRef {
         }
     }
 
-    /// Sets `sk_sndbuf` and `sk_rcvbuf`.
-    pub(crate) fn set_bufs(&self, snd: c_int, rcv: c_int) {
-        // SAFETY: Live (type invariants).
-        unsafe { shim::partcp_sock_set_bufs(self.0.as_ptr(), snd, rcv) };
+    /// The payload capacities the user fixed with SO_SNDBUF / SO_RCVBUF, `None` for a
+    /// buffer left to autotuning: see [`BufShown`] for how they relate to `sk_sndbuf`
+    /// and `sk_rcvbuf`.
+    pub(crate) fn locked_payload(&self) -> (Option<usize>, Option<usize>) {
+        let (snd, rcv, snd_locked, rcv_locked) = self.bufs();
+        let (snd, rcv) = (BufShown { snd, rcv }).payload();
+        (snd_locked.then_some(snd), rcv_locked.then_some(rcv))
     }
 
-    /// Raises `sk_sndbuf` and `sk_rcvbuf` to `snd` and `rcv` where that is larger and
-    /// the user did not set them (buffer autotuning: `getsockopt(SO_SNDBUF/SO_RCVBUF)`
-    /// reports the grown sizes, as Linux's).
-    pub(crate) fn grow_bufs(&self, snd: c_int, rcv: c_int) {
+    /// Shows buffers of `snd` and `rcv` payload bytes in `sk_sndbuf` and `sk_rcvbuf`.
+    pub(crate) fn set_bufs(&self, snd: usize, rcv: usize) {
+        let b = BufShown::of_payload(snd, rcv);
         // SAFETY: Live (type invariants).
-        unsafe { shim::partcp_sock_grow_bufs(self.0.as_ptr(), snd, rcv) };
+        unsafe { shim::partcp_sock_set_bufs(self.0.as_ptr(), b.snd, b.rcv) };
+    }
+
+    /// Raises `sk_sndbuf` and `sk_rcvbuf` to show buffers of `snd` and `rcv` payload
+    /// bytes where that is larger and the user did not set them (buffer autotuning:
+    /// `getsockopt(SO_SNDBUF/SO_RCVBUF)` reports the grown sizes, as Linux's).
+    pub(crate) fn grow_bufs(&self, snd: usize, rcv: usize) {
+        let b = BufShown::of_payload(snd, rcv);
+        // SAFETY: Live (type invariants).
+        unsafe { shim::partcp_sock_grow_bufs(self.0.as_ptr(), b.snd, b.rcv) };
     }
 
     /// The receive (`rcv`) or send timeout, 0 for a nonblocking call.
@@ -291,5 +302,33 @@ impl SockRef {
     pub(crate) fn set_err(&self, errno: c_int) {
         // SAFETY: Live (type invariants).
         unsafe { shim::partcp_sk_set_err(self.0.as_ptr(), errno) };
+    }
+}
+
+/// What `sk_sndbuf` and `sk_rcvbuf` show for buffers of a given payload capacity, the
+/// one place partcp converts between the two (`crate::connection::autotune` in the core
+/// says why): all of the send figure is payload, as Linux's page-fragment skbs are
+/// charged little more than their bytes; half of the receive figure is, as the socket
+/// core doubles SO_RCVBUF for skb overhead and Linux's window is half of `sk_rcvbuf`
+/// (`tcp_adv_win_scale` 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BufShown {
+    /// `sk_sndbuf`.
+    pub(crate) snd: c_int,
+    /// `sk_rcvbuf`.
+    pub(crate) rcv: c_int,
+}
+
+impl BufShown {
+    /// The figures shown for `snd` and `rcv` payload bytes (saturating at `INT_MAX`).
+    pub(crate) fn of_payload(snd: usize, rcv: usize) -> Self {
+        let int = |n: usize| c_int::try_from(n).unwrap_or(c_int::MAX);
+        Self { snd: int(snd), rcv: int(rcv.saturating_mul(2)) }
+    }
+
+    /// The payload capacities these figures stand for (negative figures count as 0).
+    pub(crate) fn payload(self) -> (usize, usize) {
+        let size = |n: c_int| usize::try_from(n).unwrap_or(0);
+        (size(self.snd), size(self.rcv) / 2)
     }
 }
