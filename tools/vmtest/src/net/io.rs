@@ -24,6 +24,7 @@ pub const TESTS: Table = &[
     ("sndtimeo_eagain", sndtimeo),
     ("peer_reset_econnreset", peer_reset),
     ("sigpipe_after_reset", sigpipe),
+    ("reset_while_writing", reset_while_writing),
     ("shutdown_wr", shutdown_wr),
     ("shutdown_rd", shutdown_rd),
     ("shutdown_bad_calls", shutdown_bad_calls),
@@ -256,6 +257,48 @@ fn sigpipe(fam: Family) -> TestResult {
     ensure!(pipes() == 1, "MSG_NOSIGNAL raised SIGPIPE ({} in all)", pipes());
     expect_err("write after the reset", raw::write(&f, b"x"), libc::EPIPE)?;
     ensure!(pipes() == 2, "{} SIGPIPE after write's EPIPE, want 2", pipes());
+    Ok(())
+}
+
+/// A writer streaming 64 KB sends when the peer, having read 1 MB, resets: the writer's
+/// send fails with ECONNRESET (EPIPE if an earlier call took the error) within
+/// seconds, and the connection then reads EOF. Under ConnP-T the reset reaches the
+/// protocol thread with the writer's sends queued to it.
+fn reset_while_writing(fam: Family) -> TestResult {
+    let (f, mut peer) = f_client(fam)?;
+    let f2 = f.try_clone().map_err(|e| format!("dup: {e}"))?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let buf = [0x3cu8; 65536];
+        let mut sent = 0u64;
+        let r = loop {
+            match raw::send(&f2, &buf, libc::MSG_NOSIGNAL) {
+                Ok(n) => sent += n as u64,
+                Err(e) => break Ok((sent, e)),
+            }
+            if sent > 1 << 30 {
+                break Err(format!("{sent} bytes sent with the peer reset"));
+            }
+        };
+        let _ = tx.send(r);
+    });
+    let mut b = vec![0u8; 65536];
+    let mut got = 0;
+    while got < 1 << 20 {
+        let n = peer.read(&mut b).map_err(|e| format!("peer read after {got} bytes: {e}"))?;
+        ensure!(n > 0, "peer read EOF after {got} bytes");
+        got += n;
+    }
+    raw::set_linger(&peer, true, 0)?;
+    drop(peer);
+    let (sent, e) = rx
+        .recv_timeout(Duration::from_secs(20))
+        .map_err(|_| "the writer is still in send() 20 s after the peer's reset".to_string())??;
+    println!("# {fam:?}: {sent} bytes sent, then {}", errname(e));
+    ensure!(e == libc::ECONNRESET || e == libc::EPIPE, "send failed with {}, want ECONNRESET or EPIPE", errname(e));
+    let mut one = [0u8; 1];
+    let n = check("read after the reset", errno_of((&f).read(&mut one)))?;
+    ensure!(n == 0, "read {n} bytes after the reset, want EOF");
     Ok(())
 }
 
