@@ -36,7 +36,7 @@ use crate::glue::kernel::shim::TxMeta;
 use crate::glue::kernel::skb::RxSeg;
 use crate::glue::obj::stack::{stack, ConnKey, Stack};
 use crate::glue::kernel::stats::{self, Counter};
-use crate::glue::obj::work::{CallReq, Work, Worker};
+use crate::glue::obj::work::{BatchReq, CallReq, Work, Worker};
 use crate::glue::strategy::connp_t::{PushError, ThreadCtx, WorkItem};
 use crate::glue::strategy::{sched_add, Sched};
 use crate::glue::kernel::timer::HandOff;
@@ -472,6 +472,113 @@ pub(crate) fn with_conn_send<R: Send>(conn: &ConnRef, f: impl FnOnce(&mut ConnIn
     run_sync_then(conn, true, keep, f)
 }
 
+/// How many connections [`read_each`] reads per round: the size of its results buffer.
+const READ_BATCH: usize = 128;
+
+/// A monomorphic trampoline that runs [`on_thread`]'s closure with the thread's context.
+///
+/// # Safety
+///
+/// `data` must be the `&mut B` that [`on_thread`] put in the request, still borrowed by
+/// the sleeping caller.
+unsafe fn batch_trampoline<B: FnMut(&mut ThreadCtx)>(data: *mut (), ctx: &mut ThreadCtx) {
+    // SAFETY: Function precondition: `data` is an exclusive borrow of a `B`.
+    let b = unsafe { &mut *data.cast::<B>() };
+    b(ctx)
+}
+
+/// Runs `body` on protocol thread `w` with its context and sleeps (uninterruptibly)
+/// until it has. Returns false if the thread stopped before running it.
+fn on_thread<B: FnMut(&mut ThreadCtx) + Send>(w: &Worker, body: &mut B) -> bool {
+    pin_init::stack_pin_init!(let req = pin_init!(BatchReq {
+        data: (body as *mut B).cast::<()>(),
+        run: batch_trampoline::<B>,
+        ran: Atomic::new(false),
+        done <- kernel::sync::Completion::new(),
+    }));
+    let p: *const BatchReq = &*req;
+    loop {
+        match w.push(Work::Batch(p), Sched::HandoffsCall) {
+            Ok(()) => break,
+            Err(PushError::Full(_)) => {
+                sched_add(Sched::CallRetries, 1);
+                w.wait_for_room();
+            }
+            Err(PushError::Stopped(_)) => return false,
+        }
+    }
+    // As in `call`: the uninterruptible wait keeps this frame, and everything `body`
+    // borrows, alive until the thread's last use of the request (`complete`); `B: Send`
+    // makes running `body` there sound.
+    req.done.wait_for_completion();
+    req.ran.load(Relaxed)
+}
+
+/// Reads every connection of `conns` with `f` under its strategy's exclusion, as
+/// [`read`] does one, and hands the results to `out` in order, in the calling context
+/// (process context); a connection whose protocol thread has stopped is skipped. Under
+/// ConnP-T the connections of one thread are read back to back on it, one hand-off per
+/// thread and round of [`READ_BATCH`] connections instead of one per connection (the
+/// debugfs files listing every connection: 16384 busy ones took minutes one by one).
+pub(crate) fn read_each<R: Send>(conns: &[ConnRef], f: impl Fn(&mut ConnInner) -> R + Sync, mut out: impl FnMut(&ConnRef, R)) {
+    let Ok(mut results) = KVec::<Option<R>>::with_capacity(READ_BATCH, GFP_KERNEL) else {
+        // No memory for the buffer: one by one.
+        for c in conns {
+            if let Ok(r) = read(c, &f) {
+                out(c, r);
+            }
+        }
+        return;
+    };
+    for chunk in conns.chunks(READ_BATCH) {
+        results.clear();
+        for _ in chunk {
+            // Within the capacity (READ_BATCH, the chunks' largest size).
+            let _ = results.push_within_capacity(None);
+        }
+        let mut visited = [false; READ_BATCH];
+        for i in 0..chunk.len() {
+            if visited[i] {
+                continue;
+            }
+            visited[i] = true;
+            let Some(w) = chunk[i].state.worker() else {
+                if let (Ok(r), Some(slot)) = (read(&chunk[i], &f), results.get_mut(i)) {
+                    *slot = Some(r);
+                }
+                continue;
+            };
+            // This thread's connections in the rest of the chunk, read in one hand-off.
+            let mine = |j: usize| chunk[j].state.worker().is_some_and(|o| core::ptr::eq(o, w));
+            let mut mask = [false; READ_BATCH];
+            mask[i] = true;
+            for j in i + 1..chunk.len() {
+                if !visited[j] && mine(j) {
+                    mask[j] = true;
+                    visited[j] = true;
+                }
+            }
+            let slots = &mut results[..];
+            let f = &f;
+            let mut body = |ctx: &mut ThreadCtx| {
+                for (j, c) in chunk.iter().enumerate() {
+                    if mask[j] {
+                        if let Some(slot) = slots.get_mut(j) {
+                            *slot = exclusive(Some(&mut *ctx), c, |inner| f(inner));
+                        }
+                    }
+                }
+            };
+            on_thread(w, &mut body);
+        }
+        for (c, r) in chunk.iter().zip(results.drain_all()) {
+            if let Some(r) = r {
+                out(c, r);
+            }
+        }
+    }
+}
+
 /// Reads (or takes errors from) a connection's state from syscall context, without the
 /// transmit/re-arm/wake step. Under ConnP-T this is a round trip to the protocol thread.
 pub(crate) fn read<R: Send>(conn: &ConnRef, f: impl FnOnce(&mut ConnInner) -> R + Send) -> Result<R> {
@@ -680,6 +787,14 @@ fn thread_work(ctx: &mut ThreadCtx, work: Work) {
         Work::Abort(c) => abort(stack, Some(ctx), c),
         Work::Icmp(c, seq, icmp) => icmp_input(stack, Some(ctx), c, seq, icmp),
         Work::Send(c, s) => send_async_run(stack, ctx, c, s),
+        Work::Batch(req) => {
+            // SAFETY: The caller sleeps in `on_thread` until `complete` below; until then
+            // the request and everything its closure borrows are alive, and `data`/`run`
+            // were built together for that closure.
+            unsafe { ((*req).run)((*req).data, ctx) };
+            // SAFETY: Last access to the request.
+            unsafe { BatchReq::complete(req, true) };
+        }
         Work::Call(req) => {
             // SAFETY: The caller sleeps in `call` until `complete` below; until then the
             // request and the connection it borrows are alive.
@@ -750,6 +865,8 @@ fn discard(work: Work) {
         }
         // SAFETY: The caller sleeps until completion; `ran = false` tells it.
         Work::Call(req) => unsafe { CallReq::complete(req, false) },
+        // SAFETY: As above.
+        Work::Batch(req) => unsafe { BatchReq::complete(req, false) },
     }
 }
 

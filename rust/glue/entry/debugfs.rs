@@ -9,7 +9,7 @@ use kernel::debugfs::{Dir, File};
 use kernel::prelude::*;
 
 
-use crate::glue::obj::conn::{ConnRef, ListenRef};
+use crate::glue::obj::conn::{ConnInner, ConnRef, ListenRef};
 use crate::stats::Stats;
 use crate::glue::kernel::mem::MemoryView;
 use crate::glue::kernel::stats::{CountersView, SocketStatsView};
@@ -167,40 +167,36 @@ struct ConnectionsView;
 impl fmt::Debug for ConnectionsView {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "local remote state cwnd srtt_us owner")?;
-        let Some(mut v) = live_conns() else {
+        let Some(v) = live_conns() else {
             return writeln!(f, "(out of memory)");
         };
         let mut r = Ok(());
-        for c in v.drain_all() {
-            if r.is_ok() {
-                let Ok((state, cwnd, srtt)) =
-                    crate::glue::dispatch::read(&c, |g| (g.tcp.state(), g.tcp.cwnd(), g.tcp.srtt().map_or(0, |d| d.micros())))
-                else {
-                    drop(c);
-                    continue;
-                };
-                let k = &c.key;
-                let owner = match c.state.kind() {
-                    Kind::MsgP => "conn-lock",
-                    Kind::ConnPL => "group",
-                    Kind::ConnPT => "thread",
-                };
-                r = writeln!(
-                    f,
-                    "{}:{} {}:{} {:?} {} {} {} {}",
-                    Ip(k.laddr),
-                    k.lport,
-                    Ip(k.raddr),
-                    k.rport,
-                    state,
-                    cwnd,
-                    srtt,
-                    owner,
-                    c.home
-                );
+        let read = |g: &mut ConnInner| (g.tcp.state(), g.tcp.cwnd(), g.tcp.srtt().map_or(0, |d| d.micros()));
+        crate::glue::dispatch::read_each(&v, read, |c, (state, cwnd, srtt)| {
+            if r.is_err() {
+                return;
             }
-            drop(c);
-        }
+            let k = &c.key;
+            let owner = match c.state.kind() {
+                Kind::MsgP => "conn-lock",
+                Kind::ConnPL => "group",
+                Kind::ConnPT => "thread",
+            };
+            r = writeln!(
+                f,
+                "{}:{} {}:{} {:?} {} {} {} {}",
+                Ip(k.laddr),
+                k.lport,
+                Ip(k.raddr),
+                k.rport,
+                state,
+                cwnd,
+                srtt,
+                owner,
+                c.home
+            );
+        });
+        drop(v);
         r
     }
 }
@@ -236,17 +232,15 @@ impl fmt::Debug for ConnStatsView {
             write!(f, " {name}")?;
         }
         writeln!(f)?;
-        let Some(mut v) = live_conns() else { return Ok(()) };
+        let Some(v) = live_conns() else { return Ok(()) };
         let mut r = Ok(());
-        for c in v.drain_all() {
+        crate::glue::dispatch::read_each(&v, |g: &mut ConnInner| g.tcp.stats(), |c, st| {
             if r.is_ok() {
-                if let Ok(st) = crate::glue::dispatch::read(&c, |g| g.tcp.stats()) {
-                    let k = &c.key;
-                    r = Self::row(f, (k.laddr, k.lport), format_args!("{}:{}", Ip(k.raddr), k.rport), &st);
-                }
+                let k = &c.key;
+                r = Self::row(f, (k.laddr, k.lport), format_args!("{}:{}", Ip(k.raddr), k.rport), &st);
             }
-            drop(c);
-        }
+        });
+        drop(v);
         r?;
         // Listeners: references taken under the table lock (no allocation there).
         let Some(stack) = crate::glue::obj::stack::stack() else { return Ok(()) };

@@ -62,6 +62,36 @@ impl CallReq {
     }
 }
 
+/// A syscall's request to run `run(data, ctx)` on a protocol thread, with that thread's
+/// context, so that it can open several of the thread's connections in one hand-off
+/// (`dispatch::read_each`); then signal `done`. Lives in the sleeping caller's frame
+/// under the same rules as [`CallReq`].
+#[pin_data]
+pub(crate) struct BatchReq {
+    pub(crate) data: *mut (),
+    pub(crate) run: unsafe fn(*mut (), &mut connp_t::ThreadCtx),
+    /// Set by the thread when it ran the request (false: discarded at thread stop).
+    pub(crate) ran: Atomic<bool>,
+    #[pin]
+    pub(crate) done: Completion,
+}
+
+impl BatchReq {
+    /// Signals the waiting caller. The request must not be touched afterwards.
+    ///
+    /// # Safety
+    ///
+    /// `this` points to a live request, and this is the only completion of it.
+    pub(crate) unsafe fn complete(this: *const BatchReq, ran: bool) {
+        // SAFETY: Live (caller); the caller of `dispatch::read_each` waits for `done`
+        // before its frame goes away, and `complete_all` is the last access.
+        unsafe {
+            (*this).ran.store(ran, Relaxed);
+            (*this).done.complete_all();
+        }
+    }
+}
+
 /// Work for a protocol thread.
 pub(crate) enum Work {
     /// A received segment for a connection (from NAPI, or from thread 0 after a
@@ -83,6 +113,8 @@ pub(crate) enum Work {
     Icmp(ConnRef, SeqNum, IcmpError),
     /// A syscall's request (see [`CallReq`]).
     Call(*const CallReq),
+    /// A syscall's request for several of the thread's connections (see [`BatchReq`]).
+    Batch(*const BatchReq),
     /// `sendmsg()`'s bytes, appended without the caller waiting (see [`AsyncSend`]).
     Send(ConnRef, AsyncSend),
 }

@@ -16,7 +16,8 @@ use super::{enter, guarded, Family, Ns, Table, IO_TIMEOUT};
 use crate::sys::errname;
 use crate::{ensure, TestResult};
 
-pub const TESTS: Table = &[("epoll_echo_1000_connections", echo_1000)];
+pub const TESTS: Table =
+    &[("epoll_echo_1000_connections", echo_1000), ("debugfs_lists_every_connection", debugfs_lists)];
 
 const CONNS: usize = 1000;
 const CLIENT_THREADS: usize = 4;
@@ -77,6 +78,80 @@ fn echo_1000(fam: Family) -> TestResult {
         ensure!(n == CONNS, "server saw {n} connections, want {CONNS}");
         Ok(())
     })
+}
+
+/// Connections of [`debugfs_lists`]: more than one round of the glue's batched reads
+/// (`dispatch::read_each`, 128), spread over every protocol thread under ConnP-T.
+const LISTED: usize = 300;
+
+/// partcp: with `LISTED` established connections accepted by a partcp listener, the
+/// debugfs `connections` and `conn_stats` files list each of them exactly once (the
+/// first as ESTABLISHED with a congestion window, the second with a value for every
+/// counter of its header). Linux TCP: not applicable.
+fn debugfs_lists(fam: Family) -> TestResult {
+    if !matches!(fam, Family::Partcp(_)) {
+        return Ok(());
+    }
+    raise_nofile(2 * LISTED as u64 + 256)?;
+    let addr = SocketAddrV4::new(super::A, super::next_port());
+    let l = super::in_ns(Ns::A, || {
+        let fd = fam.socket(0)?;
+        check("bind", raw::bind(&fd, addr))?;
+        check("listen", raw::listen(&fd, 1024))?;
+        Ok(super::listener(fd))
+    })?;
+    let clients = super::in_ns(Ns::B, || {
+        (0..LISTED)
+            .map(|i| TcpStream::connect_timeout(&addr.into(), IO_TIMEOUT).map_err(|e| format!("connect {i}: {e}")))
+            .collect::<Result<Vec<_>, _>>()
+    })?;
+    let mut accepted = Vec::with_capacity(LISTED);
+    let mut want = HashMap::new();
+    for i in 0..LISTED {
+        let (s, peer) = l.accept().map_err(|e| format!("accept {i}: {e}"))?;
+        accepted.push(s);
+        want.insert(format!("{addr} {peer}"), 0usize);
+    }
+    let read = |file: &str| crate::sys::read_trimmed(&format!("/sys/kernel/debug/partcp/{file}"));
+    // `connections`: local remote state cwnd srtt_us owner home.
+    let text = read("connections")?;
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let Some(n) = f.get(..2).and_then(|k| want.get_mut(&k.join(" "))) else { continue };
+        *n += 1;
+        ensure!(f.get(2) == Some(&"Established"), "connections: {line:?}, want Established");
+        ensure!(f.get(3).and_then(|c| c.parse::<u32>().ok()).is_some_and(|c| c > 0), "connections: {line:?}: no cwnd");
+    }
+    let missing: Vec<_> = want.iter().filter(|(_, &n)| n != 1).collect();
+    ensure!(
+        missing.is_empty(),
+        "connections: {} of {LISTED} not listed once, e.g. {:?}",
+        missing.len(),
+        missing.first()
+    );
+    // `conn_stats`: a header naming the counters, then one row per connection.
+    let text = read("conn_stats")?;
+    let mut lines = text.lines();
+    let columns = lines.next().map_or(0, |h| h.split_whitespace().count());
+    ensure!(columns > 2, "conn_stats header has {columns} columns");
+    want.values_mut().for_each(|n| *n = 0);
+    for line in lines {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let Some(n) = f.get(..2).and_then(|k| want.get_mut(&k.join(" "))) else { continue };
+        *n += 1;
+        ensure!(f.len() == columns, "conn_stats: {} values for {columns} columns: {line:?}", f.len());
+        ensure!(f[2..].iter().all(|v| v.parse::<u64>().is_ok()), "conn_stats: {line:?}");
+    }
+    let missing: Vec<_> = want.iter().filter(|(_, &n)| n != 1).collect();
+    ensure!(
+        missing.is_empty(),
+        "conn_stats: {} of {LISTED} not listed once, e.g. {:?}",
+        missing.len(),
+        missing.first()
+    );
+    drop(clients);
+    drop(accepted);
+    Ok(())
 }
 
 /// One client thread: its share of the connections, all held open until every thread
