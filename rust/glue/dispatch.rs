@@ -36,7 +36,7 @@ use crate::glue::kernel::shim::TxMeta;
 use crate::glue::kernel::skb::RxSeg;
 use crate::glue::obj::stack::{stack, ConnKey, Stack};
 use crate::glue::kernel::stats::{self, Counter};
-use crate::glue::obj::work::{BatchReq, CallReq, Work, Worker};
+use crate::glue::obj::work::{BatchReq, CallReq, Reply, Work, Worker};
 use crate::glue::strategy::connp_t::{PushError, ThreadCtx, WorkItem};
 use crate::glue::strategy::{sched_add, Sched};
 use crate::glue::kernel::timer::HandOff;
@@ -369,27 +369,35 @@ fn call<B: FnMut(&mut ConnInner, Instant) + Send>(w: &Worker, conn: &Conn, body:
         conn,
         data: (body as *mut B).cast::<()>(),
         run: trampoline::<B>,
-        ran: Atomic::new(false),
         then_after: core::cell::Cell::new(then_after),
-        done <- kernel::sync::Completion::new(),
+        reply <- Reply::new(),
     }));
     let p: *const CallReq = &*req;
-    loop {
-        match w.push(Work::Call(p), Sched::HandoffsCall) {
-            Ok(()) => break,
-            Err(PushError::Full(_)) => {
-                sched_add(Sched::CallRetries, 1);
-                w.wait_for_room();
-            }
-            Err(PushError::Stopped(_)) => return false,
-        }
+    if !push_request(w, Work::Call(p)) {
+        return false;
     }
     // The wait is uninterruptible and has no timeout, so this frame — `req`, `body` and
     // everything `body` borrows — outlives the thread's use of them: the thread touches
     // the request last in `CallReq::complete`. This is what makes handing a borrowed,
     // non-'static closure to another thread sound; `B: Send` makes running it there sound.
-    req.done.wait_for_completion();
-    req.ran.load(Relaxed)
+    req.reply.wait()
+}
+
+/// Queues a request whose caller will sleep until it is answered, waiting for room
+/// while the queue is full. False if the thread is stopping (the request was not
+/// queued).
+fn push_request(w: &Worker, mut work: Work) -> bool {
+    loop {
+        match w.push(work, Sched::HandoffsCall) {
+            Ok(()) => return true,
+            Err(PushError::Full(back)) => {
+                sched_add(Sched::CallRetries, 1);
+                w.wait_for_room();
+                work = back;
+            }
+            Err(PushError::Stopped(_)) => return false,
+        }
+    }
 }
 
 /// Runs `f` on `conn` from a context that may sleep (a syscall), wherever the strategy
@@ -493,25 +501,16 @@ fn on_thread<B: FnMut(&mut ThreadCtx) + Send>(w: &Worker, body: &mut B) -> bool 
     pin_init::stack_pin_init!(let req = pin_init!(BatchReq {
         data: (body as *mut B).cast::<()>(),
         run: batch_trampoline::<B>,
-        ran: Atomic::new(false),
-        done <- kernel::sync::Completion::new(),
+        reply <- Reply::new(),
     }));
     let p: *const BatchReq = &*req;
-    loop {
-        match w.push(Work::Batch(p), Sched::HandoffsCall) {
-            Ok(()) => break,
-            Err(PushError::Full(_)) => {
-                sched_add(Sched::CallRetries, 1);
-                w.wait_for_room();
-            }
-            Err(PushError::Stopped(_)) => return false,
-        }
+    if !push_request(w, Work::Batch(p)) {
+        return false;
     }
     // As in `call`: the uninterruptible wait keeps this frame, and everything `body`
     // borrows, alive until the thread's last use of the request (`complete`); `B: Send`
     // makes running `body` there sound.
-    req.done.wait_for_completion();
-    req.ran.load(Relaxed)
+    req.reply.wait()
 }
 
 /// Reads every connection of `conns` with `f` under its strategy's exclusion, as

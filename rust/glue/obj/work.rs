@@ -25,36 +25,35 @@ pub(crate) type Worker = connp_t::Worker<Work>;
 /// The protocol threads of a ConnP-T strategy.
 pub(crate) type Threads = connp_t::Threads<Work>;
 
-/// A syscall's request: run `run(data, inner, now)` on the owning thread, then signal
-/// `done`.
-///
-/// Lives in the sleeping caller's stack frame; the caller does not return before `done`
-/// completes (it waits uninterruptibly), so the thread may use every field until then.
+/// How a request's caller learns that the thread ran it, or discarded it: the caller
+/// sleeps on `done`; the thread sets `ran` and then completes `done`, its last access.
 #[pin_data]
-pub(crate) struct CallReq {
-    pub(crate) conn: *const Conn,
-    pub(crate) data: *mut (),
-    pub(crate) run: unsafe fn(*mut (), &mut ConnInner, Instant),
-    /// Set by the thread when it ran the request (false: discarded at thread stop).
-    pub(crate) ran: Atomic<bool>,
-    /// A request whose transmit/re-arm/wake step (`dispatch::after`) the thread runs
-    /// after signalling `done`, holding this reference for it. Taken by the thread
-    /// before `done` (the caller, asleep until then, does not touch it meanwhile); the
-    /// caller's frame drops it if the request is discarded instead.
-    pub(crate) then_after: core::cell::Cell<Option<ConnRef>>,
+pub(crate) struct Reply {
+    ran: Atomic<bool>,
     #[pin]
-    pub(crate) done: Completion,
+    done: Completion,
 }
 
-impl CallReq {
-    /// Signals the waiting caller. The request must not be touched afterwards.
+impl Reply {
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self { ran: Atomic::new(false), done <- Completion::new() })
+    }
+
+    /// Sleeps, uninterruptibly and without a timeout, until the thread answered;
+    /// whether it ran the request.
+    pub(crate) fn wait(&self) -> bool {
+        self.done.wait_for_completion();
+        self.ran.load(Relaxed)
+    }
+
+    /// Answers the waiting caller. The request must not be touched afterwards.
     ///
     /// # Safety
     ///
-    /// `this` points to a live request, and this is the only completion of it.
-    pub(crate) unsafe fn complete(this: *const CallReq, ran: bool) {
-        // SAFETY: Live (caller); the caller of `call` waits for `done` before the frame
-        // goes away, and `complete_all` is the last access.
+    /// `this` points to a live reply, and this is the only answer to it.
+    unsafe fn answer(this: *const Reply, ran: bool) {
+        // SAFETY: Live (caller); the caller waits for `done` before the frame holding
+        // the reply goes away, and `complete_all` is the last access.
         unsafe {
             (*this).ran.store(ran, Relaxed);
             (*this).done.complete_all();
@@ -62,33 +61,59 @@ impl CallReq {
     }
 }
 
+/// A syscall's request: run `run(data, inner, now)` on the owning thread, then answer
+/// `reply`.
+///
+/// Lives in the sleeping caller's stack frame; the caller does not return before the
+/// reply (it waits uninterruptibly), so the thread may use every field until then.
+#[pin_data]
+pub(crate) struct CallReq {
+    pub(crate) conn: *const Conn,
+    pub(crate) data: *mut (),
+    pub(crate) run: unsafe fn(*mut (), &mut ConnInner, Instant),
+    /// A request whose transmit/re-arm/wake step (`dispatch::after`) the thread runs
+    /// after answering, holding this reference for it. Taken by the thread before the
+    /// answer (the caller, asleep until then, does not touch it meanwhile); the caller's
+    /// frame drops it if the request is discarded instead.
+    pub(crate) then_after: core::cell::Cell<Option<ConnRef>>,
+    #[pin]
+    pub(crate) reply: Reply,
+}
+
+impl CallReq {
+    /// Answers the waiting caller (`ran`: the thread ran the request). The request must
+    /// not be touched afterwards.
+    ///
+    /// # Safety
+    ///
+    /// `this` points to a live request, and this is the only answer to it.
+    pub(crate) unsafe fn complete(this: *const CallReq, ran: bool) {
+        // SAFETY: Function precondition; the reply is a field of the live request.
+        unsafe { Reply::answer(&raw const (*this).reply, ran) }
+    }
+}
+
 /// A syscall's request to run `run(data, ctx)` on a protocol thread, with that thread's
 /// context, so that it can open several of the thread's connections in one hand-off
-/// (`dispatch::read_each`); then signal `done`. Lives in the sleeping caller's frame
+/// (`dispatch::read_each`); then answer `reply`. Lives in the sleeping caller's frame
 /// under the same rules as [`CallReq`].
 #[pin_data]
 pub(crate) struct BatchReq {
     pub(crate) data: *mut (),
     pub(crate) run: unsafe fn(*mut (), &mut connp_t::ThreadCtx),
-    /// Set by the thread when it ran the request (false: discarded at thread stop).
-    pub(crate) ran: Atomic<bool>,
     #[pin]
-    pub(crate) done: Completion,
+    pub(crate) reply: Reply,
 }
 
 impl BatchReq {
-    /// Signals the waiting caller. The request must not be touched afterwards.
+    /// As [`CallReq::complete`].
     ///
     /// # Safety
     ///
-    /// `this` points to a live request, and this is the only completion of it.
+    /// `this` points to a live request, and this is the only answer to it.
     pub(crate) unsafe fn complete(this: *const BatchReq, ran: bool) {
-        // SAFETY: Live (caller); the caller of `dispatch::read_each` waits for `done`
-        // before its frame goes away, and `complete_all` is the last access.
-        unsafe {
-            (*this).ran.store(ran, Relaxed);
-            (*this).done.complete_all();
-        }
+        // SAFETY: Function precondition; the reply is a field of the live request.
+        unsafe { Reply::answer(&raw const (*this).reply, ran) }
     }
 }
 
