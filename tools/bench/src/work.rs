@@ -97,9 +97,9 @@ pub fn client(o: &Opts, family: libc::c_int) -> Line {
     // The debugfs snapshot is taken for every family alike when the directory exists
     // (it does in the sweep's VM, partcp loaded, whichever family runs), and only outside
     // the measured window. It leaves out the per-connection files: `conn_stats` takes
-    // each connection's exclusion in turn (under ConnP-T a round trip to its protocol
-    // thread, behind the traffic queued there), so with 16384 busy connections one read
-    // took minutes, and its rows are not used by the report.
+    // each connection's exclusion in turn (under ConnP-T on its protocol thread, behind
+    // the traffic queued there), so with 16384 busy connections one read took minutes
+    // when it was a round trip per connection, and its rows are not used by the report.
     let dbg_on = o.debugfs.is_dir();
     let snapshot = || partcp_stats::read_dir_except(&o.debugfs, partcp_stats::PER_CONNECTION_FILES).unwrap_or_default();
     let mut ok = setup_error.is_none();
