@@ -7,6 +7,7 @@
 #   make module  build partcp.ko (the test kernel is built once, cached outside the repo)
 #   make vm CMD="..."  run a command in the test VM with the module loaded
 #   make bench   benchmarks (long; not part of make test)
+#   make profile [DIR=l2p|p2l|p2p]  perf profile of partcp against Linux TCP, CPU per byte by symbol
 #
 # KDIR=/path/to/a/CONFIG_RUST/kernel/tree uses an existing kernel instead of the
 # cached test kernel.
@@ -14,7 +15,7 @@
 SHELL := /bin/bash
 export KDIR
 
-.PHONY: all toolchain kernel module tools run test test-debug test-kasan host-test vm-test vm bench fuzz clean
+.PHONY: all toolchain kernel module tools run test test-debug test-kasan host-test vm-test vm bench profile fuzz clean
 
 all: module tools
 
@@ -53,6 +54,9 @@ vm: module
 
 bench: toolchain
 	@scripts/bench
+
+profile: toolchain module tools
+	@scripts/profile $(DIR)
 
 fuzz:
 	@cd rust/core/fuzz && ./run.sh
