@@ -188,7 +188,7 @@ fn client(addr: SocketAddrV4, t: usize, barrier: &Barrier) -> TestResult {
 }
 
 /// The epoll echo server: accepts, echoes, closes on EOF; returns how many connections
-/// it served once `n` have been closed by their clients, or 5 s after the clients are
+/// it served once `n` have been closed by their clients, or 5 s (times `--time-scale`) after the clients are
 /// done.
 fn serve(l: &TcpListener, n: usize, clients_done: &AtomicBool) -> Result<usize, String> {
     let ep = Epoll::new()?;
@@ -199,11 +199,12 @@ fn serve(l: &TcpListener, n: usize, clients_done: &AtomicBool) -> Result<usize, 
     let mut buf = [0u8; 4096];
     while closed < n {
         if deadline.is_none() && clients_done.load(Ordering::SeqCst) {
-            deadline = Some(Instant::now() + Duration::from_secs(5));
+            deadline = Some(Instant::now() + crate::scaled(Duration::from_secs(5)));
         }
         ensure!(
             deadline.is_none_or(|d| Instant::now() < d),
-            "{accepted} accepted, {closed} closed 5 s after the clients finished"
+            "{accepted} accepted, {closed} closed {:?} after the clients finished",
+            crate::scaled(Duration::from_secs(5))
         );
         for (token, ev) in ep.wait(256, 1000)? {
             if token == LISTENER {
