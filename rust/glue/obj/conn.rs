@@ -33,6 +33,7 @@ use crate::glue::kernel::rxq::RecvQueue;
 use crate::glue::kernel::txq::SendQueue;
 use crate::glue::kernel::lock::{lock_class, new_bh_lock, BhLock};
 use crate::glue::kernel::mem::StateAlloc;
+use crate::glue::kernel::side::KernelSide;
 use crate::glue::kernel::rcu_table::{HashNode, Hashed};
 use crate::glue::kernel::route::Route;
 pub(crate) use crate::glue::kernel::shim::TxMeta;
@@ -48,8 +49,9 @@ use crate::listener::Listener;
 
 lock_class!(ListenLockClass, "listener");
 
-/// The TCP core's connection type in the kernel.
-pub(crate) type Tcp = Connection<SendQueue, RecvQueue>;
+/// The TCP core's connection type in the kernel, its side structures in `KBox`es
+/// (`kernel/side.rs`).
+pub(crate) type Tcp = Connection<SendQueue, RecvQueue, KernelSide>;
 
 /// A connection's or listener's [`TxMeta`], written by its socket's `setsockopt`
 /// (any context may read it, so each field is its own atomic: a transmit racing with
