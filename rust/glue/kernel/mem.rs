@@ -128,7 +128,7 @@ static STATE_ALIGN: Atomic<usize> = Atomic::new(0);
 
 /// The allocator of connection states (`obj/conn.rs`, `ConnState`): a slab cache of its
 /// own whose objects have exactly the state's size, as Linux's `tcp_sock`s come from the
-/// "TCP" cache. From kmalloc the state (about 2.7 KB) would take a whole 4 KB bucket.
+/// "TCP" cache. From kmalloc the state (about 1.7 KB) would take a whole 2 KB bucket.
 ///
 /// Only allocations that fit the cache's object ([`state_cache_create`]) succeed; an
 /// allocation is never resized. Zero-sized allocations are refused (no user needs one).

@@ -138,10 +138,10 @@ pub(crate) struct Readiness {
 /// A connection's state behind the guard of the strategy it was created under: the
 /// only way to reach a [`ConnInner`].
 ///
-/// The state (about 2.7 KB, most of it the TCP core's) is a separate allocation under
+/// The state (about 1.7 KB, most of it the TCP core's) is a separate allocation under
 /// every strategy, so that a [`Conn`] stays small (a few hundred bytes), from a slab
 /// cache of its own ([`StateAlloc`], objects of [`STATE_LAYOUT`]): from kmalloc it
-/// would take a whole 4 KB bucket.
+/// would take a whole 2 KB bucket.
 pub(crate) enum ConnState {
     /// MsgP: a per-connection lock that owns the state.
     MsgP(MsgPCell<ConnInner>),

@@ -1,7 +1,9 @@
 //! One TCP connection: the RFC 9293 state machine with its reliability, flow control and
 //! congestion control machinery, as a plain value.
 //!
-//! A [`Connection`] performs no IO, reads no clock, takes no lock and allocates nothing.
+//! A [`Connection`] performs no IO, reads no clock, takes no lock and allocates nothing
+//! itself: its buffers and the side storage of the structures it holds only while in use
+//! ([`crate::side`]) are the caller's.
 //! The glue drives it with four kinds of calls:
 //!
 //! * [`Connection::on_segment`] for every segment of this 4-tuple (already parsed and
