@@ -30,6 +30,7 @@ use kernel::sync::atomic::{Atomic, Relaxed};
 
 use crate::connection::SndBufAuto;
 use crate::glue::kernel::shim;
+use crate::glue::kernel::side;
 
 /// Unit of a queue's reservation in the shared counter.
 pub(crate) const QUANTUM: usize = 64 * 1024;
@@ -218,7 +219,11 @@ impl fmt::Debug for MemoryView {
         writeln!(f, "allocated_bytes {}", allocated())?;
         writeln!(f, "allocated_pages {}", allocated().div_ceil(page))?;
         writeln!(f, "pressure {}", u8::from(under_pressure()))?;
-        write!(f, "tcp_mem {} {} {}", low / page, pressure / page, high / page)
+        writeln!(f, "tcp_mem {} {} {}", low / page, pressure / page, high / page)?;
+        let (objects, bytes) = side::held();
+        writeln!(f, "side_objects {objects}")?;
+        writeln!(f, "side_bytes {bytes}")?;
+        write!(f, "side_alloc_failures {}", side::failures())
     }
 }
 
