@@ -86,7 +86,7 @@ impl<T> Slot<T> for FuzzedSlot<T> {
                     x ^= x << 5;
                     SIDE_FAIL.set(x);
                     // One in four.
-                    if x % 4 == 0 {
+                    if x.is_multiple_of(4) {
                         return Err(NoMemory);
                     }
                 }
@@ -664,7 +664,11 @@ pub fn run(data: &[u8]) {
     let seed = data
         .iter()
         .fold(data.len() as u32, |h, &b| h.wrapping_mul(31) ^ u32::from(b));
-    SIDE_FAIL.set(if data.len() % 2 == 1 { seed | 1 } else { 0 });
+    SIDE_FAIL.set(if !data.len().is_multiple_of(2) {
+        seed | 1
+    } else {
+        0
+    });
     let live = SIDE_LIVE.get();
     run_input(data);
     assert_eq!(SIDE_LIVE.get(), live, "side storage not freed");
