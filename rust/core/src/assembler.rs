@@ -11,16 +11,21 @@
 //! meaningful among them. The capacity is a const generic; when it is exhausted an insert
 //! that would need a new slot fails with [`Full`] and changes nothing, and the caller
 //! drops the data (the peer retransmits it) and counts the event.
+//!
+//! A connection keeps its sets as [`SideRanges`]: the same operations, the ranges held
+//! in side storage ([`crate::side`]) only while the set is not empty.
 
 use crate::seq::SeqNum;
+use crate::side::{NoMemory, SideAlloc, Slot};
+use core::fmt;
 
 /// Default number of out-of-order ranges a receiver tracks. Linux bounds its
 /// out-of-order queue by memory only; 32 disjoint holes per window is plenty for the
 /// loss rates TCP is meant to survive, and the sender simply retransmits what did not fit.
 pub const ASSEMBLER_RANGES: usize = 32;
 
-/// The receiver's out-of-order tracker.
-pub type Assembler = RangeSet<ASSEMBLER_RANGES>;
+/// The receiver's out-of-order tracker, its ranges in side storage `A`.
+pub type Assembler<A> = SideRanges<A, ASSEMBLER_RANGES>;
 
 /// An insert needed a new slot and all `N` are in use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,14 +73,17 @@ impl<const N: usize> Default for RangeSet<N> {
     }
 }
 
+/// No range: the content of unused slots.
+const NO_RANGE: SeqRange = SeqRange {
+    start: SeqNum(0),
+    end: SeqNum(0),
+};
+
 impl<const N: usize> RangeSet<N> {
     /// An empty set.
     pub const fn new() -> Self {
         RangeSet {
-            ranges: [SeqRange {
-                start: SeqNum(0),
-                end: SeqNum(0),
-            }; N],
+            ranges: [NO_RANGE; N],
             count: 0,
         }
     }
@@ -119,71 +127,13 @@ impl<const N: usize> RangeSet<N> {
     /// ignored. Fails (leaving the set unchanged) only if a new slot is needed and none
     /// is free.
     pub fn insert(&mut self, start: SeqNum, end: SeqNum) -> Result<(), Full> {
-        if end <= start {
-            return Ok(());
-        }
-        let n = self.count.min(N);
-        // First range that ends at or after `start` (touching counts: merge adjacent).
-        let mut i = 0;
-        while i < n && self.ranges[i].end < start {
-            i += 1;
-        }
-        // First range that starts strictly after `end`.
-        let mut j = i;
-        while j < n && self.ranges[j].start <= end {
-            j += 1;
-        }
-        if i == j {
-            if n >= N {
-                return Err(Full);
-            }
-            let mut k = n;
-            while k > i {
-                self.ranges[k] = self.ranges[k - 1];
-                k -= 1;
-            }
-            self.ranges[i] = SeqRange { start, end };
-            self.count = n + 1;
-        } else {
-            let merged = SeqRange {
-                start: start.min(self.ranges[i].start),
-                end: end.max(self.ranges[j - 1].end),
-            };
-            self.ranges[i] = merged;
-            let removed = j - i - 1;
-            if removed > 0 {
-                let mut k = i + 1;
-                while k + removed < n {
-                    self.ranges[k] = self.ranges[k + removed];
-                    k += 1;
-                }
-                self.count = n - removed;
-            }
-        }
-        Ok(())
+        insert_in(&mut self.ranges, &mut self.count, start, end)
     }
 
     /// Forget everything before `seq`: ranges entirely below it are removed, a range
     /// straddling it is trimmed to start at `seq`.
     pub fn remove_before(&mut self, seq: SeqNum) {
-        let n = self.count.min(N);
-        let mut drop = 0;
-        while drop < n && self.ranges[drop].end <= seq {
-            drop += 1;
-        }
-        if drop > 0 {
-            let mut k = 0;
-            while k + drop < n {
-                self.ranges[k] = self.ranges[k + drop];
-                k += 1;
-            }
-            self.count = n - drop;
-        }
-        if let Some(first) = self.ranges[..self.count.min(N)].first_mut() {
-            if first.start < seq {
-                first.start = seq;
-            }
-        }
+        remove_before_in(&mut self.ranges, &mut self.count, seq);
     }
 
     /// If the lowest range starts at or before `seq` (i.e. it is contiguous with data
@@ -199,43 +149,342 @@ impl<const N: usize> RangeSet<N> {
 
     /// The range containing `seq`, if any.
     pub fn find(&self, seq: SeqNum) -> Option<SeqRange> {
-        self.ranges().iter().copied().find(|r| r.contains(seq))
+        find_in(self.ranges(), seq)
     }
 
     /// True if every sequence number of `[start, end)` is held (an empty range is held).
     pub fn covers(&self, start: SeqNum, end: SeqNum) -> bool {
-        if end <= start {
-            return true;
-        }
-        self.ranges()
-            .iter()
-            .any(|r| r.start <= start && end <= r.end)
+        covers_in(self.ranges(), start, end)
     }
 
     /// Total number of sequence numbers held at or after `seq`.
     pub fn bytes_from(&self, seq: SeqNum) -> usize {
-        self.ranges()
-            .iter()
-            .map(|r| r.end.since(r.start.max(seq)))
-            .fold(0usize, usize::saturating_add)
+        bytes_from_in(self.ranges(), seq)
     }
 
     /// Number of sequence numbers of `[start, end)` held.
     pub fn bytes_within(&self, start: SeqNum, end: SeqNum) -> usize {
-        self.ranges()
-            .iter()
-            .map(|r| r.end.min(end).since(r.start.max(start)))
-            .fold(0usize, usize::saturating_add)
+        bytes_within_in(self.ranges(), start, end)
     }
 
     /// The first range that ends after `seq` (contains it or lies above it).
     pub fn next_at_or_after(&self, seq: SeqNum) -> Option<SeqRange> {
-        self.ranges().iter().copied().find(|r| r.end > seq)
+        next_at_or_after_in(self.ranges(), seq)
     }
 
     /// Highest sequence number held plus one, if any range is held.
     pub fn highest(&self) -> Option<SeqNum> {
         self.last().map(|r| r.end)
+    }
+}
+
+// The operations, on the slots (`ranges.len()` of them) and the count of those in use,
+// shared by [`RangeSet`] and [`SideRanges`].
+
+/// [`RangeSet::insert`].
+fn insert_in(
+    ranges: &mut [SeqRange],
+    count: &mut usize,
+    start: SeqNum,
+    end: SeqNum,
+) -> Result<(), Full> {
+    if end <= start {
+        return Ok(());
+    }
+    let cap = ranges.len();
+    let n = (*count).min(cap);
+    // First range that ends at or after `start` (touching counts: merge adjacent).
+    let mut i = 0;
+    while i < n && ranges[i].end < start {
+        i += 1;
+    }
+    // First range that starts strictly after `end`.
+    let mut j = i;
+    while j < n && ranges[j].start <= end {
+        j += 1;
+    }
+    if i == j {
+        if n >= cap {
+            return Err(Full);
+        }
+        let mut k = n;
+        while k > i {
+            ranges[k] = ranges[k - 1];
+            k -= 1;
+        }
+        ranges[i] = SeqRange { start, end };
+        *count = n + 1;
+    } else {
+        let merged = SeqRange {
+            start: start.min(ranges[i].start),
+            end: end.max(ranges[j - 1].end),
+        };
+        ranges[i] = merged;
+        let removed = j - i - 1;
+        if removed > 0 {
+            let mut k = i + 1;
+            while k + removed < n {
+                ranges[k] = ranges[k + removed];
+                k += 1;
+            }
+            *count = n - removed;
+        }
+    }
+    Ok(())
+}
+
+/// [`RangeSet::remove_before`].
+fn remove_before_in(ranges: &mut [SeqRange], count: &mut usize, seq: SeqNum) {
+    let n = (*count).min(ranges.len());
+    let mut drop = 0;
+    while drop < n && ranges[drop].end <= seq {
+        drop += 1;
+    }
+    if drop > 0 {
+        let mut k = 0;
+        while k + drop < n {
+            ranges[k] = ranges[k + drop];
+            k += 1;
+        }
+        *count = n - drop;
+    }
+    if let Some(first) = ranges[..(*count).min(n)].first_mut() {
+        if first.start < seq {
+            first.start = seq;
+        }
+    }
+}
+
+/// [`RangeSet::find`], over the ranges in use.
+fn find_in(ranges: &[SeqRange], seq: SeqNum) -> Option<SeqRange> {
+    ranges.iter().copied().find(|r| r.contains(seq))
+}
+
+/// [`RangeSet::covers`].
+fn covers_in(ranges: &[SeqRange], start: SeqNum, end: SeqNum) -> bool {
+    if end <= start {
+        return true;
+    }
+    ranges.iter().any(|r| r.start <= start && end <= r.end)
+}
+
+/// [`RangeSet::bytes_from`].
+fn bytes_from_in(ranges: &[SeqRange], seq: SeqNum) -> usize {
+    ranges
+        .iter()
+        .map(|r| r.end.since(r.start.max(seq)))
+        .fold(0usize, usize::saturating_add)
+}
+
+/// [`RangeSet::bytes_within`].
+fn bytes_within_in(ranges: &[SeqRange], start: SeqNum, end: SeqNum) -> usize {
+    ranges
+        .iter()
+        .map(|r| r.end.min(end).since(r.start.max(start)))
+        .fold(0usize, usize::saturating_add)
+}
+
+/// [`RangeSet::next_at_or_after`].
+fn next_at_or_after_in(ranges: &[SeqRange], seq: SeqNum) -> Option<SeqRange> {
+    ranges.iter().copied().find(|r| r.end > seq)
+}
+
+/// Why [`SideRanges::insert`] changed nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InsertError {
+    /// A new slot was needed and all `N` are in use.
+    Full,
+    /// The set was empty and the memory for its ranges could not be had.
+    NoMemory,
+}
+
+/// A [`RangeSet`] whose ranges live in side storage ([`crate::side`]) only while there
+/// are any: an empty set holds no memory. The count stays inline, so the storage is
+/// exactly the `N` ranges (256 bytes for 32: a kmalloc-256 object in the kernel).
+///
+/// Invariant: the slot holds the ranges if and only if the count is not zero.
+pub struct SideRanges<A: SideAlloc, const N: usize> {
+    ranges: A::Slot<[SeqRange; N]>,
+    count: usize,
+}
+
+impl<A: SideAlloc, const N: usize> Clone for SideRanges<A, N>
+where
+    A::Slot<[SeqRange; N]>: Clone,
+{
+    fn clone(&self) -> Self {
+        SideRanges {
+            ranges: self.ranges.clone(),
+            count: self.count,
+        }
+    }
+}
+
+impl<A: SideAlloc, const N: usize> fmt::Debug for SideRanges<A, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SideRanges")
+            .field("ranges", &self.ranges())
+            .field("held", &self.ranges.is_held())
+            .finish()
+    }
+}
+
+impl<A: SideAlloc, const N: usize> Default for SideRanges<A, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<A: SideAlloc, const N: usize> SideRanges<A, N> {
+    /// An empty set, holding no memory.
+    pub fn new() -> Self {
+        SideRanges {
+            ranges: A::Slot::empty(),
+            count: 0,
+        }
+    }
+
+    /// True if memory is held (exactly when a range is).
+    pub fn is_held(&self) -> bool {
+        self.ranges.is_held()
+    }
+
+    /// Number of ranges held.
+    pub fn len(&self) -> usize {
+        self.ranges().len()
+    }
+
+    /// True if no range is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forget every range and give the memory back.
+    pub fn clear(&mut self) {
+        self.count = 0;
+        self.ranges.release();
+    }
+
+    /// The ranges, in ascending sequence order.
+    pub fn ranges(&self) -> &[SeqRange] {
+        match self.ranges.get() {
+            Some(r) => &r[..self.count.min(N)],
+            None => &[],
+        }
+    }
+
+    /// The ranges as a plain [`RangeSet`] (a copy).
+    pub fn to_set(&self) -> RangeSet<N> {
+        let mut set = RangeSet::new();
+        if let Some(r) = self.ranges.get() {
+            set.ranges = *r;
+            set.count = self.count.min(N);
+        }
+        set
+    }
+
+    /// Make the set `set`, e.g. a copy from [`SideRanges::to_set`] to undo inserts since.
+    /// An empty `set` gives the memory back; a non-empty one needs it, and without it
+    /// the set is left empty.
+    pub fn assign(&mut self, set: &RangeSet<N>) -> Result<(), NoMemory> {
+        if set.is_empty() {
+            self.clear();
+            return Ok(());
+        }
+        match self.ranges.put(set.ranges) {
+            Ok(_) => {
+                self.count = set.count;
+                Ok(())
+            }
+            Err(e) => {
+                self.count = 0;
+                Err(e)
+            }
+        }
+    }
+
+    /// The lowest range, if any.
+    pub fn first(&self) -> Option<SeqRange> {
+        self.ranges().first().copied()
+    }
+
+    /// The highest range, if any.
+    pub fn last(&self) -> Option<SeqRange> {
+        self.ranges().last().copied()
+    }
+
+    /// [`RangeSet::insert`]; the first range takes the memory, which can fail.
+    pub fn insert(&mut self, start: SeqNum, end: SeqNum) -> Result<(), InsertError> {
+        if end <= start {
+            return Ok(());
+        }
+        if self.ranges.get().is_none() {
+            self.count = 0;
+            self.ranges
+                .put([NO_RANGE; N])
+                .map_err(|NoMemory| InsertError::NoMemory)?;
+        }
+        let res = match self.ranges.get_mut() {
+            Some(r) => insert_in(r, &mut self.count, start, end).map_err(|Full| InsertError::Full),
+            None => Err(InsertError::NoMemory),
+        };
+        self.release_if_empty();
+        res
+    }
+
+    /// [`RangeSet::remove_before`]; gives the memory back once empty.
+    pub fn remove_before(&mut self, seq: SeqNum) {
+        if let Some(r) = self.ranges.get_mut() {
+            remove_before_in(r, &mut self.count, seq);
+        }
+        self.release_if_empty();
+    }
+
+    /// [`RangeSet::pop_contiguous`]; gives the memory back once empty.
+    pub fn pop_contiguous(&mut self, seq: SeqNum) -> Option<SeqNum> {
+        let first = self.first()?;
+        if first.start > seq {
+            return None;
+        }
+        self.remove_before(first.end);
+        Some(first.end.max(seq))
+    }
+
+    /// [`RangeSet::find`].
+    pub fn find(&self, seq: SeqNum) -> Option<SeqRange> {
+        find_in(self.ranges(), seq)
+    }
+
+    /// [`RangeSet::covers`].
+    pub fn covers(&self, start: SeqNum, end: SeqNum) -> bool {
+        covers_in(self.ranges(), start, end)
+    }
+
+    /// [`RangeSet::bytes_from`].
+    pub fn bytes_from(&self, seq: SeqNum) -> usize {
+        bytes_from_in(self.ranges(), seq)
+    }
+
+    /// [`RangeSet::bytes_within`].
+    pub fn bytes_within(&self, start: SeqNum, end: SeqNum) -> usize {
+        bytes_within_in(self.ranges(), start, end)
+    }
+
+    /// [`RangeSet::next_at_or_after`].
+    pub fn next_at_or_after(&self, seq: SeqNum) -> Option<SeqRange> {
+        next_at_or_after_in(self.ranges(), seq)
+    }
+
+    /// [`RangeSet::highest`].
+    pub fn highest(&self) -> Option<SeqNum> {
+        self.last().map(|r| r.end)
+    }
+
+    /// Keeps the invariant: no memory without a range.
+    fn release_if_empty(&mut self) {
+        if self.count == 0 {
+            self.ranges.release();
+        }
     }
 }
 

@@ -102,8 +102,12 @@ stats_struct! {
     sack_scoreboard_overflows: u32,
     /// Out-of-order segments queued for reassembly.
     ooo_queued: u64,
-    /// Out-of-order segments dropped (range table or buffer full).
+    /// Out-of-order segments dropped (range table full, or no memory for it).
     ooo_dropped: u32,
+    /// Side structures not held for want of memory (`crate::side`): out-of-order
+    /// segments dropped (also counted in `ooo_dropped`), SACK blocks and send times not
+    /// recorded, F-RTO episodes not started.
+    side_alloc_failures: u32,
     /// Segments whose text the receive buffer refused to hold (memory accounting: the
     /// skbs it keeps would exceed its limit); treated as lost, so the peer retransmits.
     rcv_refused: u32,

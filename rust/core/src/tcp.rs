@@ -13,6 +13,7 @@ pub mod isn;
 pub mod listener;
 pub mod rtt;
 pub mod seq;
+pub mod side;
 pub mod siphash;
 pub mod stats;
 pub mod syncookie;

@@ -450,3 +450,18 @@ fn transmits_not_built_on_a_harsh_path() {
         assert!(o.tx_failed > 0, "seed {seed}");
     }
 }
+
+#[test]
+fn side_allocations_failing_on_a_harsh_path() {
+    // Out-of-order ranges, SACK scoreboards, send times and F-RTO states that cannot be
+    // had (the kernel's GFP_ATOMIC allocations failing): dropped segments, unrecorded
+    // SACK blocks and untimed data, on top of loss, reordering, duplication and
+    // corruption: exact streams, clean closes, every box freed (`run_and_check`).
+    for seed in 0..6 {
+        let mut sc = Scenario::new(740 + seed, harsh(3), 300_000, 200_000);
+        sc.side_fail = Prob::percent(20);
+        let o = run_and_check(sc);
+        let t = total(&o);
+        assert!(t.side_alloc_failures > 0, "seed {seed}: {o:#?}");
+    }
+}

@@ -13,6 +13,7 @@ pub(crate) mod rcu_table;
 pub(crate) mod route;
 pub(crate) mod rxq;
 pub(crate) mod shim;
+pub(crate) mod side;
 pub(crate) mod skb;
 pub(crate) mod stats;
 pub(crate) mod sysctl;

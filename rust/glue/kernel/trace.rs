@@ -22,6 +22,7 @@ use kernel::bindings;
 use kernel::ffi::c_char;
 
 use crate::buffer::{RecvBuffer, SendBuffer};
+use crate::side::SideAlloc;
 use crate::connection::{Connection, Endpoint, Retransmit, State, Transmit};
 use crate::wire::{Ipv4Addr, TcpRepr};
 
@@ -153,7 +154,7 @@ fn segment(recv: bool, src: Ipv4Addr, dst: Ipv4Addr, repr: &TcpRepr, payload_len
 
 /// `partcp:partcp_set_state`, if `c`'s state is no longer `old`.
 #[inline(always)]
-pub(crate) fn set_state<S: SendBuffer, R: RecvBuffer>(c: &Connection<S, R>, old: State) {
+pub(crate) fn set_state<S: SendBuffer, R: RecvBuffer, A: SideAlloc>(c: &Connection<S, R, A>, old: State) {
     if enabled!(__tracepoint_partcp_set_state) {
         set_state_slow(c.local(), c.remote(), old, c.state());
     }
@@ -171,7 +172,7 @@ fn set_state_slow(l: Endpoint, r: Endpoint, old: State, new: State) {
 
 /// `partcp:partcp_retransmit`, if `t` (about to be sent by `c`) is a retransmission.
 #[inline(always)]
-pub(crate) fn retransmit<S: SendBuffer, R: RecvBuffer>(c: &Connection<S, R>, t: &Transmit) {
+pub(crate) fn retransmit<S: SendBuffer, R: RecvBuffer, A: SideAlloc>(c: &Connection<S, R, A>, t: &Transmit) {
     if enabled!(__tracepoint_partcp_retransmit) {
         if let Some(kind) = t.retransmit {
             retransmit_slow(c.local(), c.remote(), c.state(), kind, &t.repr, t.payload_len);
@@ -207,7 +208,7 @@ fn retransmit_slow(l: Endpoint, r: Endpoint, state: State, kind: Retransmit, rep
 /// `partcp:partcp_rto_expire`, if `c`'s retransmission timer expired since its
 /// `rto_expirations` counter read `before`.
 #[inline(always)]
-pub(crate) fn rto_expire<S: SendBuffer, R: RecvBuffer>(c: &Connection<S, R>, before: u64) {
+pub(crate) fn rto_expire<S: SendBuffer, R: RecvBuffer, A: SideAlloc>(c: &Connection<S, R, A>, before: u64) {
     if enabled!(__tracepoint_partcp_rto_expire) && c.stats().rto_expirations != before {
         rto_expire_slow(c);
     }
@@ -215,7 +216,7 @@ pub(crate) fn rto_expire<S: SendBuffer, R: RecvBuffer>(c: &Connection<S, R>, bef
 
 #[cold]
 #[inline(never)]
-fn rto_expire_slow<S: SendBuffer, R: RecvBuffer>(c: &Connection<S, R>) {
+fn rto_expire_slow<S: SendBuffer, R: RecvBuffer, A: SideAlloc>(c: &Connection<S, R, A>) {
     let (l, r) = (c.local(), c.remote());
     let (s, d, st) = (be32(l.addr), be32(r.addr), tcp_state_number(c.state()));
     let rto = u32::try_from(c.rto().0).unwrap_or(u32::MAX);

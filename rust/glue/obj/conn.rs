@@ -33,6 +33,7 @@ use crate::glue::kernel::rxq::RecvQueue;
 use crate::glue::kernel::txq::SendQueue;
 use crate::glue::kernel::lock::{lock_class, new_bh_lock, BhLock};
 use crate::glue::kernel::mem::StateAlloc;
+use crate::glue::kernel::side::KernelSide;
 use crate::glue::kernel::rcu_table::{HashNode, Hashed};
 use crate::glue::kernel::route::Route;
 pub(crate) use crate::glue::kernel::shim::TxMeta;
@@ -48,8 +49,9 @@ use crate::listener::Listener;
 
 lock_class!(ListenLockClass, "listener");
 
-/// The TCP core's connection type in the kernel.
-pub(crate) type Tcp = Connection<SendQueue, RecvQueue>;
+/// The TCP core's connection type in the kernel, its side structures in `KBox`es
+/// (`kernel/side.rs`).
+pub(crate) type Tcp = Connection<SendQueue, RecvQueue, KernelSide>;
 
 /// A connection's or listener's [`TxMeta`], written by its socket's `setsockopt`
 /// (any context may read it, so each field is its own atomic: a transmit racing with
@@ -136,10 +138,10 @@ pub(crate) struct Readiness {
 /// A connection's state behind the guard of the strategy it was created under: the
 /// only way to reach a [`ConnInner`].
 ///
-/// The state (about 2.7 KB, most of it the TCP core's) is a separate allocation under
+/// The state (about 1.7 KB, most of it the TCP core's) is a separate allocation under
 /// every strategy, so that a [`Conn`] stays small (a few hundred bytes), from a slab
 /// cache of its own ([`StateAlloc`], objects of [`STATE_LAYOUT`]): from kmalloc it
-/// would take a whole 4 KB bucket.
+/// would take a whole 2 KB bucket.
 pub(crate) enum ConnState {
     /// MsgP: a per-connection lock that owns the state.
     MsgP(MsgPCell<ConnInner>),

@@ -18,6 +18,7 @@
 use super::Connection;
 use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::congestion::CongestionControl;
+use crate::side::SideAlloc;
 use crate::time::{Duration, Instant};
 
 /// Receive buffer autotuning (`Config::rcvbuf_auto`): set when Linux would tune the
@@ -113,7 +114,7 @@ pub(crate) fn snd_target(
     segs.saturating_mul(per_seg).saturating_mul(2).min(auto.max)
 }
 
-impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
+impl<S: SendBuffer, R: RecvBuffer, A: SideAlloc> Connection<S, R, A> {
     /// Stream offset (bytes since the handshake) of the next byte the application
     /// reads (Linux `copied_seq`).
     fn copied_offset(&self) -> u64 {

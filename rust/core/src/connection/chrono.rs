@@ -11,6 +11,7 @@
 use super::{Connection, State};
 use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::congestion::CongestionControl;
+use crate::side::SideAlloc;
 use crate::time::Instant;
 
 /// Linux `enum tcp_chrono`, in priority order.
@@ -83,7 +84,7 @@ impl Chrono {
     }
 }
 
-impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
+impl<S: SendBuffer, R: RecvBuffer, A: SideAlloc> Connection<S, R, A> {
     /// `tcp_chrono_stop`: with nothing queued or in flight every chronograph stops
     /// (`tcp_rtx_and_write_queues_empty`); otherwise, if `kind` is the one running,
     /// busy runs instead.

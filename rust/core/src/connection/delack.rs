@@ -21,6 +21,7 @@
 
 use super::Connection;
 use crate::buffer::{RecvBuffer, SendBuffer};
+use crate::side::SideAlloc;
 use crate::time::{Duration, Instant};
 
 /// Linux `TCP_ATO_MIN`: the ATO's starting and smallest value.
@@ -35,7 +36,7 @@ const ATO_BOUND: Duration = Duration::from_millis(500);
 /// Linux `TCP_MAX_QUICKACKS`.
 pub const MAX_QUICKACKS: u32 = 16;
 
-impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
+impl<S: SendBuffer, R: RecvBuffer, A: SideAlloc> Connection<S, R, A> {
     /// In-order data arrived (Linux `tcp_event_data_recv`): initialize or adapt the
     /// ATO from the time since the previous arrival.
     pub(crate) fn delack_on_data(&mut self, now: Instant) {

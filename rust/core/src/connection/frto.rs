@@ -16,11 +16,16 @@
 //!
 //! Between the two, an ACK that acknowledges only the retransmitted data makes the
 //! sender send up to two new segments (step 2b) so that the next ACK can tell.
+//!
+//! The episode's state (with the congestion state to undo to) is held in side storage
+//! ([`crate::side`]) only while deciding; when that memory cannot be had F-RTO does not
+//! start, and the conventional timeout response stands.
 
 use super::Connection;
 use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::congestion::Congestion;
 use crate::seq::SeqNum;
+use crate::side::{SideAlloc, Slot};
 
 /// One F-RTO episode, from a timeout until the decision.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,17 +60,19 @@ pub(crate) struct FrtoAck {
     pub(crate) sacked_new: bool,
 }
 
-impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
+impl<S: SendBuffer, R: RecvBuffer, A: SideAlloc> Connection<S, R, A> {
     /// RFC 5682 section 2.1 step 1, at a retransmission timeout, after the conventional
     /// response (`cc.on_rto`, `go_back_to_una`) was applied: start (or, on a repeated
     /// timeout, restart) detection if `tcp_frto` allows it. `prior` is the congestion
     /// controller and RFC 6582 `recover` before the response; a repeated timeout keeps
     /// those of the first (Linux saves `prior_ssthresh` once per loss episode).
     pub(crate) fn frto_on_timeout(&mut self, prior: (Congestion, SeqNum), repeated: bool) {
-        let (prior_cc, prior_recover) = match self.frto.take() {
-            Some(f) if repeated => (f.prior_cc, f.prior_recover),
-            _ => prior,
-        };
+        let kept = self
+            .frto
+            .get()
+            .filter(|_| repeated)
+            .map(|f| (f.prior_cc.clone(), f.prior_recover));
+        let (prior_cc, prior_recover) = kept.unwrap_or(prior);
         // RFC 5682 section 2.1 step 1: "If the TCP sender is already in RTO recovery AND
         // "recover" is larger than or equal to SND.UNA, do not enter step 2 of this
         // algorithm" (a timeout during the go-back-N of an earlier one, after the
@@ -73,13 +80,19 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         // again (Linux: `icsk_retransmits`), and fast recovery is never undone this way
         // (`go_back_to_una` has ended it; Linux requires `ca_state < TCP_CA_Recovery`).
         let eligible = self.cfg.frto && (repeated || prior_recover <= self.snd_una);
-        if eligible {
-            self.frto = Some(Frto {
-                recover: self.snd_max,
-                rtx_end: None,
-                prior_cc,
-                prior_recover,
-            });
+        if !eligible {
+            self.frto.release();
+            return;
+        }
+        let episode = Frto {
+            recover: self.snd_max,
+            rtx_end: None,
+            prior_cc,
+            prior_recover,
+        };
+        // A restart reuses the memory of the episode it replaces.
+        if self.frto.put(episode).is_err() {
+            self.stats.side_alloc_failures = self.stats.side_alloc_failures.saturating_add(1);
         }
     }
 
@@ -90,14 +103,14 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
 
     /// True while step 3 runs: new data was sent after the retransmission.
     pub(crate) fn frto_step3(&self) -> bool {
-        self.frto.as_ref().is_some_and(|f| f.rtx_end.is_some())
+        self.frto.get().is_some_and(|f| f.rtx_end.is_some())
     }
 
     /// Steps 2 and 3 for one ACK (RFC 5682 sections 2.1 and 4.1; Linux
     /// `tcp_process_loss`), after the ACK's cumulative and selective information was
     /// applied.
     pub(crate) fn frto_on_ack(&mut self, a: FrtoAck) {
-        let Some(f) = &self.frto else {
+        let Some(f) = self.frto.get() else {
             return;
         };
         let recover = f.recover;
@@ -115,14 +128,14 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             // data alone): segments were lost; "continue with slow start
             // retransmissions following the conventional RTO recovery algorithm", from
             // SND.UNA (what is SACKed is skipped).
-            self.frto = None;
+            self.frto.release();
             self.snd_nxt = self.snd_una;
             return;
         }
         if !step3 && !self.sack_ok && a.dup {
             // Section 2.1 step 2a: "If ... the ACK is a duplicate ACK ... revert to the
             // conventional RTO recovery".
-            self.frto = None;
+            self.frto.release();
             return;
         }
         if self.snd_una >= recover {
@@ -130,7 +143,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             // timeout is acknowledged, there is nothing to decide or resend; the
             // conventional response stands (Linux undoes it then only with timestamp or
             // D-SACK evidence, `tcp_try_undo_recovery`, which partcp does not collect).
-            self.frto = None;
+            self.frto.release();
             return;
         }
         if !step3 && a.advanced {
@@ -142,12 +155,12 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             let wnd_end = self.snd_una + self.snd_wnd;
             if self.data_end() > self.snd_max && wnd_end > self.snd_max {
                 let rtx_end = self.snd_nxt;
-                if let Some(f) = &mut self.frto {
+                if let Some(f) = self.frto.get_mut() {
                     f.rtx_end = Some(rtx_end);
                 }
                 self.snd_nxt = self.snd_max;
             } else {
-                self.frto = None;
+                self.frto.release();
             }
         }
     }

@@ -30,6 +30,7 @@
 use super::{Connection, Error, State};
 use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::seq::SeqNum;
+use crate::side::SideAlloc;
 use crate::time::Instant;
 
 /// An ICMP error message about one of our segments (RFC 792).
@@ -85,7 +86,7 @@ impl IcmpError {
     }
 }
 
-impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
+impl<S: SendBuffer, R: RecvBuffer, A: SideAlloc> Connection<S, R, A> {
     /// An ICMP error arrived quoting one of our segments with sequence number `seq`.
     /// Returns true if it affected the connection (failed it, or was recorded as its soft
     /// error), false if it was ignored. Follow with the `poll_transmit` loop (nothing is

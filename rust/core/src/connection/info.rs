@@ -5,6 +5,7 @@
 use super::{Connection, State};
 use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::congestion::CongestionControl;
+use crate::side::{SideAlloc, Slot};
 use crate::time::Instant;
 
 /// `tcpi_options` bits (`TCPI_OPT_*`).
@@ -110,7 +111,7 @@ fn ms_since(now: Instant, then: Option<Instant>) -> u32 {
     then.map_or(0, |t| sat32((now - t).millis()))
 }
 
-impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
+impl<S: SendBuffer, R: RecvBuffer, A: SideAlloc> Connection<S, R, A> {
     /// The pacing rate Linux would set, in bytes per second (`tcp_update_pacing_rate`,
     /// `net/ipv4/tcp_input.c`), though partcp does not pace (Linux sets and reports it
     /// without the fq qdisc too):
@@ -168,7 +169,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         let st = self.stats.widen();
         let ca_state = if self.recovery.is_some() {
             TCP_CA_RECOVERY
-        } else if self.snd_nxt < self.snd_max || self.frto.is_some() {
+        } else if self.snd_nxt < self.snd_max || self.frto.is_held() {
             // Go-back-N after a retransmission timeout, or F-RTO deciding whether it
             // was spurious (Linux TCP_CA_Loss).
             TCP_CA_LOSS

@@ -3,16 +3,18 @@
 //! NewReno (RFC 6582).
 
 use super::{Connection, Error, Recovery, SegmentAction, State, PAWS_IDLE_LIMIT};
+use crate::assembler::InsertError;
 use crate::buffer::{RecvBuffer, SendBuffer, WriteAt};
 use crate::congestion::CongestionControl;
 use crate::connection::frto::FrtoAck;
 use crate::connection::sack::BlockOutcome;
 use crate::connection::send_times::RateSnap;
 use crate::seq::SeqNum;
+use crate::side::{SideAlloc, Slot};
 use crate::time::{Duration, Instant};
 use crate::wire::{SackBlock, TcpFlags, TcpRepr};
 
-impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
+impl<S: SendBuffer, R: RecvBuffer, A: SideAlloc> Connection<S, R, A> {
     /// Process one incoming segment for this connection. `payload` holds the
     /// `seg.payload_len` payload bytes in the glue's type (a GRO-merged payload larger
     /// than the MSS is fine).
@@ -451,10 +453,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
         let una_before = self.snd_una;
         let delivered_before = self.delivered_bytes();
         let mut rate_newest = None;
-        let frto_range = self
-            .frto
-            .as_ref()
-            .map(|f| (self.frto_rtx_end(f), f.recover));
+        let frto_range = self.frto.get().map(|f| (self.frto_rtx_end(f), f.recover));
         let mut orig_acked = false;
         let mut orig_sacked = 0;
         if let Some((rtx_end, recover)) = frto_range {
@@ -496,6 +495,10 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                     BlockOutcome::Overflow => {
                         self.stats.sack_scoreboard_overflows =
                             self.stats.sack_scoreboard_overflows.saturating_add(1)
+                    }
+                    BlockOutcome::NoMemory => {
+                        self.stats.side_alloc_failures =
+                            self.stats.side_alloc_failures.saturating_add(1)
                     }
                 }
             }
@@ -889,21 +892,27 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                 self.note_dsack(start, end);
                 return;
             }
-            // Record the range only once it is stored, and store it only if the
-            // assembler has room for it.
-            let mut assembler = self.assembler;
-            if assembler.insert(start, end).is_err() {
+            // Store the range only if the assembler has room (and, for its first range,
+            // memory) for it, and keep it only once the text is stored.
+            let before = self.assembler.to_set();
+            if let Err(e) = self.assembler.insert(start, end) {
                 self.stats.ooo_dropped = self.stats.ooo_dropped.saturating_add(1);
+                if e == InsertError::NoMemory {
+                    self.stats.side_alloc_failures =
+                        self.stats.side_alloc_failures.saturating_add(1);
+                }
                 return;
             }
             if !self
                 .recv_buf
                 .write_at(offset, payload, payload_offset, take)
             {
+                // Back to the ranges before: their memory is held (or, with none,
+                // given back), so this cannot fail.
+                let _ = self.assembler.assign(&before);
                 self.stats.rcv_refused = self.stats.rcv_refused.saturating_add(1);
                 return;
             }
-            self.assembler = assembler;
             self.stats.ooo_queued = self.stats.ooo_queued.saturating_add(1);
             self.stats.bytes_in = self.stats.bytes_in.saturating_add(take as u64);
             self.note_sack_block(start);

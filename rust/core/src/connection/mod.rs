@@ -1,7 +1,9 @@
 //! One TCP connection: the RFC 9293 state machine with its reliability, flow control and
 //! congestion control machinery, as a plain value.
 //!
-//! A [`Connection`] performs no IO, reads no clock, takes no lock and allocates nothing.
+//! A [`Connection`] performs no IO, reads no clock, takes no lock and allocates nothing
+//! itself: its buffers and the side storage of the structures it holds only while in use
+//! ([`crate::side`]) are the caller's.
 //! The glue drives it with four kinds of calls:
 //!
 //! * [`Connection::on_segment`] for every segment of this 4-tuple (already parsed and
@@ -48,6 +50,7 @@ use crate::congestion::{Congestion, CongestionAlgorithm, CongestionControl};
 use crate::isn::{self, IsnSecret};
 use crate::rtt::{RttConfig, RttEstimator};
 use crate::seq::SeqNum;
+use crate::side::{Inline, SideAlloc, Slot};
 use crate::stats::{ConnStats, Stats};
 use crate::time::{Duration, Instant};
 use crate::wire::ipv4::Ipv4Addr;
@@ -439,6 +442,27 @@ pub struct Handshake {
     pub synack_retransmitted: bool,
 }
 
+/// Which side structures ([`crate::side`]) a connection holds memory for
+/// ([`Connection::side_held`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SideHeld {
+    /// The receiver's out-of-order ranges (something is held out of order).
+    pub ooo_ranges: bool,
+    /// The sender's SACK scoreboard (something above SND.UNA is SACKed).
+    pub scoreboard: bool,
+    /// The send times of the new data in flight.
+    pub send_times: bool,
+    /// The F-RTO episode's state (deciding whether a timeout was spurious).
+    pub frto: bool,
+}
+
+impl SideHeld {
+    /// True if none is held.
+    pub fn none(&self) -> bool {
+        *self == SideHeld::default()
+    }
+}
+
 /// Fast-recovery state (RFC 6582 / RFC 6675).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Recovery {
@@ -447,9 +471,13 @@ pub(crate) struct Recovery {
     pub(crate) point: SeqNum,
 }
 
-/// A TCP connection with send buffer `S` and receive buffer `R`.
-#[derive(Clone, Debug)]
-pub struct Connection<S, R> {
+/// A TCP connection with send buffer `S` and receive buffer `R`, holding the structures
+/// it needs only now and then in side storage `A` ([`crate::side`]; by default inline).
+///
+/// It is `Clone` when `A`'s slots are (inline, or the host tests' boxes; not the
+/// kernel's, which cannot copy without allocating).
+#[derive(Debug)]
+pub struct Connection<S, R, A: SideAlloc = Inline> {
     pub(crate) cfg: Config,
     pub(crate) local: Endpoint,
     pub(crate) remote: Endpoint,
@@ -517,7 +545,8 @@ pub struct Connection<S, R> {
     pub(crate) ts_offset: u32,
 
     // Receiver SACK generation (RFC 2018 section 4).
-    pub(crate) assembler: Assembler,
+    /// Out-of-order ranges held in the receive buffer (side storage while any).
+    pub(crate) assembler: Assembler<A>,
     /// SACK blocks to report, most recently changed first.
     pub(crate) sack_recent: [SackBlock; 4],
     pub(crate) sack_recent_len: usize,
@@ -525,7 +554,8 @@ pub struct Connection<S, R> {
     pub(crate) dsack: Option<SackBlock>,
 
     // Sender loss recovery.
-    pub(crate) scoreboard: Scoreboard,
+    /// SACKed ranges (side storage while any).
+    pub(crate) scoreboard: Scoreboard<A>,
     pub(crate) recovery: Option<Recovery>,
     /// RFC 6582 `recover`: no new recovery until the cumulative ACK reaches it.
     pub(crate) recover: SeqNum,
@@ -534,13 +564,14 @@ pub struct Connection<S, R> {
     pub(crate) high_rxt: SeqNum,
     /// Retransmit the first unacknowledged segment now (fast retransmit, partial ACK).
     pub(crate) rtx_first_pending: bool,
-    /// F-RTO after a retransmission timeout, until it decides (RFC 5682).
-    pub(crate) frto: Option<frto::Frto>,
+    /// F-RTO after a retransmission timeout, until it decides (RFC 5682; side storage
+    /// while deciding).
+    pub(crate) frto: A::Slot<frto::Frto>,
     pub(crate) cc: Congestion,
     pub(crate) rtt: RttEstimator,
     /// When the new data in flight was sent, for RTT samples (RFC 6298 with Karn's
-    /// rule; Linux `tcp_skb_timestamp_us`).
-    pub(crate) send_times: send_times::SendTimes,
+    /// rule; Linux `tcp_skb_timestamp_us`; side storage while any).
+    pub(crate) send_times: send_times::SendTimes<A>,
     /// One past the highest octet retransmitted and not yet cumulatively acknowledged:
     /// while set, an ACK may be for a retransmission, so Karn's rule forbids a sample
     /// from `send_times` (the echoed timestamp is used instead, RFC 7323 4.1).
@@ -632,6 +663,119 @@ pub struct Connection<S, R> {
     pub(crate) stats: ConnStats,
 }
 
+// Every field spelled out (a field added to the struct must be added here, or this does
+// not compile), `Copy` ones too.
+#[allow(clippy::clone_on_copy)]
+impl<S: Clone, R: Clone, A: SideAlloc> Clone for Connection<S, R, A>
+where
+    Assembler<A>: Clone,
+    Scoreboard<A>: Clone,
+    send_times::SendTimes<A>: Clone,
+    A::Slot<frto::Frto>: Clone,
+{
+    fn clone(&self) -> Self {
+        Connection {
+            cfg: self.cfg.clone(),
+            local: self.local.clone(),
+            remote: self.remote.clone(),
+            state: self.state.clone(),
+            send_buf: self.send_buf.clone(),
+            recv_buf: self.recv_buf.clone(),
+            iss: self.iss.clone(),
+            snd_una: self.snd_una.clone(),
+            snd_nxt: self.snd_nxt.clone(),
+            snd_max: self.snd_max.clone(),
+            snd_wnd: self.snd_wnd.clone(),
+            snd_wl1: self.snd_wl1.clone(),
+            snd_wl2: self.snd_wl2.clone(),
+            max_snd_wnd: self.max_snd_wnd.clone(),
+            snd_wscale: self.snd_wscale.clone(),
+            rcv_wscale: self.rcv_wscale.clone(),
+            wscale_ok: self.wscale_ok.clone(),
+            snd_mss: self.snd_mss.clone(),
+            fin_seq: self.fin_seq.clone(),
+            fin_queued: self.fin_queued.clone(),
+            irs: self.irs.clone(),
+            rcv_nxt: self.rcv_nxt.clone(),
+            rcv_adv: self.rcv_adv.clone(),
+            last_ack_sent: self.last_ack_sent.clone(),
+            fin_received: self.fin_received.clone(),
+            pending_fin: self.pending_fin.clone(),
+            app_closed: self.app_closed.clone(),
+            rcv_mss: self.rcv_mss.clone(),
+            unacked_bytes: self.unacked_bytes.clone(),
+            ato: self.ato.clone(),
+            ato_lrcv: self.ato_lrcv.clone(),
+            quick: self.quick.clone(),
+            pingpong: self.pingpong.clone(),
+            sack_ok: self.sack_ok.clone(),
+            ts_ok: self.ts_ok.clone(),
+            ts_recent: self.ts_recent.clone(),
+            ts_recent_time: self.ts_recent_time.clone(),
+            ts_offset: self.ts_offset.clone(),
+            assembler: self.assembler.clone(),
+            sack_recent: self.sack_recent.clone(),
+            sack_recent_len: self.sack_recent_len.clone(),
+            dsack: self.dsack.clone(),
+            scoreboard: self.scoreboard.clone(),
+            recovery: self.recovery.clone(),
+            recover: self.recover.clone(),
+            dupacks: self.dupacks.clone(),
+            high_rxt: self.high_rxt.clone(),
+            rtx_first_pending: self.rtx_first_pending.clone(),
+            frto: self.frto.clone(),
+            cc: self.cc.clone(),
+            rtt: self.rtt.clone(),
+            send_times: self.send_times.clone(),
+            rtx_high: self.rtx_high.clone(),
+            syn_sent_at: self.syn_sent_at.clone(),
+            syn_retransmitted: self.syn_retransmitted.clone(),
+            syn_retransmits: self.syn_retransmits.clone(),
+            syn_rto_pending: self.syn_rto_pending.clone(),
+            syn_pending: self.syn_pending.clone(),
+            ack_now: self.ack_now.clone(),
+            delack_fired: self.delack_fired.clone(),
+            window_update_pending: self.window_update_pending.clone(),
+            zwp_pending: self.zwp_pending.clone(),
+            keepalive_pending: self.keepalive_pending.clone(),
+            pending_rst: self.pending_rst.clone(),
+            rto_deadline: self.rto_deadline.clone(),
+            persist_deadline: self.persist_deadline.clone(),
+            persist_backoff: self.persist_backoff.clone(),
+            probes_unanswered: self.probes_unanswered.clone(),
+            probes_since: self.probes_since.clone(),
+            delack_deadline: self.delack_deadline.clone(),
+            cork_deadline: self.cork_deadline.clone(),
+            cork_flush: self.cork_flush.clone(),
+            more: self.more.clone(),
+            keepalive_deadline: self.keepalive_deadline.clone(),
+            keepalive_probes: self.keepalive_probes.clone(),
+            close_deadline: self.close_deadline.clone(),
+            tx_retry_deadline: self.tx_retry_deadline.clone(),
+            tx_failures: self.tx_failures.clone(),
+            tx_failing_since: self.tx_failing_since.clone(),
+            retrans_since: self.retrans_since.clone(),
+            rtx_stamp: self.rtx_stamp.clone(),
+            last_recv: self.last_recv.clone(),
+            last_data_send: self.last_data_send.clone(),
+            last_data_recv: self.last_data_recv.clone(),
+            segs_out: self.segs_out.clone(),
+            data_segs_out: self.data_segs_out.clone(),
+            data_segs_in: self.data_segs_in.clone(),
+            segs_in_merged: self.segs_in_merged.clone(),
+            challenge_window: self.challenge_window.clone(),
+            challenge_count: self.challenge_count.clone(),
+            rcv_space: self.rcv_space.clone(),
+            rcv_rtt: self.rcv_rtt.clone(),
+            rate: self.rate.clone(),
+            chrono: self.chrono.clone(),
+            error: self.error.clone(),
+            soft_error: self.soft_error.clone(),
+            stats: self.stats.clone(),
+        }
+    }
+}
+
 /// A RST waiting to be sent: the only fields a reset of [`reset_for`] or
 /// [`Connection::queue_active_reset`] sets (the rest of its [`TcpRepr`] is the default:
 /// no window, no options, no payload): a quarter of the 88 bytes of an `Option<TcpRepr>`.
@@ -704,7 +848,7 @@ pub fn reset_for(seg: &TcpRepr) -> Option<TcpRepr> {
     Some(rst)
 }
 
-impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
+impl<S: SendBuffer, R: RecvBuffer, A: SideAlloc> Connection<S, R, A> {
     /// A connection in CLOSED with everything zeroed; the constructors fill it in.
     fn blank(
         cfg: Config,
@@ -764,7 +908,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
             dupacks: 0,
             high_rxt: SeqNum(0),
             rtx_first_pending: false,
-            frto: None,
+            frto: A::Slot::empty(),
             cc: Congestion::new(cfg.congestion, mss),
             rtt: RttEstimator::new(cfg.rtt),
             send_times: send_times::SendTimes::default(),
@@ -1487,5 +1631,16 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
     /// Bytes in flight as the sender counts them (RFC 6675 pipe with SACK).
     pub fn bytes_in_flight(&self) -> usize {
         self.cwnd_flight()
+    }
+
+    /// The side structures ([`crate::side`]) held now: out-of-order ranges, SACK
+    /// scoreboard, send times, F-RTO state. An idle connection holds none.
+    pub fn side_held(&self) -> SideHeld {
+        SideHeld {
+            ooo_ranges: self.assembler.is_held(),
+            scoreboard: self.scoreboard.is_held(),
+            send_times: self.send_times.is_held(),
+            frto: self.frto.is_held(),
+        }
     }
 }

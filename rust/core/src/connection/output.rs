@@ -5,6 +5,7 @@ use super::{Connection, Retransmit, State, Transmit};
 use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::congestion::CongestionControl;
 use crate::seq::SeqNum;
+use crate::side::{SideAlloc, Slot};
 use crate::time::Instant;
 use crate::wire::tcp::HEADER_LEN;
 use crate::wire::{SackBlock, TcpFlags, TcpOptions, TcpRepr, Timestamps};
@@ -20,7 +21,7 @@ enum SendKind {
     Fast,
 }
 
-impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
+impl<S: SendBuffer, R: RecvBuffer, A: SideAlloc> Connection<S, R, A> {
     /// The next segment to send, or `None`. Call until it returns `None` after every
     /// other call; segments come out in the order they must be sent.
     #[must_use]
@@ -294,7 +295,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
     /// Bytes counted against cwnd: RFC 6675 pipe when SACK is in use, else the data
     /// between SND.UNA and SND.NXT.
     pub(crate) fn cwnd_flight(&self) -> usize {
-        if let (true, Some(f)) = (self.frto_step3(), &self.frto) {
+        if let (true, Some(f)) = (self.frto_step3(), self.frto.get()) {
             // F-RTO step 3 (RFC 5682 2.1 step 2b): the flight sent before the timeout
             // counts as lost until the next ACK decides; only the new data is in flight.
             return self.scoreboard.unsacked_within(f.recover, self.snd_max);
@@ -573,7 +574,11 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                 // milliseconds, too coarse for sub-millisecond paths, while this sample
                 // has the caller's microsecond resolution.
                 let snap = self.rate_on_send(now);
-                self.send_times.on_send(seq, end, now, snap);
+                if self.send_times.on_send(seq, end, now, snap).is_err() {
+                    // Untimed, as when every slot is in use.
+                    self.stats.side_alloc_failures =
+                        self.stats.side_alloc_failures.saturating_add(1);
+                }
                 if len > 0 {
                     self.chrono_sent();
                 }

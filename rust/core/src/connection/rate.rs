@@ -19,6 +19,7 @@ use super::send_times::RateSnap;
 use super::Connection;
 use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::congestion::CongestionControl;
+use crate::side::SideAlloc;
 use crate::time::Instant;
 
 /// The connection's delivery-rate state (Linux `tp->delivered_mstamp`,
@@ -78,7 +79,7 @@ fn us32(d: crate::time::Duration) -> u32 {
     u32::try_from(d.micros()).unwrap_or(u32::MAX)
 }
 
-impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
+impl<S: SendBuffer, R: RecvBuffer, A: SideAlloc> Connection<S, R, A> {
     /// Bytes delivered so far (Linux `tp->delivered`, in bytes): cumulatively
     /// acknowledged, plus SACKed beyond SND.UNA. A FIN in flight is not data.
     pub(crate) fn delivered_bytes(&self) -> u64 {

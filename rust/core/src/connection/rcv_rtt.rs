@@ -12,6 +12,7 @@
 use super::Connection;
 use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::seq::SeqNum;
+use crate::side::SideAlloc;
 use crate::time::Instant;
 
 /// Linux `tp->rcv_rtt_est` and `tp->rcv_rtt_last_tsecr`.
@@ -67,7 +68,7 @@ impl RcvRtt {
     }
 }
 
-impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
+impl<S: SendBuffer, R: RecvBuffer, A: SideAlloc> Connection<S, R, A> {
     /// In-order data moved RCV.NXT at `now` (`tcp_rcv_rtt_measure`, from
     /// `tcp_event_data_recv`): once RCV.NXT passes the end of the window offered when
     /// the measurement started, the time it took is a sample; a new measurement starts

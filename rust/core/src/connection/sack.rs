@@ -1,7 +1,8 @@
 //! The sender's SACK scoreboard (RFC 6675 section 3 and 4).
 //!
 //! It records which octets above SND.UNA the receiver reported holding (RFC 2018 SACK
-//! blocks), in a fixed [`RangeSet`]. From it the connection derives:
+//! blocks), in a fixed set of ranges ([`SideRanges`]: held in side storage only while
+//! something is SACKed). From it the connection derives:
 //!
 //! * `IsLost` (RFC 6675 section 4): because the SACKed data above a given hole is the same
 //!   for every octet of that hole, `IsLost` is monotone: there is a *loss boundary* below
@@ -12,8 +13,9 @@
 //!   (below HighRxt) and not SACKed since.
 //! * The holes to retransmit (NextSeg rules 1 and 3).
 
-use crate::assembler::{RangeSet, SeqRange};
+use crate::assembler::{InsertError, SeqRange, SideRanges};
 use crate::seq::SeqNum;
+use crate::side::SideAlloc;
 
 /// SACKed ranges the sender tracks. The receiver reports at most 4 per ACK; 32 distinct
 /// ranges need at least 32 distinct losses in one window. When full, new information is
@@ -24,10 +26,35 @@ pub const SCOREBOARD_RANGES: usize = 32;
 /// trigger a fast retransmission ... we use a DupThresh of 3."
 pub const DUP_THRESH: u32 = 3;
 
-/// The sender's record of SACKed sequence space above SND.UNA.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Scoreboard {
-    sacked: RangeSet<SCOREBOARD_RANGES>,
+/// The sender's record of SACKed sequence space above SND.UNA, its ranges in side
+/// storage `A` while there are any.
+pub struct Scoreboard<A: SideAlloc> {
+    sacked: SideRanges<A, SCOREBOARD_RANGES>,
+}
+
+impl<A: SideAlloc> Clone for Scoreboard<A>
+where
+    SideRanges<A, SCOREBOARD_RANGES>: Clone,
+{
+    fn clone(&self) -> Self {
+        Scoreboard {
+            sacked: self.sacked.clone(),
+        }
+    }
+}
+
+impl<A: SideAlloc> core::fmt::Debug for Scoreboard<A> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Scoreboard")
+            .field("sacked", &self.sacked)
+            .finish()
+    }
+}
+
+impl<A: SideAlloc> Default for Scoreboard<A> {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// Outcome of feeding one SACK block to the scoreboard.
@@ -42,18 +69,27 @@ pub enum BlockOutcome {
     Invalid,
     /// The block was valid but the scoreboard had no room left.
     Overflow,
+    /// The block was valid but the scoreboard was empty and could not get the memory
+    /// for its ranges ([`crate::side`]): ignored as if never received.
+    NoMemory,
 }
 
-impl Scoreboard {
-    /// An empty scoreboard.
-    pub const fn new() -> Self {
+impl<A: SideAlloc> Scoreboard<A> {
+    /// An empty scoreboard, holding no memory.
+    pub fn new() -> Self {
         Scoreboard {
-            sacked: RangeSet::new(),
+            sacked: SideRanges::new(),
         }
     }
 
+    /// True if the scoreboard holds memory for its ranges (exactly while not empty).
+    pub fn is_held(&self) -> bool {
+        self.sacked.is_held()
+    }
+
     /// Forget everything (RFC 2018 section 8: after a retransmission timeout the sender
-    /// "SHOULD turn off all of the SACKed bits", as the receiver may have reneged).
+    /// "SHOULD turn off all of the SACKed bits", as the receiver may have reneged) and
+    /// give the memory back.
     pub fn clear(&mut self) {
         self.sacked.clear();
     }
@@ -88,11 +124,13 @@ impl Scoreboard {
         }
         match self.sacked.insert(left, right) {
             Ok(()) => BlockOutcome::NewData,
-            Err(_) => BlockOutcome::Overflow,
+            Err(InsertError::Full) => BlockOutcome::Overflow,
+            Err(InsertError::NoMemory) => BlockOutcome::NoMemory,
         }
     }
 
-    /// The cumulative ACK moved to `una`: forget what it covers.
+    /// The cumulative ACK moved to `una`: forget what it covers (and give the memory
+    /// back once nothing is left).
     pub fn on_cumulative_ack(&mut self, una: SeqNum) {
         self.sacked.remove_before(una);
     }
@@ -191,6 +229,9 @@ impl Scoreboard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::side::Inline;
+
+    type Scoreboard = super::Scoreboard<Inline>;
 
     const MSS: usize = 100;
 

@@ -6,15 +6,19 @@
 //!
 //! A fixed number of ranges is kept, one per transmission of new data; while all are in
 //! use further transmissions are not timed (their ACKs then sample from the ranges
-//! still held, or not at all), so the memory is bounded.
+//! still held, or not at all), so the memory is bounded. The ranges live in side
+//! storage ([`crate::side`]) only while data is in flight; when it cannot be had, the
+//! transmission is not timed, as when every slot is in use.
 //!
 //! Each range also carries the delivery-rate snapshot taken when it was sent
 //! ([`RateSnap`], Linux `TCP_SKB_CB(skb)->tx`, `tcp_rate_skb_sent`).
 
 use crate::seq::SeqNum;
+use crate::side::{NoMemory, SideAlloc, Slot};
 use crate::time::Instant;
 
-/// Ranges kept. A TSO super-segment is one range.
+/// Ranges kept. A TSO super-segment is one range. Eight take 256 bytes: a kmalloc-256
+/// object in the kernel.
 const SLOTS: usize = 8;
 
 /// The connection's delivery state when a range was sent (Linux `tcp_rate_skb_sent`:
@@ -53,26 +57,79 @@ pub(crate) struct Acked {
 }
 
 /// Send times of the ranges of new data in flight, oldest first; the slots past `len`
-/// hold the default value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub(crate) struct SendTimes {
-    slots: [Sent; SLOTS],
+/// hold the default value. The slots are held in side storage `A` exactly while `len`
+/// is not zero.
+pub(crate) struct SendTimes<A: SideAlloc> {
+    slots: A::Slot<[Sent; SLOTS]>,
     len: usize,
 }
 
-impl SendTimes {
-    /// New data `start..end` went out at `at` (ignored when every slot is in use or
-    /// the range is empty or not after the newest range).
-    pub(crate) fn on_send(&mut self, start: SeqNum, end: SeqNum, at: Instant, rate: RateSnap) {
-        if end <= start {
-            return;
+impl<A: SideAlloc> Clone for SendTimes<A>
+where
+    A::Slot<[Sent; SLOTS]>: Clone,
+{
+    fn clone(&self) -> Self {
+        SendTimes {
+            slots: self.slots.clone(),
+            len: self.len,
         }
-        if let Some(last) = self.len.checked_sub(1).and_then(|i| self.slots.get(i)) {
+    }
+}
+
+impl<A: SideAlloc> core::fmt::Debug for SendTimes<A> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SendTimes")
+            .field("slots", &self.held())
+            .field("is_held", &self.slots.is_held())
+            .finish()
+    }
+}
+
+impl<A: SideAlloc> Default for SendTimes<A> {
+    fn default() -> Self {
+        SendTimes {
+            slots: A::Slot::empty(),
+            len: 0,
+        }
+    }
+}
+
+impl<A: SideAlloc> SendTimes<A> {
+    /// The ranges held.
+    fn held(&self) -> &[Sent] {
+        match self.slots.get() {
+            Some(s) => &s[..self.len.min(SLOTS)],
+            None => &[],
+        }
+    }
+
+    /// True if memory is held (exactly while a range is).
+    pub(crate) fn is_held(&self) -> bool {
+        self.slots.is_held()
+    }
+
+    /// New data `start..end` went out at `at` (ignored when every slot is in use or
+    /// the range is empty or not after the newest range). Fails, recording nothing, if
+    /// the first range in flight cannot get the memory.
+    pub(crate) fn on_send(
+        &mut self,
+        start: SeqNum,
+        end: SeqNum,
+        at: Instant,
+        rate: RateSnap,
+    ) -> Result<(), NoMemory> {
+        if end <= start {
+            return Ok(());
+        }
+        if let Some(last) = self.held().last() {
             if start < last.end {
-                return;
+                return Ok(());
             }
         }
-        if let Some(slot) = self.slots.get_mut(self.len) {
+        if self.len == 0 && self.slots.get().is_none() {
+            self.slots.put([Sent::default(); SLOTS])?;
+        }
+        if let Some(slot) = self.slots.get_mut().and_then(|s| s.get_mut(self.len)) {
             *slot = Sent {
                 start,
                 end,
@@ -81,6 +138,7 @@ impl SendTimes {
             };
             self.len += 1;
         }
+        Ok(())
     }
 
     /// Ranges held.
@@ -92,8 +150,18 @@ impl SendTimes {
     /// appended them, `Connection::transmit_failed`).
     pub(crate) fn truncate(&mut self, len: usize) {
         let len = self.len.min(len);
-        self.slots[len..self.len].fill(Sent::default());
+        if let Some(s) = self.slots.get_mut() {
+            s[len..self.len].fill(Sent::default());
+        }
         self.len = len;
+        self.release_if_empty();
+    }
+
+    /// Keeps the invariant: no memory without a range.
+    fn release_if_empty(&mut self) {
+        if self.len == 0 {
+            self.slots.release();
+        }
     }
 
     /// The cumulative ACK moved from `una` to `ack` at `now`: the RTT of the oldest timed
@@ -102,28 +170,22 @@ impl SendTimes {
     /// range's send time and rate snapshot, and forget the ranges acknowledged. The
     /// caller applies Karn's rule.
     pub(crate) fn on_ack(&mut self, una: SeqNum, ack: SeqNum, now: Instant) -> Acked {
-        let mut covered = self
-            .slots
-            .iter()
-            .take(self.len)
-            .filter(|s| s.end > una && s.start < ack);
+        let mut covered = self.held().iter().filter(|s| s.end > una && s.start < ack);
         let first = covered.next();
         let last = covered.next_back().or(first);
         let acked = Acked {
             oldest: first.map(|s| s.at).filter(|&at| at <= now),
             newest: last.filter(|s| s.at <= now).map(|s| (s.at, s.rate)),
         };
-        let done = self
-            .slots
-            .iter()
-            .take(self.len)
-            .take_while(|s| s.end <= ack)
-            .count();
-        self.slots.copy_within(done..self.len, 0);
-        // Slots past `len` are kept at their default, so that equal histories compare
-        // equal (`Connection::transmit_failed` is checked that way).
-        self.slots[self.len - done..self.len].fill(Sent::default());
+        let done = self.held().iter().take_while(|s| s.end <= ack).count();
+        if let Some(slots) = self.slots.get_mut() {
+            slots.copy_within(done..self.len, 0);
+            // Slots past `len` are kept at their default, so that equal histories
+            // compare equal (`Connection::transmit_failed` is checked that way).
+            slots[self.len - done..self.len].fill(Sent::default());
+        }
         self.len -= done;
+        self.release_if_empty();
         acked
     }
 }
@@ -131,6 +193,9 @@ impl SendTimes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::side::Inline;
+
+    type SendTimes = super::SendTimes<Inline>;
 
     fn t(ms: u64) -> Instant {
         Instant(ms * 1000)
@@ -146,9 +211,9 @@ mod tests {
     #[test]
     fn ack_gives_the_newest_acknowledged_ranges_rate_snapshot() {
         let mut s = SendTimes::default();
-        s.on_send(SeqNum(0), SeqNum(100), t(1), snap(7));
-        s.on_send(SeqNum(100), SeqNum(200), t(2), snap(8));
-        s.on_send(SeqNum(200), SeqNum(300), t(3), snap(9));
+        s.on_send(SeqNum(0), SeqNum(100), t(1), snap(7)).unwrap();
+        s.on_send(SeqNum(100), SeqNum(200), t(2), snap(8)).unwrap();
+        s.on_send(SeqNum(200), SeqNum(300), t(3), snap(9)).unwrap();
         let a = s.on_ack(SeqNum(0), SeqNum(150), t(10));
         assert_eq!(a.oldest, Some(t(1)));
         assert_eq!(a.newest, Some((t(2), snap(8))));
@@ -162,9 +227,11 @@ mod tests {
     #[test]
     fn ack_samples_the_oldest_acknowledged_range() {
         let mut s = SendTimes::default();
-        s.on_send(SeqNum(0), SeqNum(100), t(1), snap(1));
-        s.on_send(SeqNum(100), SeqNum(200), t(2), RateSnap::default());
-        s.on_send(SeqNum(200), SeqNum(300), t(3), RateSnap::default());
+        s.on_send(SeqNum(0), SeqNum(100), t(1), snap(1)).unwrap();
+        s.on_send(SeqNum(100), SeqNum(200), t(2), RateSnap::default())
+            .unwrap();
+        s.on_send(SeqNum(200), SeqNum(300), t(3), RateSnap::default())
+            .unwrap();
         assert_eq!(s.on_ack(SeqNum(0), SeqNum(200), t(10)).oldest, Some(t(1)));
         // A partial ACK of a range samples it and keeps it.
         assert_eq!(s.on_ack(SeqNum(200), SeqNum(250), t(11)).oldest, Some(t(3)));
@@ -181,7 +248,8 @@ mod tests {
                 SeqNum(i * 10 + 10),
                 t(u64::from(i)),
                 RateSnap::default(),
-            );
+            )
+            .unwrap();
         }
         // The last two ranges were not recorded: their ACK gives no sample.
         let end = SLOTS as u32 * 10;
@@ -193,7 +261,8 @@ mod tests {
             SeqNum(end + 30),
             t(52),
             RateSnap::default(),
-        );
+        )
+        .unwrap();
         assert_eq!(
             s.on_ack(SeqNum(end + 20), SeqNum(end + 30), t(60)).oldest,
             Some(t(52))
@@ -203,9 +272,12 @@ mod tests {
     #[test]
     fn out_of_order_or_empty_ranges_are_ignored() {
         let mut s = SendTimes::default();
-        s.on_send(SeqNum(100), SeqNum(200), t(1), RateSnap::default());
-        s.on_send(SeqNum(50), SeqNum(150), t(2), RateSnap::default());
-        s.on_send(SeqNum(200), SeqNum(200), t(3), RateSnap::default());
+        s.on_send(SeqNum(100), SeqNum(200), t(1), RateSnap::default())
+            .unwrap();
+        s.on_send(SeqNum(50), SeqNum(150), t(2), RateSnap::default())
+            .unwrap();
+        s.on_send(SeqNum(200), SeqNum(200), t(3), RateSnap::default())
+            .unwrap();
         assert_eq!(s.len, 1);
         assert_eq!(s.on_ack(SeqNum(100), SeqNum(200), t(9)).oldest, Some(t(1)));
         assert_eq!(s.len, 0);
@@ -214,8 +286,10 @@ mod tests {
     #[test]
     fn sequence_numbers_wrap() {
         let mut s = SendTimes::default();
-        s.on_send(SeqNum(u32::MAX - 10), SeqNum(5), t(1), RateSnap::default());
-        s.on_send(SeqNum(5), SeqNum(20), t(2), RateSnap::default());
+        s.on_send(SeqNum(u32::MAX - 10), SeqNum(5), t(1), RateSnap::default())
+            .unwrap();
+        s.on_send(SeqNum(5), SeqNum(20), t(2), RateSnap::default())
+            .unwrap();
         assert_eq!(
             s.on_ack(SeqNum(u32::MAX - 10), SeqNum(10), t(5)).oldest,
             Some(t(1))

@@ -7,6 +7,7 @@
 use super::{Connection, Error, State};
 use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::congestion::CongestionControl;
+use crate::side::{SideAlloc, Slot};
 use crate::time::{Duration, Instant};
 
 /// The RTO Linux's retry budgets are computed from for an established connection
@@ -38,7 +39,7 @@ fn due(deadline: Option<Instant>, now: Instant) -> bool {
     deadline.is_some_and(|d| d <= now)
 }
 
-impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
+impl<S: SendBuffer, R: RecvBuffer, A: SideAlloc> Connection<S, R, A> {
     /// The earliest instant at which [`Connection::on_timer`] has work to do, if any.
     #[must_use]
     pub fn next_deadline(&self) -> Option<Instant> {
@@ -197,7 +198,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
                 // RFC 5682 step 1: "retransmit the first unacknowledged segment", which
                 // go-back-N with a cwnd of one segment does; F-RTO then watches the
                 // ACKs before the rest is sent again.
-                let frto = self.frto.take();
+                let frto = core::mem::replace(&mut self.frto, A::Slot::empty());
                 self.go_back_to_una();
                 self.frto = frto;
                 self.frto_on_timeout(prior, repeated);
@@ -236,7 +237,7 @@ impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
     /// follows as cwnd allows. Karn: no RTT sample from what is sent again.
     pub(crate) fn go_back_to_una(&mut self) {
         self.recovery = None;
-        self.frto = None;
+        self.frto.release();
         self.recover = self.snd_max;
         self.dupacks = 0;
         self.rtx_first_pending = false;

@@ -17,6 +17,7 @@ use super::{Connection, State, Transmit};
 use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::congestion::Congestion;
 use crate::seq::SeqNum;
+use crate::side::SideAlloc;
 use crate::stats::ConnStats;
 use crate::time::{Duration, Instant};
 use crate::wire::SackBlock;
@@ -134,7 +135,7 @@ impl PollCounters {
     }
 }
 
-impl<S: SendBuffer, R: RecvBuffer> Connection<S, R> {
+impl<S: SendBuffer, R: RecvBuffer, A: SideAlloc> Connection<S, R, A> {
     /// [`Connection::poll_transmit`], with what it takes to undo the transmit if the glue
     /// cannot build it ([`Connection::transmit_failed`]).
     #[must_use]

@@ -11,6 +11,10 @@
 //! payload byte at sequence number `s` is always `peer_byte(s)`, so any reordering,
 //! duplication or overlap must still deliver exactly `peer_byte(IRS + 1 + k)` as the
 //! `k`-th byte read; our transmitted payload must equal what the application wrote.
+//!
+//! The connection keeps its side structures in boxes ([`Fuzzed`]); for every other
+//! input a share of those allocations fails (the choice, and which ones, follow from the
+//! input without consuming it), and every box must be freed with the connection.
 
 #![allow(dead_code)]
 
@@ -22,12 +26,87 @@ use partcp_core::connection::{
 use partcp_core::isn::IsnSecret;
 use partcp_core::listener::{Listener, ListenerAction, ListenerConfig, SynCookies};
 use partcp_core::seq::SeqNum;
+use partcp_core::side::{NoMemory, SideAlloc, Slot};
 use partcp_core::syncookie::CookieSecret;
 use partcp_core::time::{Duration, Instant};
 use partcp_core::wire::ipv4::Ipv4Addr;
 use partcp_core::wire::{SackBlock, TcpFlags, TcpOptions, TcpRepr, Timestamps};
+use std::cell::Cell;
 
-type Conn = Connection<Ring<Vec<u8>>, Ring<Vec<u8>>>;
+type Conn = Connection<Ring<Vec<u8>>, Ring<Vec<u8>>, Fuzzed>;
+
+/// Side storage in boxes, a share of whose allocations fail.
+pub struct Fuzzed;
+
+impl SideAlloc for Fuzzed {
+    type Slot<T> = FuzzedSlot<T>;
+}
+
+std::thread_local! {
+    /// The failure generator (xorshift32; 0: nothing fails).
+    static SIDE_FAIL: Cell<u32> = const { Cell::new(0) };
+    /// Boxes alive on this thread.
+    static SIDE_LIVE: Cell<usize> = const { Cell::new(0) };
+}
+
+/// [`Fuzzed`]'s slot.
+#[derive(Debug)]
+pub struct FuzzedSlot<T>(Option<Box<T>>);
+
+impl<T> Drop for FuzzedSlot<T> {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+impl<T> Slot<T> for FuzzedSlot<T> {
+    fn empty() -> Self {
+        FuzzedSlot(None)
+    }
+
+    fn get(&self) -> Option<&T> {
+        self.0.as_deref()
+    }
+
+    fn get_mut(&mut self) -> Option<&mut T> {
+        self.0.as_deref_mut()
+    }
+
+    fn put(&mut self, value: T) -> Result<&mut T, NoMemory> {
+        let b = match self.0.take() {
+            Some(mut b) => {
+                *b = value;
+                b
+            }
+            None => {
+                let mut x = SIDE_FAIL.get();
+                if x != 0 {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    SIDE_FAIL.set(x);
+                    // One in four.
+                    if x.is_multiple_of(4) {
+                        return Err(NoMemory);
+                    }
+                }
+                SIDE_LIVE.set(SIDE_LIVE.get() + 1);
+                Box::new(value)
+            }
+        };
+        Ok(&mut **self.0.insert(b))
+    }
+
+    fn take(&mut self) -> Option<T> {
+        let b = self.0.take()?;
+        SIDE_LIVE.set(SIDE_LIVE.get() - 1);
+        Some(*b)
+    }
+
+    fn release(&mut self) {
+        let _ = self.take();
+    }
+}
 
 const LOCAL: Endpoint = Endpoint::new(Ipv4Addr([10, 1, 0, 1]), 5000);
 const REMOTE: Endpoint = Endpoint::new(Ipv4Addr([10, 1, 0, 2]), 6000);
@@ -581,6 +660,21 @@ fn setup(inp: &mut Input) -> Harness {
 
 /// Run one fuzz input. Panics on any violated invariant.
 pub fn run(data: &[u8]) {
+    // Side allocations fail for inputs of odd length, from a generator seeded by it.
+    let seed = data
+        .iter()
+        .fold(data.len() as u32, |h, &b| h.wrapping_mul(31) ^ u32::from(b));
+    SIDE_FAIL.set(if !data.len().is_multiple_of(2) {
+        seed | 1
+    } else {
+        0
+    });
+    let live = SIDE_LIVE.get();
+    run_input(data);
+    assert_eq!(SIDE_LIVE.get(), live, "side storage not freed");
+}
+
+fn run_input(data: &[u8]) {
     let mut inp = Input { data, pos: 0 };
     let mut h = setup(&mut inp);
     let mut steps = 0;

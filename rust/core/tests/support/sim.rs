@@ -10,7 +10,9 @@
 //! chunk sizes, shut down their write side when done, and close after reading EOF.
 //! A share of the connections' transmits may fail to be built (`Scenario::tx_fail`):
 //! they are given back with `transmit_failed`, as the kernel glue does when it has no
-//! memory for the skb.
+//! memory for the skb. The connections keep their side structures in boxes, as the
+//! kernel does, and a share of those allocations may fail too (`Scenario::side_fail`);
+//! every box must be freed by the end of the run.
 
 #![allow(dead_code)]
 
@@ -21,15 +23,89 @@ use partcp_core::isn::IsnSecret;
 use partcp_core::listener::{
     Listener, ListenerAction, ListenerConfig, ListenerTransmit, SynCookies,
 };
+use partcp_core::side::{NoMemory, SideAlloc, Slot};
 use partcp_core::stats::Stats;
 use partcp_core::syncookie::CookieSecret;
 use partcp_core::time::{Duration, Instant};
 use partcp_core::wire::ipv4::Ipv4Addr;
 use partcp_core::wire::tcp::fill_checksum;
 use partcp_core::wire::{TcpFlags, TcpPacket, TcpRepr};
+use std::cell::{Cell, RefCell};
 
 /// The connection type of the simulation.
-pub type SimConn = Connection<Ring<Vec<u8>>, Ring<Vec<u8>>>;
+pub type SimConn = Connection<Ring<Vec<u8>>, Ring<Vec<u8>>, Flaky>;
+
+/// The simulation's side storage: boxes, as the kernel's `KBox`es, a share of whose
+/// allocations fail (`Scenario::side_fail`, drawn from a generator of its own, seeded
+/// by the scenario: the runs stay deterministic).
+pub struct Flaky;
+
+impl SideAlloc for Flaky {
+    type Slot<T> = FlakySlot<T>;
+}
+
+std::thread_local! {
+    /// The failure generator and chance of the simulation running on this thread.
+    static SIDE_FAIL: RefCell<(Rng, Prob)> = RefCell::new((Rng::new(0), Prob::NEVER));
+    /// Boxes alive on this thread.
+    static SIDE_LIVE: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Side boxes alive on this thread.
+pub fn side_boxes() -> usize {
+    SIDE_LIVE.get()
+}
+
+/// [`Flaky`]'s slot.
+#[derive(Debug)]
+pub struct FlakySlot<T>(Option<Box<T>>);
+
+impl<T> Drop for FlakySlot<T> {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+impl<T> Slot<T> for FlakySlot<T> {
+    fn empty() -> Self {
+        FlakySlot(None)
+    }
+
+    fn get(&self) -> Option<&T> {
+        self.0.as_deref()
+    }
+
+    fn get_mut(&mut self) -> Option<&mut T> {
+        self.0.as_deref_mut()
+    }
+
+    fn put(&mut self, value: T) -> Result<&mut T, NoMemory> {
+        let b = match self.0.take() {
+            Some(mut b) => {
+                *b = value;
+                b
+            }
+            None => {
+                if SIDE_FAIL.with_borrow_mut(|(rng, p)| rng.chance(*p)) {
+                    return Err(NoMemory);
+                }
+                SIDE_LIVE.set(SIDE_LIVE.get() + 1);
+                Box::new(value)
+            }
+        };
+        Ok(&mut **self.0.insert(b))
+    }
+
+    fn take(&mut self) -> Option<T> {
+        let b = self.0.take()?;
+        SIDE_LIVE.set(SIDE_LIVE.get() - 1);
+        Some(*b)
+    }
+
+    fn release(&mut self) {
+        let _ = self.take();
+    }
+}
 
 /// Client address.
 pub const A: Endpoint = Endpoint::new(Ipv4Addr([10, 0, 0, 1]), 40001);
@@ -70,6 +146,8 @@ pub struct Scenario {
     pub cookies: SynCookies,
     /// Chance that a connection's transmit cannot be built (and is given back).
     pub tx_fail: Prob,
+    /// Chance that memory for a side structure cannot be had.
+    pub side_fail: Prob,
 }
 
 impl Scenario {
@@ -92,6 +170,7 @@ impl Scenario {
             time_limit: Duration::from_secs(3 * 3600),
             cookies: SynCookies::WhenFull,
             tx_fail: Prob::NEVER,
+            side_fail: Prob::NEVER,
         }
     }
 }
@@ -289,6 +368,7 @@ impl Sim {
     pub fn new(sc: Scenario) -> Sim {
         let now = Instant(1_000_000);
         let secret = IsnSecret([sc.seed as u8; 16]);
+        SIDE_FAIL.set((Rng::new(sc.seed ^ 0x51de_5106), sc.side_fail));
         let a_conn = Connection::connect(
             sc.cfg,
             A,
@@ -502,8 +582,10 @@ impl Sim {
 /// Run `sc` and check the transfer was exact and both ends closed cleanly.
 #[track_caller]
 pub fn run_and_check(sc: Scenario) -> Outcome {
+    let live = side_boxes();
     let o = Sim::new(sc).run();
     let ctx = format!("{sc:?}\n{o:#?}");
+    assert_eq!(side_boxes(), live, "side storage not freed: {ctx}");
     assert!(o.errors.is_empty(), "application errors: {ctx}");
     assert_eq!(o.b_received, sc.a_to_b, "A->B stream incomplete: {ctx}");
     assert_eq!(o.a_received, sc.b_to_a, "B->A stream incomplete: {ctx}");

@@ -74,7 +74,7 @@ impl SendBuffer for Elastic {
     }
 }
 
-type AutoConn = Connection<Elastic, Elastic>;
+type AutoConn = Connection<Elastic, Elastic, Boxed>;
 
 /// The receive buffer's capacity.
 fn rcap(c: &AutoConn) -> usize {

@@ -39,7 +39,7 @@ impl WriteAt<[u8]> for Picky {
     }
 }
 
-type PickyConn = Connection<Ring<Vec<u8>>, Picky>;
+type PickyConn = Connection<Ring<Vec<u8>>, Picky, Boxed>;
 
 /// Established with SACK, the receive buffer accepting.
 fn established_picky() -> PickyConn {
@@ -136,4 +136,21 @@ fn refused_out_of_order_text_is_neither_sacked_nor_reassembled() {
     let mut out = vec![0u8; 150];
     assert_eq!(c.recv_buffer().ring.read_at(0, &mut out), 150);
     assert_eq!(out, pattern(0, 150));
+}
+
+#[test]
+fn refused_out_of_order_text_gives_its_ranges_memory_back() {
+    let mut c = established_picky();
+    c.recv_buf.refuse = true;
+    feed(&mut c, ms(20), 100, 50);
+    assert!(c.side_held().none(), "{:?}", c.side_held());
+    // With ranges held, a refused segment leaves them as they were.
+    c.recv_buf.refuse = false;
+    feed(&mut c, ms(21), 100, 50);
+    c.recv_buf.refuse = true;
+    feed(&mut c, ms(22), 150, 50);
+    assert!(c.side_held().ooo_ranges);
+    assert_eq!(c.assembler.ranges().len(), 1);
+    assert_eq!(c.assembler.ranges()[0].end, r1() + 150usize);
+    assert_eq!(c.stats().rcv_refused, 2);
 }
