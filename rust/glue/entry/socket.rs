@@ -1346,8 +1346,14 @@ impl PartcpSock {
                     return Some(Ok(0));
                 }
                 read_cond(&c, |g| {
-                if let Some(e) = g.tcp.take_error() {
-                    self.error_reported();
+                if let Some(e) = g.tcp.error() {
+                    // Reported, and cleared, only by a call that has queued nothing;
+                    // one under way returns its count and the next call reports it
+                    // (as the core's `send_continued_with`, Linux's `do_error`).
+                    if sent == 0 {
+                        g.tcp.take_error();
+                        self.error_reported();
+                    }
                     return Some(Err(tcp_err(e)));
                 }
                 if self.wr_shutdown.load(Relaxed)

@@ -1203,7 +1203,12 @@ impl<S: SendBuffer, R: RecvBuffer, A: SideAlloc> Connection<S, R, A> {
         call_start: bool,
         f: F,
     ) -> Result<usize, Error> {
-        if let Some(e) = self.error.take() {
+        // The pending error goes to the call that finds it before it queued anything;
+        // a call already under way returns its count and leaves the error for the
+        // next one (Linux tcp_sendmsg_locked's `do_error`: with bytes copied it returns
+        // them, without calling `sk_stream_error`, which would clear `sk_err`).
+        let pending = if call_start { self.error.take() } else { self.error };
+        if let Some(e) = pending {
             return Err(e);
         }
         if self.fin_queued {
