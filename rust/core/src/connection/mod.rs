@@ -1207,7 +1207,11 @@ impl<S: SendBuffer, R: RecvBuffer, A: SideAlloc> Connection<S, R, A> {
         // a call already under way returns its count and leaves the error for the
         // next one (Linux tcp_sendmsg_locked's `do_error`: with bytes copied it returns
         // them, without calling `sk_stream_error`, which would clear `sk_err`).
-        let pending = if call_start { self.error.take() } else { self.error };
+        let pending = if call_start {
+            self.error.take()
+        } else {
+            self.error
+        };
         if let Some(e) = pending {
             return Err(e);
         }
