@@ -482,6 +482,7 @@ pub(crate) fn with_conn_send<R: Send>(conn: &ConnRef, f: impl FnOnce(&mut ConnIn
 
 /// How many connections [`read_each`] reads per round: the size of its results buffer.
 const READ_BATCH: usize = 128;
+kernel::static_assert!(READ_BATCH <= 256);
 
 /// A monomorphic trampoline that runs [`on_thread`]'s closure with the thread's context.
 ///
@@ -535,36 +536,32 @@ pub(crate) fn read_each<R: Send>(conns: &[ConnRef], f: impl Fn(&mut ConnInner) -
             // Within the capacity (READ_BATCH, the chunks' largest size).
             let _ = results.push_within_capacity(None);
         }
-        let mut visited = [false; READ_BATCH];
-        for i in 0..chunk.len() {
-            if visited[i] {
-                continue;
-            }
-            visited[i] = true;
-            let Some(w) = chunk[i].state.worker() else {
-                if let (Ok(r), Some(slot)) = (read(&chunk[i], &f), results.get_mut(i)) {
-                    *slot = Some(r);
+        // The chunk's indices grouped by protocol thread (one sort, no allocation): each
+        // run of one thread is read in one hand-off, connections without a thread
+        // (MsgP, ConnP-L) one by one in this context.
+        let owner = |c: &ConnRef| c.state.worker().map_or(0, |w| core::ptr::from_ref(w) as usize);
+        let mut order = [0u8; READ_BATCH];
+        // CAST: a chunk has at most READ_BATCH (128) connections.
+        order.iter_mut().enumerate().for_each(|(i, o)| *o = i as u8);
+        let order = &mut order[..chunk.len()];
+        order.sort_unstable_by_key(|&i| owner(&chunk[usize::from(i)]));
+        for run in order.chunk_by(|&a, &b| owner(&chunk[usize::from(a)]) == owner(&chunk[usize::from(b)])) {
+            let Some(w) = run.first().and_then(|&i| chunk[usize::from(i)].state.worker()) else {
+                for &i in run {
+                    let i = usize::from(i);
+                    if let (Ok(r), Some(slot)) = (read(&chunk[i], &f), results.get_mut(i)) {
+                        *slot = Some(r);
+                    }
                 }
                 continue;
             };
-            // This thread's connections in the rest of the chunk, read in one hand-off.
-            let mine = |j: usize| chunk[j].state.worker().is_some_and(|o| core::ptr::eq(o, w));
-            let mut mask = [false; READ_BATCH];
-            mask[i] = true;
-            for j in i + 1..chunk.len() {
-                if !visited[j] && mine(j) {
-                    mask[j] = true;
-                    visited[j] = true;
-                }
-            }
             let slots = &mut results[..];
             let f = &f;
             let mut body = |ctx: &mut ThreadCtx| {
-                for (j, c) in chunk.iter().enumerate() {
-                    if mask[j] {
-                        if let Some(slot) = slots.get_mut(j) {
-                            *slot = exclusive(Some(&mut *ctx), c, |inner| f(inner));
-                        }
+                for &i in run {
+                    let i = usize::from(i);
+                    if let (Some(c), Some(slot)) = (chunk.get(i), slots.get_mut(i)) {
+                        *slot = exclusive(Some(&mut *ctx), c, |inner| f(inner));
                     }
                 }
             };

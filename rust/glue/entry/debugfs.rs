@@ -166,7 +166,7 @@ struct ConnectionsView;
 
 impl fmt::Debug for ConnectionsView {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "local remote state cwnd srtt_us owner")?;
+        writeln!(f, "local remote state cwnd srtt_us owner home")?;
         let Some(v) = live_conns() else {
             return writeln!(f, "(out of memory)");
         };

@@ -11,8 +11,8 @@
 //! hot path takes no lock prefix and writes no shared cache line. Readers sum all CPUs.
 //!
 //! Each counter set ([`PerCpu`]) owns a fixed range of words of the area ([`area`]):
-//! the module-wide counters, the strategies' scheduling counters, and one range per
-//! lock class, found by the class's name.
+//! the module-wide counters, the strategies' scheduling counters, one range per lock
+//! class, found by the class's name, and the side storage's counts.
 
 use kernel::bindings;
 use kernel::cpu::CpuId;
@@ -43,6 +43,10 @@ pub(crate) mod area {
     pub(crate) const LOCK_LEN: usize = 8;
     /// Every lock class's name (`LockClass::NAME`).
     pub(crate) const LOCK_CLASSES: [&str; 6] = ["table", "conn", "listener", "group", "queue", "kunit"];
+    /// The side storage's counts (`side.rs`): objects and bytes held, failed allocations.
+    pub(crate) const SIDE: usize = 120;
+    /// Words reserved for them.
+    pub(crate) const SIDE_LEN: usize = 8;
 
     /// The first word of the lock class called `name`, or `None` for a name missing
     /// from [`LOCK_CLASSES`] (`lock_class!` refuses to compile it).
@@ -73,7 +77,8 @@ pub(crate) mod area {
 
     kernel::static_assert!(STATS + STATS_LEN <= SCHED);
     kernel::static_assert!(SCHED + SCHED_LEN <= LOCKS);
-    kernel::static_assert!(LOCKS + LOCK_CLASSES.len() * LOCK_LEN <= super::WORDS);
+    kernel::static_assert!(LOCKS + LOCK_CLASSES.len() * LOCK_LEN <= SIDE);
+    kernel::static_assert!(SIDE + SIDE_LEN <= super::WORDS);
 }
 
 /// `N` counters, one copy per CPU, at words `base..base + N` of the counter area.

@@ -16,32 +16,64 @@
 //!
 //! Module-wide, the side structures allocated now, their bytes and the failed
 //! allocations since load are counted for the `memory` debugfs file ([`held`],
-//! [`failures`]): with every connection idle the first two read 0.
+//! [`failures`]): with every connection idle the first two read 0. A connection that
+//! sends in bursts allocates and frees its send times once a burst, so the counts are
+//! per-CPU (`percpu.rs`: a non-locked add, no shared cache line); a CPU's share of the
+//! objects held may be negative (freed on another CPU than allocated), their sum is
+//! exact.
 
 use core::fmt;
 use core::mem::size_of;
 
 use kernel::alloc::flags::{GFP_ATOMIC, __GFP_NOWARN};
 use kernel::prelude::*;
-use kernel::sync::atomic::{Atomic, Relaxed};
 
+use crate::glue::kernel::percpu::{area, PerCpu};
 use crate::side::{NoMemory, SideAlloc, Slot};
 
-/// Side structures allocated now.
-static HELD: Atomic<usize> = Atomic::new(0);
-/// Their bytes (as requested; kmalloc rounds up).
-static HELD_BYTES: Atomic<usize> = Atomic::new(0);
-/// Allocations that failed since load.
-static FAILURES: Atomic<usize> = Atomic::new(0);
+/// The counts' words in the per-CPU area.
+#[repr(usize)]
+enum Word {
+    /// Side structures allocated now (allocations less frees).
+    Held,
+    /// Their bytes (as requested; kmalloc rounds up).
+    HeldBytes,
+    /// Allocations that failed since load.
+    Failures,
+}
+
+const WORDS: usize = 3;
+kernel::static_assert!(WORDS <= area::SIDE_LEN);
+
+static COUNTS: PerCpu<WORDS> = PerCpu::at(area::SIDE);
+
+/// Adds `v` to `w` on this CPU.
+#[inline]
+fn add(w: Word, v: usize) {
+    // CAST: the sizes of the core's side structures, far below i64::MAX.
+    COUNTS.add(w as usize, v as i64);
+}
+
+/// Subtracts `v` from `w` on this CPU.
+#[inline]
+fn sub(w: Word, v: usize) {
+    // CAST: as in `add`.
+    COUNTS.add(w as usize, -(v as i64));
+}
+
+/// `w` summed over the CPUs (never negative: every free follows its allocation).
+fn total(w: Word) -> usize {
+    usize::try_from(COUNTS.sum(w as usize)).unwrap_or(0)
+}
 
 /// Side structures allocated now, and their bytes.
 pub(crate) fn held() -> (usize, usize) {
-    (HELD.load(Relaxed), HELD_BYTES.load(Relaxed))
+    (total(Word::Held), total(Word::HeldBytes))
 }
 
 /// Side allocations that failed since the module was loaded.
 pub(crate) fn failures() -> usize {
-    FAILURES.load(Relaxed)
+    total(Word::Failures)
 }
 
 /// Side storage in `KBox`es.
@@ -75,12 +107,12 @@ impl<T> Slot<T> for KSlot<T> {
             }
             None => match KBox::new(value, GFP_ATOMIC | __GFP_NOWARN) {
                 Ok(b) => {
-                    HELD.fetch_add(1, Relaxed);
-                    HELD_BYTES.fetch_add(size_of::<T>(), Relaxed);
+                    add(Word::Held, 1);
+                    add(Word::HeldBytes, size_of::<T>());
                     b
                 }
                 Err(_) => {
-                    FAILURES.fetch_add(1, Relaxed);
+                    add(Word::Failures, 1);
                     return Err(NoMemory);
                 }
             },
@@ -90,8 +122,8 @@ impl<T> Slot<T> for KSlot<T> {
 
     fn take(&mut self) -> Option<T> {
         let b = self.0.take()?;
-        HELD.fetch_sub(1, Relaxed);
-        HELD_BYTES.fetch_sub(size_of::<T>(), Relaxed);
+        sub(Word::Held, 1);
+        sub(Word::HeldBytes, size_of::<T>());
         Some(KBox::into_inner(b))
     }
 

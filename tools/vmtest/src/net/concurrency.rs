@@ -115,8 +115,11 @@ fn debugfs_lists(fam: Family) -> TestResult {
     let read = |file: &str| crate::sys::read_trimmed(&format!("/sys/kernel/debug/partcp/{file}"));
     // `connections`: local remote state cwnd srtt_us owner home.
     let text = read("connections")?;
-    for line in text.lines().skip(1) {
+    let mut lines = text.lines();
+    let header = lines.next().map_or(0, |h| h.split_whitespace().count());
+    for line in lines {
         let f: Vec<&str> = line.split_whitespace().collect();
+        ensure!(f.len() == header, "connections: {line:?} has {} fields, the header names {header}", f.len());
         let Some(n) = f.get(..2).and_then(|k| want.get_mut(&k.join(" "))) else { continue };
         *n += 1;
         ensure!(f.get(2) == Some(&"Established"), "connections: {line:?}, want Established");
