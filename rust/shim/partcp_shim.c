@@ -827,6 +827,15 @@ void partcp_kfree_skb(struct sk_buff *skb)
 
 struct sk_buff *partcp_rxq_keep(struct sk_buff *skb)
 {
+	/*
+	 * A queued skb no longer belongs to its sender, as skb_set_owner_r() makes it
+	 * for Linux's receive queues (tcp_queue_rcv(), tcp_data_queue_ofo()). Over a
+	 * veth the skb is the local sender's own (skb_scrub_packet() keeps skb->sk):
+	 * until its destructor (tcp_wfree) runs, the sender counts it in sk_wmem_alloc,
+	 * so its send buffer and its TCP small queues limit would include what waits in
+	 * partcp's receive queue for the reader, and its transmissions would stall.
+	 */
+	skb_orphan(skb);
 	skb_dst_drop(skb);
 	nf_reset_ct(skb);
 	return skb_get(skb);

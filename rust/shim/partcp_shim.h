@@ -277,8 +277,8 @@ void partcp_kfree_skb(struct sk_buff *skb);
 /* ---- Receive queue: payload kept in the skbs it arrived in. ---- */
 /*
  * Takes a reference on @skb for the receive queue (skb_get), after dropping what a
- * queued skb must not hold (its route and conntrack references, as tcp_v4_rcv() and
- * tcp_data_queue() do). Returns @skb.
+ * queued skb must not hold (its owner, as skb_set_owner_r() orphans it, and its route
+ * and conntrack references, as tcp_v4_rcv() and tcp_data_queue() do). Returns @skb.
  */
 struct sk_buff *partcp_rxq_keep(struct sk_buff *skb);
 /* Another reference on an skb the caller holds one on. */

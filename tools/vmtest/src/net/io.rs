@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::raw::{self, check, expect_err};
-use super::{f_client, pass, wait_until, Family, Ns, Table};
+use super::{f_client, f_server, pass, wait_until, Family, Ns, Table};
 use crate::sys::{self, errname};
 use crate::{ensure, TestResult};
 
@@ -31,6 +31,7 @@ pub const TESTS: Table = &[
     ("shutdown_listener_wakes_accept", shutdown_listener),
     ("linger0_close_resets_peer", linger0_close),
     ("close_with_unread_data_resets_peer", close_unread),
+    ("unread_data_not_charged_to_sender", unread_not_charged),
     ("eintr_recv_no_restart", eintr_no_restart),
     ("eintr_recv_sa_restart_restarts", eintr_sa_restart),
     ("eintr_recv_rcvtimeo_ignores_sa_restart", eintr_rcvtimeo),
@@ -388,6 +389,34 @@ fn close_unread(fam: Family) -> TestResult {
     drop(f);
     let mut b = [0u8; 4];
     expect_err("peer read after close with unread data", errno_of(peer.read(&mut b)), libc::ECONNRESET)
+}
+
+/// `SO_MEMINFO`'s `SK_MEMINFO_WMEM_ALLOC` (`include/uapi/linux/sock_diag.h`): the bytes
+/// of the socket's skbs still alive below it (sent, not yet freed by whoever holds them).
+fn wmem_alloc(s: &TcpStream) -> Result<u32, String> {
+    let (info, _) = raw::getsockopt::<[u32; 9]>(s, libc::SOL_SOCKET, libc::SO_MEMINFO)
+        .map_err(|e| format!("getsockopt SO_MEMINFO: {}", errname(e)))?;
+    Ok(info[2])
+}
+
+fn unread_not_charged(fam: Family) -> TestResult {
+    // Data the receiver holds unread no longer counts against its sender: Linux's
+    // receive queue orphans each skb it keeps (skb_set_owner_r). Over the veth the
+    // Linux peer's skbs arrive as they left it (skb_scrub_packet keeps the owner), so a
+    // receiver that kept them owned would leave them in the peer's sk_wmem_alloc,
+    // where its TCP small queues and send buffer would throttle it until the reader
+    // caught up.
+    let (f, mut peer) = f_server(fam)?;
+    let msg = vec![0x5a_u8; 48 * 1024];
+    peer.write_all(&msg).map_err(|e| format!("peer write: {e}"))?;
+    let want = i32::try_from(msg.len()).map_err(|e| e.to_string())?;
+    wait_until("the bytes in FIONREAD", Duration::from_secs(5), || {
+        Ok(check("FIONREAD", raw::ioctl_int(&f, libc::FIONREAD))? == want)
+    })?;
+    wait_until("the sender's sk_wmem_alloc at 0 with the bytes unread", Duration::from_secs(2), || {
+        Ok(wmem_alloc(&peer)? == 0)
+    })
+    .map_err(|e| format!("{e} (now {} bytes)", wmem_alloc(&peer).unwrap_or(u32::MAX)))
 }
 
 /// A thread blocked in recv on a clone of a socket, to be signalled. On drop the
