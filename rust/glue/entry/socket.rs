@@ -1524,7 +1524,6 @@ impl PartcpSock {
             }
             // As tcp_recvmsg, a piece that faults part-way is not counted: its bytes stay
             // queued (and the call returns what came before it, or EFAULT).
-            let full = pieces.len() >= pieces.capacity();
             let copied = if trunc {
                 n
             } else {
@@ -1548,19 +1547,18 @@ impl PartcpSock {
                 }
                 break;
             }
-            // More than one round's pieces may be readable: go on, without waiting
-            // once SO_RCVLOWAT (or, with MSG_WAITALL, everything asked for) is met (an
-            // empty queue then ends the call with what it has).
-            if !peek && full {
-                if done >= target {
-                    timeo = 0;
-                }
-                continue;
-            }
-            if peek || done >= target {
+            if peek {
                 break;
             }
-            // MSG_WAITALL or SO_RCVLOWAT: keep waiting for the rest.
+            // As tcp_recvmsg, go on while there is room: more than one round's pieces
+            // may be readable, and more bytes arrive while the call copies (Linux's loop
+            // takes them from the receive queue and the backlog before it returns).
+            // Once SO_RCVLOWAT (or, with MSG_WAITALL, everything asked for) is met
+            // without waiting: an empty queue then ends the call with what it has.
+            // Below it (MSG_WAITALL or SO_RCVLOWAT), keep waiting for the rest.
+            if done >= target {
+                timeo = 0;
+            }
         }
         Ok(done)
     }
