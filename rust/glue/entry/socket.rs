@@ -1482,33 +1482,48 @@ impl PartcpSock {
         // valid for this call.
         let dst = unsafe { kernel::iov::IovIterDest::from_raw(iter) };
         let mut done = 0usize;
+        // Bytes the last round copied and has not consumed yet: the next round consumes
+        // them in the same hold of the connection's guard that takes its own pieces.
+        let mut unconsumed = 0usize;
         while done < len {
             let want = len - done;
             // Under the connection's guard, take references to the first readable bytes
             // (in the skbs they arrived in); copy them to the user without it; then
             // consume what was copied. One copy per byte, as tcp_recvmsg.
             let got = self.sk.wait(&mut timeo, || {
-                read_cond(&c, |g| {
-                let q = g.tcp.recv_buffer();
-                let avail = q.len();
-                if avail > 0 {
-                    pieces.clear();
-                    let n = if trunc { avail.min(want) } else { q.collect(want, pieces) };
-                    return Some(Ok(n));
+                let consume = core::mem::take(&mut unconsumed);
+                let mut round = |g: &mut conn::ConnInner| {
+                    let q = g.tcp.recv_buffer();
+                    let avail = q.len();
+                    if avail > 0 {
+                        pieces.clear();
+                        let n = if trunc { avail.min(want) } else { q.collect(want, pieces) };
+                        return Some(Ok(n));
+                    }
+                    if let Some(e) = g.tcp.take_error() {
+                        self.error_reported();
+                        return Some(Err(tcp_err(e)));
+                    }
+                    if g.tcp.read_closed() || g.tcp.is_closed() || self.rd_shutdown.load(Relaxed) {
+                        return Some(Ok(0));
+                    }
+                    if matches!(g.tcp.state(), State::SynSent | State::SynReceived | State::Established | State::FinWait1 | State::FinWait2) {
+                        None
+                    } else {
+                        Some(Ok(0))
+                    }
+                };
+                if consume == 0 {
+                    return read_cond(&c, round);
                 }
-                if let Some(e) = g.tcp.take_error() {
-                    self.error_reported();
-                    return Some(Err(tcp_err(e)));
-                }
-                if g.tcp.read_closed() || g.tcp.is_closed() || self.rd_shutdown.load(Relaxed) {
-                    return Some(Ok(0));
-                }
-                if matches!(g.tcp.state(), State::SynSent | State::SynReceived | State::Established | State::FinWait1 | State::FinWait2) {
-                    None
-                } else {
-                    Some(Ok(0))
-                }
+                // One acquisition of the guard (under ConnP-T one hand-off) per round:
+                // the last round's bytes leave the queue, then this round's are taken,
+                // and the window update the freed room warrants goes out after.
+                dispatch::with_conn(&c, |inner, _| {
+                    let _ = inner.tcp.recv_with(|_| consume);
+                    round(inner)
                 })
+                .unwrap_or_else(|e| Some(Err(e)))
             });
             let n = match got {
                 Ok(n) => n,
@@ -1538,7 +1553,7 @@ impl PartcpSock {
             };
             pieces.clear();
             if !peek {
-                let _ = dispatch::with_conn(&c, |inner, _| inner.tcp.recv_with(|_| copied));
+                unconsumed = copied;
             }
             done += copied;
             if copied < n {
@@ -1559,6 +1574,9 @@ impl PartcpSock {
             if done >= target {
                 timeo = 0;
             }
+        }
+        if unconsumed > 0 {
+            let _ = dispatch::with_conn(&c, |inner, _| inner.tcp.recv_with(|_| unconsumed));
         }
         Ok(done)
     }
