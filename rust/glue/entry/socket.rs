@@ -1500,9 +1500,17 @@ impl PartcpSock {
                         let n = if trunc { avail.min(want) } else { q.collect(want, pieces) };
                         return Some(Ok(n));
                     }
-                    if let Some(e) = g.tcp.take_error() {
-                        self.error_reported();
-                        return Some(Err(tcp_err(e)));
+                    if g.tcp.error().is_some() {
+                        // As tcp_recvmsg: a call that has copied bytes returns them and
+                        // leaves the error (and SO_ERROR) to the next call; only a call
+                        // with nothing copied takes it.
+                        if done > 0 {
+                            return Some(Ok(0));
+                        }
+                        if let Some(e) = g.tcp.take_error() {
+                            self.error_reported();
+                            return Some(Err(tcp_err(e)));
+                        }
                     }
                     if g.tcp.read_closed() || g.tcp.is_closed() || self.rd_shutdown.load(Relaxed) {
                         return Some(Ok(0));
@@ -1519,11 +1527,18 @@ impl PartcpSock {
                 // One acquisition of the guard (under ConnP-T one hand-off) per round:
                 // the last round's bytes leave the queue, then this round's are taken,
                 // and the window update the freed room warrants goes out after.
-                dispatch::with_conn(&c, |inner, _| {
+                match dispatch::with_conn(&c, |inner, _| {
                     let _ = inner.tcp.recv_with(|_| consume);
                     round(inner)
-                })
-                .unwrap_or_else(|e| Some(Err(e)))
+                }) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        // Nothing ran (a stopped protocol thread): the bytes are still
+                        // queued, and still to be consumed.
+                        unconsumed = consume;
+                        Some(Err(e))
+                    }
+                }
             });
             let n = match got {
                 Ok(n) => n,

@@ -25,6 +25,7 @@ pub const TESTS: Table = &[
     ("peer_reset_econnreset", peer_reset),
     ("sigpipe_after_reset", sigpipe),
     ("reset_while_writing", reset_while_writing),
+    ("reset_after_data_reads_data_first", reset_after_data),
     ("shutdown_wr", shutdown_wr),
     ("shutdown_rd", shutdown_rd),
     ("shutdown_bad_calls", shutdown_bad_calls),
@@ -377,6 +378,28 @@ fn linger0_close(fam: Family) -> TestResult {
     drop(f);
     let mut b = [0u8; 4];
     expect_err("peer read after SO_LINGER {1, 0} close", errno_of(peer.read(&mut b)), libc::ECONNRESET)
+}
+
+fn reset_after_data(fam: Family) -> TestResult {
+    // Bytes that arrived before the peer's RST are read first, all in one call with room
+    // for more; the reset is the next call's error (tcp_recvmsg ends a call on an error
+    // only before it has copied anything, and leaves the error pending otherwise).
+    let (f, mut peer) = f_server(fam)?;
+    let msg = b"sent before the reset";
+    peer.write_all(msg).map_err(|e| format!("peer write: {e}"))?;
+    let want = i32::try_from(msg.len()).map_err(|e| e.to_string())?;
+    wait_until("the bytes in FIONREAD", Duration::from_secs(5), || {
+        Ok(check("FIONREAD", raw::ioctl_int(&f, libc::FIONREAD))? == want)
+    })?;
+    raw::set_linger(&peer, true, 0)?;
+    drop(peer);
+    wait_until("POLLERR after the reset", Duration::from_secs(5), || {
+        Ok(check("poll", raw::poll1(&f, libc::POLLIN, 0))? & libc::POLLERR != 0)
+    })?;
+    let mut b = [0u8; 256];
+    let n = check("recv after the reset", raw::recv(&f, &mut b, 0))?;
+    ensure!(b.get(..n) == Some(&msg[..]), "recv after the reset: {n} bytes {:?}, want the {} sent", &b[..n], msg.len());
+    expect_err("the next recv", raw::recv(&f, &mut b, 0), libc::ECONNRESET)
 }
 
 fn close_unread(fam: Family) -> TestResult {
