@@ -24,10 +24,10 @@
 //! protocol threads' main loop (`strategy/connp_t.rs`).
 
 use kernel::prelude::*;
-use kernel::sync::atomic::{Atomic, Relaxed};
+use kernel::sync::atomic::{Atomic, Full, Relaxed};
 
 use crate::glue::kernel::clock;
-use crate::glue::obj::conn::{self, Conn, ConnInner, ConnRef, ConnState, Listen, ListenRef, Tcp};
+use crate::glue::obj::conn::{self, Conn, ConnInner, ConnRef, ConnState, Listen, ListenRef, PollState, Tcp};
 use crate::glue::kernel::txq::SendQueue;
 use crate::glue::kernel::rxq::RecvQueue;
 use crate::glue::entry::rx;
@@ -68,13 +68,19 @@ fn after(conn: &Conn, inner: &mut ConnInner, now: Instant) -> bool {
     if let Some(d) = inner.tcp.next_deadline() {
         conn.timer.arm_usecs(d.0.saturating_sub(now.0));
     }
-    // Before the wake-ups below: a writer they wake finds the room published.
+    // Before the wake-ups below: a writer (or poller) they wake finds the room, and
+    // the readiness, published.
     publish_snd_hint(conn, inner);
     if let Some(sk) = &inner.sk {
         if let (Some(e), false) = (inner.tcp.error(), inner.err_reported) {
             inner.err_reported = true;
             sk.set_err(e.errno());
         }
+    }
+    // After `sk_err`: a poll that sees the connection closed sees its error too (it
+    // reads `sk_err` last, as tcp_poll).
+    publish_poll(conn, inner);
+    if let Some(sk) = &inner.sk {
         // Wake readers when something readable happened (new bytes, end of stream,
         // close, error, handshake done), once per change, as Linux's sk_data_ready.
         // Writers are woken on a state change, or when acknowledged data made the
@@ -129,18 +135,17 @@ fn hint_clamp(n: usize) -> i64 {
     i64::try_from(n.min(0x7fff_ffff)).unwrap_or(0)
 }
 
-/// ConnP-T: brings `Conn::snd_hint` up to date with the send queue after a piece of
-/// work on the connection's thread (exclusive access to `inner`). Adds the change in
-/// the queue's free and unsent bytes since the last publication (`ConnInner::snd_pub`)
-/// to the word, with one atomic addition, so that writers' concurrent reservations are
-/// kept: the word's room stays `free - reserved` and its unsent count `unsent +
+/// Brings `Conn::snd_hint` up to date with the send queue after a piece of work on the
+/// connection (exclusive access to `inner`), under every strategy: `sendmsg()` reads
+/// the room there instead of taking the guard to look. Adds the change in the queue's
+/// free and unsent bytes since the last publication (`ConnInner::snd_pub`) to the
+/// word, with one atomic addition, so that ConnP-T writers' concurrent reservations
+/// are kept: the word's room stays `free - reserved` and its unsent count `unsent +
 /// reserved`, where `reserved` is what writers reserved and the thread has not yet
-/// consumed. Then publishes whether the connection can take data (`Conn::snd_open`).
-/// Before the wake-ups of `after`: a writer they wake finds the room published.
+/// consumed (nothing, under MsgP and ConnP-L). Then publishes whether the connection
+/// can take data (`Conn::snd_open`). Before the wake-ups of `after`: a writer they
+/// wake finds the room published.
 fn publish_snd_hint(conn: &Conn, inner: &mut ConnInner) {
-    if !matches!(conn.state, ConnState::ConnPT(_)) {
-        return;
-    }
     let t = &inner.tcp;
     // The room sendmsg's own wait condition reads.
     let free = hint_clamp(t.send_buffer().free());
@@ -153,10 +158,41 @@ fn publish_snd_hint(conn: &Conn, inner: &mut ConnInner) {
     conn.snd_open.store(t.writable() && t.error().is_none(), Relaxed);
 }
 
-/// ConnP-T: the room a writer with TCP_NOTSENT_LOWAT limit `lowat` could reserve now
-/// ([`send_async`]), 0 if none or if the connection cannot take data as far as the
-/// thread last published. A wait's condition: true room appeared (the thread publishes
-/// before it wakes writers, `after`).
+/// Publishes the connection's [`PollState`] for `poll()` (`Conn::poll_word`) after a
+/// piece of work on it (exclusive access to `inner`), then takes in a wake-up request
+/// `poll()` made without the guard (`Conn::nospace_req`, Linux's `SOCK_NOSPACE` set by
+/// `tcp_poll`): the word's exchange is a full barrier, so either that `poll()`, which
+/// sets the request before it reads the word again, sees the room this work made, or
+/// the request is seen here and the wake-up of `after` goes out.
+fn publish_poll(conn: &Conn, inner: &mut ConnInner) {
+    conn.poll_word.xchg(PollState::of(&inner.tcp).word(), Full);
+    if conn.nospace_req.load(Relaxed) && conn.nospace_req.xchg(false, Relaxed) {
+        inner.nospace = true;
+        inner.tcp.note_nospace();
+    }
+}
+
+/// The connection's [`PollState`] as the last piece of work on it published it, and
+/// its unsent bytes (with ConnP-T's reserved ones, `Conn::snd_hint`).
+pub(crate) fn poll_state(conn: &Conn) -> (PollState, usize) {
+    let (_, unsent) = hint_figures(conn.snd_hint.load(Relaxed));
+    (PollState::from_word(conn.poll_word.load(Relaxed)), usize::try_from(unsent).unwrap_or(0))
+}
+
+/// `poll()` found the socket not writable: asks the next piece of work on the
+/// connection to wake writers when room appears ([`publish_poll`]), then reads the
+/// state again (room published meanwhile is seen here).
+pub(crate) fn poll_nospace(conn: &Conn) -> (PollState, usize) {
+    conn.nospace_req.xchg(true, Full);
+    poll_state(conn)
+}
+
+/// The room a writer with TCP_NOTSENT_LOWAT limit `lowat` could take now, as the last
+/// piece of work on the connection published it (`Conn::snd_hint`), 0 if none or if
+/// the connection could not take data then. Under ConnP-T what [`send_async`] could
+/// reserve, and a wait's condition: true room appeared (the thread publishes before it
+/// wakes writers, `after`); under MsgP and ConnP-L what `sendmsg()` copies without
+/// first taking the guard to look (the append, under it, takes what fits).
 pub(crate) fn send_room(conn: &Conn, lowat: usize) -> usize {
     if !conn.snd_open.load(Relaxed) {
         return 0;

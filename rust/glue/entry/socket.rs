@@ -344,6 +344,12 @@ pub(crate) fn parse_sockaddr(raw: &[u8]) -> Result<(Ipv4Addr, u16, u16)> {
 
 /// A `wait_for` condition evaluated on a connection's state: a call that cannot run
 /// (see `dispatch::read`) ends the wait with its error.
+/// `recvmsg()`: the `n` bytes copied to the user leave the receive queue (the window
+/// update this warrants goes out after the caller's piece of work).
+fn consume_read(inner: &mut conn::ConnInner, n: usize) {
+    let _ = inner.tcp.recv_with(|_| n);
+}
+
 fn read_cond<R: Send>(c: &ConnRef, f: impl FnOnce(&mut conn::ConnInner) -> Option<Result<R>> + Send) -> Option<Result<R>> {
     dispatch::read(c, f).unwrap_or_else(|e| Some(Err(e)))
 }
@@ -1325,7 +1331,17 @@ impl PartcpSock {
         // signals, SOCK_NOSPACE) and reports errors, as under MsgP and ConnP-L; being
         // queued after the asynchronous sends, it sees their bytes in the queue.
         let async_path = matches!(c.state, conn::ConnState::ConnPT(_));
+        // The published room is taken at its word until an append it led to takes
+        // nothing (the room went, e.g. SO_SNDBUF shrank the queue): from then on the
+        // wait decides, under the guard, and reports an append that still takes nothing.
+        let mut trust_published = !async_path;
         while sent < len {
+            // MsgP and ConnP-L: the room the last piece of work on the connection
+            // published (`Conn::snd_hint`, as ConnP-T's writers read it) is copied into
+            // without taking the guard to look first (under MsgP a table lookup and two
+            // locks); the append below, under the guard, takes what fits. Without
+            // published room, the wait below decides, sleeps and reports errors.
+            let published = if !trust_published || self.wr_shutdown.load(Relaxed) { 0 } else { dispatch::send_room(&c, lowat) };
             if async_path && !self.wr_shutdown.load(Relaxed) {
                 match dispatch::send_async(&c, src, len - sent, lowat, sent == 0, more) {
                     Ok(0) => {}
@@ -1338,7 +1354,7 @@ impl PartcpSock {
                 }
             }
             // Wait for room (or an error).
-            let room = self.sk.wait(&mut timeo, || {
+            let room = if published > 0 { Ok(published) } else { self.sk.wait(&mut timeo, || {
                 // ConnP-T: room published after a wake-up (acknowledgements freed it)
                 // ends the wait without asking the thread; the asynchronous path above
                 // then takes it (0: "go back to it").
@@ -1379,7 +1395,7 @@ impl PartcpSock {
                     Some(Ok(room))
                 }
                 })
-            });
+            }) };
             let room = match room {
                 // Published room (see above): the asynchronous path.
                 Ok(0) => continue,
@@ -1422,6 +1438,7 @@ impl PartcpSock {
                 }
             }
             match queued {
+                Ok(0) if published > 0 => trust_published = false,
                 // The queue's index could not grow (atomic allocation).
                 Ok(0) if sent == 0 => return Err(ENOMEM),
                 Ok(0) => break,
@@ -1429,6 +1446,10 @@ impl PartcpSock {
                 Err(e) => {
                     if sent > 0 {
                         break;
+                    }
+                    // The connection stopped taking data after the room was read.
+                    if e == err(bindings::EPIPE) {
+                        self.sigpipe(flags);
                     }
                     return Err(e);
                 }
@@ -1528,7 +1549,7 @@ impl PartcpSock {
                 // the last round's bytes leave the queue, then this round's are taken,
                 // and the window update the freed room warrants goes out after.
                 match dispatch::with_conn(&c, |inner, _| {
-                    let _ = inner.tcp.recv_with(|_| consume);
+                    consume_read(inner, consume);
                     round(inner)
                 }) {
                     Ok(r) => r,
@@ -1591,7 +1612,7 @@ impl PartcpSock {
             }
         }
         if unconsumed > 0 {
-            let _ = dispatch::with_conn(&c, |inner, _| inner.tcp.recv_with(|_| unconsumed));
+            let _ = dispatch::with_conn(&c, |inner, _| consume_read(inner, unconsumed));
         }
         Ok(done)
     }
@@ -1691,39 +1712,38 @@ impl PartcpSock {
                 }
             }
             SockState::Connected(c) => {
-                let r = dispatch::read(c, |g| {
-                let t = &g.tcp;
-                let closed = t.is_closed() || t.state() == State::TimeWait;
-                let rcv_shut = closed || t.read_closed() || self.rd_shutdown.load(Relaxed);
-                let snd_shut = closed || self.wr_shutdown.load(Relaxed);
-                if (rcv_shut && snd_shut) || closed {
+                // As tcp_poll, without the connection's guard: the state the last
+                // piece of work on the connection published (`dispatch::publish_poll`).
+                let (p, unsent) = dispatch::poll_state(c);
+                let rcv_shut = p.closed || p.read_closed || self.rd_shutdown.load(Relaxed);
+                let snd_shut = p.closed || self.wr_shutdown.load(Relaxed);
+                if (rcv_shut && snd_shut) || p.closed {
                     m |= EPOLLHUP;
                 }
                 if rcv_shut {
                     m |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP;
                 }
-                if !matches!(t.state(), State::SynSent | State::SynReceived) {
+                if !p.handshake {
                     // tcp_epollin_ready: at least SO_RCVLOWAT bytes, or a full buffer
                     // (Linux: the receive window is down to an MSS).
-                    let rb = t.recv_buffer();
-                    let free = rb.capacity().saturating_sub(rb.len());
-                    if !rb.is_empty() && (rb.len() >= rcvlowat || free < t.max_segment_size()) {
+                    let rx = usize::try_from(p.rx).unwrap_or(usize::MAX);
+                    if rx > 0 && (rx >= rcvlowat || p.rx_full) {
                         m |= EPOLLIN | EPOLLRDNORM;
                     }
                     // __sk_stream_is_writeable(sk, 1): with TCP_NOTSENT_LOWAT, writable
                     // once the unsent bytes are below half of it.
-                    let lowat_ok = t.notsent_bytes().saturating_mul(2) < lowat;
-                    if snd_shut || (t.stream_writeable() && lowat_ok) {
+                    let writable = |p: conn::PollState, unsent: usize| p.writeable && unsent.saturating_mul(2) < lowat;
+                    if snd_shut || writable(p, unsent) {
                         m |= EPOLLOUT | EPOLLWRNORM;
                     } else {
-                        // As tcp_poll: ask for a wake-up when room appears.
-                        g.nospace = true;
-                        g.tcp.note_nospace();
+                        // As tcp_poll: ask for a wake-up when room appears
+                        // (SOCK_NOSPACE), then look again: room made meanwhile is
+                        // seen here, or its work sees the request and wakes.
+                        let (p, unsent) = dispatch::poll_nospace(c);
+                        if writable(p, unsent) {
+                            m |= EPOLLOUT | EPOLLWRNORM;
+                        }
                     }
-                }
-                });
-                if r.is_err() {
-                    m |= EPOLLERR | EPOLLHUP;
                 }
             }
             // A fresh or disconnected socket is TCP_CLOSE: both directions shut.

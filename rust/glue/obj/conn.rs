@@ -44,7 +44,7 @@ use crate::glue::strategy::connp_t::ThreadCell;
 use crate::glue::strategy::msgp::{self, MsgPCell};
 use crate::glue::strategy::{Kind, LiveToken};
 use crate::glue::kernel::timer::{HandOff, Timer};
-use crate::connection::Connection;
+use crate::connection::{Connection, State};
 use crate::listener::Listener;
 
 lock_class!(ListenLockClass, "listener");
@@ -117,9 +117,9 @@ pub(crate) struct ConnInner {
     /// The send and receive buffer capacities the socket's `sk_sndbuf`/`sk_rcvbuf` were
     /// last raised for (`dispatch::after`; buffer autotuning).
     pub(crate) shown_bufs: (usize, usize),
-    /// ConnP-T: the send queue's free bytes and unsent bytes as `Conn::snd_hint` last
-    /// accounted for them, less (free) and plus (unsent) the bytes of asynchronous
-    /// sends the thread has consumed since (`dispatch::publish_snd_hint`).
+    /// The send queue's free bytes and unsent bytes as `Conn::snd_hint` last accounted
+    /// for them (under ConnP-T less (free) and plus (unsent) the bytes of asynchronous
+    /// sends the thread has consumed since; `dispatch::publish_snd_hint`).
     pub(crate) snd_pub: (i64, i64),
 }
 
@@ -134,6 +134,68 @@ pub(crate) struct Readiness {
     pub(crate) flags: u8,
 }
 
+/// The connection's half of `poll()` (Linux's `tcp_poll`), as the last piece of work
+/// on it left it: published in [`Conn::poll_word`] so that `poll()` and epoll read it
+/// without the connection's guard (under MsgP a table lookup and two locks, under
+/// ConnP-T a round trip to the protocol thread), as `tcp_poll` reads the socket
+/// without its lock.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub(crate) struct PollState {
+    /// Readable bytes (at most `u32::MAX`).
+    pub(crate) rx: u32,
+    /// Less than an MSS free in the receive buffer: readable below SO_RCVLOWAT
+    /// (`tcp_epollin_ready`).
+    pub(crate) rx_full: bool,
+    /// Closed or TIME-WAIT.
+    pub(crate) closed: bool,
+    /// The peer will send nothing more (`Connection::read_closed`).
+    pub(crate) read_closed: bool,
+    /// SYN-SENT or SYN-RECEIVED: neither readable nor writable yet.
+    pub(crate) handshake: bool,
+    /// Room enough to report the socket writable (`Connection::stream_writeable`).
+    pub(crate) writeable: bool,
+}
+
+impl PollState {
+    /// The state of connection `t`.
+    pub(crate) fn of(t: &Tcp) -> Self {
+        let rb = t.recv_buffer();
+        let rx = crate::buffer::RecvBuffer::len(rb);
+        let free = crate::buffer::RecvBuffer::capacity(rb).saturating_sub(rx);
+        PollState {
+            rx: u32::try_from(rx).unwrap_or(u32::MAX),
+            rx_full: free < t.max_segment_size(),
+            closed: t.is_closed() || t.state() == State::TimeWait,
+            read_closed: t.read_closed(),
+            handshake: matches!(t.state(), State::SynSent | State::SynReceived),
+            writeable: t.stream_writeable(),
+        }
+    }
+
+    /// As one word: the readable bytes in the low 32 bits, the flags above.
+    pub(crate) fn word(self) -> u64 {
+        let flags = u64::from(self.rx_full)
+            | u64::from(self.closed) << 1
+            | u64::from(self.read_closed) << 2
+            | u64::from(self.handshake) << 3
+            | u64::from(self.writeable) << 4;
+        u64::from(self.rx) | flags << 32
+    }
+
+    /// The state a [`PollState::word`] holds.
+    pub(crate) fn from_word(w: u64) -> Self {
+        let flag = |bit: u32| (w >> (32 + bit)) & 1 == 1;
+        PollState {
+            // CAST: the low 32 bits.
+            rx: w as u32,
+            rx_full: flag(0),
+            closed: flag(1),
+            read_closed: flag(2),
+            handshake: flag(3),
+            writeable: flag(4),
+        }
+    }
+}
 
 /// A connection's state behind the guard of the strategy it was created under: the
 /// only way to reach a [`ConnInner`].
@@ -213,17 +275,25 @@ pub(crate) struct Conn {
     /// ConnP-T: a timer expiry is queued to the protocol thread (the destructor waits
     /// for it to be consumed).
     pub(crate) timer_queued: HandOff,
-    /// ConnP-T: the send room `sendmsg()` may reserve without a round trip to the
-    /// thread. High 32 bits (signed): the send queue's free bytes less the bytes
-    /// reserved by writers and not yet consumed by the thread; low 32 bits: the queue's
-    /// unsent bytes plus those reserved bytes (for TCP_NOTSENT_LOWAT). Writers reserve
-    /// with a compare-and-exchange (`dispatch::send_async`); the thread adds what
-    /// changed after every piece of work (`dispatch::publish_snd_hint`), never
-    /// overwriting, so a reservation is never lost. See Documentation/strategies.md.
+    /// The send room as the last piece of work on the connection left it, read by
+    /// `sendmsg()` without the connection's guard (every strategy). High 32 bits
+    /// (signed): the send queue's free bytes, under ConnP-T less the bytes reserved by
+    /// writers and not yet consumed by the thread; low 32 bits: the queue's unsent
+    /// bytes plus those reserved bytes (for TCP_NOTSENT_LOWAT). ConnP-T's writers
+    /// reserve with a compare-and-exchange (`dispatch::send_async`); every piece of
+    /// work adds what changed (`dispatch::publish_snd_hint`), never overwriting, so a
+    /// reservation is never lost. See Documentation/strategies.md.
     pub(crate) snd_hint: Atomic<i64>,
-    /// ConnP-T: the connection can take data now (established or CLOSE-WAIT, no FIN
-    /// queued, no error pending), as the thread last published it with `snd_hint`.
+    /// The connection can take data now (established or CLOSE-WAIT, no FIN queued, no
+    /// error pending), as the last piece of work published it with `snd_hint`.
     pub(crate) snd_open: Atomic<bool>,
+    /// [`PollState::word`] of the connection as the last piece of work on it left it
+    /// (`dispatch::publish_poll`); `poll()` reads it without the guard.
+    pub(crate) poll_word: Atomic<u64>,
+    /// `poll()` found the socket not writable and asks for a wake-up when room appears
+    /// (Linux sets `SOCK_NOSPACE` in `tcp_poll` without the socket lock): the next
+    /// piece of work that publishes `poll_word` folds it into `ConnInner::nospace`.
+    pub(crate) nospace_req: Atomic<bool>,
     /// Retransmission, delayed-ACK, persist, keepalive and TIME-WAIT timer.
     #[pin]
     pub(crate) timer: Timer,
@@ -268,6 +338,7 @@ impl Conn {
         let live = LiveToken::acquire()?;
         let home = live.strategy().ok_or(EAGAIN)?.slot(key.laddr, key.lport, key.raddr, key.rport);
         let shown_bufs = (crate::buffer::SendBuffer::capacity(tcp.send_buffer()), crate::buffer::RecvBuffer::capacity(tcp.recv_buffer()));
+        let poll = PollState::of(&tcp).word();
         let inner =
             ConnInner { tcp, sk, unhashed: false, err_reported: false, woke: Readiness::default(), nospace: false, route: Route::new(), shown_bufs, snd_pub: (0, 0) };
         let state = ConnState::new(&live, home, inner, flags)?;
@@ -282,6 +353,8 @@ impl Conn {
                 timer_queued: HandOff::new(),
                 snd_hint: Atomic::new(0),
                 snd_open: Atomic::new(false),
+                poll_word: Atomic::new(poll),
+                nospace_req: Atomic::new(false),
                 reuse: Atomic::new(false),
                 tx: TxOpts::new(),
                 timer <- Timer::new(conn_timer),
@@ -536,4 +609,31 @@ unsafe fn container_of_timer<T>(t: *mut bindings::timer_list, offset: usize) -> 
     // `Timer` has the `timer_list` as its only field, so its address is the Timer's.
     // SAFETY: By the function's precondition the subtraction stays within the `T`.
     unsafe { t.cast::<u8>().sub(offset).cast::<T>() }
+}
+
+/// KUnit: `PollState` survives its word (what `poll()` reads is what the last piece of
+/// work published), for every flag combination and the extremes of the readable count.
+#[kunit_tests(partcp_poll_state)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn word_round_trip() -> Result {
+        for bits in 0u32..32 {
+            for &rx in &[0u32, 1, 4096, 0x7fff_ffff, u32::MAX] {
+                let p = PollState {
+                    rx,
+                    rx_full: bits & 1 != 0,
+                    closed: bits & 2 != 0,
+                    read_closed: bits & 4 != 0,
+                    handshake: bits & 8 != 0,
+                    writeable: bits & 16 != 0,
+                };
+                assert!(PollState::from_word(p.word()) == p);
+                // The readable count never spills into the flags.
+                assert!(p.word() >> 32 == u64::from(bits));
+            }
+        }
+        Ok(())
+    }
 }
