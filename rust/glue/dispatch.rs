@@ -155,6 +155,10 @@ fn publish_snd_hint(conn: &Conn, inner: &mut ConnInner) {
         conn.snd_hint.add(hint_word(free - pf, unsent - pu), Relaxed);
         inner.snd_pub = (free, unsent);
     }
+    let cap = hint_clamp(t.send_buffer().capacity());
+    if conn.snd_cap.load(Relaxed) != cap {
+        conn.snd_cap.store(cap, Relaxed);
+    }
     conn.snd_open.store(t.writable() && t.error().is_none(), Relaxed);
 }
 
@@ -172,19 +176,51 @@ fn publish_poll(conn: &Conn, inner: &mut ConnInner) {
     }
 }
 
-/// The connection's [`PollState`] as the last piece of work on it published it, and
-/// its unsent bytes (with ConnP-T's reserved ones, `Conn::snd_hint`).
-pub(crate) fn poll_state(conn: &Conn) -> (PollState, usize) {
-    let (_, unsent) = hint_figures(conn.snd_hint.load(Relaxed));
-    (PollState::from_word(conn.poll_word.load(Relaxed)), usize::try_from(unsent).unwrap_or(0))
+/// What `poll()` reads of a connection without its guard: its [`PollState`] and its
+/// send room, as the last piece of work on it published them.
+pub(crate) struct PollView {
+    /// The published state.
+    pub(crate) state: PollState,
+    /// Free bytes in the send queue (under ConnP-T less those writers reserved).
+    room: i64,
+    /// Unsent bytes (under ConnP-T with those writers reserved).
+    unsent: i64,
+    /// The send queue's capacity.
+    cap: i64,
+}
+
+impl PollView {
+    /// EPOLLOUT by the room (`__sk_stream_is_writeable(sk, 1)`): some room, at least
+    /// half the queued bytes free (a third of the buffer, `sk_stream_min_wspace`, as
+    /// `Connection::stream_writeable`), and with TCP_NOTSENT_LOWAT `lowat` the unsent
+    /// bytes below half of it. Bytes ConnP-T writers reserved count as queued, as Linux
+    /// counts what `sendmsg` accepted.
+    pub(crate) fn writeable(&self, lowat: usize) -> bool {
+        let queued = self.cap - self.room;
+        self.state.send_open
+            && self.room > 0
+            && self.room >= queued / 2
+            && self.unsent.saturating_mul(2) < hint_clamp(lowat)
+    }
+}
+
+/// The connection's [`PollView`].
+pub(crate) fn poll_view(conn: &Conn) -> PollView {
+    let (room, unsent) = hint_figures(conn.snd_hint.load(Relaxed));
+    PollView {
+        state: PollState::from_word(conn.poll_word.load(Relaxed)),
+        room,
+        unsent,
+        cap: conn.snd_cap.load(Relaxed),
+    }
 }
 
 /// `poll()` found the socket not writable: asks the next piece of work on the
 /// connection to wake writers when room appears ([`publish_poll`]), then reads the
-/// state again (room published meanwhile is seen here).
-pub(crate) fn poll_nospace(conn: &Conn) -> (PollState, usize) {
+/// connection again (room published meanwhile is seen here).
+pub(crate) fn poll_nospace(conn: &Conn) -> PollView {
     conn.nospace_req.xchg(true, Full);
-    poll_state(conn)
+    poll_view(conn)
 }
 
 /// The room a writer with TCP_NOTSENT_LOWAT limit `lowat` could take now, as the last

@@ -1714,7 +1714,8 @@ impl PartcpSock {
             SockState::Connected(c) => {
                 // As tcp_poll, without the connection's guard: the state the last
                 // piece of work on the connection published (`dispatch::publish_poll`).
-                let (p, unsent) = dispatch::poll_state(c);
+                let v = dispatch::poll_view(c);
+                let p = v.state;
                 let rcv_shut = p.closed || p.read_closed || self.rd_shutdown.load(Relaxed);
                 let snd_shut = p.closed || self.wr_shutdown.load(Relaxed);
                 if (rcv_shut && snd_shut) || p.closed {
@@ -1730,19 +1731,13 @@ impl PartcpSock {
                     if rx > 0 && (rx >= rcvlowat || p.rx_full) {
                         m |= EPOLLIN | EPOLLRDNORM;
                     }
-                    // __sk_stream_is_writeable(sk, 1): with TCP_NOTSENT_LOWAT, writable
-                    // once the unsent bytes are below half of it.
-                    let writable = |p: conn::PollState, unsent: usize| p.writeable && unsent.saturating_mul(2) < lowat;
-                    if snd_shut || writable(p, unsent) {
+                    if snd_shut || v.writeable(lowat) {
                         m |= EPOLLOUT | EPOLLWRNORM;
-                    } else {
-                        // As tcp_poll: ask for a wake-up when room appears
-                        // (SOCK_NOSPACE), then look again: room made meanwhile is
-                        // seen here, or its work sees the request and wakes.
-                        let (p, unsent) = dispatch::poll_nospace(c);
-                        if writable(p, unsent) {
-                            m |= EPOLLOUT | EPOLLWRNORM;
-                        }
+                    } else if dispatch::poll_nospace(c).writeable(lowat) {
+                        // As tcp_poll: asked for a wake-up when room appears
+                        // (SOCK_NOSPACE), then looked again: room made meanwhile is
+                        // seen, or the work that made it sees the request and wakes.
+                        m |= EPOLLOUT | EPOLLWRNORM;
                     }
                 }
             }

@@ -152,8 +152,9 @@ pub(crate) struct PollState {
     pub(crate) read_closed: bool,
     /// SYN-SENT or SYN-RECEIVED: neither readable nor writable yet.
     pub(crate) handshake: bool,
-    /// Room enough to report the socket writable (`Connection::stream_writeable`).
-    pub(crate) writeable: bool,
+    /// The application may queue data, room permitting (`Connection::send_open`);
+    /// the room is `Conn::snd_hint`'s.
+    pub(crate) send_open: bool,
 }
 
 impl PollState {
@@ -168,7 +169,7 @@ impl PollState {
             closed: t.is_closed() || t.state() == State::TimeWait,
             read_closed: t.read_closed(),
             handshake: matches!(t.state(), State::SynSent | State::SynReceived),
-            writeable: t.stream_writeable(),
+            send_open: t.send_open(),
         }
     }
 
@@ -178,7 +179,7 @@ impl PollState {
             | u64::from(self.closed) << 1
             | u64::from(self.read_closed) << 2
             | u64::from(self.handshake) << 3
-            | u64::from(self.writeable) << 4;
+            | u64::from(self.send_open) << 4;
         u64::from(self.rx) | flags << 32
     }
 
@@ -192,7 +193,7 @@ impl PollState {
             closed: flag(1),
             read_closed: flag(2),
             handshake: flag(3),
-            writeable: flag(4),
+            send_open: flag(4),
         }
     }
 }
@@ -290,6 +291,9 @@ pub(crate) struct Conn {
     /// [`PollState::word`] of the connection as the last piece of work on it left it
     /// (`dispatch::publish_poll`); `poll()` reads it without the guard.
     pub(crate) poll_word: Atomic<u64>,
+    /// The send queue's capacity as `snd_hint` was last published with (for
+    /// `poll()`'s writability rule; at most `i32::MAX`).
+    pub(crate) snd_cap: Atomic<i64>,
     /// `poll()` found the socket not writable and asks for a wake-up when room appears
     /// (Linux sets `SOCK_NOSPACE` in `tcp_poll` without the socket lock): the next
     /// piece of work that publishes `poll_word` folds it into `ConnInner::nospace`.
@@ -354,6 +358,7 @@ impl Conn {
                 snd_hint: Atomic::new(0),
                 snd_open: Atomic::new(false),
                 poll_word: Atomic::new(poll),
+                snd_cap: Atomic::new(0),
                 nospace_req: Atomic::new(false),
                 reuse: Atomic::new(false),
                 tx: TxOpts::new(),
@@ -627,7 +632,7 @@ mod tests {
                     closed: bits & 2 != 0,
                     read_closed: bits & 4 != 0,
                     handshake: bits & 8 != 0,
-                    writeable: bits & 16 != 0,
+                    send_open: bits & 16 != 0,
                 };
                 assert!(PollState::from_word(p.word()) == p);
                 // The readable count never spills into the flags.

@@ -1166,8 +1166,9 @@ impl<S: SendBuffer, R: RecvBuffer, A: SideAlloc> Connection<S, R, A> {
         });
     }
 
-    /// True in states where the application may queue data.
-    fn send_open(&self) -> bool {
+    /// True in states where the application may queue data (established or
+    /// CLOSE-WAIT, no FIN queued), whatever the room in the send buffer.
+    pub fn send_open(&self) -> bool {
         matches!(self.state, State::Established | State::CloseWait) && !self.fin_queued
     }
 
