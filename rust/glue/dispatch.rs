@@ -155,7 +155,7 @@ fn publish_snd_hint(conn: &Conn, inner: &mut ConnInner) {
         conn.snd_hint.add(hint_word(free - pf, unsent - pu), Relaxed);
         inner.snd_pub = (free, unsent);
     }
-    let cap = hint_clamp(t.send_buffer().capacity());
+    let cap = hint_clamp(crate::buffer::SendBuffer::capacity(t.send_buffer()));
     if conn.snd_cap.load(Relaxed) != cap {
         conn.snd_cap.store(cap, Relaxed);
     }
