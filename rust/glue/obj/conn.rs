@@ -251,6 +251,12 @@ impl ConnState {
     }
 }
 
+// An established connection's `Conn` and its `Arc` count (the count, 4 bytes, padded
+// to the `Conn`'s alignment) stay within one kmalloc-256 object: idle memory per
+// connection is a goal (Documentation/evaluation.md), and a field that pushed it into
+// kmalloc-512 would cost every connection 256 bytes.
+kernel::static_assert!(core::mem::size_of::<Conn>() + core::mem::align_of::<Conn>() <= 256);
+
 /// A connection.
 #[pin_data(PinnedDrop)]
 pub(crate) struct Conn {
