@@ -342,14 +342,14 @@ pub(crate) fn parse_sockaddr(raw: &[u8]) -> Result<(Ipv4Addr, u16, u16)> {
     Ok((addr, port, family))
 }
 
-/// A `wait_for` condition evaluated on a connection's state: a call that cannot run
-/// (see `dispatch::read`) ends the wait with its error.
 /// `recvmsg()`: the `n` bytes copied to the user leave the receive queue (the window
 /// update this warrants goes out after the caller's piece of work).
 fn consume_read(inner: &mut conn::ConnInner, n: usize) {
     let _ = inner.tcp.recv_with(|_| n);
 }
 
+/// A `wait_for` condition evaluated on a connection's state: a call that cannot run
+/// (see `dispatch::read`) ends the wait with its error.
 fn read_cond<R: Send>(c: &ConnRef, f: impl FnOnce(&mut conn::ConnInner) -> Option<Result<R>> + Send) -> Option<Result<R>> {
     dispatch::read(c, f).unwrap_or_else(|e| Some(Err(e)))
 }
