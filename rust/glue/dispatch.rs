@@ -178,9 +178,9 @@ fn publish_poll(conn: &Conn, inner: &mut ConnInner) {
 
 /// What `poll()` reads of a connection without its guard: its [`PollState`] and its
 /// send room, as the last piece of work on it published them.
-pub(crate) struct PollView {
+struct PollView {
     /// The published state.
-    pub(crate) state: PollState,
+    state: PollState,
     /// Free bytes in the send queue (under ConnP-T less those writers reserved).
     room: i64,
     /// Unsent bytes (under ConnP-T with those writers reserved).
@@ -195,7 +195,7 @@ impl PollView {
     /// `Connection::stream_writeable`), and with TCP_NOTSENT_LOWAT `lowat` the unsent
     /// bytes below half of it. Bytes ConnP-T writers reserved count as queued, as Linux
     /// counts what `sendmsg` accepted.
-    pub(crate) fn writeable(&self, lowat: usize) -> bool {
+    fn writeable(&self, lowat: usize) -> bool {
         let queued = self.cap - self.room;
         self.state.send_open
             && self.room > 0
@@ -204,8 +204,43 @@ impl PollView {
     }
 }
 
+/// `poll()` on a connection: its [`PollState`] and whether it is writable by its room
+/// ([`PollView::writeable`] for TCP_NOTSENT_LOWAT limit `lowat`). Unless `shut` (the
+/// socket cannot send anyway), a connection found not writable is asked to wake
+/// writers when room appears (Linux's `SOCK_NOSPACE`), once established.
+///
+/// MsgP and ConnP-L: without the connection's guard, from what the last piece of work
+/// published, as `tcp_poll` reads the socket without its lock; a segment that reached
+/// the stack before the call was processed in that context (NAPI), so its effect is
+/// seen. ConnP-T: a request like any other, run on the connection's thread (the
+/// organization's definition), after the segments and asynchronous sends handed to it
+/// before the call: it sees them as Linux's poll sees a segment that arrived before it.
+/// ENODEV if that thread has stopped.
+pub(crate) fn poll(conn: &ConnRef, lowat: usize, shut: bool) -> Result<(PollState, bool)> {
+    if matches!(conn.state, ConnState::ConnPT(_)) {
+        return read(conn, |inner| {
+            let t = &inner.tcp;
+            let state = PollState::of(t);
+            let writeable = t.stream_writeable() && t.notsent_bytes().saturating_mul(2) < lowat;
+            if !writeable && !shut && !state.closed && !state.handshake {
+                inner.nospace = true;
+                inner.tcp.note_nospace();
+            }
+            (state, writeable)
+        });
+    }
+    let v = poll_view(conn);
+    if v.writeable(lowat) || shut || v.state.closed || v.state.handshake {
+        return Ok((v.state, v.writeable(lowat)));
+    }
+    // As tcp_poll: ask for a wake-up when room appears, then look again: room made
+    // meanwhile is seen here, or the work that made it sees the request and wakes.
+    let v = poll_nospace(conn);
+    Ok((v.state, v.writeable(lowat)))
+}
+
 /// The connection's [`PollView`].
-pub(crate) fn poll_view(conn: &Conn) -> PollView {
+fn poll_view(conn: &Conn) -> PollView {
     let (room, unsent) = hint_figures(conn.snd_hint.load(Relaxed));
     PollView {
         state: PollState::from_word(conn.poll_word.load(Relaxed)),
@@ -218,7 +253,7 @@ pub(crate) fn poll_view(conn: &Conn) -> PollView {
 /// `poll()` found the socket not writable: asks the next piece of work on the
 /// connection to wake writers when room appears ([`publish_poll`]), then reads the
 /// connection again (room published meanwhile is seen here).
-pub(crate) fn poll_nospace(conn: &Conn) -> PollView {
+fn poll_nospace(conn: &Conn) -> PollView {
     conn.nospace_req.xchg(true, Full);
     poll_view(conn)
 }

@@ -1712,12 +1712,12 @@ impl PartcpSock {
                 }
             }
             SockState::Connected(c) => {
-                // As tcp_poll, without the connection's guard: the state the last
-                // piece of work on the connection published (`dispatch::publish_poll`).
-                let v = dispatch::poll_view(c);
-                let p = v.state;
+                let wr_shut = self.wr_shutdown.load(Relaxed);
+                let Ok((p, writeable)) = dispatch::poll(c, lowat, wr_shut) else {
+                    return EPOLLERR | EPOLLHUP;
+                };
                 let rcv_shut = p.closed || p.read_closed || self.rd_shutdown.load(Relaxed);
-                let snd_shut = p.closed || self.wr_shutdown.load(Relaxed);
+                let snd_shut = p.closed || wr_shut;
                 if (rcv_shut && snd_shut) || p.closed {
                     m |= EPOLLHUP;
                 }
@@ -1731,12 +1731,8 @@ impl PartcpSock {
                     if rx > 0 && (rx >= rcvlowat || p.rx_full) {
                         m |= EPOLLIN | EPOLLRDNORM;
                     }
-                    if snd_shut || v.writeable(lowat) {
-                        m |= EPOLLOUT | EPOLLWRNORM;
-                    } else if dispatch::poll_nospace(c).writeable(lowat) {
-                        // As tcp_poll: asked for a wake-up when room appears
-                        // (SOCK_NOSPACE), then looked again: room made meanwhile is
-                        // seen, or the work that made it sees the request and wakes.
+                    // __sk_stream_is_writeable(sk, 1), with TCP_NOTSENT_LOWAT.
+                    if snd_shut || writeable {
                         m |= EPOLLOUT | EPOLLWRNORM;
                     }
                 }
