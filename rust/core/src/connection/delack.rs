@@ -106,7 +106,14 @@ impl<S: SendBuffer, R: RecvBuffer, A: SideAlloc> Connection<S, R, A> {
             self.ack_now = true;
             return;
         };
-        if self.unacked_bytes >= self.rcv_mss.saturating_mul(2) || self.in_quickack_mode() {
+        // Linux `__tcp_ack_snd_check`: the second full-sized segment is acknowledged at
+        // once only if the window the ACK carries is no smaller than the one last
+        // advertised (the application keeps up with the data); otherwise the ACK waits
+        // for the read that frees the room (`after_read`, Linux `tcp_cleanup_rbuf`) or
+        // for the delayed-ACK timer, and a bulk sender gets stretch ACKs, as from Linux.
+        if (self.unacked_bytes >= self.rcv_mss.saturating_mul(2) && self.window_keeps_up())
+            || self.in_quickack_mode()
+        {
             self.ack_now = true;
             return;
         }
@@ -118,6 +125,18 @@ impl<S: SendBuffer, R: RecvBuffer, A: SideAlloc> Connection<S, R, A> {
             Some(d) => self.delack_deadline = Some(d.min(now + delay)),
             None => self.delack_deadline = Some(now + delay),
         }
+    }
+
+    /// The window an ACK sent now would carry is at least the size of the one last
+    /// advertised (Linux `__tcp_select_window(sk) >= tp->rcv_wnd`).
+    fn window_keeps_up(&self) -> bool {
+        let max = usize::from(u16::MAX) << self.rcv_wscale;
+        let last = if self.rcv_adv > self.last_ack_sent {
+            self.rcv_adv.since(self.last_ack_sent)
+        } else {
+            0
+        };
+        self.window_room().min(max) >= last
     }
 
     /// The delay to arm (Linux `tcp_send_delayed_ack`): the ATO; above 40 ms at most

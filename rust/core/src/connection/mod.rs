@@ -1340,8 +1340,16 @@ impl<S: SendBuffer, R: RecvBuffer, A: SideAlloc> Connection<S, R, A> {
     /// The application consumed data: RFC 9293 3.8.6.2.2 (receiver SWS avoidance) decides
     /// whether the freed space is worth a window update.
     fn after_read(&mut self) {
-        if self.synchronized_receiving() && self.window_update_worthwhile() {
+        if !self.synchronized_receiving() {
+            return;
+        }
+        if self.window_update_worthwhile() {
             self.window_update_pending = true;
+            self.ack_now = true;
+        } else if self.delack_deadline.is_some() && self.unacked_bytes > self.rcv_mss {
+            // Linux `tcp_cleanup_rbuf`: a delayed ACK for more than one full-sized
+            // segment goes out once the application has read (the ACK the arrival held
+            // back because the window would not have grown, `schedule_ack`).
             self.ack_now = true;
         }
     }

@@ -13,6 +13,24 @@ fn delack_cfg() -> Config {
     }
 }
 
+/// [`delaying`], offering at most 8192 bytes of window from the handshake on
+/// (`TCP_WINDOW_CLAMP`) with a larger buffer: the window an ACK carries keeps its size
+/// while the application leaves a few segments unread (Linux's window below its free
+/// space, `rcv_ssthresh`).
+fn delaying_headroom() -> TestConn {
+    let mut c = established_with(
+        Config {
+            window_clamp: Some(8192),
+            ..delack_cfg()
+        },
+        synack(),
+    );
+    c.quick = 0;
+    c.ato = ATO_MIN;
+    c.ato_lrcv = ms(10);
+    c
+}
+
 /// ESTABLISHED with delayed ACKs, as after the quick-ACK phase of the connection's
 /// start: no quick ACKs left, the timeout at its start (40 ms), the last data at ms(10).
 fn delaying() -> TestConn {
@@ -225,7 +243,7 @@ fn single_segment_ack_is_delayed() {
 
 #[test]
 fn every_second_full_segment_is_acked_at_once() {
-    let mut c = delaying();
+    let mut c = delaying_headroom();
     input_data(&mut c, ms(20), r1(), l1(), 0, 1460);
     output_none(&mut c, ms(20));
     input_data(&mut c, ms(21), r1() + 1460, l1(), 1460, 1460);
@@ -273,10 +291,41 @@ fn fin_is_acked_immediately() {
 
 #[test]
 fn gro_segment_counts_as_several_full_segments() {
-    let mut c = delaying();
+    let mut c = delaying_headroom();
     input_data(&mut c, ms(20), r1(), l1(), 0, 5000);
     let a = output_one(&mut c, ms(20));
     check_ack(&a, l1(), r1() + 5000);
+}
+
+/// Linux `__tcp_ack_snd_check`: with the window filling (the application has not read,
+/// the ACK would offer less than last time), the second full segment's ACK waits; the
+/// read that frees the room sends it (`tcp_cleanup_rbuf`: more than one full segment
+/// unacknowledged and a delayed ACK pending), before any window update would.
+#[test]
+fn second_full_segment_waits_for_the_read_while_the_window_shrinks() {
+    let mut c = delaying();
+    input_data(&mut c, ms(20), r1(), l1(), 0, 1460);
+    input_data(&mut c, ms(21), r1() + 1460, l1(), 1460, 1460);
+    output_none(&mut c, ms(21));
+    assert_eq!(c.next_deadline(), Some(ms(60)));
+    let mut buf = [0u8; 100];
+    c.recv_with(|b| b.read_at(0, &mut buf)).unwrap();
+    let a = output_one(&mut c, ms(22));
+    check_ack(&a, l1(), r1() + 2920);
+    assert_eq!(c.next_deadline(), None);
+    assert_eq!(c.stats().delayed_acks, 0);
+}
+
+/// A read of less than one full segment's worth unacknowledged leaves the delayed ACK
+/// to its timer.
+#[test]
+fn read_of_a_small_segment_leaves_the_delayed_ack() {
+    let mut c = delaying();
+    input_data(&mut c, ms(20), r1(), l1(), 0, 100);
+    let mut buf = [0u8; 100];
+    c.recv_with(|b| b.read_at(0, &mut buf)).unwrap();
+    output_none(&mut c, ms(21));
+    assert_eq!(c.next_deadline(), Some(ms(60)));
 }
 
 #[test]
