@@ -24,7 +24,7 @@
 //! protocol threads' main loop (`strategy/connp_t.rs`).
 
 use kernel::prelude::*;
-use kernel::sync::atomic::{Atomic, Full, Relaxed};
+use kernel::sync::atomic::{Acquire, Atomic, Full, Relaxed};
 
 use crate::glue::kernel::clock;
 use crate::glue::obj::conn::{self, Conn, ConnInner, ConnRef, ConnState, Listen, ListenRef, PollState, Tcp};
@@ -243,7 +243,9 @@ pub(crate) fn poll(conn: &ConnRef, lowat: usize, shut: bool) -> Result<(PollStat
 fn poll_view(conn: &Conn) -> PollView {
     let (room, unsent) = hint_figures(conn.snd_hint.load(Relaxed));
     PollView {
-        state: PollState::from_word(conn.poll_word.load(Relaxed)),
+        // Acquire: `sk_err`, read after this by `poll()`, is at least as new as the
+        // word (`after` sets it before publishing).
+        state: PollState::from_word(conn.poll_word.load(Acquire)),
         room,
         unsent,
         cap: conn.snd_cap.load(Relaxed),

@@ -364,6 +364,11 @@ unsafe extern "C" fn poll(file: *mut bindings::file, sock: *mut bindings::socket
     // SAFETY: `file` and `wait` are valid; the wait queue is the sock's, alive while the
     // file is open (poll_wait registers on it; the socket core removes entries).
     unsafe { bindings::poll_wait(file, shim::partcp_sk_sleep(ps.sk.as_ptr()), wait) };
+    // As `sock_poll_wait`: the waiter's registration is ordered before the reads of the
+    // state below (paired with the barrier in the wake-up's `wq_has_sleeper`): poll reads
+    // what the connection's last piece of work published without its guard, so either
+    // it sees that work's effect or that work sees the waiter and wakes it.
+    kernel::sync::barrier::smp_mb(kernel::sync::barrier::Full);
     ps.poll_mask()
 }
 
